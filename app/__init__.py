@@ -1,0 +1,1 @@
+"""Geotagger desktop app (PySide6). Imports geocore; nothing imports app."""

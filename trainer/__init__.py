@@ -1,0 +1,1 @@
+"""Geotagger trainer: everything that needs torch (models, datasets, training, evaluation, export)."""

@@ -1,0 +1,1 @@
+"""The `geotag-train` command."""
