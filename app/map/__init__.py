@@ -1,0 +1,1 @@
+"""The embedded Leaflet map: an offline page, its Python bridge and the view widget."""

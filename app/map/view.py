@@ -1,0 +1,132 @@
+"""MapView: the Leaflet page in a QWebEngineView, talking to Python through a QWebChannel bridge."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QObject, QUrl, Signal, Slot
+from PySide6.QtWebChannel import QWebChannel
+from PySide6.QtWebEngineCore import (
+    QWebEnginePage,
+    QWebEngineProfile,
+    QWebEngineSettings,
+    QWebEngineUrlRequestInfo,
+    QWebEngineUrlRequestInterceptor,
+)
+from PySide6.QtWebEngineWidgets import QWebEngineView
+
+from app import __version__
+from app.map.page import TILE_PROVIDERS, base_url_dir, build_page
+
+USER_AGENT = f"Geotagger/{__version__} (+https://github.com/geotagger/geotagger; desktop photo geotagging)"
+LOCAL_SCHEMES = {b"file", b"qrc", b"data", b"blob", b"about"}
+
+
+class OfflineGuard(QWebEngineUrlRequestInterceptor):
+    """Blocks every request that would leave the machine, except tiles from the provider the user turned on."""
+
+    def __init__(self, allowed_host: str | None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.allowed_host = allowed_host
+        self.blocked: list[str] = []
+
+    def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:  # noqa: N802 (Qt override)
+        url = info.requestUrl()
+        if bytes(url.scheme().encode()) in LOCAL_SCHEMES:
+            return
+        if self.allowed_host and url.host() == self.allowed_host:
+            return
+        self.blocked.append(url.toString())
+        info.block(True)
+
+
+_PROFILES: dict[str | None, tuple[QWebEngineProfile, OfflineGuard]] = {}
+
+
+def _profile_for(host: str | None) -> tuple[QWebEngineProfile, OfflineGuard]:
+    """One off-the-record profile per tile host, owned by the application so it outlives every page using it."""
+    if host not in _PROFILES:
+        owner = QCoreApplication.instance()
+        profile = QWebEngineProfile(owner)  # off the record: no cache or cookies on disk
+        profile.setHttpUserAgent(USER_AGENT)
+        guard = OfflineGuard(host, profile)
+        profile.setUrlRequestInterceptor(guard)
+        _PROFILES[host] = (profile, guard)
+    return _PROFILES[host]
+
+
+class MapBridge(QObject):
+    """The object the page sees as `bridge`: signals carry JSON text to JS, slots receive the user's clicks."""
+
+    showPhoto = Signal(str)  # noqa: N815 (JS-facing names)
+    showOthers = Signal(str)  # noqa: N815
+    locationPicked = Signal(float, float)  # noqa: N815
+    photoClicked_ = Signal(str)
+    ready = Signal()
+
+    @Slot()
+    def pageReady(self) -> None:  # noqa: N802
+        self.ready.emit()
+
+    @Slot(float, float)
+    def markerMoved(self, lat: float, lon: float) -> None:  # noqa: N802
+        self.locationPicked.emit(lat, lon)
+
+    @Slot(float, float)
+    def mapClicked(self, lat: float, lon: float) -> None:  # noqa: N802
+        self.locationPicked.emit(lat, lon)
+
+    @Slot(str)
+    def photoClicked(self, photo_id: str) -> None:  # noqa: N802
+        self.photoClicked_.emit(photo_id)
+
+
+class MapView(QWebEngineView):
+    """The map widget; `show_photo` and `show_others` take plain Python data, never HTML."""
+
+    locationPicked = Signal(float, float)  # noqa: N815
+    photoClicked = Signal(str)  # noqa: N815
+    loaded = Signal()
+
+    def __init__(self, tile_provider: str | None = None, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.is_ready = False
+        self._pending: dict[str, str] = {}
+        provider = TILE_PROVIDERS.get(tile_provider or "")
+        host = QUrl(provider["url"].replace("{z}/{x}/{y}", "0/0/0")).host() if provider else None
+        self.profile, self.guard = _profile_for(host)
+        page = QWebEnginePage(self.profile, self)
+        page.settings().setAttribute(QWebEngineSettings.WebAttribute.LocalContentCanAccessRemoteUrls, bool(provider))
+        self.setPage(page)
+        self.bridge = MapBridge(self)
+        self.channel = QWebChannel(self)
+        self.channel.registerObject("bridge", self.bridge)
+        page.setWebChannel(self.channel)
+        self.bridge.ready.connect(self._on_ready)
+        self.bridge.locationPicked.connect(self.locationPicked)
+        self.bridge.photoClicked_.connect(self.photoClicked)
+        base = QUrl.fromLocalFile(str(base_url_dir()) + "/")
+        self.setHtml(build_page(tile_provider if provider else None), base)
+
+    def _on_ready(self) -> None:
+        self.is_ready = True
+        for name, text in self._pending.items():
+            getattr(self.bridge, name).emit(text)
+        self._pending.clear()
+        self.loaded.emit()
+
+    def _send(self, signal_name: str, value: Any) -> None:
+        text = json.dumps(value, ensure_ascii=True, allow_nan=False)
+        if self.is_ready:
+            getattr(self.bridge, signal_name).emit(text)
+        else:
+            self._pending[signal_name] = text  # only the latest state matters once the page is up
+
+    def show_photo(self, photo: dict[str, Any]) -> None:
+        """Draw one photo: name, lat/lon (or None), radius_km, editable, cells [{label, probability, polygon}]."""
+        self._send("showPhoto", photo)
+
+    def show_others(self, points: list[dict[str, Any]]) -> None:
+        """The clustered layer of other photos' locations: [{id, name, lat, lon}]."""
+        self._send("showOthers", points)
