@@ -33,7 +33,9 @@ class AccuracyTable:
     count: int
 
 
-def accuracy_table(errors_km: npt.ArrayLike, thresholds_km: tuple[float, ...] = ACCURACY_THRESHOLDS_KM) -> AccuracyTable:
+def accuracy_table(
+    errors_km: npt.ArrayLike, thresholds_km: tuple[float, ...] = ACCURACY_THRESHOLDS_KM
+) -> AccuracyTable:
     """Accuracy table of great-circle errors (NaN errors count as misses)."""
     errors = np.asarray(errors_km, dtype=np.float64).ravel()
     if errors.size == 0:

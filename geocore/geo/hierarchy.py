@@ -50,7 +50,8 @@ class Hierarchy:
         for level, (partitioning, probs) in enumerate(zip(self.partitionings, probabilities, strict=True)):
             array = np.asarray(probs, dtype=np.float64)
             if array.ndim != 2 or array.shape[1] != len(partitioning):
-                raise ValueError(f"{partitioning.name}: expected (N, {len(partitioning)}) probabilities, got {array.shape}")
+                expected = f"(N, {len(partitioning)})"
+                raise ValueError(f"{partitioning.name}: expected {expected} probabilities, got {array.shape}")
             gathered = array[:, self.parent_index[:, level]]
             result = gathered if result is None else result * gathered
         assert result is not None
@@ -94,5 +95,7 @@ def _parent_matrix(partitionings: Sequence[Partitioning]) -> npt.NDArray[np.int6
     for partitioning, column in zip(partitionings, columns, strict=True):
         if (column < 0).any():
             orphan = finest.keys[int(np.flatnonzero(column < 0)[0])]
-            raise PartitioningError(f"partitionings do not nest: {finest.name} cell {orphan} is outside {partitioning.name}")
+            raise PartitioningError(
+                f"partitionings do not nest: {finest.name} cell {orphan} is outside {partitioning.name}"
+            )
     return np.stack(columns, axis=1)

@@ -175,7 +175,9 @@ class SortedLocations:
     def __len__(self) -> int:
         return len(self.leaf_ids)
 
-    def count_and_centroids(self, cell_ids: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.int64], ...]:
+    def count_and_centroids(
+        self, cell_ids: npt.NDArray[np.uint64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Number of locations in each cell, and their spherical-mean latitude and longitude."""
         starts, ends = s2cells.cell_ranges(cell_ids)
         first = np.searchsorted(self.leaf_ids, starts, side="left")
