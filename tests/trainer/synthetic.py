@@ -1,0 +1,85 @@
+"""Generated data where location is learnable from pixels: colour and texture vary smoothly with lat/lon, plus noise.
+
+Photos cluster around "spots" (a few hundred metres across) spread over a region, the way real photos cluster
+around places; each photo's pixels are a smooth function of its spot's coordinates with per-photo noise, so the
+fine classifier can tell far spots apart reliably and near spots only partly: the situation the hierarchy helps in.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import piexif
+from PIL import Image
+
+from tests.photo_factory import gps_ifd
+
+REGION = (40.0, 52.0, -4.0, 16.0)  # lat min/max, lon min/max (western Europe)
+
+
+@dataclass
+class SyntheticSet:
+    """Locations of generated photos and their file names (relative to the image folder)."""
+
+    names: list[str]
+    lat: np.ndarray
+    lon: np.ndarray
+
+
+def spot_locations(n_spots: int, per_spot: int, seed: int, spread_km: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """`per_spot` points scattered `spread_km` around each of `n_spots` random spots in REGION."""
+    rng = np.random.default_rng(seed)
+    spot_lat = rng.uniform(REGION[0], REGION[1], n_spots)
+    spot_lon = rng.uniform(REGION[2], REGION[3], n_spots)
+    lat = np.repeat(spot_lat, per_spot) + rng.normal(0, spread_km / 111.0, n_spots * per_spot)
+    lon = np.repeat(spot_lon, per_spot) + rng.normal(0, spread_km / 75.0, n_spots * per_spot)
+    return lat, lon
+
+
+def location_pixels(lat: float, lon: float, size_px: int, rng: np.random.Generator, noise: float) -> np.ndarray:
+    """RGB pixels whose colour and stripe texture are smooth functions of (lat, lon), plus noise."""
+    u = (lat - REGION[0]) / (REGION[1] - REGION[0])
+    v = (lon - REGION[2]) / (REGION[3] - REGION[2])
+    yy, xx = np.mgrid[0:size_px, 0:size_px].astype(np.float32) / size_px
+    frequency = 2.0 + 6.0 * u
+    angle = np.pi * v
+    stripes = np.sin(2 * np.pi * frequency * (xx * np.cos(angle) + yy * np.sin(angle)) + rng.uniform(0, 2 * np.pi))
+    base = np.array([255 * u, 255 * v, 255 * (1 - 0.5 * u - 0.5 * v)], dtype=np.float32)
+    pixels = base + 60.0 * stripes[..., None] * np.array([1.0, -1.0, 0.5], dtype=np.float32)
+    pixels += rng.normal(0, noise, pixels.shape).astype(np.float32)
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def write_photo(path: Path, pixels: np.ndarray, gps: tuple[float, float] | None) -> None:
+    """A JPEG with EXIF GPS (when given)."""
+    exif = piexif.dump({"0th": {}, "Exif": {}, "GPS": gps_ifd(gps) if gps else {}, "1st": {}}) if gps else b""
+    Image.fromarray(pixels, "RGB").save(path, "JPEG", quality=92, exif=exif)
+
+
+def make_photo_set(
+    folder: Path, lat: np.ndarray, lon: np.ndarray, seed: int, size_px: int = 48, noise: float = 25.0,
+    with_gps: bool = True, prefix: str = "p",
+) -> SyntheticSet:
+    """Write one JPEG per location into `folder` (EXIF GPS included unless `with_gps` is False)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    names = []
+    for index, (la, lo) in enumerate(zip(lat, lon, strict=True)):
+        name = f"{prefix}{index:05d}.jpg"
+        write_photo(folder / name, location_pixels(la, lo, size_px, rng, noise), (la, lo) if with_gps else None)
+        names.append(name)
+    return SyntheticSet(names, np.asarray(lat), np.asarray(lon))
+
+
+def write_meta_csv(path: Path, photos: SyntheticSet, scene: list[int] | None = None) -> Path:
+    """An MP-16 style meta CSV (IMG_ID,AUTHOR,LAT,LON,S3_Label)."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["IMG_ID", "AUTHOR", "LAT", "LON", "S3_Label"])
+        for index, name in enumerate(photos.names):
+            label = scene[index] if scene else 0
+            writer.writerow([name, "someone", f"{photos.lat[index]:.7f}", f"{photos.lon[index]:.7f}", label])
+    return path

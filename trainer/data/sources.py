@@ -1,0 +1,183 @@
+"""Map-style sources: photo folders with EXIF GPS, and meta CSVs (MP-16 / Im2GPS3k conventions) with an image root."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from trainer.data.images import ImageReadError, has_image_extension, open_rgb
+from trainer.data.labels import SkipReport
+
+LOG = logging.getLogger(__name__)
+ID_COLUMNS = ("IMG_ID", "img_id", "image_id", "id", "image", "path", "filename", "file")
+LAT_COLUMNS = ("LAT", "lat", "latitude", "Latitude")
+LON_COLUMNS = ("LON", "lon", "lng", "longitude", "Longitude")
+NO_SCENE = -1
+Transform = Callable[[Image.Image], torch.Tensor]
+
+
+@dataclass
+class LocatedPhotos:
+    """Photos with a known location: names (paths or record ids), coordinates and optional scene labels."""
+
+    names: list[str]
+    lat: np.ndarray
+    lon: np.ndarray
+    scene: np.ndarray  # int64, NO_SCENE where unknown
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def subset(self, indices: np.ndarray) -> LocatedPhotos:
+        """The photos at `indices`, in that order."""
+        return LocatedPhotos([self.names[i] for i in indices], self.lat[indices], self.lon[indices],
+                             self.scene[indices])
+
+
+def _gps_to_degrees(values: Any, ref: Any) -> float:
+    degrees, minutes, seconds = (float(v) for v in values)
+    sign = -1.0 if str(ref).strip().upper().startswith(("S", "W")) else 1.0
+    return sign * (degrees + minutes / 60.0 + seconds / 3600.0)
+
+
+def read_exif_gps(path: str | os.PathLike[str]) -> tuple[float, float] | None:
+    """(lat, lon) in degrees from a photo's EXIF GPS IFD, or None when it has none; pixels are not decoded."""
+    with Image.open(path) as image:
+        gps = image.getexif().get_ifd(0x8825)
+    if not gps or 2 not in gps or 4 not in gps:
+        return None
+    try:
+        lat, lon = _gps_to_degrees(gps[2], gps.get(1, "N")), _gps_to_degrees(gps[4], gps.get(3, "E"))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return lat, lon
+
+
+def walk_photos(folders: Sequence[str | os.PathLike[str]], report: SkipReport) -> list[Path]:
+    """Photo files under `folders`, recursively, extensions matched case-insensitively, hidden files skipped."""
+    found: list[Path] = []
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"photo folder not found: {folder}")
+        for root, dirs, files in os.walk(folder, onerror=lambda error: report.skip("unreadable folder", str(error))):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found.extend(Path(root) / name for name in sorted(files)
+                         if not name.startswith(".") and has_image_extension(name))
+    return found
+
+
+def photos_from_folders(folders: Sequence[str | os.PathLike[str]], report: SkipReport) -> LocatedPhotos:
+    """Every photo under `folders` whose EXIF carries GPS; the others are counted in `report`."""
+    names, lats, lons = [], [], []
+    for path in walk_photos(folders, report):
+        report.considered += 1
+        try:
+            location = read_exif_gps(path)
+        except (OSError, SyntaxError, ValueError) as error:
+            report.skip("unreadable file", f"{path} ({error})")
+            continue
+        if location is None:
+            report.skip("no GPS in EXIF", str(path))
+            continue
+        names.append(str(path))
+        lats.append(location[0])
+        lons.append(location[1])
+    scene = np.full(len(names), NO_SCENE, dtype=np.int64)
+    return LocatedPhotos(names, np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64), scene)
+
+
+def _pick_column(header: Sequence[str], candidates: Iterable[str], what: str, path: str) -> str:
+    for name in candidates:
+        if name in header:
+            return name
+    raise ValueError(f"{path}: no {what} column (expected one of {', '.join(candidates)}; found {', '.join(header)})")
+
+
+def read_meta_csv(path: str | os.PathLike[str], report: SkipReport, scene_column: str | None = None) -> LocatedPhotos:
+    """Rows of a meta CSV (`IMG_ID,AUTHOR,LAT,LON,S3_Label,...` or `id,lat,lon`); bad rows counted, not fatal."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header = list(reader.fieldnames or [])
+        id_col = _pick_column(header, ID_COLUMNS, "image id", str(path))
+        lat_col = _pick_column(header, LAT_COLUMNS, "latitude", str(path))
+        lon_col = _pick_column(header, LON_COLUMNS, "longitude", str(path))
+        if scene_column is not None and scene_column not in header:
+            raise ValueError(f"{path}: scene column {scene_column!r} not in header ({', '.join(header)})")
+        names, lats, lons, scenes = [], [], [], []
+        for line_number, row in enumerate(reader, start=2):
+            report.considered += 1
+            try:
+                lat, lon = float(row[lat_col]), float(row[lon_col])
+                scene = int(float(row[scene_column])) if scene_column else NO_SCENE
+            except (TypeError, ValueError):
+                report.skip("unparsable CSV row", f"{path}:{line_number}")
+                continue
+            names.append(str(row[id_col]).strip())
+            lats.append(lat)
+            lons.append(lon)
+            scenes.append(scene)
+    return LocatedPhotos(names, np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64),
+                         np.asarray(scenes, dtype=np.int64))
+
+
+def resolve_image_paths(photos: LocatedPhotos, image_root: str | os.PathLike[str], report: SkipReport) -> LocatedPhotos:
+    """Join ids onto `image_root`, dropping (and counting) the ones whose file does not exist."""
+    root = Path(image_root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {image_root}")
+    keep, paths = [], []
+    for index, name in enumerate(photos.names):
+        path = root / name
+        if path.is_file():
+            keep.append(index)
+            paths.append(str(path))
+        else:
+            report.skip("image file missing", str(path))
+    kept = photos.subset(np.asarray(keep, dtype=np.int64))
+    kept.names = paths
+    return kept
+
+
+class PhotoDataset(Dataset):
+    """Photos on disk with their classes; an unreadable photo yields a skip marker that the collate counts."""
+
+    def __init__(self, photos: LocatedPhotos, classes: np.ndarray, transform: Transform, min_side_px: int) -> None:
+        self.photos, self.classes, self.transform, self.min_side_px = photos, classes, transform, min_side_px
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        name = self.photos.names[index]
+        try:
+            image = open_rgb(name, self.min_side_px)
+        except ImageReadError as error:
+            LOG.warning("skipping %s", error)
+            return {"skipped": f"unreadable image: {error.reason}", "name": name}
+        return {
+            "image": self.transform(image),
+            "geo": torch.from_numpy(self.classes[index]),
+            "scene": torch.tensor(int(self.photos.scene[index]), dtype=torch.int64),
+        }
+
+
+def collate_skipping(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the usable samples; `skipped` lists (reason, name) of the others so the trainer can count them."""
+    good = [item for item in items if "skipped" not in item]
+    skipped = [(item["skipped"], item["name"]) for item in items if "skipped" in item]
+    batch: dict[str, Any] = {"skipped": skipped, "size": len(good)}
+    if good:
+        batch["image"] = torch.stack([item["image"] for item in good])
+        batch["geo"] = torch.stack([item["geo"] for item in good])
+        batch["scene"] = torch.stack([item["scene"] for item in good])
+    return batch
