@@ -1,0 +1,210 @@
+"""Capture time to UTC: OffsetTimeOriginal, the camera's IANA time zone, or the zone at the place; clock offsets.
+
+Order of precedence for the UTC offset of a photo's DateTimeOriginal (camera wall-clock time, no zone):
+1. OffsetTimeOriginal written by the camera ("+02:00").
+2. The camera time zone the user sets (IANA name, DST-aware through zoneinfo).
+3. The time zone at the photo's place, inferred offline (timezonefinder) from a track or from geotagged
+   neighbours, iteratively (see `infer_zone_from_positions`).
+
+DST is handled deterministically: a wall-clock time that occurs twice (the hour repeated when clocks go back) is
+read as its first occurrence, the one still on summer time (zoneinfo fold=0); a wall-clock time that never
+occurs (the hour skipped when clocks go forward) is read with the offset in force before the change (fold=0
+again), as a camera clock that was not yet moved forward would show it.
+
+A camera clock offset (seconds) is what must be added to the camera's UTC instant to get the true UTC instant; it
+is kept per camera (make and model) and applied after the zone conversion, so that an offset measured from one
+reference photo applies unchanged to every other photo of that camera.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+
+_OFFSET_PATTERN = re.compile(r"^\s*([+-])(\d{1,2}):?(\d{2})\s*$")
+MAX_ZONE_ITERATIONS = 4
+
+
+class TimeZoneError(ValueError):
+    """An unknown IANA zone name or an unreadable UTC offset."""
+
+
+def parse_utc_offset(text: str) -> timedelta:
+    """Offset of an EXIF OffsetTimeOriginal value ("+02:00", "-0530", "Z")."""
+    if text.strip().upper() == "Z":
+        return timedelta(0)
+    match = _OFFSET_PATTERN.match(text)
+    if match is None:
+        raise TimeZoneError(f"unreadable UTC offset {text!r}")
+    sign = -1 if match.group(1) == "-" else 1
+    hours, minutes = int(match.group(2)), int(match.group(3))
+    if hours > 14 or minutes >= 60:
+        raise TimeZoneError(f"UTC offset out of range {text!r}")
+    return sign * timedelta(hours=hours, minutes=minutes)
+
+
+@lru_cache(maxsize=256)
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone `name` (cached); TimeZoneError if unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise TimeZoneError(f"unknown time zone {name!r}") from error
+
+
+def local_to_utc_s(local: datetime, zone_name: str) -> float:
+    """POSIX seconds of a naive wall-clock time in an IANA zone (fold=0 for repeated and skipped times)."""
+    aware = local.replace(tzinfo=zone(zone_name), fold=0)
+    return aware.timestamp()
+
+
+def offset_to_utc_s(local: datetime, utc_offset: timedelta) -> float:
+    """POSIX seconds of a naive wall-clock time with a fixed UTC offset."""
+    return local.replace(tzinfo=timezone(utc_offset)).timestamp()
+
+
+@dataclass(frozen=True)
+class CaptureTime:
+    """What the photo says about when it was taken (plain data, filled from EXIF by the caller).
+
+    Attributes:
+        local: DateTimeOriginal, naive wall-clock time of the camera.
+        utc_offset: OffsetTimeOriginal text ("+02:00") or None.
+        camera: camera key ("Make Model"), selects the clock offset.
+    """
+
+    local: datetime
+    utc_offset: str | None = None
+    camera: str = ""
+
+
+@dataclass
+class ClockSettings:
+    """The user's time settings: camera zone and clock offsets, per camera key with a default."""
+
+    camera_zone: str | None = None
+    camera_zones: dict[str, str] = field(default_factory=dict)
+    clock_offsets_s: dict[str, float] = field(default_factory=dict)
+    default_clock_offset_s: float = 0.0
+
+    def zone_for(self, camera: str) -> str | None:
+        """The zone the user set for this camera, else the general camera zone."""
+        return self.camera_zones.get(camera, self.camera_zone)
+
+    def clock_offset_s(self, camera: str) -> float:
+        """Seconds to add to this camera's UTC instant to get the true one."""
+        return self.clock_offsets_s.get(camera, self.default_clock_offset_s)
+
+
+@dataclass(frozen=True)
+class ResolvedTime:
+    """The true UTC instant of a photo and how it was obtained ("offset_tag", "camera_zone", "place_zone:<name>")."""
+
+    utc_s: float
+    how: str
+
+
+def resolve_known_zone(capture: CaptureTime, settings: ClockSettings) -> ResolvedTime | None:
+    """UTC from OffsetTimeOriginal or the user's camera zone, clock offset applied; None if neither is known."""
+    offset_s = settings.clock_offset_s(capture.camera)
+    if capture.utc_offset:
+        try:
+            return ResolvedTime(offset_to_utc_s(capture.local, parse_utc_offset(capture.utc_offset)) + offset_s,
+                                "offset_tag")
+        except TimeZoneError:
+            pass  # a garbled tag is treated like a missing one: the next rule decides
+    zone_name = settings.zone_for(capture.camera)
+    if zone_name:
+        return ResolvedTime(local_to_utc_s(capture.local, zone_name) + offset_s, "camera_zone")
+    return None
+
+
+PositionAt = Callable[[float], "tuple[float, float] | None"]
+ZoneAt = Callable[[float, float], "str | None"]
+
+
+def infer_zone_from_positions(
+    capture: CaptureTime, settings: ClockSettings, position_at: PositionAt, zone_at: ZoneAt
+) -> ResolvedTime | None:
+    """UTC via the zone of the place where the positions put the photo, iterated to a fixed point.
+
+    Start by reading the wall-clock time as UTC; look up where the track (or the neighbours) were then and the zone
+    there; re-read the wall-clock time in that zone; repeat until the zone no longer changes (at most
+    MAX_ZONE_ITERATIONS; near a zone border that oscillates, the last zone is kept, deterministically).
+    """
+    offset_s = settings.clock_offset_s(capture.camera)
+    utc_s = offset_to_utc_s(capture.local, timedelta(0)) + offset_s
+    zone_name: str | None = None
+    for _ in range(MAX_ZONE_ITERATIONS):
+        position = position_at(utc_s)
+        if position is None:
+            return None
+        found = zone_at(*position)
+        if found is None:
+            return None
+        if found == zone_name:
+            break
+        zone_name = found
+        utc_s = local_to_utc_s(capture.local, zone_name) + offset_s
+    if zone_name is None:
+        return None
+    return ResolvedTime(utc_s, f"place_zone:{zone_name}")
+
+
+@lru_cache(maxsize=1)
+def _zone_finder() -> Any:
+    from timezonefinder import TimezoneFinder  # loading its polygons takes ~0.3 s: only when needed
+
+    return TimezoneFinder()
+
+
+def zone_at_place(lat: float, lon: float) -> str | None:
+    """IANA zone at a place, offline (timezonefinder; oceans give Etc/GMT±N)."""
+    name = _zone_finder().timezone_at(lng=float(lon), lat=float(lat))
+    return str(name) if name else None
+
+
+def clock_offset_from_reference_s(camera_utc_s: float, true_utc_s: float) -> float:
+    """Clock offset of a camera from one reference photo whose true time is known."""
+    return true_utc_s - camera_utc_s
+
+
+@dataclass(frozen=True)
+class OffsetEstimate:
+    """A clock offset estimated from pairs: median, median absolute deviation, and how many pairs."""
+
+    offset_s: float
+    spread_s: float
+    pair_count: int
+
+
+def estimate_clock_offset_s(pairs: Sequence[tuple[float, float]]) -> OffsetEstimate:
+    """Robust clock offset from (camera_utc_s, reference_utc_s) pairs of the same scene: the median difference."""
+    if not pairs:
+        raise ValueError("no pair to estimate a clock offset from")
+    differences = np.array([reference - camera for camera, reference in pairs], dtype=np.float64)
+    median = float(np.median(differences))
+    spread = float(np.median(np.abs(differences - median)))
+    return OffsetEstimate(median, spread, len(pairs))
+
+
+def estimate_offsets_by_camera(pairs: Mapping[str, Sequence[tuple[float, float]]]) -> dict[str, OffsetEstimate]:
+    """One robust estimate per camera key."""
+    return {camera: estimate_clock_offset_s(camera_pairs) for camera, camera_pairs in pairs.items() if camera_pairs}
+
+
+def format_offset(seconds: float) -> str:
+    """Human-readable signed offset, e.g. '+1 h 02 min 03 s'."""
+    sign = "-" if seconds < 0 else "+"
+    total = round(abs(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours} h {minutes:02d} min {secs:02d} s"
+

@@ -1,0 +1,154 @@
+"""Place photos on a track by time: great-circle interpolation between the bracketing points, vectorised.
+
+Rule, for a photo at UTC instant t (all times POSIX seconds):
+- Let A, B be the last track point at or before t and the first after it. When both exist, lie in the same segment
+  and B - A <= max_gap_s (default 30 min), the photo is placed at fraction f = (t - tA) / (tB - tA) of the
+  great-circle arc from A to B (constant speed along the arc: exact on the sphere, no flat-earth shortcut, so the
+  same formula serves 5 m and 500 km segments). A photo exactly at a track point's time gets that point (f = 0).
+- Otherwise (a gap longer than max_gap_s, a segment break, before the first or after the last point) it is placed
+  on the nearest point in time if that point is at most max_snap_s away (default 60 s), else it is not matched.
+- Altitude (optional) is interpolated linearly in time with the same f; None when either point lacks one.
+
+Confidence radius (km):
+- interpolated: GPS_POINT_ACCURACY_KM + the great-circle distance from the placed point to the nearer of A and B
+  (= min(f, 1 - f) * |AB|). The farther the photo is from a real fix, the less is known about the path between.
+- snapped: GPS_POINT_ACCURACY_KM + ASSUMED_SPEED_KMH * |t - t_point| / 3600 (walking speed: a vehicle can be
+  farther, which is why max_snap_s is short).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from geocore.timesync.sphere import EARTH_RADIUS_KM, central_angle_rad, from_unit_vectors, slerp, to_unit_vectors
+from geocore.timesync.track import Track
+
+DEFAULT_MAX_GAP_S = 30 * 60.0
+DEFAULT_MAX_SNAP_S = 60.0
+GPS_POINT_ACCURACY_KM = 0.010  # typical consumer GPS fix, 10 m
+ASSUMED_SPEED_KMH = 5.0  # walking
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class TrackMatch:
+    """Per-photo result arrays (NaN where not matched).
+
+    Attributes:
+        matched: whether the photo got a position.
+        interpolated: placed between two points (False for snapped or unmatched).
+        lat, lon, altitude_m, radius_km: the position, altitude (NaN if unknown) and confidence radius.
+        nearest_point_s: time from the photo to the nearest track point used.
+    """
+
+    matched: BoolArray
+    interpolated: BoolArray
+    lat: FloatArray
+    lon: FloatArray
+    altitude_m: FloatArray
+    radius_km: FloatArray
+    nearest_point_s: FloatArray
+
+
+def match_times(
+    track: Track,
+    times_s: npt.ArrayLike,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
+    max_snap_s: float = DEFAULT_MAX_SNAP_S,
+    with_altitude: bool = True,
+) -> TrackMatch:
+    """Positions on `track` of photos taken at UTC `times_s`, by the rule of this module's docstring."""
+    t = np.asarray(times_s, dtype=np.float64).reshape(-1)
+    n = len(track)
+    after = np.searchsorted(track.times_s, t, side="right")
+    before = after - 1
+    has_before, has_after = before >= 0, after < n
+    a, b = np.clip(before, 0, n - 1), np.clip(after, 0, n - 1)
+    t_a, t_b = track.times_s[a], track.times_s[b]
+    exact = has_before & (t_a == t)
+    bracketed = has_before & has_after & (track.segment[a] == track.segment[b]) & (t_b - t_a <= max_gap_s)
+    interpolated = (bracketed | exact) & np.isfinite(t)
+    b = np.where(exact, a, b)  # an exact hit interpolates from a point to itself
+    span_s = np.where(interpolated & ~exact, t_b - t_a, 1.0)
+    fraction = np.where(interpolated & ~exact, (t - t_a) / span_s, 0.0)
+
+    vec_a = to_unit_vectors(track.lat[a], track.lon[a])
+    vec_b = to_unit_vectors(track.lat[b], track.lon[b])
+    lat, lon = from_unit_vectors(slerp(vec_a, vec_b, fraction))
+    arc_km = EARTH_RADIUS_KM * central_angle_rad(vec_a, vec_b)
+    radius_km = GPS_POINT_ACCURACY_KM + np.minimum(fraction, 1.0 - fraction) * arc_km
+    altitude = track.altitude_m[a] + fraction * (track.altitude_m[b] - track.altitude_m[a])
+    nearest_s = np.where(fraction <= 0.5, t - t_a, np.where(exact, 0.0, t_b - t))
+
+    snap = _snap(track, t, a, b, has_before, has_after, ~interpolated, max_snap_s)
+    lat = np.where(interpolated, lat, snap.lat)
+    lon = np.where(interpolated, lon, snap.lon)
+    radius_km = np.where(interpolated, radius_km, snap.radius_km)
+    altitude = np.where(interpolated, altitude, snap.altitude_m)
+    nearest_s = np.where(interpolated, nearest_s, snap.nearest_point_s)
+    matched = interpolated | snap.matched
+    if not with_altitude:
+        altitude = np.full_like(altitude, np.nan)
+    nan = np.full_like(lat, np.nan)
+    return TrackMatch(
+        matched,
+        interpolated,
+        np.where(matched, lat, nan),
+        np.where(matched, lon, nan),
+        np.where(matched, altitude, nan),
+        np.where(matched, radius_km, nan),
+        np.where(matched, nearest_s, nan),
+    )
+
+
+def _snap(
+    track: Track,
+    t: FloatArray,
+    a: npt.NDArray[np.intp],
+    b: npt.NDArray[np.intp],
+    has_before: BoolArray,
+    has_after: BoolArray,
+    candidates: BoolArray,
+    max_snap_s: float,
+) -> TrackMatch:
+    """Nearest-point-in-time placement for photos that cannot be interpolated."""
+    to_before = np.where(has_before, t - track.times_s[a], np.inf)
+    to_after = np.where(has_after, track.times_s[b] - t, np.inf)
+    use_before = to_before <= to_after
+    point = np.where(use_before, a, b)
+    distance_s = np.minimum(to_before, to_after)
+    matched = candidates & (distance_s <= max_snap_s)
+    radius_km = GPS_POINT_ACCURACY_KM + ASSUMED_SPEED_KMH * distance_s / 3600.0
+    return TrackMatch(
+        matched, np.zeros_like(matched), track.lat[point], track.lon[point], track.altitude_m[point], radius_km,
+        distance_s,
+    )
+
+
+def nearest_position_at(track: Track, time_s: float) -> tuple[float, float]:
+    """Position of the track point nearest in time, gaps ignored (good enough to look up a time zone)."""
+    after = int(np.searchsorted(track.times_s, time_s))
+    candidates = [i for i in (after - 1, after) if 0 <= i < len(track)]
+    index = min(candidates, key=lambda i: abs(track.times_s[i] - time_s))
+    return float(track.lat[index]), float(track.lon[index])
+
+
+def clock_offset_from_place_s(
+    track: Track, lat: float, lon: float, camera_utc_s: float, tolerance_km: float = 0.05
+) -> float:
+    """Clock offset of a camera from a photo known to be taken at (lat, lon): the track says when it was there.
+
+    The track point nearest to the place is found; when the track passes there several times (every point within
+    tolerance_km of the nearest distance), the pass closest in time to the camera's reading is taken.
+    Returns true UTC minus camera UTC (seconds).
+    """
+    vec_place = to_unit_vectors(lat, lon)
+    distance_km = EARTH_RADIUS_KM * central_angle_rad(to_unit_vectors(track.lat, track.lon), vec_place[None, :])
+    candidates = np.flatnonzero(distance_km <= distance_km.min() + tolerance_km)
+    best = candidates[np.argmin(np.abs(track.times_s[candidates] - camera_utc_s))]
+    return float(track.times_s[best] - camera_utc_s)
