@@ -1,0 +1,181 @@
+"""Detail panel of the selected photo: preview with saliency overlay, scene type, top cells, location, EXIF facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QScrollArea,
+    QSlider,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.items import STATE_LABELS, PhotoItem
+
+PREVIEW_SIZE = 360
+
+
+def plain_label(text: str = "") -> QLabel:
+    """A QLabel that never interprets its text as rich text (file names and EXIF are untrusted)."""
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setWordWrap(True)
+    label.setText(text)
+    return label
+
+
+def _probability_bar(name: str) -> QProgressBar:
+    bar = QProgressBar()
+    bar.setRange(0, 1000)
+    bar.setFormat(f"{name}  %p%")
+    bar.setTextVisible(True)
+    return bar
+
+
+class DetailPanel(QScrollArea):
+    """Shows one PhotoItem; `show_item(None)` empties it."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self._photo = QImage()
+        self._overlay = QImage()
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.addWidget(self._build_preview())
+        layout.addWidget(self._build_location())
+        layout.addWidget(self._build_scene())
+        layout.addWidget(self._build_cells())
+        layout.addWidget(self._build_facts())
+        layout.addStretch(1)
+        self.setWidget(body)
+
+    def _build_preview(self) -> QWidget:
+        box = QGroupBox("Preview")
+        layout = QVBoxLayout(box)
+        self.preview = QLabel()
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumHeight(200)
+        self.title = plain_label()
+        row = QHBoxLayout()
+        self.overlay_toggle = QCheckBox("Saliency overlay")
+        self.overlay_opacity = QSlider(Qt.Orientation.Horizontal)
+        self.overlay_opacity.setRange(0, 100)
+        self.overlay_opacity.setValue(55)
+        self.overlay_toggle.toggled.connect(self._repaint_preview)
+        self.overlay_opacity.valueChanged.connect(self._repaint_preview)
+        row.addWidget(self.overlay_toggle)
+        row.addWidget(QLabel("Opacity"))
+        row.addWidget(self.overlay_opacity)
+        layout.addWidget(self.title)
+        layout.addWidget(self.preview)
+        layout.addLayout(row)
+        return box
+
+    def _build_location(self) -> QWidget:
+        box = QGroupBox("Location")
+        form = QFormLayout(box)
+        self.location_fields = {name: plain_label() for name in ("State", "Position", "Radius", "Source", "Place")}
+        for name, label in self.location_fields.items():
+            form.addRow(name, label)
+        return box
+
+    def _build_scene(self) -> QWidget:
+        box = QGroupBox("Scene")
+        layout = QVBoxLayout(box)
+        self.scene_bars = {name: _probability_bar(name) for name in ("indoor", "natural", "urban")}
+        for bar in self.scene_bars.values():
+            layout.addWidget(bar)
+        return box
+
+    def _build_cells(self) -> QWidget:
+        box = QGroupBox("Top cells")
+        layout = QVBoxLayout(box)
+        self.cells = QTreeWidget()
+        self.cells.setHeaderLabels(["Cell", "Probability"])
+        self.cells.setMinimumHeight(160)
+        layout.addWidget(self.cells)
+        return box
+
+    def _build_facts(self) -> QWidget:
+        box = QGroupBox("EXIF")
+        self.facts_form = QFormLayout(box)
+        return box
+
+    def show_item(self, item: PhotoItem | None, preview: QImage | None = None, overlay: QImage | None = None) -> None:
+        """Fill every section from one photo (None clears)."""
+        self._photo = preview if preview is not None else QImage()
+        self._overlay = overlay if overlay is not None else QImage()
+        self.overlay_toggle.setEnabled(not self._overlay.isNull())
+        self.title.setText(item.path.name if item else "No photo selected")
+        self._repaint_preview()
+        self._show_location(item)
+        self._show_scene(item.prediction if item else None)
+        self._show_cells(item.prediction if item else None)
+        self._show_facts(item)
+
+    def set_overlay(self, overlay: QImage) -> None:
+        """The saliency overlay arrived (computed in the background)."""
+        self._overlay = overlay
+        self.overlay_toggle.setEnabled(not overlay.isNull())
+        self._repaint_preview()
+
+    def _repaint_preview(self) -> None:
+        if self._photo.isNull():
+            self.preview.setPixmap(QPixmap())
+            return
+        image = self._photo.scaled(PREVIEW_SIZE, PREVIEW_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                                   Qt.TransformationMode.SmoothTransformation).convertToFormat(QImage.Format.Format_ARGB32)
+        if self.overlay_toggle.isChecked() and not self._overlay.isNull():
+            painter = QPainter(image)
+            painter.setOpacity(self.overlay_opacity.value() / 100)
+            painter.drawImage(image.rect(), self._overlay)
+            painter.end()
+        self.preview.setPixmap(QPixmap.fromImage(image))
+
+    def _show_location(self, item: PhotoItem | None) -> None:
+        fields = self.location_fields
+        fields["State"].setText(STATE_LABELS.get(item.state, item.state) if item else "")
+        if item and item.state == "error":
+            fields["State"].setText(f"Error: {item.error}")
+        fields["Position"].setText(f"{item.lat:.5f}, {item.lon:.5f}" if item and item.has_location else "—")
+        radius = item.radius_km if item else None
+        fields["Radius"].setText(f"± {radius:,.1f} km" if radius is not None else "—")
+        fields["Source"].setText(item.source if item else "")
+        fields["Place"].setText(item.place if item else "")
+
+    def _show_scene(self, prediction: Any) -> None:
+        scene = getattr(prediction, "scene_probabilities", None) or {}
+        for name, bar in self.scene_bars.items():
+            bar.setValue(round(1000 * float(scene.get(name, 0.0))))
+            bar.setEnabled(bool(scene))
+
+    def _show_cells(self, prediction: Any) -> None:
+        self.cells.clear()
+        top_cells = getattr(prediction, "top_cells", None) or {}
+        for partitioning, cells in top_cells.items():
+            parent = QTreeWidgetItem([str(partitioning), ""])
+            for cell in cells:
+                label = str(getattr(cell, "label", "") or getattr(cell, "key", ""))
+                parent.addChild(QTreeWidgetItem([label, f"{100 * float(cell.probability):.1f} %"]))
+            self.cells.addTopLevelItem(parent)
+            parent.setExpanded(True)
+        self.cells.resizeColumnToContents(0)
+
+    def _show_facts(self, item: PhotoItem | None) -> None:
+        while self.facts_form.rowCount():
+            self.facts_form.removeRow(0)
+        for name, value in (item.facts if item else {}).items():
+            self.facts_form.addRow(plain_label(name), plain_label(value))

@@ -1,0 +1,184 @@
+"""Settings and models dialogs, and the background "Learn from my geotagged photos" process."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QProcess, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+)
+
+from app.map.page import TILE_PROVIDERS
+from app.settings import Settings
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of the settings; `result_settings()` gives the edited values when accepted."""
+
+    def __init__(self, settings: Settings, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.settings = settings
+        form = QFormLayout(self)
+        self.provider = self._combo([("CPU", "cpu"), ("GPU (CUDA) when available", "gpu")], settings.provider)
+        self.crops = self._combo([("1 (centre)", 1), ("3 (along the long side)", 3), ("5 (corners + centre)", 5)],
+                                 settings.crops)
+        self.write_mode = self._combo([("Into the photo (EXIF)", "exif"), ("XMP sidecar", "sidecar")],
+                                      settings.write_mode)
+        self.sidecar_naming = self._combo([("photo.jpg.xmp (darktable, digiKam)", "photo.jpg.xmp"),
+                                           ("photo.xmp (Lightroom)", "photo.xmp")], settings.sidecar_naming)
+        self.keep_timestamps = QCheckBox("Keep file modification times")
+        self.keep_timestamps.setChecked(settings.keep_timestamps)
+        self.backups = QCheckBox("Keep _original backups")
+        self.backups.setChecked(settings.backups)
+        self.online_tiles = QCheckBox("Online map tiles (sends map positions to the tile server)")
+        self.online_tiles.setChecked(settings.online_tiles)
+        self.tile_provider = self._combo([(name, name) for name in TILE_PROVIDERS], settings.tile_provider)
+        self.place_names = QCheckBox("Look up place names (offline, GeoNames)")
+        self.place_names.setChecked(settings.place_names)
+        for label, widget in (("Inference", self.provider), ("Test-time crops", self.crops),
+                              ("Write mode", self.write_mode), ("Sidecar naming", self.sidecar_naming),
+                              ("", self.keep_timestamps), ("", self.backups), ("", self.online_tiles),
+                              ("Tile provider", self.tile_provider), ("", self.place_names)):
+            form.addRow(label, widget)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    @staticmethod
+    def _combo(choices: list[tuple[str, Any]], current: Any) -> QComboBox:
+        combo = QComboBox()
+        for label, value in choices:
+            combo.addItem(label, value)
+        index = combo.findData(current)
+        combo.setCurrentIndex(max(index, 0))
+        return combo
+
+    def result_settings(self) -> Settings:
+        """A new Settings with the dialog's values (recent folders and active model kept)."""
+        s = self.settings
+        return Settings(
+            provider=self.provider.currentData(), crops=int(self.crops.currentData()),
+            write_mode=self.write_mode.currentData(), sidecar_naming=self.sidecar_naming.currentData(),
+            keep_timestamps=self.keep_timestamps.isChecked(), backups=self.backups.isChecked(),
+            online_tiles=self.online_tiles.isChecked(), tile_provider=self.tile_provider.currentData(),
+            place_names=self.place_names.isChecked(), active_model=s.active_model,
+            recent_folders=list(s.recent_folders))
+
+
+class LearnProcess(QObject):
+    """Runs `geotag-train personalize` as a subprocess; parses 'done/total' progress from its output."""
+
+    progress = Signal(int, int, str)
+    finished = Signal(int, str)  # exit status, last output lines
+
+    def __init__(self, folders: list[Path], out: Path, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.out = out
+        self.lines: list[str] = []
+        self.process = QProcess(self)
+        self.process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
+        self.process.readyReadStandardOutput.connect(self._read)
+        self.process.finished.connect(lambda code, _status: self.finished.emit(int(code), "\n".join(self.lines[-20:])))
+        self.program, self.arguments = personalize_command(folders, out)
+
+    def start(self) -> None:
+        """Start the training process in the background."""
+        self.process.start(self.program, self.arguments)
+
+    def cancel(self) -> None:
+        """Stop training."""
+        self.process.kill()
+
+    def _read(self) -> None:
+        text = bytes(self.process.readAllStandardOutput().data()).decode("utf-8", "replace")
+        for line in text.replace("\r", "\n").splitlines():
+            if line.strip():
+                self.lines.append(line.strip())
+                self.progress.emit(*_parse_progress(line))
+
+
+def personalize_command(folders: list[Path], out: Path) -> tuple[str, list[str]]:
+    """The trainer's CLI (issue 4): `geotag-train personalize --library FOLDER... --out FILE.geomodel`."""
+    program = shutil.which("geotag-train") or str(Path(sys.executable).with_name("geotag-train"))
+    return program, ["personalize", "--library", *map(str, folders), "--out", str(out)]
+
+
+def _parse_progress(line: str) -> tuple[int, int, str]:
+    """Find 'N/M' in a progress line (tqdm style); (0, 0, line) when there is none (busy indicator)."""
+    for word in line.replace("|", " ").split():
+        left, _, right = word.partition("/")
+        if left.isdigit() and right.isdigit() and int(right) > 0:
+            return int(left), int(right), line
+    return 0, 0, line
+
+
+class ModelsDialog(QDialog):
+    """Lists bundles (shipped, personal, imported), shows each card, chooses the active one, imports files."""
+
+    def __init__(self, bundles: list[tuple[str, Path]], active: str, card_text: Any, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Models")
+        self.resize(760, 480)
+        self.card_text = card_text  # callable(Path) -> str
+        self.imported: Path | None = None
+        layout = QHBoxLayout(self)
+        left = QVBoxLayout()
+        self.list = QListWidget()
+        for label, path in bundles:
+            entry = QListWidgetItem(label)
+            entry.setData(256, str(path))
+            entry.setToolTip(str(path))
+            self.list.addItem(entry)
+            if str(path) == active or (not active and self.list.count() == 1):
+                self.list.setCurrentItem(entry)
+        self.import_button = QPushButton("Import .geomodel…")
+        self.import_button.clicked.connect(self._import)
+        left.addWidget(self.list)
+        left.addWidget(self.import_button)
+        layout.addLayout(left, 1)
+        right = QVBoxLayout()
+        self.card = QPlainTextEdit(readOnly=True)
+        right.addWidget(self.card)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Use this model")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        right.addWidget(buttons)
+        layout.addLayout(right, 2)
+        self.list.currentItemChanged.connect(lambda *_: self._show_card())
+        self._show_card()
+
+    def chosen(self) -> str:
+        """Path of the chosen bundle ('' if none)."""
+        entry = self.list.currentItem()
+        return str(entry.data(256)) if entry else ""
+
+    def _show_card(self) -> None:
+        chosen = self.chosen()
+        self.card.setPlainText(self.card_text(Path(chosen)) if chosen else "No model bundles found.")
+
+    def _import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a model", "", "Geotagger models (*.geomodel)")
+        if path:
+            self.imported = Path(path)
+            entry = QListWidgetItem(f"Imported: {Path(path).name}")
+            entry.setData(256, path)
+            self.list.addItem(entry)
+            self.list.setCurrentItem(entry)

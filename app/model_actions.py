@@ -1,0 +1,91 @@
+"""Settings and models for the main window: the settings dialog, choosing a bundle, personal training."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QDialog, QFileDialog
+
+from app.dialogs import LearnProcess, ModelsDialog, SettingsDialog
+
+
+class ModelActions:
+    """Mixed into MainWindow."""
+
+    settings: Any
+    backend: Any
+    config_folder: Path
+    data_folder: Path
+    learn: LearnProcess | None = None
+
+    def statusBar(self) -> Any: ...  # noqa: N802
+    def show_summary(self, title: str, text: str, details: str = "") -> None: ...
+    def predict_missing(self) -> None: ...
+    def rebuild_map(self) -> None: ...
+
+    def open_settings(self) -> None:
+        """Edit the settings; a change of map tiles rebuilds the map page, a change of model settings re-predicts."""
+        dialog = SettingsDialog(self.settings, self)  # type: ignore[arg-type]
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        self.apply_settings(dialog.result_settings())
+
+    def apply_settings(self, new: Any) -> None:
+        """Persist new settings and react to what changed."""
+        old = self.settings
+        self.settings = new
+        self.backend.settings = new
+        new.save(self.config_folder)
+        if (old.online_tiles, old.tile_provider) != (new.online_tiles, new.tile_provider):
+            self.rebuild_map()
+        if (old.provider, old.crops, old.active_model) != (new.provider, new.crops, new.active_model):
+            self.backend.reset_predictor()
+
+    def open_models(self) -> None:
+        """Choose the active bundle and read the cards."""
+        dialog = ModelsDialog(self.backend.list_bundles(), self.settings.active_model, self.backend.card_text,
+                              self)  # type: ignore[arg-type]
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        chosen = dialog.chosen()
+        if dialog.imported is not None and chosen == str(dialog.imported):
+            chosen = str(self.backend.import_bundle(dialog.imported))
+        self.choose_model(chosen)
+
+    def choose_model(self, bundle: str) -> None:
+        """Make a bundle active and predict again with it."""
+        new = type(self.settings)(**{**self.settings.__dict__, "active_model": bundle})
+        self.apply_settings(new)
+        self.statusBar().showMessage(f"Model: {Path(bundle).name if bundle else 'shipped base model'}", 5000)
+
+    def learn_from_library(self) -> None:
+        """Train a personal model on the geotagged photos of the recent folders, in a background process."""
+        if self.learn is not None:
+            self.statusBar().showMessage("Personal training is already running", 4000)
+            return
+        folders = [Path(f) for f in self.settings.recent_folders if Path(f).is_dir()]
+        if not folders:
+            folder = QFileDialog.getExistingDirectory(self, "Folder of your geotagged photos")  # type: ignore[arg-type]
+            folders = [Path(folder)] if folder else []
+        if not folders:
+            return
+        out = self.data_folder / "models" / f"personal-{datetime.now():%Y%m%d-%H%M%S}.geomodel"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.learn = LearnProcess(folders, out, self)  # type: ignore[arg-type]
+        self.learn.progress.connect(self._learn_progress)
+        self.learn.finished.connect(self._learn_finished)
+        self.learn.start()
+        self.statusBar().showMessage("Learning from your geotagged photos…")
+
+    def _learn_progress(self, done: int, total: int, line: str) -> None:
+        self.statusBar().showMessage(f"Personal model: {line[:120]}")
+
+    def _learn_finished(self, status: int, output: str) -> None:
+        learn, self.learn = self.learn, None
+        if status == 0 and learn is not None and learn.out.is_file():
+            self.show_summary("Personal model", f"Trained {learn.out.name}; it is now the active model.", output)
+            self.choose_model(str(learn.out))
+        else:
+            self.show_summary("Personal model", f"Training failed (exit status {status}).", output)

@@ -1,0 +1,141 @@
+"""The review workflow of the main window: accept, reject, set/paste locations, write, undo, strip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
+
+from app.items import PhotoItem
+from app.locations import format_location, parse_location
+
+DECIDABLE = ("proposed", "rejected", "accepted")
+
+
+class ReviewActions:
+    """Mixed into MainWindow; decisions and writes go through the single writer thread."""
+
+    # provided by MainWindow
+    backend: Any
+    pools: Any
+    writeFinished: Any  # noqa: N815
+
+    def selected_items(self) -> list[PhotoItem]: ...
+    def current_item(self) -> PhotoItem | None: ...
+    def apply_updates(self, items: list[PhotoItem]) -> None: ...
+    def start_job(self, function: Any, title: str, pool: Any) -> Any: ...
+    def open_settings(self) -> None: ...
+    def statusBar(self) -> Any: ...  # noqa: N802
+
+    # ----- dialogs, replaceable in tests -----
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask yes/no; tests replace this."""
+        answer = QMessageBox.question(self, title, text)  # type: ignore[arg-type]
+        return answer == QMessageBox.StandardButton.Yes
+
+    def show_summary(self, title: str, text: str, details: str = "") -> None:
+        """Tell the user how a batch went, with per-file details on demand."""
+        box = QMessageBox(self)  # type: ignore[arg-type]
+        box.setWindowTitle(title)
+        box.setTextFormat(box.textFormat().PlainText)
+        box.setText(text)
+        if details:
+            box.setDetailedText(details)
+        box.open()
+
+    def show_error(self, title: str, text: str) -> None:
+        """A bug or an unusable setting: shown once, never a crash."""
+        self.show_summary(title, "Something went wrong; details below.", text)
+
+    # ----- decisions -----
+    def _decide(self, items: list[PhotoItem], decision: str, lat: float | None = None,
+                lon: float | None = None) -> None:
+        if not items:
+            return
+        keys = [item.key for item in items]
+        job = self.start_job(lambda ctx: self.backend.decide(keys, decision, lat, lon, ctx), "Saving",
+                             self.pools.writer)
+        job.signals.done.connect(self.apply_updates)
+
+    def accept_selected(self) -> None:
+        """Accept the proposed locations of the selected photos."""
+        self._decide([i for i in self.selected_items() if i.state in DECIDABLE and i.has_location], "accept")
+
+    def reject_selected(self) -> None:
+        """Reject the proposals of the selected photos."""
+        self._decide([i for i in self.selected_items() if i.state in DECIDABLE], "reject")
+
+    def set_location_from_map(self, lat: float, lon: float) -> None:
+        """A click or a marker drag on the map sets the location of every selected photo."""
+        self._decide(self.selected_items(), "manual", lat, lon)
+
+    def set_location_dialog(self) -> None:
+        """Type a position (lat, lon) for the selection."""
+        text, ok = QInputDialog.getText(self, "Set location", "Latitude, longitude:")  # type: ignore[arg-type]
+        position = parse_location(text) if ok else None
+        if position:
+            self.set_location_from_map(*position)
+        elif ok:
+            self.statusBar().showMessage(f"Not a position: {text!r}", 5000)
+
+    def copy_location(self) -> None:
+        """Put the current photo's location on the clipboard as 'lat, lon'."""
+        item = self.current_item()
+        if item is not None and item.has_location:
+            QApplication.clipboard().setText(format_location(item.lat, item.lon))  # type: ignore[arg-type]
+            self.statusBar().showMessage("Location copied", 3000)
+
+    def paste_location(self) -> None:
+        """Apply a 'lat, lon' from the clipboard to every selected photo."""
+        position = parse_location(QApplication.clipboard().text())
+        if position is None:
+            self.statusBar().showMessage("The clipboard holds no position", 4000)
+            return
+        self.set_location_from_map(*position)
+
+    def undo(self) -> None:
+        """Undo the last batch: a write or strip (restores the files), else the last decision."""
+        job = self.start_job(self.backend.undo_last, "Undoing", self.pools.writer)
+        job.signals.done.connect(self._batch_done("Undo"))
+
+    # ----- writes -----
+    def write_accepted(self) -> None:
+        """Write every accepted location into its file, after a confirmation with counts."""
+        items = [i for i in self.backend_items() if i.state == "accepted"]
+        if not items:
+            self.statusBar().showMessage("Nothing accepted to write", 4000)
+            return
+        mode = "XMP sidecars" if self.backend.settings.write_mode == "sidecar" else "the photo files (EXIF)"
+        if not self.confirm("Write locations", f"Write {len(items)} accepted locations into {mode}?"):
+            return
+        keys = [i.key for i in items]
+        job = self.start_job(lambda ctx: self.backend.write(keys, ctx), "Writing", self.pools.writer)
+        job.signals.batch.connect(self.apply_updates)
+        job.signals.done.connect(self._batch_done("Write"))
+
+    def strip_selected(self) -> None:
+        """Remove GPS from the selected files (undoable), after a confirmation."""
+        items = [i for i in self.selected_items() if i.state in ("has_gps", "written")]
+        if not items or not self.confirm("Strip location", f"Remove the location from {len(items)} photos?"):
+            return
+        keys = [i.key for i in items]
+        job = self.start_job(lambda ctx: self.backend.strip(keys, ctx), "Stripping", self.pools.writer)
+        job.signals.batch.connect(self.apply_updates)
+        job.signals.done.connect(self._batch_done("Strip"))
+
+    def backend_items(self) -> list[PhotoItem]:
+        return list(self.model.items)  # type: ignore[attr-defined]
+
+    def _batch_done(self, title: str) -> Any:
+        def done(summary: Any) -> None:
+            if summary is None:
+                return
+            if isinstance(summary, list):  # an undone decision: just fresher items
+                self.apply_updates(summary)
+                return
+            self.apply_updates(summary.items)
+            lines = [f"{e.path.name}: {e.reason} ({e.kind})" for e in summary.errors]
+            text = f"{title}: {summary.succeeded} succeeded, {len(summary.errors)} failed."
+            self.show_summary(title, text, "\n".join(lines))
+            self.writeFinished.emit(summary)
+        return done
