@@ -80,6 +80,8 @@ def match_times(
     vec_a = to_unit_vectors(track.lat[a], track.lon[a])
     vec_b = to_unit_vectors(track.lat[b], track.lon[b])
     lat, lon = from_unit_vectors(slerp(vec_a, vec_b, fraction))
+    # on a point itself, give back its exact coordinates rather than a round trip through unit vectors
+    lat, lon = np.where(fraction == 0, track.lat[a], lat), np.where(fraction == 0, track.lon[a], lon)
     arc_km = EARTH_RADIUS_KM * central_angle_rad(vec_a, vec_b)
     radius_km = GPS_POINT_ACCURACY_KM + np.minimum(fraction, 1.0 - fraction) * arc_km
     altitude = track.altitude_m[a] + fraction * (track.altitude_m[b] - track.altitude_m[a])

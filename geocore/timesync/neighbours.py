@@ -48,6 +48,7 @@ def locate_by_neighbours(
     vec_p = to_unit_vectors(neighbours.lat[p], neighbours.lon[p])
     vec_q = to_unit_vectors(neighbours.lat[q], neighbours.lon[q])
     lat, lon = from_unit_vectors(slerp(vec_p, vec_q, fraction))
+    lat, lon = np.where(fraction == 0, neighbours.lat[p], lat), np.where(fraction == 0, neighbours.lon[p], lon)
     arc_km = EARTH_RADIUS_KM * central_angle_rad(vec_p, vec_q)
     nearest_s = np.minimum(np.where(use_p, to_p, np.inf), np.where(use_q, to_q, np.inf))
     radius_km = NEIGHBOUR_BASE_KM + ASSUMED_SPEED_KMH * nearest_s / 3600.0 + np.minimum(fraction, 1 - fraction) * arc_km

@@ -23,7 +23,8 @@ KM_PER_DEGREE = EARTH_RADIUS_KM * math.pi / 180.0
 def _intermediate_point(lat1, lon1, lat2, lon2, fraction):
     """Independent textbook formula (aviation formulary) for a point along a great circle."""
     p1, l1, p2, l2 = map(math.radians, (lat1, lon1, lat2, lon2))
-    d = 2 * math.asin(math.sqrt(math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin((l2 - l1) / 2) ** 2))
+    haversine = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin((l2 - l1) / 2) ** 2
+    d = 2 * math.asin(math.sqrt(haversine))
     a = math.sin((1 - fraction) * d) / math.sin(d)
     b = math.sin(fraction * d) / math.sin(d)
     x = a * math.cos(p1) * math.cos(l1) + b * math.cos(p2) * math.cos(l2)

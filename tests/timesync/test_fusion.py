@@ -1,0 +1,98 @@
+"""The fusion rule: ordering of sources, flagging by the visual model, conflicts between time sources."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geocore.fusion import (
+    FLAG_RATIO,
+    SOURCE_PRIORITY,
+    LocationProposal,
+    VisualEvidence,
+    fuse,
+    rule_order,
+)
+
+
+def proposal(source, lat=0.0, lon=0.0, radius_km=1.0, note=""):
+    return LocationProposal(source=source, lat=lat, lon=lon, radius_km=radius_km, note=note)
+
+
+def test_priority_order_is_manual_track_neighbour_personal_planet():
+    assert SOURCE_PRIORITY == ("manual", "gps_track", "time_neighbour", "personal_model", "model")
+    everything = [proposal(s, radius_km=r) for s, r in
+                  [("model", 0.1), ("personal_model", 0.1), ("time_neighbour", 5), ("gps_track", 50)]]
+    assert fuse(everything).chosen.source == "gps_track"  # reliability, not the radius, decides
+    assert fuse(everything[:3]).chosen.source == "time_neighbour"
+    assert fuse(everything[:2]).chosen.source == "personal_model"
+    assert fuse(everything[:1]).chosen.source == "model"
+    assert fuse([*everything, proposal("manual", radius_km=100)]).chosen.source == "manual"
+    assert [p.source for p in fuse(everything).candidates] == ["gps_track", "time_neighbour", "personal_model",
+                                                                 "model"]
+
+
+def test_no_proposal_means_unlocated():
+    assert fuse([]) is None
+
+
+def test_same_source_smaller_radius_wins_stably():
+    a, b, c = proposal("gps_track", 1, 1, 0.5), proposal("gps_track", 2, 2, 0.2), proposal("gps_track", 3, 3, 0.2)
+    assert fuse([a, b, c]).chosen.lat == 2
+    assert rule_order([c, b])[0].lat == 3
+
+
+def test_unknown_source_is_rejected():
+    with pytest.raises(ValueError, match="gps"):
+        proposal("gps")
+
+
+def _two_cells():
+    # cell 0: western hemisphere, cell 1: eastern; -1 north of 80 degrees (no cell)
+    def assign(lat, lon):
+        return np.where(lat > 80, -1, np.where(lon < 0, 0, 1))
+
+    return assign
+
+
+@pytest.mark.parametrize(("p_west", "flagged"), [(0.005, True), (0.0099, True), (0.011, False), (0.5, False)])
+def test_time_based_proposal_flagged_when_the_image_strongly_disagrees(p_west, flagged):
+    visual = VisualEvidence.from_cells([p_west, 1.0 - p_west], _two_cells())
+    decision = fuse([proposal("gps_track", 10, -20, 0.01, note="track"), proposal("model", 10, 20, 500)], visual)
+    top = max(p_west, 1 - p_west)
+    assert decision.chosen.flagged is (p_west < FLAG_RATIO * top)
+    assert decision.chosen.flagged is flagged
+    assert decision.chosen.visual_probability == pytest.approx(p_west)
+    assert decision.chosen.note.startswith("track")
+    if flagged:
+        assert "image disagrees" in decision.chosen.note
+
+
+def test_model_and_manual_decisions_are_never_flagged_by_the_visual_check():
+    visual = VisualEvidence.from_cells([0.001, 0.999], _two_cells())
+    for source in ("model", "personal_model", "manual"):
+        decision = fuse([proposal(source, 10, -20)], visual)
+        assert not decision.chosen.flagged and decision.chosen.visual_probability == pytest.approx(0.001)
+
+
+def test_point_outside_every_cell_has_no_visual_opinion():
+    visual = VisualEvidence.from_cells([0.001, 0.999], _two_cells())
+    decision = fuse([proposal("time_neighbour", 85, -20)], visual)
+    assert decision.chosen.visual_probability is None and not decision.chosen.flagged
+
+
+def test_mapping_form_of_the_visual_prediction():
+    visual = VisualEvidence.from_mapping({"west": 0.002, "east": 0.9}, lambda lat, lon: "west" if lon < 0 else "east")
+    assert visual.top_probability == 0.9
+    assert fuse([proposal("gps_track", 0, -1)], visual).chosen.flagged
+    assert not fuse([proposal("gps_track", 0, 1)], visual).chosen.flagged
+
+
+def test_disagreeing_time_sources_are_flagged():
+    track = proposal("gps_track", 0.0, 0.0, 0.05)
+    close = proposal("time_neighbour", 0.0, 0.001, 0.1)  # 111 m apart, radii sum 150 m
+    far = proposal("time_neighbour", 0.0, 0.01, 0.1)  # 1.1 km apart
+    assert not fuse([track, close]).chosen.flagged
+    decision = fuse([track, far])
+    assert decision.chosen.flagged and "time_neighbour is 1.11 km away" in decision.chosen.note
+    assert not fuse([track, proposal("model", 40, 40, 1)]).chosen.flagged
