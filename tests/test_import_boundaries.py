@@ -11,22 +11,29 @@ import pytest
 BLOCKER = textwrap.dedent(
     """
     import importlib.abc, sys
+    BLOCKED = set(sys.argv[2].split(','))
     class Block(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name.split('.')[0] in {'PySide6', 'torch', 'torchvision', 'app', 'trainer'}:
+            if name.split('.')[0] in BLOCKED:
                 raise ImportError('blocked: ' + name)
             return None
     sys.meta_path.insert(0, Block())
-    import pkgutil, importlib, geocore
-    for info in pkgutil.walk_packages(geocore.__path__, 'geocore.'):
+    import pkgutil, importlib
+    package = importlib.import_module(sys.argv[1])
+    for info in pkgutil.walk_packages(package.__path__, sys.argv[1] + '.'):
         importlib.import_module(info.name)
     print('ok')
     """
 )
 
 
-def test_geocore_imports_without_qt_and_torch() -> None:
-    result = subprocess.run([sys.executable, "-c", BLOCKER], capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize(
+    ("package", "blocked"),
+    [("geocore", "PySide6,torch,torchvision,onnx,app,trainer"), ("trainer", "PySide6,app")],
+)
+def test_imports_flow_one_way(package: str, blocked: str) -> None:
+    command = [sys.executable, "-c", BLOCKER, package, blocked]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
 
