@@ -83,3 +83,26 @@ def write_meta_csv(path: Path, photos: SyntheticSet, scene: list[int] | None = N
             label = scene[index] if scene else 0
             writer.writerow([name, "someone", f"{photos.lat[index]:.7f}", f"{photos.lon[index]:.7f}", label])
     return path
+
+
+def training_setup(
+    root: Path, n_spots: int = 12, per_spot: int = 20, tau_min: int = 8, tau_max_values: tuple[int, ...] = (120, 30),
+    seed: int = 1, size_px: int = 40, **optim: object,
+) -> dict:
+    """Photos, meta CSV and partitionings under `root`; returns a run-config dict for the tiny backbone."""
+    from geocore.geo.partitioning import build_s2_partitionings
+
+    lat, lon = spot_locations(n_spots, per_spot, seed)
+    photos = make_photo_set(root / "img", lat, lon, seed=seed + 1, size_px=size_px)
+    write_meta_csv(root / "train.csv", photos)
+    partitionings = build_s2_partitionings(lat, lon, tau_min, list(tau_max_values))
+    for partitioning in partitionings:
+        partitioning.write_csv(root / f"{partitioning.name}.csv")
+    return {
+        "train": {"source": "csv", "csv": str(root / "train.csv"), "images": str(root / "img")},
+        "model": {"backbone": "tiny", "pretrained": False, "input_size": 32, "eval_resize": 36,
+                  "partitionings": [str(root / f"{p.name}.csv") for p in partitionings]},
+        "optim": {"epochs": 2, "batch_size": 16, "lr": 0.05, "num_workers": 0, "lr_milestones": [1], "amp": False,
+                  **optim},
+        "runs_dir": str(root / "runs"),
+    }

@@ -1,9 +1,98 @@
-"""Sub-commands of `geotag` (being built)."""
+"""`geotag-train fit`, `evaluate` and `personalize`."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+
+LOG = logging.getLogger("trainer")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+
+
+def _fail(message: object) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Train from a YAML config, or continue a run folder."""
+    _setup_logging(args.verbose)
+    from geocore.geo.partitioning import PartitioningError
+    from trainer.data.builder import NoUsableDataError
+    from trainer.training.config import ConfigError, load_config
+    from trainer.training.loop import fit, resume
+
+    if not args.config and not args.resume:
+        return _fail("give --config RUN.yaml or --resume RUN_DIR")
+    try:
+        run_dir = resume(args.resume) if args.resume else fit(load_config(args.config))
+    except (ConfigError, NoUsableDataError, PartitioningError, FileNotFoundError) as error:
+        return _fail(error)
+    print(run_dir)
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Print the accuracy table of a bundle on a test CSV."""
+    _setup_logging(args.verbose)
+    from trainer.evaluate import EvaluationError, evaluate_bundle
+
+    try:
+        result = evaluate_bundle(args.model, args.csv, args.images, crops=args.crops, batch_size=args.batch_size)
+    except (EvaluationError, FileNotFoundError, ValueError) as error:
+        return _fail(error)
+    print(result.format())
+    if args.json:
+        result.write_json(args.json)
+    return 0
+
+
+def run_personalize(args: argparse.Namespace) -> int:
+    """Learn a user's places from their geotagged photos."""
+    _setup_logging(args.verbose)
+    from trainer.personalize import PersonalizeError, PersonalizeOptions, personalize
+
+    options = PersonalizeOptions(base_model=args.base_model, holdout_share=args.holdout, epochs=args.epochs,
+                                 cache_path=args.cache, partitioning=args.partitioning, seed=args.seed)
+    try:
+        result = personalize(args.library, args.out, options)
+    except (PersonalizeError, FileNotFoundError) as error:
+        return _fail(error)
+    print(result.format())
+    return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this module's sub-commands."""
+    """Add `fit`, `evaluate` and `personalize`."""
+    fit = subparsers.add_parser("fit", help="train a model from a YAML run configuration")
+    fit.add_argument("--config", help="run configuration (YAML)")
+    fit.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its latest checkpoint")
+    fit.add_argument("-v", "--verbose", action="store_true")
+    fit.set_defaults(handler=run_fit)
+
+    evaluate = subparsers.add_parser("evaluate", help="accuracy table of a bundle on a test CSV (Im2GPS3k style)")
+    evaluate.add_argument("--model", required=True, help="model bundle (*.geomodel)")
+    evaluate.add_argument("--csv", required=True, help="test meta CSV with image id, LAT, LON")
+    evaluate.add_argument("--images", required=True, help="folder the CSV's image ids are relative to")
+    evaluate.add_argument("--crops", type=int, choices=(1, 3, 5), default=None, help="override the card's crops")
+    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--json", help="also write the tables as JSON here")
+    evaluate.add_argument("-v", "--verbose", action="store_true")
+    evaluate.set_defaults(handler=run_evaluate)
+
+    personal = subparsers.add_parser("personalize", help="learn your own places from your geotagged photos")
+    personal.add_argument("--library", nargs="+", required=True, metavar="FOLDER", help="folders of your photos")
+    personal.add_argument("--out", required=True, help="personal bundle to write (*.geomodel)")
+    personal.add_argument("--base-model", default=None, help="base bundle with an 'embedding' output")
+    personal.add_argument("--partitioning", choices=("s2", "semantic"), default="s2")
+    personal.add_argument("--holdout", type=float, default=0.2, help="share of photos held out for the card's table")
+    personal.add_argument("--epochs", type=int, default=60, help="epochs of head training on cached embeddings")
+    personal.add_argument("--cache", default=None, help="SQLite cache for embeddings (default: the app's cache)")
+    personal.add_argument("--seed", type=int, default=0)
+    personal.add_argument("-v", "--verbose", action="store_true")
+    personal.set_defaults(handler=run_personalize)

@@ -54,7 +54,7 @@ def iter_tar_shard(path: str | os.PathLike[str]) -> Iterator[Record]:
             handle = archive.extractfile(member)
             payload = handle.read() if handle else b""
             if has_image_extension(member.name) and not image:
-                image = payload
+                image, meta["image_name"] = payload, member.name
             elif extension.lower() == "json":
                 meta = _parse_json(payload)
     if key is not None:
@@ -123,13 +123,15 @@ class ShardDataset(IterableDataset):
         total, mine = world * workers, rank * workers + worker
         order = list(self.shards)
         random.Random(self.seed + self.epoch).shuffle(order)  # same permutation on every rank and worker
-        if len(order) >= total:
-            for shard in order[mine::total]:
-                yield from iter_shard(shard)
-        else:
-            for index, record in enumerate(r for shard in order for r in iter_shard(shard)):
-                if index % total == mine:
-                    yield record
+        # Whole shards while they divide evenly, then the remainder record by record: every reader gets about the
+        # same number of samples, so no rank waits long for the others (they stop together when one runs out).
+        whole = len(order) - len(order) % total
+        for shard in order[mine:whole:total]:
+            yield from iter_shard(shard)
+        remainder = (record for shard in order[whole:] for record in iter_shard(shard))
+        for index, record in enumerate(remainder):
+            if index % total == mine:
+                yield record
 
     def _shuffled(self, records: Iterator[Record]) -> Iterator[Record]:
         rank, _ = distributed_position()
@@ -149,8 +151,9 @@ class ShardDataset(IterableDataset):
     def _label(self, record_id: str, meta: dict[str, Any]) -> tuple[np.ndarray, int] | str:
         if meta.get("malformed"):
             return "malformed record"
-        if record_id in self.labels:
-            return self.labels[record_id]
+        for candidate in (record_id, meta.get("image_name")):  # tar keys drop the extension a meta CSV id keeps
+            if candidate in self.labels:
+                return self.labels[candidate]
         if self.label_fn is not None and "lat" in meta and "lon" in meta:
             return self.label_fn(meta)
         return "no location for record"

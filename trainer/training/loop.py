@@ -19,7 +19,8 @@ from tqdm import tqdm
 
 from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.partitioning import Partitioning
-from trainer.data.builder import build_dataset
+from trainer.data.builder import NoUsableDataError, build_dataset
+from trainer.data.labels import SkipReport
 from trainer.data.sources import collate_skipping
 from trainer.data.transforms import ResizeCenterCropTransform, TrainTransform
 from trainer.models import GeoModel, build_model
@@ -33,6 +34,7 @@ from trainer.training.run_folder import (
     attach_log_file,
     copy_partitionings,
     create_run_dir,
+    detach_log_file,
     git_revision,
     load_checkpoint,
     save_checkpoint,
@@ -140,7 +142,7 @@ def build_session(config: RunConfig, dist: dist_utils.Distributed, resume_dir: P
     session = Session(config, dist, partitionings, hierarchy, model, wrapped, optimizer, scaler, train_loader,
                       val_loader, run_dir)
     if dist.is_main:
-        attach_log_file(run_dir)
+        session.extras["log_handler"] = attach_log_file(run_dir)
         hierarchy.write_csv(run_dir / "hierarchy.csv")
         session.metrics = MetricsLog(run_dir / "metrics.csv")
     if resume_dir is not None:
@@ -223,6 +225,7 @@ def train_epoch(session: Session, epoch: int) -> dict[str, float]:
     cap = session.config.optim.max_steps_per_epoch
     totals = {"loss": 0.0, "geo": 0.0, "scene": 0.0, "images": 0.0, "skipped": 0.0}
     started, steps, iterator = time.perf_counter(), 0, iter(session.train_loader)
+    skips = SkipReport()
     with _progress(session, epoch) as progress:
         while True:
             batch = next(iterator, None) if cap is None or steps < cap else None
@@ -231,6 +234,8 @@ def train_epoch(session: Session, epoch: int) -> dict[str, float]:
                 break
             assert batch is not None
             totals["skipped"] += len(batch["skipped"])
+            for reason, name in batch["skipped"]:
+                skips.skip(reason, name)
             if not step:
                 continue
             parts = _train_step(session, batch)
@@ -242,6 +247,12 @@ def train_epoch(session: Session, epoch: int) -> dict[str, float]:
             progress.set_postfix(loss=f"{totals['loss'] / totals['images']:.3f}", img_s=f"{rate:.1f}")
             progress.update(1)
     summed = dict(zip(totals, dist_utils.sum_over_ranks(session.dist, list(totals.values())), strict=True))
+    if skips.skipped:
+        skips.considered = int(totals["images"] + totals["skipped"])
+        LOG.warning("epoch %d, rank %d: %s", epoch + 1, session.dist.rank, skips.summary("samples"))
+    if summed["images"] == 0:
+        raise NoUsableDataError(f"epoch {epoch + 1}: no usable training sample ({int(summed['skipped'])} skipped; "
+                                "see the log for reasons)")
     seconds = time.perf_counter() - started
     images = max(summed["images"], 1.0)
     return {"train_loss": summed["loss"] / images, "train_geo_loss": summed["geo"] / images,
@@ -316,6 +327,7 @@ def fit(config: RunConfig, resume_dir: str | Path | None = None, on_epoch_end: E
     `on_epoch_end(epoch, figures)` runs after each epoch's checkpoint is written (progress hooks, tests).
     """
     dist = dist_utils.init_distributed(config.optim.device)
+    session: Session | None = None
     try:
         session = build_session(config, dist, Path(resume_dir) if resume_dir else None)
         LOG.info("run folder %s; %d process(es) on %s", session.run_dir, dist.world_size, dist.device)
@@ -331,6 +343,8 @@ def fit(config: RunConfig, resume_dir: str | Path | None = None, on_epoch_end: E
             raise RuntimeError(f"distributed ranks diverged: {summary['weights_sha256_per_rank']}")
         return session.run_dir
     finally:
+        if session is not None and "log_handler" in session.extras:
+            detach_log_file(session.extras["log_handler"])
         dist_utils.shutdown(dist)
 
 
