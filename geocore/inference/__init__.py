@@ -1,0 +1,1 @@
+"""ONNX inference: model bundles, preprocessing, hierarchical prediction, scene type and saliency. No torch here."""

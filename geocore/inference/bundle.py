@@ -1,0 +1,226 @@
+"""Model bundles (`*.geomodel`): a zip with model.onnx, model_card.json, heads.npz, partitionings and hierarchy.
+
+Loading is defensive: only files named by the card are read, names are checked against path traversal, every
+member is size-limited while it is decompressed (zip bombs), and every file's SHA-256 must match the card.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from geocore.geo.hierarchy import Hierarchy
+from geocore.geo.partitioning import Partitioning, PartitioningError
+from geocore.inference.card import CARD_NAME, BundleError, FileRef, ModelCard, card_from_json
+from geocore.inference.scene import SceneMappingError, read_scene_mapping
+
+BUNDLE_SUFFIX = ".geomodel"
+MAX_MEMBER_BYTES = 1 << 30  # 1 GiB: larger than any model we make, small enough to stop a zip bomb
+MAX_CARD_BYTES = 4 << 20
+MAX_TOTAL_BYTES = 2 << 30
+
+
+@dataclass(frozen=True)
+class HeadWeights:
+    """Weights of one linear head on the pooled embedding: logits = embedding @ weight.T + bias."""
+
+    weight: npt.NDArray[np.float32]
+    bias: npt.NDArray[np.float32]
+
+
+@dataclass
+class ModelBundle:
+    """A loaded, validated bundle: everything geocore needs to predict, in memory."""
+
+    path: Path
+    card: ModelCard
+    model_bytes: bytes
+    partitionings: list[Partitioning]
+    hierarchy: Hierarchy | None
+    heads: dict[str, HeadWeights]
+    scene_weights: npt.NDArray[np.float64] | None  # (n_classes, n_scenes) for an ImageNet-mapped scene
+    class_names: list[str] | None  # names of the classes behind the scene mapping
+
+    @property
+    def model_id(self) -> str:
+        """The card's model id."""
+        return self.card.model_id
+
+    @property
+    def has_location(self) -> bool:
+        """True when the bundle predicts locations (it has partitionings)."""
+        return bool(self.partitionings)
+
+
+def sha256_hex(data: bytes) -> str:
+    """Lowercase hex SHA-256 of `data`."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_ref(name: str, data: bytes) -> FileRef:
+    """A card reference to bundle member `name` holding `data`."""
+    return FileRef(name, sha256_hex(data))
+
+
+def load_bundle(path: str | Path) -> ModelBundle:
+    """Open and validate a bundle; raises BundleError with the file and the reason."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _load_from_archive(path, archive)
+    except FileNotFoundError:
+        raise BundleError(f"{path}: no such model bundle") from None
+    except zipfile.BadZipFile:
+        raise BundleError(f"{path}: not a model bundle (not a zip file)") from None
+    except OSError as error:
+        raise BundleError(f"{path}: cannot read ({error.strerror or error})") from None
+
+
+def _load_from_archive(path: Path, archive: zipfile.ZipFile) -> ModelBundle:
+    members = {info.filename: info for info in archive.infolist()}
+    for name in members:
+        if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/") or ":" in name:
+            raise BundleError(f"{path}: unsafe member name {name!r}")
+    if sum(info.file_size for info in members.values()) > MAX_TOTAL_BYTES:
+        raise BundleError(f"{path}: bundle expands to more than {MAX_TOTAL_BYTES >> 20} MiB")
+    if CARD_NAME not in members:
+        raise BundleError(f"{path}: missing {CARD_NAME}")
+    card = card_from_json(_read_member(path, archive, members, CARD_NAME, MAX_CARD_BYTES), str(path))
+    contents = {ref.file: _read_checked(path, archive, members, ref) for ref in card.bundled_files()}
+    heads = _read_heads(path, card, contents[card.files["heads"].file])
+    partitionings, hierarchy = _read_geography(path, card, contents)
+    scene_weights, class_names = _read_scene_mapping(path, card, contents)
+    return ModelBundle(
+        path, card, contents[card.files["model"].file], partitionings, hierarchy, heads, scene_weights, class_names
+    )
+
+
+def _read_member(
+    path: Path, archive: zipfile.ZipFile, members: Mapping[str, zipfile.ZipInfo], name: str, limit: int
+) -> bytes:
+    info = members.get(name)
+    if info is None:
+        raise BundleError(f"{path}: missing file {name}")
+    if info.file_size > limit:
+        raise BundleError(f"{path}: {name} is larger than {limit >> 20} MiB")
+    with archive.open(info) as handle:
+        data = handle.read(limit + 1)  # the header's size may lie: never decompress past the limit
+    if len(data) > limit:
+        raise BundleError(f"{path}: {name} is larger than {limit >> 20} MiB")
+    return data
+
+
+def _read_checked(path: Path, archive: zipfile.ZipFile, members: Mapping[str, zipfile.ZipInfo], ref: FileRef) -> bytes:
+    data = _read_member(path, archive, members, ref.file, MAX_MEMBER_BYTES)
+    if sha256_hex(data) != ref.sha256:
+        raise BundleError(f"{path}: checksum mismatch for {ref.file} (file damaged or altered)")
+    return data
+
+
+def _read_heads(path: Path, card: ModelCard, data: bytes) -> dict[str, HeadWeights]:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            loaded = {name: np.asarray(arrays[name], dtype=np.float32) for name in arrays.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as error:
+        raise BundleError(f"{path}: unreadable head weights ({error})") from None
+    heads = {}
+    for name, spec in card.heads.items():
+        weight, bias = loaded.get(f"{name}.weight"), loaded.get(f"{name}.bias")
+        if weight is None or bias is None:
+            raise BundleError(f"{path}: head weights lack {name}.weight / {name}.bias")
+        if weight.ndim != 2 or weight.shape[0] != spec.classes or bias.shape != (spec.classes,):
+            raise BundleError(f"{path}: head {name} weights {weight.shape} disagree with {spec.classes} classes")
+        heads[name] = HeadWeights(weight, bias)
+    if len({head.weight.shape[1] for head in heads.values()}) > 1:
+        raise BundleError(f"{path}: heads disagree on the embedding size")
+    return heads
+
+
+def _read_geography(
+    path: Path, card: ModelCard, contents: Mapping[str, bytes]
+) -> tuple[list[Partitioning], Hierarchy | None]:
+    if not card.partitionings:
+        return [], None
+    with tempfile.TemporaryDirectory(prefix="geomodel-") as folder:
+        try:
+            partitionings = []
+            for ref in card.partitionings:
+                partitioning = Partitioning.read_csv(_spill(folder, ref.file, contents[ref.file]), name=ref.name)
+                if len(partitioning) != ref.classes:
+                    raise BundleError(
+                        f"{path}: partitioning {ref.name} has {len(partitioning)} classes, head {ref.head} "
+                        f"outputs {ref.classes}"
+                    )
+                partitionings.append(partitioning)
+            if card.hierarchy is None:
+                return partitionings, Hierarchy(partitionings)
+            hierarchy_file = _spill(folder, card.hierarchy.file, contents[card.hierarchy.file])
+            return partitionings, Hierarchy.read_csv(hierarchy_file, partitionings)
+        except PartitioningError as error:
+            raise BundleError(f"{path}: {error}") from None
+
+
+def _spill(folder: str, name: str, data: bytes) -> Path:
+    # Names were validated by the card (no '..', no absolute paths); flatten anyway so nothing leaves `folder`.
+    target = Path(folder) / name.replace("/", "__")
+    target.write_bytes(data)
+    return target
+
+
+def _read_scene_mapping(
+    path: Path, card: ModelCard, contents: Mapping[str, bytes]
+) -> tuple[npt.NDArray[np.float64] | None, list[str] | None]:
+    scene = card.scene
+    if scene is None or scene.source != "imagenet_mapping" or scene.mapping is None:
+        return None, None
+    try:
+        text = contents[scene.mapping.file].decode("utf-8")
+        weights, names = read_scene_mapping(text, scene.labels, scene.mapping.file)
+    except (SceneMappingError, UnicodeDecodeError, ValueError) as error:
+        raise BundleError(f"{path}: {error}") from None
+    if weights.shape[0] != card.heads[scene.head].classes:
+        raise BundleError(f"{path}: scene mapping has {weights.shape[0]} classes, head {scene.head} has "
+                          f"{card.heads[scene.head].classes}")
+    return weights, names
+
+
+def write_bundle(path: str | Path, card: ModelCard, contents: Mapping[str, bytes]) -> Path:
+    """Write a bundle atomically (temp file, verified by loading it back, then rename); returns its path.
+
+    `contents` maps every file the card names to its bytes; checksums must already be in the card.
+    """
+    path = Path(path)
+    missing = [ref.file for ref in card.bundled_files() if ref.file not in contents]
+    if missing:
+        raise BundleError(f"{path}: card names files that were not given: {', '.join(missing)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        with zipfile.ZipFile(temp_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(_fixed_info(CARD_NAME), card.to_json())
+            for name in sorted(contents):
+                archive.writestr(_fixed_info(name), contents[name])
+        load_bundle(temp_name)  # verify before it replaces anything
+        os.replace(temp_name, path)
+    finally:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
+    return path
+
+
+def _fixed_info(name: str) -> zipfile.ZipInfo:
+    # A fixed timestamp keeps bundles byte-for-byte reproducible.
+    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info

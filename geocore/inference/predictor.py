@@ -1,0 +1,234 @@
+"""The public prediction API: `Predictor(bundle).predict_paths(paths)` -> one `PhotoPrediction` per photo.
+
+Photos are decoded by a small thread pool (bounded: at most a few batches ahead) while the main thread runs the
+network on the previous batch; onnxruntime and Pillow release the GIL, so both cores stay busy. A photo that
+cannot be read yields a prediction with `error` set; the batch goes on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from geocore.inference.bundle import ModelBundle, load_bundle
+from geocore.inference.card import AGGREGATIONS, CROP_COUNTS
+from geocore.inference.location import RankedCell, aggregate_crops, estimate_location
+from geocore.inference.preprocess import PhotoError, PreparedPhoto, open_oriented, prepare_photo
+from geocore.inference.runtime import ModelSession, create_session
+from geocore.inference.saliency import (
+    class_activation_map,
+    compose_crops,
+    overlay_png,
+    resize_map,
+    target_weights,
+)
+from geocore.inference.scene import scene_from_class_probabilities
+
+ProgressCallback = Callable[[int, int], None]
+DEFAULT_BATCH_PHOTOS = 8
+DEFAULT_DECODE_WORKERS = 2
+DEFAULT_TOP_K = 5
+
+
+@dataclass
+class PhotoPrediction:
+    """Where and what one photo is, or why it could not be read."""
+
+    path: str
+    model_id: str
+    provider: str
+    lat: float | None = None
+    lon: float | None = None
+    radius_km: float | None = None
+    scene: dict[str, float] = field(default_factory=dict)
+    partitioning_top: dict[str, list[RankedCell]] = field(default_factory=dict)
+    hierarchy_top: list[RankedCell] = field(default_factory=list)
+    width_px: int | None = None
+    height_px: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the photo was read and predicted."""
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (the `geotag predict` record)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Saliency:
+    """A saliency map in the oriented photo's frame, its colour overlay and what it explains."""
+
+    map: npt.NDArray[np.float32]  # (height, width) in [0, 1], at the preview size
+    overlay_png: bytes
+    target: str  # e.g. "cells_50_1000:1a2b" or "scene:urban"
+
+
+class Predictor:
+    """Runs a bundle on photos. `crops`/`aggregation` override the card; `provider` is auto, cpu or cuda."""
+
+    def __init__(
+        self,
+        bundle: ModelBundle | str | Path,
+        provider: str = "auto",
+        crops: int | None = None,
+        aggregation: str | None = None,
+        top_k: int = DEFAULT_TOP_K,
+        threads: int | None = None,
+        decode_workers: int = DEFAULT_DECODE_WORKERS,
+        batch_photos: int = DEFAULT_BATCH_PHOTOS,
+    ) -> None:
+        self.bundle = bundle if isinstance(bundle, ModelBundle) else load_bundle(bundle)
+        card = self.bundle.card
+        self.crops = crops or card.crops.count
+        self.aggregation = aggregation or card.crops.aggregation
+        if self.crops not in CROP_COUNTS or self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"crops must be one of {CROP_COUNTS} and aggregation one of {AGGREGATIONS}")
+        self.top_k = max(1, top_k)
+        self.decode_workers = max(1, decode_workers)
+        self.batch_photos = max(1, batch_photos)
+        self.session: ModelSession = create_session(self.bundle, provider, threads)
+
+    @property
+    def provider(self) -> str:
+        """The execution provider really in use: "cpu" or "cuda"."""
+        return self.session.provider
+
+    @property
+    def model_id(self) -> str:
+        """The bundle's model id."""
+        return self.bundle.model_id
+
+    def prepare(self, path: str | Path) -> PreparedPhoto:
+        """Decode and crop one photo as this predictor's card and crop setting say."""
+        return prepare_photo(path, self.bundle.card.input, self.bundle.card.crops, self.crops)
+
+    def predict_paths(
+        self,
+        paths: Iterable[str | Path],
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[PhotoPrediction]:
+        """Predict every photo, in input order; `progress(done, total)` after each, stops when `cancel` is set."""
+        path_list = [Path(path) for path in paths]
+        done = 0
+        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="geotag-decode") as pool:
+            pending: deque[tuple[Path, Future[PreparedPhoto]]] = deque()
+            upcoming = iter(path_list)
+            ahead = self.batch_photos * 2
+            while True:
+                while len(pending) < ahead and not (cancel and cancel.is_set()):
+                    path = next(upcoming, None)
+                    if path is None:
+                        break
+                    pending.append((path, pool.submit(self.prepare, path)))
+                if not pending or (cancel and cancel.is_set()):
+                    break
+                batch = [pending.popleft() for _ in range(min(self.batch_photos, len(pending)))]
+                for prediction in self._predict_batch([(path, _result(future)) for path, future in batch]):
+                    done += 1
+                    if progress:
+                        progress(done, len(path_list))
+                    yield prediction
+            for _, future in pending:
+                future.cancel()
+
+    def predict_path(self, path: str | Path) -> PhotoPrediction:
+        """Predict one photo."""
+        return next(iter(self.predict_paths([path])))
+
+    def _predict_batch(self, items: list[tuple[Path, PreparedPhoto | str]]) -> list[PhotoPrediction]:
+        good = [(path, photo) for path, photo in items if isinstance(photo, PreparedPhoto)]
+        results: dict[Path, PhotoPrediction] = {}
+        if good:
+            stacked = np.concatenate([photo.crops for _, photo in good])
+            try:
+                outputs = self.session.run(stacked)
+            except Exception as error:  # onnxruntime failure: report it on every photo of the batch
+                outputs = None
+                message = f"inference failed: {error}"
+            offset = 0
+            for path, photo in good:
+                count = len(photo.crops)
+                if outputs is None:
+                    results[path] = self._failure(path, message)
+                else:
+                    sliced = {name: value[offset:offset + count] for name, value in outputs.items()}
+                    results[path] = self._interpret(path, photo, sliced)
+                offset += count
+        return [results[path] if isinstance(photo, PreparedPhoto) else self._failure(path, photo)
+                for path, photo in items]
+
+    def _failure(self, path: Path, message: str) -> PhotoPrediction:
+        return PhotoPrediction(str(path), self.model_id, self.provider, error=message)
+
+    def _interpret(self, path: Path, photo: PreparedPhoto, outputs: dict[str, np.ndarray]) -> PhotoPrediction:
+        prediction = PhotoPrediction(
+            str(path), self.model_id, self.provider, width_px=photo.original_size[0], height_px=photo.original_size[1]
+        )
+        prediction.scene = self._scene(outputs)
+        bundle = self.bundle
+        if bundle.hierarchy is not None:
+            probabilities = [aggregate_crops(outputs[ref.head], self.aggregation) for ref in bundle.card.partitionings]
+            estimate = estimate_location(bundle.hierarchy, probabilities, self.top_k)
+            prediction.lat, prediction.lon, prediction.radius_km = estimate.lat, estimate.lon, estimate.radius_km
+            prediction.partitioning_top = estimate.partitioning_top
+            prediction.hierarchy_top = estimate.hierarchy_top
+        return prediction
+
+    def _scene(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
+        scene = self.bundle.card.scene
+        if scene is None:
+            return {}
+        probabilities = aggregate_crops(outputs[scene.head], self.aggregation)
+        if self.bundle.scene_weights is not None:
+            probabilities = scene_from_class_probabilities(probabilities[None, :], self.bundle.scene_weights)[0]
+        return {label: float(p) for label, p in zip(scene.labels, probabilities, strict=True)}
+
+    def saliency(self, path: str | Path, preview_long_px: int = 512) -> Saliency:
+        """CAM for the top hierarchical cell (or, without location heads, the top scene) as map + overlay PNG."""
+        photo = self.prepare(path)
+        outputs = self.session.run(photo.crops)
+        head, index, target = self._saliency_target(path, photo, outputs)
+        weight, bias = target_weights(self.bundle, head, index)
+        feature_maps = outputs[self.bundle.card.feature_map_output]
+        cams = [class_activation_map(feature_map, weight, bias) for feature_map in feature_maps]
+        saliency = compose_crops(cams, photo.boxes, photo.resized_size)
+        preview, _ = open_oriented(path, min_short_px=preview_long_px // 2)
+        preview.thumbnail((preview_long_px, preview_long_px))
+        fitted = resize_map(saliency, preview.size)
+        return Saliency(fitted, overlay_png(preview, fitted), target)
+
+    def _saliency_target(self, path: str | Path, photo: PreparedPhoto, outputs: dict[str, np.ndarray]) -> tuple[
+        str, int, str
+    ]:
+        bundle = self.bundle
+        if bundle.hierarchy is not None:
+            prediction = self._interpret(Path(path), photo, outputs)
+            finest = bundle.hierarchy.finest
+            best = finest.keys.index(prediction.hierarchy_top[0].key)
+            return bundle.card.partitionings[-1].head, best, f"{finest.name}:{finest.labels[best]}"
+        if bundle.card.scene is not None:
+            scene = self._scene(outputs)
+            best_label = max(scene, key=lambda label: scene[label])
+            return "scene", bundle.card.scene.labels.index(best_label), f"scene:{best_label}"
+        raise ValueError(f"{bundle.path}: the bundle has neither location nor scene heads to explain")
+
+
+def _result(future: Future[PreparedPhoto]) -> PreparedPhoto | str:
+    try:
+        return future.result()
+    except PhotoError as error:
+        return str(error)
+    except Exception as error:  # any decoder failure is this photo's problem, never the batch's
+        return f"cannot read photo: {type(error).__name__}: {error}"

@@ -1,0 +1,104 @@
+"""onnxruntime sessions: provider choice (CUDA when it really works, else CPU, quietly) and output checks."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from geocore.inference.bundle import ModelBundle
+from geocore.inference.card import BundleError
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+PROVIDER_CHOICES = ("auto", "cpu", "cuda")
+INPUT_NAME = "image"
+
+
+class ProviderError(RuntimeError):
+    """The requested execution provider cannot run here."""
+
+
+@dataclass
+class ModelSession:
+    """A ready onnxruntime session for a bundle, with the provider it really runs on."""
+
+    session: Any
+    provider: str  # "cpu" or "cuda"
+    input_name: str
+    output_names: list[str]
+
+    def run(self, images: npt.NDArray[np.float32]) -> dict[str, npt.NDArray[np.float32]]:
+        """Run a (N, 3, S, S) batch; returns every output by name."""
+        values = self.session.run(self.output_names, {self.input_name: images})
+        return dict(zip(self.output_names, values, strict=True))
+
+
+def _quiet_options(threads: int | None) -> Any:
+    import onnxruntime as ort
+
+    # Severity 4 (fatal only): probing CUDA without its libraries must not print a page of errors;
+    # real failures still raise exceptions, which we turn into messages.
+    ort.set_default_logger_severity(4)
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return options
+
+
+def create_session(bundle: ModelBundle, provider: str = "auto", threads: int | None = None) -> ModelSession:
+    """Session on `provider` ("auto": CUDA if it really initialises, else CPU); raises ProviderError/BundleError."""
+    import onnxruntime as ort
+
+    if provider not in PROVIDER_CHOICES:
+        raise ProviderError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDER_CHOICES)}")
+    wanted = ["cuda", "cpu"] if provider == "auto" else [provider]
+    available = set(ort.get_available_providers())
+    if provider == "cuda" and PROVIDERS["cuda"] not in available:
+        raise ProviderError("CUDA was requested but this onnxruntime build has no CUDA provider")
+    names = [PROVIDERS[name] for name in wanted if PROVIDERS[name] in available] + [PROVIDERS["cpu"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            session = ort.InferenceSession(bundle.model_bytes, _quiet_options(threads), providers=names)
+        except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise BundleError(f"{bundle.path}: model.onnx cannot be loaded by onnxruntime ({error})") from None
+    active = "cuda" if PROVIDERS["cuda"] in session.get_providers() else "cpu"
+    if provider == "cuda" and active != "cuda":
+        raise ProviderError("CUDA was requested but no usable GPU/CUDA libraries were found")
+    check_outputs(bundle, session)
+    outputs = [*bundle.card.heads, bundle.card.embedding_output, bundle.card.feature_map_output]
+    return ModelSession(session, active, session.get_inputs()[0].name, outputs)
+
+
+def check_outputs(bundle: ModelBundle, session: Any) -> None:
+    """The graph's outputs must be the card's, with class counts matching heads and partitionings."""
+    shapes = {output.name: output.shape for output in session.get_outputs()}
+    card = bundle.card
+    for name, head in card.heads.items():
+        if name not in shapes:
+            raise BundleError(f"{bundle.path}: model.onnx has no output {name!r} named by the card")
+        last = shapes[name][-1]
+        if isinstance(last, int) and last != head.classes:
+            raise BundleError(f"{bundle.path}: output {name} has {last} classes, the card says {head.classes}")
+    for name in (card.embedding_output, card.feature_map_output):
+        if name not in shapes:
+            raise BundleError(f"{bundle.path}: model.onnx has no output {name!r} named by the card")
+    inputs = session.get_inputs()
+    if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] != 3:
+        shapes_in = [tuple(item.shape) for item in inputs]
+        raise BundleError(f"{bundle.path}: model inputs {shapes_in} are not one (N, 3, H, W) image batch")
+
+
+def default_threads() -> int:
+    """Threads for inference: all cores the process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)

@@ -1,0 +1,273 @@
+"""ONNX export and bundle writing, with a self-check: the exported graph must reproduce torch within tolerance.
+
+Graph: input "image" (N, 3, S, S) float32, already normalised as the card says; outputs, in this order, the softmax
+probabilities of every head (names = head names: geo_0.., scene, imagenet), "embedding" (N, C) = globally
+average-pooled final feature map, and "feature_map" (N, C, h, w). The batch axis is dynamic. Head weights go to
+`heads.npz` ("<head>.weight", "<head>.bias") so geocore computes class activation maps without torch.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from geocore.geo.hierarchy import Hierarchy
+from geocore.geo.partitioning import Partitioning
+from geocore.inference.bundle import file_ref, load_bundle, write_bundle
+from geocore.inference.card import (
+    CropSpec,
+    FileRef,
+    HeadSpec,
+    InputSpec,
+    ModelCard,
+    PartitioningRef,
+    SceneSpec,
+)
+from trainer.models import GeoModel
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+EMBEDDING_OUTPUT = "embedding"
+FEATURE_MAP_OUTPUT = "feature_map"
+INPUT_NAME = "image"
+OPSET = 17
+MAX_IR_VERSION = 9  # onnxruntime releases lag onnx; IR 9 is read by every onnxruntime >= 1.16
+TOLERANCE = 1e-4
+
+
+class ExportError(RuntimeError):
+    """The exported model failed its checks; nothing was written."""
+
+
+@dataclass(frozen=True)
+class ExportCheck:
+    """Largest absolute difference between torch and onnxruntime, per output."""
+
+    max_abs_diff: dict[str, float]
+
+    @property
+    def worst(self) -> float:
+        """The largest difference over all outputs."""
+        return max(self.max_abs_diff.values())
+
+
+@dataclass
+class CardFields:
+    """What the card says beyond the model itself: identity, preprocessing, provenance."""
+
+    model_id: str
+    input_size_px: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    crops: CropSpec = field(default_factory=CropSpec)
+    scene_labels: tuple[str, ...] | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    license: str = ""
+
+
+class _OnnxGraph(nn.Module):
+    """The graph we export: probabilities of every head, the embedding and the final feature map."""
+
+    def __init__(self, model: GeoModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        feature_map = self.model.forward_features(image)
+        logits = self.model.forward_head(feature_map)
+        probabilities = tuple(torch.softmax(logits[name], dim=-1) for name in self.model.head_names)
+        return probabilities + (self.model.pool(feature_map), feature_map)
+
+
+def output_names(model: GeoModel) -> list[str]:
+    """Graph output names in order."""
+    return [*model.head_names, EMBEDDING_OUTPUT, FEATURE_MAP_OUTPUT]
+
+
+def export_onnx(model: GeoModel, input_size_px: int) -> bytes:
+    """Serialise `model` (eval mode) to ONNX bytes with a dynamic batch axis."""
+    graph = _OnnxGraph(model).eval()
+    names = output_names(model)
+    example = torch.zeros(2, 3, input_size_px, input_size_px)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation on every call
+        torch.onnx.export(
+            graph, (example,), buffer, input_names=[INPUT_NAME], output_names=names,
+            dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *names]}, opset_version=OPSET, dynamo=False,
+        )
+    return _pin_ir_version(buffer.getvalue())
+
+
+def _pin_ir_version(model_bytes: bytes) -> bytes:
+    import onnx
+
+    proto = onnx.load_from_string(model_bytes)
+    if proto.ir_version > MAX_IR_VERSION:
+        proto.ir_version = MAX_IR_VERSION
+    onnx.checker.check_model(proto, full_check=True)
+    return proto.SerializeToString()
+
+
+def check_against_torch(model: GeoModel, model_bytes: bytes, images: torch.Tensor) -> ExportCheck:
+    """Run the ONNX bytes in onnxruntime (CPU) and torch on the same tensors; max abs difference per output."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    onnx_outputs = session.run(None, {INPUT_NAME: images.numpy().astype(np.float32)})
+    with torch.no_grad():
+        torch_outputs = _OnnxGraph(model).eval()(images)
+    names = output_names(model)
+    return ExportCheck({
+        name: float(np.max(np.abs(onnx_value - torch_value.numpy())))
+        for name, onnx_value, torch_value in zip(names, onnx_outputs, torch_outputs, strict=True)
+    })
+
+
+def head_weights_npz(model: GeoModel) -> bytes:
+    """heads.npz bytes: '<head>.weight' (classes, C) and '<head>.bias' (classes,) float32 for every head."""
+    arrays = {}
+    for name in model.head_names:
+        linear = model.heads[name]
+        arrays[f"{name}.weight"] = linear.weight.detach().cpu().numpy().astype(np.float32)
+        arrays[f"{name}.bias"] = linear.bias.detach().cpu().numpy().astype(np.float32)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # uncompressed and deterministic; the zip deflates it anyway
+    return buffer.getvalue()
+
+
+def export_bundle(
+    model: GeoModel,
+    fields: CardFields,
+    partitionings: Sequence[Partitioning],
+    hierarchy: Hierarchy | None,
+    out_path: str | Path,
+    scene_mapping: tuple[str, bytes] | None = None,
+    check_images: torch.Tensor | None = None,
+) -> tuple[Path, ExportCheck]:
+    """Export `model` to a checked `.geomodel` bundle; returns its path and the torch/onnxruntime comparison.
+
+    `partitionings` (coarse -> fine) must match the heads geo_0.. in number of classes; `scene_mapping` =
+    (name in bundle, CSV bytes) makes an "imagenet" head's classes the scene source. Raises ExportError when the
+    ONNX outputs differ from torch by more than 1e-4 or the bundle does not load back.
+    """
+    model = model.eval().cpu()
+    _check_partitionings(model, partitionings)
+    model_bytes = export_onnx(model, fields.input_size_px)
+    images = check_images if check_images is not None else _check_batch(fields)
+    check = check_against_torch(model, model_bytes, images)
+    if check.worst > TOLERANCE:
+        raise ExportError(f"ONNX differs from torch by {check.worst:.2e} (> {TOLERANCE}): {check.max_abs_diff}")
+    contents = {"model.onnx": model_bytes, "heads.npz": head_weights_npz(model)}
+    partition_refs = []
+    for index, partitioning in enumerate(partitionings):
+        name = f"partitionings/{partitioning.name}.csv"
+        contents[name] = _partitioning_csv(partitioning)
+        ref = file_ref(name, contents[name])
+        partition_refs.append(PartitioningRef(
+            partitioning.name, partitioning.kind, f"geo_{index}", len(partitioning), ref.file, ref.sha256
+        ))
+    hierarchy_ref = None
+    if hierarchy is not None and len(partitionings) > 1:
+        contents["hierarchy.csv"] = _hierarchy_csv(hierarchy)
+        hierarchy_ref = file_ref("hierarchy.csv", contents["hierarchy.csv"])
+    scene = _scene_spec(model, fields, scene_mapping, contents)
+    card = ModelCard(
+        model_id=fields.model_id, backbone=model.backbone_name,
+        input=InputSpec(fields.input_size_px, tuple(fields.mean), tuple(fields.std)),  # type: ignore[arg-type]
+        crops=fields.crops, files={role: file_ref(name, contents[name]) for role, name in
+                                   (("model", "model.onnx"), ("heads", "heads.npz"))},
+        embedding_output=EMBEDDING_OUTPUT, feature_map_output=FEATURE_MAP_OUTPUT,
+        heads={name: HeadSpec(int(model.heads[name].out_features)) for name in model.head_names},
+        partitionings=tuple(partition_refs), hierarchy=hierarchy_ref, scene=scene,
+        training=dict(fields.training), evaluation=dict(fields.evaluation), license=fields.license,
+    )
+    path = write_bundle(out_path, card, contents)
+    load_bundle(path)
+    return path, check
+
+
+def _check_partitionings(model: GeoModel, partitionings: Sequence[Partitioning]) -> None:
+    sizes = [len(partitioning) for partitioning in partitionings]
+    if sizes != model.partition_sizes:
+        raise ExportError(f"partitionings have {sizes} classes but the model's heads have {model.partition_sizes}")
+
+
+def _check_batch(fields: CardFields) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    size = fields.input_size_px
+    return torch.randn(3, 3, size, size, generator=generator)
+
+
+def _scene_spec(
+    model: GeoModel, fields: CardFields, scene_mapping: tuple[str, bytes] | None, contents: dict[str, bytes]
+) -> SceneSpec | None:
+    labels = tuple(fields.scene_labels or ("indoor", "natural", "urban"))
+    if scene_mapping is not None:
+        name, data = scene_mapping
+        contents[name] = data
+        return SceneSpec(labels, "imagenet_mapping", "imagenet", file_ref(name, data))
+    if "scene" in model.head_names:
+        if fields.scene_labels is None and model.heads["scene"].out_features != 3:
+            raise ExportError("a scene head that is not S3 needs scene_labels")
+        return SceneSpec(labels, "head", "scene")
+    return None
+
+
+def _partitioning_csv(partitioning: Partitioning) -> bytes:
+    buffer = io.StringIO()
+    _write_via_tempfile(partitioning.write_csv, buffer)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _hierarchy_csv(hierarchy: Hierarchy) -> bytes:
+    buffer = io.StringIO()
+    _write_via_tempfile(hierarchy.write_csv, buffer)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _write_via_tempfile(writer: Any, buffer: io.StringIO) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "file.csv"
+        writer(target)
+        buffer.write(target.read_text(encoding="utf-8"))
+
+
+def card_fields_from_mapping(values: Mapping[str, Any]) -> CardFields:
+    """CardFields from a plain mapping (e.g. a run's resolved config); unknown keys are ignored."""
+    crops = values.get("crops") or {}
+    return CardFields(
+        model_id=str(values["model_id"]),
+        input_size_px=int(values.get("input_size_px", 224)),
+        mean=tuple(values.get("mean", IMAGENET_MEAN)),  # type: ignore[arg-type]
+        std=tuple(values.get("std", IMAGENET_STD)),  # type: ignore[arg-type]
+        crops=CropSpec(**crops) if crops else CropSpec(),
+        scene_labels=tuple(values["scene_labels"]) if values.get("scene_labels") else None,
+        training=dict(values.get("training") or {}),
+        evaluation=dict(values.get("evaluation") or {}),
+        license=str(values.get("license", "")),
+    )
+
+
+__all__ = [
+    "CardFields",
+    "ExportCheck",
+    "ExportError",
+    "FileRef",
+    "check_against_torch",
+    "export_bundle",
+    "export_onnx",
+    "head_weights_npz",
+    "output_names",
+]
