@@ -1,0 +1,333 @@
+"""The Library: one object the GUI, the CLI, time sync and the trainer use for everything photo-side.
+
+All methods may be called from worker threads: writes to the cache are serialised by one lock, reads run
+concurrently (WAL). Long operations take `progress(done, total, path)` and a `cancel` threading.Event.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from geocore.library import db as schema
+from geocore.library import jobs as job_builders
+from geocore.library.decisions import DecisionStore, _new_id
+from geocore.library.errors import ErrorKind, LibraryError
+from geocore.library.formats import Kind
+from geocore.library.gps import PROCESSING_METHODS, GpsFix
+from geocore.library.records import PhotoRecord, PredictionRecord, from_row
+from geocore.library.scanner import FoundFile, ProgressCallback, Scanner, ScanReport, inspect_file
+from geocore.library.thumbnails import make_thumbnail, thumbnail_file
+from geocore.library.writer import BatchReport, FileJob, FileResult, SafeWriter, recover
+from geocore.library.xmp import Place
+
+PHOTO_FILTERS = ("all", "no_gps", "has_gps", "error")
+
+
+class Library(DecisionStore):
+    """Photo cache plus safe writing. `db_path` None: $GEOTAGGER_DB or the per-user data folder.
+
+    Args:
+        db_path: SQLite file of the cache.
+        thumbnail_dir: where thumbnails go (default: next to the database).
+        sidecar_style: 'append' (`a.CR2.xmp`, darktable/digiKam) or 'replace' (`a.xmp`, Lightroom).
+        keep_mtime: keep the files' modification time when writing.
+        backup_originals: also keep `name_original` copies (exiftool style) besides the journal.
+        place_names: write city/state/country into XMP (offline GeoNames).
+    """
+
+    def __init__(self, db_path: Path | str | None = None, *, thumbnail_dir: Path | str | None = None,
+                 sidecar_style: str = "append", keep_mtime: bool = True, backup_originals: bool = False,
+                 place_names: bool = False) -> None:
+        self.database = schema.Database(db_path)
+        self.thumbnail_dir = Path(thumbnail_dir) if thumbnail_dir else self.database.path.parent / "thumbnails"
+        if sidecar_style not in ("append", "replace"):
+            raise ValueError("sidecar_style must be 'append' or 'replace'")
+        self.sidecar_style = sidecar_style
+        self.place_names = place_names
+        self.writer = SafeWriter(self.database, keep_mtime=keep_mtime, backup_originals=backup_originals)
+        self._scanner = Scanner(self.database)
+        self.recovered = recover(self.database)
+
+    def close(self) -> None:
+        """Release the database."""
+        self.database.close()
+
+    # -- scanning and photos ------------------------------------------------------------------------------------
+
+    def scan(self, folders: Iterable[Path | str], progress: ProgressCallback | None = None,
+             cancel: threading.Event | None = None, include_hidden: bool = False) -> ScanReport:
+        """Scan folders recursively into the cache (unchanged files only stat'ed)."""
+        return self._scanner.scan(folders, progress, cancel, include_hidden)
+
+    def photos(self, where: str = "all", folder: Path | str | None = None) -> list[PhotoRecord]:
+        """Cached photos: 'all', 'no_gps', 'has_gps' or 'error', optionally under one folder."""
+        table = schema.photos
+        query = sa.select(table).order_by(table.c.path)
+        filters: dict[str, Any] = {"all": None, "no_gps": table.c.gps_lat.is_(None) & table.c.error_kind.is_(None),
+                   "has_gps": table.c.gps_lat.is_not(None), "error": table.c.error_kind.is_not(None)}
+        if where not in filters:
+            raise ValueError(f"unknown photo filter {where!r}; one of {PHOTO_FILTERS}")
+        if filters[where] is not None:
+            query = query.where(filters[where])
+        if folder is not None:
+            query = query.where(table.c.path.startswith(str(Path(folder).absolute()).rstrip("/") + "/"))
+        with self.database.engine.connect() as connection:
+            return [from_row(PhotoRecord, row) for row in connection.execute(query)]
+
+    def photo(self, photo_id: int) -> PhotoRecord:
+        """One photo by id; KeyError when unknown."""
+        return self._photo_where(schema.photos.c.id == photo_id, photo_id)
+
+    def photo_by_path(self, path: Path | str) -> PhotoRecord:
+        """One photo by path; KeyError when not scanned."""
+        return self._photo_where(schema.photos.c.path == str(Path(path).absolute()), path)
+
+    def _photo_where(self, condition: Any, label: object) -> PhotoRecord:
+        with self.database.engine.connect() as connection:
+            row = connection.execute(sa.select(schema.photos).where(condition)).first()
+        if row is None:
+            raise KeyError(f"photo not in the library: {label}")
+        return from_row(PhotoRecord, row)
+
+    def ensure_scanned(self, paths: Sequence[Path | str]) -> list[PhotoRecord | LibraryError]:
+        """Scan individual files not yet in the cache (CLI `set`/`strip` on loose files); records or errors."""
+        out: list[PhotoRecord | LibraryError] = []
+        for raw in paths:
+            path = Path(raw).absolute()
+            try:
+                out.append(self.photo_by_path(path))
+                continue
+            except KeyError:
+                pass
+            try:
+                info = path.stat()
+            except OSError as exc:
+                from geocore.library.errors import error_from_os
+
+                out.append(error_from_os(exc, path))
+                continue
+            self._store_rows([inspect_file(FoundFile(str(path), info.st_size, info.st_mtime_ns, None))])
+            out.append(self.photo_by_path(path))
+        return out
+
+    def _store_rows(self, rows: list[dict]) -> None:
+        table = schema.photos
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            for row in rows:
+                existing = connection.execute(sa.select(table.c.id).where(table.c.path == row["path"])).scalar()
+                if existing is None:
+                    connection.execute(sa.insert(table).values(**row))
+                else:
+                    connection.execute(sa.update(table).where(table.c.id == existing).values(**row))
+
+    def refresh_photos(self, photo_ids: Iterable[int]) -> None:
+        """Re-read photos after our own writes: identity and GPS change, predictions and features stay."""
+        rows = []
+        for photo_id in set(photo_ids):
+            photo = self.photo(photo_id)
+            try:
+                info = photo.file_path.stat()
+            except OSError:
+                continue
+            sidecar = job_builders.existing_sidecar(photo.file_path)
+            sidecar_mtime = sidecar.stat().st_mtime_ns if sidecar is not None else None
+            rows.append(inspect_file(FoundFile(photo.path, info.st_size, info.st_mtime_ns, sidecar_mtime)))
+        self._store_rows(rows)
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            for row in rows:
+                refreshed_id = connection.execute(sa.select(schema.photos.c.id)
+                                                  .where(schema.photos.c.path == row["path"])).scalar()
+                connection.execute(sa.update(schema.features).where(schema.features.c.photo_id == refreshed_id)
+                                   .values(head_hash=row["head_hash"]))
+
+    def thumbnail(self, photo_id: int) -> Path:
+        """Path of the photo's cached thumbnail, made on first request; LibraryError when undecodable."""
+        photo = self.photo(photo_id)
+        if photo.head_hash is None or photo.size is None:
+            raise LibraryError(ErrorKind(photo.error_kind or "io_error"), photo.path, photo.error or "not readable")
+        target = thumbnail_file(self.thumbnail_dir, photo.head_hash, photo.size)
+        made = make_thumbnail(photo.file_path, target, Kind(photo.kind or "unknown"))
+        if photo.thumbnail_path != str(made):
+            with self.database.write_lock, self.database.engine.begin() as connection:
+                connection.execute(sa.update(schema.photos).where(schema.photos.c.id == photo_id)
+                                   .values(thumbnail_path=str(made)))
+        return made
+
+    # -- predictions and features -------------------------------------------------------------------------------
+
+    def put_prediction(self, photo_id: int, model_id: str, settings_key: str, payload: dict,
+                       lat: float, lon: float, radius_km: float | None) -> int:
+        """Store (replace) a model's prediction for a photo under a settings key; returns its id."""
+        table = schema.predictions
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            connection.execute(sa.delete(table).where((table.c.photo_id == photo_id) & (table.c.model_id == model_id)
+                                                      & (table.c.settings_key == settings_key)))
+            return _new_id(connection.execute(sa.insert(table).values(
+                photo_id=photo_id, model_id=model_id, settings_key=settings_key, payload_json=json.dumps(payload),
+                lat=lat, lon=lon, radius_km=radius_km, created_ns=time.time_ns())))
+
+    def predictions(self, photo_id: int, model_id: str | None = None) -> list[PredictionRecord]:
+        """Cached predictions of a photo (optionally of one model)."""
+        table = schema.predictions
+        query = sa.select(table).where(table.c.photo_id == photo_id)
+        if model_id is not None:
+            query = query.where(table.c.model_id == model_id)
+        with self.database.engine.connect() as connection:
+            return [from_row(PredictionRecord, row) for row in connection.execute(query.order_by(table.c.id))]
+
+    def put_features(self, photo_id: int, model_id: str, vector: np.ndarray) -> None:
+        """Cache a backbone feature vector (float32) for a photo version and model."""
+        vector = np.ascontiguousarray(vector, dtype="<f4").ravel()
+        photo = self.photo(photo_id)
+        table = schema.features
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            connection.execute(sa.delete(table).where((table.c.photo_id == photo_id) & (table.c.model_id == model_id)))
+            connection.execute(sa.insert(table).values(photo_id=photo_id, model_id=model_id,
+                                                       head_hash=photo.head_hash or "", dim=int(vector.size),
+                                                       vector=vector.tobytes()))
+
+    def get_features(self, photo_id: int, model_id: str) -> np.ndarray | None:
+        """The cached feature vector, None when absent or made from another version of the file."""
+        return self.get_features_many([photo_id], model_id).get(photo_id)
+
+    def get_features_many(self, photo_ids: Sequence[int], model_id: str) -> dict[int, np.ndarray]:
+        """Cached, current feature vectors for many photos at once."""
+        table, photos = schema.features, schema.photos
+        query = (sa.select(table.c.photo_id, table.c.vector).join(photos, photos.c.id == table.c.photo_id)
+                 .where(table.c.model_id == model_id, table.c.photo_id.in_(list(photo_ids)),
+                        table.c.head_hash == photos.c.head_hash))
+        with self.database.engine.connect() as connection:
+            return {row[0]: np.frombuffer(row[1], dtype="<f4").copy() for row in connection.execute(query)}
+
+    # -- writing, undo, strip -----------------------------------------------------------------------------------
+
+    def write_batch(self, decision_ids: Sequence[int] | None = None, *, all_proposed: bool = False,
+                    sidecar_only: bool = False, dry_run: bool = False, progress: ProgressCallback | None = None,
+                    cancel: threading.Event | None = None) -> BatchReport:
+        """Write decisions (default: every accepted one) into the files; per-file results, never raises per file."""
+        chosen = self.decisions_to_write(decision_ids, all_proposed)
+        places = self._places(chosen)
+        report_results: list[FileResult] = []
+        jobs: list[FileJob] = []
+        for decision, place in zip(chosen, places, strict=True):
+            photo = self.photo(decision.photo_id)
+            fix = GpsFix(decision.lat, decision.lon, decision.altitude_m, PROCESSING_METHODS.get(decision.source),
+                         decision.radius_km)
+            try:
+                jobs.append(job_builders.write_job(photo, fix, place, sidecar_only=sidecar_only,
+                                                   style=self.sidecar_style, decision_id=decision.id))
+            except LibraryError as exc:
+                report_results.append(FileResult(photo.file_path, "photo", False, exc.kind, exc.reason, photo.id,
+                                                 decision.id))
+        return self._run("write", jobs, report_results, dry_run, progress, cancel)
+
+    def _places(self, chosen: Sequence[Any]) -> list[Place | None]:
+        if not self.place_names or not chosen:
+            return [None] * len(chosen)
+        from geocore.library.places import place_names
+
+        places = place_names([(d.lat, d.lon) for d in chosen])
+        self.store_places([(d.id, p) for d, p in zip(chosen, places, strict=True)])
+        return list(places)
+
+    def _run(self, operation: str, jobs: list[FileJob], results: list[FileResult], dry_run: bool,
+             progress: ProgressCallback | None, cancel: threading.Event | None) -> BatchReport:
+        batch_id = "dry-run" if dry_run else self.writer.new_batch(operation)
+        done, cancelled = self.writer.run(batch_id, jobs, dry_run, progress, cancel)
+        report = BatchReport(batch_id, operation, results + done, dry_run, cancelled)
+        if not dry_run:
+            self._after_batch(report)
+        return report
+
+    def _after_batch(self, report: BatchReport) -> None:
+        ok = report.written
+        if report.operation == "write":
+            self.mark_written([r.decision_id for r in ok if r.decision_id is not None], report.batch_id)
+        self.refresh_photos(r.photo_id for r in ok if r.photo_id is not None)
+
+    def strip(self, paths: Sequence[Path | str], progress: ProgressCallback | None = None,
+              cancel: threading.Event | None = None) -> BatchReport:
+        """Remove all location data (EXIF GPS, XMP GPS and place names, IPTC location) from files and sidecars."""
+        results: list[FileResult] = []
+        jobs: list[FileJob] = []
+        for raw, found in zip(paths, self.ensure_scanned(paths), strict=True):
+            try:
+                if isinstance(found, LibraryError):
+                    raise found
+                jobs += job_builders.strip_jobs(found)
+            except LibraryError as exc:
+                results.append(FileResult(Path(raw), "photo", False, exc.kind, exc.reason))
+        return self._run("strip", jobs, results, False, progress, cancel)
+
+    def undo(self, batch_id: str | None = None, paths: Sequence[Path | str] | None = None,
+             progress: ProgressCallback | None = None) -> BatchReport:
+        """Restore the exact original bytes of a batch's files, or of given photos (all our changes to them)."""
+        rows = self._journal_rows(batch_id, paths)
+        results: list[FileResult] = []
+        undo_batch = self.writer.new_batch("undo")
+        while rows:  # newest change per file first: one round per stacked change
+            this_round, seen = [], set()
+            for row in rows:
+                if row["path"] not in seen:
+                    seen.add(row["path"])
+                    this_round.append(row)
+            rows = [row for row in rows if row not in this_round]
+            done, _ = self.writer.run(undo_batch, [job_builders.undo_job(row) for row in this_round], False, progress)
+            self._mark_undone([row for row, result in zip(this_round, done, strict=True) if result.ok])
+            results += done
+            rows = [row for row in rows if row["path"] not in {str(r.path) for r in done if not r.ok}]
+        report = BatchReport(undo_batch, "undo", results)
+        self.refresh_photos(r.photo_id for r in report.written if r.photo_id is not None)
+        return report
+
+    def _journal_rows(self, batch_id: str | None, paths: Sequence[Path | str] | None) -> list[dict]:
+        table = schema.journal
+        query = sa.select(table).where(table.c.state == "done").order_by(table.c.id.desc())
+        if batch_id is not None:
+            query = query.where(table.c.batch_id == batch_id)
+        if paths is not None:
+            wanted = [str(Path(p).absolute()) for p in paths]
+            photo_ids = sa.select(schema.photos.c.id).where(schema.photos.c.path.in_(wanted))
+            query = query.where(table.c.path.in_(wanted) | table.c.photo_id.in_(photo_ids))
+        if batch_id is None and paths is None:
+            raise ValueError("undo needs a batch id or paths")
+        with self.database.engine.connect() as connection:
+            batch_ops = dict(connection.execute(sa.select(schema.batches.c.id, schema.batches.c.operation)).all())
+            rows = [dict(row._mapping) for row in connection.execute(query)]
+        return [row for row in rows if batch_ops.get(row["batch_id"]) != "undo"]
+
+    def _mark_undone(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            for row in rows:
+                connection.execute(sa.update(schema.journal).where(schema.journal.c.id == row["id"])
+                                   .values(state="undone", updated_ns=time.time_ns()))
+                if row["decision_id"] is not None:
+                    decisions = schema.decisions
+                    connection.execute(sa.update(decisions).where(
+                        (decisions.c.id == row["decision_id"]) & (decisions.c.state == "written"))
+                        .values(state="accepted", batch_id=None, updated_ns=time.time_ns()))
+
+    def batches(self) -> list[dict]:
+        """All batches, newest first, with their operation and counts per journal state."""
+        table, batches = schema.journal, schema.batches
+        query = (sa.select(batches.c.id, batches.c.operation, batches.c.created_ns, table.c.state,
+                           sa.func.count(table.c.id)).join(table, table.c.batch_id == batches.c.id, isouter=True)
+                 .group_by(batches.c.id, table.c.state).order_by(batches.c.created_ns.desc()))
+        out: dict[str, dict] = {}
+        with self.database.engine.connect() as connection:
+            for batch_id, operation, created_ns, state, count in connection.execute(query):
+                entry = out.setdefault(batch_id, {"id": batch_id, "operation": operation, "created_ns": created_ns,
+                                                  "states": {}})
+                if state is not None:
+                    entry["states"][state] = count
+        return list(out.values())

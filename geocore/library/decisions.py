@@ -1,0 +1,131 @@
+"""Location decisions per photo: proposed by a source, accepted or rejected by the user, then written."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from geocore.library import db as schema
+from geocore.library.gps import GpsFix
+from geocore.library.records import DECISION_SOURCES, DECISION_STATES, DecisionRecord, from_row
+from geocore.library.xmp import Place
+
+
+def _new_id(result: sa.CursorResult) -> int:
+    """The primary key of the row just inserted."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+class DecisionStore:
+    """Mixin of `Library`: the decisions table."""
+
+    database: schema.Database
+
+    def propose(self, photo_id: int, lat: float, lon: float, radius_km: float | None, source: str, *,
+                altitude_m: float | None = None, review: bool = False, notes: str | None = None,
+                state: str = "proposed") -> int:
+        """Record a proposed location for a photo; returns the decision id."""
+        if source not in DECISION_SOURCES:
+            raise ValueError(f"unknown source {source!r}; one of {DECISION_SOURCES}")
+        if state not in DECISION_STATES:
+            raise ValueError(f"unknown state {state!r}")
+        GpsFix(lat, lon, altitude_m, None, radius_km)  # validates ranges before anything is stored
+        now = time.time_ns()
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            if state == "accepted":
+                self._demote_accepted(connection, photo_id)
+            return _new_id(connection.execute(sa.insert(schema.decisions).values(
+                photo_id=photo_id, state=state, source=source, lat=lat, lon=lon, radius_km=radius_km,
+                altitude_m=altitude_m, review=review, notes=notes, created_ns=now, updated_ns=now,
+            )))
+
+    def _demote_accepted(self, connection: sa.Connection, photo_id: int) -> None:
+        """Only one accepted decision per photo: a newly accepted one sends the old one back to proposed."""
+        table = schema.decisions
+        connection.execute(sa.update(table).where((table.c.photo_id == photo_id) & (table.c.state == "accepted"))
+                           .values(state="proposed", updated_ns=time.time_ns()))
+
+    def _set_state(self, decision_id: int, state: str) -> None:
+        table = schema.decisions
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            photo_id = connection.execute(sa.select(table.c.photo_id).where(table.c.id == decision_id)).scalar()
+            if photo_id is None:
+                raise KeyError(f"no decision {decision_id}")
+            if state == "accepted":
+                self._demote_accepted(connection, photo_id)
+            connection.execute(sa.update(table).where(table.c.id == decision_id)
+                               .values(state=state, updated_ns=time.time_ns()))
+
+    def accept(self, decision_id: int) -> None:
+        """Accept a decision (the photo's previously accepted one goes back to proposed)."""
+        self._set_state(decision_id, "accepted")
+
+    def reject(self, decision_id: int) -> None:
+        """Reject a decision."""
+        self._set_state(decision_id, "rejected")
+
+    def set_manual(self, photo_id: int, lat: float, lon: float, *, radius_km: float | None = None,
+                   altitude_m: float | None = None, notes: str | None = None) -> int:
+        """Place a photo by hand: an accepted 'manual' decision; returns its id."""
+        return self.propose(photo_id, lat, lon, radius_km, "manual", altitude_m=altitude_m, notes=notes,
+                            state="accepted")
+
+    def set_review(self, decision_id: int, review: bool, notes: str | None = None) -> None:
+        """Flag a decision for review (with optional notes)."""
+        table = schema.decisions
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            connection.execute(sa.update(table).where(table.c.id == decision_id)
+                               .values(review=review, notes=notes, updated_ns=time.time_ns()))
+
+    def decisions(self, photo_id: int | None = None, state: str | None = None,
+                  source: str | None = None) -> list[DecisionRecord]:
+        """Decisions, filtered by photo, state and/or source, oldest first."""
+        table = schema.decisions
+        query = sa.select(table).order_by(table.c.id)
+        for column, value in ((table.c.photo_id, photo_id), (table.c.state, state), (table.c.source, source)):
+            if value is not None:
+                query = query.where(column == value)
+        with self.database.engine.connect() as connection:
+            return [from_row(DecisionRecord, row) for row in connection.execute(query)]
+
+    def decision(self, decision_id: int) -> DecisionRecord:
+        """One decision; KeyError when unknown."""
+        with self.database.engine.connect() as connection:
+            row = connection.execute(sa.select(schema.decisions).where(schema.decisions.c.id == decision_id)).first()
+        if row is None:
+            raise KeyError(f"no decision {decision_id}")
+        return from_row(DecisionRecord, row)
+
+    def decisions_to_write(self, decision_ids: Sequence[int] | None, all_proposed: bool) -> list[DecisionRecord]:
+        """Given ids, else every accepted decision, plus (all_proposed) the tightest proposal of other photos."""
+        if decision_ids is not None:
+            return [self.decision(i) for i in decision_ids]
+        chosen = {d.photo_id: d for d in self.decisions(state="accepted")}
+        if all_proposed:
+            for decision in self.decisions(state="proposed"):
+                best = chosen.get(decision.photo_id)
+                if best is None or (best.state == "proposed" and (decision.radius_km or 0) < (best.radius_km or 0)):
+                    chosen[decision.photo_id] = decision
+        return sorted(chosen.values(), key=lambda d: d.id)
+
+    def mark_written(self, decision_ids: Sequence[int], batch_id: str) -> None:
+        """Decisions whose files were written in `batch_id`."""
+        if not decision_ids:
+            return
+        table = schema.decisions
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            connection.execute(sa.update(table).where(table.c.id.in_(list(decision_ids)))
+                               .values(state="written", batch_id=batch_id, updated_ns=time.time_ns()))
+
+    def store_places(self, pairs: Sequence[tuple[int, Place]]) -> None:
+        """Remember place names found for decisions."""
+        table = schema.decisions
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            for decision_id, place in pairs:
+                connection.execute(sa.update(table).where(table.c.id == decision_id).values(
+                    place_city=place.city, place_state=place.state, place_country=place.country,
+                    place_country_code=place.country_code))

@@ -1,0 +1,128 @@
+"""Photo formats: content sniffing and one small writer class per format that can hold EXIF GPS in place.
+
+Anything without a writer (PNG, HEIC, WebP, camera RAW, BigTIFF) gets an XMP sidecar instead: RAW files are
+never rewritten.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from geocore.library.gps import GpsFix
+from geocore.library.jpeg import image_data_start, set_gps_jpeg, strip_location_jpeg
+from geocore.library.patches import Patch
+from geocore.library.tiffio import set_gps_patches, strip_gps_patches
+
+
+class Kind(str, enum.Enum):
+    """Container format found by content."""
+
+    JPEG = "jpeg"
+    TIFF = "tiff"
+    PNG = "png"
+    WEBP = "webp"
+    HEIF = "heif"
+    BIGTIFF = "bigtiff"
+    RAW = "raw"
+    UNKNOWN = "unknown"
+
+
+RAW_EXTENSIONS = frozenset({
+    ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".orf", ".rw2", ".raf", ".pef",
+    ".srw", ".x3f", ".3fr", ".iiq", ".rwl", ".erf", ".mrw", ".kdc", ".dcr", ".mos", ".mef",
+})
+PHOTO_EXTENSIONS = frozenset({
+    ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".png", ".webp", ".heic", ".heif", ".hif",
+}) | RAW_EXTENSIONS
+SNIFF_BYTES = 32
+
+
+def sniff(head: bytes, suffix: str) -> Kind:
+    """The container kind of a file from its first bytes; RAW when a RAW extension sits on a TIFF-like file."""
+    suffix = suffix.lower()
+    if head[:3] == b"\xff\xd8\xff":
+        return Kind.JPEG
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return Kind.PNG
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return Kind.WEBP
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand == b"crx ":
+            return Kind.RAW
+        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"hevc", b"hevx", b"avif"):
+            return Kind.HEIF
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return Kind.RAW if suffix in RAW_EXTENSIONS else Kind.TIFF
+    if head[:4] in (b"II+\x00", b"MM\x00+"):
+        return Kind.RAW if suffix in RAW_EXTENSIONS else Kind.BIGTIFF
+    if head[:4] in (b"IIRO", b"IIRS", b"MMOR", b"IIU\x00"):  # Olympus and Panasonic RAW variants of TIFF
+        return Kind.RAW
+    if head.startswith(b"FUJIFILMCCD-RAW"):
+        return Kind.RAW
+    return Kind.UNKNOWN
+
+
+@dataclass(frozen=True)
+class JpegWriter:
+    """EXIF GPS in a JPEG's APP1; the compressed image after SOS is never touched."""
+
+    name: str = "jpeg"
+    extensions: frozenset[str] = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
+
+    def can_write(self, kind: Kind, suffix: str) -> bool:
+        """True for JPEG content, whatever the extension says."""
+        return kind is Kind.JPEG
+
+    def set_gps(self, data: bytes, fix: GpsFix) -> list[Patch]:
+        """Patches writing `fix`."""
+        return set_gps_jpeg(data, fix)
+
+    def strip(self, data: bytes) -> list[Patch]:
+        """Patches removing all location data."""
+        return strip_location_jpeg(data)
+
+    def image_data(self, data: bytes) -> bytes:
+        """The compressed image (SOS to end): must be identical before and after a write."""
+        return data[image_data_start(data) :]
+
+
+@dataclass(frozen=True)
+class TiffWriter:
+    """EXIF GPS in a (non-RAW, classic) TIFF: a new IFD0 and GPS IFD are appended, strips stay in place."""
+
+    name: str = "tiff"
+    extensions: frozenset[str] = frozenset({".tif", ".tiff"})
+
+    def can_write(self, kind: Kind, suffix: str) -> bool:
+        """True for classic TIFF content that is not a camera RAW."""
+        return kind is Kind.TIFF and suffix.lower() not in RAW_EXTENSIONS
+
+    def set_gps(self, data: bytes, fix: GpsFix) -> list[Patch]:
+        """Patches writing `fix`."""
+        return set_gps_patches(data, fix)
+
+    def strip(self, data: bytes) -> list[Patch]:
+        """Patches removing the GPS IFD."""
+        return strip_gps_patches(data)
+
+    def image_data(self, data: bytes) -> bytes:
+        """Nothing cheap to isolate: the undo round-trip check covers every byte of a TIFF."""
+        return b""
+
+
+FormatWriter = JpegWriter | TiffWriter
+FORMAT_WRITERS: tuple[FormatWriter, ...] = (JpegWriter(), TiffWriter())
+
+
+def writer_for(kind: Kind, path: Path) -> FormatWriter | None:
+    """The in-place writer for this content, or None when only a sidecar is safe."""
+    return next((writer for writer in FORMAT_WRITERS if writer.can_write(kind, path.suffix)), None)
+
+
+def is_photo_name(name: str) -> bool:
+    """True when a file name has a photo extension (case-insensitive)."""
+    dot = name.rfind(".")
+    return dot > 0 and name[dot:].lower() in PHOTO_EXTENSIONS

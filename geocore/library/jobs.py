@@ -1,0 +1,123 @@
+"""Building FileJobs for writing GPS, stripping location and undoing: what to change and how to verify it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from geocore.library import xmp
+from geocore.library.errors import ErrorKind, LibraryError
+from geocore.library.formats import FormatWriter, Kind, writer_for
+from geocore.library.gps import GpsFix
+from geocore.library.metadata import read_exif_gps_pil
+from geocore.library.patches import Patch, decode_patches, invert_patches
+from geocore.library.records import PhotoRecord
+from geocore.library.writer import FileJob, Identity, VerifyError
+
+COORDINATE_TOLERANCE_DEG = 1e-7  # ~1 cm
+
+
+def _check_position(found: GpsFix | None, fix: GpsFix, where: str) -> None:
+    if found is None:
+        raise VerifyError(f"no GPS readable in the written {where}")
+    if abs(found.lat - fix.lat) > COORDINATE_TOLERANCE_DEG or abs(found.lon - fix.lon) > COORDINATE_TOLERANCE_DEG:
+        raise VerifyError(f"GPS read back from the {where} is {found.lat},{found.lon}, not {fix.lat},{fix.lon}")
+
+
+def _verify_exif(writer: FormatWriter, fix: GpsFix) -> Callable[[bytes, bytes], None]:
+    def verify(old: bytes, new: bytes) -> None:
+        try:
+            found = read_exif_gps_pil(new)
+        except (OSError, SyntaxError) as exc:
+            raise VerifyError(f"written file does not parse: {exc}") from None
+        _check_position(found, fix, "EXIF")
+        if writer.image_data(old) != writer.image_data(new):
+            raise VerifyError("image data would change")
+    return verify
+
+
+def _verify_sidecar(fix: GpsFix) -> Callable[[bytes, bytes], None]:
+    def verify(_old: bytes, new: bytes) -> None:
+        _check_position(xmp.read_location(new), fix, "sidecar")
+    return verify
+
+
+def identity_of(photo: PhotoRecord) -> Identity | None:
+    """The scanned identity of a photo, None when the scan did not complete."""
+    if photo.size is None or photo.mtime_ns is None or photo.head_hash is None:
+        return None
+    return Identity(photo.size, photo.mtime_ns, photo.head_hash)
+
+
+def existing_sidecar(photo: Path) -> Path | None:
+    """The first existing sidecar of either naming style."""
+    return next((c for c in xmp.sidecar_candidates(photo) if c.exists()), None)
+
+
+def sidecar_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, style: str,
+                decision_id: int | None) -> FileJob:
+    """Merge `fix` (and place names) into the photo's sidecar, creating it when absent."""
+    path = existing_sidecar(photo.file_path) or xmp.sidecar_path(photo.file_path, style)
+
+    def make_patches(old: bytes) -> list[Patch]:
+        return [Patch(0, old, xmp.merge_location(old or None, fix, place))]
+
+    return FileJob(path, make_patches, target="sidecar", verify=_verify_sidecar(fix), photo_id=photo.id,
+                   decision_id=decision_id, may_be_missing=True)
+
+
+def write_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, *, sidecar_only: bool, style: str,
+              decision_id: int | None) -> FileJob:
+    """EXIF in place when the format allows it safely, otherwise an XMP sidecar."""
+    if photo.error_kind:
+        raise LibraryError(ErrorKind(photo.error_kind), photo.path, photo.error or "unreadable at scan")
+    writer = None if sidecar_only else writer_for(Kind(photo.kind or "unknown"), photo.file_path)
+    if writer is None:
+        return sidecar_job(photo, fix, place, style, decision_id)
+    return FileJob(photo.file_path, lambda data: writer.set_gps(data, fix), target="photo",
+                   verify=_verify_exif(writer, fix), identity=identity_of(photo), photo_id=photo.id,
+                   decision_id=decision_id)
+
+
+def _verify_stripped(kind: Kind) -> Callable[[bytes, bytes], None]:
+    def verify(_old: bytes, new: bytes) -> None:
+        if (kind is Kind.JPEG or kind is Kind.TIFF) and read_exif_gps_pil(new) is not None:
+            raise VerifyError("GPS still readable after strip")
+    return verify
+
+
+def strip_jobs(photo: PhotoRecord) -> list[FileJob]:
+    """Remove location from the file (JPEG/TIFF in place) and from any sidecar."""
+    jobs = []
+    kind = Kind(photo.kind or "unknown")
+    writer = writer_for(kind, photo.file_path)
+    if writer is not None:
+        jobs.append(FileJob(photo.file_path, writer.strip, verify=_verify_stripped(kind),
+                            identity=identity_of(photo), photo_id=photo.id))
+    elif photo.gps_source == "exif":
+        raise LibraryError(ErrorKind.UNSUPPORTED, photo.path,
+                           f"cannot remove embedded GPS from {kind.value} files safely")
+    for sidecar in xmp.sidecar_candidates(photo.file_path):
+        if sidecar.exists():
+            jobs.append(FileJob(sidecar, lambda old: [Patch(0, old, xmp.strip_location_packet(old))],
+                                target="sidecar", photo_id=photo.id))
+    return jobs
+
+
+def undo_job(row: dict) -> FileJob:
+    """Reverse one journal row: only if the file is still exactly what we wrote."""
+    patches = decode_patches(row["patches"])
+    path = Path(row["path"])
+
+    def make_patches(current: bytes) -> list[Patch]:
+        if hashlib.sha256(current).hexdigest() != row["written_sha256"]:
+            raise LibraryError(ErrorKind.CHANGED, path, "file changed since it was written; not undone")
+        return invert_patches(patches)
+
+    def verify(_current: bytes, restored: bytes) -> None:
+        if hashlib.sha256(restored).hexdigest() != row["original_sha256"]:
+            raise VerifyError("restored bytes differ from the original")
+
+    return FileJob(path, make_patches, target=row["target"], verify=verify, photo_id=row["photo_id"],
+                   decision_id=row["decision_id"], may_be_missing=False)

@@ -1,0 +1,120 @@
+"""JPEG segment walking and EXIF GPS edits as patches: only the EXIF APP1 (and, for strip, XMP/IPTC) change."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from geocore.library import iptc, xmp
+from geocore.library.errors import CorruptMetadata
+from geocore.library.gps import GpsFix
+from geocore.library.patches import Patch, apply_patches
+from geocore.library.tiffio import new_exif_tiff, set_gps_patches, strip_gps_patches
+
+EXIF_HEADER = b"Exif\x00\x00"
+MAX_SEGMENT_LENGTH = 0xFFFF
+STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8)}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A marker segment before the scan data: `offset` of its 0xFF, `length` as stored (includes the 2 bytes)."""
+
+    marker: int
+    offset: int
+    length: int
+
+    @property
+    def payload_start(self) -> int:
+        """Offset of the payload (after marker and length)."""
+        return self.offset + 4
+
+    @property
+    def end(self) -> int:
+        """Offset just past the segment."""
+        return self.offset + 2 + self.length
+
+
+def read_segments(data: bytes) -> tuple[list[Segment], int]:
+    """The segments before the first SOS and the offset of that SOS; CorruptMetadata when malformed."""
+    if data[:2] != b"\xff\xd8":
+        raise CorruptMetadata("not a JPEG (no SOI)")
+    segments: list[Segment] = []
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            raise CorruptMetadata(f"expected a marker at {position}")
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in STANDALONE_MARKERS:
+            position += 2
+            continue
+        if marker in (0xDA, 0xD9):
+            return segments, position
+        (length,) = struct.unpack_from(">H", data, position + 2)
+        if length < 2 or position + 2 + length > len(data):
+            raise CorruptMetadata(f"segment {marker:#x} at {position} runs past the end")
+        segments.append(Segment(marker, position, length))
+        position += 2 + length
+    raise CorruptMetadata("no image data (SOS) found: truncated file")
+
+
+def exif_segment(data: bytes, segments: list[Segment]) -> Segment | None:
+    """The first APP1 holding EXIF."""
+    for segment in segments:
+        if segment.marker == 0xE1 and data[segment.payload_start : segment.payload_start + 6] == EXIF_HEADER:
+            return segment
+    return None
+
+
+def image_data_start(data: bytes) -> int:
+    """Offset of the SOS marker: everything from there on is the compressed image."""
+    return read_segments(data)[1]
+
+
+def set_gps_jpeg(data: bytes, fix: GpsFix) -> list[Patch]:
+    """Patches that write `fix` into the JPEG's EXIF (creating an EXIF APP1 when there is none)."""
+    segments, _ = read_segments(data)
+    segment = exif_segment(data, segments)
+    if segment is None:
+        tiff = new_exif_tiff()
+        tiff = apply_patches(tiff, set_gps_patches(tiff, fix))
+        app1 = b"\xff\xe1" + struct.pack(">H", len(tiff) + 8) + EXIF_HEADER + tiff
+        jfif = next((s for s in segments if s.marker == 0xE0), None)
+        at = jfif.end if jfif is not None and jfif.offset == 2 else 2
+        return [Patch(at, b"", app1)]
+    tiff_start = segment.payload_start + 6
+    tiff = data[tiff_start : segment.end]
+    inner = set_gps_patches(tiff, fix)
+    growth = sum(len(p.new) - len(p.old) for p in inner)
+    new_length = segment.length + growth
+    if new_length > MAX_SEGMENT_LENGTH:
+        raise CorruptMetadata("EXIF block would exceed 64 KiB")
+    length_at = segment.offset + 2
+    length_patch = Patch(length_at, data[length_at : length_at + 2], struct.pack(">H", new_length))
+    return [length_patch] + [Patch(p.offset + tiff_start, p.old, p.new) for p in inner]
+
+
+def strip_location_jpeg(data: bytes) -> list[Patch]:
+    """Patches that remove EXIF GPS, XMP GPS/location and IPTC location from a JPEG."""
+    segments, _ = read_segments(data)
+    patches: list[Patch] = []
+    segment = exif_segment(data, segments)
+    if segment is not None:
+        tiff_start = segment.payload_start + 6
+        inner = strip_gps_patches(data[tiff_start : segment.end])
+        patches += [Patch(p.offset + tiff_start, p.old, p.new) for p in inner]
+    for segment in segments:
+        payload = data[segment.payload_start : segment.end]
+        if segment.marker == 0xE1 and payload.startswith(xmp.JPEG_XMP_HEADER):
+            new_payload = xmp.strip_location_packet_jpeg(payload)
+        elif segment.marker == 0xED and payload.startswith(iptc.PHOTOSHOP_HEADER):
+            new_payload = iptc.strip_location_app13(payload)
+        else:
+            continue
+        if new_payload != payload:
+            new_segment = data[segment.offset : segment.offset + 2] + struct.pack(">H", len(new_payload) + 2)
+            patches.append(Patch(segment.offset, data[segment.offset : segment.end], new_segment + new_payload))
+    return patches

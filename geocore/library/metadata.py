@@ -1,0 +1,158 @@
+"""Reading what a photo already says: capture time and offset, camera, orientation, pixel size, existing GPS."""
+
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from geocore.library import xmp
+from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError
+from geocore.library.formats import Kind
+from geocore.library.gps import GpsFix, dms_rationals_to_degrees
+from geocore.library.tiffio import TiffView, read_gps_fix
+
+_heif_lock = threading.Lock()
+_heif_registered = False
+
+
+def _ensure_heif_opener() -> None:
+    """Register pillow-heif once, on first need (not at import time)."""
+    global _heif_registered
+    with _heif_lock:
+        if not _heif_registered:
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+            _heif_registered = True
+
+
+@dataclass(frozen=True)
+class PhotoMetadata:
+    """Metadata read from a photo (and its sidecar). Times are naive ISO strings, as written by the camera."""
+
+    width: int | None = None
+    height: int | None = None
+    capture_time: str | None = None
+    capture_offset: str | None = None
+    make: str | None = None
+    model: str | None = None
+    orientation: int | None = None
+    gps: GpsFix | None = None
+    gps_source: str | None = None
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    value = value.strip("\x00 ").strip()
+    return value or None
+
+
+def exif_time_to_iso(value: object) -> str | None:
+    """'YYYY:MM:DD HH:MM:SS' to 'YYYY-MM-DDTHH:MM:SS'; None when blank or malformed."""
+    text = _text(value)
+    if text is None or len(text) < 19 or text.startswith("0000"):
+        return None
+    date, _, clock = text[:19].partition(" ")
+    parts = date.split(":")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts) or len(clock) != 8:
+        return None
+    return f"{parts[0]}-{parts[1]}-{parts[2]}T{clock}"
+
+
+def _gps_from_pil(gps_ifd: dict) -> GpsFix | None:
+    try:
+        if not all(key in gps_ifd for key in (1, 2, 3, 4)):
+            return None
+        lat = dms_rationals_to_degrees(tuple((v.numerator, v.denominator) for v in gps_ifd[2]))
+        lon = dms_rationals_to_degrees(tuple((v.numerator, v.denominator) for v in gps_ifd[4]))
+        lat = -lat if _text(gps_ifd[1]) in ("S", "s") else lat
+        lon = -lon if _text(gps_ifd[3]) in ("W", "w") else lon
+        alt_m = float(gps_ifd[6]) if 6 in gps_ifd else None
+        if alt_m is not None and gps_ifd.get(5) in (1, b"\x01"):
+            alt_m = -alt_m
+        return GpsFix(lat, lon, alt_m)
+    except (TypeError, ValueError, ZeroDivisionError, AttributeError):
+        return None  # malformed GPS is treated as absent, the rest of the metadata still counts
+
+
+def read_exif_gps_pil(data: bytes) -> GpsFix | None:
+    """GPS from a whole file's bytes through Pillow: an independent check of what our writer produced."""
+    with Image.open(io.BytesIO(data)) as image:
+        return _gps_from_pil(image.getexif().get_ifd(0x8825))
+
+
+def _from_image(path: Path, kind: Kind) -> PhotoMetadata:
+    if kind is Kind.HEIF:
+        _ensure_heif_opener()
+    with Image.open(path) as image:  # sub-IFDs are read lazily from the open file (TIFF)
+        exif = image.getexif()
+        width, height = image.size
+        sub = exif.get_ifd(0x8769)
+        gps = _gps_from_pil(exif.get_ifd(0x8825))
+    orientation = exif.get(0x112)
+    return PhotoMetadata(
+        width=width, height=height,
+        capture_time=exif_time_to_iso(sub.get(0x9003)) or exif_time_to_iso(sub.get(0x9004)),
+        capture_offset=_text(sub.get(0x9011)),
+        make=_text(exif.get(0x10F)), model=_text(exif.get(0x110)),
+        orientation=orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else None,
+        gps=gps, gps_source="exif" if gps is not None else None,
+    )
+
+
+def _from_raw_tiff(path: Path) -> PhotoMetadata:
+    """GPS and camera of a TIFF-structured RAW that Pillow cannot open."""
+    with open(path, "rb") as handle:
+        data = handle.read(4 * 1024 * 1024)
+    try:
+        view = TiffView(data)
+        ifd0 = view.read_ifd(view.ifd0_offset)
+        make, model = (ifd0.find(tag) for tag in (0x10F, 0x110))
+        gps = read_gps_fix(data)
+        return PhotoMetadata(
+            make=_text(view.value_bytes(make)) if make else None,
+            model=_text(view.value_bytes(model)) if model else None,
+            gps=gps, gps_source="exif" if gps else None,
+        )
+    except (CorruptMetadata, ValueError):
+        return PhotoMetadata()
+
+
+def read_metadata(path: Path, kind: Kind) -> PhotoMetadata:
+    """Metadata of one photo; EXIF GPS wins over a sidecar's. Raises LibraryError for unreadable files."""
+    try:
+        meta = _from_image(path, kind)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        if kind is not Kind.RAW:
+            if isinstance(exc, (PermissionError, FileNotFoundError)):
+                raise
+            raise LibraryError(ErrorKind.CORRUPT, path, f"cannot read image: {exc}") from None
+        meta = _from_raw_tiff(path)
+    if meta.gps is None:
+        sidecar_gps = read_sidecar_gps(path)
+        if sidecar_gps is not None:
+            meta = PhotoMetadata(**{**meta.__dict__, "gps": sidecar_gps, "gps_source": "xmp"})
+    return meta
+
+
+def read_sidecar_gps(photo: Path) -> GpsFix | None:
+    """GPS from either sidecar naming style, None when absent or unreadable."""
+    for candidate in xmp.sidecar_candidates(photo):
+        try:
+            data = candidate.read_bytes()
+        except OSError:
+            continue
+        try:
+            fix = xmp.read_location(data)
+        except CorruptMetadata:
+            continue
+        if fix is not None:
+            return fix
+    return None

@@ -1,0 +1,234 @@
+"""Walking folders for photos and bringing the cache up to date; a rescan of unchanged files only stats them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from geocore.library import db as schema
+from geocore.library.errors import ErrorKind, LibraryError, error_from_os
+from geocore.library.formats import SNIFF_BYTES, Kind, is_photo_name, sniff
+from geocore.library.metadata import PhotoMetadata, read_metadata
+
+HEAD_BYTES = 64 * 1024
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class ScanIssue:
+    """A problem met while scanning: `kind` is an ErrorKind value or 'symlink_loop'."""
+
+    path: str
+    kind: str
+    reason: str
+
+
+@dataclass
+class ScanReport:
+    """Counts of one scan plus every per-file and per-folder problem."""
+
+    found: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    missing: int = 0
+    issues: list[ScanIssue] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    """A photo file met by the walk, with its stat and the newest mtime of its sidecars."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sidecar_mtime_ns: int | None
+
+
+def head_hash(path: Path | str) -> tuple[str, bytes]:
+    """(hex digest of the first 64 KiB, those bytes): the identity check of a file."""
+    with open(path, "rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    return hashlib.blake2b(head, digest_size=16).hexdigest(), head
+
+
+def _sidecar_mtimes(entries: list[os.DirEntry]) -> dict[str, int]:
+    """Lower-cased .xmp names in one folder -> mtime_ns."""
+    mtimes = {}
+    for entry in entries:
+        if entry.name.lower().endswith(".xmp"):
+            try:
+                mtimes[entry.name.lower()] = entry.stat().st_mtime_ns
+            except OSError:
+                continue
+    return mtimes
+
+
+def _sidecar_mtime(name: str, sidecars: dict[str, int]) -> int | None:
+    lower = name.lower()
+    candidates = (lower + ".xmp", lower.rsplit(".", 1)[0] + ".xmp")
+    found = [sidecars[c] for c in candidates if c in sidecars]
+    return max(found) if found else None
+
+
+def _list_folder(folder: str, issues: list[ScanIssue]) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as iterator:
+            return list(iterator)
+    except OSError as exc:
+        error = error_from_os(exc, folder)
+        issues.append(ScanIssue(folder, error.kind.value, f"folder not readable: {error.reason}"))
+        return []
+
+
+def walk_photos(folders: Iterable[Path | str], issues: list[ScanIssue], include_hidden: bool = False,
+                cancel: threading.Event | None = None) -> Iterator[FoundFile]:
+    """Photos under `folders` (recursively, following symlinks once); loops and unreadable folders become issues."""
+    visited: set[tuple[int, int]] = set()
+    stack = [os.path.abspath(folder) for folder in reversed(list(folders))]
+    while stack and not (cancel is not None and cancel.is_set()):
+        folder = stack.pop()
+        try:
+            info = os.stat(folder)
+        except OSError as exc:
+            issues.append(ScanIssue(folder, error_from_os(exc, folder).kind.value, "folder not found or not readable"))
+            continue
+        if (info.st_dev, info.st_ino) in visited:
+            issues.append(ScanIssue(folder, "symlink_loop", "folder already visited (symlink loop or duplicate)"))
+            continue
+        visited.add((info.st_dev, info.st_ino))
+        entries = _list_folder(folder, issues)
+        sidecars = _sidecar_mtimes(entries)
+        subfolders = []
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith(".") and not include_hidden:
+                continue
+            try:
+                if entry.is_dir():
+                    subfolders.append(entry.path)
+                elif is_photo_name(entry.name):
+                    st = entry.stat()
+                    if stat.S_ISREG(st.st_mode):
+                        yield FoundFile(entry.path, st.st_size, st.st_mtime_ns, _sidecar_mtime(entry.name, sidecars))
+            except OSError as exc:
+                issues.append(ScanIssue(entry.path, error_from_os(exc, entry.path).kind.value, str(exc)))
+        stack.extend(reversed(subfolders))
+
+
+def inspect_file(found: FoundFile) -> dict:
+    """The cache row of one photo: identity, kind and metadata, or the typed error that prevented reading it."""
+    row: dict = {"path": found.path, "size": found.size, "mtime_ns": found.mtime_ns,
+                 "sidecar_mtime_ns": found.sidecar_mtime_ns, "scanned_ns": time.time_ns(),
+                 "error_kind": None, "error": None, "kind": None, "head_hash": None}
+    meta = PhotoMetadata()
+    try:
+        row["head_hash"], head = head_hash(found.path)
+        kind = sniff(head[:SNIFF_BYTES], Path(found.path).suffix)
+        row["kind"] = kind.value
+        if found.size == 0:
+            raise LibraryError(ErrorKind.CORRUPT, found.path, "empty file")
+        if kind is Kind.UNKNOWN:
+            raise LibraryError(ErrorKind.UNSUPPORTED, found.path, "not a recognised image format")
+        meta = read_metadata(Path(found.path), kind)
+    except LibraryError as exc:
+        row["error_kind"], row["error"] = exc.kind.value, exc.reason
+    except OSError as exc:
+        error = error_from_os(exc, found.path)
+        row["error_kind"], row["error"] = error.kind.value, error.reason
+    row.update(capture_time=meta.capture_time, capture_offset=meta.capture_offset, make=meta.make,
+               model=meta.model, orientation=meta.orientation, width=meta.width, height=meta.height,
+               gps_lat=meta.gps.lat if meta.gps else None, gps_lon=meta.gps.lon if meta.gps else None,
+               gps_alt_m=meta.gps.alt_m if meta.gps else None, gps_source=meta.gps_source)
+    return row
+
+
+def _known_rows(connection: sa.Connection) -> dict[str, tuple[int, int, int, int | None, str | None]]:
+    table = schema.photos
+    query = sa.select(table.c.path, table.c.id, table.c.size, table.c.mtime_ns, table.c.sidecar_mtime_ns,
+                      table.c.error_kind)
+    return {row[0]: tuple(row[1:]) for row in connection.execute(query)}
+
+
+class Scanner:
+    """Brings the `photos` table in line with the folders; stale predictions and features of changed files go."""
+
+    def __init__(self, database: schema.Database) -> None:
+        self.database = database
+
+    def scan(self, folders: Iterable[Path | str], progress: ProgressCallback | None = None,
+             cancel: threading.Event | None = None, include_hidden: bool = False) -> ScanReport:
+        """Scan `folders` recursively; returns counts and issues (never raises for a bad file or folder)."""
+        started = time.perf_counter()
+        report = ScanReport()
+        roots = [os.path.abspath(f) for f in folders]
+        files = list(walk_photos(roots, report.issues, include_hidden, cancel))
+        report.found = len(files)
+        with self.database.engine.connect() as connection:
+            known = _known_rows(connection)
+        todo = []
+        for found in files:
+            previous = known.get(found.path)
+            if previous is not None and previous[1:4] == (found.size, found.mtime_ns, found.sidecar_mtime_ns):
+                report.unchanged += 1
+                if previous[4]:
+                    report.issues.append(ScanIssue(found.path, previous[4], "unreadable (unchanged since last scan)"))
+            else:
+                todo.append((found, previous[0] if previous else None))
+        self._read_and_store(todo, report, progress, cancel)
+        self._mark_missing(roots, {f.path for f in files}, known, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _read_and_store(self, todo: list[tuple[FoundFile, int | None]], report: ScanReport,
+                        progress: ProgressCallback | None, cancel: threading.Event | None) -> None:
+        pending: list[tuple[dict, int | None]] = []
+        for index, (found, photo_id) in enumerate(todo):
+            if cancel is not None and cancel.is_set():
+                report.cancelled = True
+                break
+            row = inspect_file(found)
+            if row["error_kind"]:
+                report.issues.append(ScanIssue(found.path, row["error_kind"], row["error"]))
+            pending.append((row, photo_id))
+            if progress is not None:
+                progress(index + 1, len(todo), found.path)
+            if len(pending) >= 200:
+                self._store(pending, report)
+                pending = []
+        self._store(pending, report)
+
+    def _store(self, pending: list[tuple[dict, int | None]], report: ScanReport) -> None:
+        if not pending:
+            return
+        table = schema.photos
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            for row, photo_id in pending:
+                if photo_id is None:
+                    connection.execute(sa.insert(table).values(**row))
+                    report.new += 1
+                    continue
+                connection.execute(sa.update(table).where(table.c.id == photo_id).values(**row, thumbnail_path=None))
+                for stale in (schema.predictions, schema.features):
+                    connection.execute(sa.delete(stale).where(stale.c.photo_id == photo_id))
+                report.changed += 1
+
+    def _mark_missing(self, folders: list[str], seen: set[str], known: dict, report: ScanReport) -> None:
+        prefixes = tuple(folder.rstrip(os.sep) + os.sep for folder in folders)
+        gone = [path for path in known if path.startswith(prefixes) and path not in seen]
+        if report.cancelled or not gone:
+            return
+        report.missing = len(gone)
+        table = schema.photos
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            connection.execute(sa.update(table).where(table.c.path.in_(gone)).values(
+                error_kind=ErrorKind.NOT_FOUND.value, error="file no longer found", size=None, mtime_ns=None))

@@ -1,0 +1,304 @@
+"""Safe file replacement with a journal: the part that must never destroy a photo.
+
+Per file: identity check against the scan, patches computed in memory and verified, a temp file in the same
+folder (fsync, permissions and mtime kept, read back and compared), the journal row with everything undo needs
+committed BEFORE `os.replace`, then the folder fsync'd. Files go in chunks so the journal costs two commits per
+chunk rather than per file. A crash at any instant leaves each file original or fully written; `recover()` settles
+rows left pending.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from geocore.library import db as schema
+from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, error_from_os
+from geocore.library.patches import Patch, apply_patches, encode_patches, invert_patches
+from geocore.library.scanner import HEAD_BYTES
+
+CHUNK_FILES = 32
+TEMP_SUFFIX = ".geotag-tmp"
+
+
+def sha256(data: bytes) -> str:
+    """Hex SHA-256 of `data`."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def temp_path_for(path: Path) -> Path:
+    """The hidden temp file next to `path` (one fixed name, so a crash leaves at most one to clean)."""
+    return path.with_name(f".{path.name}{TEMP_SUFFIX}")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the scan saw: a file is only written if it still matches."""
+
+    size: int
+    mtime_ns: int
+    head_hash: str
+
+
+@dataclass
+class FileJob:
+    """One file to change: `make_patches(original_bytes)` says how; `verify(old, new)` raises if wrong."""
+
+    path: Path
+    make_patches: Callable[[bytes], list[Patch]]
+    target: str = "photo"
+    verify: Callable[[bytes, bytes], None] | None = None
+    identity: Identity | None = None
+    photo_id: int | None = None
+    decision_id: int | None = None
+    may_be_missing: bool = False
+
+
+@dataclass
+class FileResult:
+    """Outcome for one file: ok, or a typed error with its reason."""
+
+    path: Path
+    target: str
+    ok: bool
+    error_kind: ErrorKind | None = None
+    reason: str = ""
+    photo_id: int | None = None
+    decision_id: int | None = None
+    journal_id: int | None = None
+
+
+@dataclass
+class BatchReport:
+    """Outcome of one batch: per-file results."""
+
+    batch_id: str
+    operation: str
+    results: list[FileResult] = field(default_factory=list)
+    dry_run: bool = False
+    cancelled: bool = False
+
+    @property
+    def failed(self) -> list[FileResult]:
+        """Results that are errors (nothing-to-do is not a failure)."""
+        return [r for r in self.results if not r.ok and r.error_kind is not ErrorKind.NOTHING_TO_DO]
+
+    @property
+    def written(self) -> list[FileResult]:
+        """Files changed successfully."""
+        return [r for r in self.results if r.ok]
+
+
+@dataclass
+class _Prepared:
+    job: FileJob
+    original: bytes
+    existed: bool
+    written: bytes
+    patches: list[Patch]
+    mode: int
+    mtime_ns: int
+    journal_id: int | None = None
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # some platforms cannot open folders; the rename is still atomic
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_temp(path: Path, data: bytes, mode: int, times_ns: tuple[int, int] | None) -> Path:
+    """Write `data` to the temp file next to `path`, fsync it, give it `mode` and times; returns its path."""
+    temp = temp_path_for(path)
+    temp.unlink(missing_ok=True)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(temp, mode)
+    if times_ns is not None:
+        os.utime(temp, ns=times_ns)
+    return temp
+
+
+class SafeWriter:
+    """Runs FileJobs with full safety and journals them in `batch_id`."""
+
+    def __init__(self, database: schema.Database, *, keep_mtime: bool = True, backup_originals: bool = False) -> None:
+        self.database = database
+        self.keep_mtime = keep_mtime
+        self.backup_originals = backup_originals
+
+    def new_batch(self, operation: str) -> str:
+        """Create a batch row; returns its id."""
+        batch_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            connection.execute(sa.insert(schema.batches).values(id=batch_id, operation=operation,
+                                                               created_ns=time.time_ns()))
+        return batch_id
+
+    def run(self, batch_id: str, jobs: Sequence[FileJob], dry_run: bool = False,
+            progress: Callable[[int, int, str], None] | None = None,
+            cancel: threading.Event | None = None) -> tuple[list[FileResult], bool]:
+        """Run `jobs` chunk by chunk; returns (results, cancelled). Never raises for a single file."""
+        results: list[FileResult] = []
+        for start in range(0, len(jobs), CHUNK_FILES):
+            if cancel is not None and cancel.is_set():
+                return results, True
+            results += self._run_chunk(batch_id, jobs[start : start + CHUNK_FILES], dry_run)
+            if progress is not None:
+                done = min(start + CHUNK_FILES, len(jobs))
+                progress(done, len(jobs), str(jobs[done - 1].path))
+        return results, False
+
+    def _run_chunk(self, batch_id: str, jobs: Sequence[FileJob], dry_run: bool) -> list[FileResult]:
+        results: dict[int, FileResult] = {}
+        prepared: list[tuple[int, _Prepared]] = []
+        for index, job in enumerate(jobs):
+            try:
+                item = self._prepare(job, dry_run)
+                prepared.append((index, item))
+            except LibraryError as exc:
+                results[index] = FileResult(job.path, job.target, False, exc.kind, exc.reason, job.photo_id,
+                                            job.decision_id)
+        if not dry_run and prepared:
+            self._journal_pending(batch_id, [item for _, item in prepared])
+            for index, item in prepared:
+                results[index] = self._commit_file(item)
+            self._journal_states([(r.journal_id, "done" if r.ok else "abandoned") for r in results.values()
+                                  if r.journal_id is not None])
+        for index, item in prepared:
+            results.setdefault(index, FileResult(item.job.path, item.job.target, True, None, "dry run",
+                                                 item.job.photo_id, item.job.decision_id))
+        return [results[i] for i in range(len(jobs))]
+
+    def _read_original(self, job: FileJob) -> tuple[bytes, bool, int, int]:
+        """(bytes, existed, mode, mtime_ns); checks identity against the scan."""
+        try:
+            info = os.stat(job.path)
+        except FileNotFoundError:
+            if job.may_be_missing:
+                return b"", False, 0o644, time.time_ns()
+            raise
+        data = job.path.read_bytes()
+        if job.identity is not None:
+            same = (info.st_size, info.st_mtime_ns) == (job.identity.size, job.identity.mtime_ns)
+            if not same or hashlib.blake2b(data[:HEAD_BYTES], digest_size=16).hexdigest() != job.identity.head_hash:
+                raise LibraryError(ErrorKind.CHANGED, job.path, "file changed since it was scanned; rescan first")
+        return data, True, info.st_mode & 0o7777, info.st_mtime_ns
+
+    def _prepare(self, job: FileJob, dry_run: bool) -> _Prepared:
+        """Read, patch, verify in memory, and (unless dry run) write and verify the temp file."""
+        try:
+            original, existed, mode, mtime_ns = self._read_original(job)
+            try:
+                patches = job.make_patches(original)
+                written = apply_patches(original, patches)
+                if not patches or written == original:
+                    raise LibraryError(ErrorKind.NOTHING_TO_DO, job.path, "nothing to change")
+                if apply_patches(written, invert_patches(patches)) != original:
+                    raise VerifyError("undo patches would not restore the original")
+                if job.verify is not None:
+                    job.verify(original, written)
+            except (CorruptMetadata, ValueError) as exc:
+                kind = ErrorKind.VERIFY_FAILED if isinstance(exc, VerifyError) else ErrorKind.CORRUPT
+                raise LibraryError(kind, job.path, str(exc)) from None
+            item = _Prepared(job, original, existed, written, patches, mode, mtime_ns)
+            if not dry_run and not _deletes(item):
+                times = (mtime_ns, mtime_ns) if self.keep_mtime and existed else None
+                temp = write_temp(job.path, written, mode, times)
+                if sha256(temp.read_bytes()) != sha256(written):
+                    temp.unlink(missing_ok=True)
+                    raise LibraryError(ErrorKind.VERIFY_FAILED, job.path, "temp file read back differs")
+            return item
+        except OSError as exc:
+            if not dry_run:
+                temp_path_for(job.path).unlink(missing_ok=True)
+            raise error_from_os(exc, job.path) from None
+
+    def _journal_pending(self, batch_id: str, items: list[_Prepared]) -> None:
+        now = time.time_ns()
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            for item in items:
+                job = item.job
+                item.journal_id = connection.execute(sa.insert(schema.journal).values(
+                    batch_id=batch_id, photo_id=job.photo_id, decision_id=job.decision_id, path=str(job.path),
+                    target=job.target, state="pending", original_existed=item.existed,
+                    original_sha256=sha256(item.original), written_sha256=sha256(item.written),
+                    patches=encode_patches(item.patches), mode=item.mode, mtime_ns=item.mtime_ns,
+                    created_ns=now, updated_ns=now)).inserted_primary_key[0]  # type: ignore[index]
+
+    def _commit_file(self, item: _Prepared) -> FileResult:
+        job = item.job
+        temp = temp_path_for(job.path)
+        try:
+            if self.backup_originals and item.existed:
+                backup = job.path.with_name(job.path.name + "_original")
+                if not backup.exists():
+                    shutil.copy2(job.path, backup)
+            if _deletes(item):
+                job.path.unlink()
+            else:
+                os.replace(temp, job.path)
+            _fsync_folder(job.path.parent)
+            return FileResult(job.path, job.target, True, None, "", job.photo_id, job.decision_id, item.journal_id)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            error = error_from_os(exc, job.path)
+            return FileResult(job.path, job.target, False, error.kind, error.reason, job.photo_id, job.decision_id,
+                              item.journal_id)
+
+    def _journal_states(self, updates: list[tuple[int | None, str]]) -> None:
+        if not updates:
+            return
+        now = time.time_ns()
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            for journal_id, state in updates:
+                connection.execute(sa.update(schema.journal).where(schema.journal.c.id == journal_id)
+                                   .values(state=state, updated_ns=now))
+
+
+def _deletes(item: _Prepared) -> bool:
+    """A sidecar whose new content is empty is removed (undo of a sidecar we created)."""
+    return item.job.target == "sidecar" and not item.written
+
+
+class VerifyError(ValueError):
+    """Read-back verification found the written bytes wrong."""
+
+
+def recover(database: schema.Database) -> list[str]:
+    """Settle journal rows left 'pending' by a crash: done if the file is the written one, else abandoned."""
+    table = schema.journal
+    settled = []
+    with database.write_lock, database.engine.begin() as connection:
+        rows = connection.execute(sa.select(table.c.id, table.c.path, table.c.written_sha256)
+                                  .where(table.c.state == "pending")).all()
+        for journal_id, path, written_sha in rows:
+            try:
+                current = sha256(Path(path).read_bytes())
+            except OSError:
+                current = None
+            state = "done" if current == written_sha else "abandoned"
+            connection.execute(sa.update(table).where(table.c.id == journal_id).values(state=state))
+            temp_path_for(Path(path)).unlink(missing_ok=True)
+            settled.append(f"{path}: {state}")
+    return settled

@@ -1,0 +1,189 @@
+"""XMP: sidecar files (read both naming styles, merge without losing content) and location removal.
+
+ElementTree keeps elements, attributes, comments and processing instructions; namespace prefixes found in a
+document are registered so they survive a rewrite under their own names.
+"""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from geocore.library.errors import CorruptMetadata
+from geocore.library.gps import GpsFix, from_xmp_coordinate, to_rational, to_xmp_coordinate
+
+JPEG_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
+NS = {
+    "x": "adobe:ns:meta/",
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "exif": "http://ns.adobe.com/exif/1.0/",
+    "photoshop": "http://ns.adobe.com/photoshop/1.0/",
+    "Iptc4xmpCore": "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/",
+    "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
+    "xmp": "http://ns.adobe.com/xap/1.0/",
+}
+RDF_DESCRIPTION = f"{{{NS['rdf']}}}Description"
+LOCATION_PROPERTIES = {
+    (NS["photoshop"], "City"), (NS["photoshop"], "State"), (NS["photoshop"], "Country"),
+    (NS["Iptc4xmpCore"], "CountryCode"), (NS["Iptc4xmpCore"], "Location"),
+    (NS["Iptc4xmpExt"], "LocationCreated"), (NS["Iptc4xmpExt"], "LocationShown"),
+}
+PACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+PACKET_END = '\n<?xpacket end="w"?>'
+
+
+@dataclass(frozen=True)
+class Place:
+    """A location name from reverse geocoding."""
+
+    city: str = ""
+    state: str = ""
+    country: str = ""
+    country_code: str = ""
+
+
+def sidecar_candidates(photo: Path) -> list[Path]:
+    """Sidecar paths for `photo`, darktable/digiKam style (`a.CR2.xmp`) first, then Lightroom (`a.xmp`)."""
+    return [photo.with_name(photo.name + ".xmp"), photo.with_suffix(".xmp")]
+
+
+def sidecar_path(photo: Path, style: str = "append") -> Path:
+    """Where a new sidecar goes: 'append' gives `a.CR2.xmp`, 'replace' gives `a.xmp`."""
+    return sidecar_candidates(photo)[0 if style == "append" else 1]
+
+
+def _split_name(tag: str) -> tuple[str, str]:
+    if tag.startswith("{"):
+        uri, _, local = tag[1:].partition("}")
+        return uri, local
+    return "", tag
+
+
+def _is_location(tag: str) -> bool:
+    uri, local = _split_name(tag)
+    return (uri == NS["exif"] and local.startswith("GPS")) or (uri, local) in LOCATION_PROPERTIES
+
+
+def parse_packet(data: bytes) -> ET.Element:
+    """Parse an XMP packet or sidecar; registers its prefixes; CorruptMetadata when not XML."""
+    try:
+        for _event, (prefix, uri) in ET.iterparse(io.BytesIO(data), events=("start-ns",)):
+            if prefix and not prefix.startswith("ns"):
+                ET.register_namespace(prefix, uri)
+        parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True, insert_pis=True))
+        parser.feed(data)
+        return parser.close()
+    except ET.ParseError as exc:
+        raise CorruptMetadata(f"XMP is not well-formed XML: {exc}") from None
+
+
+def _new_document() -> ET.Element:
+    root = ET.Element(f"{{{NS['x']}}}xmpmeta")
+    rdf = ET.SubElement(root, f"{{{NS['rdf']}}}RDF")
+    ET.SubElement(rdf, RDF_DESCRIPTION, {f"{{{NS['rdf']}}}about": ""})
+    return root
+
+
+def serialize(root: ET.Element) -> bytes:
+    """The document as a UTF-8 XMP packet."""
+    for prefix, uri in NS.items():
+        ET.register_namespace(prefix, uri)
+    return (PACKET_BEGIN + ET.tostring(root, encoding="unicode") + PACKET_END).encode("utf-8")
+
+
+def remove_location(root: ET.Element) -> bool:
+    """Remove GPS and location-name properties (elements and attributes) everywhere; True if any was found."""
+    removed = False
+    for parent in root.iter():
+        for name in [key for key in parent.attrib if _is_location(key)]:
+            del parent.attrib[name]
+            removed = True
+        for child in [c for c in parent if isinstance(c.tag, str) and _is_location(c.tag)]:
+            parent.remove(child)
+            removed = True
+    return removed
+
+
+def _description(root: ET.Element) -> ET.Element:
+    found = root.find(f".//{RDF_DESCRIPTION}")
+    if found is not None:
+        return found
+    rdf = root if root.tag == f"{{{NS['rdf']}}}RDF" else root.find(f".//{{{NS['rdf']}}}RDF")
+    if rdf is None:
+        rdf = ET.SubElement(root, f"{{{NS['rdf']}}}RDF")
+    return ET.SubElement(rdf, RDF_DESCRIPTION, {f"{{{NS['rdf']}}}about": ""})
+
+
+def _location_properties(fix: GpsFix, place: Place | None) -> list[tuple[str, str, str]]:
+    props = [("exif", "GPSVersionID", "2.3.0.0"),
+             ("exif", "GPSLatitude", to_xmp_coordinate(fix.lat, True)),
+             ("exif", "GPSLongitude", to_xmp_coordinate(fix.lon, False)),
+             ("exif", "GPSMapDatum", "WGS-84")]
+    if fix.alt_m is not None:
+        num, den = to_rational(fix.alt_m)
+        props += [("exif", "GPSAltitude", f"{num}/{den}"), ("exif", "GPSAltitudeRef", "0" if fix.alt_m >= 0 else "1")]
+    if fix.method:
+        props.append(("exif", "GPSProcessingMethod", fix.method))
+    if fix.radius_km is not None:
+        num, den = to_rational(fix.radius_km * 1000.0, 100)
+        props.append(("exif", "GPSHPositioningError", f"{num}/{den}"))
+    if place is not None:
+        props += [(prefix, name, value) for prefix, name, value in (
+            ("photoshop", "City", place.city), ("photoshop", "State", place.state),
+            ("photoshop", "Country", place.country), ("Iptc4xmpCore", "CountryCode", place.country_code)) if value]
+    return props
+
+
+def merge_location(existing: bytes | None, fix: GpsFix, place: Place | None = None) -> bytes:
+    """A sidecar with `fix` (and place names) merged into `existing`, keeping all its other content."""
+    root = parse_packet(existing) if existing and existing.strip() else _new_document()
+    remove_location(root)
+    description = _description(root)
+    for prefix, name, value in _location_properties(fix, place):
+        ET.SubElement(description, f"{{{NS[prefix]}}}{name}").text = value
+    return serialize(root)
+
+
+def _find_value(root: ET.Element, uri: str, local: str) -> str | None:
+    key = f"{{{uri}}}{local}"
+    for element in root.iter():
+        if key in element.attrib:
+            return element.attrib[key]
+        if element.tag == key and element.text:
+            return element.text
+    return None
+
+
+def read_location(data: bytes) -> GpsFix | None:
+    """The GPS position in an XMP packet or sidecar, None when absent; CorruptMetadata when malformed."""
+    root = parse_packet(data)
+    lat_text = _find_value(root, NS["exif"], "GPSLatitude")
+    lon_text = _find_value(root, NS["exif"], "GPSLongitude")
+    if lat_text is None or lon_text is None:
+        return None
+    try:
+        lat, lon = from_xmp_coordinate(lat_text), from_xmp_coordinate(lon_text)
+        alt_text = _find_value(root, NS["exif"], "GPSAltitude")
+        alt_m = None
+        if alt_text:
+            num, _, den = alt_text.partition("/")
+            alt_m = float(num) / float(den or 1)
+            alt_m = -alt_m if _find_value(root, NS["exif"], "GPSAltitudeRef") == "1" else alt_m
+        return GpsFix(lat, lon, alt_m)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise CorruptMetadata(f"bad XMP GPS value: {exc}") from None
+
+
+def strip_location_packet(data: bytes) -> bytes:
+    """An XMP packet without location properties (unchanged bytes when it had none)."""
+    root = parse_packet(data)
+    return serialize(root) if remove_location(root) else data
+
+
+def strip_location_packet_jpeg(payload: bytes) -> bytes:
+    """A JPEG XMP APP1 payload without location properties."""
+    packet = payload[len(JPEG_XMP_HEADER) :]
+    stripped = strip_location_packet(packet)
+    return payload if stripped == packet else JPEG_XMP_HEADER + stripped
