@@ -288,6 +288,17 @@ class Library(DecisionStore):
         self.refresh_photos(r.photo_id for r in report.written if r.photo_id is not None)
         return report
 
+    def journal_rows(self, path: Path | str | None = None, batch_id: str | None = None) -> list[dict]:
+        """Journal rows (newest first) for a file and/or batch: what was changed and how to undo it."""
+        table = schema.journal
+        query = sa.select(table).order_by(table.c.id.desc())
+        if path is not None:
+            query = query.where(table.c.path == str(Path(path).absolute()))
+        if batch_id is not None:
+            query = query.where(table.c.batch_id == batch_id)
+        with self.database.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
     def _journal_rows(self, batch_id: str | None, paths: Sequence[Path | str] | None) -> list[dict]:
         table = schema.journal
         query = sa.select(table).where(table.c.state == "done").order_by(table.c.id.desc())

@@ -10,6 +10,10 @@ from typing import Any
 
 from geocore.library.xmp import Place
 
+# GeoNames has every place with 1000+ people: further than this, the nearest one does not name the spot.
+MAX_CITY_DISTANCE_KM = 50.0
+MAX_COUNTRY_DISTANCE_KM = 150.0
+
 _lock = threading.Lock()
 _geocoder: Any = None
 
@@ -45,8 +49,20 @@ def place_names(coordinates: Sequence[tuple[float, float]]) -> list[Place]:
     geocoder = _load()
     with contextlib.redirect_stdout(io.StringIO()):
         rows = geocoder.query([(float(lat), float(lon)) for lat, lon in coordinates])
-    return [Place(city=row.get("name", ""), state=row.get("admin1", ""), country=country_name(row.get("cc", "")),
-                  country_code=row.get("cc", "")) for row in rows]
+    return [_place(lat, lon, row) for (lat, lon), row in zip(coordinates, rows, strict=True)]
+
+
+def _place(lat: float, lon: float, row: dict) -> Place:
+    """The GeoNames row as a Place, dropping names that are too far away to describe the point (at sea)."""
+    from geocore.geo.distance import haversine_km
+
+    distance_km = float(haversine_km(lat, lon, float(row["lat"]), float(row["lon"])))
+    if distance_km > MAX_COUNTRY_DISTANCE_KM:
+        return Place()
+    code = row.get("cc", "")
+    if distance_km > MAX_CITY_DISTANCE_KM:
+        return Place(country=country_name(code), country_code=code)
+    return Place(city=row.get("name", ""), state=row.get("admin1", ""), country=country_name(code), country_code=code)
 
 
 def place_name(lat: float, lon: float) -> Place:

@@ -1,0 +1,198 @@
+"""Writing GPS into JPEG and TIFF in place: exiftool reads it, nothing else changes, undo restores every byte."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import datetime
+from pathlib import Path
+
+import piexif
+import pytest
+from PIL import Image
+
+from geocore.library.api import Library
+from geocore.library.errors import ErrorKind
+from geocore.library.jpeg import image_data_start
+from tests.library.exiftool_helpers import (
+    exiftool_tags,
+    needs_exiftool,
+    non_gps_tags,
+    sha256_of,
+    validate_warnings,
+)
+from tests.photo_factory import make_jpeg, make_tiff
+
+pytestmark = needs_exiftool
+WHEN = datetime(2023, 5, 1, 12, 30, 0)
+# exiftool knows only GPS|CELLID|WLAN|MANUAL; "ESTIMATED" (asked for by the issue) is the one warning we add.
+ESTIMATED_WARNING = "Invalid value for GPS tag 0x001b GPSProcessingMethod"
+
+
+def _library(tmp_path: Path, **options) -> Library:
+    return Library(tmp_path / "cache" / "lib.sqlite3", **options)
+
+
+def _place(library: Library, path: Path, lat: float, lon: float, source: str, **kwargs) -> int:
+    photo = library.photo_by_path(path)
+    decision_id = library.propose(photo.id, lat, lon, kwargs.pop("radius_km", 2.0), source, **kwargs)
+    library.accept(decision_id)
+    return decision_id
+
+
+@pytest.mark.parametrize(("source", "method"), [("manual", "MANUAL"), ("gps_track", "GPS"), ("model", "ESTIMATED")])
+@pytest.mark.parametrize("existing_gps", [None, (10.5, 20.25, 5.0)])
+def test_jpeg_write_is_exact_and_undoable(tmp_path, source, method, existing_gps) -> None:
+    path = make_jpeg(tmp_path / "photos" / "IMG_0001.JPG", gps=existing_gps, datetime_original=WHEN,
+                     makernote=b"MKN" + os.urandom(3000), orientation=6)
+    original_sha, before_tags, before_warnings = sha256_of(path), exiftool_tags(path), validate_warnings(path)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    _place(library, path, -33.856784123, 151.215297456, source, altitude_m=12.5, radius_km=0.25)
+    report = library.write_batch()
+    assert [r.ok for r in report.results] == [True], report.results
+    after = exiftool_tags(path)
+    assert abs(after["Composite:GPSLatitude"] - -33.856784123) < 1e-6
+    assert abs(after["Composite:GPSLongitude"] - 151.215297456) < 1e-6
+    assert after["GPS:GPSProcessingMethod"] == method and after["GPS:GPSMapDatum"] == "WGS-84"
+    assert after["GPS:GPSVersionID"] == "2 3 0 0" and after["GPS:GPSHPositioningError"] == 250
+    assert abs(after["GPS:GPSAltitude"] - 12.5) < 1e-3
+    assert non_gps_tags(after) == non_gps_tags(before_tags)
+    new_warnings = validate_warnings(path) - before_warnings
+    assert new_warnings == ({ESTIMATED_WARNING} if method == "ESTIMATED" else set())
+    _assert_untouched_except_exif(path, library)
+    undo = library.undo(batch_id=report.batch_id)
+    assert [r.ok for r in undo.results] == [True]
+    assert sha256_of(path) == original_sha
+
+
+def _assert_untouched_except_exif(path: Path, library: Library) -> None:
+    """Image data, MakerNote, thumbnail, ICC and DateTimeOriginal are byte-identical to the original."""
+    row = library.journal_rows(path)[0]
+    from geocore.library.patches import apply_patches, decode_patches, invert_patches
+
+    written = path.read_bytes()
+    original = apply_patches(written, invert_patches(decode_patches(row["patches"])))
+    assert written[image_data_start(written):] == original[image_data_start(original):]
+    before, after = piexif.load(original), piexif.load(written)
+    assert after["Exif"] == before["Exif"]
+    assert after["thumbnail"] == before["thumbnail"]
+    assert after["1st"] == before["1st"]
+    assert {k: v for k, v in after["0th"].items() if k != 34853} == {k: v for k, v in before["0th"].items()
+                                                                      if k != 34853}
+    with Image.open(path) as image:
+        assert image.info["icc_profile"]
+
+
+def test_jpeg_without_exif_gets_valid_exif(tmp_path) -> None:
+    path = make_jpeg(tmp_path / "photos" / "plain.jpeg", exif=False, icc=False)
+    before = validate_warnings(path)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    _place(library, path, 51.5, -0.12, "manual")
+    assert library.write_batch().failed == []
+    tags = exiftool_tags(path)
+    assert abs(tags["Composite:GPSLatitude"] - 51.5) < 1e-6 and abs(tags["Composite:GPSLongitude"] + 0.12) < 1e-6
+    assert validate_warnings(path) - before == set()
+
+
+def test_tiff_write_in_place_and_undo(tmp_path) -> None:
+    path = make_tiff(tmp_path / "photos" / "scan.TIF", datetime_original=WHEN)
+    original_sha, before_tags, before_warnings = sha256_of(path), exiftool_tags(path), validate_warnings(path)
+    with Image.open(path) as image:
+        pixels = image.tobytes()
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    _place(library, path, 35.6586, 139.7454, "gps_track")
+    report = library.write_batch()
+    assert report.failed == [] and report.results[0].target == "photo"
+    after = exiftool_tags(path)
+    assert abs(after["Composite:GPSLatitude"] - 35.6586) < 1e-6
+    assert abs(after["Composite:GPSLongitude"] - 139.7454) < 1e-6
+    assert non_gps_tags(after) == non_gps_tags(before_tags)
+    assert validate_warnings(path) - before_warnings == set()
+    with Image.open(path) as image:
+        assert image.tobytes() == pixels
+    assert library.undo(paths=[path]).failed == []
+    assert sha256_of(path) == original_sha
+
+
+def test_mtime_and_permissions_are_kept(tmp_path) -> None:
+    path = make_jpeg(tmp_path / "photos" / "a.jpg")
+    os.chmod(path, 0o640)
+    os.utime(path, ns=(1_600_000_000_000_000_000, 1_600_000_000_123_456_789))
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    _place(library, path, 1.0, 2.0, "manual")
+    assert library.write_batch().failed == []
+    info = path.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o640
+    assert info.st_mtime_ns == 1_600_000_000_123_456_789
+    assert not list(path.parent.glob(".*"))  # no temp file left
+
+
+def test_changed_since_scan_is_refused_and_batch_goes_on(tmp_path) -> None:
+    first = make_jpeg(tmp_path / "photos" / "a.jpg", color_seed=1)
+    second = make_jpeg(tmp_path / "photos" / "b.jpg", color_seed=2)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    _place(library, first, 1.0, 2.0, "manual")
+    _place(library, second, 3.0, 4.0, "manual")
+    make_jpeg(first, color_seed=9)  # edited by another program after the scan
+    changed_sha = sha256_of(first)
+    report = library.write_batch()
+    by_name = {r.path.name: r for r in report.results}
+    assert by_name["a.jpg"].error_kind is ErrorKind.CHANGED
+    assert by_name["b.jpg"].ok
+    assert sha256_of(first) == changed_sha
+
+
+def test_undo_refuses_a_file_edited_after_writing(tmp_path) -> None:
+    path = make_jpeg(tmp_path / "photos" / "a.jpg")
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    _place(library, path, 1.0, 2.0, "manual")
+    batch = library.write_batch().batch_id
+    with open(path, "ab") as handle:
+        handle.write(b"edited")
+    report = library.undo(batch_id=batch)
+    assert report.results[0].error_kind is ErrorKind.CHANGED
+    assert path.read_bytes().endswith(b"edited")
+
+
+def test_dry_run_changes_nothing(tmp_path) -> None:
+    path = make_jpeg(tmp_path / "photos" / "a.jpg")
+    sha = sha256_of(path)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    _place(library, path, 1.0, 2.0, "manual")
+    report = library.write_batch(dry_run=True)
+    assert report.results[0].ok and report.dry_run
+    assert sha256_of(path) == sha
+    assert library.decisions(state="accepted")
+
+
+def test_rewrite_then_undo_by_path_restores_the_first_original(tmp_path) -> None:
+    path = make_jpeg(tmp_path / "photos" / "a.jpg", gps=(5.0, 6.0))
+    sha = sha256_of(path)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    _place(library, path, 1.0, 2.0, "manual")
+    library.write_batch()
+    _place(library, path, -7.0, -8.0, "gps_track")
+    library.write_batch()
+    tags = exiftool_tags(path)
+    assert abs(tags["Composite:GPSLatitude"] + 7.0) < 1e-6
+    assert b"\x00\x00\x00\x05\x00\x00\x00\x01" not in path.read_bytes()[:65536]  # the old 5 deg is blanked
+    assert library.undo(paths=[path]).failed == []
+    assert sha256_of(path) == sha
+
+
+def test_backup_originals_option(tmp_path) -> None:
+    path = make_jpeg(tmp_path / "photos" / "a.jpg")
+    original = path.read_bytes()
+    library = _library(tmp_path, backup_originals=True)
+    library.scan([tmp_path / "photos"])
+    _place(library, path, 1.0, 2.0, "manual")
+    assert library.write_batch().failed == []
+    assert (tmp_path / "photos" / "a.jpg_original").read_bytes() == original
