@@ -106,3 +106,13 @@ def training_setup(
                   **optim},
         "runs_dir": str(root / "runs"),
     }
+
+
+def train_test_split_by_spot(
+    n_spots: int, train_per_spot: int, test_per_spot: int, seed: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Locations of train and test photos taken at the same spots (different photos, same places)."""
+    lat, lon = spot_locations(n_spots, train_per_spot + test_per_spot, seed)
+    index = np.arange(len(lat)).reshape(n_spots, -1)
+    train, test = index[:, :train_per_spot].ravel(), index[:, train_per_spot:].ravel()
+    return (lat[train], lon[train]), (lat[test], lon[test])
