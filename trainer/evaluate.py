@@ -82,44 +82,34 @@ def accuracy_tables(
     return {name: accuracy_table(values) for name, values in errors.items()}
 
 
-def bundle_probabilities(
-    bundle: Any, paths: Sequence[str], crops: int | None, batch_size: int, report: SkipReport
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Per-partitioning probabilities (N_ok, n_j) of the photos geocore could read, and the mask of those photos."""
-    from geocore.inference.location import aggregate_crops
-    from geocore.inference.preprocess import PhotoError, prepare_photo
-    from geocore.inference.runtime import create_session
-
-    session = create_session(bundle)
-    card, heads = bundle.card, [ref.head for ref in bundle.card.partitionings]
-    count = crops or card.crops.count
-    rows: list[list[np.ndarray]] = [[] for _ in heads]
+def predicted_points(
+    predictor: Any, paths: Sequence[str], report: SkipReport
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """Predicted (lat, lon) per row (each partitioning's top cell, and the hierarchy's point) from geocore's
+    Predictor, for the photos it could read; also the mask of those photos."""
+    names = [p.name for p in predictor.bundle.partitionings] + [HIERARCHY_ROW]
+    lat = {name: np.full(len(paths), np.nan) for name in names}
+    lon = {name: np.full(len(paths), np.nan) for name in names}
     ok = np.zeros(len(paths), dtype=bool)
-    for start in range(0, len(paths), batch_size):
-        prepared, owners = [], []
-        for index in range(start, min(start + batch_size, len(paths))):
-            try:
-                prepared.append(prepare_photo(paths[index], card.input, card.crops, count).crops)
-                owners.append(index)
-            except PhotoError as error:
-                report.skip(f"unreadable image: {error}", paths[index])
-        if not prepared:
+    for index, prediction in enumerate(predictor.predict_paths(paths)):
+        if not prediction.ok:
+            report.skip(f"unreadable image: {prediction.error}", paths[index])
             continue
-        outputs = session.run(np.concatenate(prepared))
-        ok[owners] = True
-        for level, head in enumerate(heads):
-            per_photo = outputs[head].reshape(len(prepared), count, -1)
-            rows[level].extend(aggregate_crops(crops_probs, card.crops.aggregation) for crops_probs in per_photo)
-    return [np.stack(level) if level else np.zeros((0, 1)) for level in rows], ok
+        ok[index] = True
+        lat[HIERARCHY_ROW][index], lon[HIERARCHY_ROW][index] = prediction.lat, prediction.lon
+        for name, cells in prediction.partitioning_top.items():
+            lat[name][index], lon[name][index] = cells[0].lat, cells[0].lon
+    return lat, lon, ok
 
 
 def evaluate_bundle(
     model_path: str | Path, csv_path: str | Path, image_root: str | Path, crops: int | None = None,
     batch_size: int = 32,
 ) -> EvaluationResult:
-    """Accuracy tables of a bundle on a test CSV (ids relative to `image_root`); unusable rows are counted."""
+    """Accuracy tables of a bundle on a test CSV (ids relative to `image_root`) through geocore's Predictor."""
     from geocore.inference.bundle import load_bundle
     from geocore.inference.card import BundleError
+    from geocore.inference.predictor import Predictor
 
     try:
         bundle = load_bundle(model_path)
@@ -133,9 +123,11 @@ def evaluate_bundle(
     for index in np.flatnonzero(~valid):
         report.skip("invalid coordinates", photos.names[index])
     photos = photos.subset(np.flatnonzero(valid))
-    probabilities, ok = bundle_probabilities(bundle, photos.names, crops, batch_size, report)
+    predictor = Predictor(bundle, crops=crops, top_k=1, batch_photos=batch_size)
+    pred_lat, pred_lon, ok = predicted_points(predictor, photos.names, report)
     if not ok.any():
         raise EvaluationError(f"no usable test photo in {csv_path}\n{report.summary('test photos')}")
-    tables = accuracy_tables(bundle.partitionings, bundle.hierarchy, probabilities, photos.lat[ok], photos.lon[ok])
+    tables = {name: accuracy_table(haversine_km(photos.lat[ok], photos.lon[ok], pred_lat[name][ok],
+                                                pred_lon[name][ok])) for name in pred_lat}
     report.log("test photos")
     return EvaluationResult(tables, report, bundle.model_id)
