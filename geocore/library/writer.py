@@ -1,8 +1,9 @@
 """Safe file replacement with a journal: the part that must never destroy a photo.
 
-Per file: identity check against the scan, patches computed in memory and verified, a temp file in the same
-folder (fsync, permissions and mtime kept, read back and compared), the journal row with everything undo needs
-committed BEFORE `os.replace`, then the folder fsync'd. Files go in chunks so the journal costs two commits per
+Per file: identity check against the scan, patches computed in memory and verified, the journal row with
+everything undo needs committed, then a temp file in the same folder (fsync, permissions and mtime kept, read
+back and compared), `os.replace`, and the folder fsync'd. Because the journal row comes first, every temp file
+a crash leaves behind is known to `recover()`. Files go in chunks so the journal costs two commits per
 chunk rather than per file. A crash at any instant leaves each file original or fully written; `recover()` settles
 rows left pending.
 """
@@ -26,7 +27,7 @@ from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, err
 from geocore.library.patches import Patch, apply_patches, encode_patches, invert_patches
 from geocore.library.scanner import HEAD_BYTES
 
-CHUNK_FILES = 32
+CHUNK_FILES = 16  # files whose new bytes are held in memory between the two journal commits
 TEMP_SUFFIX = ".geotag-tmp"
 
 
@@ -101,7 +102,7 @@ class BatchReport:
 @dataclass
 class _Prepared:
     job: FileJob
-    original: bytes
+    original_sha256: str
     existed: bool
     written: bytes
     patches: list[Patch]
@@ -174,7 +175,7 @@ class SafeWriter:
         prepared: list[tuple[int, _Prepared]] = []
         for index, job in enumerate(jobs):
             try:
-                item = self._prepare(job, dry_run)
+                item = self._prepare(job)
                 prepared.append((index, item))
             except LibraryError as exc:
                 results[index] = FileResult(job.path, job.target, False, exc.kind, exc.reason, job.photo_id,
@@ -205,8 +206,8 @@ class SafeWriter:
                 raise LibraryError(ErrorKind.CHANGED, job.path, "file changed since it was scanned; rescan first")
         return data, True, info.st_mode & 0o7777, info.st_mtime_ns
 
-    def _prepare(self, job: FileJob, dry_run: bool) -> _Prepared:
-        """Read, patch, verify in memory, and (unless dry run) write and verify the temp file."""
+    def _prepare(self, job: FileJob) -> _Prepared:
+        """Read, identity-check, patch and verify in memory; nothing touches the disk yet."""
         try:
             original, existed, mode, mtime_ns = self._read_original(job)
             try:
@@ -221,17 +222,8 @@ class SafeWriter:
             except (CorruptMetadata, ValueError) as exc:
                 kind = ErrorKind.VERIFY_FAILED if isinstance(exc, VerifyError) else ErrorKind.CORRUPT
                 raise LibraryError(kind, job.path, str(exc)) from None
-            item = _Prepared(job, original, existed, written, patches, mode, mtime_ns)
-            if not dry_run and not _deletes(item):
-                times = (mtime_ns, mtime_ns) if self.keep_mtime and existed else None
-                temp = write_temp(job.path, written, mode, times)
-                if sha256(temp.read_bytes()) != sha256(written):
-                    temp.unlink(missing_ok=True)
-                    raise LibraryError(ErrorKind.VERIFY_FAILED, job.path, "temp file read back differs")
-            return item
+            return _Prepared(job, sha256(original), existed, written, patches, mode, mtime_ns)
         except OSError as exc:
-            if not dry_run:
-                temp_path_for(job.path).unlink(missing_ok=True)
             raise error_from_os(exc, job.path) from None
 
     def _journal_pending(self, batch_id: str, items: list[_Prepared]) -> None:
@@ -242,14 +234,22 @@ class SafeWriter:
                 item.journal_id = connection.execute(sa.insert(schema.journal).values(
                     batch_id=batch_id, photo_id=job.photo_id, decision_id=job.decision_id, path=str(job.path),
                     target=job.target, state="pending", original_existed=item.existed,
-                    original_sha256=sha256(item.original), written_sha256=sha256(item.written),
+                    original_sha256=item.original_sha256, written_sha256=sha256(item.written),
                     patches=encode_patches(item.patches), mode=item.mode, mtime_ns=item.mtime_ns,
                     created_ns=now, updated_ns=now)).inserted_primary_key[0]  # type: ignore[index]
 
     def _commit_file(self, item: _Prepared) -> FileResult:
+        """Temp file (fsync, mode, mtime), read back, optional backup, atomic replace, folder fsync."""
         job = item.job
         temp = temp_path_for(job.path)
         try:
+            if not _deletes(item):
+                times = (item.mtime_ns, item.mtime_ns) if self.keep_mtime and item.existed else None
+                write_temp(job.path, item.written, item.mode, times)
+                if sha256(temp.read_bytes()) != sha256(item.written):
+                    temp.unlink(missing_ok=True)
+                    return FileResult(job.path, job.target, False, ErrorKind.VERIFY_FAILED,
+                                      "temp file read back differs", job.photo_id, job.decision_id, item.journal_id)
             if self.backup_originals and item.existed:
                 backup = job.path.with_name(job.path.name + "_original")
                 if not backup.exists():
