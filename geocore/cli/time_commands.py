@@ -1,9 +1,302 @@
-"""Sub-commands of `geotag` (being built)."""
+"""Sub-commands `geotag sync-track` and `geotag sync-neighbours`: locations from time, stored as proposals.
+
+Both scan the folders into the library cache, place the photos without GPS (geocore.timesync), and store one
+proposal per located photo (source gps_track or time_neighbour, with its radius and a note saying how it was
+found). The fusion rule (geocore.fusion) against the photo's other decisions sets the review flag; with
+`--accept` an unflagged proposal that the rule chooses is accepted, so that `geotag write` writes it (otherwise
+`geotag write --all-proposed`). Re-running replaces this source's earlier proposals (they become rejected);
+accepted ones only when `--accept` is given again.
+Exit status: 0 done, 1 when a track file could not be read, 2 for bad usage.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from geocore.fusion import LocationProposal, fuse
+from geocore.timesync.clock import CaptureTime, ClockSettings, camera_key, parse_duration_s, zone
+from geocore.timesync.parsers import TRACK_SUFFIXES, load_tracks
+from geocore.timesync.sync import (
+    SyncResult,
+    TimedPhoto,
+    estimate_offsets_from_pairs,
+    offset_from_reference_place,
+    offset_from_reference_time,
+    propose_from_neighbours,
+    propose_from_track,
+    with_clock_offsets,
+)
+from geocore.timesync.track import Track, merge_tracks
+
+if TYPE_CHECKING:
+    from geocore.library.api import Library
+    from geocore.library.records import DecisionRecord, PhotoRecord
+
+
+class UsageError(ValueError):
+    """A bad command line: printed, exit status 2."""
+
+
+def _pairs(values: Iterable[str], option: str) -> list[tuple[str, str]]:
+    """'KEY=VALUE' strings split at the last '=' (camera names and paths may hold '=' less often than values)."""
+    out = []
+    for value in values:
+        key, separator, rest = value.rpartition("=")
+        if not separator or not key.strip() or not rest.strip():
+            raise UsageError(f"{option} wants KEY=VALUE, got {value!r}")
+        out.append((key.strip(), rest.strip()))
+    return out
+
+
+def settings_from_args(args: argparse.Namespace) -> ClockSettings:
+    """Camera zones and clock offsets from the command line; UsageError when one is unreadable."""
+    try:
+        if args.camera_tz:
+            zone(args.camera_tz)
+        zones = dict(_pairs(args.camera_tz_for, "--camera-tz-for"))
+        for name in zones.values():
+            zone(name)
+        offsets = {camera: parse_duration_s(text) for camera, text in _pairs(args.clock_offset, "--clock-offset")}
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    return ClockSettings(camera_zone=args.camera_tz, camera_zones=zones, clock_offsets_s=offsets)
+
+
+def split_inputs(paths: Sequence[str]) -> tuple[list[Path], list[Path]]:
+    """Track files (by suffix) and folders; UsageError for anything else."""
+    tracks, folders = [], []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            folders.append(path)
+        elif path.suffix.lower() in TRACK_SUFFIXES:
+            tracks.append(path)  # a missing track file is reported by the parser, the batch goes on
+        else:
+            raise UsageError(f"{raw}: neither a folder nor a track file ({', '.join(sorted(TRACK_SUFFIXES))})")
+    if not folders:
+        raise UsageError("give at least one folder of photos")
+    return tracks, folders
+
+
+def timed_photo(record: PhotoRecord) -> TimedPhoto:
+    """The cache's view of a photo as time sync needs it (an unreadable capture time counts as none)."""
+    try:
+        local = record.capture_datetime
+    except ValueError:
+        local = None
+    capture = CaptureTime(local, record.capture_offset, camera_key(record.make, record.model)) if local else None
+    return TimedPhoto(str(record.id), capture, record.gps_lat, record.gps_lon)
+
+
+def _open(args: argparse.Namespace) -> Library:
+    from geocore.library.api import Library
+
+    return Library(args.db)
+
+
+def _scan(library: Library, folders: Sequence[Path]) -> dict[str, PhotoRecord]:
+    """Scan the folders into the cache; the readable photos under them by id (as text, timesync's key)."""
+    report = library.scan(folders)
+    for issue in report.issues:
+        print(f"{'ISSUE':12} {issue.path}: {issue.kind}: {issue.reason}")
+    photos: dict[str, PhotoRecord] = {}
+    for folder in folders:
+        for record in library.photos("all", folder=folder):
+            if not record.error_kind:
+                photos[str(record.id)] = record
+    return photos
+
+
+def _photo_for(photos: dict[str, PhotoRecord], raw: str, option: str) -> TimedPhoto:
+    wanted = str(Path(raw).absolute())
+    for record in photos.values():
+        if record.path == wanted:
+            photo = timed_photo(record)
+            return TimedPhoto(record.path, photo.capture, photo.lat, photo.lon)  # messages name the file
+    raise UsageError(f"{option}: {raw} is not a readable photo under the folders given")
+
+
+def _reference_time_s(text: str) -> float:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise UsageError(f"--reference time {text!r} needs a UTC offset, e.g. 2024-05-01T10:15:30+02:00")
+    return moment.timestamp()
+
+
+def apply_references(args: argparse.Namespace, photos: dict[str, PhotoRecord], settings: ClockSettings,
+                     track: Track | None) -> ClockSettings:
+    """Clock offsets from reference photos (--reference PHOTO=TIME, --reference-place PHOTO=LAT,LON, --pair)."""
+    offsets: dict[str, float] = {}
+    try:
+        for raw, text in _pairs(args.reference, "--reference"):
+            photo = _photo_for(photos, raw, "--reference")
+            offsets[photo.capture.camera if photo.capture else ""] = offset_from_reference_time(
+                photo, _reference_time_s(text), settings)
+        for raw, text in _pairs(getattr(args, "reference_place", []), "--reference-place"):
+            photo = _photo_for(photos, raw, "--reference-place")
+            lat, lon = (float(part) for part in text.split(","))
+            assert track is not None  # --reference-place exists only for sync-track
+            offsets[photo.capture.camera if photo.capture else ""] = offset_from_reference_place(
+                photo, lat, lon, track, settings)
+        pairs = [(_photo_for(photos, a, "--pair"), _photo_for(photos, b, "--pair"))
+                 for a, b in _pairs(getattr(args, "pair", []), "--pair")]
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    for camera, estimate in estimate_offsets_from_pairs(pairs, settings).items():
+        offsets[camera] = estimate.offset_s
+        print(f"clock offset of {camera!r} from {estimate.pair_count} pairs: {estimate.offset_s:+.0f} s "
+              f"(spread {estimate.spread_s:.0f} s)")
+    for camera, offset_s in offsets.items():
+        print(f"clock offset of {camera!r}: {offset_s:+.0f} s")
+    return with_clock_offsets(settings, offsets)
+
+
+def _as_proposal(decision: DecisionRecord) -> LocationProposal:
+    return LocationProposal(decision.source, decision.lat, decision.lon, decision.radius_km or 0.0,
+                            decision.altitude_m, note=decision.notes or "")
+
+
+def store_proposal(library: Library, photo_id: int, proposal: LocationProposal, accept: bool) -> LocationProposal:
+    """Store one proposal with its review flag from the fusion rule; returns it as stored (flag and note set)."""
+    existing = [d for d in library.decisions(photo_id=photo_id) if d.state != "rejected"]
+    replaceable = ("proposed", "accepted") if accept else ("proposed",)  # never undo a user's acceptance silently
+    superseded = [d for d in existing if d.source == proposal.source and d.state in replaceable]
+    others = [_as_proposal(d) for d in existing if d not in superseded]
+    decision = fuse([proposal, *others])
+    assert decision is not None  # our proposal is among the candidates
+    ours_chosen = decision.chosen.source == proposal.source and (decision.chosen.lat, decision.chosen.lon) == (
+        proposal.lat, proposal.lon)
+    stored = decision.chosen if ours_chosen else proposal
+    if not ours_chosen:
+        stored = replace(proposal, note=f"{proposal.note}; not chosen: {decision.chosen.source} ranks higher")
+    state = "accepted" if accept and ours_chosen and not stored.flagged else "proposed"
+    library.propose(photo_id, stored.lat, stored.lon, stored.radius_km, stored.source, altitude_m=stored.altitude_m,
+                    review=stored.flagged, notes=stored.note, state=state)
+    for old in superseded:
+        library.reject(old.id)
+    return stored
+
+
+def report_and_store(library: Library | None, photos: dict[str, PhotoRecord], result: SyncResult,
+                     accept: bool, command: str) -> None:
+    """Print one line per photo and the summary; store the proposals unless `library` is None (dry run)."""
+    flagged = 0
+    for photo_id, proposal in sorted(result.proposals.items(), key=lambda item: photos[item[0]].path):
+        if library is not None:
+            proposal = store_proposal(library, int(photo_id), proposal, accept)
+        flagged += proposal.flagged
+        label = "REVIEW" if proposal.flagged else "located"
+        altitude = f" {proposal.altitude_m:.0f} m" if proposal.altitude_m is not None else ""
+        print(f"{label:12} {photos[photo_id].path}: {proposal.lat:.6f}, {proposal.lon:.6f}{altitude} "
+              f"±{proposal.radius_km * 1000:.0f} m ({proposal.note})")
+    for photo_id, reason in sorted(result.unlocated.items(), key=lambda item: photos[item[0]].path):
+        print(f"{'unlocated':12} {photos[photo_id].path}: {reason}")
+    total = len(result.proposals) + len(result.unlocated)
+    print(f"{command}: {total} photos without GPS, {len(result.proposals)} located ({flagged} to review), "
+          f"{len(result.unlocated)} unlocated" + (" (dry run, nothing stored)" if library is None else ""))
+
+
+def _load_track(track_paths: Sequence[Path]) -> tuple[Track | None, int]:
+    tracks, errors = load_tracks(track_paths)
+    for error in errors:
+        print(f"{'FAILED':12} {error}")
+    if not tracks:
+        return None, len(errors)
+    track = merge_tracks(tracks)
+    print(f"track: {len(track)} points from {len(tracks)} file(s), "
+          f"{datetime.fromtimestamp(track.start_s).astimezone():%Y-%m-%d %H:%M} to "
+          f"{datetime.fromtimestamp(track.end_s).astimezone():%Y-%m-%d %H:%M} (local time of this computer)")
+    return track, len(errors)
+
+
+def _sync_track(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+        track_paths, folders = split_inputs(args.paths)
+    except UsageError as error:
+        print(f"sync-track: {error}", file=sys.stderr)
+        return 2
+    track, failed = _load_track(track_paths)
+    if track is None:
+        print("sync-track: no usable track", file=sys.stderr)
+        return 1
+    library = _open(args)
+    try:
+        photos = _scan(library, folders)
+        settings = apply_references(args, photos, settings, track)
+        result = propose_from_track([timed_photo(p) for p in photos.values()], track, settings,
+                                    args.max_gap_min * 60.0, args.max_snap_s, not args.no_altitude)
+        report_and_store(None if args.dry_run else library, photos, result, args.accept, "sync-track")
+    except UsageError as error:
+        print(f"sync-track: {error}", file=sys.stderr)
+        return 2
+    finally:
+        library.close()
+    return 1 if failed else 0
+
+
+def _sync_neighbours(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+        _, folders = split_inputs(args.folders)
+    except UsageError as error:
+        print(f"sync-neighbours: {error}", file=sys.stderr)
+        return 2
+    library = _open(args)
+    try:
+        photos = _scan(library, folders)
+        settings = apply_references(args, photos, settings, None)
+        result = propose_from_neighbours([timed_photo(p) for p in photos.values()], settings, args.max_gap_min * 60.0)
+        report_and_store(None if args.dry_run else library, photos, result, args.accept, "sync-neighbours")
+    except UsageError as error:
+        print(f"sync-neighbours: {error}", file=sys.stderr)
+        return 2
+    finally:
+        library.close()
+    return 0
+
+
+def _time_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-gap-min", type=float, default=30.0,
+                        help="longest time between two points (or from a neighbour) that is bridged (default 30)")
+    parser.add_argument("--camera-tz", default=None, metavar="ZONE",
+                        help="IANA zone of the camera clock for photos without OffsetTimeOriginal (Europe/Berlin)")
+    parser.add_argument("--camera-tz-for", action="append", default=[], metavar="CAMERA=ZONE",
+                        help="zone of one camera ('Make Model' as printed); repeatable")
+    parser.add_argument("--clock-offset", action="append", default=[], metavar="CAMERA=OFFSET",
+                        help="add OFFSET (seconds or [+-]H:MM:SS) to this camera's clock; repeatable")
+    parser.add_argument("--reference", action="append", default=[], metavar="PHOTO=TIME",
+                        help="this photo was taken at TIME (ISO 8601 with offset): sets its camera's clock offset")
+    parser.add_argument("--accept", action="store_true",
+                        help="accept proposals the fusion rule chooses and does not flag (then `geotag write`)")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be proposed, store nothing")
+    parser.add_argument("--db", type=Path, default=None,
+                        help="library cache (default: $GEOTAGGER_DB or the per-user data folder)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this module's sub-commands."""
+    track = subparsers.add_parser("sync-track", help="place photos on GPS tracks (GPX, KML, GeoJSON) by time")
+    track.add_argument("paths", nargs="+", metavar="TRACK_OR_FOLDER", help="track files, then photo folders")
+    track.add_argument("--max-snap-s", type=float, default=60.0,
+                       help="outside the bridged gaps, use a track point at most this many seconds away (default 60)")
+    track.add_argument("--no-altitude", action="store_true", help="do not propose altitudes from the track")
+    track.add_argument("--reference-place", action="append", default=[], metavar="PHOTO=LAT,LON",
+                       help="this photo was taken here: the track says when, which sets its camera's clock offset")
+    _time_options(track)
+    track.set_defaults(handler=_sync_track)
+
+    neighbours = subparsers.add_parser("sync-neighbours",
+                                       help="place photos without GPS between geotagged photos taken near in time")
+    neighbours.add_argument("folders", nargs="+", metavar="FOLDER")
+    neighbours.add_argument("--pair", action="append", default=[], metavar="CAMERA_PHOTO=REFERENCE_PHOTO",
+                            help="the same scene shot by a camera and a geotagged phone: estimates the camera's "
+                                 "clock offset (median over pairs); repeatable")
+    _time_options(neighbours)
+    neighbours.set_defaults(handler=_sync_neighbours)

@@ -208,3 +208,29 @@ def format_offset(seconds: float) -> str:
     minutes, secs = divmod(rest, 60)
     return f"{sign}{hours} h {minutes:02d} min {secs:02d} s"
 
+
+
+_DURATION_PATTERN = re.compile(r"^\s*([+-]?)(?:(\d+):)?(\d{1,2}):(\d{2}(?:\.\d+)?)\s*$")
+
+
+def parse_duration_s(text: str) -> float:
+    """Signed seconds from '330', '-12.5', '+0:05:30' or '-1:00:00' (H:MM:SS) or '5:30' (M:SS)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = _DURATION_PATTERN.match(text)
+    if match is None:
+        raise ValueError(f"unreadable duration {text!r} (seconds, or [+-]H:MM:SS)")
+    sign = -1.0 if match.group(1) == "-" else 1.0
+    hours = int(match.group(2)) if match.group(2) else 0
+    return sign * (hours * 3600 + int(match.group(3)) * 60 + float(match.group(4)))
+
+
+def camera_key(make: str | None, model: str | None) -> str:
+    """The key clock offsets and zones are kept under: 'Make Model', without repeating a make the model starts with."""
+    make_text, model_text = (make or "").strip(), (model or "").strip()
+    first_word = make_text.split(" ")[0].lower()
+    if model_text and first_word and model_text.lower().startswith(first_word):
+        return model_text
+    return f"{make_text} {model_text}".strip()

@@ -190,16 +190,21 @@ def estimate_offsets_from_pairs(
 ) -> dict[str, OffsetEstimate]:
     """Clock offset per camera of the first photo of each (camera photo, reference photo) pair of the same scene.
 
-    Both instants are read with the current settings; the camera's current offset is taken out first, so the
-    estimate is the camera's whole offset, not a correction of it. Pairs whose times cannot be read are skipped.
+    Both instants are read with the current settings; a camera photo without a known zone is read in the zone of
+    the reference photo's place (same scene). The camera's current offset is taken out first, so the estimate is
+    the camera's whole offset, not a correction of it. ValueError, naming the photo, when a time cannot be read.
     """
     settings = settings or ClockSettings()
     by_camera: dict[str, list[tuple[float, float]]] = {}
     for camera_photo, reference_photo in pairs:
-        camera_time = resolve_time(camera_photo, settings, None, zone_at)
+        placed = TimedPhoto(camera_photo.photo_id, camera_photo.capture, reference_photo.lat, reference_photo.lon)
+        camera_time = resolve_time(placed, settings, None, zone_at)
         reference_time = resolve_time(reference_photo, settings, None, zone_at)
-        if isinstance(camera_time, str) or isinstance(reference_time, str) or camera_photo.capture is None:
-            continue
+        for photo, resolved in ((camera_photo, camera_time), (reference_photo, reference_time)):
+            if isinstance(resolved, str):
+                raise ValueError(f"{photo.photo_id}: {resolved}")
+        assert isinstance(camera_time, ResolvedTime) and isinstance(reference_time, ResolvedTime)
+        assert camera_photo.capture is not None  # a resolved time implies a capture time
         camera = camera_photo.capture.camera
         raw_camera_s = camera_time.utc_s - settings.clock_offset_s(camera)
         by_camera.setdefault(camera, []).append((raw_camera_s, reference_time.utc_s))

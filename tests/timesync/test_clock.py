@@ -10,11 +10,13 @@ from geocore.timesync.clock import (
     CaptureTime,
     ClockSettings,
     TimeZoneError,
+    camera_key,
     estimate_clock_offset_s,
     estimate_offsets_by_camera,
     format_offset,
     infer_zone_from_positions,
     local_to_utc_s,
+    parse_duration_s,
     parse_utc_offset,
     resolve_known_zone,
     zone_at_place,
@@ -132,3 +134,25 @@ def test_offset_from_pairs_is_the_median_and_ignores_an_outlier():
 def test_format_offset():
     assert format_offset(3723) == "+1 h 02 min 03 s"
     assert format_offset(-59.6) == "-0 h 01 min 00 s"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("330", 330.0), ("-12.5", -12.5), ("+0:05:30", 330.0), ("-1:00:00", -3600.0), ("5:30", 330.0)],
+)
+def test_parse_duration(text, seconds):
+    assert parse_duration_s(text) == seconds
+
+
+def test_bad_duration_raises():
+    with pytest.raises(ValueError, match="unreadable duration"):
+        parse_duration_s("five minutes")
+
+
+@pytest.mark.parametrize(
+    ("make", "model", "key"),
+    [("Canon", "Canon EOS R6", "Canon EOS R6"), ("SONY", "ILCE-7M3", "SONY ILCE-7M3"),
+     ("NIKON CORPORATION", "NIKON Z 6", "NIKON Z 6"), (None, None, ""), ("Apple", None, "Apple")],
+)
+def test_camera_key(make, model, key):
+    assert camera_key(make, model) == key

@@ -96,3 +96,23 @@ def test_disagreeing_time_sources_are_flagged():
     decision = fuse([track, far])
     assert decision.chosen.flagged and "time_neighbour is 1.11 km away" in decision.chosen.note
     assert not fuse([track, proposal("model", 40, 40, 1)]).chosen.flagged
+
+
+def test_with_a_real_s2_partitioning():
+    from geocore.geo.partitioning import build_s2_partitionings
+
+    rng = np.random.default_rng(0)
+    lat = np.concatenate([48.85 + rng.normal(0, 0.01, 60), 35.68 + rng.normal(0, 0.01, 60)])
+    lon = np.concatenate([2.35 + rng.normal(0, 0.01, 60), 139.7 + rng.normal(0, 0.01, 60)])
+    (partitioning,) = build_s2_partitionings(lat, lon, tau_min=10, tau_max_values=[1000])
+    paris, tokyo = partitioning.assign(np.array([48.85, 35.68]), np.array([2.35, 139.7]))
+    assert paris >= 0 and tokyo >= 0 and paris != tokyo
+    probabilities = np.full(len(partitioning), 0.0)
+    probabilities[tokyo], probabilities[paris] = 0.995, 0.005
+    visual = VisualEvidence.from_cells(probabilities, partitioning.assign)
+    in_paris = fuse([proposal("gps_track", 48.85, 2.35, 0.01)], visual).chosen
+    assert in_paris.flagged and in_paris.visual_probability == pytest.approx(0.005)
+    in_tokyo = fuse([proposal("time_neighbour", 35.68, 139.7, 0.2)], visual).chosen
+    assert not in_tokyo.flagged and in_tokyo.visual_probability == pytest.approx(0.995)
+    at_sea = fuse([proposal("gps_track", -40.0, -120.0, 0.01)], visual).chosen
+    assert at_sea.visual_probability is None and not at_sea.flagged

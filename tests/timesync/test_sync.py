@@ -198,3 +198,11 @@ def test_neighbours_with_camera_clock_offset_estimated_from_pairs():
 def test_neighbours_without_any_geotagged_photo():
     result = propose_from_neighbours([photo("a", datetime(2024, 6, 1, 14, 0), "+02:00")])
     assert result.proposals == {} and "no geotagged photo" in result.unlocated["a"]
+
+
+def test_pairs_read_an_unzoned_camera_in_the_zone_of_the_reference_place():
+    phone = photo("phone", datetime(2024, 6, 1, 14, 10), "+02:00", "Phone", 47.38, 8.54)
+    sony = photo("sony", datetime(2024, 6, 1, 14, 13), None, "Sony")
+    assert estimate_offsets_from_pairs([(sony, phone)])["Sony"].offset_s == -180.0
+    with pytest.raises(ValueError, match="nothing: no capture time"):
+        estimate_offsets_from_pairs([(TimedPhoto("nothing", None), phone)])

@@ -1,0 +1,207 @@
+"""`geotag sync-track` and `geotag sync-neighbours` on generated JPEGs with real EXIF, then `geotag write`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import piexif
+import pytest
+
+from geocore.cli.main import main
+from geocore.library.api import Library
+from tests.photo_factory import make_jpeg
+from tests.timesync.track_files import write_gpx, write_kml_gx_track
+
+START = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
+STEP = timedelta(seconds=30)
+
+
+def track_points(count=121, lat0=45.0, lon=7.0):
+    """A point every 30 s heading north 0.001 degree per point: linear in latitude, exactly, on a meridian."""
+    return [(START + i * STEP, lat0 + i * 0.001, lon, 500.0 + i) for i in range(count)]
+
+
+def lat_at(moment: datetime, lat0=45.0) -> float:
+    return lat0 + (moment - START).total_seconds() / 30 * 0.001
+
+
+def exif_position(path):
+    gps = piexif.load(str(path))["GPS"]
+
+    def degrees(values, ref):
+        value = sum(n / d / 60**i for i, (n, d) in enumerate(values))
+        return -value if ref in (b"S", b"W") else value
+
+    return (degrees(gps[piexif.GPSIFD.GPSLatitude], gps[piexif.GPSIFD.GPSLatitudeRef]),
+            degrees(gps[piexif.GPSIFD.GPSLongitude], gps[piexif.GPSIFD.GPSLongitudeRef]))
+
+
+@pytest.fixture
+def trip(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    # 10:15:15 +02:00 = 08:15:15Z (between two points); Sony: no offset tag, camera zone needed, clock 2 min fast
+    make_jpeg(photos / "a.jpg", datetime_original=datetime(2024, 5, 1, 10, 15, 15), offset="+02:00")
+    make_jpeg(photos / "b.jpg", datetime_original=datetime(2024, 5, 1, 10, 32, 0), offset=None, make="SONY",
+              model="ILCE-7M3")
+    make_jpeg(photos / "late.jpg", datetime_original=datetime(2024, 5, 1, 13, 0), offset="+02:00")
+    make_jpeg(photos / "gps.jpg", datetime_original=datetime(2024, 5, 1, 10, 5), gps=(1.0, 2.0, 3.0))
+    track = write_gpx(tmp_path / "walk.gpx", [track_points()])
+    return tmp_path, photos, track
+
+
+def run(*args):
+    return main([str(a) for a in args])
+
+
+def test_sync_track_proposes_then_write_writes(trip, capsys):
+    tmp_path, photos, track = trip
+    db = tmp_path / "cache.sqlite3"
+    status = run("sync-track", track, photos, "--db", db, "--camera-tz", "Europe/Rome",
+                 "--clock-offset", "SONY ILCE-7M3=-0:02:00")
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "3 photos without GPS, 2 located (0 to review), 1 unlocated" in out
+    library = Library(db)
+    try:
+        by_name = {library.photo(d.photo_id).file_path.name: d for d in library.decisions()}
+    finally:
+        library.close()
+    assert set(by_name) == {"a.jpg", "b.jpg"}
+    a, b = by_name["a.jpg"], by_name["b.jpg"]
+    assert a.source == "gps_track" and a.state == "proposed" and not a.review
+    assert a.lat == pytest.approx(lat_at(START + timedelta(minutes=15, seconds=15)), abs=1e-9)
+    assert a.altitude_m == pytest.approx(500 + 30.5)
+    assert a.radius_km == pytest.approx(0.010 + 0.0005 * 6371 * 3.141592653589793 / 180, rel=1e-6)
+    # Sony: 10:32 in Rome (CEST) = 08:32Z, clock 2 min fast -> 08:30Z
+    assert b.lat == pytest.approx(lat_at(START + timedelta(minutes=30)), abs=1e-9)
+    assert "late.jpg: no track point within the limits" in out
+
+    assert run("write", "--all-proposed", "--db", db) == 0
+    lat, lon = exif_position(photos / "a.jpg")
+    assert lat == pytest.approx(a.lat, abs=1e-6) and lon == pytest.approx(7.0, abs=1e-6)
+    assert exif_position(photos / "b.jpg")[0] == pytest.approx(b.lat, abs=1e-6)
+    assert "GPS" not in piexif.load(str(photos / "late.jpg")) or not piexif.load(str(photos / "late.jpg"))["GPS"]
+
+
+def test_accept_then_plain_write_and_rerun_supersedes(trip, capsys):
+    tmp_path, photos, track = trip
+    db = tmp_path / "cache.sqlite3"
+    # b.jpg has no offset tag and no zone is given: the zone is inferred from the track (Italy)
+    assert run("sync-track", track, photos, "--db", db, "--accept", "--no-altitude") == 0
+    # a proposal without --accept never replaces an accepted one
+    assert run("sync-track", track, photos, "--db", db, "--clock-offset", "Canon EOS=30") == 0
+    # re-run with --accept and a clock offset for the Canon: the earlier ones are replaced
+    assert run("sync-track", track, photos, "--db", db, "--accept", "--clock-offset", "Canon EOS=60") == 0
+    library = Library(db)
+    try:
+        decisions = library.decisions()
+        names = {d.id: library.photo(d.photo_id).file_path.name for d in decisions}
+    finally:
+        library.close()
+    a_states = [d.state for d in decisions if names[d.id] == "a.jpg"]
+    assert a_states == ["rejected", "rejected", "accepted"]
+    assert [d.state for d in decisions if names[d.id] == "b.jpg"] == ["rejected", "rejected", "accepted"]
+    newest = decisions[[names[d.id] for d in decisions].index("a.jpg", 4)]
+    assert newest.state == "accepted"
+    assert newest.lat == pytest.approx(lat_at(START + timedelta(minutes=16, seconds=15)), abs=1e-9)
+    assert newest.altitude_m == pytest.approx(500 + 32.5)
+    capsys.readouterr()
+    assert run("write", "--db", db) == 0  # accepted only
+    assert "2 ok" in capsys.readouterr().out
+    assert exif_position(photos / "a.jpg")[0] == pytest.approx(newest.lat, abs=1e-6)
+
+
+def test_bad_track_is_reported_and_the_batch_goes_on(trip, capsys):
+    tmp_path, photos, track = trip
+    bad = tmp_path / "broken.kml"
+    bad.write_text("<kml><Document>", encoding="utf-8")
+    kml = write_kml_gx_track(tmp_path / "walk.kml", [track_points(lat0=45.0)])
+    db = tmp_path / "cache.sqlite3"
+    status = run("sync-track", bad, kml, photos, "--db", db, "--dry-run")
+    captured = capsys.readouterr()
+    assert status == 1
+    assert f"{bad}: not valid XML" in captured.out
+    assert "2 located" in captured.out and "dry run, nothing stored" in captured.out
+    library = Library(db)
+    try:
+        assert library.decisions() == []
+    finally:
+        library.close()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--camera-tz", "Mars/Base"], "unknown time zone 'Mars/Base'"),
+     (["--clock-offset", "Canon EOS=soon"], "unreadable duration"),
+     (["--clock-offset", "nonsense"], "--clock-offset wants KEY=VALUE")],
+)
+def test_usage_errors(trip, capsys, extra, message):
+    tmp_path, photos, track = trip
+    assert run("sync-track", track, photos, "--db", tmp_path / "c.sqlite3", *extra) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_inputs_must_be_tracks_and_folders(trip, capsys):
+    tmp_path, photos, track = trip
+    assert run("sync-track", photos / "a.jpg", photos, "--db", tmp_path / "c.sqlite3") == 2
+    assert "neither a folder nor a track file" in capsys.readouterr().err
+    assert run("sync-track", track, "--db", tmp_path / "c.sqlite3") == 2
+    assert "at least one folder" in capsys.readouterr().err
+
+
+def test_reference_time_and_place_set_the_clock_offset(trip, capsys):
+    tmp_path, photos, track = trip
+    db = tmp_path / "cache.sqlite3"
+    # a.jpg reads 08:15:15Z but was really taken at 08:17:15Z: the Canon is 2 min slow
+    status = run("sync-track", track, photos, "--db", db, "--dry-run",
+                 "--reference", f"{photos / 'a.jpg'}=2024-05-01T10:17:15+02:00")
+    out = capsys.readouterr().out
+    assert status == 0 and "clock offset of 'Canon EOS': +120 s" in out
+    here = lat_at(START + timedelta(minutes=20))
+    status = run("sync-track", track, photos, "--db", db, "--dry-run",
+                 "--reference-place", f"{photos / 'a.jpg'}={here},7.0")
+    out = capsys.readouterr().out
+    assert status == 0 and "clock offset of 'Canon EOS': +285 s" in out
+    assert run("sync-track", track, photos, "--db", db, "--reference", f"{photos / 'zz.jpg'}=2024-05-01T10:00Z") == 2
+    assert "zz.jpg is not a readable photo" in capsys.readouterr().err
+
+
+def test_sync_neighbours_with_pairs_then_write(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):  # a phone every 10 min, walking north in Zurich, with GPS and offset tags
+        make_jpeg(photos / f"phone{i}.jpg", datetime_original=datetime(2024, 6, 1, 14, 10 * i), offset="+02:00",
+                  gps=(47.37 + 0.01 * i, 8.54, 400.0), make="Apple", model="iPhone 13")
+    # the Sony (no offset tag, clock 3 min fast): one shot of the same scene as phone1, one between phone1 and 2
+    make_jpeg(photos / "sony_pair.jpg", datetime_original=datetime(2024, 6, 1, 14, 13), offset=None,
+              make="SONY", model="ILCE-7M3")
+    make_jpeg(photos / "sony_mid.jpg", datetime_original=datetime(2024, 6, 1, 14, 18), offset=None,
+              make="SONY", model="ILCE-7M3")
+    db = tmp_path / "cache.sqlite3"
+    status = run("sync-neighbours", photos, "--db", db, "--accept",
+                 "--pair", f"{photos / 'sony_pair.jpg'}={photos / 'phone1.jpg'}")
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "clock offset of 'SONY ILCE-7M3' from 1 pairs: -180 s" in out
+    library = Library(db)
+    try:
+        by_name = {library.photo(d.photo_id).file_path.name: d for d in library.decisions()}
+    finally:
+        library.close()
+    mid = by_name["sony_mid.jpg"]  # really 14:15 (zone from the phones' place): halfway between phone1 and 2
+    assert mid.source == "time_neighbour" and mid.state == "accepted"
+    assert mid.lat == pytest.approx(47.385, abs=1e-9) and mid.lon == pytest.approx(8.54, abs=1e-9)
+    assert by_name["sony_pair.jpg"].lat == pytest.approx(47.38, abs=1e-9)
+    assert run("write", "--db", db) == 0
+    assert exif_position(photos / "sony_mid.jpg")[0] == pytest.approx(47.385, abs=1e-6)
+
+
+def test_sync_neighbours_without_geotagged_photos(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    make_jpeg(photos / "a.jpg", datetime_original=datetime(2024, 6, 1, 14, 0))
+    make_jpeg(photos / "no_time.jpg", datetime_original=None)
+    assert run("sync-neighbours", photos, "--db", tmp_path / "c.sqlite3") == 0
+    out = capsys.readouterr().out
+    assert "a.jpg: no geotagged photo with a capture time" in out and "0 located" in out
