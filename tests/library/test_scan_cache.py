@@ -126,7 +126,7 @@ def test_changed_file_is_reread_and_its_stale_predictions_dropped(tmp_path) -> N
     library = _library(tmp_path)
     library.scan([root])
     ids = {p: library.photo_by_path(p).id for p in (changed, kept)}
-    for path, photo_id in ids.items():
+    for photo_id in ids.values():
         library.put_prediction(photo_id, "m1", "crops=5", {"top": [1, 2]}, 10.0, 20.0, 25.0)
         library.put_features(photo_id, "backbone", np.arange(4, dtype=np.float32))
         library.propose(photo_id, 10.0, 20.0, 25.0, "model")
