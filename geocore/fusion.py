@@ -22,12 +22,13 @@ Rule:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
+from geocore.geo import s2cells
 from geocore.timesync.sphere import great_circle_km
 
 SOURCE_MANUAL = "manual"
@@ -97,6 +98,35 @@ class VisualEvidence:
             return None if key is None else float(probabilities.get(key, 0.0))
 
         return cls(probability_at, max(probabilities.values(), default=0.0))
+
+    @classmethod
+    def from_top_cells(cls, cells: Sequence[tuple[str, float]]) -> VisualEvidence | None:
+        """From a prediction's ranked finest S2 cells (token, normalised probability), as `geotag predict` keeps them.
+
+        A point in a listed cell gets that cell's probability. A point in no listed cell gets an upper bound of its
+        cell's probability: the smaller of the lowest listed probability and the mass the list leaves over, so the
+        flag raised from it is never a false alarm (a short list can miss a disagreement, never invent one).
+        Keys that are not S2 tokens (semantic areas) are skipped; None when no cell is usable.
+        """
+        usable = []
+        for key, probability in cells:
+            try:
+                usable.append((int(s2cells.tokens_to_cell_ids([key])[0]), float(probability)))
+            except ValueError:
+                continue
+        if not usable:
+            return None
+        ids = np.array([cell_id for cell_id, _ in usable], dtype=np.uint64)
+        low, high = s2cells.cell_ranges(ids)
+        listed = np.array([probability for _, probability in usable])
+        unlisted_bound = float(min(listed.min(), max(0.0, 1.0 - listed.sum())))
+
+        def probability_at(lat: float, lon: float) -> float | None:
+            leaf = s2cells.latlon_to_cell_ids(np.array([lat]), np.array([lon]))[0]
+            inside = np.flatnonzero((low <= leaf) & (leaf <= high))
+            return float(listed[inside[0]]) if inside.size else unlisted_bound
+
+        return cls(probability_at, float(listed.max()))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ Exit status: 0 done, 1 when a track file could not be read, 2 for bad usage.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -19,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geocore.fusion import LocationProposal, fuse
+from geocore.fusion import LocationProposal, VisualEvidence, fuse
 from geocore.timesync.clock import CaptureTime, ClockSettings, camera_key, parse_duration_s, zone
 from geocore.timesync.parsers import TRACK_SUFFIXES, load_tracks
 from geocore.timesync.sync import (
@@ -162,17 +163,36 @@ def _as_proposal(decision: DecisionRecord) -> LocationProposal:
                             decision.altitude_m, note=decision.notes or "")
 
 
+def visual_from_cache(library: Library, photo_id: int) -> VisualEvidence | None:
+    """The visual check from the photo's latest cached prediction (its ranked finest S2 cells), if any.
+
+    Only S2 cells take part: `geotag predict` gives an S2 cell the token as its label, a semantic area a name.
+    """
+    predictions = library.predictions(photo_id)
+    if not predictions:
+        return None
+    try:
+        payload = json.loads(predictions[-1].payload_json or "{}")
+        cells = [(str(c["key"]), float(c["probability"])) for c in payload.get("hierarchy_top") or []
+                 if c.get("label") == c.get("key")]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None  # an unreadable cache entry only costs the visual check
+    return VisualEvidence.from_top_cells(cells)
+
+
 def store_proposal(library: Library, photo_id: int, proposal: LocationProposal, accept: bool) -> LocationProposal:
     """Store one proposal with its review flag from the fusion rule; returns it as stored (flag and note set)."""
     existing = [d for d in library.decisions(photo_id=photo_id) if d.state != "rejected"]
     replaceable = ("proposed", "accepted") if accept else ("proposed",)  # never undo a user's acceptance silently
     superseded = [d for d in existing if d.source == proposal.source and d.state in replaceable]
     others = [_as_proposal(d) for d in existing if d not in superseded]
-    decision = fuse([proposal, *others])
+    decision = fuse([proposal, *others], visual_from_cache(library, photo_id))
     assert decision is not None  # our proposal is among the candidates
     ours_chosen = decision.chosen.source == proposal.source and (decision.chosen.lat, decision.chosen.lon) == (
         proposal.lat, proposal.lon)
     stored = decision.chosen if ours_chosen else proposal
+    if stored.visual_probability is not None:  # the cache has no column for it (yet): keep it in the notes
+        stored = replace(stored, note=f"{stored.note}; visual probability {stored.visual_probability:.2g}")
     if not ours_chosen:
         stored = replace(proposal, note=f"{proposal.note}; not chosen: {decision.chosen.source} ranks higher")
     state = "accepted" if accept and ours_chosen and not stored.flagged else "proposed"

@@ -205,3 +205,38 @@ def test_sync_neighbours_without_geotagged_photos(tmp_path, capsys):
     assert run("sync-neighbours", photos, "--db", tmp_path / "c.sqlite3") == 0
     out = capsys.readouterr().out
     assert "a.jpg: no geotagged photo with a capture time" in out and "0 located" in out
+
+
+def test_cached_visual_prediction_that_disagrees_flags_for_review(trip, capsys):
+    from geocore.geo import s2cells
+
+    tmp_path, photos, track = trip
+    db = tmp_path / "cache.sqlite3"
+    assert run("scan", photos, "--db", db) == 0
+    tokyo = s2cells.cell_ids_to_tokens(s2cells.parent_ids(s2cells.latlon_to_cell_ids([35.68], [139.7]), 10))[0]
+    italy = s2cells.cell_ids_to_tokens(s2cells.parent_ids(s2cells.latlon_to_cell_ids([45.2], [7.0]), 6))[0]
+    library = Library(db)
+    try:
+        a = library.photo_by_path(photos / "a.jpg")
+        b = library.photo_by_path(photos / "b.jpg")
+        sure_tokyo = {"hierarchy_top": [{"key": tokyo, "label": tokyo, "probability": 0.997},
+                                        {"key": "JP:Tokyo", "label": "Tokyo, Japan", "probability": 0.002}]}
+        italy_ok = {"hierarchy_top": [{"key": italy, "label": italy, "probability": 0.6}]}
+        library.put_prediction(a.id, "m", "k", sure_tokyo, 35.68, 139.7, 20.0)
+        library.put_prediction(b.id, "m", "k", italy_ok, 45.2, 7.0, 200.0)
+    finally:
+        library.close()
+    capsys.readouterr()
+    assert run("sync-track", track, photos, "--db", db, "--accept", "--camera-tz", "Europe/Rome") == 0
+    out = capsys.readouterr().out
+    assert "1 located (1 to review)" not in out and "2 located (1 to review)" in out
+    assert f"REVIEW       {photos / 'a.jpg'}" in out and "the image disagrees" in out
+    library = Library(db)
+    try:
+        a_decision, = library.decisions(photo_id=a.id)
+        b_decision, = library.decisions(photo_id=b.id)
+    finally:
+        library.close()
+    assert a_decision.review and a_decision.state == "proposed"  # flagged: not accepted
+    assert "visual probability 0.003" in a_decision.notes  # at most 1 - 0.997 (the listed cells' leftover)
+    assert not b_decision.review and b_decision.state == "accepted" and "visual probability 0.6" in b_decision.notes

@@ -116,3 +116,20 @@ def test_with_a_real_s2_partitioning():
     assert not in_tokyo.flagged and in_tokyo.visual_probability == pytest.approx(0.995)
     at_sea = fuse([proposal("gps_track", -40.0, -120.0, 0.01)], visual).chosen
     assert at_sea.visual_probability is None and not at_sea.flagged
+
+
+def test_from_top_cells_of_a_cached_prediction():
+    from geocore.geo import s2cells
+
+    paris = s2cells.cell_ids_to_tokens(s2cells.parent_ids(s2cells.latlon_to_cell_ids([48.85], [2.35]), 8))[0]
+    tokyo = s2cells.cell_ids_to_tokens(s2cells.parent_ids(s2cells.latlon_to_cell_ids([35.68], [139.7]), 8))[0]
+    visual = VisualEvidence.from_top_cells([(tokyo, 0.9), (paris, 0.08), ("FR:Ile-de-France", 0.01)])
+    assert visual is not None and visual.top_probability == 0.9
+    assert visual.probability_at(48.85, 2.35) == pytest.approx(0.08)
+    # elsewhere: at most min(0.08, 1 - 0.98) = 0.02, which is not below 1 % of 0.9: no false alarm
+    assert visual.probability_at(-33.9, 151.2) == pytest.approx(0.02)
+    assert not fuse([proposal("gps_track", -33.9, 151.2)], visual).chosen.flagged
+    sharp = VisualEvidence.from_top_cells([(tokyo, 0.995), (paris, 0.004)])
+    flagged = fuse([proposal("gps_track", -33.9, 151.2)], sharp).chosen
+    assert flagged.flagged and flagged.visual_probability == pytest.approx(0.001)
+    assert VisualEvidence.from_top_cells([("not a token", 1.0)]) is None
