@@ -1,0 +1,143 @@
+"""The personal bundle: the base bundle's ONNX graph with new linear location heads grafted onto its embedding.
+
+The backbone stays byte-for-byte the base model's (so cached embeddings stay valid and scene output keeps working);
+each head is MatMul + Add + Softmax on the "embedding" output. The written bundle checks itself: onnxruntime's
+probabilities must equal the numpy heads applied to the graph's own embedding within 1e-4.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geocore.geo.hierarchy import Hierarchy
+from geocore.geo.partitioning import Partitioning
+from geocore.inference.bundle import ModelBundle, file_ref, load_bundle, write_bundle
+from geocore.inference.card import HeadSpec, ModelCard, PartitioningRef
+from geocore.inference.runtime import create_session
+from trainer.personalize.embeddings import embedding_crop_spec
+from trainer.personalize.heads import LinearHead
+
+TOLERANCE = 1e-4
+
+
+class GraphError(RuntimeError):
+    """The grafted graph does not reproduce the trained heads."""
+
+
+def _is_geo_head(name: str) -> bool:
+    return name.startswith("geo_")
+
+
+def graft_heads(model_bytes: bytes, embedding_output: str, heads: Sequence[LinearHead]) -> bytes:
+    """ONNX bytes with outputs geo_0.. = softmax(embedding @ W.T + b); the base's own geo heads are dropped."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    if embedding_output not in {output.name for output in graph.output}:
+        raise GraphError(f"the base model has no output {embedding_output!r} to graft heads onto")
+    kept = [output for output in graph.output if not _is_geo_head(output.name)]
+    del graph.output[:]
+    graph.output.extend(kept)
+    for index, head in enumerate(heads):
+        name = f"geo_{index}"
+        weight, bias = f"personal_{name}_weight", f"personal_{name}_bias"
+        graph.initializer.extend([numpy_helper.from_array(np.ascontiguousarray(head.weight.T), weight),
+                                  numpy_helper.from_array(head.bias, bias)])
+        graph.node.extend([
+            helper.make_node("MatMul", [embedding_output, weight], [f"{name}_matmul"], name=f"{name}_MatMul"),
+            helper.make_node("Add", [f"{name}_matmul", bias], [f"{name}_logits"], name=f"{name}_Add"),
+            helper.make_node("Softmax", [f"{name}_logits"], [name], name=f"{name}_Softmax", axis=-1),
+        ])
+        graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", len(head.bias)]))
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _csv_bytes(writer: Any) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "file.csv"
+        writer(target)
+        return target.read_bytes()
+
+
+def _heads_npz(base: ModelBundle, heads: Sequence[LinearHead]) -> bytes:
+    arrays = {}
+    for name, weights in base.heads.items():
+        if not _is_geo_head(name):
+            arrays[f"{name}.weight"], arrays[f"{name}.bias"] = weights.weight, weights.bias
+    for index, head in enumerate(heads):
+        arrays[f"geo_{index}.weight"], arrays[f"geo_{index}.bias"] = head.weight, head.bias
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _base_extras(base: ModelBundle) -> dict[str, bytes]:
+    """Files of the base card we keep (the scene mapping)."""
+    scene = base.card.scene
+    if scene is None or scene.mapping is None:
+        return {}
+    with zipfile.ZipFile(base.path) as archive:
+        return {scene.mapping.file: archive.read(scene.mapping.file)}
+
+
+def _card(base: ModelBundle, model_id: str, contents: dict[str, bytes], heads: Sequence[LinearHead],
+          partitionings: Sequence[Partitioning], details: dict[str, Any]) -> ModelCard:
+    refs = []
+    for index, partitioning in enumerate(partitionings):
+        name = f"partitionings/{partitioning.name}.csv"
+        contents[name] = _csv_bytes(partitioning.write_csv)
+        ref = file_ref(name, contents[name])
+        refs.append(PartitioningRef(partitioning.name, partitioning.kind, f"geo_{index}", len(partitioning),
+                                    ref.file, ref.sha256))
+    head_specs = {name: spec for name, spec in base.card.heads.items() if not _is_geo_head(name)}
+    head_specs.update({f"geo_{index}": HeadSpec(len(head.bias)) for index, head in enumerate(heads)})
+    return ModelCard(
+        model_id=model_id, backbone=base.card.backbone, input=base.card.input, crops=embedding_crop_spec(base),
+        files={"model": file_ref("model.onnx", contents["model.onnx"]),
+               "heads": file_ref("heads.npz", contents["heads.npz"])},
+        embedding_output=base.card.embedding_output, feature_map_output=base.card.feature_map_output,
+        heads=head_specs, partitionings=tuple(refs),
+        hierarchy=file_ref("hierarchy.csv", contents["hierarchy.csv"]) if "hierarchy.csv" in contents else None,
+        scene=base.card.scene, training=dict(details.get("training", {})),
+        evaluation=dict(details.get("evaluation", {})),
+        license=f"Personal model for private use, built on {base.model_id}. Base licence: {base.card.license}",
+    )
+
+
+def write_personal_bundle(
+    base: ModelBundle, heads: Sequence[LinearHead], partitionings: Sequence[Partitioning], hierarchy: Hierarchy,
+    model_id: str, details: dict[str, Any], out_path: str | Path,
+) -> Path:
+    """Write and self-check the personal bundle; `details` holds the card's "training" and "evaluation"."""
+    contents = {"model.onnx": graft_heads(base.model_bytes, base.card.embedding_output, heads),
+                "heads.npz": _heads_npz(base, heads), **_base_extras(base)}
+    if len(partitionings) > 1:
+        contents["hierarchy.csv"] = _csv_bytes(hierarchy.write_csv)
+    card = _card(base, model_id, contents, heads, partitionings, details)
+    path = write_bundle(out_path, card, contents)
+    check_grafted_heads(load_bundle(path), heads)
+    return path
+
+
+def check_grafted_heads(bundle: ModelBundle, heads: Sequence[LinearHead]) -> float:
+    """Largest difference between the graph's head outputs and the numpy heads on its own embedding."""
+    session = create_session(bundle, "cpu")
+    size = bundle.card.input.size_px
+    images = np.random.default_rng(0).normal(size=(2, 3, size, size)).astype(np.float32)
+    outputs = session.run(images)
+    embedding = outputs[bundle.card.embedding_output]
+    worst = max(float(np.abs(outputs[f"geo_{i}"] - head.probabilities(embedding)).max())
+                for i, head in enumerate(heads))
+    if worst > TOLERANCE:
+        raise GraphError(f"{bundle.path}: grafted heads differ from the trained heads by {worst:.2e}")
+    return worst

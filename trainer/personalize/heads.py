@@ -1,0 +1,83 @@
+"""Linear location heads trained on cached embeddings, on the CPU, in seconds.
+
+Embeddings are standardised for the optimiser; the standardisation is folded back into the weights afterwards, so
+the heads apply to the raw embedding exactly as the ONNX graph and geocore's CAM code expect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional
+
+from trainer.data.labels import IGNORE_INDEX
+
+
+@dataclass
+class HeadOptions:
+    """Optimiser settings of head training."""
+
+    epochs: int = 60
+    batch_size: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 1e-3
+    seed: int = 0
+
+
+@dataclass
+class LinearHead:
+    """logits = embedding @ weight.T + bias, on the raw (unstandardised) embedding."""
+
+    weight: np.ndarray  # (classes, C) float32
+    bias: np.ndarray  # (classes,) float32
+
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        """Softmax probabilities (N, classes)."""
+        logits = embeddings.astype(np.float64) @ self.weight.T.astype(np.float64) + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _epoch(layers: torch.nn.ModuleList, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, targets: torch.Tensor,
+           batch_size: int, generator: torch.Generator) -> None:
+    order = torch.randperm(len(inputs), generator=generator)
+    for start in range(0, len(inputs), batch_size):
+        rows = order[start:start + batch_size]
+        losses = []
+        for index, layer in enumerate(layers):
+            target = targets[rows, index]
+            valid = target != IGNORE_INDEX
+            if bool(valid.any()):
+                losses.append(functional.cross_entropy(layer(inputs[rows][valid]), target[valid]))
+        if losses:
+            optimizer.zero_grad(set_to_none=True)
+            torch.stack(losses).mean().backward()  # the multi-partitioning loss: mean of the heads' CE
+            optimizer.step()
+
+
+def train_heads(
+    embeddings: np.ndarray, classes: np.ndarray, sizes: Sequence[int], options: HeadOptions
+) -> list[LinearHead]:
+    """One linear head per partitioning (classes (N, P), -1 = outside that partitioning, ignored)."""
+    torch.manual_seed(options.seed)
+    mean = embeddings.mean(axis=0)
+    std = np.maximum(embeddings.std(axis=0), 1e-6)
+    inputs = torch.from_numpy(((embeddings - mean) / std).astype(np.float32))
+    targets = torch.from_numpy(classes.astype(np.int64))
+    layers = torch.nn.ModuleList([torch.nn.Linear(inputs.shape[1], size) for size in sizes])
+    optimizer = torch.optim.AdamW(layers.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, options.epochs))
+    generator = torch.Generator().manual_seed(options.seed)
+    for _ in range(options.epochs):
+        _epoch(layers, optimizer, inputs, targets, options.batch_size, generator)
+        scheduler.step()
+    heads = []
+    for layer in layers:
+        weight = layer.weight.detach().numpy().astype(np.float64) / std
+        bias = layer.bias.detach().numpy().astype(np.float64) - weight @ mean
+        heads.append(LinearHead(weight.astype(np.float32), bias.astype(np.float32)))
+    return heads
