@@ -114,6 +114,14 @@ def _scan(library: Library, folders: Sequence[Path]) -> dict[str, PhotoRecord]:
     return photos
 
 
+ESTIMATED_SOURCES = ("model", "personal_model", "time_neighbour")
+
+
+def estimated_by_us(library: Library) -> set[str]:
+    """Photos whose GPS we wrote from an estimate: never neighbours of others, or errors would chain."""
+    return {str(d.photo_id) for d in library.decisions(state="written") if d.source in ESTIMATED_SOURCES}
+
+
 def _photo_for(photos: dict[str, PhotoRecord], raw: str, option: str) -> TimedPhoto:
     wanted = str(Path(raw).absolute())
     for record in photos.values():
@@ -272,7 +280,9 @@ def _sync_neighbours(args: argparse.Namespace) -> int:
     try:
         photos = _scan(library, folders)
         settings = apply_references(args, photos, settings, None)
-        result = propose_from_neighbours([timed_photo(p) for p in photos.values()], settings, args.max_gap_min * 60.0)
+        excluded = estimated_by_us(library)
+        usable = [timed_photo(p) for photo_id, p in photos.items() if photo_id not in excluded]
+        result = propose_from_neighbours(usable, settings, args.max_gap_min * 60.0)
         report_and_store(None if args.dry_run else library, photos, result, args.accept, "sync-neighbours")
     except UsageError as error:
         print(f"sync-neighbours: {error}", file=sys.stderr)

@@ -178,6 +178,8 @@ def test_sync_neighbours_with_pairs_then_write(tmp_path, capsys):
               make="SONY", model="ILCE-7M3")
     make_jpeg(photos / "sony_mid.jpg", datetime_original=datetime(2024, 6, 1, 14, 18), offset=None,
               make="SONY", model="ILCE-7M3")
+    make_jpeg(photos / "sony_after.jpg", datetime_original=datetime(2024, 6, 1, 14, 43), offset=None,
+              make="SONY", model="ILCE-7M3")  # really 14:40, 20 min after the last phone photo
     db = tmp_path / "cache.sqlite3"
     status = run("sync-neighbours", photos, "--db", db, "--accept",
                  "--pair", f"{photos / 'sony_pair.jpg'}={photos / 'phone1.jpg'}")
@@ -195,6 +197,14 @@ def test_sync_neighbours_with_pairs_then_write(tmp_path, capsys):
     assert by_name["sony_pair.jpg"].lat == pytest.approx(47.38, abs=1e-9)
     assert run("write", "--db", db) == 0
     assert exif_position(photos / "sony_mid.jpg")[0] == pytest.approx(47.385, abs=1e-6)
+    # a later photo, 35 min after the last phone photo but 15 min after sony_after, whose GPS we estimated:
+    # estimated positions never serve as neighbours, so it stays unlocated
+    make_jpeg(photos / "sony_new.jpg", datetime_original=datetime(2024, 6, 1, 14, 58), offset=None,
+              make="SONY", model="ILCE-7M3")
+    capsys.readouterr()
+    assert run("sync-neighbours", photos, "--db", db, "--clock-offset", "SONY ILCE-7M3=-180") == 0
+    out = capsys.readouterr().out
+    assert "sony_new.jpg: no geotagged photo within 30 min" in out and "1 photos without GPS" in out
 
 
 def test_sync_neighbours_without_geotagged_photos(tmp_path, capsys):
