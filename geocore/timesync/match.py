@@ -74,9 +74,18 @@ def match_times(
     bracketed = has_before & has_after & (track.segment[a] == track.segment[b]) & (t_b - t_a <= max_gap_s)
     interpolated = (bracketed | exact) & np.isfinite(t)
     b = np.where(exact, a, b)  # an exact hit interpolates from a point to itself
-    span_s = np.where(interpolated & ~exact, t_b - t_a, 1.0)
-    fraction = np.where(interpolated & ~exact, (t - t_a) / span_s, 0.0)
+    between = interpolated & ~exact
+    fraction = np.where(between, (t - t_a) / np.where(between, t_b - t_a, 1.0), 0.0)
+    placed = _interpolate(track, t, a, b, fraction, interpolated)
+    snapped = _snap(track, t, a, b, has_before, has_after, ~interpolated, max_snap_s)
+    return _combine(placed, snapped, with_altitude)
 
+
+def _interpolate(
+    track: Track, t: FloatArray, a: npt.NDArray[np.intp], b: npt.NDArray[np.intp], fraction: FloatArray,
+    interpolated: BoolArray,
+) -> TrackMatch:
+    """Great-circle placement at `fraction` from point a to point b, with its radius and altitude."""
     vec_a = to_unit_vectors(track.lat[a], track.lon[a])
     vec_b = to_unit_vectors(track.lat[b], track.lon[b])
     lat, lon = from_unit_vectors(slerp(vec_a, vec_b, fraction))
@@ -85,26 +94,23 @@ def match_times(
     arc_km = EARTH_RADIUS_KM * central_angle_rad(vec_a, vec_b)
     radius_km = GPS_POINT_ACCURACY_KM + np.minimum(fraction, 1.0 - fraction) * arc_km
     altitude = track.altitude_m[a] + fraction * (track.altitude_m[b] - track.altitude_m[a])
-    nearest_s = np.where(fraction <= 0.5, t - t_a, np.where(exact, 0.0, t_b - t))
+    nearest_s = np.where(fraction <= 0.5, t - track.times_s[a], track.times_s[b] - t)
+    return TrackMatch(interpolated, interpolated, lat, lon, altitude, radius_km, nearest_s)
 
-    snap = _snap(track, t, a, b, has_before, has_after, ~interpolated, max_snap_s)
-    lat = np.where(interpolated, lat, snap.lat)
-    lon = np.where(interpolated, lon, snap.lon)
-    radius_km = np.where(interpolated, radius_km, snap.radius_km)
-    altitude = np.where(interpolated, altitude, snap.altitude_m)
-    nearest_s = np.where(interpolated, nearest_s, snap.nearest_point_s)
-    matched = interpolated | snap.matched
-    if not with_altitude:
-        altitude = np.full_like(altitude, np.nan)
-    nan = np.full_like(lat, np.nan)
+
+def _combine(placed: TrackMatch, snapped: TrackMatch, with_altitude: bool) -> TrackMatch:
+    """Interpolated where possible, else snapped; NaN where neither."""
+    use = placed.matched
+    matched = use | snapped.matched
+    nan = np.full(use.shape, np.nan)
+
+    def pick(interpolated_values: FloatArray, snapped_values: FloatArray) -> FloatArray:
+        return np.where(matched, np.where(use, interpolated_values, snapped_values), nan)
+
+    altitude = pick(placed.altitude_m, snapped.altitude_m) if with_altitude else nan.copy()
     return TrackMatch(
-        matched,
-        interpolated,
-        np.where(matched, lat, nan),
-        np.where(matched, lon, nan),
-        np.where(matched, altitude, nan),
-        np.where(matched, radius_km, nan),
-        np.where(matched, nearest_s, nan),
+        matched, use.copy(), pick(placed.lat, snapped.lat), pick(placed.lon, snapped.lon), altitude,
+        pick(placed.radius_km, snapped.radius_km), pick(placed.nearest_point_s, snapped.nearest_point_s),
     )
 
 
