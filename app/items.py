@@ -38,6 +38,7 @@ class PhotoItem:
     taken: str = ""
     camera: str = ""
     error: str = ""
+    decision_id: int | None = None  # the library decision this row shows
     prediction: Any = None
     record: Any = None
     facts: dict[str, str] = field(default_factory=dict)

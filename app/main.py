@@ -1,24 +1,42 @@
-"""Entry point of the `geotagger` GUI (the full window is built by the desktop-app issue)."""
+"""Entry point of the `geotagger` GUI: `geotagger [FOLDER_OR_PHOTO...]` opens the window on them."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Command-line options of the GUI."""
+    parser = argparse.ArgumentParser(prog="geotagger", description="Find where photos were taken and write it.")
+    parser.add_argument("paths", nargs="*", type=Path, help="folders or photos to open")
+    parser.add_argument("--config-dir", type=Path, help="settings folder (default: the user's config folder)")
+    parser.add_argument("--data-dir", type=Path, help="library cache and models folder (default: the user's)")
+    return parser.parse_args(list(argv))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the main window on the given folders; returns the Qt exit status."""
-    from PySide6.QtWidgets import QApplication, QLabel
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    from PySide6.QtCore import QCoreApplication, Qt
+    from PySide6.QtWidgets import QApplication
 
-    args = list(sys.argv[1:] if argv is None else argv)
+    # QtWebEngine needs shared GL contexts set before the application object exists.
+    QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
     app = QApplication.instance() or QApplication([sys.argv[0]])
-    folders = [Path(a) for a in args]
-    photos = sorted(p.name for f in folders if f.is_dir() for p in f.iterdir() if p.is_file())
-    label = QLabel("Geotagger\n\n" + "\n".join(photos or ["(drop folders here)"]))
-    label.setWindowTitle("Geotagger")
-    label.resize(640, 480)
-    label.show()
+    app.setApplicationName("Geotagger")
+    from app.window import MainWindow
+
+    window = MainWindow(config=args.config_dir, data=args.data_dir)
+    window.show()
+    missing = [p for p in args.paths if not p.exists()]
+    for path in missing:
+        print(f"geotagger: {path}: no such file or folder", file=sys.stderr)
+    existing = [p for p in args.paths if p.exists()]
+    if existing:
+        window.open_paths(existing)
     return int(app.exec())
 
 

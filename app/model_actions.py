@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QDialog, QFileDialog
 
@@ -20,10 +20,11 @@ class ModelActions:
     data_folder: Path
     learn: LearnProcess | None = None
 
-    def statusBar(self) -> Any: ...  # noqa: N802
-    def show_summary(self, title: str, text: str, details: str = "") -> None: ...
-    def predict_missing(self) -> None: ...
-    def rebuild_map(self) -> None: ...
+    if TYPE_CHECKING:  # provided by QMainWindow / MainWindow
+        def statusBar(self) -> Any: ...  # noqa: N802
+        def show_summary(self, title: str, text: str, details: str = "") -> None: ...
+        def predict_missing(self) -> None: ...
+        def rebuild_map(self) -> None: ...
 
     def open_settings(self) -> None:
         """Edit the settings; a change of map tiles rebuilds the map page, a change of model settings re-predicts."""

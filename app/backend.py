@@ -1,0 +1,395 @@
+"""The window's one door to geocore: library (scan, decisions, writes, undo), prediction, time neighbours.
+
+Every method that touches files or the cache runs in a worker (scan and predict in the pool, decisions and writes
+on the single writer thread) and returns fresh PhotoItems for the GUI thread.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.items import PhotoItem
+from app.predictions import MODELS_DIR, PredictionView, map_cells, shipped_bundles
+from app.settings import Settings
+from geocore.fusion import SOURCE_PRIORITY
+from geocore.library.api import Library
+from geocore.library.records import DecisionRecord, PhotoRecord
+
+# The state a photo shows, from its decisions: an accepted one wins, then a written one, then a proposal.
+STATE_ORDER = ("accepted", "written", "proposed", "rejected")
+SOURCE_LABELS = {"model": "model", "personal_model": "model", "gps_track": "track", "time_neighbour": "neighbour",
+                 "manual": "manual"}
+LIBRARY_NAME = "library.sqlite"
+PREVIEW_PX = 720
+
+
+@dataclass
+class BatchSummary:
+    """A finished write, strip or undo: fresh items, how many files succeeded, and every per-file error."""
+
+    title: str
+    items: list[PhotoItem] = field(default_factory=list)
+    succeeded: int = 0
+    errors: list[Any] = field(default_factory=list)  # FileResult-like: .path, .kind, .reason
+    batch_id: str = ""
+
+
+@dataclass(frozen=True)
+class FileError:
+    """One file that failed, as the summary lists it."""
+
+    path: Path
+    kind: str
+    reason: str
+
+
+def choose_decision(decisions: list[DecisionRecord]) -> DecisionRecord | None:
+    """The decision a photo shows: accepted > written > proposed (in geocore.fusion's source order) > rejected."""
+    for state in STATE_ORDER:
+        candidates = [d for d in decisions if d.state == state]
+        if candidates:
+            return min(candidates, key=lambda d: (_priority(d.source), d.radius_km or 0.0, -d.id))
+    return None
+
+
+def _priority(source: str) -> int:
+    return SOURCE_PRIORITY.index(source) if source in SOURCE_PRIORITY else len(SOURCE_PRIORITY)
+
+
+def item_from(record: PhotoRecord, decisions: list[DecisionRecord], view: PredictionView | None) -> PhotoItem:
+    """A PhotoItem from the cache's record, its decisions and (optionally) its prediction."""
+    item = PhotoItem(Path(record.path), record=record, prediction=view)
+    item.taken = (record.capture_time or "").replace("T", " ")
+    item.camera = " ".join(p for p in (record.make, record.model) if p)
+    item.facts = _facts(record)
+    if record.error_kind:
+        item.state, item.error = "error", f"{record.error_kind}: {record.error or ''}".strip()
+        return item
+    decision = choose_decision(decisions)
+    if decision is not None and not (decision.state == "rejected" and record.has_gps):
+        item.state, item.source = decision.state, SOURCE_LABELS.get(decision.source, decision.source)
+        item.lat, item.lon, item.radius_km = decision.lat, decision.lon, decision.radius_km
+        item.place = ", ".join(p for p in (decision.place_city, decision.place_country) if p)
+        item.decision_id = decision.id
+        if item.state == "rejected":
+            item.lat = item.lon = None
+    elif record.has_gps:
+        item.state, item.source, item.lat, item.lon = "has_gps", "exif", record.gps_lat, record.gps_lon
+    if view is not None and view.confidence is not None:
+        item.confidence = view.confidence
+    return item
+
+
+def _facts(record: PhotoRecord) -> dict[str, str]:
+    facts = {"File": record.path, "Taken": (record.capture_time or "unknown").replace("T", " ")}
+    if record.capture_offset:
+        facts["UTC offset"] = record.capture_offset
+    camera = " ".join(p for p in (record.make, record.model) if p)
+    if camera:
+        facts["Camera"] = camera
+    if record.width and record.height:
+        facts["Pixels"] = f"{record.width} × {record.height}"
+    if record.has_gps:
+        facts["GPS in file"] = f"{record.gps_lat:.6f}, {record.gps_lon:.6f} ({record.gps_source or 'exif'})"
+    return facts
+
+
+class Backend:
+    """Owns the Library and the Predictor; the undo stack remembers batches and decision changes."""
+
+    def __init__(self, data_folder: Path, settings: Settings) -> None:
+        data_folder.mkdir(parents=True, exist_ok=True)
+        self.data_folder = data_folder
+        self.settings = settings
+        self.library = Library(data_folder / LIBRARY_NAME, thumbnail_dir=data_folder / "thumbnails")
+        self.configure_library()
+        self.views: dict[str, PredictionView] = {}
+        self.undo_stack: list[tuple[str, Any]] = []
+        self._predictor: Any = None
+        self._predictor_lock = threading.Lock()
+        self.model_problem = ""
+
+    def configure_library(self) -> None:
+        """Apply the write settings to the library (sidecar naming, timestamps, backups, place names)."""
+        library, settings = self.library, self.settings
+        library.sidecar_style = "append" if settings.sidecar_naming == "photo.jpg.xmp" else "replace"
+        library.place_names = settings.place_names
+        library.writer.keep_mtime = settings.keep_timestamps
+        library.writer.backup_originals = settings.backups
+
+    def close(self) -> None:
+        """Release the cache."""
+        self.library.close()
+
+    # ----- scanning -----
+    def scan(self, paths: list[Path], ctx: Any) -> int:
+        """Scan folders and files into the cache, add time-neighbour proposals, stream PhotoItems; returns the count."""
+        folders = [p for p in paths if p.is_dir()]
+        files = [p for p in paths if p.is_file()]
+        report = self.library.scan(folders, lambda done, total, path: ctx.progress(done, total, f"Scanning {path}"),
+                                   ctx.cancel_event)
+        records = [r for folder in folders for r in self.library.photos(folder=folder)]
+        records += [r for r in self.library.ensure_scanned(files) if isinstance(r, PhotoRecord)]
+        if not ctx.cancelled:
+            self.propose_from_neighbours(records)
+        by_photo = self._decisions_by_photo()
+        for record in records:
+            ctx.emit(item_from(record, by_photo.get(record.id, []), self.views.get(record.path)))
+        ctx.progress(report.found, report.found, f"{len(records)} photos, {len(report.issues)} problems")
+        return len(records)
+
+    def _decisions_by_photo(self) -> dict[int, list[DecisionRecord]]:
+        grouped: dict[int, list[DecisionRecord]] = defaultdict(list)
+        for decision in self.library.decisions():
+            grouped[decision.photo_id].append(decision)
+        return grouped
+
+    def propose_from_neighbours(self, records: list[PhotoRecord]) -> int:
+        """Time-neighbour proposals (geocore.timesync) for photos without GPS, stored once per position."""
+        from geocore.timesync.clock import CaptureTime
+        from geocore.timesync.sync import TimedPhoto, propose_from_neighbours
+
+        photos = [TimedPhoto(str(r.id), CaptureTime(r.capture_datetime, r.capture_offset,  # type: ignore[arg-type]
+                                                    " ".join(p for p in (r.make, r.model) if p)) if r.capture_time
+                             else None, r.gps_lat, r.gps_lon) for r in records if not r.error_kind]
+        result = propose_from_neighbours(photos)
+        existing = {(d.photo_id, round(d.lat, 7), round(d.lon, 7)) for d in self.library.decisions(
+            source="time_neighbour")}
+        added = 0
+        for photo_id, proposal in result.proposals.items():
+            if (int(photo_id), round(proposal.lat, 7), round(proposal.lon, 7)) not in existing:
+                self.library.propose(int(photo_id), proposal.lat, proposal.lon, proposal.radius_km,
+                                     "time_neighbour", notes=proposal.note)
+                added += 1
+        return added
+
+    # ----- prediction -----
+    def active_bundle(self) -> Path | None:
+        """The chosen bundle, else the first shipped one; None when there is no model at all."""
+        if self.settings.active_model and Path(self.settings.active_model).exists():
+            return Path(self.settings.active_model)
+        shipped = shipped_bundles()
+        return shipped[0] if shipped else None
+
+    def predictor(self) -> Any:
+        """The Predictor for the active bundle and settings, loaded once (None with `model_problem` set)."""
+        with self._predictor_lock:
+            if self._predictor is None:
+                bundle = self.active_bundle()
+                if bundle is None:
+                    self.model_problem = "no model bundle installed (resources/models is empty)"
+                    return None
+                from geocore.inference.card import BundleError
+                from geocore.inference.predictor import Predictor
+
+                provider = "cuda" if self.settings.provider == "gpu" else "cpu"
+                try:
+                    self._predictor = Predictor(bundle, provider=provider, crops=self.settings.crops)
+                    self.model_problem = ""
+                except (BundleError, OSError, ValueError) as error:
+                    self.model_problem = f"{bundle.name}: {error}"
+            return self._predictor
+
+    def reset_predictor(self) -> None:
+        """Forget the loaded model (the model, provider or crops setting changed)."""
+        with self._predictor_lock:
+            self._predictor = None
+
+    def can_explain(self) -> bool:
+        """Whether a saliency map can be computed (a model is loaded)."""
+        return self._predictor is not None
+
+    def predict(self, keys: list[str], ctx: Any) -> int:
+        """Predict photos (reusing cached predictions), store model proposals, stream updated items."""
+        predictor = self.predictor()
+        if predictor is None:
+            ctx.progress(0, 0, f"No prediction: {self.model_problem}")
+            return 0
+        settings_key = f"crops={predictor.crops}"
+        kinds = {p.name: p.kind for p in predictor.bundle.partitionings}
+        records = {str(Path(k)): self.library.photo_by_path(k) for k in keys}
+        todo = []
+        for key, record in records.items():
+            cached = self.library.predictions(record.id, predictor.model_id)
+            cached = [c for c in cached if c.settings_key == settings_key and c.payload_json]
+            if cached:
+                self.views[key] = PredictionView.from_json(json.loads(cached[-1].payload_json or "{}"), kinds)
+            else:
+                todo.append(key)
+        done = 0
+        for prediction in predictor.predict_paths(todo, lambda d, t: ctx.progress(d, t, "Predicting"),
+                                                  ctx.cancel_event):
+            done += 1
+            self._store_prediction(records[prediction.path], prediction, predictor, settings_key, kinds)
+            ctx.emit(self.fresh_item(prediction.path))
+        for key in keys:
+            if key not in todo and key in self.views:
+                ctx.emit(self.fresh_item(key))
+        return done
+
+    def _store_prediction(self, record: PhotoRecord, prediction: Any, predictor: Any, settings_key: str,
+                          kinds: dict[str, str]) -> None:
+        payload = prediction.to_json()
+        self.views[record.path] = PredictionView.from_json(payload, kinds)
+        if prediction.error or prediction.lat is None:
+            return
+        self.library.put_prediction(record.id, predictor.model_id, settings_key, payload, prediction.lat,
+                                    prediction.lon, prediction.radius_km)
+        source = "model" if Path(str(predictor.bundle.path)).parent == MODELS_DIR else "personal_model"
+        self.library.propose(record.id, prediction.lat, prediction.lon, prediction.radius_km, source,
+                             notes=f"model {predictor.model_id}")
+
+    def fresh_item(self, key: str) -> PhotoItem:
+        """Re-read one photo and its decisions from the cache."""
+        record = self.library.photo_by_path(key)
+        return item_from(record, self.library.decisions(photo_id=record.id), self.views.get(record.path))
+
+    # ----- decisions (writer thread) -----
+    def decide(self, keys: list[str], decision: str, lat: float | None, lon: float | None, ctx: Any) -> list[PhotoItem]:
+        """accept / reject the shown proposal, or place photos by hand ('manual'); undoable."""
+        changes = []
+        for key in keys:
+            item = self.fresh_item(key)
+            before = self.library.decision(item.decision_id) if item.decision_id else None
+            if decision == "manual" and lat is not None and lon is not None:
+                new_id = self.library.set_manual(item.record.id, lat, lon)
+                changes.append((before, new_id))
+            elif before is not None and decision == "accept" and before.state in ("proposed", "rejected"):
+                self.library.accept(before.id)
+                changes.append((before, before.id))
+            elif before is not None and decision == "reject" and before.state in ("proposed", "accepted"):
+                self.library.reject(before.id)
+                changes.append((before, before.id))
+        if changes:
+            self.undo_stack.append(("decisions", changes))
+        return [self.fresh_item(key) for key in keys]
+
+    def _undo_decisions(self, changes: list[tuple[DecisionRecord | None, int]]) -> list[PhotoItem]:
+        """Put decisions back as they were, with public Library calls only."""
+        keys = []
+        for before, changed_id in reversed(changes):
+            changed = self.library.decision(changed_id)
+            keys.append(self.library.photo(changed.photo_id).path)
+            if before is None or before.id != changed_id:  # a manual placement: drop it, restore the old shown one
+                self.library.reject(changed_id)
+                if before is not None and before.state == "accepted":
+                    self.library.accept(before.id)
+            elif before.state == "accepted":
+                self.library.accept(before.id)
+            elif before.state == "rejected":
+                self.library.reject(before.id)
+            else:  # back to proposed: no public setter, so propose the same position again and drop the decided one
+                self.library.reject(before.id)
+                self.library.propose(before.photo_id, before.lat, before.lon, before.radius_km, before.source,
+                                     altitude_m=before.altitude_m, notes=before.notes)
+        return [self.fresh_item(key) for key in dict.fromkeys(keys)]
+
+    # ----- writes (writer thread) -----
+    def write(self, keys: list[str], ctx: Any) -> BatchSummary:
+        """Write the accepted decisions of these photos into their files (or sidecars)."""
+        items = [self.fresh_item(key) for key in keys]
+        decision_ids = [i.decision_id for i in items if i.state == "accepted" and i.decision_id is not None]
+        report = self.library.write_batch(decision_ids, sidecar_only=self.settings.write_mode == "sidecar",
+                                          progress=lambda d, t, p: ctx.progress(d, t, f"Writing {Path(p).name}"),
+                                          cancel=ctx.cancel_event)
+        return self._summary("Write", report, keys)
+
+    def strip(self, keys: list[str], ctx: Any) -> BatchSummary:
+        """Remove every location from these files (undoable)."""
+        report = self.library.strip(keys, progress=lambda d, t, p: ctx.progress(d, t, f"Stripping {Path(p).name}"),
+                                    cancel=ctx.cancel_event)
+        return self._summary("Strip", report, keys)
+
+    def _summary(self, title: str, report: Any, keys: list[str], undoable: bool = True) -> BatchSummary:
+        if undoable and report.written and not report.dry_run:
+            self.undo_stack.append(("batch", (report.batch_id, keys)))
+        errors = [FileError(r.path, getattr(r.error_kind, "value", str(r.error_kind)), r.reason) for r in report.failed]
+        summary = BatchSummary(title, [self.fresh_item(k) for k in keys], len(report.written), errors, report.batch_id)
+        if report.cancelled:
+            summary.errors.append(FileError(Path("(batch)"), "cancelled", "stopped before the end"))
+        return summary
+
+    def undo_last(self, ctx: Any) -> BatchSummary | list[PhotoItem] | None:
+        """Undo the newest batch (files get their original bytes back) or the newest decision change."""
+        if not self.undo_stack:
+            ctx.progress(0, 0, "Nothing to undo")
+            return None
+        kind, payload = self.undo_stack.pop()
+        if kind == "decisions":
+            return self._undo_decisions(payload)
+        batch_id, keys = payload
+        report = self.library.undo(batch_id, progress=lambda d, t, p: ctx.progress(d, t, f"Restoring {Path(p).name}"))
+        return self._summary("Undo", report, keys, undoable=False)
+
+    # ----- pictures -----
+    def thumbnail_bytes(self, path: Path, size_px: int) -> bytes | None:
+        """The cached thumbnail's bytes (made once by the library), None when the photo cannot be decoded."""
+        try:
+            record = self.library.photo_by_path(path)
+            return self.library.thumbnail(record.id).read_bytes()
+        except Exception:  # an undecodable photo simply has no thumbnail; its state shows the error
+            return None
+
+    def preview_image(self, path: Path) -> Any:
+        """A preview for the detail panel, EXIF orientation applied, scaled while decoding (JPEG DCT scaling)."""
+        from PySide6.QtCore import QSize, Qt
+        from PySide6.QtGui import QImageReader
+
+        reader = QImageReader(str(path))
+        reader.setAutoTransform(True)
+        size = reader.size()
+        if size.isValid() and max(size.width(), size.height()) > PREVIEW_PX:
+            reader.setScaledSize(size.scaled(QSize(PREVIEW_PX, PREVIEW_PX), Qt.AspectRatioMode.KeepAspectRatio))
+        return reader.read()
+
+    def saliency_overlay(self, path: Path) -> bytes | None:
+        """The colour overlay PNG of the model's saliency for this photo, None when it cannot be computed."""
+        predictor = self._predictor
+        if predictor is None:
+            return None
+        try:
+            return bytes(predictor.saliency(path).overlay_png)
+        except Exception:  # saliency is an extra; a photo that cannot be explained just shows no overlay
+            return None
+
+    def map_photo(self, item: PhotoItem) -> dict[str, Any]:
+        """What the map page draws for the current photo (plain data; the page escapes nothing because it
+        never parses it as HTML)."""
+        return {"id": item.key, "name": item.path.name, "lat": item.lat, "lon": item.lon,
+                "radius_km": item.radius_km or 0.0, "editable": item.state != "error",
+                "cells": map_cells(item.prediction)}
+
+    # ----- models -----
+    def list_bundles(self) -> list[tuple[str, Path]]:
+        """(label, path) of shipped, personal and imported bundles."""
+        bundles = [(f"Shipped: {p.name}", p) for p in shipped_bundles()]
+        personal = self.data_folder / "models"
+        if personal.is_dir():
+            bundles += [(f"Personal: {p.name}", p) for p in sorted(personal.glob("*.geomodel"))]
+        return bundles
+
+    def card_text(self, path: Path) -> str:
+        """A readable model card (the card JSON, validated by geocore), or why it cannot be read."""
+        from geocore.inference.bundle import load_bundle
+        from geocore.inference.card import card_to_dict
+
+        try:
+            card = load_bundle(path).card
+        except Exception as error:  # a broken bundle is shown with its reason, not a crash
+            return f"{path.name}: cannot be loaded: {error}"
+        return json.dumps(card_to_dict(card), indent=2, ensure_ascii=False)
+
+    def import_bundle(self, path: Path) -> Path:
+        """Copy an imported .geomodel into the personal models folder."""
+        import shutil
+
+        target = self.data_folder / "models" / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.resolve() != target.resolve():
+            shutil.copy2(path, target)
+        return target

@@ -1,0 +1,93 @@
+"""What the GUI shows of a prediction: a plain view built from geocore's PhotoPrediction JSON (fresh or cached)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.map.topojson import RESOURCES
+
+MODELS_DIR = RESOURCES / "models"
+CELLS_ON_MAP = 8  # top cells of the finest partitioning drawn on the map
+
+
+@dataclass(frozen=True)
+class CellView:
+    """One ranked cell: key (S2 token or address key), label, probability, Class2GPS point."""
+
+    key: str
+    label: str
+    probability: float
+    lat: float
+    lon: float
+
+
+@dataclass
+class PredictionView:
+    """Scene probabilities and top cells per partitioning (coarse -> fine), plus the hierarchy's top cells."""
+
+    model_id: str
+    lat: float | None = None
+    lon: float | None = None
+    radius_km: float | None = None
+    scene_probabilities: dict[str, float] = field(default_factory=dict)
+    top_cells: dict[str, list[CellView]] = field(default_factory=dict)
+    hierarchy_top: list[CellView] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)  # partitioning name -> "s2" | "semantic"
+    error: str | None = None
+
+    @property
+    def confidence(self) -> float | None:
+        """The probability of the best hierarchical cell, shown as the photo's confidence."""
+        return self.hierarchy_top[0].probability if self.hierarchy_top else None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], kinds: dict[str, str] | None = None) -> PredictionView:
+        """From `PhotoPrediction.to_json()` (also what the cache stores)."""
+        def cells(raw: Any) -> list[CellView]:
+            return [CellView(str(c["key"]), str(c["label"]), float(c["probability"]), float(c["lat"]),
+                             float(c["lon"])) for c in raw or []]
+        return cls(
+            model_id=str(data.get("model_id", "")), lat=data.get("lat"), lon=data.get("lon"),
+            radius_km=data.get("radius_km"), scene_probabilities={str(k): float(v) for k, v in
+                                                                   (data.get("scene") or {}).items()},
+            top_cells={str(name): cells(raw) for name, raw in (data.get("partitioning_top") or {}).items()},
+            hierarchy_top=cells(data.get("hierarchy_top")), kinds=dict(kinds or data.get("kinds") or {}),
+            error=data.get("error"),
+        )
+
+
+def shipped_bundles() -> list[Path]:
+    """Bundles shipped in resources/models (files *.geomodel or unpacked folders with a model card)."""
+    if not MODELS_DIR.is_dir():
+        return []
+    found = [p for p in MODELS_DIR.iterdir() if p.suffix == ".geomodel" or (p / "model_card.json").is_file()]
+    return sorted(found)
+
+
+def map_cells(view: PredictionView | None) -> list[dict[str, Any]]:
+    """The finest partitioning's top cells for the map: S2 cells as corner polygons, semantic areas as circles."""
+    if view is None or not view.top_cells:
+        return []
+    name = list(view.top_cells)[-1]
+    kind = view.kinds.get(name, "s2")
+    out = []
+    for cell in view.top_cells[name][:CELLS_ON_MAP]:
+        entry: dict[str, Any] = {"label": cell.label, "probability": cell.probability, "lat": cell.lat,
+                                 "lon": cell.lon}
+        if kind == "s2":
+            entry["polygon"] = _s2_polygon(cell.key)
+        else:
+            entry["radius_km"] = 25.0
+        out.append(entry)
+    return out
+
+
+def _s2_polygon(token: str) -> list[list[float]] | None:
+    from geocore.geo.s2cells import cell_polygon
+
+    try:
+        return [[float(lat), float(lon)] for lat, lon in cell_polygon(token)]
+    except (ValueError, KeyError):
+        return None  # a semantic key in an S2 slot: fall back to a circle in the page

@@ -1,0 +1,397 @@
+"""The main window: photo list, map and detail panel; opening folders, scanning and predicting in the background."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QImage, QKeySequence, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QToolBar,
+    QWidget,
+)
+
+from app.backend import Backend
+from app.detail import DetailPanel
+from app.items import STATE_LABELS, STATES, PhotoFilterProxy, PhotoItem, PhotoTableModel
+from app.map.view import MapView
+from app.model_actions import ModelActions
+from app.review import ReviewActions
+from app.settings import Settings, config_dir, data_dir
+from app.workers import Job, Pools
+
+THUMBNAIL_PX = 48
+OTHERS_REFRESH_MS = 400
+
+
+class MainWindow(ReviewActions, ModelActions, QMainWindow):
+    """Geotagger's window. `config` and `data` folders default to the user's (appdirs); tests pass temp folders."""
+
+    scanFinished = Signal(int)  # noqa: N815  number of photos listed
+    predictionsFinished = Signal(int)  # noqa: N815
+    writeFinished = Signal(object)  # noqa: N815  the batch summary
+
+    def __init__(self, config: Path | None = None, data: Path | None = None, workers: int | None = None) -> None:
+        super().__init__()
+        self.config_folder = config or config_dir()
+        self.data_folder = data or data_dir()
+        self.settings = Settings.load(self.config_folder)
+        self.backend = Backend(self.data_folder, self.settings)
+        self.pools = Pools(workers)
+        self.jobs: list[Job] = []
+        self.thumbnails: dict[str, QIcon] = {}
+        self._thumbnail_queue: set[str] = set()
+        self._side_jobs: set[Job] = set()
+        self.setWindowTitle("Geotagger")
+        self.setAcceptDrops(True)
+        self.resize(1400, 860)
+        self._build_body()
+        self._build_actions()
+        self._build_status()
+        self._others_timer = QTimer(self, singleShot=True, interval=OTHERS_REFRESH_MS, timeout=self._refresh_others)
+        self.show_selected()
+
+    # ----- layout -----
+    def _build_body(self) -> None:
+        self.model = PhotoTableModel(self)
+        self.model.thumbnail_for = self._thumbnail
+        self.proxy = PhotoFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setIconSize(QSize(THUMBNAIL_PX, THUMBNAIL_PX))
+        self.table.verticalHeader().setDefaultSectionSize(THUMBNAIL_PX + 4)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setColumnWidth(0, 230)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self.show_selected())
+        self.map = self._make_map()
+        self.detail = DetailPanel()
+        self.detail.setMinimumWidth(340)
+        left = QWidget()
+        left_layout = QHBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.table)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
+        for widget in (left, self.map, self.detail):
+            splitter.addWidget(widget)
+        splitter.setSizes([460, 600, 360])
+        self.setCentralWidget(splitter)
+        self.empty_hint = QLabel("Drop folders or photos here, or use File ▸ Open folder…", self.table)
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+    def _make_map(self) -> MapView:
+        view = MapView(self.settings.tile_provider if self.settings.online_tiles else None)
+        view.locationPicked.connect(self.set_location_from_map)
+        view.photoClicked.connect(self.select_key)
+        return view
+
+    def rebuild_map(self) -> None:
+        """A new map page (tiles on/off changed), showing the current photo again."""
+        old = self.map
+        self.map = self._make_map()
+        self.splitter.replaceWidget(1, self.map)
+        old.deleteLater()
+        self.show_selected()
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.empty_hint.resize(self.table.size())
+
+    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
+        action.triggered.connect(lambda *_: slot())
+        menu.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "Open folder…", self.open_folder_dialog, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open photos…", self.open_files_dialog)
+        self.recent_menu = file_menu.addMenu("Recent folders")
+        self._fill_recent_menu()
+        file_menu.addSeparator()
+        self.write_action = self._action(file_menu, "Write accepted locations", self.write_accepted, "Ctrl+S")
+        file_menu.addSeparator()
+        self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        edit = bar.addMenu("&Edit")
+        enter = [QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)]
+        self.accept_action = self._action(edit, "Accept", self.accept_selected, enter)
+        self.reject_action = self._action(edit, "Reject", self.reject_selected, QKeySequence(Qt.Key.Key_Delete))
+        self._action(edit, "Undo", self.undo, QKeySequence.StandardKey.Undo)
+        edit.addSeparator()
+        self._action(edit, "Copy location", self.copy_location, QKeySequence.StandardKey.Copy)
+        self._action(edit, "Paste location to selection", self.paste_location, QKeySequence.StandardKey.Paste)
+        self._action(edit, "Set location manually…", self.set_location_dialog)
+        self._action(edit, "Strip location from selected…", self.strip_selected)
+        edit.addSeparator()
+        self._action(edit, "Select all", self.table.selectAll, QKeySequence.StandardKey.SelectAll)
+        self._action(edit, "Settings…", self.open_settings)
+        models = bar.addMenu("&Models")
+        self._action(models, "Choose model…", self.open_models)
+        self._action(models, "Learn from my geotagged photos", self.learn_from_library)
+        self._build_toolbar()
+
+    def _build_toolbar(self) -> None:
+        toolbar = QToolBar("Review")
+        toolbar.setMovable(False)
+        self.addToolBar(toolbar)
+        for action in (self.accept_action, self.reject_action, self.write_action):
+            toolbar.addAction(action)
+        toolbar.addSeparator()
+        toolbar.addWidget(QLabel(" Show "))
+        self.state_filter = QComboBox()
+        self.state_filter.addItem("All", "")
+        for state in STATES:
+            self.state_filter.addItem(STATE_LABELS[state], state)
+        self.source_filter = QComboBox()
+        for label, value in (("any source", ""), ("EXIF", "exif"), ("model", "model"), ("GPS track", "track"),
+                             ("time neighbour", "neighbour"), ("manual", "manual")):
+            self.source_filter.addItem(label, value)
+        self.confidence_filter = QDoubleSpinBox(suffix=" % min", decimals=0, maximum=100, singleStep=10)
+        for widget in (self.state_filter, self.source_filter, self.confidence_filter):
+            toolbar.addWidget(widget)
+        self.state_filter.currentIndexChanged.connect(self._apply_filter)
+        self.source_filter.currentIndexChanged.connect(self._apply_filter)
+        self.confidence_filter.valueChanged.connect(self._apply_filter)
+
+    def _build_status(self) -> None:
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.hide()
+        self.counts = QLabel()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.hide()
+        self.cancel_button.clicked.connect(self.cancel_jobs)
+        status = self.statusBar()
+        status.addPermanentWidget(self.counts)
+        status.addPermanentWidget(self.progress)
+        status.addPermanentWidget(self.cancel_button)
+        self._update_counts()
+
+    def _apply_filter(self) -> None:
+        self.proxy.set_filter({self.state_filter.currentData()} - {""}, self.source_filter.currentData(),
+                              self.confidence_filter.value() / 100)
+
+    def _update_counts(self) -> None:
+        tally = {state: 0 for state in STATES}
+        for item in self.model.items:
+            tally[item.state] = tally.get(item.state, 0) + 1
+        shown = [f"{count} {STATE_LABELS[state].lower()}" for state, count in tally.items() if count]
+        self.counts.setText(f"{len(self.model.items)} photos" + (": " + ", ".join(shown) if shown else ""))
+        self.empty_hint.setVisible(not self.model.items)
+
+    # ----- opening -----
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos")
+        if folder:
+            self.open_paths([Path(folder)])
+
+    def open_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open photos")
+        if files:
+            self.open_paths([Path(f) for f in files])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for folder in self.settings.recent_folders:
+            action = self.recent_menu.addAction(folder)
+            action.triggered.connect(lambda *_, f=folder: self.open_paths([Path(f)]))
+        self.recent_menu.setEnabled(bool(self.settings.recent_folders))
+
+    def open_paths(self, paths: list[Path]) -> None:
+        """Scan folders/files in the background, then predict where photos have no location."""
+        for path in paths:
+            if path.is_dir():
+                self.settings.remember_folder(path.resolve())
+        self.settings.save(self.config_folder)
+        self._fill_recent_menu()
+        job = self.start_job(lambda ctx: self.backend.scan(paths, ctx), "Scanning", self.pools.work)
+        job.signals.batch.connect(self._on_scanned)
+        job.signals.done.connect(self._scan_done)
+
+    def _on_scanned(self, items: list[PhotoItem]) -> None:
+        self.model.add_items(items)
+        self._update_counts()
+        self._others_timer.start()
+        if not self.table.selectionModel().hasSelection() and self.proxy.rowCount():
+            self.table.selectRow(0)
+
+    def _scan_done(self, count: Any) -> None:
+        self.scanFinished.emit(int(count or 0))
+        self.predict_missing()
+
+    def predict_missing(self) -> None:
+        """Predict every photo without GPS that has no prediction yet (cached ones come back from the library)."""
+        keys = [i.key for i in self.model.items if i.prediction is None and i.state not in ("error", "has_gps")]
+        if not keys:
+            self.predictionsFinished.emit(0)
+            return
+        job = self.start_job(lambda ctx: self.backend.predict(keys, ctx), "Predicting", self.pools.work)
+        job.signals.batch.connect(self.apply_updates)
+        job.signals.done.connect(lambda count: self.predictionsFinished.emit(int(count or 0)))
+
+    # ----- jobs -----
+    def start_job(self, function: Any, title: str, pool: Any) -> Job:
+        """Run a job with the status bar's progress and Cancel; per-file problems come back as item states."""
+        job = Job(function, title)
+        job.signals.progress.connect(lambda done, total, message: self._on_progress(title, done, total, message))
+        job.signals.failed.connect(lambda text: self.show_error(f"{title} failed", text))
+        job.signals.finished.connect(lambda: self._job_finished(job))
+        self.jobs.append(job)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.show()
+        self.statusBar().showMessage(f"{title}…")
+        pool.start(job)
+        return job
+
+    def _on_progress(self, title: str, done: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{title} {done}/{total}")
+        if message:
+            self.statusBar().showMessage(message)
+
+    def _job_finished(self, job: Job) -> None:
+        if job in self.jobs:
+            self.jobs.remove(job)
+        if not self.jobs:
+            self.progress.hide()
+            self.cancel_button.hide()
+            self.statusBar().showMessage("Cancelled" if job.cancel_event.is_set() else "Ready", 4000)
+        self._update_counts()
+
+    def cancel_jobs(self) -> None:
+        """Ask every running job to stop."""
+        for job in list(self.jobs):
+            job.cancel()
+
+    def busy(self) -> bool:
+        """Whether any background job is still running."""
+        return bool(self.jobs)
+
+    # ----- updates and selection -----
+    def apply_updates(self, items: list[PhotoItem]) -> None:
+        """Replace listed items by fresher versions (from prediction, decisions or writes)."""
+        selected = set(self.selected_keys())
+        for item in items:
+            row = self.model.rows_by_key.get(item.key)
+            if row is not None:
+                self.model.items[row] = item
+                self.model.item_changed(row)
+        self._update_counts()
+        self._others_timer.start()
+        if selected & {item.key for item in items}:
+            self.show_selected()
+
+    def selected_items(self) -> list[PhotoItem]:
+        """The selected photos, in list order."""
+        rows = sorted(self.proxy.mapToSource(index).row() for index in self.table.selectionModel().selectedRows())
+        return [self.model.items[row] for row in rows]
+
+    def selected_keys(self) -> list[str]:
+        return [item.key for item in self.selected_items()]
+
+    def current_item(self) -> PhotoItem | None:
+        """The photo the detail panel and map show (the current row, else the first selected)."""
+        index = self.table.currentIndex()
+        if index.isValid() and self.table.selectionModel().isRowSelected(index.row(), QModelIndex()):
+            return self.model.items[self.proxy.mapToSource(index).row()]
+        items = self.selected_items()
+        return items[0] if items else None
+
+    def select_key(self, key: str) -> None:
+        """Select one photo by its path key (from a click on the map)."""
+        row = self.model.rows_by_key.get(key)
+        if row is None:
+            return
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if index.isValid():
+            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+            self.table.selectionModel().setCurrentIndex(index, flags)
+
+    def show_selected(self) -> None:
+        """Refresh the detail panel and the map for the current photo."""
+        item = self.current_item()
+        preview = self.backend.preview_image(item.path) if item else None
+        self.detail.show_item(item, preview)
+        if item is not None:
+            self.map.show_photo(self.backend.map_photo(item))
+            self._load_saliency(item)
+        self._others_timer.start()
+
+    def _refresh_others(self) -> None:
+        current = self.current_item()
+        points = [{"id": i.key, "name": i.path.name, "lat": i.lat, "lon": i.lon} for i in self.model.items
+                  if i.has_location and i is not current and i.state in ("has_gps", "accepted", "written")]
+        self.map.show_others(points)
+
+    def _load_saliency(self, item: PhotoItem) -> None:
+        if item.prediction is None or not self.backend.can_explain():
+            return
+        key = item.key
+        job = Job(lambda ctx: self.backend.saliency_overlay(item.path), "Saliency")
+        job.signals.done.connect(lambda png: self._saliency_ready(key, png))
+        self.start_side_job(job)
+
+    def start_side_job(self, job: Job) -> None:
+        """Run a small job without progress (thumbnails, saliency); kept referenced until it finishes."""
+        self._side_jobs.add(job)
+        job.signals.finished.connect(lambda: self._side_jobs.discard(job))
+        self.pools.thumbnails.start(job)
+
+    def _saliency_ready(self, key: str, png: Any) -> None:
+        current = self.current_item()
+        if png and current is not None and current.key == key:
+            self.detail.set_overlay(QImage.fromData(png))
+
+    def _thumbnail(self, item: PhotoItem) -> QIcon | None:
+        icon = self.thumbnails.get(item.key)
+        if icon is None and item.key not in self._thumbnail_queue:
+            self._thumbnail_queue.add(item.key)
+            job = Job(lambda ctx: self.backend.thumbnail_bytes(item.path, THUMBNAIL_PX * 2), "Thumbnail")
+            job.signals.done.connect(lambda data, key=item.key: self._thumbnail_ready(key, data))
+            self.start_side_job(job)
+        return icon
+
+    def _thumbnail_ready(self, key: str, data: Any) -> None:
+        image = QImage.fromData(data) if data else QImage()
+        self.thumbnails[key] = QIcon(QPixmap.fromImage(image)) if not image.isNull() else QIcon()
+        self.model.key_changed(key)
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802
+        self.cancel_jobs()
+        self.pools.wait()
+        self.settings.save(self.config_folder)
+        self.backend.close()
+        super().closeEvent(event)
