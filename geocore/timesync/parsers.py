@@ -8,9 +8,10 @@ at all is an error. Formats:
   whose Placemark has a <TimeSpan> with begin and end is a segment whose vertices get times at constant speed along
   the line (the only reading of an untimed line that respects its start and end); Point Placemarks with a
   <TimeStamp><when> together form one more segment.
-- GeoJSON: LineString / MultiLineString features whose properties hold `coordTimes` or `times` (one time per vertex,
-  a list of lists for MultiLineString), and Point features with a `time`, `timestamp`, `when` or `datetime`
-  property (together one segment). A time is an ISO 8601 string or POSIX seconds (milliseconds above 1e11).
+- GeoJSON: LineString / MultiLineString features whose properties hold `coordTimes`, `times` or
+  `coordinateProperties.times` (togeojson's forms; one time per vertex, a list of lists for MultiLineString),
+  and Point features with a `time`, `timestamp`, `when` or `datetime` property (together one segment).
+  A time is an ISO 8601 string or POSIX seconds (milliseconds above 1e11).
 """
 
 from __future__ import annotations
@@ -290,7 +291,10 @@ def _geojson_position(path: Path, position: Any) -> tuple[float, float, float | 
 
 
 def _read_geojson_lines(path: Path, kind: str, coordinates: Any, properties: dict[str, Any], points: _Points) -> None:
+    nested = properties.get("coordinateProperties")
     times = properties.get("coordTimes", properties.get("times"))
+    if times is None and isinstance(nested, dict):
+        times = nested.get("times")
     lines: Sequence[Any] = [coordinates] if kind == "LineString" else (coordinates or [])
     line_times: Sequence[Any] = [times] if kind == "LineString" else (times or [])
     if not isinstance(lines, list) or not all(isinstance(line, list) for line in lines):

@@ -91,13 +91,15 @@ def test_geojson_linestring_multilinestring_and_points(tmp_path):
         {"type": "Feature", "geometry": {"type": "MultiLineString", "coordinates": [[[8, 47]], [[9, 48]]]},
          "properties": {"times": [[T0 + 100], [(T0 + 200) * 1000]]}},
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [10, 49]}, "properties": {"time": T0 + 300}},
+        {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[12, 51]]},
+         "properties": {"coordinateProperties": {"times": ["2024-06-01T10:06:40Z"]}}},
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [11, 50]}, "properties": {"name": "x"}},
     ]
     path = _write(tmp_path, "c.geojson", json.dumps({"type": "FeatureCollection", "features": features}))
     track = load_track(path)
-    np.testing.assert_allclose(track.times_s, [T0, T0 + 5, T0 + 100, T0 + 200, T0 + 300], rtol=0, atol=1e-6)
-    np.testing.assert_allclose(track.lon, [7, 7.001, 8, 9, 10])
-    assert len(set(track.segment)) == 4  # line, two lines of the multi-line, the points together
+    np.testing.assert_allclose(track.times_s, [T0, T0 + 5, T0 + 100, T0 + 200, T0 + 300, T0 + 400], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(track.lon, [7, 7.001, 8, 9, 10, 12])
+    assert len(set(track.segment)) == 5  # line, two lines of the multi-line, the points together, togeojson line
     assert track.altitude_m[0] == 100 and np.isnan(track.altitude_m[1])
 
 
