@@ -12,17 +12,15 @@ Exit status: 0 done, 1 when a track file could not be read, 2 for bad usage.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geocore.fusion import LocationProposal, VisualEvidence, fuse
-from geocore.timesync.clock import CaptureTime, ClockSettings, camera_key, parse_duration_s, zone
+from geocore.timesync.clock import ClockSettings, parse_duration_s, zone
 from geocore.timesync.parsers import TRACK_SUFFIXES, load_tracks
+from geocore.timesync.store import estimated_by_us, store_proposal, timed_photo
 from geocore.timesync.sync import (
     SyncResult,
     TimedPhoto,
@@ -37,7 +35,7 @@ from geocore.timesync.track import Track, merge_tracks
 
 if TYPE_CHECKING:
     from geocore.library.api import Library
-    from geocore.library.records import DecisionRecord, PhotoRecord
+    from geocore.library.records import PhotoRecord
 
 
 class UsageError(ValueError):
@@ -85,16 +83,6 @@ def split_inputs(paths: Sequence[str]) -> tuple[list[Path], list[Path]]:
     return tracks, folders
 
 
-def timed_photo(record: PhotoRecord) -> TimedPhoto:
-    """The cache's view of a photo as time sync needs it (an unreadable capture time counts as none)."""
-    try:
-        local = record.capture_datetime
-    except ValueError:
-        local = None
-    capture = CaptureTime(local, record.capture_offset, camera_key(record.make, record.model)) if local else None
-    return TimedPhoto(str(record.id), capture, record.gps_lat, record.gps_lon)
-
-
 def _open(args: argparse.Namespace) -> Library:
     from geocore.library.api import Library
 
@@ -112,14 +100,6 @@ def _scan(library: Library, folders: Sequence[Path]) -> dict[str, PhotoRecord]:
             if not record.error_kind:
                 photos[str(record.id)] = record
     return photos
-
-
-ESTIMATED_SOURCES = ("model", "personal_model", "time_neighbour")
-
-
-def estimated_by_us(library: Library) -> set[str]:
-    """Photos whose GPS we wrote from an estimate: never neighbours of others, or errors would chain."""
-    return {str(d.photo_id) for d in library.decisions(state="written") if d.source in ESTIMATED_SOURCES}
 
 
 def _photo_for(photos: dict[str, PhotoRecord], raw: str, option: str) -> TimedPhoto:
@@ -164,51 +144,6 @@ def apply_references(args: argparse.Namespace, photos: dict[str, PhotoRecord], s
     for camera, offset_s in offsets.items():
         print(f"clock offset of {camera!r}: {offset_s:+.0f} s")
     return with_clock_offsets(settings, offsets)
-
-
-def _as_proposal(decision: DecisionRecord) -> LocationProposal:
-    return LocationProposal(decision.source, decision.lat, decision.lon, decision.radius_km or 0.0,
-                            decision.altitude_m, note=decision.notes or "")
-
-
-def visual_from_cache(library: Library, photo_id: int) -> VisualEvidence | None:
-    """The visual check from the photo's latest cached prediction (its ranked finest S2 cells), if any.
-
-    Only S2 cells take part: `geotag predict` gives an S2 cell the token as its label, a semantic area a name.
-    """
-    predictions = library.predictions(photo_id)
-    if not predictions:
-        return None
-    try:
-        payload = json.loads(predictions[-1].payload_json or "{}")
-        cells = [(str(c["key"]), float(c["probability"])) for c in payload.get("hierarchy_top") or []
-                 if c.get("label") == c.get("key")]
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None  # an unreadable cache entry only costs the visual check
-    return VisualEvidence.from_top_cells(cells)
-
-
-def store_proposal(library: Library, photo_id: int, proposal: LocationProposal, accept: bool) -> LocationProposal:
-    """Store one proposal with its review flag from the fusion rule; returns it as stored (flag and note set)."""
-    existing = [d for d in library.decisions(photo_id=photo_id) if d.state != "rejected"]
-    replaceable = ("proposed", "accepted") if accept else ("proposed",)  # never undo a user's acceptance silently
-    superseded = [d for d in existing if d.source == proposal.source and d.state in replaceable]
-    others = [_as_proposal(d) for d in existing if d not in superseded]
-    decision = fuse([proposal, *others], visual_from_cache(library, photo_id))
-    assert decision is not None  # our proposal is among the candidates
-    ours_chosen = decision.chosen.source == proposal.source and (decision.chosen.lat, decision.chosen.lon) == (
-        proposal.lat, proposal.lon)
-    stored = decision.chosen if ours_chosen else proposal
-    if stored.visual_probability is not None:  # the cache has no column for it (yet): keep it in the notes
-        stored = replace(stored, note=f"{stored.note}; visual probability {stored.visual_probability:.2g}")
-    if not ours_chosen:
-        stored = replace(proposal, note=f"{proposal.note}; not chosen: {decision.chosen.source} ranks higher")
-    state = "accepted" if accept and ours_chosen and not stored.flagged else "proposed"
-    library.propose(photo_id, stored.lat, stored.lon, stored.radius_km, stored.source, altitude_m=stored.altitude_m,
-                    review=stored.flagged, notes=stored.note, state=state)
-    for old in superseded:
-        library.reject(old.id)
-    return stored
 
 
 def report_and_store(library: Library | None, photos: dict[str, PhotoRecord], result: SyncResult,
