@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from geocore.timesync.clock import (
+    MAX_ZONE_ITERATIONS,
     CaptureTime,
     ClockSettings,
     TimeZoneError,
@@ -156,3 +157,20 @@ def test_bad_duration_raises():
 )
 def test_camera_key(make, model, key):
     assert camera_key(make, model) == key
+
+
+def test_zone_inference_at_an_oscillating_border_is_deterministic():
+    # positions alternate between Spain and Portugal with every look-up: stop after MAX_ZONE_ITERATIONS
+    calls = []
+
+    def position_at(_utc_s):
+        calls.append(1)
+        return (40.0, -7.5) if len(calls) % 2 else (40.0, -6.5)
+
+    capture = CaptureTime(datetime(2024, 7, 15, 12, 0))
+    first = infer_zone_from_positions(capture, ClockSettings(), position_at, zone_at_place)
+    calls.clear()
+    second = infer_zone_from_positions(capture, ClockSettings(), position_at, zone_at_place)
+    assert first == second and first is not None
+    assert first.how in ("place_zone:Europe/Lisbon", "place_zone:Europe/Madrid")
+    assert len(calls) == MAX_ZONE_ITERATIONS

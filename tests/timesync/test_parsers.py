@@ -156,3 +156,12 @@ def test_parse_time_values():
     assert parse_time_s("yesterday") is None
     assert parse_time_s(T0 * 1000) == T0
     assert parse_time_s(True) is None
+
+
+def test_entity_expansion_bomb_is_refused_quickly(tmp_path):
+    entities = "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8))
+    for name, root in (("bomb.kml", "kml"), ("bomb.gpx", "gpx")):
+        body = f'<?xml version="1.0"?><!DOCTYPE {root} [<!ENTITY a "{"a" * 50}">{entities}]>'
+        path = _write(tmp_path, name, f"{body}<{root}><name>&i;</name></{root}>")
+        with pytest.raises(TrackFormatError, match="amplification"):
+            load_track(path)
