@@ -6,6 +6,7 @@ Printed side by side in one run:
   interpolation), timed on a 20 k-point track (it is O(track) per photo) and reported as photos per second there;
 - reference 2: a per-photo Python loop (bisect + scalar great-circle interpolation), the straightforward way, on the
   same 1 M-point track;
+- time neighbours: `locate_by_neighbours` with N geotagged and N untagged photos, photos per second;
 - parsing: `load_track` on a generated 100 k-point GPX file, points per second.
 Usage: python benchmarks/timesync_match.py [--photos N] [--track-points N]
 """
@@ -24,6 +25,7 @@ import gpxpy.gpx
 import numpy as np
 
 from geocore.timesync.match import match_times
+from geocore.timesync.neighbours import locate_by_neighbours
 from geocore.timesync.parsers import load_track
 from geocore.timesync.track import Track, make_track
 
@@ -113,6 +115,11 @@ def main() -> None:
     small = random_walk(20_000)
     gpxpy_photos = rng.uniform(small.start_s, small.end_s, 200)
     gpxpy_s = gpxpy_reference(small, gpxpy_photos)
+    neighbours = random_walk(args.photos, seed=3)  # as many geotagged phone photos as camera photos, 1 s apart
+    started = time.perf_counter()
+    located = locate_by_neighbours(neighbours, rng.uniform(neighbours.start_s, neighbours.end_s, args.photos))
+    neighbours_s = time.perf_counter() - started
+    assert located.matched.all()
     parse_points = 100_000
     parse_s = parse_benchmark(parse_points)
 
@@ -122,6 +129,7 @@ def main() -> None:
     print(f"{'ours: match_times (vectorised)':38s} {ours_rate:12,.0f} {'':>15s}")
     print(f"{'ref: per-photo bisect + slerp loop':38s} {loop_rate:12,.0f} {ours_rate / loop_rate:15.1f}")
     print(f"{'ref: gpxpy get_location_at (20k track)':38s} {gpxpy_rate:12,.0f} {ours_rate / gpxpy_rate:15.1f}")
+    print(f"{'ours: locate_by_neighbours':38s} {args.photos / neighbours_s:12,.0f} {'':>15s}")
     print(f"largest |ours - loop| position difference: {worst_deg:.2e} degrees")
     print(f"parse {parse_points:,}-point GPX: {parse_s:.2f} s ({parse_points / parse_s:,.0f} points/s)")
 
