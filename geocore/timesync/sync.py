@@ -81,12 +81,12 @@ def resolve_time(
 
 
 def _proposals_from_match(
-    result: SyncResult, ids: Sequence[str], match: TrackMatch, source: str, unmatched_reason: str, describe: Callable[
-        [int], str]
+    result: SyncResult, ids: Sequence[str], match: TrackMatch, source: str,
+    unmatched_reason: Callable[[int], str], describe: Callable[[int], str],
 ) -> None:
     for index, photo_id in enumerate(ids):
         if not match.matched[index]:
-            result.unlocated[photo_id] = unmatched_reason
+            result.unlocated[photo_id] = unmatched_reason(index)
             continue
         altitude = float(match.altitude_m[index])
         result.proposals[photo_id] = LocationProposal(
@@ -136,9 +136,29 @@ def propose_from_track(
         return (f"track {how}, {match.nearest_point_s[index]:.0f} s from a track point; "
                 f"time {_utc_text(times[index])} ({result.times[ids[index]].how})")
 
-    reason = f"no track point within the limits (gap {max_gap_s / 60:.0f} min, snap {max_snap_s:.0f} s)"
+    def reason(index: int) -> str:
+        return _outside_track(track, times[index], max_gap_s, max_snap_s)
+
     _proposals_from_match(result, ids, match, SOURCE_GPS_TRACK, reason, describe)
     return result
+
+
+def _outside_track(track: Track, utc_s: float, max_gap_s: float, max_snap_s: float) -> str:
+    """Why a photo found no track point: before, after, or in a gap (a wrong clock or zone shows up here)."""
+    limits = f"(gap {max_gap_s / 60:.0f} min, snap {max_snap_s:.0f} s)"
+    when = _utc_text(utc_s)
+    if utc_s < track.start_s:
+        return f"no track point within the limits {limits}: {when} is {_span(track.start_s - utc_s)} before the track"
+    if utc_s > track.end_s:
+        return f"no track point within the limits {limits}: {when} is {_span(utc_s - track.end_s)} after the track"
+    after = int(np.searchsorted(track.times_s, utc_s, side="right"))
+    gap_s = track.times_s[min(after, len(track) - 1)] - track.times_s[max(after - 1, 0)]
+    return f"no track point within the limits {limits}: {when} falls in a {_span(gap_s)} gap of the track"
+
+
+def _span(seconds: float) -> str:
+    minutes = seconds / 60.0
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
 
 
 def neighbour_track(
@@ -179,8 +199,10 @@ def propose_from_neighbours(
         how = "between two geotagged photos" if match.interpolated[index] else "at one geotagged photo"
         return f"{how}, nearest {match.nearest_point_s[index]:.0f} s away; time {_utc_text(times[index])}"
 
-    _proposals_from_match(result, ids, match, SOURCE_TIME_NEIGHBOUR,
-                          f"no geotagged photo within {max_gap_s / 60:.0f} min", describe)
+    def reason(index: int) -> str:
+        return f"no geotagged photo within {max_gap_s / 60:.0f} min of {_utc_text(times[index])}"
+
+    _proposals_from_match(result, ids, match, SOURCE_TIME_NEIGHBOUR, reason, describe)
     return result
 
 

@@ -75,7 +75,8 @@ def test_sync_track_proposes_then_write_writes(trip, capsys):
     assert a.radius_km == pytest.approx(0.010 + 0.0005 * 6371 * 3.141592653589793 / 180, rel=1e-6)
     # Sony: 10:32 in Rome (CEST) = 08:32Z, clock 2 min fast -> 08:30Z
     assert b.lat == pytest.approx(lat_at(START + timedelta(minutes=30)), abs=1e-9)
-    assert "late.jpg: no track point within the limits" in out
+    assert "late.jpg: no track point within the limits (gap 30 min, snap 60 s): 2024-05-01 11:00:00 UTC is 2.0 h " \
+           "after the track" in out
 
     assert run("write", "--all-proposed", "--db", db) == 0
     lat, lon = exif_position(photos / "a.jpg")

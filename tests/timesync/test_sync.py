@@ -145,8 +145,9 @@ def test_gaps_and_photos_outside_the_track_stay_unlocated():
     result = propose_from_track(photos, track)
     assert set(result.proposals) == {"near_gap_edge"}
     assert result.proposals["near_gap_edge"].lat == first.lat[-1]
-    assert "no track point within the limits (gap 30 min" in result.unlocated["in_gap"]
-    assert "no track point" in result.unlocated["long_before"]
+    assert result.unlocated["in_gap"] == ("no track point within the limits (gap 30 min, snap 60 s): "
+                                          "2024-05-01 08:50:00 UTC falls in a 45 min gap of the track")
+    assert result.unlocated["long_before"].endswith("2024-05-01 06:00:00 UTC is 2.0 h before the track")
     assert "no capture time" in result.unlocated["no_capture"]
     assert "has_gps" not in result.unlocated  # photos with GPS are not touched
     wider = propose_from_track(photos, track, max_gap_s=50 * 60)
