@@ -202,18 +202,7 @@ def export_bundle(
     if weights_fp16:
         model_bytes, check = _compress_checked(model, model_bytes, images, check)
     contents = {"model.onnx": model_bytes, "heads.npz": head_weights_npz(model, fp16=weights_fp16)}
-    partition_refs = []
-    for index, partitioning in enumerate(partitionings):
-        name = f"partitionings/{partitioning.name}.csv"
-        contents[name] = _partitioning_csv(partitioning)
-        ref = file_ref(name, contents[name])
-        partition_refs.append(PartitioningRef(
-            partitioning.name, partitioning.kind, f"geo_{index}", len(partitioning), ref.file, ref.sha256
-        ))
-    hierarchy_ref = None
-    if hierarchy is not None and len(partitionings) > 1:
-        contents["hierarchy.csv"] = _hierarchy_csv(hierarchy)
-        hierarchy_ref = file_ref("hierarchy.csv", contents["hierarchy.csv"])
+    partition_refs, hierarchy_ref = _geography_files(partitionings, hierarchy, contents)
     scene = _scene_spec(model, fields, scene_mapping, contents)
     card = ModelCard(
         model_id=fields.model_id, backbone=model.backbone_name,
@@ -228,6 +217,24 @@ def export_bundle(
     path = write_bundle(out_path, card, contents)
     load_bundle(path)
     return path, check
+
+
+def _geography_files(
+    partitionings: Sequence[Partitioning], hierarchy: Hierarchy | None, contents: dict[str, bytes]
+) -> tuple[list[PartitioningRef], FileRef | None]:
+    """Add the partitioning CSVs (and hierarchy) to `contents`; return their card references."""
+    refs = []
+    for index, partitioning in enumerate(partitionings):
+        name = f"partitionings/{partitioning.name}.csv"
+        contents[name] = _partitioning_csv(partitioning)
+        ref = file_ref(name, contents[name])
+        refs.append(PartitioningRef(
+            partitioning.name, partitioning.kind, f"geo_{index}", len(partitioning), ref.file, ref.sha256
+        ))
+    if hierarchy is None or len(partitionings) < 2:
+        return refs, None
+    contents["hierarchy.csv"] = _hierarchy_csv(hierarchy)
+    return refs, file_ref("hierarchy.csv", contents["hierarchy.csv"])
 
 
 def _compress_checked(

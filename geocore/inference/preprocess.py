@@ -87,8 +87,7 @@ def crop_boxes(width: int, height: int, count: int, size: int) -> list[Box]:
 def open_oriented(path: str | Path, min_short_px: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
     """(RGB image with EXIF orientation applied, full oriented size); JPEGs DCT-downscaled to >= `min_short_px`."""
     path = Path(path)
-    if path.suffix.lower() in (".heic", ".heif", ".avif"):
-        register_heif()
+    register_heif()  # by content, not extension: a misnamed HEIC must open too
     try:
         with Image.open(path) as image:
             full_size = _oriented_size(image)
