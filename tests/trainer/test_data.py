@@ -53,6 +53,19 @@ def test_transforms_give_normalised_tensors_of_the_requested_size() -> None:
     assert np.allclose(unnormalised, expected_mean, atol=0.05)
 
 
+def test_validation_view_equals_geocore_preprocessing_of_the_same_file(tmp_path: Path) -> None:
+    from geocore.inference.card import CropSpec, InputSpec
+    from geocore.inference.preprocess import prepare_photo
+    from trainer.data.images import open_rgb
+
+    pixels = location_pixels(47.0, 3.0, 90, np.random.default_rng(1), 20.0)
+    write_photo(tmp_path / "v.jpg", np.ascontiguousarray(pixels[:, :70]), (47.0, 3.0))
+    ours = ResizeCenterCropTransform(32, 40)(open_rgb(tmp_path / "v.jpg", 40))
+    spec = InputSpec(32, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    theirs = prepare_photo(tmp_path / "v.jpg", spec, CropSpec(1, "mean", 40)).crops[0]
+    assert np.abs(ours.numpy() - theirs).max() < 1e-5
+
+
 def test_folder_source_reads_exif_gps_and_counts_photos_without_it(tmp_path: Path) -> None:
     lat, lon = np.array([48.8584, -33.8568]), np.array([2.2945, 151.2153])
     make_photo_set(tmp_path / "lib" / "a", lat, lon, seed=0)

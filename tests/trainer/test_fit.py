@@ -80,3 +80,24 @@ def test_cli_reports_bad_configs_and_data_clearly(tmp_path: Path, capsys: pytest
     assert train_main(["fit", "--config", str(tmp_path / "noimg.yaml")]) == 2
     assert "image folder not found" in capsys.readouterr().err
     assert train_main(["fit", "--resume", str(tmp_path / "no-run")]) == 2
+
+
+def test_scene_labels_train_a_scene_head_with_the_weighted_loss(tmp_path: Path, caplog) -> None:
+    from tests.trainer.synthetic import SyntheticSet, write_meta_csv
+
+    setup = training_setup(tmp_path, n_spots=4, per_spot=12, epochs=1, scene_weight=0.5)
+    names = sorted(p.name for p in (tmp_path / "img").iterdir())
+    rows = list(csv.DictReader((tmp_path / "train.csv").read_text().splitlines()))
+    photos = SyntheticSet(names, [float(r["LAT"]) for r in rows], [float(r["LON"]) for r in rows])
+    write_meta_csv(tmp_path / "train.csv", photos, scene=[i % 3 for i in range(len(names))])
+    setup["train"]["scene_column"] = "S3_Label"
+    setup["model"]["scene_classes"] = 3
+    setup["tensorboard"] = True
+    run_dir = fit(config_from_dict(setup))
+    row = next(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
+    assert float(row["train_scene_loss"]) > 0.5  # about ln 3 for an untrained 3-way head
+    combined = float(row["train_geo_loss"]) + 0.5 * float(row["train_scene_loss"])
+    assert float(row["train_loss"]) == pytest.approx(combined, rel=0.05)
+    state = torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=True)["model"]
+    assert state["heads.scene.weight"].shape[0] == 3
+    assert (run_dir / "tensorboard").is_dir() or "tensorboard package is not installed" in caplog.text

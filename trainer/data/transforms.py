@@ -72,18 +72,23 @@ class TrainTransform:
 
 
 class ResizeCenterCropTransform:
-    """Resize the short side to `resize` and take the centred `size` square (the reference's validation)."""
+    """Evaluation view: geocore's own preprocessing (short side to `resize`, centred `size` crop, card mean/std),
+    so validation during training sees exactly what the app's crop-count-1 scheme feeds the network."""
 
     def __init__(
         self, size: int = 224, resize: int = 256, mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
     ) -> None:
-        self.size, self.resize, self.mean, self.std = size, resize, tuple(mean), tuple(std)
+        from geocore.inference.card import CropSpec, InputSpec
+
+        self.spec = InputSpec(size, (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]))
+        self.crops = CropSpec(1, "mean", resize)
 
     def __call__(self, image: Image.Image, generator: torch.Generator | None = None) -> torch.Tensor:
-        scale = self.resize / min(image.width, image.height)
-        new_w, new_h = max(self.size, round(image.width * scale)), max(self.size, round(image.height * scale))
-        resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
-        left, top = (new_w - self.size) // 2, (new_h - self.size) // 2
-        crop = resized.crop((left, top, left + self.size, top + self.size))
-        return to_normalized_tensor(crop, self.mean, self.std)
+        from geocore.inference.preprocess import crop_boxes, normalise, resized_dimensions, target_short_side
+
+        short_px = target_short_side(self.crops, self.spec.size_px, 1)
+        resized = image.resize(resized_dimensions(image.width, image.height, short_px), Image.Resampling.BILINEAR)
+        left, top, right, bottom = crop_boxes(resized.width, resized.height, 1, self.spec.size_px)[0]
+        pixels = np.asarray(resized, dtype=np.float32)[top:bottom, left:right][None]
+        return torch.from_numpy(normalise(pixels, self.spec)[0])

@@ -302,7 +302,27 @@ def _end_epoch(session: Session, epoch: int, figures: dict[str, Any]) -> None:
             save_checkpoint(state, session.run_dir / "checkpoints" / BEST)
         assert session.metrics is not None
         session.metrics.append({"epoch": epoch + 1, "lr": learning_rate(session.config, epoch), **figures})
+        _tensorboard(session, epoch, figures)
         LOG.info("epoch %d: %s", epoch + 1, ", ".join(f"{k}={v:.4g}" for k, v in figures.items()))
+
+
+def _tensorboard(session: Session, epoch: int, figures: dict[str, Any]) -> None:
+    """Also log the epoch's figures to TensorBoard when asked and installed (metrics.csv is always written)."""
+    if not session.config.tensorboard:
+        return
+    if "tensorboard" not in session.extras:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            LOG.warning("tensorboard: true, but the tensorboard package is not installed; metrics.csv only")
+            session.extras["tensorboard"] = None
+        else:
+            session.extras["tensorboard"] = SummaryWriter(str(session.run_dir / "tensorboard"))
+    writer = session.extras["tensorboard"]
+    if writer is not None:
+        for key, value in figures.items():
+            writer.add_scalar(key, value, epoch + 1)
+        writer.flush()
 
 
 def _finish(session: Session) -> dict[str, Any]:
