@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geocore.timesync.clock import ClockSettings, parse_duration_s, zone
+from geocore.timesync.clock import ClockSettings, format_duration, parse_duration_s, zone
 from geocore.timesync.parsers import TRACK_SUFFIXES, load_tracks
 from geocore.timesync.store import estimated_by_us, store_proposal, timed_photo
 from geocore.timesync.sync import (
@@ -29,6 +29,7 @@ from geocore.timesync.sync import (
     offset_from_reference_time,
     propose_from_neighbours,
     propose_from_track,
+    suggest_offsets,
     with_clock_offsets,
 )
 from geocore.timesync.track import Track, merge_tracks
@@ -193,9 +194,14 @@ def _sync_track(args: argparse.Namespace) -> int:
     try:
         photos = _scan(library, folders)
         settings = apply_references(args, photos, settings, track)
-        result = propose_from_track([timed_photo(p) for p in photos.values()], track, settings,
-                                    args.max_gap_min * 60.0, args.max_snap_s, not args.no_altitude)
+        timed = [timed_photo(p) for p in photos.values()]
+        result = propose_from_track(timed, track, settings, args.max_gap_min * 60.0, args.max_snap_s,
+                                    not args.no_altitude)
         report_and_store(None if args.dry_run else library, photos, result, args.accept, "sync-track")
+        for hint in suggest_offsets(timed, track, result, args.max_gap_min * 60.0, args.max_snap_s):
+            extra = settings.clock_offset_s(hint.camera) + hint.offset_s
+            print(f"hint: {hint.matched_with_hint} of {hint.photo_count} photos of {hint.camera!r} would meet the "
+                  f"track (now {hint.matched_now}) with --clock-offset '{hint.camera}={format_duration(extra)}'")
     except UsageError as error:
         print(f"sync-track: {error}", file=sys.stderr)
         return 2

@@ -227,6 +227,13 @@ def parse_duration_s(text: str) -> float:
     return sign * (hours * 3600 + int(match.group(3)) * 60 + float(match.group(4)))
 
 
+def format_duration(seconds: float) -> str:
+    """Signed [+-]H:MM:SS, the form `parse_duration_s` reads back."""
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(round(abs(seconds)), 3600)
+    return f"{sign}{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
 def camera_key(make: str | None, model: str | None) -> str:
     """The key clock offsets and zones are kept under: 'Make Model', without repeating a make the model starts with."""
     make_text, model_text = (make or "").strip(), (model or "").strip()

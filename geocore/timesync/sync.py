@@ -261,3 +261,49 @@ def with_clock_offsets(settings: ClockSettings, offsets_s: Mapping[str, float]) 
 
 def _utc_text(utc_s: float) -> str:
     return datetime.fromtimestamp(utc_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+HINT_OFFSET_STEP_S = 15 * 60.0  # zones are whole quarter hours; clocks set to the wrong zone are off by these
+HINT_OFFSET_RANGE_S = 14 * 3600.0
+
+
+@dataclass(frozen=True)
+class OffsetHint:
+    """A clock offset that would place more of one camera's photos on the track than the current settings."""
+
+    camera: str
+    offset_s: float
+    matched_with_hint: int
+    matched_now: int
+    photo_count: int
+
+
+def suggest_offsets(
+    photos: Iterable[TimedPhoto], track: Track, result: SyncResult, max_gap_s: float = DEFAULT_MAX_GAP_S,
+    max_snap_s: float = DEFAULT_MAX_SNAP_S,
+) -> list[OffsetHint]:
+    """Per camera, the extra whole-quarter-hour offset (within ±14 h) that matches the most photos, when it helps.
+
+    A camera set to the wrong zone or left on winter time leaves its photos beside the track; trying every
+    quarter-hour shift on the times already resolved finds that. Only a shift that places at least one more photo
+    and at least 10 % more of that camera's photos is suggested; ties go to whole hours, then half hours, then
+    quarter hours, smallest first (when photos sit well inside a long track every shift places them all: the
+    hint can only see photos beside the track, a reference photo sees everything).
+    """
+    times_by_camera: dict[str, list[float]] = {}
+    for photo in photos:
+        resolved = result.times.get(photo.photo_id)
+        if resolved is not None and photo.capture is not None:
+            times_by_camera.setdefault(photo.capture.camera, []).append(resolved.utc_s)
+    steps = np.arange(-HINT_OFFSET_RANGE_S, HINT_OFFSET_RANGE_S + 1, HINT_OFFSET_STEP_S)
+    # ties go to whole hours (a wrong zone or DST), then half hours, then quarter hours, smallest shift first
+    steps = np.array(sorted(steps, key=lambda step: (step % 3600 != 0, step % 1800 != 0, abs(step), step)))
+    hints = []
+    for camera, camera_times in sorted(times_by_camera.items()):
+        times = np.asarray(camera_times)
+        shifted = (times[None, :] + steps[:, None]).reshape(-1)
+        counts = match_times(track, shifted, max_gap_s, max_snap_s, False).matched.reshape(len(steps), -1).sum(1)
+        now, best = int(counts[steps == 0][0]), int(np.argmax(counts))
+        if counts[best] > now and counts[best] - now >= 0.1 * len(times):
+            hints.append(OffsetHint(camera, float(steps[best]), int(counts[best]), now, len(times)))
+    return hints

@@ -251,3 +251,20 @@ def test_cached_visual_prediction_that_disagrees_flags_for_review(trip, capsys):
     assert a_decision.review and a_decision.state == "proposed"  # flagged: not accepted
     assert "visual probability 0.003" in a_decision.notes  # at most 1 - 0.997 (the listed cells' leftover)
     assert not b_decision.review and b_decision.state == "accepted" and "visual probability 0.6" in b_decision.notes
+
+
+def test_hint_for_a_camera_on_the_wrong_zone(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(4):  # Italian time tagged +01:00: read one hour late, after the track's end
+        make_jpeg(photos / f"c{i}.jpg", datetime_original=datetime(2024, 5, 1, 10, 10 + 10 * i), offset="+01:00")
+    track = write_gpx(tmp_path / "walk.gpx", [track_points()])
+    assert run("sync-track", track, photos, "--db", tmp_path / "c.sqlite3", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "0 located" in out
+    assert "hint: 4 of 4 photos of 'Canon EOS' would meet the track (now 0) with --clock-offset " \
+           "'Canon EOS=-1:00:00'" in out
+    assert run("sync-track", track, photos, "--db", tmp_path / "c.sqlite3", "--dry-run",
+               "--clock-offset", "Canon EOS=-1:00:00") == 0
+    out = capsys.readouterr().out
+    assert "4 located" in out and "hint:" not in out

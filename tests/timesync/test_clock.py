@@ -14,6 +14,7 @@ from geocore.timesync.clock import (
     camera_key,
     estimate_clock_offset_s,
     estimate_offsets_by_camera,
+    format_duration,
     format_offset,
     infer_zone_from_positions,
     local_to_utc_s,
@@ -143,6 +144,11 @@ def test_format_offset():
 )
 def test_parse_duration(text, seconds):
     assert parse_duration_s(text) == seconds
+
+
+@pytest.mark.parametrize("seconds", [0.0, 330.0, -3600.0, 45296.0, -59.0])
+def test_format_duration_round_trips(seconds):
+    assert parse_duration_s(format_duration(seconds)) == seconds
 
 
 def test_bad_duration_raises():

@@ -207,3 +207,19 @@ def test_pairs_read_an_unzoned_camera_in_the_zone_of_the_reference_place():
     assert estimate_offsets_from_pairs([(sony, phone)])["Sony"].offset_s == -180.0
     with pytest.raises(ValueError, match="nothing: no capture time"):
         estimate_offsets_from_pairs([(TimedPhoto("nothing", None), phone)])
+
+
+def test_offset_hint_finds_a_camera_left_on_the_wrong_zone():
+    from geocore.timesync.sync import suggest_offsets
+
+    start = utc(2024, 5, 1, 8, 0)
+    track = meridian_track(start, 60, 45.0, 7.0)  # 08:00-09:00Z
+    # the Canon shows Italian time but tags it "+01:00" (Italy is on +02:00 in May): every photo is read 1 h late
+    wrong = [photo(f"c{i}", datetime(2024, 5, 1, 10, 5 + 10 * i), "+01:00", "Canon") for i in range(5)]
+    right = [photo(f"p{i}", datetime(2024, 5, 1, 10, 5 + 10 * i), "+02:00", "Phone") for i in range(5)]
+    result = propose_from_track(wrong + right, track)
+    assert len(result.proposals) == 5
+    (hint,) = suggest_offsets(wrong + right, track, result)
+    assert (hint.camera, hint.offset_s, hint.matched_with_hint, hint.matched_now) == ("Canon", -3600.0, 5, 0)
+    fixed = propose_from_track(wrong, track, ClockSettings(clock_offsets_s={"Canon": hint.offset_s}))
+    assert fixed.proposals["c0"].lat == pytest.approx(lat_at(start, 45.0, utc(2024, 5, 1, 8, 5)))
