@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geocore.timesync.clock import ClockSettings, format_duration, parse_duration_s, zone
+from geocore.timesync.clock import ClockSettings, camera_key, format_duration, parse_duration_s, zone
 from geocore.timesync.parsers import TRACK_SUFFIXES, load_tracks
 from geocore.timesync.store import estimated_by_us, store_proposal, timed_photo
 from geocore.timesync.sync import (
@@ -156,14 +157,22 @@ def report_and_store(library: Library | None, photos: dict[str, PhotoRecord], re
             proposal = store_proposal(library, int(photo_id), proposal, accept)
         flagged += proposal.flagged
         label = "REVIEW" if proposal.flagged else "located"
-        altitude = f" {proposal.altitude_m:.0f} m" if proposal.altitude_m is not None else ""
+        altitude = f", altitude {proposal.altitude_m:.0f} m" if proposal.altitude_m is not None else ""
         print(f"{label:12} {photos[photo_id].path}: {proposal.lat:.6f}, {proposal.lon:.6f}{altitude} "
               f"±{proposal.radius_km * 1000:.0f} m ({proposal.note})")
     for photo_id, reason in sorted(result.unlocated.items(), key=lambda item: photos[item[0]].path):
         print(f"{'unlocated':12} {photos[photo_id].path}: {reason}")
+    cameras = Counter(camera_key(photos[i].make, photos[i].model) for i in [*result.proposals, *result.unlocated])
+    if cameras:
+        print("cameras (names for --clock-offset, --camera-tz-for): "
+              + ", ".join(f"{name!r} {count}" for name, count in sorted(cameras.items())))
     total = len(result.proposals) + len(result.unlocated)
     print(f"{command}: {total} photos without GPS, {len(result.proposals)} located ({flagged} to review), "
           f"{len(result.unlocated)} unlocated" + (" (dry run, nothing stored)" if library is None else ""))
+
+
+def _utc(utc_s: float) -> str:
+    return datetime.fromtimestamp(utc_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _load_track(track_paths: Sequence[Path]) -> tuple[Track | None, int]:
@@ -173,9 +182,7 @@ def _load_track(track_paths: Sequence[Path]) -> tuple[Track | None, int]:
     if not tracks:
         return None, len(errors)
     track = merge_tracks(tracks)
-    print(f"track: {len(track)} points from {len(tracks)} file(s), "
-          f"{datetime.fromtimestamp(track.start_s).astimezone():%Y-%m-%d %H:%M} to "
-          f"{datetime.fromtimestamp(track.end_s).astimezone():%Y-%m-%d %H:%M} (local time of this computer)")
+    print(f"track: {len(track)} points from {len(tracks)} file(s), {_utc(track.start_s)} to {_utc(track.end_s)} UTC")
     return track, len(errors)
 
 

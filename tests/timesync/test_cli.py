@@ -62,6 +62,7 @@ def test_sync_track_proposes_then_write_writes(trip, capsys):
     out = capsys.readouterr().out
     assert status == 0, out
     assert "3 photos without GPS, 2 located (0 to review), 1 unlocated" in out
+    assert "cameras (names for --clock-offset, --camera-tz-for): 'Canon EOS' 2, 'SONY ILCE-7M3' 1" in out
     library = Library(db)
     try:
         by_name = {library.photo(d.photo_id).file_path.name: d for d in library.decisions()}
