@@ -57,7 +57,8 @@ class Library(DecisionStore):
         self.recovered = recover(self.database)
 
     def close(self) -> None:
-        """Release the database."""
+        """Release the database and the writer's threads."""
+        self.writer.close()
         self.database.close()
 
     # -- scanning and photos ------------------------------------------------------------------------------------
@@ -249,9 +250,32 @@ class Library(DecisionStore):
 
     def _after_batch(self, report: BatchReport) -> None:
         ok = report.written
-        if report.operation == "write":
-            self.mark_written([r.decision_id for r in ok if r.decision_id is not None], report.batch_id)
-        self.refresh_photos(r.photo_id for r in ok if r.photo_id is not None)
+        if report.operation != "write":
+            self.refresh_photos(r.photo_id for r in ok if r.photo_id is not None)
+            return
+        self.mark_written([r.decision_id for r in ok if r.decision_id is not None], report.batch_id)
+        self._follow_writes(ok)
+
+    def _follow_writes(self, results: Sequence[FileResult]) -> None:
+        """Update the cache from what we just wrote (no re-read): identity, GPS and where it now lives."""
+        table = schema.photos
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            for result in results:
+                if result.photo_id is None or result.decision_id is None or result.state is None:
+                    continue
+                decision = connection.execute(sa.select(schema.decisions.c.lat, schema.decisions.c.lon,
+                                                        schema.decisions.c.altitude_m)
+                                              .where(schema.decisions.c.id == result.decision_id)).one()
+                values: dict[str, Any] = {"gps_lat": decision.lat, "gps_lon": decision.lon,
+                                          "gps_alt_m": decision.altitude_m}
+                if result.target == "photo":
+                    values.update(size=result.state.size, mtime_ns=result.state.mtime_ns,
+                                  head_hash=result.state.head_hash, gps_source="exif")
+                    connection.execute(sa.update(schema.features).where(
+                        schema.features.c.photo_id == result.photo_id).values(head_hash=result.state.head_hash))
+                else:
+                    values.update(sidecar_mtime_ns=result.state.mtime_ns, gps_source="xmp")
+                connection.execute(sa.update(table).where(table.c.id == result.photo_id).values(**values))
 
     def strip(self, paths: Sequence[Path | str], progress: ProgressCallback | None = None,
               cancel: threading.Event | None = None) -> BatchReport:

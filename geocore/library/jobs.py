@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from geocore.library.gps import GpsFix
 from geocore.library.metadata import read_exif_gps_pil
 from geocore.library.patches import Patch, decode_patches, invert_patches
 from geocore.library.records import PhotoRecord
-from geocore.library.writer import FileJob, Identity, VerifyError
+from geocore.library.writer import FileJob, Identity, VerifyError, is_written_version
 
 COORDINATE_TOLERANCE_DEG = 1e-7  # ~1 cm
 
@@ -32,7 +31,7 @@ def _verify_exif(writer: FormatWriter, fix: GpsFix) -> Callable[[bytes, bytes], 
         except (OSError, SyntaxError) as exc:
             raise VerifyError(f"written file does not parse: {exc}") from None
         _check_position(found, fix, "EXIF")
-        if writer.image_data(old) != writer.image_data(new):
+        if not writer.image_data_unchanged(old, new):
             raise VerifyError("image data would change")
     return verify
 
@@ -111,13 +110,9 @@ def undo_job(row: dict) -> FileJob:
     path = Path(row["path"])
 
     def make_patches(current: bytes) -> list[Patch]:
-        if hashlib.sha256(current).hexdigest() != row["written_sha256"]:
+        if not is_written_version(current, patches, row["original_sha256"]):
             raise LibraryError(ErrorKind.CHANGED, path, "file changed since it was written; not undone")
         return invert_patches(patches)
 
-    def verify(_current: bytes, restored: bytes) -> None:
-        if hashlib.sha256(restored).hexdigest() != row["original_sha256"]:
-            raise VerifyError("restored bytes differ from the original")
-
-    return FileJob(path, make_patches, target=row["target"], verify=verify, photo_id=row["photo_id"],
+    return FileJob(path, make_patches, target=row["target"], photo_id=row["photo_id"],
                    decision_id=row["decision_id"], may_be_missing=False)

@@ -18,18 +18,28 @@ class Patch:
 
 def apply_patches(data: bytes, patches: Sequence[Patch]) -> bytes:
     """Apply non-overlapping patches (offsets in `data`); checks that each `old` matches."""
-    out = bytearray()
+    if not patches_match(data, patches):
+        raise ValueError("patches overlap or do not match the file")
+    view = memoryview(data)
+    parts: list[bytes | memoryview] = []
     cursor = 0
     for patch in sorted(patches, key=lambda p: (p.offset, len(p.old))):
-        if patch.offset < cursor:
-            raise ValueError("overlapping patches")
-        if data[patch.offset : patch.offset + len(patch.old)] != patch.old:
-            raise ValueError(f"patch at {patch.offset} does not match the file")
-        out += data[cursor : patch.offset]
-        out += patch.new
+        parts += [view[cursor : patch.offset], patch.new]
         cursor = patch.offset + len(patch.old)
-    out += data[cursor:]
-    return bytes(out)
+    parts.append(view[cursor:])
+    return b"".join(parts)
+
+
+def patches_match(data: bytes, patches: Sequence[Patch]) -> bool:
+    """True when every patch's `old` bytes are where it says in `data` and patches do not overlap (no copy)."""
+    view = memoryview(data)
+    cursor = 0
+    for patch in sorted(patches, key=lambda p: (p.offset, len(p.old))):
+        end = patch.offset + len(patch.old)
+        if patch.offset < cursor or end > len(data) or view[patch.offset : end] != patch.old:
+            return False
+        cursor = end
+    return True
 
 
 def invert_patches(patches: Sequence[Patch]) -> list[Patch]:

@@ -122,6 +122,26 @@ class TiffView:
         return tuple(zip(numbers[0::2], numbers[1::2], strict=True))
 
 
+def _numbers(view: TiffView, entry: Entry) -> tuple[int, ...]:
+    """SHORT or LONG array values of an entry."""
+    code = {3: "H", 4: "I"}.get(entry.type)
+    if code is None:
+        raise CorruptMetadata(f"tag {entry.tag:#x} is not SHORT/LONG")
+    return tuple(struct.unpack(view.endian + code * entry.count, view.value_bytes(entry)))
+
+
+def image_data_ranges(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of every strip or tile of IFD0's image: the bytes a metadata edit must never touch."""
+    view = TiffView(data)
+    ifd0 = view.read_ifd(view.ifd0_offset)
+    for offsets_tag, counts_tag in ((0x111, 0x117), (0x144, 0x145)):
+        offsets, counts = ifd0.find(offsets_tag), ifd0.find(counts_tag)
+        if offsets is not None and counts is not None:
+            pairs = zip(_numbers(view, offsets), _numbers(view, counts), strict=True)
+            return [(start, start + count) for start, count in pairs]
+    raise CorruptMetadata("no strips or tiles in IFD0")
+
+
 def read_gps_fix(data: bytes) -> GpsFix | None:
     """The GPS position stored in TIFF-structured bytes, None when absent or incomplete."""
     view = TiffView(data)

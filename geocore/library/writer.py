@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +25,17 @@ import sqlalchemy as sa
 
 from geocore.library import db as schema
 from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, error_from_os
-from geocore.library.patches import Patch, apply_patches, encode_patches, invert_patches
+from geocore.library.patches import (
+    Patch,
+    apply_patches,
+    decode_patches,
+    encode_patches,
+    invert_patches,
+    patches_match,
+)
 from geocore.library.scanner import HEAD_BYTES
 
+IO_THREADS = max(2, min(4, os.cpu_count() or 2))
 CHUNK_FILES = 16  # files whose new bytes are held in memory between the two journal commits
 TEMP_SUFFIX = ".geotag-tmp"
 
@@ -64,6 +73,15 @@ class FileJob:
     may_be_missing: bool = False
 
 
+@dataclass(frozen=True)
+class WrittenState:
+    """What a written file looks like now: lets the cache follow our own writes without re-reading them."""
+
+    size: int
+    mtime_ns: int
+    head_hash: str
+
+
 @dataclass
 class FileResult:
     """Outcome for one file: ok, or a typed error with its reason."""
@@ -76,6 +94,7 @@ class FileResult:
     photo_id: int | None = None
     decision_id: int | None = None
     journal_id: int | None = None
+    state: WrittenState | None = None
 
 
 @dataclass
@@ -147,6 +166,13 @@ class SafeWriter:
         self.database = database
         self.keep_mtime = keep_mtime
         self.backup_originals = backup_originals
+        # Files are independent and the work is I/O, fsync and hashing (all release the GIL), so a few threads
+        # overlap them; the journal stays on the calling thread, one writer.
+        self._pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="geotag-write")
+
+    def close(self) -> None:
+        """Stop the I/O threads."""
+        self._pool.shutdown(wait=True)
 
     def new_batch(self, operation: str) -> str:
         """Create a batch row; returns its id."""
@@ -173,23 +199,31 @@ class SafeWriter:
     def _run_chunk(self, batch_id: str, jobs: Sequence[FileJob], dry_run: bool) -> list[FileResult]:
         results: dict[int, FileResult] = {}
         prepared: list[tuple[int, _Prepared]] = []
-        for index, job in enumerate(jobs):
-            try:
-                item = self._prepare(job)
-                prepared.append((index, item))
-            except LibraryError as exc:
-                results[index] = FileResult(job.path, job.target, False, exc.kind, exc.reason, job.photo_id,
-                                            job.decision_id)
+        for index, (job, outcome) in enumerate(zip(jobs, self._pool.map(self._try_prepare, jobs), strict=True)):
+            if isinstance(outcome, LibraryError):
+                results[index] = FileResult(job.path, job.target, False, outcome.kind, outcome.reason,
+                                            job.photo_id, job.decision_id)
+            else:
+                prepared.append((index, outcome))
         if not dry_run and prepared:
             self._journal_pending(batch_id, [item for _, item in prepared])
-            for index, item in prepared:
-                results[index] = self._commit_file(item)
+            committed = self._pool.map(self._commit_file, [item for _, item in prepared])
+            for (index, _item), result in zip(prepared, committed, strict=True):
+                results[index] = result
+            for folder in {item.job.path.parent for _, item in prepared}:  # make the renames durable
+                _fsync_folder(folder)
             self._journal_states([(r.journal_id, "done" if r.ok else "abandoned") for r in results.values()
                                   if r.journal_id is not None])
         for index, item in prepared:
             results.setdefault(index, FileResult(item.job.path, item.job.target, True, None, "dry run",
                                                  item.job.photo_id, item.job.decision_id))
         return [results[i] for i in range(len(jobs))]
+
+    def _try_prepare(self, job: FileJob) -> _Prepared | LibraryError:
+        try:
+            return self._prepare(job)
+        except LibraryError as exc:
+            return exc
 
     def _read_original(self, job: FileJob) -> tuple[bytes, bool, int, int]:
         """(bytes, existed, mode, mtime_ns); checks identity against the scan."""
@@ -215,8 +249,8 @@ class SafeWriter:
                 written = apply_patches(original, patches)
                 if not patches or written == original:
                     raise LibraryError(ErrorKind.NOTHING_TO_DO, job.path, "nothing to change")
-                if apply_patches(written, invert_patches(patches)) != original:
-                    raise VerifyError("undo patches would not restore the original")
+                if not patches_match(written, invert_patches(patches)):
+                    raise VerifyError("undo patches would not apply to the written file")
                 if job.verify is not None:
                     job.verify(original, written)
             except (CorruptMetadata, ValueError) as exc:
@@ -234,7 +268,7 @@ class SafeWriter:
                 item.journal_id = connection.execute(sa.insert(schema.journal).values(
                     batch_id=batch_id, photo_id=job.photo_id, decision_id=job.decision_id, path=str(job.path),
                     target=job.target, state="pending", original_existed=item.existed,
-                    original_sha256=item.original_sha256, written_sha256=sha256(item.written),
+                    original_sha256=item.original_sha256, written_sha256=None,
                     patches=encode_patches(item.patches), mode=item.mode, mtime_ns=item.mtime_ns,
                     created_ns=now, updated_ns=now)).inserted_primary_key[0]  # type: ignore[index]
 
@@ -246,7 +280,7 @@ class SafeWriter:
             if not _deletes(item):
                 times = (item.mtime_ns, item.mtime_ns) if self.keep_mtime and item.existed else None
                 write_temp(job.path, item.written, item.mode, times)
-                if sha256(temp.read_bytes()) != sha256(item.written):
+                if temp.read_bytes() != item.written:
                     temp.unlink(missing_ok=True)
                     return FileResult(job.path, job.target, False, ErrorKind.VERIFY_FAILED,
                                       "temp file read back differs", job.photo_id, job.decision_id, item.journal_id)
@@ -258,13 +292,20 @@ class SafeWriter:
                 job.path.unlink()
             else:
                 os.replace(temp, job.path)
-            _fsync_folder(job.path.parent)
-            return FileResult(job.path, job.target, True, None, "", job.photo_id, job.decision_id, item.journal_id)
+            return FileResult(job.path, job.target, True, None, "", job.photo_id, job.decision_id, item.journal_id,
+                              self._new_state(item))
         except OSError as exc:
             temp.unlink(missing_ok=True)
             error = error_from_os(exc, job.path)
             return FileResult(job.path, job.target, False, error.kind, error.reason, job.photo_id, job.decision_id,
                               item.journal_id)
+
+    def _new_state(self, item: _Prepared) -> WrittenState | None:
+        if _deletes(item):
+            return None
+        info = os.stat(item.job.path)
+        head = hashlib.blake2b(item.written[:HEAD_BYTES], digest_size=16).hexdigest()
+        return WrittenState(info.st_size, info.st_mtime_ns, head)
 
     def _journal_states(self, updates: list[tuple[int | None, str]]) -> None:
         if not updates:
@@ -285,19 +326,32 @@ class VerifyError(ValueError):
     """Read-back verification found the written bytes wrong."""
 
 
+def is_written_version(current: bytes, patches: list[Patch], original_sha256: str) -> bool:
+    """True when `current` is exactly the original with `patches` applied (checked against the original's hash).
+
+    The patched regions must hold the new bytes, and undoing them must give the original's SHA-256: together this
+    proves every byte, so no hash of the written file is needed at write time.
+    """
+    inverse = invert_patches(patches)
+    if not patches_match(current, inverse):
+        return False
+    return sha256(apply_patches(current, inverse)) == original_sha256
+
+
 def recover(database: schema.Database) -> list[str]:
     """Settle journal rows left 'pending' by a crash: done if the file is the written one, else abandoned."""
     table = schema.journal
     settled = []
     with database.write_lock, database.engine.begin() as connection:
-        rows = connection.execute(sa.select(table.c.id, table.c.path, table.c.written_sha256)
+        rows = connection.execute(sa.select(table.c.id, table.c.path, table.c.patches, table.c.original_sha256)
                                   .where(table.c.state == "pending")).all()
-        for journal_id, path, written_sha in rows:
+        for journal_id, path, blob, original_sha in rows:
             try:
-                current = sha256(Path(path).read_bytes())
+                current = Path(path).read_bytes()
             except OSError:
                 current = None
-            state = "done" if current == written_sha else "abandoned"
+            written = current is not None and is_written_version(current, decode_patches(blob), original_sha)
+            state = "done" if written else "abandoned"
             connection.execute(sa.update(table).where(table.c.id == journal_id).values(state=state))
             temp_path_for(Path(path)).unlink(missing_ok=True)
             settled.append(f"{path}: {state}")

@@ -1,0 +1,117 @@
+"""Benchmark: writing GPS into 12 MP JPEGs with full safety vs one exiftool process doing the same (target >= 1.0).
+
+Printed side by side in one run, on identical copies of the same generated files:
+- ours: `Library.write_batch` (identity check, in-memory patch + verification, journal, temp file + fsync, read
+  back, os.replace, folder fsync, cache refresh);
+- exiftool: a single process given an argument file (`-@`, one `-execute` per file) writing the same GPS tags
+  with `-overwrite_original` (its own temp file + rename, no fsync);
+- the ratio exiftool time / our time (>= 1.0 means we are at least as fast).
+The scan that our write needs (exiftool needs none) is timed and printed separately.
+Usage: python benchmarks/write.py [--count 500] [--folder PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from geocore.library.api import Library  # noqa: E402
+from tests.photo_factory import make_jpeg  # noqa: E402
+
+SIZE_12MP = (4000, 3000)
+DISTINCT = 4
+
+
+def make_originals(folder: Path) -> list[Path]:
+    """A few distinct 12 MP camera-like JPEGs (made once, reused between runs)."""
+    paths = []
+    for seed in range(DISTINCT):
+        path = folder / "originals" / f"base{seed}.jpg"
+        if not path.exists():
+            make_jpeg(path, size=SIZE_12MP, color_seed=seed, makernote=bytes(range(256)) * 40, quality=88)
+        paths.append(path)
+    return paths
+
+
+def copies(originals: list[Path], target: Path, count: int) -> list[Path]:
+    """`count` copies of the originals in a fresh folder."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    out = []
+    for index in range(count):
+        path = target / f"IMG_{index:04d}.JPG"
+        shutil.copyfile(originals[index % len(originals)], path)
+        out.append(path)
+    return out
+
+
+def positions(count: int) -> list[tuple[float, float, float]]:
+    """Deterministic positions (lat, lon, radius_km) per file."""
+    rng = random.Random(7)
+    return [(rng.uniform(-70, 70), rng.uniform(-179, 179), rng.uniform(0.01, 50)) for _ in range(count)]
+
+
+def run_ours(paths: list[Path], where: list[tuple[float, float, float]], database: Path) -> tuple[float, float]:
+    """(scan seconds, write seconds) for our full-safety write."""
+    library = Library(database)
+    started = time.perf_counter()
+    library.scan([paths[0].parent])
+    scan_s = time.perf_counter() - started
+    for path, (lat, lon, radius_km) in zip(paths, where, strict=True):
+        library.propose(library.photo_by_path(path).id, lat, lon, radius_km, "gps_track", state="accepted")
+    started = time.perf_counter()
+    report = library.write_batch()
+    write_s = time.perf_counter() - started
+    assert not report.failed and len(report.written) == len(paths), report.failed[:3]
+    library.close()
+    return scan_s, write_s
+
+
+def run_exiftool(paths: list[Path], where: list[tuple[float, float, float]], argfile: Path) -> float:
+    """Seconds for one exiftool process writing the same tags to every file."""
+    lines = []
+    for path, (lat, lon, radius_km) in zip(paths, where, strict=True):
+        lines += ["-overwrite_original", "-GPSVersionID=2 3 0 0", f"-GPSLatitudeRef={'N' if lat >= 0 else 'S'}",
+                  f"-GPSLatitude={abs(lat)}", f"-GPSLongitudeRef={'E' if lon >= 0 else 'W'}",
+                  f"-GPSLongitude={abs(lon)}", "-GPSMapDatum=WGS-84", "-GPSProcessingMethod=GPS",
+                  f"-GPSHPositioningError={radius_km * 1000}", str(path), "-execute"]
+    argfile.write_text("\n".join(lines) + "\n")
+    started = time.perf_counter()
+    subprocess.run(["exiftool", "-q", "-@", str(argfile)], check=True)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    """Run both writers on copies of the same files and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=500)
+    parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "geotag-bench-write")
+    args = parser.parse_args()
+    originals = make_originals(args.folder)
+    where = positions(args.count)
+    ours = copies(originals, args.folder / "ours", args.count)
+    theirs = copies(originals, args.folder / "exiftool", args.count)
+    megabytes = sum(p.stat().st_size for p in ours) / 1e6
+    for leftover in args.folder.glob("bench.sqlite3*"):
+        leftover.unlink()
+    scan_s, ours_s = run_ours(ours, where, args.folder / "bench.sqlite3")
+    exiftool_s = run_exiftool(theirs, where, args.folder / "args.txt")
+    print(f"files                  {args.count} x 12 MP JPEG ({megabytes / args.count:.1f} MB each)")
+    print(f"ours (full safety)     {ours_s:8.2f} s  ({args.count / ours_s:6.1f} files/s)   [+ scan {scan_s:.2f} s]")
+    print(f"exiftool (1 process)   {exiftool_s:8.2f} s  ({args.count / exiftool_s:6.1f} files/s)")
+    print(f"ratio exiftool/ours    {exiftool_s / ours_s:8.2f}  (target >= 1.0)")
+    shutil.rmtree(args.folder / "ours")
+    shutil.rmtree(args.folder / "exiftool")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
