@@ -269,3 +269,15 @@ def test_hint_for_a_camera_on_the_wrong_zone(tmp_path, capsys):
                "--clock-offset", "Canon EOS=-1:00:00") == 0
     out = capsys.readouterr().out
     assert "4 located" in out and "hint:" not in out
+
+
+def test_zone_per_camera_overrides_the_inferred_one(trip, capsys):
+    tmp_path, photos, track = trip
+    db = tmp_path / "c.sqlite3"
+    # the Sony set to Tokyo time: 10:32 there is 01:32Z, hours before the track
+    assert run("sync-track", track, photos, "--db", db, "--dry-run", "--camera-tz-for", "SONY ILCE-7M3=Asia/Tokyo") == 0
+    out = capsys.readouterr().out
+    assert "b.jpg: no track point within the limits (gap 30 min, snap 60 s): 2024-05-01 01:32:00 UTC" in out
+    assert run("sync-track", track, photos, "--db", db, "--dry-run") == 0  # no zone given: Rome, from the track
+    out = capsys.readouterr().out
+    assert "b.jpg: 45.064000" in out and "place_zone:Europe/Rome" in out

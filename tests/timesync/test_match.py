@@ -142,3 +142,11 @@ def test_many_photos_vectorised_agree_with_scalar_calls():
         assert single.matched[0] == batch.matched[index]
         if single.matched[0]:
             assert single.lat[0] == batch.lat[index] and single.radius_km[0] == batch.radius_km[index]
+
+
+def test_single_point_track_and_no_photos():
+    track = make_track([100], [1], [2])
+    assert match_times(track, []).matched.shape == (0,)
+    match = match_times(track, [100, 130, 200])
+    assert list(match.matched) == [True, True, False]
+    assert (match.lat[0], match.lon[0], match.radius_km[0]) == (1.0, 2.0, GPS_POINT_ACCURACY_KM)
