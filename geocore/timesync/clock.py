@@ -19,6 +19,7 @@ reference photo applies unchanged to every other photo of that camera.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -102,6 +103,25 @@ class ClockSettings:
         """Seconds to add to this camera's UTC instant to get the true one."""
         return self.clock_offsets_s.get(camera, self.default_clock_offset_s)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (for the GUI's settings file)."""
+        return {"camera_zone": self.camera_zone, "camera_zones": dict(self.camera_zones),
+                "clock_offsets_s": dict(self.clock_offsets_s), "default_clock_offset_s": self.default_clock_offset_s}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClockSettings:
+        """Inverse of `to_dict`; TimeZoneError for an unknown zone, ValueError for a bad offset."""
+        settings = cls(
+            camera_zone=data.get("camera_zone") or None,
+            camera_zones={str(k): str(v) for k, v in (data.get("camera_zones") or {}).items()},
+            clock_offsets_s={str(k): float(v) for k, v in (data.get("clock_offsets_s") or {}).items()},
+            default_clock_offset_s=float(data.get("default_clock_offset_s") or 0.0),
+        )
+        for name in [settings.camera_zone, *settings.camera_zones.values()]:
+            if name:
+                zone(name)
+        return settings
+
 
 @dataclass(frozen=True)
 class ResolvedTime:
@@ -165,9 +185,13 @@ def _zone_finder() -> Any:
     return TimezoneFinder()
 
 
+_zone_finder_lock = threading.Lock()
+
+
 def zone_at_place(lat: float, lon: float) -> str | None:
-    """IANA zone at a place, offline (timezonefinder; oceans give Etc/GMT±N)."""
-    name = _zone_finder().timezone_at(lng=float(lon), lat=float(lat))
+    """IANA zone at a place, offline (timezonefinder; oceans give Etc/GMT±N). Safe from several threads."""
+    with _zone_finder_lock:  # one shared finder; its lookups are not documented as thread-safe
+        name = _zone_finder().timezone_at(lng=float(lon), lat=float(lat))
     return str(name) if name else None
 
 

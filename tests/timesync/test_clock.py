@@ -180,3 +180,11 @@ def test_zone_inference_at_an_oscillating_border_is_deterministic():
     assert first == second and first is not None
     assert first.how in ("place_zone:Europe/Lisbon", "place_zone:Europe/Madrid")
     assert len(calls) == MAX_ZONE_ITERATIONS
+
+
+def test_settings_round_trip_and_validation():
+    settings = ClockSettings("Europe/Rome", {"SONY ILCE-7M3": "Asia/Tokyo"}, {"Canon EOS": -120.0}, 5.0)
+    assert ClockSettings.from_dict(settings.to_dict()) == settings
+    assert ClockSettings.from_dict({}) == ClockSettings()
+    with pytest.raises(TimeZoneError):
+        ClockSettings.from_dict({"camera_zones": {"x": "Nowhere/Land"}})
