@@ -10,7 +10,9 @@ Rule:
    proposals of the same source the smaller radius wins, then the first given (stable).
 3. When a visual prediction is given, the probability it assigns to the cell containing the chosen point is
    attached to the decision (`visual_probability`; None when the point lies in no cell of the model's
-   partitioning, e.g. open ocean, where the model cannot have an opinion).
+   partitioning, e.g. open ocean, where the model cannot have an opinion). From a cached top-k list of cells
+   (`VisualEvidence.from_top_cells`) an unlisted cell gets an upper bound of its probability, so a flag raised
+   from it is never a false alarm.
 4. A time-based decision (gps_track or time_neighbour) is flagged for review when the image strongly disagrees:
    the chosen point's cell is less than FLAG_RATIO (1/100) as probable as the visual model's most probable cell,
    i.e. the image makes some other cell at least 100 times more likely. A ratio rather than an absolute
@@ -29,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geocore.geo import s2cells
-from geocore.timesync.sphere import great_circle_km
+from geocore.geo.distance import haversine_km
 
 SOURCE_MANUAL = "manual"
 SOURCE_GPS_TRACK = "gps_track"
@@ -167,7 +169,7 @@ def _time_source_conflicts(chosen: LocationProposal, others: Iterable[LocationPr
     for other in others:
         if other.source not in TIME_BASED_SOURCES or other.source == chosen.source:
             continue
-        distance_km = float(great_circle_km(chosen.lat, chosen.lon, other.lat, other.lon))
+        distance_km = float(haversine_km(chosen.lat, chosen.lon, other.lat, other.lon))
         if distance_km > chosen.radius_km + other.radius_km:
             conflicts.append(f"{other.source} is {distance_km:.3g} km away (radii {chosen.radius_km:.3g} + "
                              f"{other.radius_km:.3g} km)")

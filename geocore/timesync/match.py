@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from geocore.timesync.sphere import EARTH_RADIUS_KM, central_angle_rad, from_unit_vectors, slerp, to_unit_vectors
+from geocore.geo.distance import EARTH_RADIUS_KM
+from geocore.timesync.sphere import central_angle_rad, from_unit_vectors, slerp, to_unit_vectors
 from geocore.timesync.track import Track
 
 DEFAULT_MAX_GAP_S = 30 * 60.0

@@ -28,7 +28,7 @@ from typing import Any
 import gpxpy
 import gpxpy.gpx
 
-from geocore.timesync.sphere import great_circle_km
+from geocore.geo.distance import haversine_km
 from geocore.timesync.track import Track, make_track
 
 TRACK_SUFFIXES = {".gpx": "gpx", ".kml": "kml", ".geojson": "geojson", ".json": "geojson"}
@@ -231,7 +231,7 @@ def _read_timed_line(path: Path, placemark: ElementTree.Element, line: ElementTr
         _check_position(path, lat, lon)
     lats = [v[0] for v in vertices]
     lons = [v[1] for v in vertices]
-    steps_km = [0.0] + list(great_circle_km(lats[:-1], lons[:-1], lats[1:], lons[1:]))
+    steps_km = [0.0] + list(haversine_km(lats[:-1], lons[:-1], lats[1:], lons[1:]))
     cumulative_km = [sum(steps_km[: i + 1]) for i in range(len(steps_km))]
     total_km = cumulative_km[-1]
     segment = points.new_segment()

@@ -1,11 +1,9 @@
-"""Great-circle helpers on unit vectors: distance and constant-speed interpolation (slerp), vectorised."""
+"""Great-circle helpers on unit vectors: central angle and constant-speed interpolation (slerp), vectorised."""
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-
-EARTH_RADIUS_KM = 6371.0  # same sphere as geocore.geo.distance and the papers' evaluation
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -31,11 +29,6 @@ def central_angle_rad(a: FloatArray, b: FloatArray) -> FloatArray:
     cross = np.linalg.norm(np.cross(a, b), axis=-1)
     dot = np.sum(a * b, axis=-1)
     return np.arctan2(cross, dot)
-
-
-def great_circle_km(lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, lon2: npt.ArrayLike) -> FloatArray:
-    """Great-circle distance in km between points in degrees (broadcasting, R = 6371 km)."""
-    return EARTH_RADIUS_KM * central_angle_rad(to_unit_vectors(lat1, lon1), to_unit_vectors(lat2, lon2))
 
 
 def slerp(a: FloatArray, b: FloatArray, fraction: npt.ArrayLike) -> FloatArray:

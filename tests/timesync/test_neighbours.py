@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from geocore.geo.distance import EARTH_RADIUS_KM
 from geocore.timesync.match import ASSUMED_SPEED_KMH
 from geocore.timesync.neighbours import NEIGHBOUR_BASE_KM, locate_by_neighbours
-from geocore.timesync.sphere import EARTH_RADIUS_KM
 from geocore.timesync.track import make_track
 
 KM_PER_DEGREE = EARTH_RADIUS_KM * math.pi / 180.0
