@@ -14,6 +14,7 @@ from geocore.library.gps import GpsFix
 from geocore.library.jpeg import image_data_start, set_gps_jpeg, strip_location_jpeg
 from geocore.library.patches import Patch
 from geocore.library.tiffio import image_data_ranges, set_gps_patches, strip_gps_patches
+from geocore.library.xmp import Place
 
 
 class Kind(str, enum.Enum):
@@ -76,9 +77,9 @@ class JpegWriter:
         """True for JPEG content, whatever the extension says."""
         return kind is Kind.JPEG
 
-    def set_gps(self, data: bytes, fix: GpsFix) -> list[Patch]:
-        """Patches writing `fix`."""
-        return set_gps_jpeg(data, fix)
+    def set_gps(self, data: bytes, fix: GpsFix, place: Place | None = None) -> list[Patch]:
+        """Patches writing `fix` (and place names into XMP)."""
+        return set_gps_jpeg(data, fix, place)
 
     def strip(self, data: bytes) -> list[Patch]:
         """Patches removing all location data."""
@@ -102,8 +103,8 @@ class TiffWriter:
         """True for classic TIFF content that is not a camera RAW."""
         return kind is Kind.TIFF and suffix.lower() not in RAW_EXTENSIONS
 
-    def set_gps(self, data: bytes, fix: GpsFix) -> list[Patch]:
-        """Patches writing `fix`."""
+    def set_gps(self, data: bytes, fix: GpsFix, place: Place | None = None) -> list[Patch]:
+        """Patches writing `fix` (place names are not written into TIFF files)."""
         return set_gps_patches(data, fix)
 
     def strip(self, data: bytes) -> list[Patch]:

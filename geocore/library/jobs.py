@@ -74,7 +74,7 @@ def write_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, *, sidec
     writer = None if sidecar_only else writer_for(Kind(photo.kind or "unknown"), photo.file_path)
     if writer is None:
         return sidecar_job(photo, fix, place, style, decision_id)
-    return FileJob(photo.file_path, lambda data: writer.set_gps(data, fix), target="photo",
+    return FileJob(photo.file_path, lambda data: writer.set_gps(data, fix, place), target="photo",
                    verify=_verify_exif(writer, fix), identity=identity_of(photo), photo_id=photo.id,
                    decision_id=decision_id)
 

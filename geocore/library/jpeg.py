@@ -74,9 +74,38 @@ def image_data_start(data: bytes) -> int:
     return read_segments(data)[1]
 
 
-def set_gps_jpeg(data: bytes, fix: GpsFix) -> list[Patch]:
-    """Patches that write `fix` into the JPEG's EXIF (creating an EXIF APP1 when there is none)."""
+def set_gps_jpeg(data: bytes, fix: GpsFix, place: xmp.Place | None = None) -> list[Patch]:
+    """Patches that write `fix` into the JPEG's EXIF, and into its XMP when that has a location or `place` is set."""
     segments, _ = read_segments(data)
+    return _exif_gps_patches(data, segments, fix) + _xmp_location_patches(data, segments, fix, place)
+
+
+def _segment_bytes(marker: int, payload: bytes) -> bytes:
+    if len(payload) + 2 > MAX_SEGMENT_LENGTH:
+        raise CorruptMetadata("metadata segment would exceed 64 KiB")
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def _xmp_location_patches(data: bytes, segments: list[Segment], fix: GpsFix,
+                          place: xmp.Place | None) -> list[Patch]:
+    """Keep embedded XMP in step with the new EXIF GPS (a stale XMP position would contradict it)."""
+    wanted = place is not None and any((place.city, place.state, place.country, place.country_code))
+    for segment in segments:
+        payload = data[segment.payload_start : segment.end]
+        if segment.marker == 0xE1 and payload.startswith(xmp.JPEG_XMP_HEADER):
+            packet = payload[len(xmp.JPEG_XMP_HEADER) :]
+            if not (wanted or xmp.has_location(packet)):
+                return []
+            merged = xmp.JPEG_XMP_HEADER + xmp.merge_location(packet, fix, place)
+            return [Patch(segment.offset, data[segment.offset : segment.end], _segment_bytes(0xE1, merged))]
+    if not wanted:
+        return []
+    # A new XMP segment goes after APP0/APP1 (EXIF first, as readers expect); insertions at one offset keep order.
+    at = next((s.offset for s in segments if s.marker not in (0xE0, 0xE1)), segments[-1].end if segments else 2)
+    return [Patch(at, b"", _segment_bytes(0xE1, xmp.JPEG_XMP_HEADER + xmp.merge_location(None, fix, place)))]
+
+
+def _exif_gps_patches(data: bytes, segments: list[Segment], fix: GpsFix) -> list[Patch]:
     segment = exif_segment(data, segments)
     if segment is None:
         tiff = new_exif_tiff()

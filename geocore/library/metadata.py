@@ -96,6 +96,11 @@ def _from_image(path: Path, kind: Kind) -> PhotoMetadata:
         width, height = image.size
         sub = exif.get_ifd(0x8769)
         gps = _gps_from_pil(exif.get_ifd(0x8825))
+        gps_source = "exif" if gps is not None else None
+        embedded_xmp = image.info.get("xmp")
+    if gps is None and isinstance(embedded_xmp, bytes):
+        gps = _xmp_gps(embedded_xmp)
+        gps_source = "xmp" if gps is not None else None
     orientation = exif.get(0x112)
     return PhotoMetadata(
         width=width, height=height,
@@ -103,7 +108,7 @@ def _from_image(path: Path, kind: Kind) -> PhotoMetadata:
         capture_offset=_text(sub.get(0x9011)),
         make=_text(exif.get(0x10F)), model=_text(exif.get(0x110)),
         orientation=orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else None,
-        gps=gps, gps_source="exif" if gps is not None else None,
+        gps=gps, gps_source=gps_source,
     )
 
 
@@ -140,6 +145,13 @@ def read_metadata(path: Path, kind: Kind) -> PhotoMetadata:
         if sidecar_gps is not None:
             meta = PhotoMetadata(**{**meta.__dict__, "gps": sidecar_gps, "gps_source": "xmp"})
     return meta
+
+
+def _xmp_gps(packet: bytes) -> GpsFix | None:
+    try:
+        return xmp.read_location(packet)
+    except CorruptMetadata:
+        return None
 
 
 def read_sidecar_gps(photo: Path) -> GpsFix | None:

@@ -176,6 +176,16 @@ def read_location(data: bytes) -> GpsFix | None:
         raise CorruptMetadata(f"bad XMP GPS value: {exc}") from None
 
 
+def has_location(data: bytes) -> bool:
+    """True when an XMP packet holds any GPS or location-name property (False when it does not parse)."""
+    try:
+        root = parse_packet(data)
+    except CorruptMetadata:
+        return False
+    return any(_is_location(key) for element in root.iter() if isinstance(element.tag, str)
+               for key in [element.tag, *element.attrib])
+
+
 def strip_location_packet(data: bytes) -> bytes:
     """An XMP packet without location properties (unchanged bytes when it had none)."""
     root = parse_packet(data)

@@ -252,3 +252,19 @@ def test_concurrent_readers_while_writing(tmp_path) -> None:
     for thread in threads:
         thread.join()
     assert errors == [] and len(library.photos()) == 20
+
+
+def test_gps_from_embedded_xmp_when_exif_has_none(tmp_path) -> None:
+    import subprocess
+
+    from tests.library.exiftool_helpers import EXIFTOOL
+
+    if EXIFTOOL is None:
+        pytest.skip("exiftool not installed")
+    path = make_jpeg(tmp_path / "p" / "x.jpg")
+    subprocess.run([EXIFTOOL, "-q", "-overwrite_original", "-XMP-exif:GPSLatitude=10.5",
+                    "-XMP-exif:GPSLongitude=-20.25", "-XMP-exif:GPSLongitudeRef=W", str(path)], check=True)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "p"])
+    photo = library.photo_by_path(path)
+    assert (photo.gps_lat, photo.gps_lon, photo.gps_source) == (pytest.approx(10.5), pytest.approx(-20.25), "xmp")

@@ -196,3 +196,32 @@ def test_backup_originals_option(tmp_path) -> None:
     _place(library, path, 1.0, 2.0, "manual")
     assert library.write_batch().failed == []
     assert (tmp_path / "photos" / "a.jpg_original").read_bytes() == original
+
+
+def test_place_names_go_into_embedded_xmp_and_stale_xmp_gps_follows(tmp_path) -> None:
+    import subprocess
+
+    from tests.library.exiftool_helpers import EXIFTOOL
+
+    named = make_jpeg(tmp_path / "photos" / "named.jpg", color_seed=1)
+    stale = make_jpeg(tmp_path / "photos" / "stale.jpg", color_seed=2)
+    subprocess.run([EXIFTOOL or "exiftool", "-q", "-overwrite_original", "-XMP-exif:GPSLatitude=10",
+                    "-XMP-exif:GPSLongitude=10", "-XMP-dc:Title=Keep me", str(stale)], check=True)
+    shas = {path: sha256_of(path) for path in (named, stale)}
+    warnings = {path: validate_warnings(path) for path in (named, stale)}
+    library = _library(tmp_path, place_names=True)
+    library.scan([tmp_path / "photos"])
+    _place(library, named, 41.9028, 12.4964, "manual")
+    _place(library, stale, 41.9028, 12.4964, "manual")
+    report = library.write_batch()
+    assert report.failed == []
+    for path in (named, stale):
+        tags = exiftool_tags(path)
+        assert abs(tags["Composite:GPSLatitude"] - 41.9028) < 1e-6
+        assert abs(tags["XMP-exif:GPSLatitude"] - 41.9028) < 1e-6
+        assert abs(tags["XMP-exif:GPSLongitude"] - 12.4964) < 1e-6
+        assert tags["XMP-photoshop:City"] == "Rome" and tags["XMP-iptcCore:CountryCode"] == "IT"
+        assert validate_warnings(path) - warnings[path] == set()
+    assert exiftool_tags(stale)["XMP-dc:Title"] == "Keep me"
+    assert library.undo(batch_id=report.batch_id).failed == []
+    assert {path: sha256_of(path) for path in (named, stale)} == shas
