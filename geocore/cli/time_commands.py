@@ -139,12 +139,12 @@ def apply_references(args: argparse.Namespace, photos: dict[str, PhotoRecord], s
                  for a, b in _pairs(getattr(args, "pair", []), "--pair")]
     except ValueError as error:
         raise UsageError(str(error)) from error
+    for camera, offset_s in offsets.items():
+        print(f"clock offset of {camera!r}: {offset_s:+.0f} s")
     for camera, estimate in estimate_offsets_from_pairs(pairs, settings).items():
         offsets[camera] = estimate.offset_s
         print(f"clock offset of {camera!r} from {estimate.pair_count} pairs: {estimate.offset_s:+.0f} s "
               f"(spread {estimate.spread_s:.0f} s)")
-    for camera, offset_s in offsets.items():
-        print(f"clock offset of {camera!r}: {offset_s:+.0f} s")
     return with_clock_offsets(settings, offsets)
 
 
