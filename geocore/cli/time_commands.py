@@ -137,11 +137,12 @@ def apply_references(args: argparse.Namespace, photos: dict[str, PhotoRecord], s
                 photo, lat, lon, track, settings)
         pairs = [(_photo_for(photos, a, "--pair"), _photo_for(photos, b, "--pair"))
                  for a, b in _pairs(getattr(args, "pair", []), "--pair")]
+        estimates = estimate_offsets_from_pairs(pairs, settings)
     except ValueError as error:
         raise UsageError(str(error)) from error
     for camera, offset_s in offsets.items():
         print(f"clock offset of {camera!r}: {offset_s:+.0f} s")
-    for camera, estimate in estimate_offsets_from_pairs(pairs, settings).items():
+    for camera, estimate in estimates.items():
         offsets[camera] = estimate.offset_s
         print(f"clock offset of {camera!r} from {estimate.pair_count} pairs: {estimate.offset_s:+.0f} s "
               f"(spread {estimate.spread_s:.0f} s)")

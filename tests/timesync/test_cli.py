@@ -281,3 +281,14 @@ def test_zone_per_camera_overrides_the_inferred_one(trip, capsys):
     assert run("sync-track", track, photos, "--db", db, "--dry-run") == 0  # no zone given: Rome, from the track
     out = capsys.readouterr().out
     assert "b.jpg: 45.064000" in out and "place_zone:Europe/Rome" in out
+
+
+def test_pair_without_capture_time_is_a_usage_error(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    make_jpeg(photos / "phone.jpg", datetime_original=datetime(2024, 6, 1, 14, 0), gps=(47.0, 8.0, 0.0))
+    make_jpeg(photos / "cam.jpg", datetime_original=None)
+    status = run("sync-neighbours", photos, "--db", tmp_path / "c.sqlite3",
+                 "--pair", f"{photos / 'cam.jpg'}={photos / 'phone.jpg'}")
+    assert status == 2
+    assert f"{photos / 'cam.jpg'}: no capture time" in capsys.readouterr().err
