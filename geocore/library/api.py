@@ -22,7 +22,7 @@ from geocore.library.decisions import DecisionStore, _new_id
 from geocore.library.errors import ErrorKind, LibraryError
 from geocore.library.formats import Kind
 from geocore.library.gps import PROCESSING_METHODS, GpsFix
-from geocore.library.records import PhotoRecord, PredictionRecord, from_row
+from geocore.library.records import DecisionRecord, PhotoRecord, PredictionRecord, from_row
 from geocore.library.scanner import FoundFile, ProgressCallback, Scanner, ScanReport, inspect_file
 from geocore.library.thumbnails import make_thumbnail, thumbnail_file
 from geocore.library.writer import BatchReport, FileJob, FileResult, SafeWriter, recover
@@ -214,9 +214,8 @@ class Library(DecisionStore):
                     sidecar_only: bool = False, dry_run: bool = False, progress: ProgressCallback | None = None,
                     cancel: threading.Event | None = None) -> BatchReport:
         """Write decisions (default: every accepted one) into the files; per-file results, never raises per file."""
-        chosen = self.decisions_to_write(decision_ids, all_proposed)
+        chosen, report_results = self._one_per_photo(self.decisions_to_write(decision_ids, all_proposed))
         places = self._places(chosen)
-        report_results: list[FileResult] = []
         jobs: list[FileJob] = []
         for decision, place in zip(chosen, places, strict=True):
             photo = self.photo(decision.photo_id)
@@ -229,6 +228,14 @@ class Library(DecisionStore):
                 report_results.append(FileResult(photo.file_path, "photo", False, exc.kind, exc.reason, photo.id,
                                                  decision.id))
         return self._run("write", jobs, report_results, dry_run, progress, cancel)
+
+    def _one_per_photo(self, chosen: list[DecisionRecord]) -> tuple[list[DecisionRecord], list[FileResult]]:
+        """One write per file per batch: the newest decision wins, the others are reported as superseded."""
+        latest = {d.photo_id: d.id for d in chosen}
+        skipped = [FileResult(self.photo(d.photo_id).file_path, "photo", False, ErrorKind.NOTHING_TO_DO,
+                              f"superseded by decision {latest[d.photo_id]}", d.photo_id, d.id)
+                   for d in chosen if latest[d.photo_id] != d.id]
+        return [d for d in chosen if latest[d.photo_id] == d.id], skipped
 
     def _places(self, chosen: Sequence[Any]) -> list[Place | None]:
         if not self.place_names or not chosen:

@@ -115,4 +115,4 @@ def undo_job(row: dict) -> FileJob:
         return invert_patches(patches)
 
     return FileJob(path, make_patches, target=row["target"], photo_id=row["photo_id"],
-                   decision_id=row["decision_id"], may_be_missing=False)
+                   decision_id=row["decision_id"], may_be_missing=False, mtime_ns=row["mtime_ns"])

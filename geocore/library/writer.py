@@ -71,6 +71,7 @@ class FileJob:
     photo_id: int | None = None
     decision_id: int | None = None
     may_be_missing: bool = False
+    mtime_ns: int | None = None  # give the result this mtime (undo puts back the original's)
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,8 @@ class SafeWriter:
         try:
             if not _deletes(item):
                 times = (item.mtime_ns, item.mtime_ns) if self.keep_mtime and item.existed else None
+                if job.mtime_ns is not None:
+                    times = (job.mtime_ns, job.mtime_ns)
                 write_temp(job.path, item.written, item.mode, times)
                 if temp.read_bytes() != item.written:
                     temp.unlink(missing_ok=True)

@@ -225,3 +225,30 @@ def test_place_names_go_into_embedded_xmp_and_stale_xmp_gps_follows(tmp_path) ->
     assert exiftool_tags(stale)["XMP-dc:Title"] == "Keep me"
     assert library.undo(batch_id=report.batch_id).failed == []
     assert {path: sha256_of(path) for path in (named, stale)} == shas
+
+
+def test_touch_changes_mtime_and_undo_puts_it_back(tmp_path) -> None:
+    path = make_jpeg(tmp_path / "photos" / "a.jpg")
+    os.utime(path, ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000))
+    library = _library(tmp_path, keep_mtime=False)
+    library.scan([tmp_path / "photos"])
+    _place(library, path, 1.0, 2.0, "manual")
+    assert library.write_batch().failed == []
+    assert path.stat().st_mtime_ns != 1_500_000_000_000_000_000
+    assert library.undo(paths=[path]).failed == []
+    assert path.stat().st_mtime_ns == 1_500_000_000_000_000_000
+
+
+def test_two_decisions_for_one_file_in_one_batch(tmp_path) -> None:
+    path = make_jpeg(tmp_path / "photos" / "a.jpg")
+    sha = sha256_of(path)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    photo_id = library.photo_by_path(path).id
+    first = library.propose(photo_id, 1.0, 2.0, 1.0, "model")
+    second = library.propose(photo_id, 3.0, 4.0, 1.0, "gps_track")
+    report = library.write_batch([first, second])
+    outcome = {r.decision_id: r for r in report.results}
+    assert outcome[second].ok and outcome[first].error_kind is ErrorKind.NOTHING_TO_DO
+    assert abs(exiftool_tags(path)["Composite:GPSLatitude"] - 3.0) < 1e-6
+    assert library.undo(paths=[path]).failed == [] and sha256_of(path) == sha
