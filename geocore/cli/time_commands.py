@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from geocore.timesync.clock import ClockSettings, camera_key, format_duration, parse_duration_s, zone
 from geocore.timesync.parsers import TRACK_SUFFIXES, load_tracks
-from geocore.timesync.store import estimated_by_us, store_proposal, timed_photo
+from geocore.timesync.store import estimated_by_us, store_result, timed_photo
 from geocore.timesync.sync import (
     SyncResult,
     TimedPhoto,
@@ -152,10 +152,9 @@ def apply_references(args: argparse.Namespace, photos: dict[str, PhotoRecord], s
 def report_and_store(library: Library | None, photos: dict[str, PhotoRecord], result: SyncResult,
                      accept: bool, command: str) -> None:
     """Print one line per photo and the summary; store the proposals unless `library` is None (dry run)."""
+    stored = store_result(library, result, accept) if library is not None else result.proposals
     flagged = 0
-    for photo_id, proposal in sorted(result.proposals.items(), key=lambda item: photos[item[0]].path):
-        if library is not None:
-            proposal = store_proposal(library, int(photo_id), proposal, accept)
+    for photo_id, proposal in sorted(stored.items(), key=lambda item: photos[item[0]].path):
         flagged += proposal.flagged
         label = "REVIEW" if proposal.flagged else "located"
         altitude = f", altitude {proposal.altitude_m:.0f} m" if proposal.altitude_m is not None else ""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from geocore.fusion import LocationProposal, VisualEvidence, fuse
 from geocore.timesync.clock import CaptureTime, camera_key
-from geocore.timesync.sync import TimedPhoto
+from geocore.timesync.sync import SyncResult, TimedPhoto
 
 if TYPE_CHECKING:
     from geocore.library.api import Library
@@ -81,3 +81,9 @@ def store_proposal(library: Library, photo_id: int, proposal: LocationProposal, 
     for old in superseded:
         library.reject(old.id)
     return stored
+
+
+def store_result(library: Library, result: SyncResult, accept: bool = False) -> dict[str, LocationProposal]:
+    """Store every proposal of a sync result (see `store_proposal`); returns them as stored, by photo id."""
+    return {photo_id: store_proposal(library, int(photo_id), proposal, accept)
+            for photo_id, proposal in result.proposals.items()}
