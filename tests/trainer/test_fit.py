@@ -40,7 +40,7 @@ def test_fit_writes_a_complete_run_folder_with_safe_checkpoints(tmp_path: Path) 
 
 
 def test_resume_after_a_crash_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path: Path) -> None:
-    setup = training_setup(tmp_path, epochs=3)
+    setup = training_setup(tmp_path, n_spots=8, per_spot=12, epochs=3)
     reference = fit(config_from_dict(copy.deepcopy(setup)))
 
     def crash_after_first_epoch(epoch: int, figures: dict) -> None:

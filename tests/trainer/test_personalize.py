@@ -80,3 +80,17 @@ def test_partitionings_adapt_to_the_number_of_photos() -> None:
     assert adaptive_taus(100) == (3, [25, 6])
     tau_min, tau_max = adaptive_taus(2000)
     assert tau_min == 13 and tau_max == [500, 100, 26]
+
+
+def test_cli_builds_a_semantic_personal_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = tiny_base_bundle(tmp_path / "base.geomodel")
+    library = _library(tmp_path, n_spots=6, per_spot=10)
+    code = train_main(["personalize", "--library", str(library), "--out", str(tmp_path / "sem.geomodel"),
+                       "--base-model", str(base), "--cache", str(tmp_path / "c.sqlite3"), "--partitioning",
+                       "semantic", "--epochs", "20"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "held-out accuracy" in captured.out and "hierarchy" in captured.out
+    bundle = load_bundle(tmp_path / "sem.geomodel")
+    assert bundle.partitionings and all(p.kind == "semantic" for p in bundle.partitionings)
+    assert bundle.card.training["partitioning"] == "semantic"

@@ -83,9 +83,7 @@ def build_partitionings(lat: np.ndarray, lon: np.ndarray, kind: str) -> list[Par
     """Nested partitionings of the training locations, coarse -> fine, duplicates removed."""
     tau_min, tau_max = adaptive_taus(len(lat))
     if kind == "semantic":
-        from geocore.geo.semantic import build_semantic_partitionings
-
-        built = build_semantic_partitionings(lat, lon, [tau_min * 8, tau_min * 3, tau_min])
+        built = _semantic_partitionings(lat, lon, tau_min)
     elif kind == "s2":
         built = build_s2_partitionings(lat, lon, tau_min, tau_max)
     else:
@@ -97,6 +95,26 @@ def build_partitionings(lat: np.ndarray, lon: np.ndarray, kind: str) -> list[Par
     if not unique:
         raise PersonalizeError(f"no place holds {tau_min} photos: too few photos per place to learn from")
     return unique
+
+
+def _semantic_partitionings(lat: np.ndarray, lon: np.ndarray, tau_min: int) -> list[Partitioning]:
+    """Semantic partitionings for tau_min x 8/3/1, dropping coarse levels that would leave out many photos.
+
+    Photos without a class at the coarsest tau are left out of every semantic level, so a library spread over many
+    small regions needs a smaller coarsest tau; below 80% coverage the coarsest level goes.
+    """
+    from geocore.geo.semantic import build_semantic_partitionings
+
+    taus = [tau_min * 8, tau_min * 3, tau_min]
+    while taus:
+        try:
+            built = build_semantic_partitionings(lat, lon, taus)
+        except PartitioningError:
+            built = []
+        if built and (len(taus) == 1 or built[0].counts.sum() >= 0.8 * len(lat)):
+            return built
+        taus = taus[1:]
+    raise PersonalizeError(f"no region or place holds {tau_min} photos: too few photos per place to learn from")
 
 
 @dataclass
