@@ -85,7 +85,7 @@ def run_exiftool(paths: list[Path], where: list[tuple[float, float, float]], arg
                   f"-GPSHPositioningError={radius_km * 1000}", str(path), "-execute"]
     argfile.write_text("\n".join(lines) + "\n")
     started = time.perf_counter()
-    subprocess.run(["exiftool", "-q", "-@", str(argfile)], check=True)
+    subprocess.run(["exiftool", "-@", str(argfile), "-common_args", "-q", "-q"], check=True)
     return time.perf_counter() - started
 
 
