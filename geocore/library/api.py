@@ -28,7 +28,7 @@ from geocore.library.thumbnails import make_thumbnail, thumbnail_file
 from geocore.library.writer import BatchReport, FileJob, FileResult, SafeWriter, recover
 from geocore.library.xmp import Place
 
-PHOTO_FILTERS = ("all", "no_gps", "has_gps", "error")
+PHOTO_FILTERS = ("all", "no_gps", "has_gps", "error", "proposed", "accepted", "rejected", "written", "review")
 
 
 class Library(DecisionStore):
@@ -69,15 +69,19 @@ class Library(DecisionStore):
         return self._scanner.scan(folders, progress, cancel, include_hidden)
 
     def photos(self, where: str = "all", folder: Path | str | None = None) -> list[PhotoRecord]:
-        """Cached photos: 'all', 'no_gps', 'has_gps' or 'error', optionally under one folder."""
-        table = schema.photos
+        """Cached photos by state (PHOTO_FILTERS: GPS, errors, or having a decision in a state), by path."""
+        table, decisions = schema.photos, schema.decisions
         query = sa.select(table).order_by(table.c.path)
-        filters: dict[str, Any] = {"all": None, "no_gps": table.c.gps_lat.is_(None) & table.c.error_kind.is_(None),
-                   "has_gps": table.c.gps_lat.is_not(None), "error": table.c.error_kind.is_not(None)}
-        if where not in filters:
+        if where not in PHOTO_FILTERS:
             raise ValueError(f"unknown photo filter {where!r}; one of {PHOTO_FILTERS}")
-        if filters[where] is not None:
-            query = query.where(filters[where])
+        with_decision = (decisions.c.review.is_(True) if where == "review" else decisions.c.state == where)
+        filters: dict[str, Any] = {
+            "all": None, "no_gps": table.c.gps_lat.is_(None) & table.c.error_kind.is_(None),
+            "has_gps": table.c.gps_lat.is_not(None), "error": table.c.error_kind.is_not(None),
+        }
+        condition = filters.get(where, table.c.id.in_(sa.select(decisions.c.photo_id).where(with_decision)))
+        if condition is not None:
+            query = query.where(condition)
         if folder is not None:
             query = query.where(table.c.path.startswith(str(Path(folder).absolute()).rstrip("/") + "/"))
         with self.database.engine.connect() as connection:

@@ -268,3 +268,19 @@ def test_gps_from_embedded_xmp_when_exif_has_none(tmp_path) -> None:
     library.scan([tmp_path / "p"])
     photo = library.photo_by_path(path)
     assert (photo.gps_lat, photo.gps_lon, photo.gps_source) == (pytest.approx(10.5), pytest.approx(-20.25), "xmp")
+
+
+def test_photo_queries_by_decision_state(tmp_path) -> None:
+    paths = [make_jpeg(tmp_path / "p" / f"{i}.jpg", size=(32, 32), color_seed=i) for i in range(4)]
+    library = _library(tmp_path)
+    library.scan([tmp_path / "p"])
+    ids = [library.photo_by_path(p).id for p in paths]
+    library.propose(ids[0], 1.0, 1.0, 10.0, "model")
+    library.accept(library.propose(ids[1], 1.0, 1.0, 10.0, "model"))
+    library.reject(library.propose(ids[2], 1.0, 1.0, 10.0, "model", review=True))
+    assert [p.id for p in library.photos("proposed")] == [ids[0]]
+    assert [p.id for p in library.photos("accepted")] == [ids[1]]
+    assert [p.id for p in library.photos("rejected")] == [ids[2]] == [p.id for p in library.photos("review")]
+    assert len(library.photos("no_gps")) == 4 and library.photos("written") == []
+    with pytest.raises(ValueError):
+        library.photos("sideways")
