@@ -192,3 +192,21 @@ def test_tar_shards_in_webdataset_layout_with_json_locations(tmp_path: Path) -> 
 def test_write_photo_without_gps_has_no_location(tmp_path: Path) -> None:
     write_photo(tmp_path / "x.jpg", location_pixels(1.0, 2.0, 16, np.random.default_rng(0), 1.0), None)
     assert read_exif_gps(tmp_path / "x.jpg") is None
+
+
+def test_msgpack_shards_take_locations_and_scene_labels_from_the_mp16_meta_csv(tmp_path: Path) -> None:
+    partitionings = _partitionings(tmp_path)
+    lat, lon = spot_locations(6, 20, seed=3)
+    paths = _write_msgpack_shards(tmp_path / "shards", 6, 2)
+    meta = tmp_path / "mp16_meta.csv"
+    lines = ["IMG_ID,AUTHOR,LAT,LON,S3_Label,S16_Label,S365_Label,Prob_indoor,Prob_natural,Prob_urban"]
+    lines += [f"r{i},a,{lat[i * 20]},{lon[i * 20]},{i % 3},0,0,0.1,0.2,0.7" for i in range(5)]  # r5 has no row
+    meta.write_text("\n".join(lines) + "\n")
+    data = DataConfig(source="shards", shards=paths, csv=str(meta), scene_column="S3_Label")
+    dataset, report = build_dataset(data, partitionings, TrainTransform(24), 24)
+    assert report.considered == 5 and report.skipped == 0
+    items = list(dataset)
+    scenes = sorted(int(item["scene"]) for item in items if "scene" in item)
+    assert scenes == [0, 0, 1, 1, 2]
+    assert [(item["skipped"], item["name"]) for item in items if "skipped" in item] == [
+        ("no location for record", "r5")]

@@ -101,3 +101,17 @@ def test_scene_labels_train_a_scene_head_with_the_weighted_loss(tmp_path: Path, 
     state = torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=True)["model"]
     assert state["heads.scene.weight"].shape[0] == 3
     assert (run_dir / "tensorboard").is_dir() or "tensorboard package is not installed" in caplog.text
+
+
+def test_partitionings_that_do_not_nest_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from geocore.geo.partitioning import build_s2_partitionings
+    from tests.trainer.synthetic import spot_locations
+
+    setup = training_setup(tmp_path, n_spots=4, per_spot=10)
+    lat, lon = spot_locations(4, 10, 1)
+    other = build_s2_partitionings(lat + 0.5, lon + 0.5, 2, [3])[0]  # different tau_min and points: no nesting
+    other.write_csv(tmp_path / "other.csv")
+    setup["model"]["partitionings"] = [str(tmp_path / "other.csv"), setup["model"]["partitionings"][-1]]
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(setup))
+    assert train_main(["fit", "--config", str(tmp_path / "run.yaml")]) == 2
+    assert "error:" in capsys.readouterr().err

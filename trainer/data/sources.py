@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from geocore.library.errors import LibraryError
 from trainer.data.images import ImageReadError, has_image_extension, open_rgb
 from trainer.data.labels import SkipReport
 
@@ -44,23 +45,17 @@ class LocatedPhotos:
                              self.scene[indices])
 
 
-def _gps_to_degrees(values: Any, ref: Any) -> float:
-    degrees, minutes, seconds = (float(v) for v in values)
-    sign = -1.0 if str(ref).strip().upper().startswith(("S", "W")) else 1.0
-    return sign * (degrees + minutes / 60.0 + seconds / 3600.0)
-
-
 def read_exif_gps(path: str | os.PathLike[str]) -> tuple[float, float] | None:
-    """(lat, lon) in degrees from a photo's EXIF GPS IFD, or None when it has none; pixels are not decoded."""
-    with Image.open(path) as image:
-        gps = image.getexif().get_ifd(0x8825)
-    if not gps or 2 not in gps or 4 not in gps:
-        return None
-    try:
-        lat, lon = _gps_to_degrees(gps[2], gps.get(1, "N")), _gps_to_degrees(gps[4], gps.get(3, "E"))
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
-    return lat, lon
+    """(lat, lon) in degrees of a photo, read by geocore's library code (EXIF GPS, embedded XMP, then an XMP
+    sidecar: the same rules as the app); None when it has none. Raises LibraryError/OSError for unreadable files."""
+    from geocore.library.formats import sniff
+    from geocore.library.metadata import read_metadata
+
+    path = Path(path)
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    metadata = read_metadata(path, sniff(head, path.suffix))
+    return None if metadata.gps is None else (float(metadata.gps.lat), float(metadata.gps.lon))
 
 
 def walk_photos(folders: Sequence[str | os.PathLike[str]], report: SkipReport) -> list[Path]:
@@ -83,8 +78,8 @@ def photos_from_folders(folders: Sequence[str | os.PathLike[str]], report: SkipR
         report.considered += 1
         try:
             location = read_exif_gps(path)
-        except (OSError, SyntaxError, ValueError) as error:
-            report.skip("unreadable file", f"{path} ({error})")
+        except (OSError, SyntaxError, ValueError, LibraryError) as error:
+            report.skip("unreadable file", f"{path} ({getattr(error, 'reason', error)})")
             continue
         if location is None:
             report.skip("no GPS in EXIF", str(path))
