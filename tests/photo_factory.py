@@ -202,9 +202,13 @@ def make_png(path: Path | str, size: tuple[int, int] = (320, 240), *, gps: GpsTu
 
 def make_webp(path: Path | str, size: tuple[int, int] = (320, 240), *, gps: GpsTuple | None = None,
               datetime_original: datetime | None = None, offset: str | None = "+02:00", make: str | None = "Google",
-              model: str | None = "Pixel", orientation: int = 1, icc: bool = True, color_seed: int = 0) -> Path:
-    """Write a lossy WebP with EXIF (and ICC) chunks; returns the path."""
+              model: str | None = "Pixel", orientation: int = 1, icc: bool = True, color_seed: int = 0,
+              exif: bool = True) -> Path:
+    """Write a lossy WebP with EXIF (and ICC) chunks (`exif=False`: a plain simple-format WebP); returns the path."""
     path, image = _prepare(path, size, color_seed)
+    if not exif:
+        image.save(path, "WEBP", quality=85)
+        return path
     exif_bytes = build_exif(size, gps=gps, datetime_original=datetime_original, offset=offset, make=make,
                             model=model, orientation=orientation, makernote=None, thumbnail=False)
     return _save_with_exif(path, image, "WEBP", exif_bytes, icc, quality=85)

@@ -1,7 +1,7 @@
 """Photo formats: content sniffing and one small writer class per format that can hold EXIF GPS in place.
 
-Anything without a writer (PNG, HEIC, WebP, camera RAW, BigTIFF) gets an XMP sidecar instead: RAW files are
-never rewritten.
+Anything without a writer (PNG, HEIC, WebP without an EXIF chunk, camera RAW, BigTIFF) gets an XMP sidecar
+instead: RAW files are never rewritten.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from geocore.library.gps import GpsFix
 from geocore.library.jpeg import image_data_start, set_gps_jpeg, strip_location_jpeg
 from geocore.library.patches import Patch
 from geocore.library.tiffio import image_data_ranges, set_gps_patches, strip_gps_patches
+from geocore.library.webp import has_exif_chunk, image_chunks_unchanged, set_gps_webp, strip_location_webp
 from geocore.library.xmp import Place
 
 
@@ -118,13 +119,47 @@ class TiffWriter:
             new.startswith(memoryview(old)[start:end], start) for start, end in ranges)
 
 
-FormatWriter = JpegWriter | TiffWriter
-FORMAT_WRITERS: tuple[FormatWriter, ...] = (JpegWriter(), TiffWriter())
+@dataclass(frozen=True)
+class WebpWriter:
+    """EXIF GPS in an extended WebP that already has an EXIF chunk; image chunks are never touched."""
+
+    name: str = "webp"
+    extensions: frozenset[str] = frozenset({".webp"})
+
+    def can_write(self, kind: Kind, suffix: str) -> bool:
+        """True for WebP content (the file must also pass `can_write_file`)."""
+        return kind is Kind.WEBP
+
+    def can_write_file(self, path: Path) -> bool:
+        """Only WebPs with an EXIF chunk: adding one would mean rewriting the VP8X header."""
+        try:
+            return has_exif_chunk(path)
+        except OSError:
+            return False
+
+    def set_gps(self, data: bytes, fix: GpsFix, place: Place | None = None) -> list[Patch]:
+        """Patches writing `fix` (place names go to XMP sidecars for WebP)."""
+        return set_gps_webp(data, fix)
+
+    def strip(self, data: bytes) -> list[Patch]:
+        """Patches removing EXIF GPS and XMP location."""
+        return strip_location_webp(data)
+
+    def image_data_unchanged(self, old: bytes, new: bytes) -> bool:
+        """True when the VP8/VP8L/ALPH/ANMF chunks are byte-identical."""
+        return image_chunks_unchanged(old, new)
+
+
+FormatWriter = JpegWriter | TiffWriter | WebpWriter
+FORMAT_WRITERS: tuple[FormatWriter, ...] = (JpegWriter(), TiffWriter(), WebpWriter())
 
 
 def writer_for(kind: Kind, path: Path) -> FormatWriter | None:
     """The in-place writer for this content, or None when only a sidecar is safe."""
-    return next((writer for writer in FORMAT_WRITERS if writer.can_write(kind, path.suffix)), None)
+    for writer in FORMAT_WRITERS:
+        if writer.can_write(kind, path.suffix) and (not isinstance(writer, WebpWriter) or writer.can_write_file(path)):
+            return writer
+    return None
 
 
 def is_photo_name(name: str) -> bool:

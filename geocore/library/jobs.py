@@ -81,7 +81,7 @@ def write_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, *, sidec
 
 def _verify_stripped(kind: Kind) -> Callable[[bytes, bytes], None]:
     def verify(_old: bytes, new: bytes) -> None:
-        if (kind is Kind.JPEG or kind is Kind.TIFF) and read_exif_gps_pil(new) is not None:
+        if kind in (Kind.JPEG, Kind.TIFF, Kind.WEBP) and read_exif_gps_pil(new) is not None:
             raise VerifyError("GPS still readable after strip")
     return verify
 

@@ -21,7 +21,7 @@ from tests.library.exiftool_helpers import (
     sha256_of,
     validate_warnings,
 )
-from tests.photo_factory import make_jpeg, make_tiff
+from tests.photo_factory import make_jpeg, make_tiff, make_webp
 
 pytestmark = needs_exiftool
 WHEN = datetime(2023, 5, 1, 12, 30, 0)
@@ -252,3 +252,22 @@ def test_two_decisions_for_one_file_in_one_batch(tmp_path) -> None:
     assert outcome[second].ok and outcome[first].error_kind is ErrorKind.NOTHING_TO_DO
     assert abs(exiftool_tags(path)["Composite:GPSLatitude"] - 3.0) < 1e-6
     assert library.undo(paths=[path]).failed == [] and sha256_of(path) == sha
+
+
+def test_webp_with_exif_chunk_is_written_in_place_and_stripped(tmp_path) -> None:
+    path = make_webp(tmp_path / "photos" / "w.webp", gps=(5.0, 6.0), datetime_original=WHEN)
+    sha, before_tags, before_warnings = sha256_of(path), exiftool_tags(path), validate_warnings(path)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    _place(library, path, -12.345678, 98.7654321, "manual")
+    report = library.write_batch()
+    assert report.failed == [] and report.results[0].target == "photo"
+    after = exiftool_tags(path)
+    assert abs(after["Composite:GPSLatitude"] + 12.345678) < 1e-6
+    assert abs(after["Composite:GPSLongitude"] - 98.7654321) < 1e-6
+    assert non_gps_tags(after) == non_gps_tags(before_tags)
+    assert validate_warnings(path) - before_warnings == set()
+    assert library.strip([path]).failed == []
+    assert not [k for k in exiftool_tags(path) if "GPS" in k]
+    assert library.undo(paths=[path]).failed == []
+    assert sha256_of(path) == sha
