@@ -113,6 +113,10 @@ def test_tiff_write_in_place_and_undo(tmp_path) -> None:
     assert validate_warnings(path) - before_warnings == set()
     with Image.open(path) as image:
         assert image.tobytes() == pixels
+    assert library.strip([path]).failed == []
+    assert not [k for k in exiftool_tags(path) if "GPS" in k]
+    with Image.open(path) as image:
+        assert image.tobytes() == pixels
     assert library.undo(paths=[path]).failed == []
     assert sha256_of(path) == original_sha
 
@@ -271,3 +275,32 @@ def test_webp_with_exif_chunk_is_written_in_place_and_stripped(tmp_path) -> None
     assert not [k for k in exiftool_tags(path) if "GPS" in k]
     assert library.undo(paths=[path]).failed == []
     assert sha256_of(path) == sha
+
+
+def test_disk_full_is_typed_leaves_no_temp_and_batch_goes_on(tmp_path, monkeypatch) -> None:
+    import errno
+
+    from geocore.library import writer
+
+    full = make_jpeg(tmp_path / "photos" / "full.jpg", color_seed=1)
+    fine = make_jpeg(tmp_path / "photos" / "fine.jpg", color_seed=2)
+    sha = sha256_of(full)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    _place(library, full, 1.0, 2.0, "manual")
+    _place(library, fine, 3.0, 4.0, "manual")
+    real_open = os.open
+
+    def open_temp(path, flags, mode=0o777):
+        if str(path).endswith(".full.jpg" + writer.TEMP_SUFFIX):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(writer.os, "open", open_temp)
+    report = library.write_batch()
+    monkeypatch.undo()
+    outcome = {r.path.name: r for r in report.results}
+    assert outcome["full.jpg"].error_kind is ErrorKind.DISK_FULL and outcome["fine.jpg"].ok
+    assert sha256_of(full) == sha and not list((tmp_path / "photos").glob(".*"))
+    states = {Path(row["path"]).name: row["state"] for row in library.journal_rows()}
+    assert states == {"full.jpg": "abandoned", "fine.jpg": "done"}
