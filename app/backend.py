@@ -200,6 +200,13 @@ class Backend:
         with self._predictor_lock:
             self._predictor = None
 
+    def model_status(self) -> str:
+        """One line for the status bar: the model in use and where it runs, or why there is none."""
+        predictor = self._predictor
+        if predictor is None:
+            return f"No model: {self.model_problem}" if self.model_problem else "Model not loaded"
+        return f"Model: {predictor.model_id} ({predictor.provider}, {predictor.crops} crop(s))"
+
     def can_explain(self) -> bool:
         """Whether a saliency map can be computed (a model is loaded)."""
         return self._predictor is not None

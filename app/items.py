@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QColor, QIcon, QPixmap, QStandardItem, QStandardItemModel
 
 # States in the order a photo moves through them; "error" can happen at any step.
 STATES = ("scanned", "has_gps", "proposed", "accepted", "rejected", "written", "error")
@@ -21,6 +22,7 @@ STATE_COLOURS = {
 }
 COLUMNS = ("Photo", "State", "Source", "Confidence", "Place", "Taken")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+FILTER_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 @dataclass
@@ -58,133 +60,113 @@ def _state_icon(state: str) -> QIcon:
     return QIcon(pixmap)
 
 
-class PhotoTableModel(QAbstractTableModel):
-    """Rows are PhotoItems; thumbnails come from a callback so the model never loads images itself."""
+def _display(item: PhotoItem, column: int) -> str:
+    if column == 0:
+        return item.path.name
+    if column == 1:
+        return STATE_LABELS.get(item.state, item.state)
+    if column == 2:
+        return item.source
+    if column == 3:
+        return "" if item.confidence is None else f"{100 * item.confidence:.0f} %"
+    if column == 4:
+        return item.error if item.state == "error" else item.place
+    return item.taken
+
+
+def _sort_key(item: PhotoItem, column: int) -> Any:
+    if column == 1:
+        return STATES.index(item.state) if item.state in STATES else len(STATES)
+    if column == 3:
+        return -1.0 if item.confidence is None else float(item.confidence)
+    return _display(item, column).lower()
+
+
+def filter_text(item: PhotoItem) -> str:
+    """What the proxy's regular expression filters on: '|state|source|confidence percent|'."""
+    percent = -1 if item.confidence is None else round(100 * item.confidence)
+    return f"|{item.state}|{item.source}|{percent}|"
+
+
+class PhotoTableModel(QStandardItemModel):
+    """Rows are PhotoItems, stored as Qt items: the views, the sorting and the filtering then run in C++ and never
+    call back into Python (with workers busy in Python, every such call would wait for the GIL)."""
 
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
+        super().__init__(0, len(COLUMNS), parent)
+        self.setHorizontalHeaderLabels(list(COLUMNS))
         self.items: list[PhotoItem] = []
         self.rows_by_key: dict[str, int] = {}
-        self.thumbnail_for: Any = None  # callable(PhotoItem) -> QIcon | None
+        self.thumbnails: dict[str, QIcon] = {}
         self._state_icons = {state: _state_icon(state) for state in STATES}
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.items)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        item = self.items[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(item, column)
-        if role == SORT_ROLE:
-            return self._sort_key(item, column)
-        if role == Qt.ItemDataRole.DecorationRole:
-            if column == 0 and self.thumbnail_for is not None:
-                return self.thumbnail_for(item)
-            return self._state_icons.get(item.state) if column == 1 else None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return item.error or str(item.path)
-        return None
-
-    @staticmethod
-    def _display(item: PhotoItem, column: int) -> str:
-        if column == 0:
-            return item.path.name
-        if column == 1:
-            return STATE_LABELS.get(item.state, item.state)
-        if column == 2:
-            return item.source
-        if column == 3:
-            return "" if item.confidence is None else f"{100 * item.confidence:.0f} %"
-        if column == 4:
-            return item.error if item.state == "error" else item.place
-        return item.taken
-
-    @staticmethod
-    def _sort_key(item: PhotoItem, column: int) -> Any:
-        if column == 1:
-            return STATES.index(item.state) if item.state in STATES else len(STATES)
-        if column == 3:
-            return -1.0 if item.confidence is None else item.confidence
-        return PhotoTableModel._display(item, column).lower()
+    def _cells(self, item: PhotoItem) -> list[QStandardItem]:
+        cells = []
+        for column in range(len(COLUMNS)):
+            cell = QStandardItem(_display(item, column))
+            cell.setEditable(False)
+            cell.setData(_sort_key(item, column), SORT_ROLE)
+            cells.append(cell)
+        cells[0].setData(filter_text(item), FILTER_ROLE)
+        cells[0].setToolTip(str(item.path))
+        cells[1].setIcon(self._state_icons.get(item.state, QIcon()))
+        if item.error:
+            cells[1].setToolTip(item.error)
+        icon = self.thumbnails.get(item.key)
+        if icon is not None:
+            cells[0].setIcon(icon)
+        return cells
 
     def add_items(self, items: list[PhotoItem]) -> None:
-        """Append new photos and refresh those already listed (a re-scan), in one model update per batch."""
-        fresh = []
+        """Append new photos and refresh those already listed (a re-scan)."""
         for item in items:
             row = self.rows_by_key.get(item.key)
             if row is None:
-                fresh.append(item)
+                self.rows_by_key[item.key] = len(self.items)
+                self.items.append(item)
+                self.appendRow(self._cells(item))
             else:
-                self.items[row] = item
-                self.item_changed(row)
-        if not fresh:
-            return
-        start = len(self.items)
-        self.beginInsertRows(QModelIndex(), start, start + len(fresh) - 1)
-        for offset, item in enumerate(fresh):
-            self.rows_by_key[item.key] = start + offset
-            self.items.append(item)
-        self.endInsertRows()
+                self.set_item(row, item)
 
-    def item(self, key: str) -> PhotoItem | None:
+    def set_item(self, row: int, item: PhotoItem) -> None:
+        """Replace the photo in a row and refresh its cells."""
+        self.items[row] = item
+        for column, cell in enumerate(self._cells(item)):
+            self.setItem(row, column, cell)
+
+    def item(self, key: str) -> PhotoItem | None:  # type: ignore[override]
         """The item for a path key, or None."""
         row = self.rows_by_key.get(key)
         return None if row is None else self.items[row]
 
-    def item_changed(self, row: int) -> None:
-        """Tell the views one row changed."""
-        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
-
-    def key_changed(self, key: str) -> None:
-        """Tell the views the row of this key changed."""
+    def set_thumbnail(self, key: str, icon: QIcon) -> None:
+        """A thumbnail arrived: remember it and show it."""
+        self.thumbnails[key] = icon
         row = self.rows_by_key.get(key)
-        if row is not None:
-            self.item_changed(row)
+        cell = None if row is None else super().item(row, 0)
+        if cell is not None:
+            cell.setIcon(icon)
 
-    def clear(self) -> None:
+    def clear_photos(self) -> None:
         """Forget every photo."""
-        self.beginResetModel()
+        self.removeRows(0, self.rowCount())
         self.items, self.rows_by_key = [], {}
-        self.endResetModel()
 
 
 class PhotoFilterProxy(QSortFilterProxyModel):
-    """Filters by state, source and minimum confidence; sorts by each column's natural order."""
+    """Filters by state, source and minimum confidence with one regular expression on the filter role (C++)."""
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.states: set[str] = set()  # empty = all
-        self.source = ""
-        self.min_confidence = 0.0
         self.setSortRole(SORT_ROLE)
+        self.setFilterRole(FILTER_ROLE)
+        self.setFilterKeyColumn(0)
 
     def set_filter(self, states: set[str], source: str = "", min_confidence: float = 0.0) -> None:
-        """Replace the filter and re-filter."""
-        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10; invalidateFilter is deprecated there
-            self.beginFilterChange()
-            self.states, self.source, self.min_confidence = set(states), source, min_confidence
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-            return
-        self.states, self.source, self.min_confidence = set(states), source, min_confidence
-        self.invalidateFilter()
-
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
-        model = self.sourceModel()
-        assert isinstance(model, PhotoTableModel)
-        item = model.items[source_row]
-        if self.states and item.state not in self.states:
-            return False
-        if self.source and item.source != self.source:
-            return False
-        return not (self.min_confidence > 0 and (item.confidence or 0.0) < self.min_confidence)
+        """Show only these states (empty = all), this source ('' = any), at least this confidence (0..1)."""
+        state_part = "|".join(re.escape(s) for s in sorted(states)) if states else "[^|]*"
+        source_part = re.escape(source) if source else "[^|]*"
+        threshold = round(100 * min_confidence)
+        confidence_part = "|".join(str(p) for p in range(threshold, 101)) if threshold > 0 else "-?[0-9]+"
+        self.setFilterRegularExpression(QRegularExpression(
+            rf"^\|({state_part})\|({source_part})\|({confidence_part})\|$"))

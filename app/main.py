@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+GIL_SWITCH_INTERVAL_S = 0.001
+
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Command-line options of the GUI."""
@@ -20,6 +22,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the main window on the given folders; returns the Qt exit status."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    from app.qt_compat import make_none_immortal
+
+    make_none_immortal()
     from PySide6.QtCore import QCoreApplication, Qt
     from PySide6.QtWidgets import QApplication
 
@@ -27,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Geotagger")
+    # Workers run Python too; a short GIL switch interval keeps the GUI thread's waits for it short.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     from app.window import MainWindow
 
     window = MainWindow(config=args.config_dir, data=args.data_dir)

@@ -29,12 +29,20 @@ from app.detail import DetailPanel
 from app.items import STATE_LABELS, STATES, PhotoFilterProxy, PhotoItem, PhotoTableModel
 from app.map.view import MapView
 from app.model_actions import ModelActions
+from app.qt_compat import make_none_immortal
 from app.review import ReviewActions
 from app.settings import Settings, config_dir, data_dir
 from app.workers import Job, Pools
 
 THUMBNAIL_PX = 48
 OTHERS_REFRESH_MS = 400
+
+
+def preload_worker_modules() -> None:
+    """Import what the workers need now, before any work starts: an import inside a worker holds the GIL for
+    long stretches (PySide's import hook reads module sources) and stalls the GUI thread mid-scan."""
+    import geocore.inference.predictor  # noqa: F401
+    import geocore.timesync.sync  # noqa: F401
 
 
 class MainWindow(ReviewActions, ModelActions, QMainWindow):
@@ -45,14 +53,15 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
     writeFinished = Signal(object)  # noqa: N815  the batch summary
 
     def __init__(self, config: Path | None = None, data: Path | None = None, workers: int | None = None) -> None:
+        make_none_immortal()
         super().__init__()
         self.config_folder = config or config_dir()
         self.data_folder = data or data_dir()
         self.settings = Settings.load(self.config_folder)
         self.backend = Backend(self.data_folder, self.settings)
+        preload_worker_modules()
         self.pools = Pools(workers)
         self.jobs: list[Job] = []
-        self.thumbnails: dict[str, QIcon] = {}
         self._thumbnail_queue: set[str] = set()
         self._side_jobs: set[Job] = set()
         self.setWindowTitle("Geotagger")
@@ -67,7 +76,6 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
     # ----- layout -----
     def _build_body(self) -> None:
         self.model = PhotoTableModel(self)
-        self.model.thumbnail_for = self._thumbnail
         self.proxy = PhotoFilterProxy(self)
         self.proxy.setSourceModel(self.model)
         self.table = QTableView()
@@ -78,9 +86,18 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.table.setIconSize(QSize(THUMBNAIL_PX, THUMBNAIL_PX))
         self.table.verticalHeader().setDefaultSectionSize(THUMBNAIL_PX + 4)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.setColumnWidth(0, 230)
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self.show_selected())
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for column, width_px in ((0, 220), (1, 104), (2, 78), (3, 84), (4, 130), (5, 130)):
+            self.table.setColumnWidth(column, width_px)
+        # Selection changes come in bursts (rows inserted and re-sorted during a scan): refresh once per burst.
+        self._selection_timer = QTimer(self, singleShot=True, interval=40, timeout=self.show_selected)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_timer.start())
+        self._thumbnail_timer = QTimer(self, singleShot=True, interval=120, timeout=self._request_visible_thumbnails)
+        self.table.verticalScrollBar().valueChanged.connect(lambda *_: self._thumbnail_timer.start())
+        self.proxy.layoutChanged.connect(lambda *_: self._thumbnail_timer.start())
+        self.proxy.rowsInserted.connect(lambda *_: self._thumbnail_timer.start())
         self.map = self._make_map()
         self.detail = DetailPanel()
         self.detail.setMinimumWidth(340)
@@ -91,7 +108,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         for widget in (left, self.map, self.detail):
             splitter.addWidget(widget)
-        splitter.setSizes([460, 600, 360])
+        splitter.setSizes([560, 520, 340])
         self.setCentralWidget(splitter)
         self.empty_hint = QLabel("Drop folders or photos here, or use File ▸ Open folder…", self.table)
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -113,6 +130,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
     def resizeEvent(self, event: Any) -> None:  # noqa: N802
         super().resizeEvent(event)
         self.empty_hint.resize(self.table.size())
+        self._thumbnail_timer.start()
 
     def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
         action = QAction(text, self)
@@ -125,7 +143,8 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
     def _build_actions(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        self._action(file_menu, "Open folder…", self.open_folder_dialog, QKeySequence.StandardKey.Open)
+        self.open_action = self._action(file_menu, "Open folder…", self.open_folder_dialog,
+                                        QKeySequence.StandardKey.Open)
         self._action(file_menu, "Open photos…", self.open_files_dialog)
         self.recent_menu = file_menu.addMenu("Recent folders")
         self._fill_recent_menu()
@@ -137,7 +156,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         enter = [QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)]
         self.accept_action = self._action(edit, "Accept", self.accept_selected, enter)
         self.reject_action = self._action(edit, "Reject", self.reject_selected, QKeySequence(Qt.Key.Key_Delete))
-        self._action(edit, "Undo", self.undo, QKeySequence.StandardKey.Undo)
+        self.undo_action = self._action(edit, "Undo", self.undo, QKeySequence.StandardKey.Undo)
         edit.addSeparator()
         self._action(edit, "Copy location", self.copy_location, QKeySequence.StandardKey.Copy)
         self._action(edit, "Paste location to selection", self.paste_location, QKeySequence.StandardKey.Paste)
@@ -155,7 +174,8 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         toolbar = QToolBar("Review")
         toolbar.setMovable(False)
         self.addToolBar(toolbar)
-        for action in (self.accept_action, self.reject_action, self.write_action):
+        for action in (self.open_action, self.accept_action, self.reject_action, self.undo_action,
+                       self.write_action):
             toolbar.addAction(action)
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Show "))
@@ -179,10 +199,12 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.progress.setMaximumWidth(260)
         self.progress.hide()
         self.counts = QLabel()
+        self.model_label = QLabel()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
         self.cancel_button.clicked.connect(self.cancel_jobs)
         status = self.statusBar()
+        status.addPermanentWidget(self.model_label)
         status.addPermanentWidget(self.counts)
         status.addPermanentWidget(self.progress)
         status.addPermanentWidget(self.cancel_button)
@@ -254,11 +276,15 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         """Predict every photo without GPS that has no prediction yet (cached ones come back from the library)."""
         keys = [i.key for i in self.model.items if i.prediction is None and i.state not in ("error", "has_gps")]
         if not keys:
-            self.predictionsFinished.emit(0)
+            self._predictions_done(0)
             return
         job = self.start_job(lambda ctx: self.backend.predict(keys, ctx), "Predicting", self.pools.work)
         job.signals.batch.connect(self.apply_updates)
-        job.signals.done.connect(lambda count: self.predictionsFinished.emit(int(count or 0)))
+        job.signals.done.connect(lambda count: self._predictions_done(int(count or 0)))
+
+    def _predictions_done(self, count: int) -> None:
+        self.model_label.setText(self.backend.model_status())
+        self.predictionsFinished.emit(count)
 
     # ----- jobs -----
     def start_job(self, function: Any, title: str, pool: Any) -> Job:
@@ -307,8 +333,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         for item in items:
             row = self.model.rows_by_key.get(item.key)
             if row is not None:
-                self.model.items[row] = item
-                self.model.item_changed(row)
+                self.model.set_item(row, item)
         self._update_counts()
         self._others_timer.start()
         if selected & {item.key for item in items}:
@@ -375,19 +400,24 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         if png and current is not None and current.key == key:
             self.detail.set_overlay(QImage.fromData(png))
 
-    def _thumbnail(self, item: PhotoItem) -> QIcon | None:
-        icon = self.thumbnails.get(item.key)
-        if icon is None and item.key not in self._thumbnail_queue:
+    def _request_visible_thumbnails(self) -> None:
+        """Thumbnails only for the rows on screen (the library caches them on disk for next time)."""
+        first = max(self.table.rowAt(0), 0)
+        last = self.table.rowAt(self.table.viewport().height() - 1)
+        last = self.proxy.rowCount() - 1 if last < 0 else last
+        for proxy_row in range(first, min(last, first + 60) + 1):
+            row = self.proxy.mapToSource(self.proxy.index(proxy_row, 0)).row()
+            item = self.model.items[row] if 0 <= row < len(self.model.items) else None
+            if item is None or item.key in self._thumbnail_queue:
+                continue
             self._thumbnail_queue.add(item.key)
-            job = Job(lambda ctx: self.backend.thumbnail_bytes(item.path, THUMBNAIL_PX * 2), "Thumbnail")
+            job = Job(lambda ctx, path=item.path: self.backend.thumbnail_bytes(path, THUMBNAIL_PX * 2), "Thumbnail")
             job.signals.done.connect(lambda data, key=item.key: self._thumbnail_ready(key, data))
             self.start_side_job(job)
-        return icon
 
     def _thumbnail_ready(self, key: str, data: Any) -> None:
         image = QImage.fromData(data) if data else QImage()
-        self.thumbnails[key] = QIcon(QPixmap.fromImage(image)) if not image.isNull() else QIcon()
-        self.model.key_changed(key)
+        self.model.set_thumbnail(key, QIcon(QPixmap.fromImage(image)) if not image.isNull() else QIcon())
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802
         self.cancel_jobs()

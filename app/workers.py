@@ -13,8 +13,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-# Streaming results are sent in batches at most this often, so 10,000 files do not mean 10,000 GUI updates.
+# Streaming results are sent in batches at most this often, so 10,000 files do not mean 10,000 GUI updates,
+# and at most this big, so one batch never keeps the GUI thread busy for long.
 BATCH_INTERVAL_S = 0.05
+BATCH_MAX_ITEMS = 50
+# After sending a batch the worker pauses this long, so the GUI thread takes it in without fighting for the GIL.
+BATCH_PAUSE_S = 0.004
 
 
 class JobSignals(QObject):
@@ -51,7 +55,7 @@ class JobContext:
     def emit(self, result: Any) -> None:
         """Queue one partial result; they reach the GUI in batches."""
         self._pending.append(result)
-        if time.monotonic() - self._last_flush >= BATCH_INTERVAL_S:
+        if len(self._pending) >= BATCH_MAX_ITEMS or time.monotonic() - self._last_flush >= BATCH_INTERVAL_S:
             self.flush()
 
     def flush(self) -> None:
@@ -59,6 +63,7 @@ class JobContext:
         if self._pending:
             batch, self._pending = self._pending, []
             self.signals.batch.emit(batch)
+            time.sleep(BATCH_PAUSE_S)
         self._last_flush = time.monotonic()
 
 

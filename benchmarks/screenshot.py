@@ -77,6 +77,8 @@ def main() -> int:
     if not os.environ.get("DISPLAY") and not os.environ.get("GEOTAGGER_UNDER_XVFB"):
         return _reexec_under_xvfb()
     sys.path.insert(0, str(ROOT))
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root, where Chromium needs this
+        os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
     width, height = (int(v) for v in args.size.split("x"))
     return shoot(args.out.resolve(), args.select, (width, height))
 

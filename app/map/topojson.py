@@ -38,12 +38,24 @@ def _ring(arc_indexes: list[int], arcs: list[list[list[float]]]) -> list[list[fl
     return ring
 
 
+def _unwrap_antimeridian(ring: list[list[float]]) -> list[list[float]]:
+    """A ring that jumps across +-180 (eastern Russia, Fiji) moves its western points east by 360 degrees, so
+    Leaflet draws it in one piece instead of a streak across the world; a ring that spans every longitude
+    (Antarctica) stays as it is."""
+    if not any(abs(b[0] - a[0]) > 180 for a, b in zip(ring, ring[1:], strict=False)):
+        return ring
+    shifted = [[lon + 360.0 if lon < 0 else lon, lat] for lon, lat in ring]
+    longitudes = [lon for lon, _ in shifted]
+    return shifted if max(longitudes) - min(longitudes) < 180 else ring
+
+
 def _geometry(geometry: dict[str, Any], arcs: list[list[list[float]]]) -> dict[str, Any] | None:
     kind = geometry.get("type")
     if kind == "Polygon":
-        return {"type": kind, "coordinates": [_ring(r, arcs) for r in geometry["arcs"]]}
+        return {"type": kind, "coordinates": [_unwrap_antimeridian(_ring(r, arcs)) for r in geometry["arcs"]]}
     if kind == "MultiPolygon":
-        return {"type": kind, "coordinates": [[_ring(r, arcs) for r in poly] for poly in geometry["arcs"]]}
+        return {"type": kind, "coordinates": [[_unwrap_antimeridian(_ring(r, arcs)) for r in poly]
+                                              for poly in geometry["arcs"]]}
     return None  # points and lines do not occur in the outline files
 
 

@@ -18,6 +18,7 @@ from PySide6.QtWebEngineWidgets import QWebEngineView
 
 from app import __version__
 from app.map.page import TILE_PROVIDERS, base_url_dir, build_page
+from app.qt_compat import make_none_immortal
 
 USER_AGENT = f"Geotagger/{__version__} (+https://github.com/geotagger/geotagger; desktop photo geotagging)"
 LOCAL_SCHEMES = {b"file", b"qrc", b"data", b"blob", b"about"}
@@ -90,6 +91,7 @@ class MapView(QWebEngineView):
     loaded = Signal()
 
     def __init__(self, tile_provider: str | None = None, parent: Any = None) -> None:
+        make_none_immortal()
         super().__init__(parent)
         self.is_ready = False
         self._pending: dict[str, str] = {}

@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.qt_compat import make_none_immortal
 from tests.photo_factory import make_jpeg
+
+make_none_immortal()  # before any Qt call of the test session (see app/qt_compat.py)
 
 TINY_INPUT_PX = 64
 PARIS = (48.8584, 2.2945)

@@ -94,3 +94,18 @@ def test_click_on_map_picks_location(qtbot, map_view):
         run_js(qtbot, map_view, "map_fire = window.geotaggerFireClick && window.geotaggerFireClick(45.5, 7.25); 1")
     lat, lon = picked.args
     assert lat == pytest.approx(45.5) and lon == pytest.approx(7.25)
+
+
+def test_world_outline_has_no_antimeridian_streaks():
+    from app.map.topojson import world_geojson_text
+
+    world = json.loads(world_geojson_text())
+    names = {feature["properties"]["name"] for feature in world["features"]}
+    assert {"Russia", "Fiji", "France", "Brazil"} <= names
+    for feature in world["features"]:
+        geometry = feature["geometry"]
+        polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+        for ring in (ring for polygon in polygons for ring in polygon):
+            widest_step = max(abs(b[0] - a[0]) for a, b in zip(ring, ring[1:], strict=False))
+            # only Antarctica's closing edge along the pole may cross the whole map
+            assert widest_step <= 180 or feature["properties"]["name"] == "Antarctica"

@@ -65,6 +65,8 @@ def test_filter_and_sort(qtbot):
     assert [proxy.index(r, 0).data() for r in range(proxy.rowCount())] == ["a.jpg"]
     proxy.set_filter(set(), source="exif")
     assert [proxy.index(r, 0).data() for r in range(proxy.rowCount())] == ["b.jpg"]
+    proxy.set_filter({"proposed", "accepted"}, min_confidence=0.5)
+    assert [proxy.index(r, 0).data() for r in range(proxy.rowCount())] == ["a.jpg"]
     proxy.set_filter(set())
     proxy.sort(3)  # confidence, ascending: unknown first
     names = [proxy.index(r, 0).data() for r in range(proxy.rowCount())]

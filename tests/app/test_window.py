@@ -44,6 +44,7 @@ def item(window, name: str):
 def select(qtbot, window, name: str) -> None:
     window.select_key(item(window, name).key)
     qtbot.waitUntil(lambda: window.current_item() is not None and window.current_item().path.name == name)
+    qtbot.waitUntil(lambda: window.detail.title.text() == name)  # the panel follows after a short debounce
 
 
 def key(qtbot, window, key_code, modifier=Qt.KeyboardModifier.NoModifier) -> None:
