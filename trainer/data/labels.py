@@ -84,13 +84,13 @@ def label_locations(
     lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
     valid = valid_coordinates(lat, lon)
     for index in np.flatnonzero(~valid):
-        report.skip("invalid coordinates", names[index])
+        report.skip("invalid coordinates", names[int(index)])
     classes = np.full((len(lat), len(partitionings)), IGNORE_INDEX, dtype=np.int64)
     if valid.any():
         classes[valid] = assign_classes(lat[valid], lon[valid], partitionings)
     inside_any = (classes >= 0).any(axis=1) if partitionings else valid
     for index in np.flatnonzero(valid & ~inside_any):
-        report.skip("outside all partitioning cells", names[index])
+        report.skip("outside all partitioning cells", names[int(index)])
     partial = valid & inside_any & (classes < 0).any(axis=1)
     if partial.any():
         LOG.info("%d images lie outside some (not all) partitionings: those heads ignore them", int(partial.sum()))

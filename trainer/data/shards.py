@@ -152,7 +152,7 @@ class ShardDataset(IterableDataset):
         if meta.get("malformed"):
             return "malformed record"
         for candidate in (record_id, meta.get("image_name")):  # tar keys drop the extension a meta CSV id keeps
-            if candidate in self.labels:
+            if isinstance(candidate, str) and candidate in self.labels:
                 return self.labels[candidate]
         if self.label_fn is not None and "lat" in meta and "lon" in meta:
             return self.label_fn(meta)

@@ -70,7 +70,7 @@ def _csv_bytes(writer: Any) -> bytes:
 
 
 def _heads_npz(base: ModelBundle, heads: Sequence[LinearHead]) -> bytes:
-    arrays = {}
+    arrays: dict[str, Any] = {}
     for name, weights in base.heads.items():
         if not _is_geo_head(name):
             arrays[f"{name}.weight"], arrays[f"{name}.bias"] = weights.weight, weights.bias

@@ -68,7 +68,8 @@ def train_heads(
     std = np.maximum(embeddings.std(axis=0), 1e-6)
     inputs = torch.from_numpy(((embeddings - mean) / std).astype(np.float32))
     targets = torch.from_numpy(classes.astype(np.int64))
-    layers = torch.nn.ModuleList([torch.nn.Linear(inputs.shape[1], size) for size in sizes])
+    linears = [torch.nn.Linear(inputs.shape[1], size) for size in sizes]
+    layers = torch.nn.ModuleList(linears)
     optimizer = torch.optim.AdamW(layers.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, options.epochs))
     generator = torch.Generator().manual_seed(options.seed)
@@ -76,7 +77,7 @@ def train_heads(
         _epoch(layers, optimizer, inputs, targets, options.batch_size, generator)
         scheduler.step()
     heads = []
-    for layer in layers:
+    for layer in linears:
         weight = layer.weight.detach().numpy().astype(np.float64) / std
         bias = layer.bias.detach().numpy().astype(np.float64) - weight @ mean
         heads.append(LinearHead(weight.astype(np.float32), bias.astype(np.float32)))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -89,7 +89,7 @@ def _loader(dataset: Dataset, config: RunConfig, dist: dist_utils.Distributed, t
             sampler = DistributedSampler(dataset, dist.world_size, dist.rank, shuffle=train, seed=config.optim.seed,
                                          drop_last=train)
         elif train:
-            sampler = RandomSampler(dataset, generator=torch.Generator())
+            sampler = RandomSampler(cast(Sized, dataset), generator=torch.Generator())
     workers = config.optim.num_workers
     return DataLoader(dataset, batch_size=config.optim.batch_size, sampler=sampler, num_workers=workers,
                       collate_fn=collate_skipping, drop_last=train, pin_memory=dist.device.type == "cuda",
