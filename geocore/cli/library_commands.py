@@ -81,7 +81,20 @@ def _write(args: argparse.Namespace) -> int:
     return _print_batch(report)
 
 
+def _print_batches(library: Library) -> int:
+    for batch in library.batches():
+        states = ", ".join(f"{count} {state}" for state, count in sorted(batch["states"].items())) or "empty"
+        print(f"{batch['id']}  {batch['operation']:6} {states}")
+    return 0
+
+
 def _undo(args: argparse.Namespace) -> int:
+    if args.list:
+        library = _open(args)
+        try:
+            return _print_batches(library)
+        finally:
+            library.close()
     if not args.batch and not args.paths:
         print("undo needs --batch ID or PATH...", file=sys.stderr)
         return 2
@@ -165,6 +178,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     undo = subparsers.add_parser("undo", help="restore the original bytes of a batch or of files")
     undo.add_argument("--batch", help="batch id (as printed by write/strip)")
     undo.add_argument("paths", nargs="*", help="photos whose changes to undo")
+    undo.add_argument("--list", action="store_true", help="list the batches (newest first) and exit")
     _common(undo)
     undo.set_defaults(handler=_undo)
 

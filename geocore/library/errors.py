@@ -35,6 +35,10 @@ class CorruptMetadata(ValueError):
     """Raised by the parsers on malformed bytes; callers turn it into LibraryError(CORRUPT)."""
 
 
+class NoRoom(CorruptMetadata):
+    """The metadata block cannot grow enough (a JPEG segment is at most 64 KiB): a sidecar is the way out."""
+
+
 def error_from_os(exc: OSError, path: Path | str) -> LibraryError:
     """Map an OSError to a typed LibraryError for `path`."""
     code = exc.errno

@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass
 
 from geocore.library import iptc, xmp
-from geocore.library.errors import CorruptMetadata
+from geocore.library.errors import CorruptMetadata, NoRoom
 from geocore.library.gps import GpsFix
 from geocore.library.patches import Patch, apply_patches
 from geocore.library.tiffio import new_exif_tiff, set_gps_patches, strip_gps_patches
@@ -82,7 +82,7 @@ def set_gps_jpeg(data: bytes, fix: GpsFix, place: xmp.Place | None = None) -> li
 
 def _segment_bytes(marker: int, payload: bytes) -> bytes:
     if len(payload) + 2 > MAX_SEGMENT_LENGTH:
-        raise CorruptMetadata("metadata segment would exceed 64 KiB")
+        raise NoRoom("metadata segment would exceed 64 KiB; write a sidecar (--sidecar-only)")
     return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
 
 
@@ -120,7 +120,7 @@ def _exif_gps_patches(data: bytes, segments: list[Segment], fix: GpsFix) -> list
     growth = sum(len(p.new) - len(p.old) for p in inner)
     new_length = segment.length + growth
     if new_length > MAX_SEGMENT_LENGTH:
-        raise CorruptMetadata("EXIF block would exceed 64 KiB")
+        raise NoRoom("no room left in the 64 KiB EXIF block; write a sidecar (--sidecar-only)")
     length_at = segment.offset + 2
     length_patch = Patch(length_at, data[length_at : length_at + 2], struct.pack(">H", new_length))
     return [length_patch] + [Patch(p.offset + tiff_start, p.old, p.new) for p in inner]

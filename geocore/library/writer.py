@@ -24,7 +24,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from geocore.library import db as schema
-from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, error_from_os
+from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, NoRoom, error_from_os
 from geocore.library.patches import (
     Patch,
     apply_patches,
@@ -255,7 +255,8 @@ class SafeWriter:
                 if job.verify is not None:
                     job.verify(original, written)
             except (CorruptMetadata, ValueError) as exc:
-                kind = ErrorKind.VERIFY_FAILED if isinstance(exc, VerifyError) else ErrorKind.CORRUPT
+                kind = (ErrorKind.VERIFY_FAILED if isinstance(exc, VerifyError)
+                        else ErrorKind.UNSUPPORTED if isinstance(exc, NoRoom) else ErrorKind.CORRUPT)
                 raise LibraryError(kind, job.path, str(exc)) from None
             return _Prepared(job, sha256(original), existed, written, patches, mode, mtime_ns)
         except OSError as exc:

@@ -64,3 +64,13 @@ def test_console_help_lists_library_commands() -> None:
                             cwd=Path(__file__).resolve().parents[2], timeout=120)
     for command in ("scan", "write", "undo", "strip", "set"):
         assert command in result.stdout
+
+
+def test_cli_undo_list(tmp_path, capsys) -> None:
+    db = tmp_path / "lib.sqlite3"
+    jpeg = make_jpeg(tmp_path / "p" / "a.jpg")
+    assert main(["set", str(jpeg), "--lat", "1", "--lon", "2", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["undo", "--list", "--db", str(db)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert "write" in line and "1 done" in line

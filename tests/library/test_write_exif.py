@@ -304,3 +304,16 @@ def test_disk_full_is_typed_leaves_no_temp_and_batch_goes_on(tmp_path, monkeypat
     assert sha256_of(full) == sha and not list((tmp_path / "photos").glob(".*"))
     states = {Path(row["path"]).name: row["state"] for row in library.journal_rows()}
     assert states == {"full.jpg": "abandoned", "fine.jpg": "done"}
+
+
+def test_full_exif_block_is_refused_cleanly(tmp_path) -> None:
+    path = make_jpeg(tmp_path / "photos" / "big.jpg", makernote=b"M" * 65_200, thumbnail=False)  # APP1 of 65,484 bytes
+    sha = sha256_of(path)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    _place(library, path, 1.0, 2.0, "manual")
+    (result,) = library.write_batch().results
+    assert result.error_kind is ErrorKind.UNSUPPORTED and "sidecar" in result.reason
+    assert sha256_of(path) == sha
+    assert library.write_batch(sidecar_only=True).failed == []
+    assert (tmp_path / "photos" / "big.jpg.xmp").exists()
