@@ -18,7 +18,6 @@ from PIL import Image, ImageOps
 from geocore.inference.card import CropSpec, InputSpec
 
 Box = tuple[int, int, int, int]
-Image.MAX_IMAGE_PIXELS = 250_000_000  # big panoramas are fine; decompression bombs beyond this are not
 _HEIF_LOCK = threading.Lock()
 _heif_registered = False
 
