@@ -63,3 +63,11 @@ def test_unreadable_or_invalid_yaml_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("train: [unclosed\n")
     with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_the_shipped_example_config_is_valid_and_is_the_reference_recipe() -> None:
+    example = Path(__file__).resolve().parents[2] / "trainer" / "training" / "example_run.yaml"
+    config = load_config(example)
+    assert config.train.source == "shards" and config.model.scene_classes == 3
+    assert len(config.model.partitionings) == 3 and config.model.partitionings[0].endswith("cells_50_5000.csv")
+    assert config.val is not None and config.val.images is not None

@@ -70,7 +70,7 @@ def run_personalize(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `fit`, `evaluate` and `personalize`."""
     fit = subparsers.add_parser("fit", help="train a model from a YAML run configuration")
-    fit.add_argument("--config", help="run configuration (YAML)")
+    fit.add_argument("--config", help="run configuration (YAML; example: trainer/training/example_run.yaml)")
     fit.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its latest checkpoint")
     fit.add_argument("-v", "--verbose", action="store_true")
     fit.set_defaults(handler=run_fit)

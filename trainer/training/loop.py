@@ -354,6 +354,7 @@ def fit(config: RunConfig, resume_dir: str | Path | None = None, on_epoch_end: E
         for epoch in range(session.start_epoch, config.optim.epochs):
             figures = train_epoch(session, epoch)
             if session.val_loader is not None:
+                dist_utils.broadcast_buffers(dist, session.model)  # every rank validates the same BatchNorm stats
                 figures.update(validate(session))
             _end_epoch(session, epoch, figures)
             if on_epoch_end is not None:
