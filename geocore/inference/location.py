@@ -2,7 +2,8 @@
 
 Confidence radius (km): the smallest great-circle radius around the predicted point whose circle contains the
 Class2GPS centroids of finest cells holding at least `mass` (default 50%) of the normalised hierarchical
-probability, and never less than the predicted cell's own extent (centroid to its farthest corner, for S2 cells).
+probability, and never less than the predicted cell's own extent: centroid to its farthest corner for S2 cells;
+for semantic areas (no geometry in the bundle) half the distance to the nearest other area's centroid.
 A confident prediction in a small cell gives a small radius; probability spread over a continent gives a large one.
 """
 
@@ -103,9 +104,11 @@ def confidence_radius_km(
 
 
 def cell_extent_km(partitioning: Partitioning, index: int) -> float:
-    """Distance from a cell's centroid to its farthest corner (S2); 0 for semantic areas (no geometry)."""
+    """S2: centroid to farthest corner; semantic: half the distance to the nearest other centroid (0 if alone)."""
     if partitioning.kind != "s2":
-        return 0.0
+        distances = haversine_km(partitioning.lat[index], partitioning.lon[index], partitioning.lat, partitioning.lon)
+        others = np.delete(distances, index)
+        return float(others.min()) / 2 if len(others) else 0.0
     corners = _corners(partitioning.keys[index])
     lat = np.array([corner[0] for corner in corners])
     lon = np.array([corner[1] for corner in corners])

@@ -46,7 +46,9 @@ def test_confidence_radius_reaches_half_of_the_mass(three_levels: Hierarchy) -> 
     # b1y alone holds 39%; adding b1x (22 km away, 24%) passes 50%.
     assert estimate.radius_km == pytest.approx(float(haversine_km(50.0, 10.0, 50.2, 10.0)), rel=1e-9)
     confident = [np.array([0.01, 0.99]), np.array([0.01, 0.01, 0.98]), np.array([0.0, 0.0, 0.0, 0.01, 0.99])]
-    assert estimate_location(three_levels, confident).radius_km == 0.0  # semantic areas have no extent floor
+    # b1y holds > 50% alone: the floor is half the distance to the nearest other area (b1x, 22 km away)
+    assert estimate_location(three_levels, confident).radius_km == pytest.approx(
+        float(haversine_km(50.0, 10.0, 50.2, 10.0)) / 2, rel=1e-9)
     spread = [np.full(2, 0.5), np.full(3, 1 / 3), np.full(5, 0.2)]
     # uniform mass from a1x: a1x 20%, a1y (78 km) 40%, a2x (786 km) 60%
     assert estimate_location(three_levels, spread).radius_km == pytest.approx(float(haversine_km(0, 0, 5, 5)))
