@@ -10,6 +10,7 @@ rows left pending.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -128,6 +129,7 @@ class _Prepared:
     patches: list[Patch]
     mode: int
     mtime_ns: int
+    size_uid_gid: tuple[int, int, int] | None = None  # of the original, None when it did not exist
     journal_id: int | None = None
 
 
@@ -226,25 +228,25 @@ class SafeWriter:
         except LibraryError as exc:
             return exc
 
-    def _read_original(self, job: FileJob) -> tuple[bytes, bool, int, int]:
-        """(bytes, existed, mode, mtime_ns); checks identity against the scan."""
+    def _read_original(self, job: FileJob) -> tuple[bytes, bool, os.stat_result | None]:
+        """(bytes, existed, stat); checks identity against the scan."""
         try:
             info = os.stat(job.path)
         except FileNotFoundError:
             if job.may_be_missing:
-                return b"", False, 0o644, time.time_ns()
+                return b"", False, None
             raise
         data = job.path.read_bytes()
         if job.identity is not None:
             same = (info.st_size, info.st_mtime_ns) == (job.identity.size, job.identity.mtime_ns)
             if not same or hashlib.blake2b(data[:HEAD_BYTES], digest_size=16).hexdigest() != job.identity.head_hash:
                 raise LibraryError(ErrorKind.CHANGED, job.path, "file changed since it was scanned; rescan first")
-        return data, True, info.st_mode & 0o7777, info.st_mtime_ns
+        return data, True, info
 
     def _prepare(self, job: FileJob) -> _Prepared:
         """Read, identity-check, patch and verify in memory; nothing touches the disk yet."""
         try:
-            original, existed, mode, mtime_ns = self._read_original(job)
+            original, existed, info = self._read_original(job)
             try:
                 patches = job.make_patches(original)
                 written = apply_patches(original, patches)
@@ -258,7 +260,10 @@ class SafeWriter:
                 kind = (ErrorKind.VERIFY_FAILED if isinstance(exc, VerifyError)
                         else ErrorKind.UNSUPPORTED if isinstance(exc, NoRoom) else ErrorKind.CORRUPT)
                 raise LibraryError(kind, job.path, str(exc)) from None
-            return _Prepared(job, sha256(original), existed, written, patches, mode, mtime_ns)
+            if info is None:
+                return _Prepared(job, sha256(original), existed, written, patches, 0o644, time.time_ns())
+            return _Prepared(job, sha256(original), existed, written, patches, info.st_mode & 0o7777,
+                             info.st_mtime_ns, (info.st_size, info.st_uid, info.st_gid))
         except OSError as exc:
             raise error_from_os(exc, job.path) from None
 
@@ -284,10 +289,11 @@ class SafeWriter:
                 if job.mtime_ns is not None:
                     times = (job.mtime_ns, job.mtime_ns)
                 write_temp(job.path, item.written, item.mode, times)
+                _keep_owner(temp, item.size_uid_gid)
                 if temp.read_bytes() != item.written:
-                    temp.unlink(missing_ok=True)
-                    return FileResult(job.path, job.target, False, ErrorKind.VERIFY_FAILED,
-                                      "temp file read back differs", job.photo_id, job.decision_id, item.journal_id)
+                    return self._fail(item, ErrorKind.VERIFY_FAILED, "temp file read back differs")
+            if item.size_uid_gid is not None and _changed_meanwhile(job.path, item):
+                return self._fail(item, ErrorKind.CHANGED, "file changed while being written; left as it was")
             if self.backup_originals and item.existed:
                 backup = job.path.with_name(job.path.name + "_original")
                 if not backup.exists():
@@ -304,6 +310,11 @@ class SafeWriter:
             return FileResult(job.path, job.target, False, error.kind, error.reason, job.photo_id, job.decision_id,
                               item.journal_id)
 
+    def _fail(self, item: _Prepared, kind: ErrorKind, reason: str) -> FileResult:
+        temp_path_for(item.job.path).unlink(missing_ok=True)
+        job = item.job
+        return FileResult(job.path, job.target, False, kind, reason, job.photo_id, job.decision_id, item.journal_id)
+
     def _new_state(self, item: _Prepared) -> WrittenState | None:
         if _deletes(item):
             return None
@@ -319,6 +330,24 @@ class SafeWriter:
             for journal_id, state in updates:
                 connection.execute(sa.update(schema.journal).where(schema.journal.c.id == journal_id)
                                    .values(state=state, updated_ns=now))
+
+
+def _keep_owner(temp: Path, size_uid_gid: tuple[int, int, int] | None) -> None:
+    """Give the temp file the original's owner and group (when we may: root, or our own file)."""
+    if size_uid_gid is None or not hasattr(os, "chown"):
+        return
+    _size, uid, gid = size_uid_gid
+    info = os.stat(temp)
+    if (info.st_uid, info.st_gid) != (uid, gid):
+        # A user may not give files away: the file then belongs to whoever ran the write.
+        with contextlib.suppress(PermissionError):
+            os.chown(temp, uid, gid)
+
+
+def _changed_meanwhile(path: Path, item: _Prepared) -> bool:
+    """Last check just before the rename: another program wrote the file since we read it."""
+    info = os.stat(path)
+    return item.size_uid_gid is not None and (info.st_size, info.st_mtime_ns) != (item.size_uid_gid[0], item.mtime_ns)
 
 
 def _deletes(item: _Prepared) -> bool:

@@ -72,3 +72,38 @@ def test_no_access_is_typed_and_batch_goes_on(tmp_path) -> None:
         assert results["secret.jpg"].error_kind is ErrorKind.NO_ACCESS
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_owner_and_group_are_kept_when_root_writes(tmp_path) -> None:
+    if os.geteuid() != 0:
+        import pytest
+
+        pytest.skip("only root can write a file owned by someone else")
+    path = make_jpeg(tmp_path / "photos" / "theirs.jpg")
+    os.chown(path, NOBODY, NOBODY)
+    library = Library(tmp_path / "lib.sqlite3")
+    library.scan([path.parent])
+    library.set_manual(library.photo_by_path(path).id, 1.0, 2.0)
+    assert library.write_batch().failed == []
+    assert (path.stat().st_uid, path.stat().st_gid) == (NOBODY, NOBODY)
+
+
+def test_file_changed_while_batch_runs_is_left_alone(tmp_path, monkeypatch) -> None:
+    from geocore.library import writer
+    from geocore.library.errors import ErrorKind
+
+    path = make_jpeg(tmp_path / "photos" / "a.jpg")
+    library = Library(tmp_path / "lib.sqlite3")
+    library.scan([path.parent])
+    library.set_manual(library.photo_by_path(path).id, 1.0, 2.0)
+    real_write_temp = writer.write_temp
+
+    def write_temp_while_someone_edits(target, data, mode, times):
+        with open(path, "ab") as handle:  # another program saves the photo at this very moment
+            handle.write(b"more")
+        return real_write_temp(target, data, mode, times)
+
+    monkeypatch.setattr(writer, "write_temp", write_temp_while_someone_edits)
+    (result,) = library.write_batch().results
+    assert result.error_kind is ErrorKind.CHANGED
+    assert path.read_bytes().endswith(b"more") and not list(path.parent.glob(".*"))
