@@ -190,14 +190,23 @@ class Library(DecisionStore):
 
     def put_features(self, photo_id: int, model_id: str, vector: np.ndarray) -> None:
         """Cache a backbone feature vector (float32) for a photo version and model."""
-        vector = np.ascontiguousarray(vector, dtype="<f4").ravel()
-        photo = self.photo(photo_id)
-        table = schema.features
+        self.put_features_many(model_id, {photo_id: vector})
+
+    def put_features_many(self, model_id: str, vectors: dict[int, np.ndarray]) -> None:
+        """Cache many feature vectors of one model in one transaction (tied to each file's current version)."""
+        table, photos = schema.features, schema.photos
         with self.database.write_lock, self.database.engine.begin() as connection:
-            connection.execute(sa.delete(table).where((table.c.photo_id == photo_id) & (table.c.model_id == model_id)))
-            connection.execute(sa.insert(table).values(photo_id=photo_id, model_id=model_id,
-                                                       head_hash=photo.head_hash or "", dim=int(vector.size),
-                                                       vector=vector.tobytes()))
+            heads = dict(connection.execute(sa.select(photos.c.id, photos.c.head_hash)
+                                            .where(photos.c.id.in_(list(vectors)))).all())
+            for photo_id, vector in vectors.items():
+                if photo_id not in heads:
+                    raise KeyError(f"photo not in the library: {photo_id}")
+                flat = np.ascontiguousarray(vector, dtype="<f4").ravel()
+                connection.execute(sa.delete(table).where((table.c.photo_id == photo_id)
+                                                          & (table.c.model_id == model_id)))
+                connection.execute(sa.insert(table).values(photo_id=photo_id, model_id=model_id,
+                                                           head_hash=heads[photo_id] or "", dim=int(flat.size),
+                                                           vector=flat.tobytes()))
 
     def get_features(self, photo_id: int, model_id: str) -> np.ndarray | None:
         """The cached feature vector, None when absent or made from another version of the file."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -20,6 +21,29 @@ def _new_id(result: sa.CursorResult) -> int:
     return int(key[0])
 
 
+@dataclass(frozen=True)
+class Proposal:
+    """A location proposed for a photo by some source (see DECISION_SOURCES)."""
+
+    photo_id: int
+    lat: float
+    lon: float
+    radius_km: float | None
+    source: str
+    altitude_m: float | None = None
+    review: bool = False
+    notes: str | None = None
+    state: str = "proposed"
+
+    def validate(self) -> None:
+        """ValueError for an unknown source/state or out-of-range numbers."""
+        if self.source not in DECISION_SOURCES:
+            raise ValueError(f"unknown source {self.source!r}; one of {DECISION_SOURCES}")
+        if self.state not in DECISION_STATES:
+            raise ValueError(f"unknown state {self.state!r}")
+        GpsFix(self.lat, self.lon, self.altitude_m, None, self.radius_km)
+
+
 class DecisionStore:
     """Mixin of `Library`: the decisions table."""
 
@@ -29,19 +53,23 @@ class DecisionStore:
                 altitude_m: float | None = None, review: bool = False, notes: str | None = None,
                 state: str = "proposed") -> int:
         """Record a proposed location for a photo; returns the decision id."""
-        if source not in DECISION_SOURCES:
-            raise ValueError(f"unknown source {source!r}; one of {DECISION_SOURCES}")
-        if state not in DECISION_STATES:
-            raise ValueError(f"unknown state {state!r}")
-        GpsFix(lat, lon, altitude_m, None, radius_km)  # validates ranges before anything is stored
+        return self.propose_many([Proposal(photo_id, lat, lon, radius_km, source, altitude_m, review, notes, state)])[0]
+
+    def propose_many(self, proposals: Sequence[Proposal]) -> list[int]:
+        """Record many proposals in one transaction (time sync, batch prediction); returns their ids in order."""
+        for proposal in proposals:
+            proposal.validate()
         now = time.time_ns()
+        ids = []
         with self.database.write_lock, self.database.engine.begin() as connection:
-            if state == "accepted":
-                self._demote_accepted(connection, photo_id)
-            return _new_id(connection.execute(sa.insert(schema.decisions).values(
-                photo_id=photo_id, state=state, source=source, lat=lat, lon=lon, radius_km=radius_km,
-                altitude_m=altitude_m, review=review, notes=notes, created_ns=now, updated_ns=now,
-            )))
+            for p in proposals:
+                if p.state == "accepted":
+                    self._demote_accepted(connection, p.photo_id)
+                ids.append(_new_id(connection.execute(sa.insert(schema.decisions).values(
+                    photo_id=p.photo_id, state=p.state, source=p.source, lat=p.lat, lon=p.lon,
+                    radius_km=p.radius_km, altitude_m=p.altitude_m, review=p.review, notes=p.notes,
+                    created_ns=now, updated_ns=now))))
+        return ids
 
     def _demote_accepted(self, connection: sa.Connection, photo_id: int) -> None:
         """Only one accepted decision per photo: a newly accepted one sends the old one back to proposed."""

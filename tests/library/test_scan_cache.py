@@ -284,3 +284,21 @@ def test_photo_queries_by_decision_state(tmp_path) -> None:
     assert len(library.photos("no_gps")) == 4 and library.photos("written") == []
     with pytest.raises(ValueError):
         library.photos("sideways")
+
+
+def test_bulk_proposals_and_features(tmp_path) -> None:
+    from geocore.library.decisions import Proposal
+
+    paths = [make_jpeg(tmp_path / "p" / f"{i}.jpg", size=(32, 32), color_seed=i) for i in range(3)]
+    library = _library(tmp_path)
+    library.scan([tmp_path / "p"])
+    ids = [library.photo_by_path(p).id for p in paths]
+    decision_ids = library.propose_many([Proposal(i, 45.0 + n, 7.0, 0.05, "gps_track") for n, i in enumerate(ids)])
+    assert [library.decision(d).lat for d in decision_ids] == [45.0, 46.0, 47.0]
+    with pytest.raises(ValueError):
+        library.propose_many([Proposal(ids[0], 1.0, 1.0, 1.0, "gps_track"), Proposal(ids[1], 1.0, 500.0, 1.0, "model")])
+    assert len(library.decisions()) == 3  # nothing of a bad batch is stored
+    vectors = {i: np.full(8, float(i), dtype=np.float32) for i in ids}
+    library.put_features_many("m", vectors)
+    got = library.get_features_many(ids, "m")
+    assert sorted(got) == sorted(ids) and all(np.array_equal(got[i], vectors[i]) for i in ids)
