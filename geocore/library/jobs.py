@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from geocore.library import xmp
+from geocore.library import png, xmp
 from geocore.library.errors import ErrorKind, LibraryError
 from geocore.library.formats import FormatWriter, Kind, writer_for
 from geocore.library.gps import GpsFix
@@ -79,20 +79,32 @@ def write_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, *, sidec
                    decision_id=decision_id)
 
 
-def _verify_stripped(kind: Kind) -> Callable[[bytes, bytes], None]:
-    def verify(_old: bytes, new: bytes) -> None:
-        if kind in (Kind.JPEG, Kind.TIFF, Kind.WEBP) and read_exif_gps_pil(new) is not None:
+def _verify_stripped(image_unchanged: Callable[[bytes, bytes], bool]) -> Callable[[bytes, bytes], None]:
+    def verify(old: bytes, new: bytes) -> None:
+        if read_exif_gps_pil(new) is not None:
             raise VerifyError("GPS still readable after strip")
+        if not image_unchanged(old, new):
+            raise VerifyError("image data would change")
     return verify
 
 
+def _stripper(kind: Kind, path: Path) -> tuple[Callable[[bytes], list[Patch]], Callable[[bytes, bytes], bool]] | None:
+    """(patch maker, image check) removing location inside the file, None when the format is not handled."""
+    writer = writer_for(kind, path)
+    if writer is not None:
+        return writer.strip, writer.image_data_unchanged
+    if kind is Kind.PNG:
+        return png.strip_location_png, png.image_chunks_unchanged
+    return None
+
+
 def strip_jobs(photo: PhotoRecord) -> list[FileJob]:
-    """Remove location from the file (JPEG/TIFF in place) and from any sidecar."""
+    """Remove location from the file (JPEG/TIFF/WebP/PNG in place) and from any sidecar."""
     jobs = []
     kind = Kind(photo.kind or "unknown")
-    writer = writer_for(kind, photo.file_path)
-    if writer is not None:
-        jobs.append(FileJob(photo.file_path, writer.strip, verify=_verify_stripped(kind),
+    stripper = _stripper(kind, photo.file_path)
+    if stripper is not None:
+        jobs.append(FileJob(photo.file_path, stripper[0], verify=_verify_stripped(stripper[1]),
                             identity=identity_of(photo), photo_id=photo.id))
     elif photo.gps_source == "exif":
         raise LibraryError(ErrorKind.UNSUPPORTED, photo.path,

@@ -135,3 +135,18 @@ def test_strip_sidecar_and_unsupported_embedded_gps(tmp_path) -> None:
     assert by_name["b.heic"].error_kind is ErrorKind.UNSUPPORTED
     assert by_name["missing.jpg"].error_kind is ErrorKind.NOT_FOUND
     assert "GPSLatitude" not in (tmp_path / "photos" / "a.png.xmp").read_text()
+
+
+def test_strip_png_exif_and_xmp_in_place(tmp_path) -> None:
+    path = make_png(tmp_path / "photos" / "p.png", gps=(5.0, 6.0, 10.0))
+    subprocess.run([EXIFTOOL or "exiftool", "-q", "-overwrite_original", "-XMP-photoshop:City=Somewhere",
+                    "-XMP-dc:Title=Kept", str(path)], check=True)
+    sha, warnings = sha256_of(path), validate_warnings(path)
+    library = _library(tmp_path)
+    report = library.strip([path])
+    assert report.failed == [] and report.results[0].target == "photo"
+    tags = exiftool_tags(path)
+    assert not [k for k in tags if "GPS" in k or k.endswith("City")]
+    assert tags["XMP-dc:Title"] == "Kept"
+    assert validate_warnings(path) - warnings == set()
+    assert library.undo(paths=[path]).failed == [] and sha256_of(path) == sha
