@@ -41,7 +41,9 @@ def test_personal_model_learns_places_caches_embeddings_and_ships_its_holdout_ta
     base = tiny_base_bundle(tmp_path / "base.geomodel")
     library = _library(tmp_path)
     options = PersonalizeOptions(base_model=str(base), cache_path=str(tmp_path / "cache.sqlite3"), epochs=40)
-    first = personalize([library], tmp_path / "me.geomodel", options)
+    calls: list[tuple[int, int]] = []
+    first = personalize([library], tmp_path / "me.geomodel", options, progress=lambda *a: calls.append(a))
+    assert calls[-1] == (96, 96)
     print("\n" + first.format())
     assert first.embeddings.computed == 96 and first.embeddings.cached == 0
     assert first.train_photos + first.holdout_photos <= 96 and first.holdout_photos == 19

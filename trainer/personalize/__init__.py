@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,9 +168,12 @@ def _load_base(path: str | None) -> ModelBundle:
     return base
 
 
-def personalize(folders: Sequence[str | Path], out_path: str | Path,
-                options: PersonalizeOptions | None = None) -> PersonalizeResult:
-    """Build a personal bundle from the geotagged photos under `folders`; raises PersonalizeError."""
+def personalize(folders: Sequence[str | Path], out_path: str | Path, options: PersonalizeOptions | None = None,
+                progress: Callable[[int, int], None] | None = None) -> PersonalizeResult:
+    """Build a personal bundle from the geotagged photos under `folders`; raises PersonalizeError.
+
+    `progress(done, total)` is called while embeddings are computed (the long part; cached photos are skipped).
+    """
     options, seconds, report = options or PersonalizeOptions(), {}, SkipReport()
     if not 0 <= options.holdout_share < 0.9:
         raise PersonalizeError("the held-out share must be in [0, 0.9)")
@@ -182,7 +185,7 @@ def personalize(folders: Sequence[str | Path], out_path: str | Path,
         if len(photos.paths) < MIN_PHOTOS:
             raise PersonalizeError(f"only {len(photos.paths)} geotagged photos; at least {MIN_PHOTOS} are needed\n"
                                    + report.summary("photos"))
-        vectors, ok, stats = cached_embeddings(library, base, photos.photo_ids, photos.paths, report)
+        vectors, ok, stats = cached_embeddings(library, base, photos.photo_ids, photos.paths, report, progress)
     finally:
         library.close()
     seconds["embeddings"] = stats.seconds
