@@ -115,3 +115,16 @@ def test_partitionings_that_do_not_nest_are_refused(tmp_path: Path, capsys: pyte
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(setup))
     assert train_main(["fit", "--config", str(tmp_path / "run.yaml")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_broken_meta_csvs_are_one_line_errors_naming_the_file(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    setup = training_setup(tmp_path, n_spots=3, per_spot=10)
+    broken = {"nolat.csv": b"IMG_ID,LON\na.jpg,3\n", "latin1.csv": b"IMG_ID,LAT,LON\n\xe9t\xe9.jpg,1,2\n"}
+    for name, content in broken.items():
+        (tmp_path / name).write_bytes(content)
+        setup["train"]["csv"] = str(tmp_path / name)
+        (tmp_path / "run.yaml").write_text(yaml.safe_dump(setup))
+        assert train_main(["fit", "--config", str(tmp_path / "run.yaml")]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("error: ") and name in error and "Traceback" not in error

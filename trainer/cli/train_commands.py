@@ -31,7 +31,9 @@ def run_fit(args: argparse.Namespace) -> int:
         return _fail("give --config RUN.yaml or --resume RUN_DIR")
     try:
         run_dir = resume(args.resume) if args.resume else fit(load_config(args.config))
-    except (ConfigError, NoUsableDataError, PartitioningError, FileNotFoundError) as error:
+    except (ConfigError, NoUsableDataError, PartitioningError, ValueError, OSError) as error:
+        if args.verbose:
+            raise
         return _fail(error)
     print(run_dir)
     return 0

@@ -100,6 +100,15 @@ def _pick_column(header: Sequence[str], candidates: Iterable[str], what: str, pa
 
 def read_meta_csv(path: str | os.PathLike[str], report: SkipReport, scene_column: str | None = None) -> LocatedPhotos:
     """Rows of a meta CSV (`IMG_ID,AUTHOR,LAT,LON,S3_Label,...` or `id,lat,lon`); bad rows counted, not fatal."""
+    try:
+        return _read_meta_rows(path, report, scene_column)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not a UTF-8 CSV file ({error.reason} at byte {error.start})") from None
+    except csv.Error as error:
+        raise ValueError(f"{path}: malformed CSV ({error})") from None
+
+
+def _read_meta_rows(path: str | os.PathLike[str], report: SkipReport, scene_column: str | None) -> LocatedPhotos:
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         header = list(reader.fieldnames or [])
