@@ -63,7 +63,9 @@ def run_personalize(args: argparse.Namespace) -> int:
                                  cache_path=args.cache, partitioning=args.partitioning, seed=args.seed)
     try:
         result = personalize(args.library, args.out, options)
-    except (PersonalizeError, FileNotFoundError) as error:
+    except (PersonalizeError, ValueError, OSError, RuntimeError) as error:  # bundle/graph/cache problems too
+        if args.verbose:
+            raise
         return _fail(error)
     print(result.format())
     return 0
