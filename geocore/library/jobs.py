@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from geocore.library import png, xmp
+from geocore.library import heif, png, xmp
 from geocore.library.errors import ErrorKind, LibraryError
 from geocore.library.formats import FormatWriter, Kind, writer_for
 from geocore.library.gps import GpsFix
@@ -95,6 +95,8 @@ def _stripper(kind: Kind, path: Path) -> tuple[Callable[[bytes], list[Patch]], C
         return writer.strip, writer.image_data_unchanged
     if kind is Kind.PNG:
         return png.strip_location_png, png.image_chunks_unchanged
+    if kind is Kind.HEIF:
+        return heif.strip_location_heif, heif.outside_exif_unchanged
     return None
 
 

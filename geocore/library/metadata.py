@@ -84,6 +84,8 @@ def _gps_from_pil(gps_ifd: dict) -> GpsFix | None:
 
 def read_exif_gps_pil(data: bytes) -> GpsFix | None:
     """GPS from a whole file's bytes through Pillow: an independent check of what our writer produced."""
+    if data[4:8] == b"ftyp":
+        _ensure_heif_opener()
     with Image.open(io.BytesIO(data)) as image:
         return _gps_from_pil(image.getexif().get_ifd(0x8825))
 

@@ -122,19 +122,24 @@ def test_strip_removes_exif_xmp_and_iptc_location_and_undo_restores(tmp_path) ->
     assert sha256_of(path) == sha
 
 
-def test_strip_sidecar_and_unsupported_embedded_gps(tmp_path) -> None:
+def test_strip_sidecar_heic_and_raw(tmp_path) -> None:
     png = make_png(tmp_path / "photos" / "a.png")
     heic = make_heic(tmp_path / "photos" / "b.heic", gps=(1.0, 2.0))
+    raw = make_raw_like(tmp_path / "photos" / "c.DNG", gps=(1.0, 2.0))
+    heic_sha, heic_warnings = sha256_of(heic), validate_warnings(heic)
     library = _library(tmp_path)
     library.scan([tmp_path / "photos"])
     _accept(library, png, 3.0, 4.0)
     library.write_batch()
-    report = library.strip([png, heic, tmp_path / "photos" / "missing.jpg"])
+    report = library.strip([png, heic, raw, tmp_path / "photos" / "missing.jpg"])
     by_name = {r.path.name: r for r in report.results}
-    assert by_name["a.png.xmp"].ok
-    assert by_name["b.heic"].error_kind is ErrorKind.UNSUPPORTED
+    assert by_name["a.png.xmp"].ok and by_name["b.heic"].ok
+    assert by_name["c.DNG"].error_kind is ErrorKind.UNSUPPORTED  # RAW files are never rewritten
     assert by_name["missing.jpg"].error_kind is ErrorKind.NOT_FOUND
     assert "GPSLatitude" not in (tmp_path / "photos" / "a.png.xmp").read_text()
+    assert not [k for k in exiftool_tags(heic) if "GPS" in k] and exiftool_tags(heic)["IFD0:Make"] == "Apple"
+    assert validate_warnings(heic) - heic_warnings == set()
+    assert library.undo(paths=[heic]).failed == [] and sha256_of(heic) == heic_sha
 
 
 def test_strip_png_exif_and_xmp_in_place(tmp_path) -> None:
