@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.items import PhotoItem
-from app.predictions import MODELS_DIR, PredictionView, map_cells, shipped_bundles
+from app.predictions import PredictionView, map_cells, shipped_bundles
 from app.settings import Settings
 from geocore.fusion import SOURCE_PRIORITY
 from geocore.library.api import Library
@@ -22,10 +22,11 @@ from geocore.library.records import DecisionRecord, PhotoRecord
 
 # The state a photo shows, from its decisions: an accepted one wins, then a written one, then a proposal.
 STATE_ORDER = ("accepted", "written", "proposed", "rejected")
-SOURCE_LABELS = {"model": "model", "personal_model": "model", "gps_track": "track", "time_neighbour": "neighbour",
+SOURCE_LABELS = {"model": "model", "personal_model": "personal", "gps_track": "track", "time_neighbour": "neighbour",
                  "manual": "manual"}
 LIBRARY_NAME = "library.sqlite"
 PREVIEW_PX = 720
+PERSONAL_PREFIX = "personal-"
 
 
 @dataclass
@@ -106,7 +107,8 @@ class Backend:
         data_folder.mkdir(parents=True, exist_ok=True)
         self.data_folder = data_folder
         self.settings = settings
-        self.library = Library(data_folder / LIBRARY_NAME, thumbnail_dir=data_folder / "thumbnails")
+        self.library_path = data_folder / LIBRARY_NAME
+        self.library = Library(self.library_path, thumbnail_dir=data_folder / "thumbnails")
         self.configure_library()
         self.views: dict[str, PredictionView] = {}
         self.undo_stack: list[tuple[str, Any]] = []
@@ -176,6 +178,15 @@ class Backend:
         shipped = shipped_bundles()
         return shipped[0] if shipped else None
 
+    def is_personal(self, bundle: Path) -> bool:
+        """Bundles trained here by "Learn from my geotagged photos" (fusion ranks them above the base model)."""
+        return bundle.parent == self.data_folder / "models" and bundle.name.startswith(PERSONAL_PREFIX)
+
+    def base_bundle(self) -> Path | None:
+        """The shipped base bundle personal models are built on (its embedding output)."""
+        shipped = shipped_bundles()
+        return shipped[0] if shipped else None
+
     def predictor(self) -> Any:
         """The Predictor for the active bundle and settings, loaded once (None with `model_problem` set)."""
         with self._predictor_lock:
@@ -189,7 +200,7 @@ class Backend:
 
                 provider = "cuda" if self.settings.provider == "gpu" else "cpu"
                 try:
-                    self._predictor = Predictor(bundle, provider=provider, crops=self.settings.crops)
+                    self._predictor = Predictor(bundle, provider=provider, crops=self.settings.crops or None)
                     self.model_problem = ""
                 except (BundleError, OSError, ValueError) as error:
                     self.model_problem = f"{bundle.name}: {error}"
@@ -199,6 +210,7 @@ class Backend:
         """Forget the loaded model (the model, provider or crops setting changed)."""
         with self._predictor_lock:
             self._predictor = None
+            self.views.clear()
 
     def model_status(self) -> str:
         """One line for the status bar: the model in use and where it runs, or why there is none."""
@@ -247,7 +259,7 @@ class Backend:
             return
         self.library.put_prediction(record.id, predictor.model_id, settings_key, payload, prediction.lat,
                                     prediction.lon, prediction.radius_km)
-        source = "model" if Path(str(predictor.bundle.path)).parent == MODELS_DIR else "personal_model"
+        source = "personal_model" if self.is_personal(Path(str(predictor.bundle.path))) else "model"
         self.library.propose(record.id, prediction.lat, prediction.lon, prediction.radius_km, source,
                              notes=f"model {predictor.model_id}")
 

@@ -36,8 +36,8 @@ class SettingsDialog(QDialog):
         self.settings = settings
         form = QFormLayout(self)
         self.provider = self._combo([("CPU", "cpu"), ("GPU (CUDA) when available", "gpu")], settings.provider)
-        self.crops = self._combo([("1 (centre)", 1), ("3 (along the long side)", 3), ("5 (corners + centre)", 5)],
-                                 settings.crops)
+        self.crops = self._combo([("As the model card says", 0), ("1 (centre)", 1), ("3 (along the long side)", 3),
+                                  ("5 (corners + centre)", 5)], settings.crops)
         self.write_mode = self._combo([("Into the photo (EXIF)", "exif"), ("XMP sidecar", "sidecar")],
                                       settings.write_mode)
         self.sidecar_naming = self._combo([("photo.jpg.xmp (darktable, digiKam)", "photo.jpg.xmp"),
@@ -88,7 +88,8 @@ class LearnProcess(QObject):
     progress = Signal(int, int, str)
     finished = Signal(int, str)  # exit status, last output lines
 
-    def __init__(self, folders: list[Path], out: Path, parent: Any = None) -> None:
+    def __init__(self, folders: list[Path], out: Path, cache: Path, base_model: Path | None,
+                 parent: Any = None) -> None:
         super().__init__(parent)
         self.out = out
         self.lines: list[str] = []
@@ -96,7 +97,7 @@ class LearnProcess(QObject):
         self.process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         self.process.readyReadStandardOutput.connect(self._read)
         self.process.finished.connect(lambda code, _status: self.finished.emit(int(code), "\n".join(self.lines[-20:])))
-        self.program, self.arguments = personalize_command(folders, out)
+        self.program, self.arguments = personalize_command(folders, out, cache, base_model)
 
     def start(self) -> None:
         """Start the training process in the background."""
@@ -114,10 +115,15 @@ class LearnProcess(QObject):
                 self.progress.emit(*_parse_progress(line))
 
 
-def personalize_command(folders: list[Path], out: Path) -> tuple[str, list[str]]:
-    """The trainer's CLI (issue 4): `geotag-train personalize --library FOLDER... --out FILE.geomodel`."""
-    program = shutil.which("geotag-train") or str(Path(sys.executable).with_name("geotag-train"))
-    return program, ["personalize", "--library", *map(str, folders), "--out", str(out)]
+def personalize_command(folders: list[Path], out: Path, cache: Path, base_model: Path | None) -> tuple[str, list[str]]:
+    """The trainer's CLI: `geotag-train personalize --library FOLDER... --out FILE.geomodel --cache DB`; the
+    embeddings land in the app's own cache, so a second run reuses them."""
+    beside_python = Path(sys.executable).with_name("geotag-train")
+    program = str(beside_python) if beside_python.exists() else (shutil.which("geotag-train") or "geotag-train")
+    arguments = ["personalize", "--library", *map(str, folders), "--out", str(out), "--cache", str(cache)]
+    if base_model is not None:
+        arguments += ["--base-model", str(base_model)]
+    return program, arguments
 
 
 def _parse_progress(line: str) -> tuple[int, int, str]:

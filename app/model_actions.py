@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QDialog, QFileDialog
 
+from app.backend import PERSONAL_PREFIX
 from app.dialogs import LearnProcess, ModelsDialog, SettingsDialog
 
 
@@ -19,11 +20,13 @@ class ModelActions:
     config_folder: Path
     data_folder: Path
     learn: LearnProcess | None = None
+    learnStarted: Any  # noqa: N815  (signals of MainWindow)
+    learnFinished: Any  # noqa: N815
 
     if TYPE_CHECKING:  # provided by QMainWindow / MainWindow
         def statusBar(self) -> Any: ...  # noqa: N802
         def show_summary(self, title: str, text: str, details: str = "") -> None: ...
-        def predict_missing(self) -> None: ...
+        def predict_missing(self, every_photo: bool = False) -> None: ...
         def rebuild_map(self) -> None: ...
 
     def open_settings(self) -> None:
@@ -43,6 +46,7 @@ class ModelActions:
             self.rebuild_map()
         if (old.provider, old.crops, old.active_model) != (new.provider, new.crops, new.active_model):
             self.backend.reset_predictor()
+            self.predict_missing(every_photo=True)
 
     def open_models(self) -> None:
         """Choose the active bundle and read the cards."""
@@ -72,19 +76,22 @@ class ModelActions:
             folders = [Path(folder)] if folder else []
         if not folders:
             return
-        out = self.data_folder / "models" / f"personal-{datetime.now():%Y%m%d-%H%M%S}.geomodel"
+        out = self.data_folder / "models" / f"{PERSONAL_PREFIX}{datetime.now():%Y%m%d-%H%M%S}.geomodel"
         out.parent.mkdir(parents=True, exist_ok=True)
-        self.learn = LearnProcess(folders, out, self)  # type: ignore[arg-type]
+        self.learn = LearnProcess(folders, out, self.backend.library_path, self.backend.base_bundle(),
+                                  self)  # type: ignore[arg-type]
         self.learn.progress.connect(self._learn_progress)
         self.learn.finished.connect(self._learn_finished)
         self.learn.start()
         self.statusBar().showMessage("Learning from your geotagged photos…")
+        self.learnStarted.emit()
 
     def _learn_progress(self, done: int, total: int, line: str) -> None:
         self.statusBar().showMessage(f"Personal model: {line[:120]}")
 
     def _learn_finished(self, status: int, output: str) -> None:
         learn, self.learn = self.learn, None
+        self.learnFinished.emit(status)
         if status == 0 and learn is not None and learn.out.is_file():
             self.show_summary("Personal model", f"Trained {learn.out.name}; it is now the active model.", output)
             self.choose_model(str(learn.out))

@@ -29,7 +29,7 @@ class Settings:
     """Everything the user can change; unknown keys in the file are ignored, missing ones take defaults."""
 
     provider: str = "cpu"  # "cpu" or "gpu"
-    crops: int = 1  # 1 = centre crop, 5 = five-crop averaging
+    crops: int = 0  # 0 = as the model card says; 1 centre, 3 along the long side, 5 corners + centre
     write_mode: str = "exif"  # "exif" (into the file) or "sidecar" (XMP next to it)
     sidecar_naming: str = "photo.jpg.xmp"  # or "photo.xmp"
     keep_timestamps: bool = True

@@ -51,6 +51,8 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
     scanFinished = Signal(int)  # noqa: N815  number of photos listed
     predictionsFinished = Signal(int)  # noqa: N815
     writeFinished = Signal(object)  # noqa: N815  the batch summary
+    learnStarted = Signal()  # noqa: N815
+    learnFinished = Signal(int)  # noqa: N815  exit status of the personal training
 
     def __init__(self, config: Path | None = None, data: Path | None = None, workers: int | None = None) -> None:
         make_none_immortal()
@@ -184,7 +186,8 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         for state in STATES:
             self.state_filter.addItem(STATE_LABELS[state], state)
         self.source_filter = QComboBox()
-        for label, value in (("any source", ""), ("EXIF", "exif"), ("model", "model"), ("GPS track", "track"),
+        for label, value in (("any source", ""), ("EXIF", "exif"), ("model", "model"), ("personal model", "personal"),
+                             ("GPS track", "track"),
                              ("time neighbour", "neighbour"), ("manual", "manual")):
             self.source_filter.addItem(label, value)
         self.confidence_filter = QDoubleSpinBox(suffix=" % min", decimals=0, maximum=100, singleStep=10)
@@ -272,9 +275,11 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.scanFinished.emit(int(count or 0))
         self.predict_missing()
 
-    def predict_missing(self) -> None:
-        """Predict every photo without GPS that has no prediction yet (cached ones come back from the library)."""
-        keys = [i.key for i in self.model.items if i.prediction is None and i.state not in ("error", "has_gps")]
+    def predict_missing(self, every_photo: bool = False) -> None:
+        """Predict every photo without GPS that has no prediction yet, or all of them after a model change
+        (predictions already in the cache for that model come back from the library instead)."""
+        keys = [i.key for i in self.model.items
+                if (every_photo or i.prediction is None) and i.state not in ("error", "has_gps")]
         if not keys:
             self._predictions_done(0)
             return

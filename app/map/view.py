@@ -99,7 +99,9 @@ class MapView(QWebEngineView):
         host = QUrl(provider["url"].replace("{z}/{x}/{y}", "0/0/0")).host() if provider else None
         self.profile, self.guard = _profile_for(host)
         page = QWebEnginePage(self.profile, self)
-        page.settings().setAttribute(QWebEngineSettings.WebAttribute.LocalContentCanAccessRemoteUrls, bool(provider))
+        # Tiles are plain <img> loads, which a local page may make anyway; this setting (cross-origin XHR from local
+        # pages) stays off, and with it on QtWebEngine 6.12 even stops loading the page's own local scripts.
+        page.settings().setAttribute(QWebEngineSettings.WebAttribute.LocalContentCanAccessRemoteUrls, False)
         self.setPage(page)
         self.bridge = MapBridge(self)
         self.channel = QWebChannel(self)

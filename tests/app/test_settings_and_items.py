@@ -25,7 +25,7 @@ def test_settings_round_trip_and_damaged_file(tmp_path: Path):
     assert Settings.load(tmp_path) == Settings()  # damaged JSON -> defaults
     (tmp_path / "settings.json").write_text('{"crops": "five", "write_mode": "sidecar", "bogus": 1}')
     partly = Settings.load(tmp_path)
-    assert partly.crops == 1 and partly.write_mode == "sidecar"  # wrong types ignored, unknown keys dropped
+    assert partly.crops == 0 and partly.write_mode == "sidecar"  # wrong types ignored, unknown keys dropped
 
 
 @pytest.mark.parametrize(("text", "expected"), [
