@@ -106,8 +106,8 @@ def cached_embeddings(
     missing = [n for n, photo_id in enumerate(photo_ids) if photo_id not in cached]
     computed, computed_ok = compute_embeddings(bundle, [paths[n] for n in missing], report, progress)
     fresh = dict(zip([photo_ids[n] for n, ok in zip(missing, computed_ok, strict=True) if ok], computed, strict=True))
-    for photo_id, vector in fresh.items():
-        library.put_features(photo_id, model_key, vector)
+    if fresh:
+        library.put_features_many(model_key, fresh)  # one transaction for the whole library
     vectors = {**cached, **fresh}
     ok = np.array([photo_id in vectors for photo_id in photo_ids], dtype=bool)
     dim = len(next(iter(vectors.values()))) if vectors else 0
