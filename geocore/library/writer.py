@@ -36,7 +36,7 @@ from geocore.library.patches import (
 )
 from geocore.library.scanner import HEAD_BYTES
 
-IO_THREADS = max(2, min(4, os.cpu_count() or 2))
+IO_THREADS = 4  # I/O bound (write, fsync, read back): more threads than cores still overlap the waits
 CHUNK_FILES = 16  # files whose new bytes are held in memory between the two journal commits
 TEMP_SUFFIX = ".geotag-tmp"
 
