@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 LOG = logging.getLogger("trainer")
 
@@ -61,14 +62,35 @@ def run_personalize(args: argparse.Namespace) -> int:
 
     options = PersonalizeOptions(base_model=args.base_model, holdout_share=args.holdout, epochs=args.epochs,
                                  cache_path=args.cache, partitioning=args.partitioning, seed=args.seed)
+    bar = _EmbeddingProgress()
     try:
-        result = personalize(args.library, args.out, options)
+        result = personalize(args.library, args.out, options, progress=bar.update)
     except (PersonalizeError, ValueError, OSError, RuntimeError) as error:  # bundle/graph/cache problems too
         if args.verbose:
             raise
         return _fail(error)
+    finally:
+        bar.close()
     print(result.format())
     return 0
+
+
+class _EmbeddingProgress:
+    """tqdm bar on stderr ("embeddings: 40%|...| 800/2000"); the app parses the done/total it shows."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def update(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc="embeddings", unit="photo", file=sys.stderr, mininterval=0.5)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
