@@ -16,8 +16,8 @@ class Patch:
     new: bytes
 
 
-def apply_patches(data: bytes, patches: Sequence[Patch]) -> bytes:
-    """Apply non-overlapping patches (offsets in `data`); checks that each `old` matches."""
+def patched_pieces(data: bytes, patches: Sequence[Patch]) -> list[bytes | memoryview]:
+    """The patched file as pieces (views into `data` plus new bytes), without copying the unchanged bytes."""
     if not patches_match(data, patches):
         raise ValueError("patches overlap or do not match the file")
     view = memoryview(data)
@@ -27,7 +27,22 @@ def apply_patches(data: bytes, patches: Sequence[Patch]) -> bytes:
         parts += [view[cursor : patch.offset], patch.new]
         cursor = patch.offset + len(patch.old)
     parts.append(view[cursor:])
-    return b"".join(parts)
+    return parts
+
+
+def pieces_equal(data: bytes, pieces: Sequence[bytes | memoryview]) -> bool:
+    """True when `data` is exactly the concatenation of `pieces` (compared in place)."""
+    position = 0
+    for piece in pieces:
+        if not data.startswith(piece, position):
+            return False
+        position += len(piece)
+    return position == len(data)
+
+
+def apply_patches(data: bytes, patches: Sequence[Patch]) -> bytes:
+    """Apply non-overlapping patches (offsets in `data`); checks that each `old` matches."""
+    return b"".join(patched_pieces(data, patches))
 
 
 def patches_match(data: bytes, patches: Sequence[Patch]) -> bool:

@@ -32,7 +32,9 @@ from geocore.library.patches import (
     decode_patches,
     encode_patches,
     invert_patches,
+    patched_pieces,
     patches_match,
+    pieces_equal,
 )
 from geocore.library.scanner import HEAD_BYTES
 
@@ -125,12 +127,13 @@ class _Prepared:
     job: FileJob
     original_sha256: str
     existed: bool
-    written: bytes
+    original: bytes
     patches: list[Patch]
     mode: int
     mtime_ns: int
     size_uid_gid: tuple[int, int, int] | None = None  # of the original, None when it did not exist
     journal_id: int | None = None
+    head_hash: str | None = None  # of the written file, once read back
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -144,15 +147,17 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def write_temp(path: Path, data: bytes, mode: int, times_ns: tuple[int, int] | None) -> Path:
-    """Write `data` to the temp file next to `path`, fsync it, give it `mode` and times; returns its path."""
+def write_temp(path: Path, data: bytes | Sequence[bytes | memoryview], mode: int,
+               times_ns: tuple[int, int] | None) -> Path:
+    """Write `data` (bytes or pieces) to the temp file next to `path`, fsync it, give it `mode` and times."""
     temp = temp_path_for(path)
     temp.unlink(missing_ok=True)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for piece in [data] if isinstance(data, bytes) else data:
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -202,7 +207,8 @@ class SafeWriter:
     def _run_chunk(self, batch_id: str, jobs: Sequence[FileJob], dry_run: bool) -> list[FileResult]:
         results: dict[int, FileResult] = {}
         prepared: list[tuple[int, _Prepared]] = []
-        for index, (job, outcome) in enumerate(zip(jobs, self._pool.map(self._try_prepare, jobs), strict=True)):
+        outcomes = self._pool.map(self._try_prepare, jobs, [dry_run] * len(jobs))
+        for index, (job, outcome) in enumerate(zip(jobs, outcomes, strict=True)):
             if isinstance(outcome, LibraryError):
                 results[index] = FileResult(job.path, job.target, False, outcome.kind, outcome.reason,
                                             job.photo_id, job.decision_id)
@@ -222,9 +228,9 @@ class SafeWriter:
                                                  item.job.photo_id, item.job.decision_id))
         return [results[i] for i in range(len(jobs))]
 
-    def _try_prepare(self, job: FileJob) -> _Prepared | LibraryError:
+    def _try_prepare(self, job: FileJob, dry_run: bool) -> _Prepared | LibraryError:
         try:
-            return self._prepare(job)
+            return self._prepare(job, dry_run)
         except LibraryError as exc:
             return exc
 
@@ -243,26 +249,23 @@ class SafeWriter:
                 raise LibraryError(ErrorKind.CHANGED, job.path, "file changed since it was scanned; rescan first")
         return data, True, info
 
-    def _prepare(self, job: FileJob) -> _Prepared:
-        """Read, identity-check, patch and verify in memory; nothing touches the disk yet."""
+    def _prepare(self, job: FileJob, dry_run: bool = False) -> _Prepared:
+        """Read, identity-check and compute the patches (a dry run also verifies in memory); no disk writes."""
         try:
             original, existed, info = self._read_original(job)
             try:
                 patches = job.make_patches(original)
-                written = apply_patches(original, patches)
-                if not patches or written == original:
+                if not patches_match(original, patches):
+                    raise VerifyError("patches overlap or do not match the file")
+                if all(p.old == p.new for p in patches):
                     raise LibraryError(ErrorKind.NOTHING_TO_DO, job.path, "nothing to change")
-                if not patches_match(written, invert_patches(patches)):
-                    raise VerifyError("undo patches would not apply to the written file")
-                if job.verify is not None:
-                    job.verify(original, written)
+                if dry_run and job.verify is not None:
+                    job.verify(original, apply_patches(original, patches))
             except (CorruptMetadata, ValueError) as exc:
-                kind = (ErrorKind.VERIFY_FAILED if isinstance(exc, VerifyError)
-                        else ErrorKind.UNSUPPORTED if isinstance(exc, NoRoom) else ErrorKind.CORRUPT)
-                raise LibraryError(kind, job.path, str(exc)) from None
+                raise LibraryError(_error_kind(exc), job.path, str(exc)) from None
             if info is None:
-                return _Prepared(job, sha256(original), existed, written, patches, 0o644, time.time_ns())
-            return _Prepared(job, sha256(original), existed, written, patches, info.st_mode & 0o7777,
+                return _Prepared(job, sha256(original), existed, original, patches, 0o644, time.time_ns())
+            return _Prepared(job, sha256(original), existed, original, patches, info.st_mode & 0o7777,
                              info.st_mtime_ns, (info.st_size, info.st_uid, info.st_gid))
         except OSError as exc:
             raise error_from_os(exc, job.path) from None
@@ -288,10 +291,16 @@ class SafeWriter:
                 times = (item.mtime_ns, item.mtime_ns) if self.keep_mtime and item.existed else None
                 if job.mtime_ns is not None:
                     times = (job.mtime_ns, job.mtime_ns)
-                write_temp(job.path, item.written, item.mode, times)
+                pieces = patched_pieces(item.original, item.patches)
+                write_temp(job.path, pieces, item.mode, times)
                 _keep_owner(temp, item.size_uid_gid)
-                if temp.read_bytes() != item.written:
+                written = temp.read_bytes()
+                if not pieces_equal(written, pieces):
                     return self._fail(item, ErrorKind.VERIFY_FAILED, "temp file read back differs")
+                failure = _verify_read_back(job, item.original, written)
+                if failure is not None:
+                    return self._fail(item, failure.kind, failure.reason)
+                item.head_hash = hashlib.blake2b(written[:HEAD_BYTES], digest_size=16).hexdigest()
             if item.size_uid_gid is not None and _changed_meanwhile(job.path, item):
                 return self._fail(item, ErrorKind.CHANGED, "file changed while being written; left as it was")
             if self.backup_originals and item.existed:
@@ -316,11 +325,10 @@ class SafeWriter:
         return FileResult(job.path, job.target, False, kind, reason, job.photo_id, job.decision_id, item.journal_id)
 
     def _new_state(self, item: _Prepared) -> WrittenState | None:
-        if _deletes(item):
+        if _deletes(item) or item.head_hash is None:
             return None
         info = os.stat(item.job.path)
-        head = hashlib.blake2b(item.written[:HEAD_BYTES], digest_size=16).hexdigest()
-        return WrittenState(info.st_size, info.st_mtime_ns, head)
+        return WrittenState(info.st_size, info.st_mtime_ns, item.head_hash)
 
     def _journal_states(self, updates: list[tuple[int | None, str]]) -> None:
         if not updates:
@@ -352,7 +360,24 @@ def _changed_meanwhile(path: Path, item: _Prepared) -> bool:
 
 def _deletes(item: _Prepared) -> bool:
     """A sidecar whose new content is empty is removed (undo of a sidecar we created)."""
-    return item.job.target == "sidecar" and not item.written
+    return item.job.target == "sidecar" and sum(len(p.new) - len(p.old) for p in item.patches) == -len(item.original)
+
+
+def _error_kind(exc: Exception) -> ErrorKind:
+    if isinstance(exc, VerifyError):
+        return ErrorKind.VERIFY_FAILED
+    return ErrorKind.UNSUPPORTED if isinstance(exc, NoRoom) else ErrorKind.CORRUPT
+
+
+def _verify_read_back(job: FileJob, original: bytes, written: bytes) -> LibraryError | None:
+    """Run the job's check (GPS readable, image data unchanged) on the bytes read back from the temp file."""
+    if job.verify is None:
+        return None
+    try:
+        job.verify(original, written)
+    except (CorruptMetadata, ValueError) as exc:
+        return LibraryError(_error_kind(exc), job.path, f"read-back check failed: {exc}")
+    return None
 
 
 class VerifyError(ValueError):

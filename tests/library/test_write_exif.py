@@ -317,3 +317,25 @@ def test_full_exif_block_is_refused_cleanly(tmp_path) -> None:
     assert sha256_of(path) == sha
     assert library.write_batch(sidecar_only=True).failed == []
     assert (tmp_path / "photos" / "big.jpg.xmp").exists()
+
+
+def test_bad_read_back_is_caught_before_the_rename(tmp_path, monkeypatch) -> None:
+    from geocore.library import writer
+
+    path = make_jpeg(tmp_path / "photos" / "a.jpg")
+    sha = sha256_of(path)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    _place(library, path, 1.0, 2.0, "manual")
+    real_write_temp = writer.write_temp
+
+    def flaky_disk(target, pieces, mode, times):
+        data = bytearray(b"".join(pieces))
+        data[-100] ^= 0xFF  # one flipped bit in the image data on its way to the disk
+        return real_write_temp(target, bytes(data), mode, times)
+
+    monkeypatch.setattr(writer, "write_temp", flaky_disk)
+    (result,) = library.write_batch().results
+    assert result.error_kind is ErrorKind.VERIFY_FAILED
+    assert sha256_of(path) == sha and not list(path.parent.glob(".*"))
+    assert [row["state"] for row in library.journal_rows(path)] == ["abandoned"]
