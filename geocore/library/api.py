@@ -312,23 +312,23 @@ class Library(DecisionStore):
         return self._run("strip", jobs, results, False, progress, cancel)
 
     def undo(self, batch_id: str | None = None, paths: Sequence[Path | str] | None = None,
-             progress: ProgressCallback | None = None) -> BatchReport:
+             progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> BatchReport:
         """Restore the exact original bytes of a batch's files, or of given photos (all our changes to them)."""
         rows = self._journal_rows(batch_id, paths)
         results: list[FileResult] = []
         undo_batch = self.writer.new_batch("undo")
-        while rows:  # newest change per file first: one round per stacked change
-            this_round, seen = [], set()
-            for row in rows:
-                if row["path"] not in seen:
-                    seen.add(row["path"])
-                    this_round.append(row)
-            rows = [row for row in rows if row not in this_round]
-            done, _ = self.writer.run(undo_batch, [job_builders.undo_job(row) for row in this_round], False, progress)
-            self._mark_undone([row for row, result in zip(this_round, done, strict=True) if result.ok])
+        cancelled = False
+        while rows and not cancelled:  # newest change per file first: one round per stacked change
+            this_round = list({row["path"]: row for row in reversed(rows)}.values())
+            taken = {row["id"] for row in this_round}
+            rows = [row for row in rows if row["id"] not in taken]
+            done, cancelled = self.writer.run(undo_batch, [job_builders.undo_job(row) for row in this_round], False,
+                                              progress, cancel)
+            self._mark_undone([row for row, result in zip(this_round, done, strict=False) if result.ok])
             results += done
-            rows = [row for row in rows if row["path"] not in {str(r.path) for r in done if not r.ok}]
-        report = BatchReport(undo_batch, "undo", results)
+            failed = {str(r.path) for r in done if not r.ok}
+            rows = [row for row in rows if row["path"] not in failed]  # older changes stay while a newer one does
+        report = BatchReport(undo_batch, "undo", results, cancelled=cancelled)
         self.refresh_photos(r.photo_id for r in report.written if r.photo_id is not None)
         return report
 
