@@ -332,7 +332,8 @@ __all__ = [
 
 def build_base_bundle(out_path: str | Path) -> tuple[Path, ExportCheck, dict[str, Any]]:
     """The shipped base bundle: ImageNet EfficientNet-Lite0, scene S3 through the ImageNet mapping, no location."""
-    from trainer.cli.model_commands import BASE_LICENSE, BASE_MODEL_ID, S3_LABELS, S3_MAPPING
+    from geocore.inference.scene import MAPPING_RESOURCE, S3_LABELS
+    from trainer.cli.model_commands import BASE_LICENSE, BASE_MODEL_ID
     from trainer.models import build_imagenet_model
 
     model = build_imagenet_model()
@@ -349,7 +350,7 @@ def build_base_bundle(out_path: str | Path) -> tuple[Path, ExportCheck, dict[str
         evaluation={"imagenet_sanity_samples_torch_fp32": torch_sanity},
         license=BASE_LICENSE,
     )
-    mapping = ("scene/imagenet_s3.csv", Path(S3_MAPPING).read_bytes())
+    mapping = ("scene/imagenet_s3.csv", MAPPING_RESOURCE.read_bytes())
     path, check = export_bundle(model, fields, [], None, out_path, scene_mapping=mapping, weights_fp16=True)
     sanity = onnx_imagenet_sanity(path)
     if sanity["top1_percent"] < torch_sanity["top1_percent"] - 1.0:

@@ -6,10 +6,12 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from geocore.resources import resource_path
+
 DECODABLE_EXTENSIONS = frozenset(
     [".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".hif", ".bmp"]
 )
-BASE_BUNDLE = Path(__file__).resolve().parents[2] / "resources" / "models" / "base.geomodel"
+BASE_BUNDLE = resource_path("models", "base.geomodel")
 
 
 def is_decodable(path: Path) -> bool:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from geocore.resources import resource_path
+
 S3_LABELS = ("indoor", "natural", "urban")
-MAPPING_RESOURCE = Path(__file__).resolve().parents[2] / "resources" / "scene" / "imagenet_s3.csv"
+MAPPING_RESOURCE = resource_path("scene", "imagenet_s3.csv")
 
 
 class SceneMappingError(ValueError):

@@ -10,9 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-S3_MAPPING = REPO_ROOT / "resources" / "scene" / "imagenet_s3.csv"
-S3_LABELS = ("indoor", "natural", "urban")
 BASE_MODEL_ID = "base-efficientnet_lite0-imagenet-s3-v1"
 BASE_LICENSE = (
     "Apache-2.0. Weights: EfficientNet-Lite0 trained on ImageNet-1k by the TensorFlow TPU authors (Apache-2.0), "

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
+from geocore.resources import resource_path
+
+SAMPLES_DIR = resource_path("samples")
 # ImageNet class indices that are a correct answer for each sample photo.
 SANITY_LABELS = {
     "chelsea_the_cat.jpg": (281, 282, 285),  # tabby, tiger cat, Egyptian cat
