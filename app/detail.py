@@ -52,6 +52,7 @@ class DetailPanel(QScrollArea):
         self.setWidgetResizable(True)
         self._photo = QImage()
         self._overlay = QImage()
+        self.shown_key = ""
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.addWidget(self._build_preview())
@@ -114,10 +115,12 @@ class DetailPanel(QScrollArea):
         self.facts_form = QFormLayout(box)
         return box
 
-    def show_item(self, item: PhotoItem | None, preview: QImage | None = None, overlay: QImage | None = None) -> None:
-        """Fill every section from one photo (None clears)."""
+    def show_item(self, item: PhotoItem | None, preview: QImage | None = None) -> None:
+        """Fill every section from one photo (None clears); the preview may come later through set_photo."""
+        if item is None or item.key != self.shown_key:
+            self._overlay = QImage()
+        self.shown_key = item.key if item else ""
         self._photo = preview if preview is not None else QImage()
-        self._overlay = overlay if overlay is not None else QImage()
         self.overlay_toggle.setEnabled(not self._overlay.isNull())
         self.title.setText(item.path.name if item else "No photo selected")
         self._repaint_preview()
@@ -125,6 +128,19 @@ class DetailPanel(QScrollArea):
         self._show_scene(item.prediction if item else None)
         self._show_cells(item.prediction if item else None)
         self._show_facts(item)
+
+    def has_overlay(self) -> bool:
+        """Whether a saliency overlay is loaded for the shown photo."""
+        return not self._overlay.isNull()
+
+    def photo_image(self) -> QImage:
+        """The preview currently shown (kept when the same photo is shown again)."""
+        return self._photo
+
+    def set_photo(self, image: QImage) -> None:
+        """The decoded preview arrived."""
+        self._photo = image if image is not None else QImage()
+        self._repaint_preview()
 
     def set_overlay(self, overlay: QImage) -> None:
         """The saliency overlay arrived (computed in the background)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,11 @@ def _sort_key(item: PhotoItem, column: int) -> Any:
     return _display(item, column).lower()
 
 
+def escaped_tooltip(text: str) -> str:
+    """Qt renders a tool tip as HTML when it looks like HTML: a file name must never be taken for markup."""
+    return f"<p style='white-space:pre'>{html.escape(text)}</p>"
+
+
 def filter_text(item: PhotoItem) -> str:
     """What the proxy's regular expression filters on: '|state|source|confidence percent|'."""
     percent = -1 if item.confidence is None else round(100 * item.confidence)
@@ -108,10 +114,10 @@ class PhotoTableModel(QStandardItemModel):
             cell.setData(_sort_key(item, column), SORT_ROLE)
             cells.append(cell)
         cells[0].setData(filter_text(item), FILTER_ROLE)
-        cells[0].setToolTip(str(item.path))
+        cells[0].setToolTip(escaped_tooltip(str(item.path)))
         cells[1].setIcon(self._state_icons.get(item.state, QIcon()))
         if item.error:
-            cells[1].setToolTip(item.error)
+            cells[1].setToolTip(escaped_tooltip(item.error))
         icon = self.thumbnails.get(item.key)
         if icon is not None:
             cells[0].setIcon(icon)

@@ -37,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.window import MainWindow
 
     window = MainWindow(config=args.config_dir, data=args.data_dir)
+    # Deleted on close, while the application still runs: QtWebEngine must go before QApplication does.
+    window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     window.show()
     missing = [p for p in args.paths if not p.exists()]
     for path in missing:

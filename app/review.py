@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 
 from app.items import PhotoItem
@@ -38,7 +39,7 @@ class ReviewActions:
         """Tell the user how a batch went, with per-file details on demand."""
         box = QMessageBox(self)  # type: ignore[arg-type]
         box.setWindowTitle(title)
-        box.setTextFormat(box.textFormat().PlainText)
+        box.setTextFormat(Qt.TextFormat.PlainText)
         box.setText(text)
         if details:
             box.setDetailedText(details)

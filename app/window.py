@@ -66,6 +66,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.jobs: list[Job] = []
         self._thumbnail_queue: set[str] = set()
         self._side_jobs: set[Job] = set()
+        self._saliency_pending: set[str] = set()
         self.setWindowTitle("Geotagger")
         self.setAcceptDrops(True)
         self.resize(1400, 860)
@@ -373,12 +374,28 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
     def show_selected(self) -> None:
         """Refresh the detail panel and the map for the current photo."""
         item = self.current_item()
-        preview = self.backend.preview_image(item.path) if item else None
-        self.detail.show_item(item, preview)
+        same_photo = item is not None and self.detail.shown_key == item.key
+        self.detail.show_item(item, self.detail.photo_image() if same_photo else None)
         if item is not None:
             self.map.show_photo(self.backend.map_photo(item))
-            self._load_saliency(item)
+            if not same_photo:
+                self._load_preview(item)
+            elif not self.detail.has_overlay():
+                self._load_saliency(item)  # the prediction arrived after the photo was shown
         self._others_timer.start()
+
+    def _load_preview(self, item: PhotoItem) -> None:
+        """Decode the preview off the GUI thread (a 12 MP photo takes tens of milliseconds), then its saliency."""
+        key = item.key
+        job = Job(lambda ctx: self.backend.preview_image(item.path), "Preview")
+        job.signals.done.connect(lambda image: self._preview_ready(key, image))
+        self.start_side_job(job)
+
+    def _preview_ready(self, key: str, image: Any) -> None:
+        current = self.current_item()
+        if current is not None and current.key == key:
+            self.detail.set_photo(image)
+            self._load_saliency(current)
 
     def _refresh_others(self) -> None:
         current = self.current_item()
@@ -387,9 +404,10 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.map.show_others(points)
 
     def _load_saliency(self, item: PhotoItem) -> None:
-        if item.prediction is None or not self.backend.can_explain():
-            return
         key = item.key
+        if item.prediction is None or not self.backend.can_explain() or key in self._saliency_pending:
+            return
+        self._saliency_pending.add(key)
         job = Job(lambda ctx: self.backend.saliency_overlay(item.path), "Saliency")
         job.signals.done.connect(lambda png: self._saliency_ready(key, png))
         self.start_side_job(job)
@@ -401,6 +419,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.pools.thumbnails.start(job)
 
     def _saliency_ready(self, key: str, png: Any) -> None:
+        self._saliency_pending.discard(key)
         current = self.current_item()
         if png and current is not None and current.key == key:
             self.detail.set_overlay(QImage.fromData(png))

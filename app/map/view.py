@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, QUrl, Signal, Slot
+from PySide6.QtCore import QObject, QUrl, Signal, Slot
 from PySide6.QtWebChannel import QWebChannel
 from PySide6.QtWebEngineCore import (
     QWebEnginePage,
@@ -42,19 +42,13 @@ class OfflineGuard(QWebEngineUrlRequestInterceptor):
         info.block(True)
 
 
-_PROFILES: dict[str | None, tuple[QWebEngineProfile, OfflineGuard]] = {}
-
-
-def _profile_for(host: str | None) -> tuple[QWebEngineProfile, OfflineGuard]:
-    """One off-the-record profile per tile host, owned by the application so it outlives every page using it."""
-    if host not in _PROFILES:
-        owner = QCoreApplication.instance()
-        profile = QWebEngineProfile(owner)  # off the record: no cache or cookies on disk
-        profile.setHttpUserAgent(USER_AGENT)
-        guard = OfflineGuard(host, profile)
-        profile.setUrlRequestInterceptor(guard)
-        _PROFILES[host] = (profile, guard)
-    return _PROFILES[host]
+def _make_profile(host: str | None) -> tuple[QWebEngineProfile, OfflineGuard]:
+    """An off-the-record profile (no cache or cookies on disk) with our User-Agent and the request guard."""
+    profile = QWebEngineProfile()
+    profile.setHttpUserAgent(USER_AGENT)
+    guard = OfflineGuard(host, profile)
+    profile.setUrlRequestInterceptor(guard)
+    return profile, guard
 
 
 class MapBridge(QObject):
@@ -97,8 +91,10 @@ class MapView(QWebEngineView):
         self._pending: dict[str, str] = {}
         provider = TILE_PROVIDERS.get(tile_provider or "")
         host = QUrl(provider["url"].replace("{z}/{x}/{y}", "0/0/0")).host() if provider else None
-        self.profile, self.guard = _profile_for(host)
+        self.profile, self.guard = _make_profile(host)
         page = QWebEnginePage(self.profile, self)
+        # The page must die before its profile: making the profile the page's child orders it so.
+        self.profile.setParent(page)
         # Tiles are plain <img> loads, which a local page may make anyway; this setting (cross-origin XHR from local
         # pages) stays off, and with it on QtWebEngine 6.12 even stops loading the page's own local scripts.
         page.settings().setAttribute(QWebEngineSettings.WebAttribute.LocalContentCanAccessRemoteUrls, False)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QEvent
+from PySide6.QtWidgets import QApplication
 
 from app.qt_compat import make_none_immortal
 from tests.photo_factory import make_jpeg
@@ -63,6 +65,8 @@ def make_window(qtbot, tmp_path: Path, tiny_bundle: Path):
     from app.settings import Settings
     from app.window import MainWindow
 
+    built = []
+
     def build(**settings_values):
         config, data = tmp_path / "config", tmp_path / "data"
         Settings(active_model=str(tiny_bundle), place_names=False, **settings_values).save(config)
@@ -73,6 +77,14 @@ def make_window(qtbot, tmp_path: Path, tiny_bundle: Path):
         qtbot.addWidget(window)
         window.show()
         qtbot.waitUntil(lambda: window.map.is_ready, timeout=30_000)
+        built.append(window)
         return window
 
-    return build
+    yield build
+    # Delete each window (and its web view) while the QApplication still runs; one left to the interpreter's
+    # exit outlives QtWebEngine and crashes it.
+    for window in built:
+        window.close()
+        window.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    qtbot.wait(50)

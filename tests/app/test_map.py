@@ -31,7 +31,10 @@ def map_view(qtbot):
     view.show()
     with qtbot.waitSignal(view.loaded, timeout=30_000):
         pass
-    return view
+    yield view
+    view.close()
+    view.deleteLater()
+    qtbot.wait(50)
 
 
 def test_page_has_no_remote_urls_and_escapes_json():
