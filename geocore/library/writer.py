@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from geocore.library.patches import (
 )
 from geocore.library.scanner import HEAD_BYTES
 
+PREPARE_THREADS = 2  # reading, hashing and patching the next chunk while the current one is written
 IO_THREADS = 4  # I/O bound (write, fsync, read back): more threads than cores still overlap the waits
 CHUNK_FILES = 16  # files whose new bytes are held in memory between the two journal commits
 TEMP_SUFFIX = ".geotag-tmp"
@@ -177,10 +178,12 @@ class SafeWriter:
         # Files are independent and the work is I/O, fsync and hashing (all release the GIL), so a few threads
         # overlap them; the journal stays on the calling thread, one writer.
         self._pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="geotag-write")
+        self._prepare_pool = ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="geotag-prepare")
 
     def close(self) -> None:
         """Stop the I/O threads."""
         self._pool.shutdown(wait=True)
+        self._prepare_pool.shutdown(wait=True)
 
     def new_batch(self, operation: str) -> str:
         """Create a batch row; returns its id."""
@@ -193,21 +196,47 @@ class SafeWriter:
     def run(self, batch_id: str, jobs: Sequence[FileJob], dry_run: bool = False,
             progress: Callable[[int, int, str], None] | None = None,
             cancel: threading.Event | None = None) -> tuple[list[FileResult], bool]:
-        """Run `jobs` chunk by chunk; returns (results, cancelled). Never raises for a single file."""
+        """Run `jobs` chunk by chunk; returns (results, cancelled). Never raises for a single file.
+
+        A file met twice (two photos sharing one sidecar) is done again after the others, on top of the first
+        change, so each journal row describes the file as it really was.
+        """
+        seen: set[Path] = set()
+        firsts: list[FileJob] = []
+        repeats: list[FileJob] = []
+        for job in jobs:
+            (repeats if job.path in seen else firsts).append(job)
+            seen.add(job.path)
+        results, cancelled = self._run_pipelined(batch_id, firsts, dry_run, progress, cancel)
+        if repeats and not cancelled:
+            more, cancelled = self.run(batch_id, repeats, dry_run, progress, cancel)
+            results += more
+        return results, cancelled
+
+    def _run_pipelined(self, batch_id: str, jobs: Sequence[FileJob], dry_run: bool,
+                       progress: Callable[[int, int, str], None] | None,
+                       cancel: threading.Event | None) -> tuple[list[FileResult], bool]:
+        """Chunks go through prepare (read, hash, patch) while the previous chunk is being written."""
+        chunks = [jobs[start : start + CHUNK_FILES] for start in range(0, len(jobs), CHUNK_FILES)]
         results: list[FileResult] = []
-        for start in range(0, len(jobs), CHUNK_FILES):
+        upcoming = self._submit_prepares(chunks[0], dry_run) if chunks else []
+        for index, chunk in enumerate(chunks):
             if cancel is not None and cancel.is_set():
                 return results, True
-            results += self._run_chunk(batch_id, jobs[start : start + CHUNK_FILES], dry_run)
+            outcomes = [future.result() for future in upcoming]
+            upcoming = self._submit_prepares(chunks[index + 1], dry_run) if index + 1 < len(chunks) else []
+            results += self._finish_chunk(batch_id, chunk, outcomes, dry_run)
             if progress is not None:
-                done = min(start + CHUNK_FILES, len(jobs))
-                progress(done, len(jobs), str(jobs[done - 1].path))
+                progress(len(results), len(jobs), str(chunk[-1].path))
         return results, False
 
-    def _run_chunk(self, batch_id: str, jobs: Sequence[FileJob], dry_run: bool) -> list[FileResult]:
+    def _submit_prepares(self, jobs: Sequence[FileJob], dry_run: bool) -> list[Future]:
+        return [self._prepare_pool.submit(self._try_prepare, job, dry_run) for job in jobs]
+
+    def _finish_chunk(self, batch_id: str, jobs: Sequence[FileJob], outcomes: list[_Prepared | LibraryError],
+                      dry_run: bool) -> list[FileResult]:
         results: dict[int, FileResult] = {}
         prepared: list[tuple[int, _Prepared]] = []
-        outcomes = self._pool.map(self._try_prepare, jobs, [dry_run] * len(jobs))
         for index, (job, outcome) in enumerate(zip(jobs, outcomes, strict=True)):
             if isinstance(outcome, LibraryError):
                 results[index] = FileResult(job.path, job.target, False, outcome.kind, outcome.reason,

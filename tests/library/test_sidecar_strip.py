@@ -155,3 +155,17 @@ def test_strip_png_exif_and_xmp_in_place(tmp_path) -> None:
     assert tags["XMP-dc:Title"] == "Kept"
     assert validate_warnings(path) - warnings == set()
     assert library.undo(paths=[path]).failed == [] and sha256_of(path) == sha
+
+
+def test_two_photos_sharing_one_lightroom_sidecar(tmp_path) -> None:
+    raw = make_raw_like(tmp_path / "photos" / "IMG_1.CR2")
+    png = make_png(tmp_path / "photos" / "IMG_1.png")
+    library = _library(tmp_path, sidecar_style="replace")
+    library.scan([tmp_path / "photos"])
+    _accept(library, raw, 10.0, 20.0)
+    _accept(library, png, 30.0, 40.0)
+    report = library.write_batch()
+    assert report.failed == [] and len(report.written) == 2
+    assert abs(exiftool_tags(tmp_path / "photos" / "IMG_1.xmp")["XMP-exif:GPSLatitude"] - 30.0) < 1e-6
+    assert library.undo(batch_id=report.batch_id).failed == []
+    assert not (tmp_path / "photos" / "IMG_1.xmp").exists()
