@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.items import STATE_LABELS, PhotoItem
 
-PREVIEW_SIZE = 360
+PREVIEW_SIZE = 330
 
 
 def plain_label(text: str = "") -> QLabel:
@@ -50,6 +50,7 @@ class DetailPanel(QScrollArea):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._photo = QImage()
         self._overlay = QImage()
         self.shown_key = ""
@@ -181,6 +182,12 @@ class DetailPanel(QScrollArea):
     def _show_cells(self, prediction: Any) -> None:
         self.cells.clear()
         top_cells = getattr(prediction, "top_cells", None) or {}
+        if prediction is not None and not top_cells:
+            hint = QTreeWidgetItem(["This model predicts the scene only.", ""])
+            hint.addChild(QTreeWidgetItem(["Models ▸ Learn from my geotagged photos", ""]))
+            hint.addChild(QTreeWidgetItem(["trains one that predicts places.", ""]))
+            self.cells.addTopLevelItem(hint)
+            hint.setExpanded(True)
         for partitioning, cells in top_cells.items():
             parent = QTreeWidgetItem([str(partitioning), ""])
             for cell in cells:

@@ -103,7 +103,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.proxy.rowsInserted.connect(lambda *_: self._thumbnail_timer.start())
         self.map = self._make_map()
         self.detail = DetailPanel()
-        self.detail.setMinimumWidth(340)
+        self.detail.setMinimumWidth(360)
         left = QWidget()
         left_layout = QHBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -111,7 +111,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         for widget in (left, self.map, self.detail):
             splitter.addWidget(widget)
-        splitter.setSizes([560, 520, 340])
+        splitter.setSizes([520, 500, 380])
         self.setCentralWidget(splitter)
         self.empty_hint = QLabel("Drop folders or photos here, or use File ▸ Open folder…", self.table)
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)

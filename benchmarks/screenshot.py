@@ -41,13 +41,16 @@ def _wait(app, condition, timeout_s: float) -> bool:
     return False
 
 
-def shoot(out: Path, select: str, size: tuple[int, int]) -> int:
+def shoot(out: Path, select: str, size: tuple[int, int], overlay: bool) -> int:
     from PySide6.QtCore import QCoreApplication, Qt
     from PySide6.QtWidgets import QApplication
 
     QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
     app = QApplication([sys.argv[0]])
+    from app.qt_compat import make_none_immortal
     from app.window import MainWindow
+
+    make_none_immortal()
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as scratch:
@@ -59,12 +62,16 @@ def shoot(out: Path, select: str, size: tuple[int, int]) -> int:
         window.select_key(next((i.key for i in window.model.items if i.path.name == select), window.model.items[0].key))
         _wait(app, lambda: window.map.is_ready, 30)
         map_s = time.monotonic() - started
+        if overlay and _wait(app, window.detail.overlay_toggle.isEnabled, 10):
+            window.detail.overlay_toggle.setChecked(True)
         _wait(app, lambda: False, 2.5)  # let Leaflet finish drawing and fitting bounds, thumbnails arrive
         out.parent.mkdir(parents=True, exist_ok=True)
         saved = window.grab().save(str(out))
         print(f"map ready after {map_s:.1f} s; screenshot {'saved to ' + str(out) if saved else 'FAILED'} "
               f"after {time.monotonic() - started:.1f} s; {len(window.model.items)} photos listed")
         window.close()
+        window.deleteLater()
+        app.processEvents()
     return 0 if saved else 1
 
 
@@ -73,6 +80,7 @@ def main() -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--select", default="chelsea_the_cat.jpg")
     parser.add_argument("--size", default="1400x860")
+    parser.add_argument("--no-overlay", action="store_true", help="leave the saliency overlay off")
     args = parser.parse_args()
     if not os.environ.get("DISPLAY") and not os.environ.get("GEOTAGGER_UNDER_XVFB"):
         return _reexec_under_xvfb()
@@ -80,7 +88,7 @@ def main() -> int:
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root, where Chromium needs this
         os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
     width, height = (int(v) for v in args.size.split("x"))
-    return shoot(args.out.resolve(), args.select, (width, height))
+    return shoot(args.out.resolve(), args.select, (width, height), not args.no_overlay)
 
 
 if __name__ == "__main__":

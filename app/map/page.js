@@ -82,7 +82,9 @@
     cellLayer.eachLayer((layer) => layers.push(layer));
     if (!layers.length) return;
     const bounds = L.featureGroup(layers).getBounds();
-    if (bounds.isValid()) map.fitBounds(bounds.pad(0.2), { maxZoom: photo.radius_km > 0 && photo.radius_km < 2 ? 14 : 11 });
+    // The offline outline is drawn at 1:110m: closer than zoom 6 it shows nothing but straight edges.
+    const maxZoom = config.tiles ? 14 : 6;
+    if (bounds.isValid()) map.fitBounds(bounds.pad(0.2), { maxZoom: maxZoom });
   }
 
   function showPhoto(text) {
