@@ -12,11 +12,12 @@ from pathlib import Path
 
 from PIL import Image
 
+from geocore.library import xmp
 from geocore.library.api import Library
 from geocore.library.metadata import read_exif_gps_pil
 from geocore.library.writer import CHUNK_FILES
 from tests.library.exiftool_helpers import sha256_of
-from tests.photo_factory import make_jpeg, make_tiff
+from tests.photo_factory import make_jpeg, make_raw_like, make_tiff
 
 ROUNDS = 5
 CHILD = """
@@ -50,6 +51,12 @@ def _round(tmp_path: Path, db: Path, photos: list[Path], rng: random.Random, coo
 
 
 def _assert_intact(path: Path, original_sha: str, coordinates: set) -> None:
+    if path.suffix == ".NEF":  # RAW: never rewritten; its sidecar is absent or a complete XMP with our position
+        assert sha256_of(path) == original_sha
+        sidecar = path.with_name(path.name + ".xmp")
+        fix = xmp.read_location(sidecar.read_bytes()) if sidecar.exists() else None
+        assert fix is None or any(abs(fix.lat - lat) < 1e-6 and abs(fix.lon - lon) < 1e-6 for lat, lon in coordinates)
+        return
     if sha256_of(path) == original_sha:
         return
     data = path.read_bytes()
@@ -64,6 +71,7 @@ def test_sigkill_during_batches_never_corrupts_and_undo_restores(tmp_path) -> No
     rng = random.Random(1234)
     photos = [make_jpeg(tmp_path / "photos" / f"p{i:02d}.jpg", size=(480, 360), color_seed=i) for i in range(40)]
     photos += [make_tiff(tmp_path / "photos" / f"t{i}.tif", size=(200, 150), color_seed=i) for i in range(4)]
+    photos += [make_raw_like(tmp_path / "photos" / f"r{i}.NEF", color_seed=i) for i in range(4)]  # sidecars
     originals = {path: sha256_of(path) for path in photos}
     db = tmp_path / "lib.sqlite3"
     coordinates: set = set()
@@ -78,3 +86,4 @@ def test_sigkill_during_batches_never_corrupts_and_undo_restores(tmp_path) -> No
     report = library.undo(paths=photos)
     assert report.failed == []
     assert {path: sha256_of(path) for path in photos} == originals
+    assert not list((tmp_path / "photos").glob("*.xmp"))  # sidecars we created are gone again
