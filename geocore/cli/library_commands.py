@@ -66,7 +66,8 @@ def _scan(args: argparse.Namespace) -> int:
         library.close()
     for issue in report.issues:
         print(f"{'ISSUE':12} {issue.path}: {issue.kind}: {issue.reason}")
-    print(f"found {report.found}: {report.new} new, {report.changed} changed, {report.unchanged} unchanged, "
+    print(f"found {report.found}: {report.new} new, {report.changed} changed, "
+          f"{report.sidecar_changed} with changed sidecars, {report.unchanged} unchanged, "
           f"{report.missing} missing, {len(report.issues)} issues ({report.seconds:.2f} s)")
     return 1 if missing or report.issues else 0
 

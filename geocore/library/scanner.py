@@ -38,6 +38,7 @@ class ScanReport:
     found: int = 0
     new: int = 0
     changed: int = 0
+    sidecar_changed: int = 0
     unchanged: int = 0
     missing: int = 0
     issues: list[ScanIssue] = field(default_factory=list)
@@ -183,23 +184,24 @@ class Scanner:
                 if previous[4]:
                     report.issues.append(ScanIssue(found.path, previous[4], "unreadable (unchanged since last scan)"))
             else:
-                todo.append((found, previous[0] if previous else None))
+                photo_changed = previous is None or previous[1:3] != (found.size, found.mtime_ns)
+                todo.append((found, previous[0] if previous else None, photo_changed))
         self._read_and_store(todo, report, progress, cancel)
         self._mark_missing(roots, {f.path for f in files}, known, report)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _read_and_store(self, todo: list[tuple[FoundFile, int | None]], report: ScanReport,
+    def _read_and_store(self, todo: list[tuple[FoundFile, int | None, bool]], report: ScanReport,
                         progress: ProgressCallback | None, cancel: threading.Event | None) -> None:
-        pending: list[tuple[dict, int | None]] = []
-        for index, (found, photo_id) in enumerate(todo):
+        pending: list[tuple[dict, int | None, bool]] = []
+        for index, (found, photo_id, photo_changed) in enumerate(todo):
             if cancel is not None and cancel.is_set():
                 report.cancelled = True
                 break
             row = inspect_file(found)
             if row["error_kind"]:
                 report.issues.append(ScanIssue(found.path, row["error_kind"], row["error"]))
-            pending.append((row, photo_id))
+            pending.append((row, photo_id, photo_changed))
             if progress is not None:
                 progress(index + 1, len(todo), found.path)
             if len(pending) >= 200:
@@ -207,20 +209,24 @@ class Scanner:
                 pending = []
         self._store(pending, report)
 
-    def _store(self, pending: list[tuple[dict, int | None]], report: ScanReport) -> None:
+    def _store(self, pending: list[tuple[dict, int | None, bool]], report: ScanReport) -> None:
         if not pending:
             return
         table = schema.photos
         with self.database.write_lock, self.database.engine.begin() as connection:
-            for row, photo_id in pending:
+            for row, photo_id, photo_changed in pending:
                 if photo_id is None:
                     connection.execute(sa.insert(table).values(**row))
                     report.new += 1
-                    continue
-                connection.execute(sa.update(table).where(table.c.id == photo_id).values(**row, thumbnail_path=None))
-                for stale in (schema.predictions, schema.features):
-                    connection.execute(sa.delete(stale).where(stale.c.photo_id == photo_id))
-                report.changed += 1
+                elif not photo_changed:  # only a sidecar changed: the pixels, predictions and features still hold
+                    connection.execute(sa.update(table).where(table.c.id == photo_id).values(**row))
+                    report.sidecar_changed += 1
+                else:
+                    connection.execute(sa.update(table).where(table.c.id == photo_id)
+                                       .values(**row, thumbnail_path=None))
+                    for stale in (schema.predictions, schema.features):
+                        connection.execute(sa.delete(stale).where(stale.c.photo_id == photo_id))
+                    report.changed += 1
 
     def _mark_missing(self, folders: list[str], seen: set[str], known: dict, report: ScanReport) -> None:
         prefixes = tuple(folder.rstrip(os.sep) + os.sep for folder in folders)

@@ -302,3 +302,20 @@ def test_bulk_proposals_and_features(tmp_path) -> None:
     library.put_features_many("m", vectors)
     got = library.get_features_many(ids, "m")
     assert sorted(got) == sorted(ids) and all(np.array_equal(got[i], vectors[i]) for i in ids)
+
+
+def test_sidecar_change_rereads_gps_but_keeps_predictions(tmp_path) -> None:
+    from geocore.library import xmp
+    from geocore.library.gps import GpsFix
+
+    raw = make_raw_like(tmp_path / "p" / "a.ORF")
+    library = _library(tmp_path)
+    library.scan([tmp_path / "p"])
+    photo_id = library.photo_by_path(raw).id
+    library.put_prediction(photo_id, "m", "k", {}, 1.0, 2.0, 3.0)
+    (tmp_path / "p" / "a.ORF.xmp").write_bytes(xmp.merge_location(None, GpsFix(12.0, 34.0)))
+    report = library.scan([tmp_path / "p"])
+    assert (report.sidecar_changed, report.changed) == (1, 0)
+    photo = library.photo(photo_id)
+    assert (photo.gps_lat, photo.gps_lon, photo.gps_source) == (12.0, 34.0, "xmp")
+    assert len(library.predictions(photo_id)) == 1
