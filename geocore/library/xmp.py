@@ -138,12 +138,26 @@ def _location_properties(fix: GpsFix, place: Place | None) -> list[tuple[str, st
 
 def merge_location(existing: bytes | None, fix: GpsFix, place: Place | None = None) -> bytes:
     """A sidecar with `fix` (and place names) merged into `existing`, keeping all its other content."""
-    root = parse_packet(existing) if existing and existing.strip() else _new_document()
+    fresh = not (existing and existing.strip())
+    root = _new_document() if fresh else parse_packet(existing or b"")
     remove_location(root)
     description = _description(root)
     for prefix, name, value in _location_properties(fix, place):
-        ET.SubElement(description, f"{{{NS[prefix]}}}{name}").text = value
+        _append_indented(description, f"{{{NS[prefix]}}}{name}", value)
+    if fresh:
+        ET.indent(root, space=" ")
     return serialize(root)
+
+
+def _append_indented(parent: ET.Element, tag: str, text: str) -> None:
+    """Append a property, indented like its siblings (the rest of the document keeps its own layout)."""
+    child_indent = parent.text if parent.text and not parent.text.strip() else None
+    closing_indent = parent[-1].tail if len(parent) else None
+    if len(parent) and child_indent is not None:
+        parent[-1].tail = child_indent
+    element = ET.SubElement(parent, tag)
+    element.text = text
+    element.tail = closing_indent
 
 
 def _find_value(root: ET.Element, uri: str, local: str) -> str | None:
