@@ -11,6 +11,7 @@ rows left pending.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -259,6 +260,8 @@ class SafeWriter:
 
     def _try_prepare(self, job: FileJob, dry_run: bool) -> _Prepared | LibraryError:
         try:
+            if job.path.is_symlink():  # replacing the link itself would leave the real photo untouched
+                job = dataclasses.replace(job, path=job.path.resolve())
             return self._prepare(job, dry_run)
         except LibraryError as exc:
             return exc

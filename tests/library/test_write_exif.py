@@ -339,3 +339,17 @@ def test_bad_read_back_is_caught_before_the_rename(tmp_path, monkeypatch) -> Non
     assert result.error_kind is ErrorKind.VERIFY_FAILED
     assert sha256_of(path) == sha and not list(path.parent.glob(".*"))
     assert [row["state"] for row in library.journal_rows(path)] == ["abandoned"]
+
+
+def test_symlinked_photo_writes_the_real_file(tmp_path) -> None:
+    real = make_jpeg(tmp_path / "store" / "real.jpg")
+    (tmp_path / "photos").mkdir()
+    link = tmp_path / "photos" / "link.jpg"
+    link.symlink_to(real)
+    sha = sha256_of(real)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    _place(library, link, 1.0, 2.0, "manual")
+    assert library.write_batch().failed == []
+    assert link.is_symlink() and abs(exiftool_tags(real)["Composite:GPSLatitude"] - 1.0) < 1e-6
+    assert library.undo(paths=[link]).failed == [] and sha256_of(real) == sha and link.is_symlink()
