@@ -139,9 +139,15 @@ class FusedDecision:
     candidates: tuple[LocationProposal, ...] = field(default=())
 
 
+def priority_key(source: str, radius_km: float | None) -> tuple[int, float]:
+    """Sort key of the fusion rule: the more reliable source first, then the smaller radius (unknown last)."""
+    rank = SOURCE_PRIORITY.index(source) if source in SOURCE_PRIORITY else len(SOURCE_PRIORITY)
+    return rank, float("inf") if radius_km is None else radius_km
+
+
 def rule_order(proposals: Iterable[LocationProposal]) -> list[LocationProposal]:
     """Proposals sorted by the fusion rule: source priority, then smaller radius (stable)."""
-    return sorted(proposals, key=lambda p: (SOURCE_PRIORITY.index(p.source), p.radius_km))
+    return sorted(proposals, key=lambda p: priority_key(p.source, p.radius_km))
 
 
 def fuse(

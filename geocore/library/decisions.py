@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from geocore.fusion import priority_key
 from geocore.library import db as schema
 from geocore.library.gps import GpsFix
 from geocore.library.records import DECISION_SOURCES, DECISION_STATES, DecisionRecord, from_row
@@ -129,14 +130,14 @@ class DecisionStore:
         return from_row(DecisionRecord, row)
 
     def decisions_to_write(self, decision_ids: Sequence[int] | None, all_proposed: bool) -> list[DecisionRecord]:
-        """Given ids, else every accepted decision, plus (all_proposed) the tightest proposal of other photos."""
+        """Given ids, else every accepted decision, plus (all_proposed) the fusion rule's pick for other photos."""
         if decision_ids is not None:
             return [self.decision(i) for i in decision_ids]
         chosen = {d.photo_id: d for d in self.decisions(state="accepted")}
         if all_proposed:
             for decision in self.decisions(state="proposed"):
                 best = chosen.get(decision.photo_id)
-                if best is None or (best.state == "proposed" and (decision.radius_km or 0) < (best.radius_km or 0)):
+                if best is None or (best.state == "proposed" and _ranks_before(decision, best)):
                     chosen[decision.photo_id] = decision
         return sorted(chosen.values(), key=lambda d: d.id)
 
@@ -157,3 +158,8 @@ class DecisionStore:
                 connection.execute(sa.update(table).where(table.c.id == decision_id).values(
                     place_city=place.city, place_state=place.state, place_country=place.country,
                     place_country_code=place.country_code))
+
+
+def _ranks_before(candidate: DecisionRecord, incumbent: DecisionRecord) -> bool:
+    """True when the fusion rule prefers `candidate` (more reliable source, then tighter radius)."""
+    return priority_key(candidate.source, candidate.radius_km) < priority_key(incumbent.source, incumbent.radius_km)

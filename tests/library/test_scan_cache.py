@@ -185,6 +185,7 @@ def test_decisions_flow(tmp_path) -> None:
     wide = library.propose(a, 1.0, 1.0, 500.0, "model")
     tight = library.propose(a, 2.0, 2.0, 5.0, "gps_track")
     other = library.propose(b, 3.0, 3.0, 50.0, "time_neighbour", review=True, notes="check")
+    library.propose(b, 4.0, 4.0, 1.0, "personal_model")  # tighter, but the fusion rule ranks its source lower
     assert library.decisions_to_write(None, all_proposed=False) == []
     assert [d.id for d in library.decisions_to_write(None, all_proposed=True)] == [tight, other]
     library.accept(wide)
