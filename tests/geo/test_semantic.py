@@ -60,3 +60,11 @@ def test_nested_partitionings_on_mp16(mp16_locations: tuple[np.ndarray, np.ndarr
     for level in range(2):
         np.testing.assert_array_equal(hierarchy.parent_index[assigned[2][inside], level], assigned[level][inside])
     assert all(int(p.counts.sum()) == int(partitionings[0].counts.sum()) for p in partitionings)
+
+
+def test_place_index_is_right_across_the_antimeridian() -> None:
+    from geocore.geo.places import default_place_index
+
+    # Taveuni (Fiji) straddles 180 degrees; a planar search in degrees would look on the wrong side of the globe.
+    place = default_place_index().lookup(-16.80, -179.99)
+    assert place.country_code == "FJ" and place.distance_km < 60
