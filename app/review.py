@@ -25,7 +25,8 @@ class ReviewActions:
         def selected_items(self) -> list[PhotoItem]: ...
         def current_item(self) -> PhotoItem | None: ...
         def apply_updates(self, items: list[PhotoItem]) -> None: ...
-        def start_job(self, function: Any, title: str, pool: Any) -> Any: ...
+        def start_job(self, function: Any, title: str, pool: Any, on_batch: Any = None, on_done: Any = None) -> Any:
+            ...
         def open_settings(self) -> None: ...
         def statusBar(self) -> Any: ...  # noqa: N802
 
@@ -55,9 +56,8 @@ class ReviewActions:
         if not items:
             return
         keys = [item.key for item in items]
-        job = self.start_job(lambda ctx: self.backend.decide(keys, decision, lat, lon, ctx), "Saving",
-                             self.pools.writer)
-        job.signals.done.connect(self.apply_updates)
+        self.start_job(lambda ctx: self.backend.decide(keys, decision, lat, lon, ctx), "Saving", self.pools.writer,
+                       on_done=self.apply_updates)
 
     def accept_selected(self) -> None:
         """Accept the proposed locations of the selected photos."""
@@ -97,8 +97,7 @@ class ReviewActions:
 
     def undo(self) -> None:
         """Undo the last batch: a write or strip (restores the files), else the last decision."""
-        job = self.start_job(self.backend.undo_last, "Undoing", self.pools.writer)
-        job.signals.done.connect(self._batch_done("Undo"))
+        self.start_job(self.backend.undo_last, "Undoing", self.pools.writer, on_done=self._batch_done("Undo"))
 
     # ----- writes -----
     def write_accepted(self) -> None:
@@ -111,9 +110,8 @@ class ReviewActions:
         if not self.confirm("Write locations", f"Write {len(items)} accepted locations into {mode}?"):
             return
         keys = [i.key for i in items]
-        job = self.start_job(lambda ctx: self.backend.write(keys, ctx), "Writing", self.pools.writer)
-        job.signals.batch.connect(self.apply_updates)
-        job.signals.done.connect(self._batch_done("Write"))
+        self.start_job(lambda ctx: self.backend.write(keys, ctx), "Writing", self.pools.writer,
+                       on_batch=self.apply_updates, on_done=self._batch_done("Write"))
 
     def strip_selected(self) -> None:
         """Remove GPS from the selected files (undoable), after a confirmation."""
@@ -121,9 +119,8 @@ class ReviewActions:
         if not items or not self.confirm("Strip location", f"Remove the location from {len(items)} photos?"):
             return
         keys = [i.key for i in items]
-        job = self.start_job(lambda ctx: self.backend.strip(keys, ctx), "Stripping", self.pools.writer)
-        job.signals.batch.connect(self.apply_updates)
-        job.signals.done.connect(self._batch_done("Strip"))
+        self.start_job(lambda ctx: self.backend.strip(keys, ctx), "Stripping", self.pools.writer,
+                       on_batch=self.apply_updates, on_done=self._batch_done("Strip"))
 
     def backend_items(self) -> list[PhotoItem]:
         return list(self.model.items)  # type: ignore[attr-defined]

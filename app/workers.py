@@ -11,14 +11,15 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 # Streaming results are sent in batches at most this often, so 10,000 files do not mean 10,000 GUI updates,
 # and at most this big, so one batch never keeps the GUI thread busy for long.
 BATCH_INTERVAL_S = 0.05
 BATCH_MAX_ITEMS = 50
-# After sending a batch the worker pauses this long, so the GUI thread takes it in without fighting for the GIL.
-BATCH_PAUSE_S = 0.004
+# At most this many batches wait in the GUI thread's queue: a worker faster than the GUI would otherwise pile up
+# batches that the event loop then handles back to back, one long stall.
+MAX_QUEUED_BATCHES = 1
 
 
 class JobSignals(QObject):
@@ -29,6 +30,15 @@ class JobSignals(QObject):
     done = Signal(object)  # final result
     failed = Signal(str)  # a bug, not a per-file error (those are results)
     finished = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.free_slots = threading.Semaphore(MAX_QUEUED_BATCHES)
+
+    @Slot(list)
+    def batch_taken(self, _batch: list) -> None:
+        """The GUI has handled a batch (connected after the consumer's slot)."""
+        self.free_slots.release()
 
 
 class JobContext:
@@ -61,9 +71,11 @@ class JobContext:
     def flush(self) -> None:
         """Send queued partial results now."""
         if self._pending:
+            while not self.signals.free_slots.acquire(timeout=0.1):
+                if self.cancelled:  # the GUI may be gone or busy: do not hang a cancelled job
+                    return
             batch, self._pending = self._pending, []
             self.signals.batch.emit(batch)
-            time.sleep(BATCH_PAUSE_S)
         self._last_flush = time.monotonic()
 
 
