@@ -58,22 +58,20 @@ def latlon_to_xyz(lat_deg: npt.ArrayLike, lon_deg: npt.ArrayLike) -> tuple[Float
     return np.cos(lon) * cos_lat, np.sin(lon) * cos_lat, np.sin(lat)
 
 
-# Per face, which of (x, y, z, -x, -y, -z) is the numerator of u and of v (S2's valid_face_xyz_to_uv).
-_U_NUMERATOR = np.array([1, 3, 3, 2, 2, 4])
-_V_NUMERATOR = np.array([2, 2, 4, 1, 3, 3])
-
-
 def _face_uv(x: FloatArray, y: FloatArray, z: FloatArray) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray]:
     ax, ay, az = np.abs(x), np.abs(y), np.abs(z)
     # Ties go to the later axis, as in S2's largest_abs_component.
-    axis = np.where(ax > ay, np.where(ax > az, 0, 2), np.where(ay > az, 1, 2)).astype(np.int64)
-    columns = np.arange(len(axis))
-    signed = np.stack([x, y, z, -x, -y, -z])
-    major = signed[axis, columns]
-    face = np.where(major < 0, axis + 3, axis)
+    axis = np.where(ax > ay, np.where(ax > az, 0, 2), np.where(ay > az, 1, 2))
+    major = np.where(axis == 0, x, np.where(axis == 1, y, z))
+    positive = major >= 0
+    face = np.where(positive, axis, axis + 3).astype(np.int64)
+    # S2's valid_face_xyz_to_uv: faces 0-2 project (first, second) / major, faces 3-5 the swapped pair:
+    # x: (y, z) | (z, y);  y: (-x, z) | (z, -x);  z: (-x, -y) | (-y, -x).
+    first = np.where(axis == 0, y, -x)
+    second = np.where(axis == 2, -y, z)
     with np.errstate(divide="ignore", invalid="ignore"):
-        u = signed[_U_NUMERATOR[face], columns] / major
-        v = signed[_V_NUMERATOR[face], columns] / major
+        u = np.where(positive, first, second) / major
+        v = np.where(positive, second, first) / major
     return face, u, v
 
 
