@@ -31,7 +31,7 @@ class ModelActions:
 
     def open_settings(self) -> None:
         """Edit the settings; a change of map tiles rebuilds the map page, a change of model settings re-predicts."""
-        dialog = SettingsDialog(self.settings, self)  # type: ignore[arg-type]
+        dialog = SettingsDialog(self.settings, self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         self.apply_settings(dialog.result_settings())
@@ -51,7 +51,7 @@ class ModelActions:
     def open_models(self) -> None:
         """Choose the active bundle and read the cards."""
         dialog = ModelsDialog(self.backend.list_bundles(), self.settings.active_model, self.backend.card_text,
-                              self)  # type: ignore[arg-type]
+                              self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         chosen = dialog.chosen()
@@ -79,7 +79,7 @@ class ModelActions:
         out = self.data_folder / "models" / f"{PERSONAL_PREFIX}{datetime.now():%Y%m%d-%H%M%S}.geomodel"
         out.parent.mkdir(parents=True, exist_ok=True)
         self.learn = LearnProcess(folders, out, self.backend.library_path, self.backend.base_bundle(),
-                                  self)  # type: ignore[arg-type]
+                                  self)
         self.learn.progress.connect(self._learn_progress)
         self.learn.finished.connect(self._learn_finished)
         self.learn.start()

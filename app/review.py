@@ -38,7 +38,7 @@ class ReviewActions:
 
     def show_summary(self, title: str, text: str, details: str = "") -> None:
         """Tell the user how a batch went, with per-file details on demand."""
-        box = QMessageBox(self)  # type: ignore[arg-type]
+        box = QMessageBox(self)  # type: ignore[call-overload]
         box.setWindowTitle(title)
         box.setTextFormat(Qt.TextFormat.PlainText)
         box.setText(text)

@@ -6,7 +6,7 @@ import gc
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -37,6 +37,15 @@ from app.workers import Job, Pools
 
 THUMBNAIL_PX = 48
 OTHERS_REFRESH_MS = 400
+
+
+def single_shot_timer(parent: QObject, interval_ms: int, slot: Any) -> QTimer:
+    """A restartable single-shot timer: start() again before it fires postpones it (debouncing)."""
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(slot)
+    return timer
 
 
 def preload_worker_modules() -> None:
@@ -74,7 +83,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self._build_body()
         self._build_actions()
         self._build_status()
-        self._others_timer = QTimer(self, singleShot=True, interval=OTHERS_REFRESH_MS, timeout=self._refresh_others)
+        self._others_timer = single_shot_timer(self, OTHERS_REFRESH_MS, self._refresh_others)
         self.show_selected()
 
     # ----- layout -----
@@ -96,9 +105,9 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         for column, width_px in ((0, 220), (1, 104), (2, 78), (3, 84), (4, 130), (5, 130)):
             self.table.setColumnWidth(column, width_px)
         # Selection changes come in bursts (rows inserted and re-sorted during a scan): refresh once per burst.
-        self._selection_timer = QTimer(self, singleShot=True, interval=40, timeout=self.show_selected)
+        self._selection_timer = single_shot_timer(self, 40, self.show_selected)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_timer.start())
-        self._thumbnail_timer = QTimer(self, singleShot=True, interval=120, timeout=self._request_visible_thumbnails)
+        self._thumbnail_timer = single_shot_timer(self, 120, self._request_visible_thumbnails)
         self.table.verticalScrollBar().valueChanged.connect(lambda *_: self._thumbnail_timer.start())
         self.proxy.layoutChanged.connect(lambda *_: self._thumbnail_timer.start())
         self.proxy.rowsInserted.connect(lambda *_: self._thumbnail_timer.start())
@@ -444,9 +453,13 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
             if item is None or item.key in self._thumbnail_queue:
                 continue
             self._thumbnail_queue.add(item.key)
-            job = Job(lambda ctx, path=item.path: self.backend.thumbnail_bytes(path, THUMBNAIL_PX * 2), "Thumbnail")
-            job.signals.done.connect(lambda data, key=item.key: self._thumbnail_ready(key, data))
-            self.start_side_job(job)
+            self._start_thumbnail(item)
+
+    def _start_thumbnail(self, item: PhotoItem) -> None:
+        path, key = item.path, item.key
+        job = Job(lambda ctx: self.backend.thumbnail_bytes(path, THUMBNAIL_PX * 2), "Thumbnail")
+        job.signals.done.connect(lambda data: self._thumbnail_ready(key, data))
+        self.start_side_job(job)
 
     def _thumbnail_ready(self, key: str, data: Any) -> None:
         image = QImage.fromData(data) if data else QImage()

@@ -1,0 +1,62 @@
+"""Settings and models dialogs: what the user picks is what the app gets; cards are shown as plain text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app.dialogs import ModelsDialog, SettingsDialog, _parse_progress, personalize_command
+from app.settings import Settings
+
+
+def test_settings_dialog_maps_every_widget(qtbot):
+    settings = Settings(recent_folders=["/photos"], active_model="/m/a.geomodel")
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    assert dialog.crops.currentData() == 0 and dialog.write_mode.currentData() == "exif"
+    dialog.provider.setCurrentIndex(dialog.provider.findData("gpu"))
+    dialog.crops.setCurrentIndex(dialog.crops.findData(5))
+    dialog.write_mode.setCurrentIndex(dialog.write_mode.findData("sidecar"))
+    dialog.sidecar_naming.setCurrentIndex(dialog.sidecar_naming.findData("photo.xmp"))
+    dialog.keep_timestamps.setChecked(False)
+    dialog.backups.setChecked(False)
+    dialog.online_tiles.setChecked(True)
+    dialog.tile_provider.setCurrentIndex(dialog.tile_provider.findData("OpenTopoMap"))
+    dialog.place_names.setChecked(False)
+    result = dialog.result_settings()
+    assert result == Settings(provider="gpu", crops=5, write_mode="sidecar", sidecar_naming="photo.xmp",
+                              keep_timestamps=False, backups=False, online_tiles=True, tile_provider="OpenTopoMap",
+                              place_names=False, active_model="/m/a.geomodel", recent_folders=["/photos"])
+
+
+def test_models_dialog_lists_bundles_and_shows_their_cards(qtbot, tiny_bundle: Path):
+    from app.backend import Backend
+
+    backend = Backend(tiny_bundle.parent / "data", Settings())
+    try:
+        bundles = backend.list_bundles() + [("Imported: tiny.geomodel", tiny_bundle)]
+        dialog = ModelsDialog(bundles, str(tiny_bundle), backend.card_text)
+        qtbot.addWidget(dialog)
+        assert dialog.chosen() == str(tiny_bundle)
+        card = json.loads(dialog.card.toPlainText())
+        assert card["model_id"] == "tiny-app-test" and card["license"] == "CC0"
+        shipped = [path for label, path in bundles if label.startswith("Shipped:")]
+        if shipped:  # the base bundle in resources/models
+            dialog.list.setCurrentRow(0)
+            assert json.loads(dialog.card.toPlainText())["model_id"] != "tiny-app-test"
+        broken = tiny_bundle.parent / "broken.geomodel"
+        broken.write_bytes(b"not a zip")
+        assert "cannot be loaded" in backend.card_text(broken)
+    finally:
+        backend.close()
+
+
+def test_personalize_command_and_progress_parsing(tmp_path: Path):
+    program, arguments = personalize_command([tmp_path / "a", tmp_path / "b"], tmp_path / "p.geomodel",
+                                             tmp_path / "library.sqlite", tmp_path / "base.geomodel")
+    assert program.endswith("geotag-train")
+    assert arguments[:4] == ["personalize", "--library", str(tmp_path / "a"), str(tmp_path / "b")]
+    assert arguments[arguments.index("--cache") + 1] == str(tmp_path / "library.sqlite")
+    assert arguments[arguments.index("--base-model") + 1] == str(tmp_path / "base.geomodel")
+    assert _parse_progress("embeddings:  40%|####  | 16/40 [00:01<00:02]")[:2] == (16, 40)
+    assert _parse_progress("training heads")[:2] == (0, 0)
