@@ -115,6 +115,7 @@ class Backend:
         self._predictor: Any = None
         self._predictor_lock = threading.Lock()
         self.model_problem = ""
+        self._places: dict[tuple[float, float], str] = {}
 
     def configure_library(self) -> None:
         """Apply the write settings to the library (sidecar naming, timestamps, backups, place names)."""
@@ -382,6 +383,16 @@ class Backend:
         return {"id": item.key, "name": item.path.name, "lat": item.lat, "lon": item.lon,
                 "radius_km": item.radius_km or 0.0, "editable": item.state != "error",
                 "cells": map_cells(item.prediction)}
+
+    def place_text(self, lat: float, lon: float) -> str:
+        """'City, State, Country' from offline GeoNames ('' at sea or far from any place)."""
+        key = (round(lat, 4), round(lon, 4))
+        if key not in self._places:
+            from geocore.library.places import place_names
+
+            place = place_names([key])[0]
+            self._places[key] = ", ".join(p for p in (place.city, place.state, place.country) if p)
+        return self._places[key]
 
     # ----- models -----
     def list_bundles(self) -> list[tuple[str, Path]]:

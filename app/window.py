@@ -396,11 +396,32 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.detail.show_item(item, self.detail.photo_image() if same_photo else None)
         if item is not None:
             self.map.show_photo(self.backend.map_photo(item))
+            self._load_place(item)
             if not same_photo:
                 self._load_preview(item)
             elif not self.detail.has_overlay():
                 self._load_saliency(item)  # the prediction arrived after the photo was shown
         self._others_timer.start()
+
+    def _load_place(self, item: PhotoItem) -> None:
+        """Name the place of the shown location (offline GeoNames), when the user wants place names."""
+        if not self.settings.place_names or not item.has_location or item.place:
+            return
+        key, lat, lon = item.key, item.lat, item.lon
+        job = Job(lambda ctx: self.backend.place_text(lat, lon), "Place name")
+        job.signals.done.connect(lambda text: self._place_ready(key, lat, lon, text))
+        self.start_side_job(job)
+
+    def _place_ready(self, key: str, lat: Any, lon: Any, text: str) -> None:
+        row = self.model.rows_by_key.get(key)
+        item = None if row is None else self.model.items[row]
+        if item is None or (item.lat, item.lon) != (lat, lon) or not text:
+            return
+        item.place = text
+        self.model.set_item(row, item)  # type: ignore[arg-type]
+        current = self.current_item()
+        if current is not None and current.key == key:
+            self.detail.location_fields["Place"].setText(text)
 
     def _load_preview(self, item: PhotoItem) -> None:
         """Decode the preview off the GUI thread (a 12 MP photo takes tens of milliseconds), then its saliency."""

@@ -81,6 +81,7 @@ def test_drop_review_write_and_undo(qtbot, make_window, photo_folder: Path):
     assert (predicted.state, predicted.source) == ("proposed", "model")
     assert predicted.prediction.top_cells and sum(predicted.prediction.scene_probabilities.values()) == pytest.approx(1)
     assert "4 photos" in window.counts.text()
+    assert window.settings.place_names is False  # the fixture turns them off; see test_place_name_of_the_shown_photo
 
     # the detail panel shows the selected photo's prediction; the map receives its cells
     select(qtbot, window, "c_model.jpg")
@@ -169,3 +170,11 @@ def test_hostile_file_name_stays_text(qtbot, make_window, tmp_path: Path):
     assert run_js(qtbot, window, "document.querySelectorAll('img[src=\"x\"], b').length") == 0
     assert run_js(qtbot, window, "typeof window.pwned") == "undefined"
     assert window.detail.title.textFormat() == Qt.TextFormat.PlainText and window.detail.title.text() == name
+
+
+def test_place_name_of_the_shown_photo(qtbot, make_window, photo_folder: Path):
+    window = make_window(place_names=True)
+    open_and_wait(qtbot, window, photo_folder)
+    select(qtbot, window, "b_neighbour.jpg")
+    qtbot.waitUntil(lambda: "France" in window.detail.location_fields["Place"].text(), timeout=TIMEOUT_MS)
+    assert "France" in item(window, "b_neighbour.jpg").place
