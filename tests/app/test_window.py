@@ -19,10 +19,10 @@ from .conftest import PARIS
 TIMEOUT_MS = 60_000
 
 
-def drop_folder(window, folder: Path) -> None:
+def drop_folder(window, *paths: Path) -> None:
     """A drag enter through Qt's event system, then the drop (Qt only dispatches drops during a real drag)."""
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
     enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window, enter)
@@ -178,3 +178,17 @@ def test_place_name_of_the_shown_photo(qtbot, make_window, photo_folder: Path):
     select(qtbot, window, "b_neighbour.jpg")
     qtbot.waitUntil(lambda: "France" in window.detail.location_fields["Place"].text(), timeout=TIMEOUT_MS)
     assert "France" in item(window, "b_neighbour.jpg").place
+
+
+def test_dropped_files_and_one_location_for_a_multi_selection(qtbot, make_window, photo_folder: Path):
+    window = make_window()
+    with qtbot.waitSignals([window.scanFinished, window.predictionsFinished], timeout=TIMEOUT_MS):
+        drop_folder(window, photo_folder / "c_model.jpg", photo_folder / "d_model.jpg")
+    qtbot.waitUntil(lambda: not window.busy(), timeout=TIMEOUT_MS)
+    assert sorted(i.path.name for i in window.model.items) == ["c_model.jpg", "d_model.jpg"]
+    window.table.selectAll()
+    qtbot.waitUntil(lambda: len(window.selected_items()) == 2)
+    run_js(qtbot, window, "window.geotaggerFireClick(35.6586, 139.7454); 1")
+    qtbot.waitUntil(lambda: all(i.source == "manual" for i in window.model.items), timeout=TIMEOUT_MS)
+    assert all((i.lat, i.lon) == pytest.approx((35.6586, 139.7454)) for i in window.model.items)
+    assert all(i.state == "accepted" for i in window.model.items)
