@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
     QGroupBox,
+    QHeaderView,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -107,6 +108,10 @@ class DetailPanel(QScrollArea):
         layout = QVBoxLayout(box)
         self.cells = QTreeWidget()
         self.cells.setHeaderLabels(["Cell", "Probability"])
+        header = self.cells.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.cells.setMinimumHeight(160)
         layout.addWidget(self.cells)
         return box
@@ -195,7 +200,6 @@ class DetailPanel(QScrollArea):
                 parent.addChild(QTreeWidgetItem([label, f"{100 * float(cell.probability):.1f} %"]))
             self.cells.addTopLevelItem(parent)
             parent.setExpanded(True)
-        self.cells.resizeColumnToContents(0)
 
     def _show_facts(self, item: PhotoItem | None) -> None:
         while self.facts_form.rowCount():
