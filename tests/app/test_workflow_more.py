@@ -49,6 +49,22 @@ def test_a_file_changed_after_the_scan_is_reported_not_written(qtbot, make_windo
     assert "1 succeeded, 1 failed" in text and "c_model.jpg" in details
 
 
+def test_sidecar_write_mode_leaves_the_photo_untouched(qtbot, make_window, photo_folder: Path):
+    window = make_window(write_mode="sidecar", sidecar_naming="photo.xmp")
+    open_and_wait(qtbot, window, photo_folder)
+    original = (photo_folder / "b_neighbour.jpg").read_bytes()
+    select(qtbot, window, "b_neighbour.jpg")
+    key(qtbot, window, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: item(window, "b_neighbour.jpg").state == "accepted", timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(window.writeFinished, timeout=TIMEOUT_MS) as written:
+        window.write_accepted()
+    assert written.args[0].succeeded == 1
+    assert (photo_folder / "b_neighbour.jpg").read_bytes() == original
+    sidecar = photo_folder / "b_neighbour.xmp"  # Lightroom naming, as chosen
+    assert sidecar.is_file() and "GPSLatitude" in sidecar.read_text()
+    assert not (photo_folder / "b_neighbour.jpg.xmp").exists()
+
+
 def test_saliency_overlay_toggles_on_the_preview(qtbot, make_window, photo_folder: Path):
     window = make_window()
     open_and_wait(qtbot, window, photo_folder)
