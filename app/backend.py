@@ -400,7 +400,8 @@ class Backend:
         bundles = [(f"Shipped: {p.name}", p) for p in shipped_bundles()]
         personal = self.data_folder / "models"
         if personal.is_dir():
-            bundles += [(f"Personal: {p.name}", p) for p in sorted(personal.glob("*.geomodel"))]
+            bundles += [(f"{'Personal' if self.is_personal(p) else 'Imported'}: {p.name}", p)
+                        for p in sorted(personal.glob("*.geomodel"))]
         return bundles
 
     def card_text(self, path: Path) -> str:
