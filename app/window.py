@@ -76,6 +76,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.jobs: list[Job] = []
         self._thumbnail_queue: set[str] = set()
         self._side_jobs: set[Job] = set()
+        self.closed = False
         self._saliency_pending: set[str] = set()
         self.setWindowTitle("Geotagger")
         self.setAcceptDrops(True)
@@ -310,13 +311,14 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         Slots are connected before the job starts, so not even the first batch can be missed."""
         job = Job(function, title)
         if on_batch is not None:
-            job.signals.batch.connect(on_batch)
+            job.signals.batch.connect(self._unless_closed(on_batch))
         job.signals.batch.connect(job.signals.batch_taken)  # after the consumer: the worker may send the next one
         if on_done is not None:
-            job.signals.done.connect(on_done)
-        job.signals.progress.connect(lambda done, total, message: self._on_progress(title, done, total, message))
-        job.signals.failed.connect(lambda text: self.show_error(f"{title} failed", text))
-        job.signals.finished.connect(lambda: self._job_finished(job))
+            job.signals.done.connect(self._unless_closed(on_done))
+        job.signals.progress.connect(self._unless_closed(
+            lambda done, total, message: self._on_progress(title, done, total, message)))
+        job.signals.failed.connect(self._unless_closed(lambda text: self.show_error(f"{title} failed", text)))
+        job.signals.finished.connect(self._unless_closed(lambda: self._job_finished(job)))
         self.jobs.append(job)
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -324,6 +326,10 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.statusBar().showMessage(f"{title}…")
         pool.start(job)
         return job
+
+    def _unless_closed(self, slot: Any) -> Any:
+        """A job's result may arrive after the window closed (it was queued): then it is dropped."""
+        return lambda *args: None if self.closed else slot(*args)
 
     def _on_progress(self, title: str, done: int, total: int, message: str) -> None:
         self.progress.setRange(0, max(total, 1))
@@ -409,8 +415,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
             return
         key, lat, lon = item.key, item.lat, item.lon
         job = Job(lambda ctx: self.backend.place_text(lat, lon), "Place name")
-        job.signals.done.connect(lambda text: self._place_ready(key, lat, lon, text))
-        self.start_side_job(job)
+        self.start_side_job(job, lambda text: self._place_ready(key, lat, lon, text))
 
     def _place_ready(self, key: str, lat: Any, lon: Any, text: str) -> None:
         row = self.model.rows_by_key.get(key)
@@ -427,8 +432,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         """Decode the preview off the GUI thread (a 12 MP photo takes tens of milliseconds), then its saliency."""
         key = item.key
         job = Job(lambda ctx: self.backend.preview_image(item.path), "Preview")
-        job.signals.done.connect(lambda image: self._preview_ready(key, image))
-        self.start_side_job(job)
+        self.start_side_job(job, lambda image: self._preview_ready(key, image))
 
     def _preview_ready(self, key: str, image: Any) -> None:
         current = self.current_item()
@@ -448,13 +452,13 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
             return
         self._saliency_pending.add(key)
         job = Job(lambda ctx: self.backend.saliency_overlay(item.path), "Saliency")
-        job.signals.done.connect(lambda png: self._saliency_ready(key, png))
-        self.start_side_job(job)
+        self.start_side_job(job, lambda png: self._saliency_ready(key, png))
 
-    def start_side_job(self, job: Job) -> None:
+    def start_side_job(self, job: Job, on_done: Any) -> None:
         """Run a small job without progress (thumbnails, saliency); kept referenced until it finishes."""
         self._side_jobs.add(job)
         job.signals.finished.connect(lambda: self._side_jobs.discard(job))
+        job.signals.done.connect(self._unless_closed(on_done))
         self.pools.thumbnails.start(job)
 
     def _saliency_ready(self, key: str, png: Any) -> None:
@@ -479,14 +483,14 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
     def _start_thumbnail(self, item: PhotoItem) -> None:
         path, key = item.path, item.key
         job = Job(lambda ctx: self.backend.thumbnail_bytes(path, THUMBNAIL_PX * 2), "Thumbnail")
-        job.signals.done.connect(lambda data: self._thumbnail_ready(key, data))
-        self.start_side_job(job)
+        self.start_side_job(job, lambda data: self._thumbnail_ready(key, data))
 
     def _thumbnail_ready(self, key: str, data: Any) -> None:
         image = QImage.fromData(data) if data else QImage()
         self.model.set_thumbnail(key, QIcon(QPixmap.fromImage(image)) if not image.isNull() else QIcon())
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802
+        self.closed = True
         self.cancel_jobs()
         self.pools.wait()
         self.settings.save(self.config_folder)
