@@ -7,6 +7,7 @@ on the single writer thread) and returns fresh PhotoItems for the GUI thread.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -201,7 +202,11 @@ class Backend:
 
                 provider = "cuda" if self.settings.provider == "gpu" else "cpu"
                 try:
-                    self._predictor = Predictor(bundle, provider=provider, crops=self.settings.crops or None)
+                    # One core stays free for the GUI thread: inference threads and photo decoding are what
+                    # otherwise stalls the window while a folder is predicted.
+                    spare_cores = max(1, (os.cpu_count() or 2) - 1)
+                    self._predictor = Predictor(bundle, provider=provider, crops=self.settings.crops or None,
+                                                threads=spare_cores, decode_workers=1)
                     self.model_problem = ""
                 except (BundleError, OSError, ValueError) as error:
                     self.model_problem = f"{bundle.name}: {error}"

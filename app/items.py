@@ -107,21 +107,24 @@ class PhotoTableModel(QStandardItemModel):
         self._state_icons = {state: _state_icon(state) for state in STATES}
 
     def _cells(self, item: PhotoItem) -> list[QStandardItem]:
-        cells = []
-        for column in range(len(COLUMNS)):
-            cell = QStandardItem(_display(item, column))
+        cells = [QStandardItem() for _ in COLUMNS]
+        for cell in cells:
             cell.setEditable(False)
+        self._fill(cells, item)
+        return cells
+
+    def _fill(self, cells: list[QStandardItem], item: PhotoItem) -> None:
+        """Write a photo into its row's cells in place (replacing the cells would drop them from the selection)."""
+        for column, cell in enumerate(cells):
+            cell.setText(_display(item, column))
             cell.setData(_sort_key(item, column), SORT_ROLE)
-            cells.append(cell)
         cells[0].setData(filter_text(item), FILTER_ROLE)
         cells[0].setToolTip(escaped_tooltip(str(item.path)))
         cells[1].setIcon(self._state_icons.get(item.state, QIcon()))
-        if item.error:
-            cells[1].setToolTip(escaped_tooltip(item.error))
+        cells[1].setToolTip(escaped_tooltip(item.error) if item.error else "")
         icon = self.thumbnails.get(item.key)
         if icon is not None:
             cells[0].setIcon(icon)
-        return cells
 
     def add_items(self, items: list[PhotoItem]) -> None:
         """Append new photos and refresh those already listed (a re-scan)."""
@@ -137,8 +140,7 @@ class PhotoTableModel(QStandardItemModel):
     def set_item(self, row: int, item: PhotoItem) -> None:
         """Replace the photo in a row and refresh its cells."""
         self.items[row] = item
-        for column, cell in enumerate(self._cells(item)):
-            self.setItem(row, column, cell)
+        self._fill([super(PhotoTableModel, self).item(row, column) for column in range(len(COLUMNS))], item)
 
     def item(self, key: str) -> PhotoItem | None:  # type: ignore[override]
         """The item for a path key, or None."""

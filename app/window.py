@@ -360,10 +360,13 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
     def apply_updates(self, items: list[PhotoItem]) -> None:
         """Replace listed items by fresher versions (from prediction, decisions or writes)."""
         selected = set(self.selected_keys())
+        # One re-sort and re-filter per batch instead of one per changed cell.
+        self.proxy.setDynamicSortFilter(False)
         for item in items:
             row = self.model.rows_by_key.get(item.key)
             if row is not None:
                 self.model.set_item(row, item)
+        self.proxy.setDynamicSortFilter(True)
         self._update_counts()
         self._others_timer.start()
         if selected & {item.key for item in items}:
