@@ -77,6 +77,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self._thumbnail_queue: set[str] = set()
         self._side_jobs: set[Job] = set()
         self.closed = False
+        self._others_sent: list[dict[str, Any]] | None = None
         self._saliency_pending: set[str] = set()
         self.setWindowTitle("Geotagger")
         self.setAcceptDrops(True)
@@ -139,6 +140,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.map = self._make_map()
         self.splitter.replaceWidget(1, self.map)
         old.deleteLater()
+        self._others_sent = None  # the new page has none yet
         self.show_selected()
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802
@@ -447,7 +449,9 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         current = self.current_item()
         points = [{"id": i.key, "name": i.path.name, "lat": i.lat, "lon": i.lon} for i in self.model.items
                   if i.has_location and i is not current and i.state in ("has_gps", "accepted", "written")]
-        self.map.show_others(points)
+        if points != self._others_sent:  # thousands of points: serialise and send them only when they changed
+            self._others_sent = points
+            self.map.show_others(points)
 
     def _load_saliency(self, item: PhotoItem) -> None:
         key = item.key
