@@ -189,8 +189,8 @@ class DetailPanel(QScrollArea):
         top_cells = getattr(prediction, "top_cells", None) or {}
         if prediction is not None and not top_cells:
             hint = QTreeWidgetItem(["This model predicts the scene only.", ""])
-            hint.addChild(QTreeWidgetItem(["Models ▸ Learn from my geotagged photos", ""]))
-            hint.addChild(QTreeWidgetItem(["trains one that predicts places.", ""]))
+            hint.addChild(QTreeWidgetItem(["Models ▸ Learn from my geotagged", ""]))
+            hint.addChild(QTreeWidgetItem(["photos trains one for places.", ""]))
             self.cells.addTopLevelItem(hint)
             hint.setExpanded(True)
         for partitioning, cells in top_cells.items():
