@@ -7,7 +7,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+from geocore.resources import resources_dir
+
+RESOURCES = resources_dir()
 WORLD_TOPOJSON = RESOURCES / "world" / "countries-110m.json"
 
 
