@@ -44,9 +44,11 @@ def target_weights(bundle: ModelBundle, head: str, index: int) -> tuple[npt.NDAr
 def compose_crops(cams: Sequence[npt.NDArray[np.float32]], boxes: Sequence[Box], size: tuple[int, int]) -> npt.NDArray[
     np.float32
 ]:
-    """Paste every crop's CAM, upsampled to its box, into a (height, width) map; overlaps are averaged.
+    """Paste every crop's CAM, upsampled to its box, into a (height, width) map; overlaps are blended.
 
-    The result is scaled to [0, 1]; pixels no crop covers get 0.
+    In an overlap each crop counts more towards its own middle (feathering): a plain average would leave a visible
+    seam at every crop edge, since neighbouring crops see different context. The result is scaled to [0, 1];
+    pixels no crop covers get 0.
     """
     width, height = size
     total = np.zeros((height, width), dtype=np.float64)
@@ -55,13 +57,20 @@ def compose_crops(cams: Sequence[npt.NDArray[np.float32]], boxes: Sequence[Box],
         upsampled = Image.fromarray(np.ascontiguousarray(cam, dtype=np.float32)).resize(
             (right - left, bottom - top), Image.Resampling.BILINEAR
         )
-        total[top:bottom, left:right] += np.asarray(upsampled, dtype=np.float64)
-        count[top:bottom, left:right] += 1
+        weight = np.outer(_feather(bottom - top), _feather(right - left))
+        total[top:bottom, left:right] += np.asarray(upsampled, dtype=np.float64) * weight
+        count[top:bottom, left:right] += weight
     covered = count > 0
-    averaged = np.where(covered, total / np.maximum(count, 1), 0.0)
+    averaged = np.divide(total, count, out=np.zeros_like(total), where=covered)
     low, high = averaged[covered].min(), averaged[covered].max()
     scaled = np.where(covered, (averaged - low) / (high - low) if high > low else 0.0, 0.0)
     return scaled.astype(np.float32)
+
+
+def _feather(length: int) -> npt.NDArray[np.float64]:
+    """Blending weights along one side of a crop: 1 in the middle, falling towards the edges (never to 0)."""
+    position = np.arange(length, dtype=np.float64) + 0.5
+    return np.maximum(np.minimum(position, length - position) / (length / 2), 0.05)
 
 
 def resize_map(saliency: npt.NDArray[np.float32], size: tuple[int, int]) -> npt.NDArray[np.float32]:

@@ -45,13 +45,17 @@ def test_mapped_scene_cam_averages_to_the_mapped_logit(base_bundle, tmp_path) ->
         assert cam.mean() == pytest.approx(float(mix @ logits), rel=1e-4)
 
 
-def test_overlapping_crops_are_averaged_and_scaled() -> None:
+def test_overlapping_crops_blend_without_seams_and_are_scaled() -> None:
     cams = [np.full((2, 2), 1.0, np.float32), np.full((2, 2), 3.0, np.float32)]
-    composed = compose_crops(cams, [(0, 0, 4, 4), (2, 0, 6, 4)], (6, 4))
-    assert composed.shape == (4, 6)
-    np.testing.assert_allclose(composed[:, :2], 0.0)  # only the low crop
-    np.testing.assert_allclose(composed[:, 2:4], 0.5)  # average of both, scaled to [0, 1]
-    np.testing.assert_allclose(composed[:, 4:], 1.0)
+    composed = compose_crops(cams, [(0, 0, 8, 4), (4, 0, 12, 4)], (12, 4))
+    assert composed.shape == (4, 12)
+    np.testing.assert_allclose(composed[:, :4], 0.0)  # only the low crop
+    np.testing.assert_allclose(composed[:, 8:], 1.0)  # only the high crop
+    overlap = composed[0, 4:8]
+    # Each crop weighs most towards its own middle: the overlap rises smoothly from one crop's value to the other's.
+    assert (np.diff(composed[0]) >= -1e-9).all()
+    assert 0.0 < overlap[0] < 0.5 < overlap[-1] < 1.0
+    np.testing.assert_allclose(overlap + overlap[::-1], 1.0)  # symmetric blend
 
 
 @pytest.mark.parametrize("size", [(640, 480), (360, 720)])
