@@ -155,22 +155,15 @@ class Backend:
 
     def propose_from_neighbours(self, records: list[PhotoRecord]) -> int:
         """Time-neighbour proposals (geocore.timesync) for photos without GPS, stored once per position."""
-        from geocore.timesync.clock import CaptureTime
-        from geocore.timesync.sync import TimedPhoto, propose_from_neighbours
+        from geocore.timesync.store import neighbour_proposals, store_result
 
-        photos = [TimedPhoto(str(r.id), CaptureTime(r.capture_datetime, r.capture_offset,  # type: ignore[arg-type]
-                                                    " ".join(p for p in (r.make, r.model) if p)) if r.capture_time
-                             else None, r.gps_lat, r.gps_lon) for r in records if not r.error_kind]
-        result = propose_from_neighbours(photos)
+        result = neighbour_proposals(self.library, [r for r in records if not r.error_kind])
         existing = {(d.photo_id, round(d.lat, 7), round(d.lon, 7)) for d in self.library.decisions(
-            source="time_neighbour")}
-        added = 0
-        for photo_id, proposal in result.proposals.items():
-            if (int(photo_id), round(proposal.lat, 7), round(proposal.lon, 7)) not in existing:
-                self.library.propose(int(photo_id), proposal.lat, proposal.lon, proposal.radius_km,
-                                     "time_neighbour", notes=proposal.note)
-                added += 1
-        return added
+            source="time_neighbour") if d.state != "rejected"}
+        # A rescan finds the same placements again: only new ones are stored (with the fusion rule's review flag).
+        result.proposals = {photo_id: proposal for photo_id, proposal in result.proposals.items()
+                            if (int(photo_id), round(proposal.lat, 7), round(proposal.lon, 7)) not in existing}
+        return len(store_result(self.library, result))
 
     # ----- prediction -----
     def active_bundle(self) -> Path | None:
@@ -200,7 +193,8 @@ class Backend:
                 from geocore.inference.card import BundleError
                 from geocore.inference.predictor import Predictor
 
-                provider = "cuda" if self.settings.provider == "gpu" else "cpu"
+                # "GPU" means CUDA when onnxruntime finds a usable one; otherwise CPU (the status bar says which).
+                provider = "auto" if self.settings.provider == "gpu" else "cpu"
                 try:
                     # One core stays free for the GUI thread: inference threads and photo decoding are what
                     # otherwise stalls the window while a folder is predicted.

@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING
 
 from geocore.timesync.clock import ClockSettings, camera_key, format_duration, parse_duration_s, zone
 from geocore.timesync.parsers import TRACK_SUFFIXES, load_tracks
-from geocore.timesync.store import estimated_by_us, store_result, timed_photo
+from geocore.timesync.store import neighbour_proposals, store_result, timed_photo
 from geocore.timesync.sync import (
     SyncResult,
     TimedPhoto,
     estimate_offsets_from_pairs,
     offset_from_reference_place,
     offset_from_reference_time,
-    propose_from_neighbours,
     propose_from_track,
     suggest_offsets,
     with_clock_offsets,
@@ -228,9 +227,7 @@ def _sync_neighbours(args: argparse.Namespace) -> int:
     try:
         photos = _scan(library, folders)
         settings = apply_references(args, photos, settings, None)
-        excluded = estimated_by_us(library)
-        usable = [timed_photo(p) for photo_id, p in photos.items() if photo_id not in excluded]
-        result = propose_from_neighbours(usable, settings, args.max_gap_min * 60.0)
+        result = neighbour_proposals(library, photos.values(), settings, args.max_gap_min * 60.0)
         report_and_store(None if args.dry_run else library, photos, result, args.accept, "sync-neighbours")
     except UsageError as error:
         print(f"sync-neighbours: {error}", file=sys.stderr)

@@ -8,12 +8,13 @@ stays free of the cache. Works on any object with the Library's methods (`decisi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from geocore.fusion import LocationProposal, VisualEvidence, fuse
-from geocore.timesync.clock import CaptureTime, camera_key
-from geocore.timesync.sync import SyncResult, TimedPhoto
+from geocore.timesync.clock import CaptureTime, ClockSettings, camera_key
+from geocore.timesync.sync import DEFAULT_NEIGHBOUR_GAP_S, SyncResult, TimedPhoto, propose_from_neighbours
 
 if TYPE_CHECKING:
     from geocore.library.api import Library
@@ -36,6 +37,18 @@ ESTIMATED_SOURCES = ("model", "personal_model", "time_neighbour")
 def estimated_by_us(library: Library) -> set[str]:
     """Photos whose GPS we wrote from an estimate: never neighbours of others, or errors would chain."""
     return {str(d.photo_id) for d in library.decisions(state="written") if d.source in ESTIMATED_SOURCES}
+
+
+def neighbour_proposals(
+    library: Library,
+    records: Iterable[PhotoRecord],
+    settings: ClockSettings | None = None,
+    max_gap_s: float = DEFAULT_NEIGHBOUR_GAP_S,
+) -> SyncResult:
+    """Time-neighbour placements for cached photos, never leaning on positions we wrote from estimates."""
+    excluded = estimated_by_us(library)
+    usable = [timed_photo(record) for record in records if str(record.id) not in excluded]
+    return propose_from_neighbours(usable, settings, max_gap_s)
 
 
 def _as_proposal(decision: DecisionRecord) -> LocationProposal:

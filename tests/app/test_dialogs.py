@@ -60,3 +60,15 @@ def test_personalize_command_and_progress_parsing(tmp_path: Path):
     assert arguments[arguments.index("--base-model") + 1] == str(tmp_path / "base.geomodel")
     assert _parse_progress("embeddings:  40%|####  | 16/40 [00:01<00:02]")[:2] == (16, 40)
     assert _parse_progress("training heads")[:2] == (0, 0)
+
+
+def test_gpu_setting_falls_back_to_cpu_without_cuda(tiny_bundle: Path):
+    from app.backend import Backend
+
+    backend = Backend(tiny_bundle.parent / "data-gpu", Settings(provider="gpu", active_model=str(tiny_bundle)))
+    try:
+        predictor = backend.predictor()
+        assert predictor is not None, backend.model_problem
+        assert predictor.provider in {"cuda", "cpu"}  # a strict CUDA request would raise on a machine without one
+    finally:
+        backend.close()
