@@ -1,4 +1,4 @@
-"""The window's one door to geocore: library (scan, decisions, writes, undo), prediction, time neighbours.
+"""The window's one door to geocore: library (scan, decisions, writes, undo), prediction, time neighbours, tracks.
 
 Every method that touches files or the cache runs in a worker (scan and predict in the pool, decisions and writes
 on the single writer thread) and returns fresh PhotoItems for the GUI thread.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,12 @@ from app.settings import Settings
 from geocore.fusion import SOURCE_PRIORITY
 from geocore.library.api import Library
 from geocore.library.records import DecisionRecord, PhotoRecord
+from geocore.timesync.clock import ClockSettings, format_duration
+from geocore.timesync.match import DEFAULT_MAX_GAP_S
+from geocore.timesync.parsers import load_tracks
+from geocore.timesync.store import store_result, timed_photo
+from geocore.timesync.sync import SyncResult, TimedPhoto, propose_from_track, suggest_offsets
+from geocore.timesync.track import Track, merge_tracks
 
 # The state a photo shows, from its decisions: an accepted one wins, then a written one, then a proposal.
 STATE_ORDER = ("accepted", "written", "proposed", "rejected")
@@ -48,6 +54,42 @@ class FileError:
     path: Path
     kind: str
     reason: str
+
+
+@dataclass
+class TrackSyncSummary:
+    """A finished GPS-track sync: how many photos were placed, why the others were not, which files failed."""
+
+    placed: int = 0
+    to_review: int = 0
+    unlocated: dict[str, str] = field(default_factory=dict)  # photo path -> geocore's reason
+    failed: list[FileError] = field(default_factory=list)  # track files that could not be read
+    track_files: int = 0
+    track_points: int = 0
+    hints: list[str] = field(default_factory=list)
+    cancelled: bool = False
+
+    def reason_counts(self) -> Counter[str]:
+        """Unlocated photos by kind of reason: geocore's reasons read 'kind: detail' (the detail names times)."""
+        return Counter(reason.split(": ", 1)[0] for reason in self.unlocated.values())
+
+    def text(self) -> str:
+        """One line for the status bar and the summary box."""
+        placed = f"{self.placed} photos placed" + (f" ({self.to_review} to review)" if self.to_review else "")
+        reasons = ", ".join(f"{count} {kind}" for kind, count in self.reason_counts().most_common())
+        unlocated = f"{len(self.unlocated)} left unlocated" + (f" ({reasons})" if reasons else "")
+        failed = f"{len(self.failed)} track file{'' if len(self.failed) == 1 else 's'} failed"
+        if not self.track_files:
+            return f"Track sync: no usable track, {failed}."
+        return f"Track sync: {placed}, {unlocated}, {failed}" + (" (cancelled)" if self.cancelled else "") + "."
+
+    def details(self) -> str:
+        """Every failed file and unlocated photo with its reason, and clock-offset hints."""
+        lines = [f"{error.path}: {error.reason}" for error in self.failed]
+        if self.track_files:
+            lines.append(f"{self.track_points} track points from {self.track_files} file(s)")
+        lines += [f"unlocated {Path(path).name}: {reason}" for path, reason in sorted(self.unlocated.items())]
+        return "\n".join(lines + self.hints)
 
 
 def choose_decision(decisions: list[DecisionRecord]) -> DecisionRecord | None:
@@ -164,6 +206,49 @@ class Backend:
         result.proposals = {photo_id: proposal for photo_id, proposal in result.proposals.items()
                             if (int(photo_id), round(proposal.lat, 7), round(proposal.lon, 7)) not in existing}
         return len(store_result(self.library, result))
+
+    # ----- GPS tracks (writer thread: the sync stores decisions) -----
+    def sync_tracks(self, paths: list[Path], ctx: Any, max_gap_s: float = DEFAULT_MAX_GAP_S) -> TrackSyncSummary:
+        """Place the library's photos without GPS on these track files by capture time; streams the placed items.
+
+        Matching and storing are geocore's (geocore.timesync): source gps_track, the fusion rule's review flag,
+        never accepted here. A track file that cannot be read is listed in the summary; the others are still used.
+        Camera time zones and clock offsets have no setting in the app yet: defaults (OffsetTimeOriginal, else the
+        zone at the track's position).
+        """
+        summary = TrackSyncSummary()
+        ctx.progress(0, 3, f"Reading {len(paths)} track file(s)")
+        tracks, errors = load_tracks(paths)
+        summary.failed = [FileError(Path(error.path), "unreadable track", error.reason) for error in errors]
+        if not tracks:
+            return summary
+        track = merge_tracks(tracks)
+        summary.track_files, summary.track_points = len(tracks), len(track)
+        records = {str(record.id): record for record in self.library.photos("no_gps")}
+        photos = [timed_photo(record) for record in records.values()]
+        ctx.progress(1, 3, f"Matching {len(photos)} photos without GPS to {len(track)} track points")
+        result = propose_from_track(photos, track, ClockSettings(), max_gap_s)
+        summary.unlocated = {records[photo_id].path: reason for photo_id, reason in result.unlocated.items()}
+        summary.hints = self._offset_hints(photos, track, result, max_gap_s)
+        if ctx.cancelled:
+            summary.cancelled = True
+            return summary
+        ctx.progress(2, 3, f"Storing {len(result.proposals)} proposals")
+        stored = store_result(self.library, result)
+        summary.placed, summary.to_review = len(stored), sum(proposal.flagged for proposal in stored.values())
+        by_photo = self._decisions_by_photo()
+        for photo_id in stored:
+            record = records[photo_id]
+            ctx.emit(item_from(record, by_photo.get(record.id, []), self.views.get(record.path)))
+        ctx.progress(3, 3, summary.text())
+        return summary
+
+    @staticmethod
+    def _offset_hints(photos: list[TimedPhoto], track: Track, result: SyncResult, max_gap_s: float) -> list[str]:
+        """geocore's guess of a camera clock off by whole quarter hours, worded for the summary's details."""
+        return [f"hint: {hint.matched_with_hint} of {hint.photo_count} photos of {hint.camera!r} would meet the "
+                f"track (now {hint.matched_now}) with a clock offset of {format_duration(hint.offset_s)} "
+                f"(geotag sync-track --clock-offset)" for hint in suggest_offsets(photos, track, result, max_gap_s)]
 
     # ----- prediction -----
     def active_bundle(self) -> Path | None:

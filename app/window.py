@@ -1,4 +1,5 @@
-"""The main window: photo list, map and detail panel; opening folders, scanning and predicting in the background."""
+"""The main window: photo list, map and detail panel; opening folders, scanning, predicting and syncing GPS tracks
+in the background."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from app.model_actions import ModelActions
 from app.qt_compat import make_none_immortal
 from app.review import ReviewActions
 from app.settings import Settings, config_dir, data_dir
+from app.track_actions import TrackActions
 from app.workers import Job, Pools
 
 THUMBNAIL_PX = 48
@@ -55,7 +57,7 @@ def preload_worker_modules() -> None:
     import geocore.timesync.sync  # noqa: F401
 
 
-class MainWindow(ReviewActions, ModelActions, QMainWindow):
+class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
     """Geotagger's window. `config` and `data` folders default to the user's (appdirs); tests pass temp folders."""
 
     scanFinished = Signal(int)  # noqa: N815  number of photos listed
@@ -63,6 +65,7 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
     writeFinished = Signal(object)  # noqa: N815  the batch summary
     learnStarted = Signal()  # noqa: N815
     learnFinished = Signal(int)  # noqa: N815  exit status of the personal training
+    trackSyncFinished = Signal(object)  # noqa: N815  the TrackSyncSummary
 
     def __init__(self, config: Path | None = None, data: Path | None = None, workers: int | None = None) -> None:
         make_none_immortal()
@@ -162,6 +165,8 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         self.open_action = self._action(file_menu, "Open folder…", self.open_folder_dialog,
                                         QKeySequence.StandardKey.Open)
         self._action(file_menu, "Open photos…", self.open_files_dialog)
+        self.sync_track_action = self._action(file_menu, "Sync with GPS track…", self.sync_tracks_dialog)
+        self.sync_track_action.setToolTip("Place photos without GPS on GPX / KML / GeoJSON tracks by capture time")
         self.recent_menu = file_menu.addMenu("Recent folders")
         self._fill_recent_menu()
         file_menu.addSeparator()
@@ -190,8 +195,8 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         toolbar = QToolBar("Review")
         toolbar.setMovable(False)
         self.addToolBar(toolbar)
-        for action in (self.open_action, self.accept_action, self.reject_action, self.undo_action,
-                       self.write_action):
+        for action in (self.open_action, self.sync_track_action, self.accept_action, self.reject_action,
+                       self.undo_action, self.write_action):
             toolbar.addAction(action)
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Show "))
@@ -310,13 +315,14 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
     # ----- jobs -----
     def start_job(self, function: Any, title: str, pool: Any, on_batch: Any = None, on_done: Any = None) -> Job:
         """Run a job with the status bar's progress and Cancel; per-file problems come back as item states.
-        Slots are connected before the job starts, so not even the first batch can be missed."""
+        Slots are connected before the job starts, so not even the first batch can be missed. A text returned by
+        `on_done` stays in the status bar when the job ends (instead of "Ready")."""
         job = Job(function, title)
         if on_batch is not None:
             job.signals.batch.connect(self._unless_closed(on_batch))
         job.signals.batch.connect(job.signals.batch_taken)  # after the consumer: the worker may send the next one
         if on_done is not None:
-            job.signals.done.connect(self._unless_closed(on_done))
+            job.signals.done.connect(self._unless_closed(lambda result: self._job_done(job, on_done, result)))
         job.signals.progress.connect(self._unless_closed(
             lambda done, total, message: self._on_progress(title, done, total, message)))
         job.signals.failed.connect(self._unless_closed(lambda text: self.show_error(f"{title} failed", text)))
@@ -340,12 +346,21 @@ class MainWindow(ReviewActions, ModelActions, QMainWindow):
         if message:
             self.statusBar().showMessage(message)
 
+    @staticmethod
+    def _job_done(job: Job, on_done: Any, result: Any) -> None:
+        last_word = on_done(result)
+        if isinstance(last_word, str):
+            job.final_message = last_word
+
     def _job_finished(self, job: Job) -> None:
         if job in self.jobs:
             self.jobs.remove(job)
         if not self.jobs:
             self.progress.hide()
             self.cancel_button.hide()
+        if job.final_message:
+            self.statusBar().showMessage(job.final_message, 30_000)
+        elif not self.jobs:
             self.statusBar().showMessage("Cancelled" if job.cancel_event.is_set() else "Ready", 4000)
         self._update_counts()
 

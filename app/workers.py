@@ -91,6 +91,7 @@ class Job(QRunnable):
         self.signals = JobSignals()
         self.context = JobContext(self.signals, self.cancel_event)
         self.running = True
+        self.final_message = ""  # the status bar's last word on this job, set from its done slot
 
     def cancel(self) -> None:
         """Ask the job to stop at its next check."""

@@ -1,0 +1,128 @@
+"""File ▸ Sync with GPS track…: a real background job places photos on a GPX track and the list shows the source."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from app.backend import FileError, TrackSyncSummary
+from app.items import COLUMNS
+from app.track_actions import track_file_filter
+from tests.photo_factory import make_jpeg
+
+from .test_window import TIMEOUT_MS, item, open_and_wait
+
+LON = 11.0  # the track runs along a meridian, where the great-circle interpolation is linear in latitude
+TRACK = [  # UTC time, latitude
+    (datetime(2024, 6, 1, 10, 0, 0, tzinfo=timezone.utc), 46.00),
+    (datetime(2024, 6, 1, 10, 10, 0, tzinfo=timezone.utc), 46.05),
+    (datetime(2024, 6, 1, 10, 20, 0, tzinfo=timezone.utc), 46.08),
+]
+LOCAL = timedelta(hours=2)  # the photos' OffsetTimeOriginal is +02:00
+
+
+def write_gpx(path: Path, points: list[tuple[datetime, float]]) -> Path:
+    rows = "".join(f'<trkpt lat="{lat}" lon="{LON}"><ele>500</ele><time>{when:%Y-%m-%dT%H:%M:%SZ}</time></trkpt>'
+                   for when, lat in points)
+    path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="test" '
+                    f'xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>{rows}</trkseg></trk></gpx>',
+                    encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def trip(tmp_path: Path) -> Path:
+    """Two photos during the track, one hours after it, one without a capture time, one with GPS of its own (far
+    away, taken during the track: a disagreeing time neighbour)."""
+    folder = tmp_path / "trip"
+    folder.mkdir()
+    start = TRACK[0][0].replace(tzinfo=None) + LOCAL
+    make_jpeg(folder / "a_track.jpg", (160, 120), datetime_original=start + timedelta(minutes=4), color_seed=1)
+    make_jpeg(folder / "b_track.jpg", (160, 120), datetime_original=start + timedelta(minutes=17, seconds=30),
+              color_seed=2)
+    make_jpeg(folder / "c_after.jpg", (160, 120), datetime_original=start + timedelta(hours=8), color_seed=3)
+    make_jpeg(folder / "d_no_time.jpg", (160, 120), color_seed=4)
+    make_jpeg(folder / "e_gps.jpg", (160, 120), gps=(40.0, -3.0), datetime_original=start + timedelta(minutes=5),
+              color_seed=5)
+    return folder
+
+
+def sync_and_wait(qtbot, window, paths: list[Path]):
+    with qtbot.waitSignal(window.trackSyncFinished, timeout=TIMEOUT_MS) as finished:
+        window.sync_tracks(paths)  # what the file dialog calls
+        assert window.busy()  # a background job, not the GUI thread
+    qtbot.waitUntil(lambda: not window.busy(), timeout=TIMEOUT_MS)
+    return finished.args[0]
+
+
+def source_cell(window, name: str) -> str:
+    row = window.model.rows_by_key[item(window, name).key]
+    return window.model.data(window.model.index(row, COLUMNS.index("Source")))
+
+
+def test_sync_places_photos_on_the_interpolated_track_position(qtbot, make_window, trip: Path, tmp_path: Path):
+    window = make_window()
+    open_and_wait(qtbot, window, trip)
+    assert window.sync_track_action in window.menuBar().actions()[0].menu().actions()
+    summary = sync_and_wait(qtbot, window, [write_gpx(tmp_path / "walk.gpx", TRACK)])
+
+    library = window.backend.library
+    placed = {Path(library.photo(d.photo_id).path).name: d for d in library.decisions(source="gps_track")}
+    assert set(placed) == {"a_track.jpg", "b_track.jpg"}
+    expected = {"a_track.jpg": 46.00 + 0.4 * 0.05, "b_track.jpg": 46.05 + 0.75 * 0.03}  # fraction of each interval
+    for name, lat in expected.items():
+        decision = placed[name]
+        assert decision.state == "proposed"
+        assert decision.lat == pytest.approx(lat, abs=1e-6) and decision.lon == pytest.approx(LON, abs=1e-6)
+        assert decision.altitude_m == pytest.approx(500.0)
+        shown = item(window, name)
+        assert (shown.state, shown.source) == ("proposed", "track") and source_cell(window, name) == "track"
+        assert shown.lat == pytest.approx(lat, abs=1e-6)
+    assert item(window, "e_gps.jpg").state == "has_gps"  # a photo with GPS is left alone
+    # e_gps (a phone 1,300 km away) made time-neighbour proposals at the scan: the track outranks them in the list,
+    # and the fusion rule flags the disagreement of the two time-based sources for review
+    assert all(d.review and "time_neighbour is" in (d.notes or "") for d in placed.values())
+    assert summary.to_review == 2
+
+    assert (summary.placed, len(summary.unlocated), summary.failed) == (2, 2, [])
+    assert {Path(path).name for path in summary.unlocated} == {"c_after.jpg", "d_no_time.jpg"}
+    assert "after the track" in next(r for p, r in summary.unlocated.items() if p.endswith("c_after.jpg"))
+    title, text, details = window.summaries[-1]
+    assert text.startswith("Track sync: 2 photos placed") and "2 left unlocated (1 " in text
+    assert "0 track files failed" in text and "d_no_time.jpg" in details
+    assert window.statusBar().currentMessage() == text
+
+
+def test_a_malformed_track_is_reported_by_name_and_the_good_one_still_used(qtbot, make_window, trip: Path,
+                                                                            tmp_path: Path):
+    window = make_window()
+    open_and_wait(qtbot, window, trip)
+    broken = tmp_path / "broken.gpx"
+    broken.write_text("<gpx><trk><trkseg><trkpt lat=", encoding="utf-8")
+    summary = sync_and_wait(qtbot, window, [broken, write_gpx(tmp_path / "walk.GPX", TRACK)])
+
+    assert [error.path.name for error in summary.failed] == ["broken.gpx"] and summary.failed[0].reason
+    assert summary.placed == 2 and item(window, "a_track.jpg").source == "track"
+    title, text, details = window.summaries[-1]
+    assert "1 track file failed" in text and f"broken.gpx: {summary.failed[0].reason}" in details
+
+
+def test_the_file_dialog_offers_every_track_format_in_both_cases():
+    offered = track_file_filter()
+    for pattern in ("*.gpx", "*.GPX", "*.kml", "*.KML", "*.geojson", "*.json"):
+        assert pattern in offered
+
+
+def test_the_summary_counts_reasons_by_kind_and_says_when_no_track_was_usable():
+    summary = TrackSyncSummary(placed=3, track_files=1, track_points=10, unlocated={
+        "/p/a.jpg": "no track point within the limits (gap 30 min, snap 60 s): 2024-06-01 18:00:00 UTC is 2 h after",
+        "/p/b.jpg": "no track point within the limits (gap 30 min, snap 60 s): 2024-06-01 06:00:00 UTC is 2 h before",
+        "/p/c.jpg": "no capture time (DateTimeOriginal) in the photo"})
+    assert summary.text() == ("Track sync: 3 photos placed, 3 left unlocated (2 no track point within the limits "
+                              "(gap 30 min, snap 60 s), 1 no capture time (DateTimeOriginal) in the photo), "
+                              "0 track files failed.")
+    nothing = TrackSyncSummary(failed=[FileError(Path("t.kml"), "unreadable track", "no track point with a time")])
+    assert nothing.text() == "Track sync: no usable track, 1 track file failed."
+    assert nothing.details() == "t.kml: no track point with a time"
