@@ -177,8 +177,12 @@ class Backend:
         """Scan folders and files into the cache, add time-neighbour proposals, stream PhotoItems; returns the count."""
         folders = [p for p in paths if p.is_dir()]
         files = [p for p in paths if p.is_file()]
-        report = self.library.scan(folders, lambda done, total, path: ctx.progress(done, total, f"Scanning {path}"),
-                                   ctx.cancel_event)
+        from geocore.library.scan_process import scan_in_subprocess
+
+        # A child process scans: in a thread here, its Python work would keep taking the GIL from the event loop.
+        report = scan_in_subprocess(self.library_path, folders,
+                                    lambda done, total, path: ctx.progress(done, total, f"Scanning {path}"),
+                                    ctx.cancel_event)
         records = [r for folder in folders for r in self.library.photos(folder=folder)]
         records += [r for r in self.library.ensure_scanned(files) if isinstance(r, PhotoRecord)]
         if not ctx.cancelled:

@@ -55,15 +55,21 @@ def _print_batch(report: BatchReport) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    from geocore.library.scan_process import json_lines_progress, print_report
+
     missing = [f for f in args.folders if not Path(f).is_dir()]
     for folder in missing:
         print(f"not a folder: {folder}", file=sys.stderr)
     library = _open(args)
+    progress = json_lines_progress() if args.json_lines else _progress("scan")
     try:
-        report = library.scan([f for f in args.folders if f not in missing], progress=_progress("scan"),
+        report = library.scan([f for f in args.folders if f not in missing], progress=progress,
                               include_hidden=args.include_hidden)
     finally:
         library.close()
+    if args.json_lines:
+        print_report(report)
+        return 1 if missing or report.issues else 0
     for issue in report.issues:
         print(f"{'ISSUE':12} {issue.path}: {issue.kind}: {issue.reason}")
     print(f"found {report.found}: {report.new} new, {report.changed} changed, "
@@ -165,6 +171,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scan = subparsers.add_parser("scan", help="scan folders for photos into the library cache")
     scan.add_argument("folders", nargs="+")
     scan.add_argument("--include-hidden", action="store_true", help="also scan hidden files and folders")
+    scan.add_argument("--json-lines", action="store_true", help="progress and report as JSON lines (for programs)")
     _common(scan)
     scan.set_defaults(handler=_scan)
 
