@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from PIL import Image
+
 from geocore.library import heif, png, xmp
 from geocore.library.errors import ErrorKind, LibraryError
 from geocore.library.formats import FormatWriter, Kind, writer_for
@@ -24,13 +26,17 @@ def _check_position(found: GpsFix | None, fix: GpsFix, where: str) -> None:
         raise VerifyError(f"GPS read back from the {where} is {found.lat},{found.lon}, not {fix.lat},{fix.lon}")
 
 
+def _gps_read_back(new: bytes) -> GpsFix | None:
+    """GPS of the written bytes; VerifyError when Pillow cannot open them (a typed failure, not a crash)."""
+    try:
+        return read_exif_gps_pil(new)
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:  # the bomb guard is no OSError
+        raise VerifyError(f"written file does not parse: {exc}") from None
+
+
 def _verify_exif(writer: FormatWriter, fix: GpsFix) -> Callable[[bytes, bytes], None]:
     def verify(old: bytes, new: bytes) -> None:
-        try:
-            found = read_exif_gps_pil(new)
-        except (OSError, SyntaxError) as exc:
-            raise VerifyError(f"written file does not parse: {exc}") from None
-        _check_position(found, fix, "EXIF")
+        _check_position(_gps_read_back(new), fix, "EXIF")
         if not writer.image_data_unchanged(old, new):
             raise VerifyError("image data would change")
     return verify
@@ -81,7 +87,7 @@ def write_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, *, sidec
 
 def _verify_stripped(image_unchanged: Callable[[bytes, bytes], bool]) -> Callable[[bytes, bytes], None]:
     def verify(old: bytes, new: bytes) -> None:
-        if read_exif_gps_pil(new) is not None:
+        if _gps_read_back(new) is not None:
             raise VerifyError("GPS still readable after strip")
         if not image_unchanged(old, new):
             raise VerifyError("image data would change")

@@ -136,8 +136,10 @@ def read_metadata(path: Path, kind: Kind) -> PhotoMetadata:
     """Metadata of one photo; EXIF GPS wins over a sidecar's. Raises LibraryError for unreadable files."""
     try:
         meta = _from_image(path, kind)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         if kind is not Kind.RAW:
+            if isinstance(exc, Image.DecompressionBombError):  # not an OSError: it would abort the whole scan
+                raise LibraryError(ErrorKind.UNSUPPORTED, path, "image too large (decompression bomb guard)") from None
             if isinstance(exc, (PermissionError, FileNotFoundError)):
                 raise
             raise LibraryError(ErrorKind.CORRUPT, path, f"cannot read image: {exc}") from None

@@ -39,5 +39,7 @@ def make_thumbnail(source: Path, target: Path, kind: Kind, max_px: int = THUMBNA
         if isinstance(exc, (PermissionError, FileNotFoundError)):
             raise error_from_os(exc, source) from None
         raise LibraryError(ErrorKind.CORRUPT, source, f"cannot decode image: {exc}") from None
+    except Image.DecompressionBombError:  # not an OSError: it would escape as an untyped crash
+        raise LibraryError(ErrorKind.UNSUPPORTED, source, "image too large (decompression bomb guard)") from None
     except (ValueError, SyntaxError) as exc:
         raise LibraryError(ErrorKind.CORRUPT, source, f"cannot decode image: {exc}") from None

@@ -143,6 +143,27 @@ def test_changed_file_is_reread_and_its_stale_predictions_dropped(tmp_path) -> N
     assert library.photo_by_path(changed).error_kind == "not_found"
 
 
+def test_image_over_the_bomb_guard_is_a_typed_issue_not_a_crash(tmp_path, monkeypatch) -> None:
+    from PIL import Image
+
+    from geocore.library.errors import LibraryError
+
+    root = tmp_path / "p"
+    make_jpeg(root / "huge.jpg")
+    library = _library(tmp_path)
+    library.scan([root])
+    photo_id = library.photos()[0].id
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow raises DecompressionBombError above twice this
+    with pytest.raises(LibraryError, match="too large"):
+        library.thumbnail(photo_id)
+    library.set_manual(photo_id, 1.0, 2.0)
+    result = library.write_batch().results[0]  # the read-back check cannot open the file: typed, file untouched
+    assert not result.ok and result.error_kind.value == "verify_failed"
+    assert not list(root.glob(".*geotag-tmp"))
+    report = Library(tmp_path / "other.sqlite3").scan([root])
+    assert [(Path(i.path).name, i.kind) for i in report.issues] == [("huge.jpg", "unsupported")]
+
+
 def test_scan_progress_and_cancel(tmp_path) -> None:
     root = tmp_path / "p"
     for i in range(6):
