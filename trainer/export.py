@@ -23,6 +23,8 @@ from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.partitioning import Partitioning
 from geocore.inference.bundle import file_ref, load_bundle, write_bundle
 from geocore.inference.card import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     CropSpec,
     FileRef,
     HeadSpec,
@@ -33,8 +35,6 @@ from geocore.inference.card import (
 )
 from trainer.models import GeoModel
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 EMBEDDING_OUTPUT = "embedding"
 FEATURE_MAP_OUTPUT = "feature_map"
 INPUT_NAME = "image"
@@ -363,26 +363,25 @@ def onnx_imagenet_sanity(bundle_path: Path) -> dict[str, Any]:
     """The sanity figures of a written bundle's "imagenet" output, run by onnxruntime."""
     import onnxruntime as ort
 
-    from geocore.inference.bundle import load_bundle
-    from trainer.models.check_imagenet import imagenet_sanity_views, score_probabilities
+    from trainer.models.check_imagenet import normalised_sanity_batch
 
-    views = list(imagenet_sanity_views())
-    images = np.stack([(view - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD) for view, _ in views])
+    images, labels = normalised_sanity_batch()
     session = ort.InferenceSession(load_bundle(bundle_path).model_bytes, providers=["CPUExecutionProvider"])
-    feed = {INPUT_NAME: images.astype(np.float32).transpose(0, 3, 1, 2).copy()}
-    probabilities = session.run(["imagenet"], feed)[0]
-    top1, log_p = score_probabilities(probabilities, [labels for _, labels in views])
-    return {"top1_percent": top1, "mean_log_p_correct": round(log_p, 4), "views": len(views)}
+    return _sanity_figures(session.run(["imagenet"], {INPUT_NAME: images})[0], labels)
 
 
 def imagenet_sanity(model: GeoModel) -> dict[str, Any]:
     """Top-1 and mean log p(correct) of the ImageNet head on the licensed sample photos (3 scales x flip)."""
-    from trainer.models.check_imagenet import imagenet_sanity_views, score_probabilities
+    from trainer.models.check_imagenet import normalised_sanity_batch
 
-    views = list(imagenet_sanity_views())
-    images = np.stack([(view - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD) for view, _ in views])
-    batch = torch.from_numpy(images.astype(np.float32)).permute(0, 3, 1, 2)
+    images, labels = normalised_sanity_batch()
     with torch.no_grad():
-        probabilities = torch.softmax(model.eval()(batch)["imagenet"], dim=-1).numpy()
-    top1, log_p = score_probabilities(probabilities, [labels for _, labels in views])
-    return {"top1_percent": top1, "mean_log_p_correct": round(log_p, 4), "views": len(views)}
+        probabilities = torch.softmax(model.eval()(torch.from_numpy(images))["imagenet"], dim=-1).numpy()
+    return _sanity_figures(probabilities, labels)
+
+
+def _sanity_figures(probabilities: np.ndarray, labels: list[tuple[int, ...]]) -> dict[str, Any]:
+    from trainer.models.check_imagenet import score_probabilities
+
+    top1, log_p = score_probabilities(probabilities, labels)
+    return {"top1_percent": top1, "mean_log_p_correct": round(log_p, 4), "views": len(labels)}

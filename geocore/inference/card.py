@@ -35,6 +35,9 @@ CROP_COUNTS = (1, 3, 5)
 AGGREGATIONS = ("mean", "max")
 SCENE_SOURCES = ("head", "imagenet_mapping")
 PARTITIONING_KINDS = ("s2", "semantic")
+# ImageNet normalisation: the default a trainer writes into a card; readers always take the card's values.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$")
 
 

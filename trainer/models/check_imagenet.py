@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD
 from geocore.resources import resource_path
 
 SAMPLES_DIR = resource_path("samples")
@@ -22,8 +23,6 @@ SANITY_LABELS = {
     "coffee_cup.jpg": (967, 968),  # espresso, cup
     "rocket_dscovr_launch.jpg": (657, 744, 812),  # missile, projectile, space shuttle
 }
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def imagenet_sanity_views(samples_dir: Path = SAMPLES_DIR) -> Iterator[tuple[np.ndarray, tuple[int, ...]]]:
@@ -38,6 +37,13 @@ def imagenet_sanity_views(samples_dir: Path = SAMPLES_DIR) -> Iterator[tuple[np.
             array = np.asarray(resized.crop((left, top, left + 224, top + 224)), dtype=np.float32) / 255.0
             yield array, labels
             yield np.ascontiguousarray(array[:, ::-1]), labels
+
+
+def normalised_sanity_batch(samples_dir: Path = SAMPLES_DIR) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """The sanity views as one (N, 3, 224, 224) float32 batch with ImageNet mean/std, and their correct classes."""
+    views = list(imagenet_sanity_views(samples_dir))
+    images = np.stack([(view - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD) for view, _ in views])
+    return np.ascontiguousarray(images.astype(np.float32).transpose(0, 3, 1, 2)), [labels for _, labels in views]
 
 
 def score_probabilities(probabilities: np.ndarray, labels: list[tuple[int, ...]]) -> tuple[float, float]:
