@@ -173,6 +173,8 @@ class Scanner:
         report = ScanReport()
         roots = [os.path.abspath(f) for f in folders]
         files = list(walk_photos(roots, report.issues, include_hidden, cancel))
+        # A walk cut short saw only some files: the rest must not be marked missing (that drops their predictions)
+        report.cancelled = cancel is not None and cancel.is_set()
         report.found = len(files)
         with self.database.engine.connect() as connection:
             known = _known_rows(connection)

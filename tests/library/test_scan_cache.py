@@ -182,6 +182,19 @@ def test_scan_progress_and_cancel(tmp_path) -> None:
     assert library.scan([root]).new == 4
 
 
+def test_scan_cancelled_during_the_walk_marks_nothing_missing(tmp_path) -> None:
+    root = tmp_path / "p"
+    make_jpeg(root / "a.jpg")
+    make_jpeg(root / "b.jpg", color_seed=1)
+    library = _library(tmp_path)
+    library.scan([root])
+    cancel = threading.Event()
+    cancel.set()  # before the walk has listed anything
+    report = library.scan([root], cancel=cancel)
+    assert report.cancelled and report.missing == 0
+    assert [p.error_kind for p in library.photos()] == [None, None]
+
+
 def test_features_and_predictions_roundtrip(tmp_path) -> None:
     path = make_jpeg(tmp_path / "p" / "a.jpg")
     library = _library(tmp_path)
