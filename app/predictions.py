@@ -7,20 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from app.map.topojson import RESOURCES
+from geocore.inference.location import RankedCell
 
 MODELS_DIR = RESOURCES / "models"
 CELLS_ON_MAP = 8  # top cells of the finest partitioning drawn on the map
-
-
-@dataclass(frozen=True)
-class CellView:
-    """One ranked cell: key (S2 token or address key), label, probability, Class2GPS point."""
-
-    key: str
-    label: str
-    probability: float
-    lat: float
-    lon: float
 
 
 @dataclass
@@ -32,8 +22,8 @@ class PredictionView:
     lon: float | None = None
     radius_km: float | None = None
     scene_probabilities: dict[str, float] = field(default_factory=dict)
-    top_cells: dict[str, list[CellView]] = field(default_factory=dict)
-    hierarchy_top: list[CellView] = field(default_factory=list)
+    top_cells: dict[str, list[RankedCell]] = field(default_factory=dict)
+    hierarchy_top: list[RankedCell] = field(default_factory=list)
     kinds: dict[str, str] = field(default_factory=dict)  # partitioning name -> "s2" | "semantic"
     error: str | None = None
 
@@ -45,9 +35,8 @@ class PredictionView:
     @classmethod
     def from_json(cls, data: dict[str, Any], kinds: dict[str, str] | None = None) -> PredictionView:
         """From `PhotoPrediction.to_json()` (also what the cache stores)."""
-        def cells(raw: Any) -> list[CellView]:
-            return [CellView(str(c["key"]), str(c["label"]), float(c["probability"]), float(c["lat"]),
-                             float(c["lon"])) for c in raw or []]
+        def cells(raw: Any) -> list[RankedCell]:
+            return [RankedCell.from_json(cell) for cell in raw or []]
         return cls(
             model_id=str(data.get("model_id", "")), lat=data.get("lat"), lon=data.get("lon"),
             radius_km=data.get("radius_km"), scene_probabilities={str(k): float(v) for k, v in

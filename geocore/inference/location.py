@@ -9,9 +9,10 @@ A confident prediction in a small cell gives a small radius; probability spread 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,12 @@ class RankedCell:
     probability: float
     lat: float
     lon: float
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RankedCell:
+        """From one cell of `PhotoPrediction.to_json()` (a fresh prediction or the cache)."""
+        return cls(str(data["key"]), str(data["label"]), float(data["probability"]), float(data["lat"]),
+                   float(data["lon"]))
 
 
 @dataclass(frozen=True)
