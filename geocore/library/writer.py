@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import struct
 import threading
 import time
 import uuid
@@ -43,6 +44,9 @@ PREPARE_THREADS = 2  # reading, hashing and patching the next chunk while the cu
 IO_THREADS = 4  # I/O bound (write, fsync, read back): more threads than cores still overlap the waits
 CHUNK_FILES = 16  # files whose new bytes are held in memory between the two journal commits
 TEMP_SUFFIX = ".geotag-tmp"
+# What the format parsers raise on malformed bytes: besides their own CorruptMetadata, a truncated structure can
+# surface as struct.error or IndexError; all of them must become a typed per-file error, never end the batch.
+PARSER_ERRORS = (CorruptMetadata, ValueError, struct.error, IndexError)
 
 
 def sha256(data: bytes) -> str:
@@ -293,8 +297,8 @@ class SafeWriter:
                     raise LibraryError(ErrorKind.NOTHING_TO_DO, job.path, "nothing to change")
                 if dry_run and job.verify is not None:
                     job.verify(original, apply_patches(original, patches))
-            except (CorruptMetadata, ValueError) as exc:
-                raise LibraryError(_error_kind(exc), job.path, str(exc)) from None
+            except PARSER_ERRORS as exc:
+                raise LibraryError(_error_kind(exc), job.path, str(exc) or type(exc).__name__) from None
             if info is None:
                 return _Prepared(job, sha256(original), existed, original, patches, 0o644, time.time_ns())
             return _Prepared(job, sha256(original), existed, original, patches, info.st_mode & 0o7777,
@@ -407,7 +411,7 @@ def _verify_read_back(job: FileJob, original: bytes, written: bytes) -> LibraryE
         return None
     try:
         job.verify(original, written)
-    except (CorruptMetadata, ValueError) as exc:
+    except PARSER_ERRORS as exc:
         return LibraryError(_error_kind(exc), job.path, f"read-back check failed: {exc}")
     return None
 

@@ -169,3 +169,22 @@ def test_two_photos_sharing_one_lightroom_sidecar(tmp_path) -> None:
     assert abs(exiftool_tags(tmp_path / "photos" / "IMG_1.xmp")["XMP-exif:GPSLatitude"] - 30.0) < 1e-6
     assert library.undo(batch_id=report.batch_id).failed == []
     assert not (tmp_path / "photos" / "IMG_1.xmp").exists()
+
+
+def test_malformed_photoshop_segment_fails_one_file_and_the_strip_goes_on(tmp_path) -> None:
+    import struct
+
+    from geocore.library import iptc
+
+    bad = make_jpeg(tmp_path / "p" / "bad.jpg", gps=(1.0, 2.0))
+    good = make_jpeg(tmp_path / "p" / "good.jpg", gps=(3.0, 4.0), color_seed=1)
+    # A resource name longer than the segment: the parser's unpack runs off the end (struct.error, not ValueError)
+    payload = iptc.PHOTOSHOP_HEADER + b"8BIM\x04\x04" + bytes([200]) + b"\x00" * 8
+    data = bad.read_bytes()
+    bad.write_bytes(data[:2] + b"\xff\xed" + struct.pack(">H", len(payload) + 2) + payload + data[2:])
+    before = bad.read_bytes()
+    library = Library(tmp_path / "lib.sqlite3")
+    library.scan([tmp_path / "p"])
+    results = {r.path.name: r for r in library.strip([bad, good]).results}
+    assert not results["bad.jpg"].ok and results["bad.jpg"].error_kind is ErrorKind.CORRUPT
+    assert results["good.jpg"].ok and bad.read_bytes() == before
