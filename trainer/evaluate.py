@@ -19,6 +19,7 @@ import numpy as np
 from geocore.geo.distance import AccuracyTable, accuracy_table, format_accuracy_tables, haversine_km
 from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.partitioning import Partitioning
+from geocore.inference.location import class_points, hierarchical_points
 from trainer.data.labels import SkipReport, valid_coordinates
 from trainer.data.sources import read_meta_csv, resolve_image_paths
 
@@ -63,13 +64,9 @@ def prediction_errors_km(
     lat: np.ndarray, lon: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Great-circle error of every photo for each partitioning alone and for the hierarchy (product of softmax)."""
-    errors = {}
-    for partitioning, probs in zip(partitionings, probabilities, strict=True):
-        best = np.asarray(probs).argmax(axis=1)
-        errors[partitioning.name] = haversine_km(lat, lon, partitioning.lat[best], partitioning.lon[best])
-    best_fine = hierarchy.hierarchical_probabilities(probabilities).argmax(axis=1)
-    finest = hierarchy.finest
-    errors[HIERARCHY_ROW] = haversine_km(lat, lon, finest.lat[best_fine], finest.lon[best_fine])
+    errors = {partitioning.name: haversine_km(lat, lon, *class_points(partitioning, probs))
+              for partitioning, probs in zip(partitionings, probabilities, strict=True)}
+    errors[HIERARCHY_ROW] = haversine_km(lat, lon, *hierarchical_points(hierarchy, probabilities))
     return errors
 
 

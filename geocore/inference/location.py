@@ -98,6 +98,21 @@ def estimate_location(
     )
 
 
+def class_points(
+    partitioning: Partitioning, probabilities: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(N, classes) probabilities -> Class2GPS (lat, lon) of every row's most probable class."""
+    best = np.asarray(probabilities).argmax(axis=1)
+    return partitioning.lat[best], partitioning.lon[best]
+
+
+def hierarchical_points(
+    hierarchy: Hierarchy, head_probabilities: Sequence[npt.ArrayLike]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Batched hierarchical prediction: Class2GPS (lat, lon) of every photo's best finest cell."""
+    return class_points(hierarchy.finest, hierarchy.hierarchical_probabilities(head_probabilities))
+
+
 def confidence_radius_km(
     finest: Partitioning, mass: npt.NDArray[np.float64], best: int, share: float = RADIUS_MASS
 ) -> float:
