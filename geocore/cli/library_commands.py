@@ -60,13 +60,10 @@ def _scan(args: argparse.Namespace) -> int:
     missing = [f for f in args.folders if not Path(f).is_dir()]
     for folder in missing:
         print(f"not a folder: {folder}", file=sys.stderr)
-    library = _open(args)
     progress = json_lines_progress() if args.json_lines else _progress("scan")
-    try:
+    with _open(args) as library:
         report = library.scan([f for f in args.folders if f not in missing], progress=progress,
                               include_hidden=args.include_hidden)
-    finally:
-        library.close()
     if args.json_lines:
         print_report(report)
         return 1 if missing or report.issues else 0
@@ -79,12 +76,9 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _write(args: argparse.Namespace) -> int:
-    library = _open(args)
-    try:
+    with _open(args) as library:
         report = library.write_batch(all_proposed=args.all_proposed, sidecar_only=args.sidecar_only,
                                      dry_run=args.dry_run, progress=_progress("write"))
-    finally:
-        library.close()
     return _print_batch(report)
 
 
@@ -97,30 +91,21 @@ def _print_batches(library: Library) -> int:
 
 def _undo(args: argparse.Namespace) -> int:
     if args.list:
-        library = _open(args)
-        try:
+        with _open(args) as library:
             return _print_batches(library)
-        finally:
-            library.close()
     if not args.batch and not args.paths:
         print("undo needs --batch ID or PATH...", file=sys.stderr)
         return 2
-    library = _open(args)
-    try:
+    with _open(args) as library:
         report = library.undo(batch_id=args.batch, paths=args.paths or None, progress=_progress("undo"))
-    finally:
-        library.close()
     if not report.results:
         print("nothing to undo")
     return _print_batch(report)
 
 
 def _strip(args: argparse.Namespace) -> int:
-    library = _open(args)
-    try:
+    with _open(args) as library:
         report = library.strip(args.paths, progress=_progress("strip"))
-    finally:
-        library.close()
     return _print_batch(report)
 
 
@@ -133,9 +118,8 @@ def _set(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bad position: {exc}", file=sys.stderr)
         return 2
-    library = _open(args)
     failed = 0
-    try:
+    with _open(args) as library:
         decision_ids = []
         for path, found in zip(args.paths, library.ensure_scanned(args.paths), strict=True):
             if isinstance(found, LibraryError) or found.error_kind:
@@ -146,8 +130,6 @@ def _set(args: argparse.Namespace) -> int:
             decision_ids.append(library.set_manual(found.id, args.lat, args.lon, radius_km=args.radius_km,
                                                    altitude_m=args.alt))
         report = library.write_batch(decision_ids, sidecar_only=args.sidecar_only, dry_run=args.dry_run)
-    finally:
-        library.close()
     return max(_print_batch(report), 1 if failed else 0)
 
 

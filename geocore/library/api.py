@@ -61,6 +61,12 @@ class Library(DecisionStore):
         self.writer.close()
         self.database.close()
 
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     # -- scanning and photos ------------------------------------------------------------------------------------
 
     def scan(self, folders: Iterable[Path | str], progress: ProgressCallback | None = None,
