@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -185,19 +185,27 @@ def _load_track(track_paths: Sequence[Path]) -> tuple[Track | None, int]:
     return track, len(errors)
 
 
-def _sync_track(args: argparse.Namespace) -> int:
+def _usage_errors(command: str, work: Callable[[], int]) -> int:
+    """Run a command's `work`; a UsageError is printed under the command's name and gives exit status 2."""
     try:
-        settings = settings_from_args(args)
-        track_paths, folders = split_inputs(args.paths)
+        return work()
     except UsageError as error:
-        print(f"sync-track: {error}", file=sys.stderr)
+        print(f"{command}: {error}", file=sys.stderr)
         return 2
+
+
+def _sync_track(args: argparse.Namespace) -> int:
+    return _usage_errors("sync-track", lambda: _place_on_track(args))
+
+
+def _place_on_track(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    track_paths, folders = split_inputs(args.paths)
     track, failed = _load_track(track_paths)
     if track is None:
         print("sync-track: no usable track", file=sys.stderr)
         return 1
-    library = _open(args)
-    try:
+    with _open(args) as library:
         photos = _scan(library, folders)
         settings = apply_references(args, photos, settings, track)
         timed = [timed_photo(p) for p in photos.values()]
@@ -208,32 +216,21 @@ def _sync_track(args: argparse.Namespace) -> int:
             extra = settings.clock_offset_s(hint.camera) + hint.offset_s
             print(f"hint: {hint.matched_with_hint} of {hint.photo_count} photos of {hint.camera!r} would meet the "
                   f"track (now {hint.matched_now}) with --clock-offset '{hint.camera}={format_duration(extra)}'")
-    except UsageError as error:
-        print(f"sync-track: {error}", file=sys.stderr)
-        return 2
-    finally:
-        library.close()
     return 1 if failed else 0
 
 
 def _sync_neighbours(args: argparse.Namespace) -> int:
-    try:
-        settings = settings_from_args(args)
-        _, folders = split_inputs(args.folders)
-    except UsageError as error:
-        print(f"sync-neighbours: {error}", file=sys.stderr)
-        return 2
-    library = _open(args)
-    try:
+    return _usage_errors("sync-neighbours", lambda: _place_by_neighbours(args))
+
+
+def _place_by_neighbours(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    _, folders = split_inputs(args.folders)
+    with _open(args) as library:
         photos = _scan(library, folders)
         settings = apply_references(args, photos, settings, None)
         result = neighbour_proposals(library, photos.values(), settings, args.max_gap_min * 60.0)
         report_and_store(None if args.dry_run else library, photos, result, args.accept, "sync-neighbours")
-    except UsageError as error:
-        print(f"sync-neighbours: {error}", file=sys.stderr)
-        return 2
-    finally:
-        library.close()
     return 0
 
 
