@@ -21,7 +21,7 @@ from torch import nn
 
 from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.partitioning import Partitioning
-from geocore.inference.bundle import file_ref, load_bundle, write_bundle
+from geocore.inference.bundle import file_ref, geography_files, load_bundle, write_bundle
 from geocore.inference.card import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -30,7 +30,6 @@ from geocore.inference.card import (
     HeadSpec,
     InputSpec,
     ModelCard,
-    PartitioningRef,
     SceneSpec,
 )
 from trainer.models import GeoModel
@@ -202,7 +201,7 @@ def export_bundle(
     if weights_fp16:
         model_bytes, check = _compress_checked(model, model_bytes, images, check)
     contents = {"model.onnx": model_bytes, "heads.npz": head_weights_npz(model, fp16=weights_fp16)}
-    partition_refs, hierarchy_ref = _geography_files(partitionings, hierarchy, contents)
+    partition_refs, hierarchy_ref = geography_files(partitionings, hierarchy, contents)
     scene = _scene_spec(model, fields, scene_mapping, contents)
     card = ModelCard(
         model_id=fields.model_id, backbone=model.backbone_name,
@@ -217,24 +216,6 @@ def export_bundle(
     path = write_bundle(out_path, card, contents)
     load_bundle(path)
     return path, check
-
-
-def _geography_files(
-    partitionings: Sequence[Partitioning], hierarchy: Hierarchy | None, contents: dict[str, bytes]
-) -> tuple[list[PartitioningRef], FileRef | None]:
-    """Add the partitioning CSVs (and hierarchy) to `contents`; return their card references."""
-    refs = []
-    for index, partitioning in enumerate(partitionings):
-        name = f"partitionings/{partitioning.name}.csv"
-        contents[name] = _partitioning_csv(partitioning)
-        ref = file_ref(name, contents[name])
-        refs.append(PartitioningRef(
-            partitioning.name, partitioning.kind, f"geo_{index}", len(partitioning), ref.file, ref.sha256
-        ))
-    if hierarchy is None or len(partitionings) < 2:
-        return refs, None
-    contents["hierarchy.csv"] = _hierarchy_csv(hierarchy)
-    return refs, file_ref("hierarchy.csv", contents["hierarchy.csv"])
 
 
 def _compress_checked(
@@ -278,27 +259,6 @@ def _scene_spec(
             raise ExportError("a scene head that is not S3 needs scene_labels")
         return SceneSpec(labels, "head", "scene")
     return None
-
-
-def _partitioning_csv(partitioning: Partitioning) -> bytes:
-    buffer = io.StringIO()
-    _write_via_tempfile(partitioning.write_csv, buffer)
-    return buffer.getvalue().encode("utf-8")
-
-
-def _hierarchy_csv(hierarchy: Hierarchy) -> bytes:
-    buffer = io.StringIO()
-    _write_via_tempfile(hierarchy.write_csv, buffer)
-    return buffer.getvalue().encode("utf-8")
-
-
-def _write_via_tempfile(writer: Any, buffer: io.StringIO) -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        target = Path(folder) / "file.csv"
-        writer(target)
-        buffer.write(target.read_text(encoding="utf-8"))
 
 
 def card_fields_from_mapping(values: Mapping[str, Any]) -> CardFields:

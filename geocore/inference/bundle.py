@@ -11,7 +11,7 @@ import io
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.partitioning import Partitioning, PartitioningError
-from geocore.inference.card import CARD_NAME, BundleError, FileRef, ModelCard, card_from_json
+from geocore.inference.card import CARD_NAME, BundleError, FileRef, ModelCard, PartitioningRef, card_from_json
 from geocore.inference.scene import SceneMappingError, read_scene_mapping
 
 BUNDLE_SUFFIX = ".geomodel"
@@ -69,6 +69,32 @@ def sha256_hex(data: bytes) -> str:
 def file_ref(name: str, data: bytes) -> FileRef:
     """A card reference to bundle member `name` holding `data`."""
     return FileRef(name, sha256_hex(data))
+
+
+def geography_files(
+    partitionings: Sequence[Partitioning], hierarchy: Hierarchy | None, contents: MutableMapping[str, bytes]
+) -> tuple[list[PartitioningRef], FileRef | None]:
+    """Add the partitioning CSVs (coarse -> fine, heads geo_0..) and the hierarchy to `contents`; card references.
+
+    A single partitioning needs no hierarchy file: the reader builds the trivial one.
+    """
+    refs = []
+    for index, partitioning in enumerate(partitionings):
+        ref = _add_csv(contents, f"partitionings/{partitioning.name}.csv", partitioning.write_csv)
+        refs.append(PartitioningRef(partitioning.name, partitioning.kind, f"geo_{index}", len(partitioning),
+                                    ref.file, ref.sha256))
+    if hierarchy is None or len(partitionings) < 2:
+        return refs, None
+    return refs, _add_csv(contents, "hierarchy.csv", hierarchy.write_csv)
+
+
+def _add_csv(contents: MutableMapping[str, bytes], name: str, writer: Callable[[Path], None]) -> FileRef:
+    # The geography classes write to paths only; a scratch folder turns that into bytes.
+    with tempfile.TemporaryDirectory(prefix="geomodel-") as folder:
+        target = Path(folder) / "file.csv"
+        writer(target)
+        contents[name] = target.read_bytes()
+    return file_ref(name, contents[name])
 
 
 def load_bundle(path: str | Path) -> ModelBundle:

@@ -8,7 +8,6 @@ probabilities must equal the numpy heads applied to the graph's own embedding wi
 from __future__ import annotations
 
 import io
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +17,8 @@ import numpy as np
 
 from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.partitioning import Partitioning
-from geocore.inference.bundle import ModelBundle, file_ref, load_bundle, write_bundle
-from geocore.inference.card import HeadSpec, ModelCard, PartitioningRef
+from geocore.inference.bundle import ModelBundle, file_ref, geography_files, load_bundle, write_bundle
+from geocore.inference.card import FileRef, HeadSpec, ModelCard, PartitioningRef
 from geocore.inference.runtime import create_session
 from trainer.personalize.embeddings import embedding_crop_spec
 from trainer.personalize.heads import LinearHead
@@ -62,13 +61,6 @@ def graft_heads(model_bytes: bytes, embedding_output: str, heads: Sequence[Linea
     return model.SerializeToString()
 
 
-def _csv_bytes(writer: Any) -> bytes:
-    with tempfile.TemporaryDirectory() as folder:
-        target = Path(folder) / "file.csv"
-        writer(target)
-        return target.read_bytes()
-
-
 def _heads_npz(base: ModelBundle, heads: Sequence[LinearHead]) -> bytes:
     arrays: dict[str, Any] = {}
     for name, weights in base.heads.items():
@@ -91,14 +83,8 @@ def _base_extras(base: ModelBundle) -> dict[str, bytes]:
 
 
 def _card(base: ModelBundle, model_id: str, contents: dict[str, bytes], heads: Sequence[LinearHead],
-          partitionings: Sequence[Partitioning], details: dict[str, Any]) -> ModelCard:
-    refs = []
-    for index, partitioning in enumerate(partitionings):
-        name = f"partitionings/{partitioning.name}.csv"
-        contents[name] = _csv_bytes(partitioning.write_csv)
-        ref = file_ref(name, contents[name])
-        refs.append(PartitioningRef(partitioning.name, partitioning.kind, f"geo_{index}", len(partitioning),
-                                    ref.file, ref.sha256))
+          geography: tuple[list[PartitioningRef], FileRef | None], details: dict[str, Any]) -> ModelCard:
+    refs, hierarchy_ref = geography
     head_specs = {name: spec for name, spec in base.card.heads.items() if not _is_geo_head(name)}
     head_specs.update({f"geo_{index}": HeadSpec(len(head.bias)) for index, head in enumerate(heads)})
     return ModelCard(
@@ -106,8 +92,7 @@ def _card(base: ModelBundle, model_id: str, contents: dict[str, bytes], heads: S
         files={"model": file_ref("model.onnx", contents["model.onnx"]),
                "heads": file_ref("heads.npz", contents["heads.npz"])},
         embedding_output=base.card.embedding_output, feature_map_output=base.card.feature_map_output,
-        heads=head_specs, partitionings=tuple(refs),
-        hierarchy=file_ref("hierarchy.csv", contents["hierarchy.csv"]) if "hierarchy.csv" in contents else None,
+        heads=head_specs, partitionings=tuple(refs), hierarchy=hierarchy_ref,
         scene=base.card.scene, training=dict(details.get("training", {})),
         evaluation=dict(details.get("evaluation", {})),
         license=f"Personal model for private use, built on {base.model_id}. Base licence: {base.card.license}",
@@ -121,9 +106,8 @@ def write_personal_bundle(
     """Write and self-check the personal bundle; `details` holds the card's "training" and "evaluation"."""
     contents = {"model.onnx": graft_heads(base.model_bytes, base.card.embedding_output, heads),
                 "heads.npz": _heads_npz(base, heads), **_base_extras(base)}
-    if len(partitionings) > 1:
-        contents["hierarchy.csv"] = _csv_bytes(hierarchy.write_csv)
-    card = _card(base, model_id, contents, heads, partitionings, details)
+    geography = geography_files(partitionings, hierarchy, contents)
+    card = _card(base, model_id, contents, heads, geography, details)
     path = write_bundle(out_path, card, contents)
     check_grafted_heads(load_bundle(path), heads)
     return path
