@@ -19,12 +19,17 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
+
+try:
+    import fcntl
+except ImportError:  # no advisory locks (Windows): recovery then trusts that no other process is writing
+    fcntl = None  # type: ignore[assignment]
 
 from geocore.library import db as schema
 from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, NoRoom, error_from_os
@@ -173,6 +178,32 @@ def write_temp(path: Path, data: bytes | Sequence[bytes | memoryview], mode: int
     return temp
 
 
+def _journal_lock_path(database: schema.Database) -> Path:
+    return database.path.with_name(database.path.name + ".writing")
+
+
+@contextlib.contextmanager
+def _batch_lock(database: schema.Database, exclusive: bool) -> Iterator[bool]:
+    """Writers share this lock while their journal rows are pending; `recover()` needs it alone (never waits).
+
+    Another process (the app's scan child, personalize) opening the library mid-batch would otherwise settle the
+    in-flight rows as abandoned and delete the temp file being written. Yields False when the lock is taken.
+    """
+    if fcntl is None:
+        yield True
+        return
+    fd = os.open(_journal_lock_path(database), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
 class SafeWriter:
     """Runs FileJobs with full safety and journals them in `batch_id`."""
 
@@ -222,6 +253,12 @@ class SafeWriter:
                        progress: Callable[[int, int, str], None] | None,
                        cancel: threading.Event | None) -> tuple[list[FileResult], bool]:
         """Chunks go through prepare (read, hash, patch) while the previous chunk is being written."""
+        with _batch_lock(self.database, exclusive=False):
+            return self._run_chunks(batch_id, jobs, dry_run, progress, cancel)
+
+    def _run_chunks(self, batch_id: str, jobs: Sequence[FileJob], dry_run: bool,
+                    progress: Callable[[int, int, str], None] | None,
+                    cancel: threading.Event | None) -> tuple[list[FileResult], bool]:
         chunks = [jobs[start : start + CHUNK_FILES] for start in range(0, len(jobs), CHUNK_FILES)]
         results: list[FileResult] = []
         upcoming = self._submit_prepares(chunks[0], dry_run) if chunks else []
@@ -434,6 +471,11 @@ def is_written_version(current: bytes, patches: list[Patch], original_sha256: st
 
 def recover(database: schema.Database) -> list[str]:
     """Settle journal rows left 'pending' by a crash: done if the file is the written one, else abandoned."""
+    with _batch_lock(database, exclusive=True) as alone:
+        return _settle_pending(database) if alone else []  # a batch in flight settles its own rows
+
+
+def _settle_pending(database: schema.Database) -> list[str]:
     table = schema.journal
     settled = []
     with database.write_lock, database.engine.begin() as connection:

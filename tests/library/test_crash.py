@@ -87,3 +87,26 @@ def test_sigkill_during_batches_never_corrupts_and_undo_restores(tmp_path) -> No
     assert report.failed == []
     assert {path: sha256_of(path) for path in photos} == originals
     assert not list((tmp_path / "photos").glob("*.xmp"))  # sidecars we created are gone again
+
+
+def test_a_second_library_leaves_a_batch_in_flight_alone(tmp_path, monkeypatch) -> None:
+    from geocore.library import writer as writer_module
+
+    path = make_jpeg(tmp_path / "photos" / "a.jpg")
+    db = tmp_path / "lib.sqlite3"
+    library = Library(db)
+    library.scan([tmp_path / "photos"])
+    library.set_manual(library.photo_by_path(path).id, 1.0, 2.0)
+    recovered_meanwhile = []
+    real_write_temp = writer_module.write_temp
+
+    def write_then_open_another(*args, **kwargs):  # e.g. the app's scan child process starting mid-batch
+        temp = real_write_temp(*args, **kwargs)
+        with Library(db) as other:
+            recovered_meanwhile.append(other.recovered)
+        return temp
+
+    monkeypatch.setattr(writer_module, "write_temp", write_then_open_another)
+    report = library.write_batch()
+    assert recovered_meanwhile == [[]] and report.results[0].ok
+    assert [row["state"] for row in library.journal_rows(path)] == ["done"]
