@@ -122,17 +122,21 @@ def build_exif(
         exif_ifd[piexif.ExifIFD.MakerNote] = makernote
     exif_dict: dict[str, object] = {"0th": zeroth, "Exif": exif_ifd, "GPS": gps_ifd(gps) if gps else {}}
     if thumbnail:
-        thumb = make_pixels((160, 120), color_seed)
-        buffer = io.BytesIO()
-        thumb.save(buffer, "JPEG", quality=75)
-        exif_dict["1st"] = {
-            piexif.ImageIFD.Compression: 6,
-            piexif.ImageIFD.XResolution: (72, 1),
-            piexif.ImageIFD.YResolution: (72, 1),
-            piexif.ImageIFD.ResolutionUnit: 2,
-        }
-        exif_dict["thumbnail"] = buffer.getvalue()
+        exif_dict.update(_thumbnail_ifd(color_seed))
     return piexif.dump(exif_dict)
+
+
+def _thumbnail_ifd(color_seed: int) -> dict[str, object]:
+    """IFD1 with an embedded 160x120 JPEG thumbnail, as cameras write it."""
+    buffer = io.BytesIO()
+    make_pixels((160, 120), color_seed).save(buffer, "JPEG", quality=75)
+    first = {
+        piexif.ImageIFD.Compression: 6,
+        piexif.ImageIFD.XResolution: (72, 1),
+        piexif.ImageIFD.YResolution: (72, 1),
+        piexif.ImageIFD.ResolutionUnit: 2,
+    }
+    return {"1st": first, "thumbnail": buffer.getvalue()}
 
 
 def _prepare(path: Path | str, size: tuple[int, int], color_seed: int) -> tuple[Path, Image.Image]:
