@@ -494,11 +494,13 @@ class Backend:
 
     def card_text(self, path: Path) -> str:
         """A readable model card (the card JSON, validated by geocore), or why it cannot be read."""
-        from geocore.inference.bundle import load_bundle
+        from geocore.inference.bundle import read_card
         from geocore.inference.card import card_to_dict
 
+        # Called on the GUI thread for every row the models dialog selects: read the card alone; the model's
+        # checksums are verified when the bundle is loaded to predict.
         try:
-            card = load_bundle(path).card
+            card = read_card(path)
         except Exception as error:  # a broken bundle is shown with its reason, not a crash
             return f"{path.name}: cannot be loaded: {error}"
         return json.dumps(card_to_dict(card), indent=2, ensure_ascii=False)

@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ BUNDLE_SUFFIX = ".geomodel"
 MAX_MEMBER_BYTES = 1 << 30  # 1 GiB: larger than any model we make, small enough to stop a zip bomb
 MAX_CARD_BYTES = 4 << 20
 MAX_TOTAL_BYTES = 2 << 30
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,18 @@ def _add_csv(contents: MutableMapping[str, bytes], name: str, writer: Callable[[
 
 def load_bundle(path: str | Path) -> ModelBundle:
     """Open and validate a bundle; raises BundleError with the file and the reason."""
-    path = Path(path)
+    return _with_archive(Path(path), _load_from_archive)
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """Only the validated model card of a bundle (no model read, no checksums): cheap enough to show in a list."""
+    return _with_archive(Path(path), lambda path, archive: _open_card(path, archive)[1])
+
+
+def _with_archive(path: Path, read: Callable[[Path, zipfile.ZipFile], T]) -> T:
     try:
         with zipfile.ZipFile(path) as archive:
-            return _load_from_archive(path, archive)
+            return read(path, archive)
     except FileNotFoundError:
         raise BundleError(f"{path}: no such model bundle") from None
     except zipfile.BadZipFile:
@@ -111,7 +121,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
         raise BundleError(f"{path}: cannot read ({error.strerror or error})") from None
 
 
-def _load_from_archive(path: Path, archive: zipfile.ZipFile) -> ModelBundle:
+def _open_card(path: Path, archive: zipfile.ZipFile) -> tuple[dict[str, zipfile.ZipInfo], ModelCard]:
     members = {info.filename: info for info in archive.infolist()}
     for name in members:
         if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/") or ":" in name:
@@ -120,7 +130,11 @@ def _load_from_archive(path: Path, archive: zipfile.ZipFile) -> ModelBundle:
         raise BundleError(f"{path}: bundle expands to more than {MAX_TOTAL_BYTES >> 20} MiB")
     if CARD_NAME not in members:
         raise BundleError(f"{path}: missing {CARD_NAME}")
-    card = card_from_json(_read_member(path, archive, members, CARD_NAME, MAX_CARD_BYTES), str(path))
+    return members, card_from_json(_read_member(path, archive, members, CARD_NAME, MAX_CARD_BYTES), str(path))
+
+
+def _load_from_archive(path: Path, archive: zipfile.ZipFile) -> ModelBundle:
+    members, card = _open_card(path, archive)
     contents = {ref.file: _read_checked(path, archive, members, ref) for ref in card.bundled_files()}
     heads = _read_heads(path, card, contents[card.files["heads"].file])
     partitionings, hierarchy = _read_geography(path, card, contents)
