@@ -133,7 +133,8 @@ def _set(args: argparse.Namespace) -> int:
     return max(_print_batch(report), 1 if failed else 0)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    """The `--db PATH` option every command that opens the library takes."""
     parser.add_argument("--db", type=Path, default=None,
                         help="library cache (default: $GEOTAGGER_DB or the per-user data folder)")
 
@@ -154,7 +155,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scan.add_argument("folders", nargs="+")
     scan.add_argument("--include-hidden", action="store_true", help="also scan hidden files and folders")
     scan.add_argument("--json-lines", action="store_true", help="progress and report as JSON lines (for programs)")
-    _common(scan)
+    add_db_option(scan)
     scan.set_defaults(handler=_scan)
 
     write = subparsers.add_parser("write", help="write accepted (or proposed) locations into the files")
@@ -162,19 +163,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--accepted", action="store_true", help="write accepted decisions (default)")
     which.add_argument("--all-proposed", action="store_true", help="also the best proposal of undecided photos")
     _write_options(write)
-    _common(write)
+    add_db_option(write)
     write.set_defaults(handler=_write)
 
     undo = subparsers.add_parser("undo", help="restore the original bytes of a batch or of files")
     undo.add_argument("--batch", help="batch id (as printed by write/strip)")
     undo.add_argument("paths", nargs="*", help="photos whose changes to undo")
     undo.add_argument("--list", action="store_true", help="list the batches (newest first) and exit")
-    _common(undo)
+    add_db_option(undo)
     undo.set_defaults(handler=_undo)
 
     strip = subparsers.add_parser("strip", help="remove all location data from files and their sidecars")
     strip.add_argument("paths", nargs="+")
-    _common(strip)
+    add_db_option(strip)
     strip.set_defaults(handler=_strip)
 
     manual = subparsers.add_parser("set", help="place photos by hand and write the position")
@@ -184,5 +185,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     manual.add_argument("--alt", type=float, default=None, help="altitude in metres")
     manual.add_argument("--radius-km", type=float, default=None, help="how sure you are, as a radius")
     _write_options(manual)
-    _common(manual)
+    add_db_option(manual)
     manual.set_defaults(handler=_set)

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from geocore.cli.library_commands import add_db_option
 from geocore.timesync.clock import ClockSettings, camera_key, format_duration, parse_duration_s, zone
 from geocore.timesync.parsers import TRACK_SUFFIXES, load_tracks
 from geocore.timesync.store import neighbour_proposals, store_result, timed_photo
@@ -248,8 +249,7 @@ def _time_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accept", action="store_true",
                         help="accept proposals the fusion rule chooses and does not flag (then `geotag write`)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be proposed, store nothing")
-    parser.add_argument("--db", type=Path, default=None,
-                        help="library cache (default: $GEOTAGGER_DB or the per-user data folder)")
+    add_db_option(parser)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
