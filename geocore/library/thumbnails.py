@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -30,10 +31,7 @@ def make_thumbnail(source: Path, target: Path, kind: Kind, max_px: int = THUMBNA
             image.draft("RGB", (max_px * 2, max_px * 2))  # JPEG: decode at reduced scale, much faster
             small = ImageOps.exif_transpose(image).convert("RGB")
             small.thumbnail((max_px, max_px))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + f".{os.getpid()}.part")
-        small.save(partial, "JPEG", quality=85)
-        os.replace(partial, target)
+        _save_atomically(small, target)
         return target
     except OSError as exc:
         if isinstance(exc, (PermissionError, FileNotFoundError)):
@@ -43,3 +41,16 @@ def make_thumbnail(source: Path, target: Path, kind: Kind, max_px: int = THUMBNA
         raise LibraryError(ErrorKind.UNSUPPORTED, source, "image too large (decompression bomb guard)") from None
     except (ValueError, SyntaxError) as exc:
         raise LibraryError(ErrorKind.CORRUPT, source, f"cannot decode image: {exc}") from None
+
+
+def _save_atomically(image: Image.Image, target: Path) -> None:
+    """JPEG to a partial file, then renamed: readers never see half a thumbnail, a failure leaves no debris."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Unique per thread too: the GUI's workers may make the same thumbnail at once, and a shared partial file
+    # would interleave their bytes into a thumbnail that is then cached for good.
+    partial = target.with_name(f"{target.name}.{os.getpid()}-{threading.get_ident()}.part")
+    try:
+        image.save(partial, "JPEG", quality=85)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)

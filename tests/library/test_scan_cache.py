@@ -264,6 +264,27 @@ def test_thumbnail_is_cached_and_oriented(tmp_path) -> None:
     assert library.photo(photo_id).thumbnail_path == str(thumb)
 
 
+def test_failed_thumbnail_save_leaves_no_partial_file(tmp_path, monkeypatch) -> None:
+    import errno
+
+    from PIL import Image
+
+    from geocore.library.errors import LibraryError
+
+    make_jpeg(tmp_path / "p" / "a.jpg")
+    library = _library(tmp_path)
+    library.scan([tmp_path / "p"])
+
+    def disk_full(_image, target, *_args, **_kwargs):  # the disk fills up half-way through the file
+        Path(target).write_bytes(b"\xff\xd8 half a JPEG")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    with pytest.raises(LibraryError):
+        library.thumbnail(library.photos()[0].id)
+    assert [p.name for p in library.thumbnail_dir.rglob("*") if p.is_file()] == []
+
+
 def test_concurrent_readers_while_writing(tmp_path) -> None:
     root = tmp_path / "p"
     for i in range(20):
