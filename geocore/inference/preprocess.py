@@ -90,10 +90,8 @@ def open_oriented(path: str | Path, min_short_px: int | None = None) -> tuple[Im
     try:
         with Image.open(path) as image:
             full_size = _oriented_size(image)
-            if min_short_px is not None and image.format == "JPEG":
-                # draft picks the largest 1/2^k reduction that keeps both sides >= the requested size
-                scale = min_short_px / min(image.size)
-                image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+            if min_short_px is not None:
+                draft_short_side(image, min_short_px)
             oriented = ImageOps.exif_transpose(image)
             rgb = oriented.convert("RGB") if oriented.mode != "RGB" else oriented.copy()
             return rgb, full_size
@@ -103,6 +101,15 @@ def open_oriented(path: str | Path, min_short_px: int | None = None) -> tuple[Im
         raise PhotoError("image too large (decompression bomb guard)") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise PhotoError(_describe(error)) from None
+
+
+def draft_short_side(image: Image.Image, min_short_px: int) -> None:
+    """Let libjpeg decode a JPEG at 1/2, 1/4 or 1/8 scale while its short side stays >= `min_short_px`."""
+    if image.format != "JPEG":
+        return
+    # draft picks the largest 1/2^k reduction that keeps both sides >= the requested size
+    scale = min_short_px / max(1, min(image.size))
+    image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
 
 
 def _oriented_size(image: Image.Image) -> tuple[int, int]:

@@ -8,12 +8,7 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-try:  # HEIC/HEIF photos from phones; optional at run time.
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-except ImportError:  # pragma: no cover - pillow-heif is a dependency, but keep decoding JPEGs without it
-    pass
+from geocore.inference.preprocess import draft_short_side, register_heif
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".bmp"})
 
@@ -29,13 +24,13 @@ class ImageReadError(Exception):
 def open_rgb(source: str | os.PathLike[str] | bytes, min_side_px: int, name: str | None = None) -> Image.Image:
     """Decode a photo (path or encoded bytes) into an upright RGB image at least `min_side_px` on its short side."""
     label = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
+    register_heif()  # HEIC/HEIF photos from phones, when pillow-heif is installed
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL's DecompressionBomb/EXIF warnings: the error path reports instead
             handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
             with handle, Image.open(handle) as image:
-                if image.format == "JPEG":
-                    image.draft("RGB", _draft_request(image.size, min_side_px))
+                draft_short_side(image, min_side_px)
                 upright = ImageOps.exif_transpose(image)
                 rgb = upright.convert("RGB")
                 rgb.load()
@@ -48,13 +43,6 @@ def open_rgb(source: str | os.PathLike[str] | bytes, min_side_px: int, name: str
     if min(rgb.size) < 8:
         raise ImageReadError(label, f"image too small ({rgb.width}x{rgb.height})")
     return rgb
-
-
-def _draft_request(size: tuple[int, int], min_side_px: int) -> tuple[int, int]:
-    """Requested draft size so that the short side after DCT scaling stays >= min_side_px."""
-    width, height = size
-    factor = min_side_px / max(1, min(width, height))
-    return max(1, int(width * factor + 0.999)), max(1, int(height * factor + 0.999))
 
 
 def has_image_extension(path: str | os.PathLike[str]) -> bool:
