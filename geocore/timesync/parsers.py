@@ -71,13 +71,19 @@ class _Points:
         return self.next_segment - 1
 
 
+FIRST_TIME_S = -62_135_596_800.0  # 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the range of a datetime
+LAST_TIME_S = 253_402_300_799.0
+
+
 def parse_time_s(value: Any) -> float | None:
     """POSIX seconds of an ISO 8601 string (naive = UTC) or a number (s; ms above 1e11); None if unusable."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
         seconds = float(value)
-        return seconds / 1000.0 if abs(seconds) > 1e11 else seconds
+        seconds = seconds / 1000.0 if abs(seconds) > 1e11 else seconds
+        # NaN/inf (JSON allows them) or a time no datetime can hold would break sorting and every printed time
+        return seconds if FIRST_TIME_S <= seconds <= LAST_TIME_S else None
     if isinstance(value, datetime):
         return _datetime_to_s(value)
     if not isinstance(value, str) or "T" not in value:  # date-only values are too coarse to place a photo

@@ -156,6 +156,8 @@ def test_parse_time_values():
     assert parse_time_s("yesterday") is None
     assert parse_time_s(T0 * 1000) == T0
     assert parse_time_s(True) is None
+    assert parse_time_s(float("nan")) is None and parse_time_s(float("inf")) is None
+    assert parse_time_s(1e20) is None  # beyond year 9999 even read as milliseconds
 
 
 def test_entity_expansion_bomb_is_refused_quickly(tmp_path):
