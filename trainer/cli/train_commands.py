@@ -26,6 +26,7 @@ def run_fit(args: argparse.Namespace) -> int:
     from geocore.geo.partitioning import PartitioningError
     from trainer.data.builder import NoUsableDataError
     from trainer.training.config import ConfigError, load_config
+    from trainer.training.distributed import launched_rank
     from trainer.training.loop import fit, resume
 
     if not args.config and not args.resume:
@@ -36,7 +37,8 @@ def run_fit(args: argparse.Namespace) -> int:
         if args.verbose:
             raise
         return _fail(error)
-    print(run_dir)
+    if launched_rank() == 0:  # every torchrun rank gets here; two prints interleave on the shared stdout
+        print(run_dir)
     return 0
 
 

@@ -42,10 +42,15 @@ def resolve_device(requested: str, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
+def launched_rank() -> int:
+    """This process's global rank as torchrun set it (0 when run alone)."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def init_distributed(requested_device: str) -> Distributed:
     """Join the process group torchrun describes (nccl on GPU, gloo on CPU), or run alone."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    rank, local_rank = launched_rank(), int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(requested_device, local_rank)
     if world_size > 1 and not distributed.is_initialized():
         if device.type == "cuda":
