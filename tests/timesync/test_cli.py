@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import piexif
 import pytest
@@ -54,6 +55,12 @@ def run(*args):
     return main([str(a) for a in args])
 
 
+def _decisions_by_name(db: Path) -> dict:
+    """The cache's decisions by photo file name (one per photo in these tests)."""
+    with Library(db) as library:
+        return {library.photo(d.photo_id).file_path.name: d for d in library.decisions()}
+
+
 def test_sync_track_proposes_then_write_writes(trip, capsys):
     tmp_path, photos, track = trip
     db = tmp_path / "cache.sqlite3"
@@ -63,11 +70,7 @@ def test_sync_track_proposes_then_write_writes(trip, capsys):
     assert status == 0, out
     assert "3 photos without GPS, 2 located (0 to review), 1 unlocated" in out
     assert "cameras (names for --clock-offset, --camera-tz-for): 'Canon EOS' 2, 'SONY ILCE-7M3' 1" in out
-    library = Library(db)
-    try:
-        by_name = {library.photo(d.photo_id).file_path.name: d for d in library.decisions()}
-    finally:
-        library.close()
+    by_name = _decisions_by_name(db)
     assert set(by_name) == {"a.jpg", "b.jpg"}
     a, b = by_name["a.jpg"], by_name["b.jpg"]
     assert a.source == "gps_track" and a.state == "proposed" and not a.review
@@ -95,12 +98,9 @@ def test_accept_then_plain_write_and_rerun_supersedes(trip, capsys):
     assert run("sync-track", track, photos, "--db", db, "--clock-offset", "Canon EOS=30") == 0
     # re-run with --accept and a clock offset for the Canon: the earlier ones are replaced
     assert run("sync-track", track, photos, "--db", db, "--accept", "--clock-offset", "Canon EOS=60") == 0
-    library = Library(db)
-    try:
+    with Library(db) as library:
         decisions = library.decisions()
         names = {d.id: library.photo(d.photo_id).file_path.name for d in decisions}
-    finally:
-        library.close()
     a_states = [d.state for d in decisions if names[d.id] == "a.jpg"]
     assert a_states == ["rejected", "rejected", "accepted"]
     assert [d.state for d in decisions if names[d.id] == "b.jpg"] == ["rejected", "rejected", "accepted"]
@@ -125,11 +125,8 @@ def test_bad_track_is_reported_and_the_batch_goes_on(trip, capsys):
     assert status == 1
     assert f"{bad}: not valid XML" in captured.out
     assert "2 located" in captured.out and "dry run, nothing stored" in captured.out
-    library = Library(db)
-    try:
+    with Library(db) as library:
         assert library.decisions() == []
-    finally:
-        library.close()
 
 
 @pytest.mark.parametrize(
@@ -188,11 +185,7 @@ def test_sync_neighbours_with_pairs_then_write(tmp_path, capsys):
     out = capsys.readouterr().out
     assert status == 0, out
     assert "clock offset of 'SONY ILCE-7M3' from 1 pairs: -180 s" in out
-    library = Library(db)
-    try:
-        by_name = {library.photo(d.photo_id).file_path.name: d for d in library.decisions()}
-    finally:
-        library.close()
+    by_name = _decisions_by_name(db)
     mid = by_name["sony_mid.jpg"]  # really 14:15 (zone from the phones' place): halfway between phone1 and 2
     assert mid.source == "time_neighbour" and mid.state == "accepted"
     assert mid.lat == pytest.approx(47.385, abs=1e-9) and mid.lon == pytest.approx(8.54, abs=1e-9)
@@ -227,8 +220,7 @@ def test_cached_visual_prediction_that_disagrees_flags_for_review(trip, capsys):
     assert run("scan", photos, "--db", db) == 0
     tokyo = s2cells.cell_ids_to_tokens(s2cells.parent_ids(s2cells.latlon_to_cell_ids([35.68], [139.7]), 10))[0]
     italy = s2cells.cell_ids_to_tokens(s2cells.parent_ids(s2cells.latlon_to_cell_ids([45.2], [7.0]), 6))[0]
-    library = Library(db)
-    try:
+    with Library(db) as library:
         a = library.photo_by_path(photos / "a.jpg")
         b = library.photo_by_path(photos / "b.jpg")
         sure_tokyo = {"hierarchy_top": [{"key": tokyo, "label": tokyo, "probability": 0.997},
@@ -236,19 +228,14 @@ def test_cached_visual_prediction_that_disagrees_flags_for_review(trip, capsys):
         italy_ok = {"hierarchy_top": [{"key": italy, "label": italy, "probability": 0.6}]}
         library.put_prediction(a.id, "m", "k", sure_tokyo, 35.68, 139.7, 20.0)
         library.put_prediction(b.id, "m", "k", italy_ok, 45.2, 7.0, 200.0)
-    finally:
-        library.close()
     capsys.readouterr()
     assert run("sync-track", track, photos, "--db", db, "--accept", "--camera-tz", "Europe/Rome") == 0
     out = capsys.readouterr().out
     assert "1 located (1 to review)" not in out and "2 located (1 to review)" in out
     assert f"REVIEW       {photos / 'a.jpg'}" in out and "the image disagrees" in out
-    library = Library(db)
-    try:
+    with Library(db) as library:
         a_decision, = library.decisions(photo_id=a.id)
         b_decision, = library.decisions(photo_id=b.id)
-    finally:
-        library.close()
     assert a_decision.review and a_decision.state == "proposed"  # flagged: not accepted
     assert "visual probability 0.003" in a_decision.notes  # at most 1 - 0.997 (the listed cells' leftover)
     assert not b_decision.review and b_decision.state == "accepted" and "visual probability 0.6" in b_decision.notes
