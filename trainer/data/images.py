@@ -8,9 +8,8 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from geocore.inference.files import DECODABLE_EXTENSIONS
 from geocore.inference.preprocess import draft_short_side, register_heif
-
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".bmp"})
 
 
 class ImageReadError(Exception):
@@ -47,4 +46,4 @@ def open_rgb(source: str | os.PathLike[str] | bytes, min_side_px: int, name: str
 
 def has_image_extension(path: str | os.PathLike[str]) -> bool:
     """True for photo file names, case-insensitively (`.JPG` counts)."""
-    return os.path.splitext(str(path))[1].lower() in IMAGE_EXTENSIONS
+    return os.path.splitext(str(path))[1].lower() in DECODABLE_EXTENSIONS
