@@ -400,7 +400,10 @@ class SafeWriter:
     def _new_state(self, item: _Prepared) -> WrittenState | None:
         if _deletes(item) or item.head_hash is None:
             return None
-        info = os.stat(item.job.path)
+        try:
+            info = os.stat(item.job.path)
+        except OSError:  # the file is already replaced: failing now would journal it 'abandoned' and lose its undo
+            return None  # the cache then learns the new state at the next scan
         return WrittenState(info.st_size, info.st_mtime_ns, item.head_hash)
 
     def _journal_states(self, updates: list[tuple[int | None, str]]) -> None:

@@ -353,3 +353,28 @@ def test_symlinked_photo_writes_the_real_file(tmp_path) -> None:
     assert library.write_batch().failed == []
     assert link.is_symlink() and abs(exiftool_tags(real)["Composite:GPSLatitude"] - 1.0) < 1e-6
     assert library.undo(paths=[link]).failed == [] and sha256_of(real) == sha and link.is_symlink()
+
+
+def test_a_failing_stat_after_the_rename_keeps_the_write_undoable(tmp_path, monkeypatch) -> None:
+    path = make_jpeg(tmp_path / "photos" / "a.jpg")
+    original = path.read_bytes()
+    library = Library(tmp_path / "lib.sqlite3")
+    library.scan([tmp_path / "photos"])
+    library.set_manual(library.photo_by_path(path).id, 1.0, 2.0)
+    real_replace, real_stat, replaced = os.replace, os.stat, []
+
+    def replace(source, target, *args, **kwargs):
+        real_replace(source, target, *args, **kwargs)
+        replaced.append(str(target))
+
+    def stat(target, *args, **kwargs):  # e.g. a network share dropping out just after the rename
+        if str(target) in replaced:
+            raise OSError(5, "Input/output error")
+        return real_stat(target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "stat", stat)
+    assert library.write_batch().results[0].ok
+    monkeypatch.undo()
+    assert [row["state"] for row in library.journal_rows(path)] == ["done"]
+    assert library.undo(paths=[path]).results[0].ok and path.read_bytes() == original
