@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from geocore.library import db as schema
 from geocore.library import jobs as job_builders
 from geocore.library.decisions import DecisionStore, _new_id
-from geocore.library.errors import ErrorKind, LibraryError
+from geocore.library.errors import ErrorKind, LibraryError, error_from_os
 from geocore.library.formats import Kind
 from geocore.library.gps import PROCESSING_METHODS, GpsFix
 from geocore.library.records import DecisionRecord, PhotoRecord, PredictionRecord, from_row
@@ -121,8 +121,6 @@ class Library(DecisionStore):
             try:
                 info = path.stat()
             except OSError as exc:
-                from geocore.library.errors import error_from_os
-
                 out.append(error_from_os(exc, path))
                 continue
             self._store_rows([inspect_file(FoundFile(str(path), info.st_size, info.st_mtime_ns, None))])
