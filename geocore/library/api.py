@@ -89,7 +89,9 @@ class Library(DecisionStore):
         if condition is not None:
             query = query.where(condition)
         if folder is not None:
-            query = query.where(table.c.path.startswith(str(Path(folder).absolute()).rstrip("/") + "/"))
+            # autoescape: '_' and '%' in folder names are LIKE wildcards otherwise ('a_b' would match 'axb')
+            prefix = str(Path(folder).absolute()).rstrip("/") + "/"
+            query = query.where(table.c.path.startswith(prefix, autoescape=True))
         with self.database.engine.connect() as connection:
             return [from_row(PhotoRecord, row) for row in connection.execute(query)]
 
