@@ -89,9 +89,9 @@ class Library(DecisionStore):
         if condition is not None:
             query = query.where(condition)
         if folder is not None:
-            # autoescape: '_' and '%' in folder names are LIKE wildcards otherwise ('a_b' would match 'axb')
+            # Exact prefix, not LIKE: SQLite's LIKE ignores ASCII case ('Trip' would match 'trip'), even escaped
             prefix = str(Path(folder).absolute()).rstrip("/") + "/"
-            query = query.where(table.c.path.startswith(prefix, autoescape=True))
+            query = query.where(sa.func.substr(table.c.path, 1, len(prefix)) == prefix)
         with self.database.engine.connect() as connection:
             return [from_row(PhotoRecord, row) for row in connection.execute(query)]
 

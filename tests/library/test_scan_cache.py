@@ -195,11 +195,12 @@ def test_scan_cancelled_during_the_walk_marks_nothing_missing(tmp_path) -> None:
     assert [p.error_kind for p in library.photos()] == [None, None]
 
 
-def test_photos_of_a_folder_whose_name_holds_like_wildcards(tmp_path) -> None:
+def test_photos_of_a_folder_match_its_name_exactly(tmp_path) -> None:
     make_jpeg(tmp_path / "p" / "a_b" / "1.jpg")
     make_jpeg(tmp_path / "p" / "axb" / "2.jpg", color_seed=1)
     make_jpeg(tmp_path / "p" / "100%" / "3.jpg", color_seed=2)
     make_jpeg(tmp_path / "p" / "1000" / "4.jpg", color_seed=3)
+    make_jpeg(tmp_path / "p" / "A_B" / "5.jpg", color_seed=4)  # another folder on a case-sensitive file system
     library = _library(tmp_path)
     library.scan([tmp_path / "p"])
     assert [Path(p.path).name for p in library.photos(folder=tmp_path / "p" / "a_b")] == ["1.jpg"]
