@@ -9,14 +9,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD
+from geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD, CropSpec, InputSpec
+from geocore.inference.preprocess import crop_boxes, normalise, resized_dimensions, target_short_side
 
 
-def to_normalized_tensor(image: Image.Image, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """RGB PIL image -> float tensor (3, H, W), scaled to [0, 1] then normalised per channel."""
-    scaled = np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255.0)
-    normalised = (scaled - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
-    return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1)))
+def input_spec(size: int, mean: Sequence[float], std: Sequence[float]) -> InputSpec:
+    """The card's input description for these transforms: what training normalises with, the bundle ships."""
+    return InputSpec(size, (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]))
+
+
+def to_normalized_tensor(image: Image.Image, spec: InputSpec) -> torch.Tensor:
+    """RGB PIL image -> float tensor (3, H, W) normalised by geocore's own code, the one inference uses."""
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32)[None]
+    return torch.from_numpy(normalise(pixels, spec)[0])
 
 
 def random_resized_crop_box(
@@ -61,13 +66,14 @@ class TrainTransform:
     ) -> None:
         self.size, self.scale, self.ratio = size, scale, ratio
         self.flip_probability, self.mean, self.std = flip_probability, tuple(mean), tuple(std)
+        self.spec = input_spec(size, mean, std)
 
     def __call__(self, image: Image.Image, generator: torch.Generator | None = None) -> torch.Tensor:
         box = random_resized_crop_box(image.width, image.height, self.scale, self.ratio, generator)
         crop = image.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box)
         if float(torch.rand(1, generator=generator)) < self.flip_probability:
             crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        return to_normalized_tensor(crop, self.mean, self.std)
+        return to_normalized_tensor(crop, self.spec)
 
 
 class ResizeCenterCropTransform:
@@ -78,16 +84,11 @@ class ResizeCenterCropTransform:
         self, size: int = 224, resize: int = 256, mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
     ) -> None:
-        from geocore.inference.card import CropSpec, InputSpec
-
-        self.spec = InputSpec(size, (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]))
+        self.spec = input_spec(size, mean, std)
         self.crops = CropSpec(1, "mean", resize)
 
     def __call__(self, image: Image.Image, generator: torch.Generator | None = None) -> torch.Tensor:
-        from geocore.inference.preprocess import crop_boxes, normalise, resized_dimensions, target_short_side
-
         short_px = target_short_side(self.crops, self.spec.size_px, 1)
         resized = image.resize(resized_dimensions(image.width, image.height, short_px), Image.Resampling.BILINEAR)
         left, top, right, bottom = crop_boxes(resized.width, resized.height, 1, self.spec.size_px)[0]
-        pixels = np.asarray(resized, dtype=np.float32)[top:bottom, left:right][None]
-        return torch.from_numpy(normalise(pixels, self.spec)[0])
+        return to_normalized_tensor(resized.crop((left, top, right, bottom)), self.spec)
