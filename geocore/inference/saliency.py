@@ -16,8 +16,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from geocore.inference.bundle import ModelBundle
-
-Box = tuple[int, int, int, int]
+from geocore.inference.preprocess import Box
 
 
 def class_activation_map(
