@@ -160,6 +160,16 @@ def _known_rows(connection: sa.Connection) -> dict[str, tuple[int, int, int, int
     return {row[0]: tuple(row[1:]) for row in connection.execute(query)}
 
 
+def _change_of(previous: tuple | None, found: FoundFile, came_back: bool) -> str:
+    """'new'; 'photo' (stale predictions and features go); 'reread' (a missing file back as it was, e.g. a drive
+    plugged in again: re-read, predictions kept); or 'sidecar' (only a sidecar changed)."""
+    if previous is None:
+        return "new"
+    if previous[1:3] != (found.size, found.mtime_ns):
+        return "photo"
+    return "reread" if came_back else "sidecar"
+
+
 class Scanner:
     """Brings the `photos` table in line with the folders; stale predictions and features of changed files go."""
 
@@ -181,29 +191,30 @@ class Scanner:
         todo = []
         for found in files:
             previous = known.get(found.path)
-            if previous is not None and previous[1:4] == (found.size, found.mtime_ns, found.sidecar_mtime_ns):
+            came_back = previous is not None and previous[4] == ErrorKind.NOT_FOUND.value
+            if previous is not None and not came_back and previous[1:4] == (
+                    found.size, found.mtime_ns, found.sidecar_mtime_ns):
                 report.unchanged += 1
                 if previous[4]:
                     report.issues.append(ScanIssue(found.path, previous[4], "unreadable (unchanged since last scan)"))
             else:
-                photo_changed = previous is None or previous[1:3] != (found.size, found.mtime_ns)
-                todo.append((found, previous[0] if previous else None, photo_changed))
+                todo.append((found, previous[0] if previous else None, _change_of(previous, found, came_back)))
         self._read_and_store(todo, report, progress, cancel)
         self._mark_missing(roots, {f.path for f in files}, known, report)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _read_and_store(self, todo: list[tuple[FoundFile, int | None, bool]], report: ScanReport,
+    def _read_and_store(self, todo: list[tuple[FoundFile, int | None, str]], report: ScanReport,
                         progress: ProgressCallback | None, cancel: threading.Event | None) -> None:
-        pending: list[tuple[dict, int | None, bool]] = []
-        for index, (found, photo_id, photo_changed) in enumerate(todo):
+        pending: list[tuple[dict, int | None, str]] = []
+        for index, (found, photo_id, change) in enumerate(todo):
             if cancel is not None and cancel.is_set():
                 report.cancelled = True
                 break
             row = inspect_file(found)
             if row["error_kind"]:
                 report.issues.append(ScanIssue(found.path, row["error_kind"], row["error"]))
-            pending.append((row, photo_id, photo_changed))
+            pending.append((row, photo_id, change))
             if progress is not None:
                 progress(index + 1, len(todo), found.path)
             if len(pending) >= 200:
@@ -211,18 +222,21 @@ class Scanner:
                 pending = []
         self._store(pending, report)
 
-    def _store(self, pending: list[tuple[dict, int | None, bool]], report: ScanReport) -> None:
+    def _store(self, pending: list[tuple[dict, int | None, str]], report: ScanReport) -> None:
         if not pending:
             return
         table = schema.photos
         with self.database.write_lock, self.database.engine.begin() as connection:
-            for row, photo_id, photo_changed in pending:
+            for row, photo_id, change in pending:
                 if photo_id is None:
                     connection.execute(sa.insert(table).values(**row))
                     report.new += 1
-                elif not photo_changed:  # only a sidecar changed: the pixels, predictions and features still hold
+                elif change != "photo":  # same pixels: predictions and features still hold
                     connection.execute(sa.update(table).where(table.c.id == photo_id).values(**row))
-                    report.sidecar_changed += 1
+                    if change == "sidecar":
+                        report.sidecar_changed += 1
+                    else:
+                        report.changed += 1
                 else:
                     connection.execute(sa.update(table).where(table.c.id == photo_id)
                                        .values(**row, thumbnail_path=None))
@@ -239,4 +253,4 @@ class Scanner:
         table = schema.photos
         with self.database.write_lock, self.database.engine.begin() as connection:
             connection.execute(sa.update(table).where(table.c.path.in_(gone)).values(
-                error_kind=ErrorKind.NOT_FOUND.value, error="file no longer found", size=None, mtime_ns=None))
+                error_kind=ErrorKind.NOT_FOUND.value, error="file no longer found"))  # identity kept: see _change_of

@@ -143,6 +143,25 @@ def test_changed_file_is_reread_and_its_stale_predictions_dropped(tmp_path) -> N
     assert library.photo_by_path(changed).error_kind == "not_found"
 
 
+def test_a_file_back_as_it_was_keeps_its_predictions(tmp_path) -> None:
+    root = tmp_path / "p"
+    path = make_jpeg(root / "a.jpg")
+    library = _library(tmp_path)
+    library.scan([root])
+    photo_id = library.photo_by_path(path).id
+    library.put_prediction(photo_id, "m1", "crops=5", {"top": [1, 2]}, 10.0, 20.0, 25.0)
+    library.put_features(photo_id, "backbone", np.arange(4, dtype=np.float32))
+    away = tmp_path / "away.jpg"
+    os.replace(path, away)  # the drive is unplugged...
+    assert library.scan([root]).missing == 1
+    os.replace(away, path)  # ...and plugged in again: same bytes, same mtime
+    report = library.scan([root])
+    assert (report.changed, report.sidecar_changed, report.unchanged) == (1, 0, 0)
+    assert library.photo_by_path(path).error_kind is None
+    assert len(library.predictions(photo_id)) == 1 and library.get_features(photo_id, "backbone") is not None
+    assert library.scan([root]).unchanged == 1
+
+
 def test_image_over_the_bomb_guard_is_a_typed_issue_not_a_crash(tmp_path, monkeypatch) -> None:
     from PIL import Image
 
