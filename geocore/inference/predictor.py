@@ -21,7 +21,7 @@ import numpy.typing as npt
 from geocore.inference.bundle import ModelBundle, load_bundle
 from geocore.inference.card import AGGREGATIONS, CROP_COUNTS
 from geocore.inference.location import RankedCell, aggregate_crops, estimate_location
-from geocore.inference.preprocess import PhotoError, PreparedPhoto, open_oriented, prepare_photo
+from geocore.inference.preprocess import PreparedPhoto, open_oriented, prepare_or_reason, prepare_photo
 from geocore.inference.runtime import ModelSession, create_session
 from geocore.inference.saliency import (
     class_activation_map,
@@ -123,7 +123,7 @@ class Predictor:
         path_list = [Path(path) for path in paths]
         done = 0
         with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="geotag-decode") as pool:
-            pending: deque[tuple[Path, Future[PreparedPhoto]]] = deque()
+            pending: deque[tuple[Path, Future[PreparedPhoto | str]]] = deque()
             upcoming = iter(path_list)
             ahead = self.batch_photos * 2
             while True:
@@ -131,17 +131,20 @@ class Predictor:
                     path = next(upcoming, None)
                     if path is None:
                         break
-                    pending.append((path, pool.submit(self.prepare, path)))
+                    pending.append((path, pool.submit(self._prepare_or_reason, path)))
                 if not pending or (cancel and cancel.is_set()):
                     break
                 batch = [pending.popleft() for _ in range(min(self.batch_photos, len(pending)))]
-                for prediction in self._predict_batch([(path, _result(future)) for path, future in batch]):
+                for prediction in self._predict_batch([(path, future.result()) for path, future in batch]):
                     done += 1
                     if progress:
                         progress(done, len(path_list))
                     yield prediction
             for _, future in pending:
                 future.cancel()
+
+    def _prepare_or_reason(self, path: Path) -> PreparedPhoto | str:
+        return prepare_or_reason(path, self.bundle.card.input, self.bundle.card.crops, self.crops)
 
     def predict_path(self, path: str | Path) -> PhotoPrediction:
         """Predict one photo."""
@@ -227,11 +230,3 @@ class Predictor:
             return "scene", bundle.card.scene.labels.index(best_label), f"scene:{best_label}"
         raise ValueError(f"{bundle.path}: the bundle has neither location nor scene heads to explain")
 
-
-def _result(future: Future[PreparedPhoto]) -> PreparedPhoto | str:
-    try:
-        return future.result()
-    except PhotoError as error:
-        return str(error)
-    except Exception as error:  # any decoder failure is this photo's problem, never the batch's
-        return f"cannot read photo: {type(error).__name__}: {error}"

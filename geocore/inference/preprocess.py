@@ -139,6 +139,18 @@ def prepare_photo(path: str | Path, spec: InputSpec, crops: CropSpec, count: int
     return PreparedPhoto(normalise(stack, spec), boxes, resized_size, original_size)
 
 
+def prepare_or_reason(
+    path: str | Path, spec: InputSpec, crops: CropSpec, count: int | None = None
+) -> PreparedPhoto | str:
+    """`prepare_photo`, or why it failed: any decoder failure is this photo's problem, never its batch's."""
+    try:
+        return prepare_photo(path, spec, crops, count)
+    except PhotoError as error:
+        return str(error)
+    except Exception as error:  # pillow plug-ins raise what they like on damaged files
+        return f"cannot read photo: {type(error).__name__}: {error}"
+
+
 def normalise(pixels: npt.NDArray[np.float32], spec: InputSpec) -> npt.NDArray[np.float32]:
     """(k, H, W, 3) RGB 0..255 -> (k, 3, H, W) float32 normalised with the card's mean/std."""
     scale = np.float32(1.0 / 255.0) / np.asarray(spec.std, dtype=np.float32)

@@ -16,7 +16,7 @@ import numpy as np
 
 from geocore.inference.bundle import ModelBundle
 from geocore.inference.card import CropSpec
-from geocore.inference.preprocess import PhotoError, prepare_photo
+from geocore.inference.preprocess import prepare_or_reason
 from geocore.inference.runtime import create_session
 from trainer.data.labels import SkipReport
 
@@ -47,10 +47,8 @@ def embedding_crop_spec(bundle: ModelBundle) -> CropSpec:
 
 
 def _prepare(bundle: ModelBundle, path: str) -> np.ndarray | str:
-    try:
-        return prepare_photo(path, bundle.card.input, embedding_crop_spec(bundle), EMBEDDING_CROPS).crops
-    except PhotoError as error:
-        return str(error)
+    photo = prepare_or_reason(path, bundle.card.input, embedding_crop_spec(bundle), EMBEDDING_CROPS)
+    return photo if isinstance(photo, str) else photo.crops
 
 
 def _prepared_in_order(
