@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,6 @@ from geocore.inference.card import BundleError
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 PROVIDER_CHOICES = ("auto", "cpu", "cuda")
-INPUT_NAME = "image"
 
 
 class ProviderError(RuntimeError):
@@ -100,10 +98,3 @@ def check_outputs(bundle: ModelBundle, session: Any) -> None:
         shapes_in = [tuple(item.shape) for item in inputs]
         raise BundleError(f"{bundle.path}: model inputs {shapes_in} are not one (N, 3, H, W) image batch")
 
-
-def default_threads() -> int:
-    """Threads for inference: all cores the process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
