@@ -110,7 +110,6 @@ def _strip(args: argparse.Namespace) -> int:
 
 
 def _set(args: argparse.Namespace) -> int:
-    from geocore.library.errors import LibraryError
     from geocore.library.gps import GpsFix
 
     try:
@@ -118,19 +117,31 @@ def _set(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bad position: {exc}", file=sys.stderr)
         return 2
-    failed = 0
     with _open(args) as library:
-        decision_ids = []
-        for path, found in zip(args.paths, library.ensure_scanned(args.paths), strict=True):
-            if isinstance(found, LibraryError) or found.error_kind:
-                reason = str(found) if isinstance(found, LibraryError) else f"{found.error_kind}: {found.error}"
-                print(f"{'FAILED':12} {path}: {reason}")
-                failed += 1
-                continue
+        decision_ids, failed = _manual_decisions(library, args)
+        report = library.write_batch(decision_ids, sidecar_only=args.sidecar_only, dry_run=args.dry_run)
+        for decision_id in decision_ids if args.dry_run else []:
+            library.reject(decision_id)  # a dry run leaves nothing accepted behind for the next `geotag write`
+    return max(_print_batch(report), 1 if failed else 0)
+
+
+def _manual_decisions(library: Library, args: argparse.Namespace) -> tuple[list[int], int]:
+    """One manual decision per readable photo of `args.paths` (only proposed in a dry run); (ids, failures)."""
+    from geocore.library.errors import LibraryError
+
+    decision_ids, failed = [], 0
+    for path, found in zip(args.paths, library.ensure_scanned(args.paths), strict=True):
+        if isinstance(found, LibraryError) or found.error_kind:
+            reason = str(found) if isinstance(found, LibraryError) else f"{found.error_kind}: {found.error}"
+            print(f"{'FAILED':12} {path}: {reason}")
+            failed += 1
+        elif args.dry_run:  # proposed, not accepted: the photo's accepted decision must stay as it is
+            decision_ids.append(library.propose(found.id, args.lat, args.lon, args.radius_km, "manual",
+                                                altitude_m=args.alt))
+        else:
             decision_ids.append(library.set_manual(found.id, args.lat, args.lon, radius_km=args.radius_km,
                                                    altitude_m=args.alt))
-        report = library.write_batch(decision_ids, sidecar_only=args.sidecar_only, dry_run=args.dry_run)
-    return max(_print_batch(report), 1 if failed else 0)
+    return decision_ids, failed
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:

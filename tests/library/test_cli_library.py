@@ -74,3 +74,15 @@ def test_cli_undo_list(tmp_path, capsys) -> None:
     assert main(["undo", "--list", "--db", str(db)]) == 0
     (line,) = capsys.readouterr().out.splitlines()
     assert "write" in line and "1 done" in line
+
+
+def test_cli_set_dry_run_leaves_nothing_to_write(tmp_path, capsys) -> None:
+    db = tmp_path / "lib.sqlite3"
+    jpeg = make_jpeg(tmp_path / "p" / "a.jpg")
+    sha = sha256_of(jpeg)
+    assert main(["set", str(jpeg), "--lat", "1", "--lon", "2", "--dry-run", "--db", str(db)]) == 0
+    assert "would write" in capsys.readouterr().out
+    assert main(["write", "--db", str(db)]) == 0
+    assert "0 ok" in capsys.readouterr().out and sha256_of(jpeg) == sha
+    with Library(db) as library:
+        assert [d.state for d in library.decisions()] == ["rejected"]
