@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from app.items import escaped_tooltip
 from app.map.page import TILE_PROVIDERS
 from app.settings import Settings
 
@@ -150,7 +151,7 @@ class ModelsDialog(QDialog):
         for label, path in bundles:
             entry = QListWidgetItem(label)
             entry.setData(256, str(path))
-            entry.setToolTip(str(path))
+            entry.setToolTip(escaped_tooltip(str(path)))  # Qt renders a tooltip that looks like HTML
             self.list.addItem(entry)
             if str(path) == active or (not active and self.list.count() == 1):
                 self.list.setCurrentItem(entry)

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.backend import Backend
-from app.detail import DetailPanel
+from app.detail import DetailPanel, plain_label
 from app.items import STATE_LABELS, STATES, PhotoFilterProxy, PhotoItem, PhotoTableModel
 from app.map.view import MapView
 from app.model_actions import ModelActions
@@ -221,7 +221,7 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         self.progress.setMaximumWidth(260)
         self.progress.hide()
         self.counts = QLabel()
-        self.model_label = QLabel()
+        self.model_label = plain_label()  # model ids and bundle names come from files the user imported
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
         self.cancel_button.clicked.connect(self.cancel_jobs)
