@@ -20,7 +20,7 @@ from geocore.geo.distance import AccuracyTable, accuracy_table, format_accuracy_
 from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.partitioning import Partitioning
 from geocore.inference.location import class_points, hierarchical_points
-from trainer.data.labels import SkipReport, valid_coordinates
+from trainer.data.labels import SkipReport, keep_valid_coordinates
 from trainer.data.sources import read_meta_csv, resolve_image_paths
 
 LOG = logging.getLogger(__name__)
@@ -116,9 +116,7 @@ def evaluate_bundle(
         raise EvaluationError(f"{model_path}: the bundle has no location heads to evaluate")
     report = SkipReport()
     photos = resolve_image_paths(read_meta_csv(csv_path, report), image_root, report)
-    valid = valid_coordinates(photos.lat, photos.lon)
-    for index in np.flatnonzero(~valid):
-        report.skip("invalid coordinates", photos.names[index])
+    valid = keep_valid_coordinates(photos.names, photos.lat, photos.lon, report)
     photos = photos.subset(np.flatnonzero(valid))
     predictor = Predictor(bundle, crops=crops, top_k=1, batch_photos=batch_size)
     pred_lat, pred_lon, ok = predicted_points(predictor, photos.names, report)

@@ -77,14 +77,22 @@ def valid_coordinates(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         return np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
 
 
+def keep_valid_coordinates(
+    names: Sequence[str], lat: np.ndarray, lon: np.ndarray, report: SkipReport
+) -> np.ndarray:
+    """`valid_coordinates`, counting every invalid one in `report` by name."""
+    valid = valid_coordinates(lat, lon)
+    for index in np.flatnonzero(~valid):
+        report.skip("invalid coordinates", names[int(index)])
+    return valid
+
+
 def label_locations(
     names: Sequence[str], lat: np.ndarray, lon: np.ndarray, partitionings: Sequence[Partitioning], report: SkipReport
 ) -> tuple[np.ndarray, np.ndarray]:
     """Assign classes and drop (counting) bad coordinates and points outside all cells; returns (kept_idx, classes)."""
     lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
-    valid = valid_coordinates(lat, lon)
-    for index in np.flatnonzero(~valid):
-        report.skip("invalid coordinates", names[int(index)])
+    valid = keep_valid_coordinates(names, lat, lon, report)
     classes = np.full((len(lat), len(partitionings)), IGNORE_INDEX, dtype=np.int64)
     if valid.any():
         classes[valid] = assign_classes(lat[valid], lon[valid], partitionings)
