@@ -8,6 +8,7 @@ from typing import Any
 
 from app.map.topojson import RESOURCES
 from geocore.inference.location import RankedCell
+from geocore.inference.predictor import PhotoPrediction
 
 MODELS_DIR = RESOURCES / "models"
 CELLS_ON_MAP = 8  # top cells of the finest partitioning drawn on the map
@@ -35,15 +36,12 @@ class PredictionView:
     @classmethod
     def from_json(cls, data: dict[str, Any], kinds: dict[str, str] | None = None) -> PredictionView:
         """From `PhotoPrediction.to_json()` (also what the cache stores)."""
-        def cells(raw: Any) -> list[RankedCell]:
-            return [RankedCell.from_json(cell) for cell in raw or []]
+        prediction = PhotoPrediction.from_json(data)
         return cls(
-            model_id=str(data.get("model_id", "")), lat=data.get("lat"), lon=data.get("lon"),
-            radius_km=data.get("radius_km"), scene_probabilities={str(k): float(v) for k, v in
-                                                                   (data.get("scene") or {}).items()},
-            top_cells={str(name): cells(raw) for name, raw in (data.get("partitioning_top") or {}).items()},
-            hierarchy_top=cells(data.get("hierarchy_top")), kinds=dict(kinds or data.get("kinds") or {}),
-            error=data.get("error"),
+            model_id=prediction.model_id, lat=prediction.lat, lon=prediction.lon, radius_km=prediction.radius_km,
+            scene_probabilities=prediction.scene, top_cells=prediction.partitioning_top,
+            hierarchy_top=prediction.hierarchy_top, kinds=dict(kinds or data.get("kinds") or {}),
+            error=prediction.error,
         )
 
 

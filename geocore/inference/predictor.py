@@ -64,6 +64,22 @@ class PhotoPrediction:
         """Plain JSON-ready dict (the `geotag predict` record)."""
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PhotoPrediction:
+        """Back from `to_json()` (a `geotag predict` record or the library cache's payload)."""
+        def cells(raw: Any) -> list[RankedCell]:
+            return [RankedCell.from_json(cell) for cell in raw or []]
+
+        return cls(
+            path=str(data.get("path", "")), model_id=str(data.get("model_id", "")),
+            provider=str(data.get("provider", "")), lat=data.get("lat"), lon=data.get("lon"),
+            radius_km=data.get("radius_km"),
+            scene={str(label): float(p) for label, p in (data.get("scene") or {}).items()},
+            partitioning_top={str(name): cells(raw) for name, raw in (data.get("partitioning_top") or {}).items()},
+            hierarchy_top=cells(data.get("hierarchy_top")), width_px=data.get("width_px"),
+            height_px=data.get("height_px"), error=data.get("error"),
+        )
+
 
 @dataclass(frozen=True)
 class Saliency:

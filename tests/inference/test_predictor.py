@@ -96,3 +96,14 @@ def test_cuda_request_without_gpu_is_a_clear_error(tiny_bundle) -> None:
         create_session(bundle, "cuda")
     with pytest.raises(ProviderError, match="unknown provider"):
         create_session(bundle, "tpu")
+
+
+def test_prediction_json_round_trip(tiny_bundle, tmp_path) -> None:
+    import json
+
+    from geocore.inference.predictor import PhotoPrediction
+
+    prediction = Predictor(tiny_bundle, provider="cpu").predict_path(make_jpeg(tmp_path / "a.jpg", size=(96, 64)))
+    assert prediction.ok and prediction.hierarchy_top
+    record = json.loads(json.dumps(prediction.to_json()))
+    assert PhotoPrediction.from_json(record) == prediction
