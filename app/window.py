@@ -222,6 +222,7 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         self.progress.hide()
         self.counts = QLabel()
         self.model_label = plain_label()  # model ids and bundle names come from files the user imported
+        self.model_label.setWordWrap(False)  # one line in the status bar; wrapping would squeeze the map
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
         self.cancel_button.clicked.connect(self.cancel_jobs)
