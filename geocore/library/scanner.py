@@ -133,10 +133,10 @@ def inspect_file(found: FoundFile) -> dict:
                  "error_kind": None, "error": None, "kind": None, "head_hash": None}
     meta = PhotoMetadata()
     try:
-        row["head_hash"], head = head_hash(found.path)
+        row["head_hash"], head = _consistent_head_hash(found.path, row)
         kind = sniff(head[:SNIFF_BYTES], Path(found.path).suffix)
         row["kind"] = kind.value
-        if found.size == 0:
+        if row["size"] == 0:
             raise LibraryError(ErrorKind.CORRUPT, found.path, "empty file")
         if kind is Kind.UNKNOWN:
             raise LibraryError(ErrorKind.UNSUPPORTED, found.path, "not a recognised image format")
@@ -151,6 +151,22 @@ def inspect_file(found: FoundFile) -> dict:
                gps_lat=meta.gps.lat if meta.gps else None, gps_lon=meta.gps.lon if meta.gps else None,
                gps_alt_m=meta.gps.alt_m if meta.gps else None, gps_source=meta.gps_source)
     return row
+
+
+def _consistent_head_hash(path: str, row: dict) -> tuple[str, bytes]:
+    """Head hash with the size and mtime of the very bytes it hashed (stored in `row`).
+
+    The walk's stat can be minutes old when the file is read (a write may have replaced it meanwhile): an identity
+    mixing the two would make the next write refuse the file as changed. A replace during the read is retried once.
+    """
+    for _attempt in range(2):
+        before = os.stat(path)
+        digest, head = head_hash(path)
+        after = os.stat(path)
+        if (before.st_size, before.st_mtime_ns, before.st_ino) == (after.st_size, after.st_mtime_ns, after.st_ino):
+            break
+    row["size"], row["mtime_ns"] = after.st_size, after.st_mtime_ns
+    return digest, head
 
 
 def _known_rows(connection: sa.Connection) -> dict[str, tuple[int, int, int, int | None, str | None]]:

@@ -406,3 +406,14 @@ def test_sidecar_change_rereads_gps_but_keeps_predictions(tmp_path) -> None:
     photo = library.photo(photo_id)
     assert (photo.gps_lat, photo.gps_lon, photo.gps_source) == (12.0, 34.0, "xmp")
     assert len(library.predictions(photo_id)) == 1
+
+
+def test_identity_is_that_of_the_bytes_read_not_of_a_stale_walk(tmp_path) -> None:
+    from geocore.library.scanner import FoundFile, inspect_file
+
+    path = make_jpeg(tmp_path / "a.jpg", color_seed=3)
+    stale = FoundFile(str(path), 1, 1, None)  # what a walk saw before the file was rewritten
+    row = inspect_file(stale)
+    current = path.stat()
+    assert (row["size"], row["mtime_ns"]) == (current.st_size, current.st_mtime_ns)
+    assert row["error_kind"] is None
