@@ -506,11 +506,18 @@ class Backend:
         return json.dumps(card_to_dict(card), indent=2, ensure_ascii=False)
 
     def import_bundle(self, path: Path) -> Path:
-        """Copy an imported .geomodel into the personal models folder."""
+        """Copy an imported .geomodel into the models folder, never over another bundle of the same name."""
+        import filecmp
         import shutil
 
-        target = self.data_folder / "models" / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if path.resolve() != target.resolve():
+        folder = self.data_folder / "models"
+        folder.mkdir(parents=True, exist_ok=True)
+        # "personal-*" names are reserved for models trained here (the fusion rule ranks those higher).
+        name = f"imported-{path.name}" if path.name.startswith(PERSONAL_PREFIX) else path.name
+        target, number = folder / name, 1
+        while target.exists() and target.resolve() != path.resolve() and not filecmp.cmp(path, target, False):
+            number += 1
+            target = folder / f"{Path(name).stem}-{number}{Path(name).suffix}"
+        if target.resolve() != path.resolve():
             shutil.copy2(path, target)
         return target

@@ -72,3 +72,24 @@ def test_gpu_setting_falls_back_to_cpu_without_cuda(tiny_bundle: Path):
         assert predictor.provider in {"cuda", "cpu"}  # a strict CUDA request would raise on a machine without one
     finally:
         backend.close()
+
+
+def test_importing_never_overwrites_and_never_poses_as_personal(tmp_path: Path, tiny_bundle: Path):
+    from app.backend import Backend
+
+    backend = Backend(tmp_path / "data", Settings())
+    try:
+        first = backend.import_bundle(tiny_bundle)
+        assert first.read_bytes() == tiny_bundle.read_bytes()
+        assert backend.import_bundle(tiny_bundle) == first  # the same file again: no second copy
+        other = tmp_path / "elsewhere" / tiny_bundle.name
+        other.parent.mkdir()
+        other.write_bytes(tiny_bundle.read_bytes() + b"\\0")  # same name, different bytes
+        second = backend.import_bundle(other)
+        assert second != first and first.read_bytes() == tiny_bundle.read_bytes()
+        disguised = tmp_path / "personal-evil.geomodel"
+        disguised.write_bytes(tiny_bundle.read_bytes())
+        imported = backend.import_bundle(disguised)
+        assert imported.name == "imported-personal-evil.geomodel" and not backend.is_personal(imported)
+    finally:
+        backend.close()
