@@ -156,6 +156,8 @@ class Backend:
         self.views: dict[str, PredictionView] = {}
         self.undo_stack: list[tuple[str, Any]] = []
         self._predictor: Any = None
+        # Bumped by reset_predictor on the GUI thread, which must never wait for a model load in a worker.
+        self._predictor_generation = 0
         self._predictor_lock = threading.Lock()
         self.model_problem = ""
         self._places: dict[tuple[float, float], str] = {}
@@ -275,6 +277,7 @@ class Backend:
         """The Predictor for the active bundle and settings, loaded once (None with `model_problem` set)."""
         with self._predictor_lock:
             if self._predictor is None:
+                generation = self._predictor_generation
                 bundle = self.active_bundle()
                 if bundle is None:
                     self.model_problem = "no model bundle installed (resources/models is empty)"
@@ -288,18 +291,22 @@ class Backend:
                     # One core stays free for the GUI thread: inference threads and photo decoding are what
                     # otherwise stalls the window while a folder is predicted.
                     spare_cores = max(1, (os.cpu_count() or 2) - 1)
-                    self._predictor = Predictor(bundle, provider=provider, crops=self.settings.crops or None,
-                                                threads=spare_cores, decode_workers=1)
+                    loaded = Predictor(bundle, provider=provider, crops=self.settings.crops or None,
+                                       threads=spare_cores, decode_workers=1)
                     self.model_problem = ""
                 except (BundleError, OSError, ValueError) as error:
                     self.model_problem = f"{bundle.name}: {error}"
+                    return None
+                if generation != self._predictor_generation:
+                    return loaded  # the settings changed during the load: serve this caller, keep nothing
+                self._predictor = loaded
             return self._predictor
 
     def reset_predictor(self) -> None:
-        """Forget the loaded model (the model, provider or crops setting changed)."""
-        with self._predictor_lock:
-            self._predictor = None
-            self.views.clear()
+        """Forget the loaded model (the model, provider or crops setting changed); never waits for a load."""
+        self._predictor_generation += 1
+        self._predictor = None
+        self.views.clear()
 
     def model_status(self) -> str:
         """One line for the status bar: the model in use and where it runs, or why there is none."""

@@ -93,3 +93,22 @@ def test_importing_never_overwrites_and_never_poses_as_personal(tmp_path: Path, 
         assert imported.name == "imported-personal-evil.geomodel" and not backend.is_personal(imported)
     finally:
         backend.close()
+
+
+def test_resetting_the_model_never_waits_for_a_load_in_progress(tiny_bundle: Path):
+    import threading
+    import time
+
+    from app.backend import Backend
+
+    backend = Backend(tiny_bundle.parent / "data-reset", Settings(active_model=str(tiny_bundle)))
+    try:
+        with backend._predictor_lock:  # a worker is in the middle of loading a model
+            started = time.perf_counter()
+            resetter = threading.Thread(target=backend.reset_predictor)
+            resetter.start()
+            resetter.join(timeout=5)
+            assert not resetter.is_alive() and time.perf_counter() - started < 1.0
+        assert backend.predictor() is not None  # the next call loads with the current settings
+    finally:
+        backend.close()
