@@ -187,21 +187,25 @@ class SortedLocations:
         return (after - first).astype(np.int64), lat, lon
 
 
+def _cells_and_counts(
+    sorted_ids: npt.NDArray[np.uint64], level: int
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
+    """Distinct ancestors at `level` of sorted cell ids, with how many ids each holds."""
+    parents = s2cells.parent_ids(sorted_ids, level)  # sorted ids have sorted parents
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(parents)) + 1])
+    counts = np.diff(np.concatenate([starts, [len(parents)]]))
+    return parents[starts], counts
+
+
 def _grow_cells(leaf_ids: npt.NDArray[np.uint64], tau_min: int, tau_max: int, start_level: int) -> list[np.ndarray]:
     """Cell ids of the adaptive partitioning before the final drop: split every cell above tau_max down to level 30."""
+    # The start level first drops cells with too few images (poles, oceans).
+    _, counts = _cells_and_counts(leaf_ids, start_level)
+    active = leaf_ids[np.repeat(counts >= tau_min, counts)]
     final: list[np.ndarray] = []
-    level, active = start_level, leaf_ids
-    first_pass = True
+    level = start_level
     while len(active):
-        parents = s2cells.parent_ids(active, level)  # `active` is sorted, so parents are too
-        boundaries = np.flatnonzero(np.diff(parents)) + 1
-        starts = np.concatenate([[0], boundaries])
-        counts = np.diff(np.concatenate([starts, [len(parents)]]))
-        cells = parents[starts]
-        if first_pass:  # the start level first drops cells with too few images (poles, oceans)
-            keep_points = np.repeat(counts >= tau_min, counts)
-            cells, counts, active = cells[counts >= tau_min], counts[counts >= tau_min], active[keep_points]
-            first_pass = False
+        cells, counts = _cells_and_counts(active, level)
         split = (counts > tau_max) & (level < s2cells.MAX_LEVEL)
         final.append(cells[~split])
         active = active[np.repeat(split, counts)]
