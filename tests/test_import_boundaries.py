@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 
-BLOCKER = textwrap.dedent(
+# Blocks the top-level modules listed in argv[2], as if they were not installed.
+BLOCK_IMPORTS = textwrap.dedent(
     """
     import importlib.abc, sys
     BLOCKED = set(sys.argv[2].split(','))
@@ -18,6 +19,11 @@ BLOCKER = textwrap.dedent(
                 raise ModuleNotFoundError('No module named ' + repr(name), name=name.split('.')[0])
             return None
     sys.meta_path.insert(0, Block())
+    """
+)
+# Imports every module of the package named in argv[1].
+WALK_PACKAGE = textwrap.dedent(
+    """
     import pkgutil, importlib
     package = importlib.import_module(sys.argv[1])
     for info in pkgutil.walk_packages(package.__path__, sys.argv[1] + '.'):
@@ -25,6 +31,7 @@ BLOCKER = textwrap.dedent(
     print('ok')
     """
 )
+BLOCKER = BLOCK_IMPORTS + WALK_PACKAGE
 
 
 @pytest.mark.parametrize(
@@ -47,14 +54,12 @@ def test_console_scripts_show_help(command: str) -> None:
 
 
 def test_training_commands_say_what_is_missing_without_torch(tmp_path) -> None:
-    code = BLOCKER.replace("print('ok')", "") + textwrap.dedent(
+    code = BLOCK_IMPORTS + textwrap.dedent(
         """
         from trainer.cli.main import main
         sys.exit(main(['personalize', '--library', sys.argv[3], '--out', sys.argv[3] + '/p.geomodel']))
         """
     )
-    # Only the `partition` command may be imported without torch; walking the package is not the point here.
-    code = code.replace("for info in pkgutil.walk_packages(package.__path__, sys.argv[1] + '.'):", "for info in []:")
     result = subprocess.run([sys.executable, "-c", code, "geocore", "torch", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
