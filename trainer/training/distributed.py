@@ -60,9 +60,16 @@ def init_distributed(requested_device: str) -> Distributed:
     return Distributed(rank, world_size, local_rank, device)
 
 
-def shutdown(dist: Distributed) -> None:
-    """Leave the process group (if we joined one)."""
+def shutdown(dist: Distributed, finished: bool = False) -> None:
+    """Leave the process group (if we joined one); `finished`: all ranks completed, so wait for each other first.
+
+    Without the barrier a fast rank tears its gloo connections down while a slower one is still finishing its last
+    collective, and the slower one can abort in its gloo threads ("terminate called without an active exception").
+    After a failure there is no barrier: the other ranks may never arrive, and torchrun stops them anyway.
+    """
     if dist.enabled and distributed.is_initialized():
+        if finished:
+            distributed.barrier()
         distributed.destroy_process_group()
 
 

@@ -348,6 +348,7 @@ def fit(config: RunConfig, resume_dir: str | Path | None = None, on_epoch_end: E
     """
     dist = dist_utils.init_distributed(config.optim.device)
     session: Session | None = None
+    finished = False
     try:
         session = build_session(config, dist, Path(resume_dir) if resume_dir else None)
         LOG.info("run folder %s; %d process(es) on %s", session.run_dir, dist.world_size, dist.device)
@@ -362,11 +363,12 @@ def fit(config: RunConfig, resume_dir: str | Path | None = None, on_epoch_end: E
         summary = _finish(session)
         if not summary["ranks_identical"]:
             raise RuntimeError(f"distributed ranks diverged: {summary['weights_sha256_per_rank']}")
+        finished = True
         return session.run_dir
     finally:
         if session is not None and "log_handler" in session.extras:
             detach_log_file(session.extras["log_handler"])
-        dist_utils.shutdown(dist)
+        dist_utils.shutdown(dist, finished)
 
 
 def resume(run_dir: str | Path, on_epoch_end: EpochCallback | None = None) -> Path:
