@@ -327,13 +327,16 @@ class Backend:
             return 0
         settings_key = f"crops={predictor.crops}"
         kinds = {p.name: p.kind for p in predictor.bundle.partitionings}
-        records = {str(Path(k)): self.library.photo_by_path(k) for k in keys}
+        # Two queries for the whole batch, not two per photo: this runs next to the GUI thread and shares its GIL.
+        by_path = self.library.photos_by_paths(keys)
+        records = {str(Path(k)): by_path[str(Path(k).absolute())] for k in keys if str(Path(k).absolute()) in by_path}
+        cached = self.library.latest_predictions([record.id for record in records.values()], predictor.model_id,
+                                                 settings_key)
         todo = []
         for key, record in records.items():
-            cached = self.library.predictions(record.id, predictor.model_id)
-            cached = [c for c in cached if c.settings_key == settings_key and c.payload_json]
-            if cached:
-                self.views[key] = PredictionView.from_json(json.loads(cached[-1].payload_json or "{}"), kinds)
+            hit = cached.get(record.id)
+            if hit is not None and hit.payload_json:
+                self.views[key] = PredictionView.from_json(json.loads(hit.payload_json), kinds)
             else:
                 todo.append(key)
         done = 0
@@ -342,8 +345,9 @@ class Backend:
             done += 1
             self._store_prediction(records[prediction.path], prediction, predictor, settings_key, kinds)
             ctx.emit(self.fresh_item(prediction.path))
+        predicted_now = set(todo)
         for key in keys:
-            if key not in todo and key in self.views:
+            if key not in predicted_now and key in self.views:
                 ctx.emit(self.fresh_item(key))
         return done
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from geocore.library import db as schema
 from geocore.library import jobs as job_builders
-from geocore.library.decisions import DecisionStore, _new_id
+from geocore.library.decisions import SQL_IN_CHUNK, DecisionStore, _new_id
 from geocore.library.errors import ErrorKind, LibraryError, error_from_os
 from geocore.library.formats import Kind
 from geocore.library.gps import PROCESSING_METHODS, GpsFix
@@ -102,6 +102,16 @@ class Library(DecisionStore):
     def photo_by_path(self, path: Path | str) -> PhotoRecord:
         """One photo by path; KeyError when not scanned."""
         return self._photo_where(schema.photos.c.path == str(Path(path).absolute()), path)
+
+    def photos_by_paths(self, paths: Iterable[Path | str]) -> dict[str, PhotoRecord]:
+        """Many photos by path in a few queries (absolute path -> record); paths not scanned are left out."""
+        wanted = sorted({str(Path(path).absolute()) for path in paths})
+        found: dict[str, PhotoRecord] = {}
+        with self.database.engine.connect() as connection:
+            for start in range(0, len(wanted), SQL_IN_CHUNK):
+                query = sa.select(schema.photos).where(schema.photos.c.path.in_(wanted[start:start + SQL_IN_CHUNK]))
+                found.update((row.path, from_row(PhotoRecord, row)) for row in connection.execute(query))
+        return found
 
     def _photo_where(self, condition: Any, label: object) -> PhotoRecord:
         with self.database.engine.connect() as connection:
@@ -193,6 +203,23 @@ class Library(DecisionStore):
             query = query.where(table.c.model_id == model_id)
         with self.database.engine.connect() as connection:
             return [from_row(PredictionRecord, row) for row in connection.execute(query.order_by(table.c.id))]
+
+    def latest_predictions(self, photo_ids: Iterable[int], model_id: str | None = None,
+                           settings_key: str | None = None) -> dict[int, PredictionRecord]:
+        """The newest cached prediction per photo (optionally of one model and setting), in a few queries."""
+        table = schema.predictions
+        ids = sorted(set(photo_ids))
+        latest: dict[int, PredictionRecord] = {}
+        with self.database.engine.connect() as connection:
+            for start in range(0, len(ids), SQL_IN_CHUNK):
+                query = sa.select(table).where(table.c.photo_id.in_(ids[start:start + SQL_IN_CHUNK]))
+                if model_id is not None:
+                    query = query.where(table.c.model_id == model_id)
+                if settings_key is not None:
+                    query = query.where(table.c.settings_key == settings_key)
+                query = query.order_by(table.c.id)
+                latest.update((row.photo_id, from_row(PredictionRecord, row)) for row in connection.execute(query))
+        return latest
 
     def put_features(self, photo_id: int, model_id: str, vector: np.ndarray) -> None:
         """Cache a backbone feature vector (float32) for a photo version and model."""

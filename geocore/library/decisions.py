@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -13,6 +13,10 @@ from geocore.library import db as schema
 from geocore.library.gps import GpsFix
 from geocore.library.records import DECISION_SOURCES, DECISION_STATES, DecisionRecord, from_row
 from geocore.library.xmp import Place
+
+SQL_IN_CHUNK = 900  # bound parameters per IN (...): older SQLite builds allow 999 per statement
+# Short transactions: a writer thread gives the GIL (and the write lock) back to the GUI between them.
+PROPOSALS_PER_TRANSACTION = 200
 
 
 def _new_id(result: sa.CursorResult) -> int:
@@ -60,17 +64,29 @@ class DecisionStore:
         """Record many proposals in one transaction (time sync, batch prediction); returns their ids in order."""
         for proposal in proposals:
             proposal.validate()
-        now = time.time_ns()
-        ids = []
-        with self.database.write_lock, self.database.engine.begin() as connection:
-            for p in proposals:
-                if p.state == "accepted":
-                    self._demote_accepted(connection, p.photo_id)
-                ids.append(_new_id(connection.execute(sa.insert(schema.decisions).values(
-                    photo_id=p.photo_id, state=p.state, source=p.source, lat=p.lat, lon=p.lon,
-                    radius_km=p.radius_km, altitude_m=p.altitude_m, review=p.review, notes=p.notes,
-                    created_ns=now, updated_ns=now))))
+        ids: list[int] = []
+        for start in range(0, len(proposals), PROPOSALS_PER_TRANSACTION):
+            ids.extend(self._insert_proposals(proposals[start:start + PROPOSALS_PER_TRANSACTION]))
+            time.sleep(0)  # let a waiting GUI thread have the GIL between transactions
         return ids
+
+    def _insert_proposals(self, proposals: Sequence[Proposal]) -> list[int]:
+        """One transaction: accepted ones demote the photo's earlier acceptance, the rest go in as one executemany."""
+        now = time.time_ns()
+        rows = [dict(photo_id=p.photo_id, state=p.state, source=p.source, lat=p.lat, lon=p.lon, radius_km=p.radius_km,
+                     altitude_m=p.altitude_m, review=p.review, notes=p.notes, created_ns=now, updated_ns=now)
+                for p in proposals]
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            if any(p.state == "accepted" for p in proposals):  # order matters: row by row
+                ids = []
+                for proposal, row in zip(proposals, rows, strict=True):
+                    if proposal.state == "accepted":
+                        self._demote_accepted(connection, proposal.photo_id)
+                    ids.append(_new_id(connection.execute(sa.insert(schema.decisions).values(**row))))
+                return ids
+            inserted = connection.execute(
+                sa.insert(schema.decisions).returning(schema.decisions.c.id, sort_by_parameter_order=True), rows)
+            return [int(row[0]) for row in inserted]
 
     def _demote_accepted(self, connection: sa.Connection, photo_id: int) -> None:
         """Only one accepted decision per photo: a newly accepted one sends the old one back to proposed."""
@@ -120,6 +136,17 @@ class DecisionStore:
                 query = query.where(column == value)
         with self.database.engine.connect() as connection:
             return [from_row(DecisionRecord, row) for row in connection.execute(query)]
+
+    def decisions_of_photos(self, photo_ids: Iterable[int]) -> list[DecisionRecord]:
+        """Every decision of these photos, oldest first, in a few queries (batch work after a scan)."""
+        table = schema.decisions
+        ids = sorted(set(photo_ids))
+        found: list[DecisionRecord] = []
+        with self.database.engine.connect() as connection:
+            for start in range(0, len(ids), SQL_IN_CHUNK):
+                query = sa.select(table).where(table.c.photo_id.in_(ids[start:start + SQL_IN_CHUNK]))
+                found.extend(from_row(DecisionRecord, row) for row in connection.execute(query))
+        return sorted(found, key=lambda decision: decision.id)
 
     def decision(self, decision_id: int) -> DecisionRecord:
         """One decision; KeyError when unknown."""

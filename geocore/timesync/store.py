@@ -1,15 +1,16 @@
 """Time sync and the library cache: photo records in, proposals (with the fusion rule's review flag) stored.
 
 Used by `geotag sync-track` / `sync-neighbours` and by the GUI's jobs; the core (tracks, clocks, neighbours)
-stays free of the cache. Works on any object with the Library's methods (`decisions`, `predictions`, `propose`,
-`reject`) and records with PhotoRecord's fields.
+stays free of the cache. Works on any object with the Library's methods (`decisions`, `decisions_of_photos`,
+`latest_predictions`, `propose_many`, `reject`) and records with PhotoRecord's fields.
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from geocore.fusion import LocationProposal, VisualEvidence, fuse
@@ -57,15 +58,20 @@ def _as_proposal(decision: DecisionRecord) -> LocationProposal:
 
 
 def visual_from_cache(library: Library, photo_id: int) -> VisualEvidence | None:
-    """The visual check from the photo's latest cached prediction (its ranked finest S2 cells), if any.
+    """The visual check from the photo's latest cached prediction (its ranked finest S2 cells), if any."""
+    latest = library.latest_predictions([photo_id]).get(photo_id)
+    return visual_from_payload(latest.payload_json if latest is not None else None)
+
+
+def visual_from_payload(payload_json: str | None) -> VisualEvidence | None:
+    """The visual check from a cached prediction payload (`geotag predict`'s record), or None.
 
     Only S2 cells take part: `geotag predict` gives an S2 cell the token as its label, a semantic area a name.
     """
-    predictions = library.predictions(photo_id)
-    if not predictions:
+    if not payload_json:
         return None
     try:
-        payload = json.loads(predictions[-1].payload_json or "{}")
+        payload = json.loads(payload_json)
         cells = [(str(c["key"]), float(c["probability"])) for c in payload.get("hierarchy_top") or []
                  if c.get("label") == c.get("key")]
     except (ValueError, TypeError, KeyError, AttributeError):
@@ -73,13 +79,22 @@ def visual_from_cache(library: Library, photo_id: int) -> VisualEvidence | None:
     return VisualEvidence.from_top_cells(cells)
 
 
-def store_proposal(library: Library, photo_id: int, proposal: LocationProposal, accept: bool) -> LocationProposal:
-    """Store one proposal with its review flag from the fusion rule; returns it as stored (flag and note set)."""
-    existing = [d for d in library.decisions(photo_id=photo_id) if d.state != "rejected"]
+@dataclass(frozen=True)
+class _Plan:
+    """What storing one proposal does: the proposal as stored, its state, and the decisions it replaces."""
+
+    stored: LocationProposal
+    state: str
+    superseded: list[DecisionRecord]
+
+
+def _plan(proposal: LocationProposal, decisions: list[DecisionRecord], visual: VisualEvidence | None,
+          accept: bool) -> _Plan:
+    existing = [d for d in decisions if d.state != "rejected"]
     replaceable = ("proposed", "accepted") if accept else ("proposed",)  # never undo a user's acceptance silently
     superseded = [d for d in existing if d.source == proposal.source and d.state in replaceable]
     others = [_as_proposal(d) for d in existing if d not in superseded]
-    decision = fuse([proposal, *others], visual_from_cache(library, photo_id))
+    decision = fuse([proposal, *others], visual)
     assert decision is not None  # our proposal is among the candidates
     ours_chosen = decision.chosen.source == proposal.source and (decision.chosen.lat, decision.chosen.lon) == (
         proposal.lat, proposal.lon)
@@ -89,14 +104,41 @@ def store_proposal(library: Library, photo_id: int, proposal: LocationProposal, 
     if not ours_chosen:
         stored = replace(proposal, note=f"{proposal.note}; not chosen: {decision.chosen.source} ranks higher")
     state = "accepted" if accept and ours_chosen and not stored.flagged else "proposed"
-    library.propose(photo_id, stored.lat, stored.lon, stored.radius_km, stored.source, altitude_m=stored.altitude_m,
-                    review=stored.flagged, notes=stored.note, state=state)
-    for old in superseded:
-        library.reject(old.id)
-    return stored
+    return _Plan(stored, state, superseded)
+
+
+def store_proposal(library: Library, photo_id: int, proposal: LocationProposal, accept: bool) -> LocationProposal:
+    """Store one proposal with its review flag from the fusion rule; returns it as stored (flag and note set)."""
+    return _store_many(library, {photo_id: proposal}, accept)[photo_id]
 
 
 def store_result(library: Library, result: SyncResult, accept: bool = False) -> dict[str, LocationProposal]:
     """Store every proposal of a sync result (see `store_proposal`); returns them as stored, by photo id."""
-    return {photo_id: store_proposal(library, int(photo_id), proposal, accept)
-            for photo_id, proposal in result.proposals.items()}
+    stored = _store_many(library, {int(photo_id): proposal for photo_id, proposal in result.proposals.items()},
+                         accept)
+    return {str(photo_id): proposal for photo_id, proposal in stored.items()}
+
+
+def _store_many(library: Library, proposals: dict[int, LocationProposal], accept: bool
+                ) -> dict[int, LocationProposal]:
+    """Read what the photos already have in two queries, fuse in memory, write in one transaction.
+
+    Thousands of photos after a first scan: per-photo queries would hold the GIL the GUI thread needs for seconds.
+    """
+    from geocore.library.decisions import Proposal
+
+    ids = list(proposals)
+    decisions: dict[int, list[DecisionRecord]] = defaultdict(list)
+    for decision in library.decisions_of_photos(ids):
+        decisions[decision.photo_id].append(decision)
+    latest = library.latest_predictions(ids)
+    plans = {photo_id: _plan(proposal, decisions[photo_id],
+                             visual_from_payload(latest[photo_id].payload_json) if photo_id in latest else None, accept)
+             for photo_id, proposal in proposals.items()}
+    library.propose_many([Proposal(photo_id, plan.stored.lat, plan.stored.lon, plan.stored.radius_km,
+                                   plan.stored.source, plan.stored.altitude_m, plan.stored.flagged,
+                                   plan.stored.note, plan.state) for photo_id, plan in plans.items()])
+    for plan in plans.values():
+        for old in plan.superseded:
+            library.reject(old.id)
+    return {photo_id: plan.stored for photo_id, plan in plans.items()}

@@ -417,3 +417,52 @@ def test_identity_is_that_of_the_bytes_read_not_of_a_stale_walk(tmp_path) -> Non
     current = path.stat()
     assert (row["size"], row["mtime_ns"]) == (current.st_size, current.st_mtime_ns)
     assert row["error_kind"] is None
+
+
+def test_batch_lookups_match_the_per_photo_ones_across_chunks(tmp_path, monkeypatch) -> None:
+    import geocore.library.api as api_module
+    import geocore.library.decisions as decisions_module
+
+    monkeypatch.setattr(api_module, "SQL_IN_CHUNK", 2)  # five photos span three IN (...) chunks
+    monkeypatch.setattr(decisions_module, "SQL_IN_CHUNK", 2)
+    paths = [make_jpeg(tmp_path / "p" / f"{name}.jpg", color_seed=index) for index, name in enumerate("abcde")]
+    library = _library(tmp_path)
+    library.scan([tmp_path / "p"])
+    by_path = library.photos_by_paths([*paths, tmp_path / "p" / "never_scanned.jpg"])
+    assert sorted(by_path) == sorted(str(path.absolute()) for path in paths)
+    assert all(by_path[str(path.absolute())] == library.photo_by_path(path) for path in paths)
+    ids = [by_path[str(path.absolute())].id for path in paths]
+    for index, photo_id in enumerate(ids[:4]):
+        library.put_prediction(photo_id, "m", "crops=1", {"n": index}, 1.0, 2.0, 30.0)
+        library.put_prediction(photo_id, "other", "crops=1", {"n": -1}, 3.0, 4.0, 30.0)  # newer, another model
+    library.put_prediction(ids[0], "m", "crops=3", {"n": 99}, 1.0, 2.0, 30.0)
+    latest = library.latest_predictions(ids, "m", "crops=1")
+    assert sorted(latest) == sorted(ids[:4]) and latest[ids[2]].payload_json == '{"n": 2}'
+    assert library.latest_predictions(ids)[ids[0]].payload_json == '{"n": 99}'  # newest of any model
+    assert library.latest_predictions(ids)[ids[1]].model_id == "other"
+    for photo_id in ids:
+        library.propose(photo_id, 10.0, 20.0, 5.0, "model")
+    library.propose(ids[3], 11.0, 21.0, 5.0, "time_neighbour")
+    batch = library.decisions_of_photos(ids[1:4])
+    assert batch == [d for d in library.decisions() if d.photo_id in ids[1:4]]
+    assert [d.photo_id for d in batch].count(ids[3]) == 2
+
+
+def test_propose_many_in_short_transactions_keeps_order_and_ids(tmp_path, monkeypatch) -> None:
+    import geocore.library.decisions as decisions_module
+    from geocore.library.decisions import Proposal
+
+    monkeypatch.setattr(decisions_module, "PROPOSALS_PER_TRANSACTION", 2)
+    paths = [make_jpeg(tmp_path / "p" / f"{name}.jpg", color_seed=index) for index, name in enumerate("abc")]
+    library = _library(tmp_path)
+    library.scan([tmp_path / "p"])
+    ids = [library.photo_by_path(path).id for path in paths]
+    proposals = [Proposal(ids[index % 3], 10.0 + index, 20.0, 5.0, "time_neighbour", notes=f"n{index}")
+                 for index in range(5)]
+    proposals.append(Proposal(ids[0], 1.0, 2.0, None, "manual", state="accepted"))
+    proposals.append(Proposal(ids[0], 3.0, 4.0, None, "manual", state="accepted"))  # demotes the one before
+    decision_ids = library.propose_many(proposals)
+    stored = {decision.id: decision for decision in library.decisions()}
+    assert [(stored[i].photo_id, stored[i].lat, stored[i].notes) for i in decision_ids[:5]] == [
+        (p.photo_id, p.lat, p.notes) for p in proposals[:5]]
+    assert [stored[i].state for i in decision_ids[5:]] == ["proposed", "accepted"]
