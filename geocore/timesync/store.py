@@ -57,12 +57,6 @@ def _as_proposal(decision: DecisionRecord) -> LocationProposal:
                             decision.altitude_m, note=decision.notes or "")
 
 
-def visual_from_cache(library: Library, photo_id: int) -> VisualEvidence | None:
-    """The visual check from the photo's latest cached prediction (its ranked finest S2 cells), if any."""
-    latest = library.latest_predictions([photo_id]).get(photo_id)
-    return visual_from_payload(latest.payload_json if latest is not None else None)
-
-
 def visual_from_payload(payload_json: str | None) -> VisualEvidence | None:
     """The visual check from a cached prediction payload (`geotag predict`'s record), or None.
 
@@ -107,13 +101,9 @@ def _plan(proposal: LocationProposal, decisions: list[DecisionRecord], visual: V
     return _Plan(stored, state, superseded)
 
 
-def store_proposal(library: Library, photo_id: int, proposal: LocationProposal, accept: bool) -> LocationProposal:
-    """Store one proposal with its review flag from the fusion rule; returns it as stored (flag and note set)."""
-    return _store_many(library, {photo_id: proposal}, accept)[photo_id]
-
-
 def store_result(library: Library, result: SyncResult, accept: bool = False) -> dict[str, LocationProposal]:
-    """Store every proposal of a sync result (see `store_proposal`); returns them as stored, by photo id."""
+    """Store every proposal of a sync result with its review flag from the fusion rule (the photo's other
+    proposals and its latest cached prediction take part); returns them as stored (flag and note set), by photo id."""
     stored = _store_many(library, {int(photo_id): proposal for photo_id, proposal in result.proposals.items()},
                          accept)
     return {str(photo_id): proposal for photo_id, proposal in stored.items()}
@@ -121,7 +111,7 @@ def store_result(library: Library, result: SyncResult, accept: bool = False) -> 
 
 def _store_many(library: Library, proposals: dict[int, LocationProposal], accept: bool
                 ) -> dict[int, LocationProposal]:
-    """Read what the photos already have in two queries, fuse in memory, write in one transaction.
+    """Read what the photos already have in two queries, fuse in memory, write in short transactions.
 
     Thousands of photos after a first scan: per-photo queries would hold the GIL the GUI thread needs for seconds.
     """
