@@ -8,7 +8,6 @@ average-pooled final feature map, and "feature_map" (N, C, h, w). The batch axis
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import tempfile
 import warnings
@@ -236,14 +235,8 @@ def export_bundle(
 def _compress_checked(
     model: GeoModel, model_bytes: bytes, images: torch.Tensor, check: ExportCheck
 ) -> tuple[bytes, ExportCheck]:
-    import onnxruntime as ort
-
     compressed = store_weights_fp16(model_bytes)
-    feed = {INPUT_NAME: images.numpy().astype(np.float32)}
-    heads = model.head_names
-    full = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"]).run(heads, feed)
-    half = ort.InferenceSession(compressed, providers=["CPUExecutionProvider"]).run(heads, feed)
-    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(full, half, strict=True))
+    diff = _max_probability_diff(model_bytes, compressed, model.head_names, images.numpy().astype(np.float32))
     if diff > FP16_PROBABILITY_TOLERANCE:
         raise ExportError(f"float16 weights move probabilities by {diff:.2e} (> {FP16_PROBABILITY_TOLERANCE})")
     return compressed, replace(check, fp16_max_probability_diff=diff)
@@ -252,17 +245,21 @@ def _compress_checked(
 def _quantise_checked(
     model: GeoModel, model_bytes: bytes, calibration: np.ndarray, check: ExportCheck
 ) -> tuple[bytes, ExportCheck]:
-    import onnxruntime as ort
-
     from trainer.quantize import quantize_int8
 
     quantised = quantize_int8(model_bytes, calibration, INPUT_NAME)
-    feed = {INPUT_NAME: calibration}
-    heads = model.head_names
-    full = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"]).run(heads, feed)
-    int8 = ort.InferenceSession(quantised, providers=["CPUExecutionProvider"]).run(heads, feed)
-    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(full, int8, strict=True))
+    diff = _max_probability_diff(model_bytes, quantised, model.head_names, calibration)
     return quantised, replace(check, int8_max_probability_diff=diff)
+
+
+def _max_probability_diff(before: bytes, after: bytes, heads: Sequence[str], images: np.ndarray) -> float:
+    """Largest change of any head probability between two graphs run by onnxruntime on the same images."""
+    import onnxruntime as ort
+
+    feed = {INPUT_NAME: images}
+    runs = [ort.InferenceSession(graph, providers=["CPUExecutionProvider"]).run(list(heads), feed)
+            for graph in (before, after)]
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(*runs, strict=True))
 
 
 def _check_partitionings(model: GeoModel, partitionings: Sequence[Partitioning]) -> None:
@@ -349,7 +346,8 @@ def build_base_bundle(out_path: str | Path) -> tuple[Path, ExportCheck, dict[str
                 "min/max ranges from "
                 f"{len(calibration)} views ({len(CALIBRATION_SHORT_SIDES)} scales x 5 crops x 2 flips) of "
                 f"{len(calibration_photos())} calibration photos (resources/calibration + the astronaut sample); "
-                "stem conv, last conv and the classifier stay float32, stored as float16"
+                "the stem conv and everything from the last conv on (feature map, pooling, classifier, softmax) stay "
+                "float32, stored as float16"
             ),
             "scene": "S3 = ImageNet class probabilities summed through resources/scene/imagenet_s3.csv",
         },
@@ -375,7 +373,7 @@ def _rewrite_card(source: Path, out_path: str | Path, evaluation: dict[str, Any]
     card = load_bundle(source).card
     with zipfile.ZipFile(source) as archive:
         contents = {name: archive.read(name) for name in archive.namelist() if name != "model_card.json"}
-    path = write_bundle(out_path, dataclasses.replace(card, evaluation=evaluation), contents)
+    path = write_bundle(out_path, replace(card, evaluation=evaluation), contents)
     load_bundle(path)
     return path
 

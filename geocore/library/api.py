@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from geocore.library import db as schema
 from geocore.library import jobs as job_builders
-from geocore.library.decisions import SQL_IN_CHUNK, DecisionStore, _new_id
+from geocore.library.decisions import DecisionStore, _new_id, in_chunks
 from geocore.library.errors import ErrorKind, LibraryError, error_from_os
 from geocore.library.formats import Kind
 from geocore.library.gps import PROCESSING_METHODS, GpsFix
@@ -105,11 +105,10 @@ class Library(DecisionStore):
 
     def photos_by_paths(self, paths: Iterable[Path | str]) -> dict[str, PhotoRecord]:
         """Many photos by path in a few queries (absolute path -> record); paths not scanned are left out."""
-        wanted = sorted({str(Path(path).absolute()) for path in paths})
         found: dict[str, PhotoRecord] = {}
         with self.database.engine.connect() as connection:
-            for start in range(0, len(wanted), SQL_IN_CHUNK):
-                query = sa.select(schema.photos).where(schema.photos.c.path.in_(wanted[start:start + SQL_IN_CHUNK]))
+            for chunk in in_chunks(str(Path(path).absolute()) for path in paths):
+                query = sa.select(schema.photos).where(schema.photos.c.path.in_(chunk))
                 found.update((row.path, from_row(PhotoRecord, row)) for row in connection.execute(query))
         return found
 
@@ -208,11 +207,10 @@ class Library(DecisionStore):
                            settings_key: str | None = None) -> dict[int, PredictionRecord]:
         """The newest cached prediction per photo (optionally of one model and setting), in a few queries."""
         table = schema.predictions
-        ids = sorted(set(photo_ids))
         latest: dict[int, PredictionRecord] = {}
         with self.database.engine.connect() as connection:
-            for start in range(0, len(ids), SQL_IN_CHUNK):
-                query = sa.select(table).where(table.c.photo_id.in_(ids[start:start + SQL_IN_CHUNK]))
+            for chunk in in_chunks(photo_ids):
+                query = sa.select(table).where(table.c.photo_id.in_(chunk))
                 if model_id is not None:
                     query = query.where(table.c.model_id == model_id)
                 if settings_key is not None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -17,6 +18,13 @@ from geocore.library.xmp import Place
 SQL_IN_CHUNK = 900  # bound parameters per IN (...): older SQLite builds allow 999 per statement
 # Short transactions: a writer thread gives the GIL (and the write lock) back to the GUI between them.
 PROPOSALS_PER_TRANSACTION = 200
+
+
+def in_chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
+    """The distinct `values`, sorted, in lists short enough for one SQL `IN (...)` each."""
+    distinct = sorted(set(values))
+    for start in range(0, len(distinct), SQL_IN_CHUNK):
+        yield distinct[start:start + SQL_IN_CHUNK]
 
 
 def _new_id(result: sa.CursorResult) -> int:
@@ -140,11 +148,10 @@ class DecisionStore:
     def decisions_of_photos(self, photo_ids: Iterable[int]) -> list[DecisionRecord]:
         """Every decision of these photos, oldest first, in a few queries (batch work after a scan)."""
         table = schema.decisions
-        ids = sorted(set(photo_ids))
         found: list[DecisionRecord] = []
         with self.database.engine.connect() as connection:
-            for start in range(0, len(ids), SQL_IN_CHUNK):
-                query = sa.select(table).where(table.c.photo_id.in_(ids[start:start + SQL_IN_CHUNK]))
+            for chunk in in_chunks(photo_ids):
+                query = sa.select(table).where(table.c.photo_id.in_(chunk))
                 found.extend(from_row(DecisionRecord, row) for row in connection.execute(query))
         return sorted(found, key=lambda decision: decision.id)
 

@@ -420,11 +420,9 @@ def test_identity_is_that_of_the_bytes_read_not_of_a_stale_walk(tmp_path) -> Non
 
 
 def test_batch_lookups_match_the_per_photo_ones_across_chunks(tmp_path, monkeypatch) -> None:
-    import geocore.library.api as api_module
     import geocore.library.decisions as decisions_module
 
-    monkeypatch.setattr(api_module, "SQL_IN_CHUNK", 2)  # five photos span three IN (...) chunks
-    monkeypatch.setattr(decisions_module, "SQL_IN_CHUNK", 2)
+    monkeypatch.setattr(decisions_module, "SQL_IN_CHUNK", 2)  # five photos span three IN (...) chunks
     paths = [make_jpeg(tmp_path / "p" / f"{name}.jpg", color_seed=index) for index, name in enumerate("abcde")]
     library = _library(tmp_path)
     library.scan([tmp_path / "p"])
