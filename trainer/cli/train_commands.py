@@ -26,7 +26,7 @@ def run_fit(args: argparse.Namespace) -> int:
     from geocore.geo.partitioning import PartitioningError
     from trainer.data.builder import NoUsableDataError
     from trainer.training.config import ConfigError, load_config
-    from trainer.training.distributed import launched_rank
+    from trainer.training.distributed import launched_rank, launched_world_size
     from trainer.training.loop import fit, resume
 
     if not args.config and not args.resume:
@@ -39,7 +39,24 @@ def run_fit(args: argparse.Namespace) -> int:
         return _fail(error)
     if launched_rank() == 0:  # every torchrun rank gets here; two prints interleave on the shared stdout
         print(run_dir)
+    if launched_world_size() > 1:
+        exit_without_teardown(0)
     return 0
+
+
+def exit_without_teardown(status: int) -> None:
+    """End a finished torchrun rank at once, skipping interpreter and C++ teardown.
+
+    The ranks have met at a barrier and everything is written; what is left is the teardown of gloo's threads,
+    which under load sometimes aborts a rank ("terminate called without an active exception", SIGABRT) and
+    turns a finished run into a failed one.
+    """
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -47,9 +47,14 @@ def launched_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def launched_world_size() -> int:
+    """How many ranks torchrun started (1 when run alone)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def init_distributed(requested_device: str) -> Distributed:
     """Join the process group torchrun describes (nccl on GPU, gloo on CPU), or run alone."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    world_size = launched_world_size()
     rank, local_rank = launched_rank(), int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(requested_device, local_rank)
     if world_size > 1 and not distributed.is_initialized():
@@ -61,15 +66,16 @@ def init_distributed(requested_device: str) -> Distributed:
 
 
 def shutdown(dist: Distributed, finished: bool = False) -> None:
-    """Leave the process group (if we joined one); `finished`: all ranks completed, so wait for each other first.
+    """Leave the process group (if we joined one); `finished`: all ranks completed.
 
-    Without the barrier a fast rank tears its gloo connections down while a slower one is still finishing its last
-    collective, and the slower one can abort in its gloo threads ("terminate called without an active exception").
-    After a failure there is no barrier: the other ranks may never arrive, and torchrun stops them anyway.
+    A finished run only meets at a barrier and keeps the group: destroying it tears down gloo's threads, which
+    under load sometimes aborts a rank ("terminate called without an active exception"); the `fit` command then
+    ends the process without teardown. After a failure there is no barrier (the other ranks may never arrive).
     """
     if dist.enabled and distributed.is_initialized():
         if finished:
             distributed.barrier()
+            return
         distributed.destroy_process_group()
 
 
