@@ -1,9 +1,20 @@
-"""onnxruntime sessions: provider choice (CUDA when it really works, else CPU, quietly) and output checks."""
+"""onnxruntime sessions: provider choice (CUDA when it really works, else CPU, quietly) and output checks.
+
+Privacy: onnxruntime (1.2x+ Linux wheels, onnxruntime-gpu included) carries Microsoft's 1DS telemetry client. When
+the native library loads it opens a device-id/event store in ~/.cache/Microsoft/DeveloperTools/.onnxruntime, and
+about 8 s after a session is created its uploader resolves mobile.events.data.microsoft.com (DNS over the network).
+`disable_telemetry_events()` does not stop it; only ORT_DISABLE_TELEMETRY=1 in the environment *before* the first
+`import onnxruntime` does. Every import of onnxruntime in geocore therefore goes through `import_onnxruntime()`.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import warnings
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -14,6 +25,8 @@ from geocore.inference.card import BundleError
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 PROVIDER_CHOICES = ("auto", "cpu", "cuda")
+TELEMETRY_ENV_VAR = "ORT_DISABLE_TELEMETRY"
+_log = logging.getLogger(__name__)
 
 
 class ProviderError(RuntimeError):
@@ -38,8 +51,21 @@ class ModelSession:
         return dict(zip(wanted, values, strict=True))
 
 
+def import_onnxruntime() -> ModuleType:
+    """onnxruntime with its telemetry off (the switch is read once, when the native library loads)."""
+    already_loaded = "onnxruntime" in sys.modules
+    if already_loaded and os.environ.get(TELEMETRY_ENV_VAR) != "1":
+        _log.warning("onnxruntime was imported before geocore could turn its telemetry off")
+    os.environ[TELEMETRY_ENV_VAR] = "1"  # also for child processes (the scan/predict workers)
+    import onnxruntime
+
+    if not already_loaded:
+        onnxruntime.disable_telemetry_events()  # the Windows ETW events; harmless elsewhere
+    return onnxruntime
+
+
 def _quiet_options(threads: int | None) -> Any:
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     # Severity 4 (fatal only): probing CUDA without its libraries must not print a page of errors;
     # real failures still raise exceptions, which we turn into messages.
@@ -57,7 +83,7 @@ def _quiet_options(threads: int | None) -> Any:
 
 def create_session(bundle: ModelBundle, provider: str = "auto", threads: int | None = None) -> ModelSession:
     """Session on `provider` ("auto": CUDA if it really initialises, else CPU); raises ProviderError/BundleError."""
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     if provider not in PROVIDER_CHOICES:
         raise ProviderError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDER_CHOICES)}")
