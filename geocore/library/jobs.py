@@ -12,6 +12,7 @@ from geocore.library.errors import ErrorKind, LibraryError
 from geocore.library.formats import FormatWriter, Kind, writer_for
 from geocore.library.gps import GpsFix
 from geocore.library.metadata import read_exif_gps_pil
+from geocore.library.metadata_diff import Intended, check_only_intended
 from geocore.library.patches import Patch, decode_patches, invert_patches
 from geocore.library.records import PhotoRecord
 from geocore.library.writer import FileJob, Identity, VerifyError, is_written_version
@@ -34,17 +35,23 @@ def _gps_read_back(new: bytes) -> GpsFix | None:
         raise VerifyError(f"written file does not parse: {exc}") from None
 
 
-def _verify_exif(writer: FormatWriter, fix: GpsFix) -> Callable[[bytes, bytes], None]:
+def _verify_exif(writer: FormatWriter, fix: GpsFix, place: xmp.Place | None = None) -> Callable[[bytes, bytes], None]:
+    intended = Intended.for_write(fix, place)
+
     def verify(old: bytes, new: bytes) -> None:
         _check_position(_gps_read_back(new), fix, "EXIF")
         if not writer.image_data_unchanged(old, new):
             raise VerifyError("image data would change")
+        check_only_intended(old, new, intended)  # everything else readable before reads back identical
     return verify
 
 
-def _verify_sidecar(fix: GpsFix) -> Callable[[bytes, bytes], None]:
-    def verify(_old: bytes, new: bytes) -> None:
+def _verify_sidecar(fix: GpsFix, place: xmp.Place | None = None) -> Callable[[bytes, bytes], None]:
+    intended = Intended.for_write(fix, place)
+
+    def verify(old: bytes, new: bytes) -> None:
         _check_position(xmp.read_location(new), fix, "sidecar")
+        check_only_intended(old, new, intended, kind="xmp")
     return verify
 
 
@@ -68,7 +75,7 @@ def sidecar_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, style:
     def make_patches(old: bytes) -> list[Patch]:
         return [Patch(0, old, xmp.merge_location(old or None, fix, place))]
 
-    return FileJob(path, make_patches, target="sidecar", verify=_verify_sidecar(fix), photo_id=photo.id,
+    return FileJob(path, make_patches, target="sidecar", verify=_verify_sidecar(fix, place), photo_id=photo.id,
                    decision_id=decision_id, may_be_missing=True)
 
 
@@ -81,7 +88,7 @@ def write_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, *, sidec
     if writer is None:
         return sidecar_job(photo, fix, place, style, decision_id)
     return FileJob(photo.file_path, lambda data: writer.set_gps(data, fix, place), target="photo",
-                   verify=_verify_exif(writer, fix), identity=identity_of(photo), photo_id=photo.id,
+                   verify=_verify_exif(writer, fix, place), identity=identity_of(photo), photo_id=photo.id,
                    decision_id=decision_id)
 
 
@@ -91,7 +98,12 @@ def _verify_stripped(image_unchanged: Callable[[bytes, bytes], bool]) -> Callabl
             raise VerifyError("GPS still readable after strip")
         if not image_unchanged(old, new):
             raise VerifyError("image data would change")
+        check_only_intended(old, new, Intended.for_strip())
     return verify
+
+
+def _verify_sidecar_stripped(old: bytes, new: bytes) -> None:
+    check_only_intended(old, new, Intended.for_strip(), kind="xmp")
 
 
 def _stripper(kind: Kind, path: Path) -> tuple[Callable[[bytes], list[Patch]], Callable[[bytes, bytes], bool]] | None:
@@ -120,7 +132,7 @@ def strip_jobs(photo: PhotoRecord) -> list[FileJob]:
     for sidecar in xmp.sidecar_candidates(photo.file_path):
         if sidecar.exists():
             jobs.append(FileJob(sidecar, lambda old: [Patch(0, old, xmp.strip_location_packet(old))],
-                                target="sidecar", photo_id=photo.id))
+                                target="sidecar", verify=_verify_sidecar_stripped, photo_id=photo.id))
     return jobs
 
 
@@ -135,4 +147,5 @@ def undo_job(row: dict) -> FileJob:
         return invert_patches(patches)
 
     return FileJob(path, make_patches, target=row["target"], photo_id=row["photo_id"],
-                   decision_id=row["decision_id"], may_be_missing=False, mtime_ns=row["mtime_ns"])
+                   decision_id=row["decision_id"], may_be_missing=False, mtime_ns=row["mtime_ns"],
+                   undoes_id=row["id"])
