@@ -61,12 +61,31 @@ def read_segments(data: bytes) -> tuple[list[Segment], int]:
     raise CorruptMetadata("no image data (SOS) found: truncated file")
 
 
+def exif_segments(data: bytes, segments: list[Segment]) -> list[Segment]:
+    """Every APP1 holding EXIF (normally one)."""
+    return [s for s in segments
+            if s.marker == 0xE1 and data[s.payload_start : s.payload_start + 6] == EXIF_HEADER]
+
+
 def exif_segment(data: bytes, segments: list[Segment]) -> Segment | None:
     """The first APP1 holding EXIF."""
-    for segment in segments:
-        if segment.marker == 0xE1 and data[segment.payload_start : segment.payload_start + 6] == EXIF_HEADER:
-            return segment
-    return None
+    found = exif_segments(data, segments)
+    return found[0] if found else None
+
+
+def _starts_tiff(data: bytes, segment: Segment) -> bool:
+    return data[segment.payload_start + 6 : segment.payload_start + 10] in (b"II*\x00", b"MM\x00*")
+
+
+def _check_single_exif(data: bytes, segments: list[Segment]) -> None:
+    """Refuse EXIF we cannot grow safely: continued in a second APP1 (exiftool's multi-segment EXIF, whose
+    offsets run across both segments) or duplicated (the other copy would keep contradicting the new GPS)."""
+    found = exif_segments(data, segments)
+    if len(found) <= 1:
+        return
+    if any(not _starts_tiff(data, segment) for segment in found[1:]):
+        raise CorruptMetadata("EXIF continues in a second APP1 segment (multi-segment EXIF); not patched")
+    raise CorruptMetadata(f"the file holds {len(found)} EXIF blocks; not patched")
 
 
 def image_data_start(data: bytes) -> int:
@@ -106,6 +125,7 @@ def _xmp_location_patches(data: bytes, segments: list[Segment], fix: GpsFix,
 
 
 def _exif_gps_patches(data: bytes, segments: list[Segment], fix: GpsFix) -> list[Patch]:
+    _check_single_exif(data, segments)
     segment = exif_segment(data, segments)
     if segment is None:
         tiff = new_exif_tiff()
@@ -130,8 +150,10 @@ def strip_location_jpeg(data: bytes) -> list[Patch]:
     """Patches that remove EXIF GPS, XMP GPS/location and IPTC location from a JPEG."""
     segments, _ = read_segments(data)
     patches: list[Patch] = []
-    segment = exif_segment(data, segments)
-    if segment is not None:
+    # In place, so a continued (multi-segment) EXIF keeps its offsets; a duplicate EXIF is stripped too.
+    for segment in exif_segments(data, segments):
+        if not _starts_tiff(data, segment):
+            continue
         tiff_start = segment.payload_start + 6
         inner = strip_gps_patches(data[tiff_start : segment.end])
         patches += [Patch(p.offset + tiff_start, p.old, p.new) for p in inner]

@@ -3,7 +3,8 @@
 Edits never move existing bytes: a new GPS IFD (and, when IFD0 has no GPS pointer, a copy of IFD0 with one more
 entry) is appended, and pointers are patched. MakerNotes, thumbnails and every other value keep their offsets, so
 nothing that uses absolute offsets (many MakerNotes do) breaks. Replaced GPS data is zeroed so an old location
-does not linger in the file.
+does not linger in the file, but only bytes that belong to nothing else: offsets may alias (a GPS value inside the
+Make string, a GPS pointer equal to the Exif IFD's), so the ranges owned by every other structure are computed first.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from geocore.library.patches import Patch
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 GPS_POINTER_TAG = 0x8825
 EXIF_POINTER_TAG = 0x8769
+INTEROP_POINTER_TAG = 0xA005
+SUB_IFDS_TAG = 0x14A
 MAX_ENTRIES = 1000
 
 
@@ -123,8 +126,8 @@ class TiffView:
 
 
 def _numbers(view: TiffView, entry: Entry) -> tuple[int, ...]:
-    """SHORT or LONG array values of an entry."""
-    code = {3: "H", 4: "I"}.get(entry.type)
+    """SHORT, LONG or IFD array values of an entry."""
+    code = {3: "H", 4: "I", 13: "I"}.get(entry.type)
     if code is None:
         raise CorruptMetadata(f"tag {entry.tag:#x} is not SHORT/LONG")
     return tuple(struct.unpack(view.endian + code * entry.count, view.value_bytes(entry)))
@@ -164,8 +167,8 @@ def read_gps_fix(data: bytes) -> GpsFix | None:
     return GpsFix(lat, lon, alt_m)
 
 
-def build_gps_ifd(fix: GpsFix, at: int, endian: str) -> bytes:
-    """A complete GPS IFD (with its values) to be placed at offset `at` (even)."""
+def _gps_items(fix: GpsFix, endian: str) -> list[tuple[int, int, int, bytes]]:
+    """(tag, type, count, value) of every GPS tag a write sets for `fix`."""
     def rationals(pairs: tuple[tuple[int, int], ...]) -> bytes:
         return b"".join(struct.pack(endian + "II", num, den) for num, den in pairs)
 
@@ -184,59 +187,163 @@ def build_gps_ifd(fix: GpsFix, at: int, endian: str) -> bytes:
         items.append((0x1B, 7, len(method), method))
     if fix.radius_km is not None:
         items.append((0x1F, 5, 1, rationals((to_rational(fix.radius_km * 1000.0, 100),))))
-    return _pack_ifd(items, at, endian)
+    return items
 
 
-def _pack_ifd(items: list[tuple[int, int, int, bytes]], at: int, endian: str, next_offset: int = 0) -> bytes:
-    """Pack (tag, type, count, value) items into an IFD placed at `at`, values after it, even-aligned."""
-    directory = bytearray(struct.pack(endian + "H", len(items)))
+def build_gps_ifd(fix: GpsFix, at: int, endian: str, kept: tuple[Entry, ...] = ()) -> bytes:
+    """A GPS IFD (with its values) to be placed at offset `at` (even); `kept` entries are copied verbatim."""
+    return _pack_ifd(_gps_items(fix, endian), at, endian, kept_raws=[entry.raw for entry in kept])
+
+
+def _pack_ifd(items: list[tuple[int, int, int, bytes]], at: int, endian: str, next_offset: int = 0,
+              kept_raws: list[bytes] | None = None) -> bytes:
+    """Pack (tag, type, count, value) items, plus raw entries kept as they are, into an IFD placed at `at`.
+
+    New values follow the directory, even-aligned; kept entries still point at their old values.
+    """
+    raws = list(kept_raws or [])
     values = bytearray()
-    values_start = at + 2 + 12 * len(items) + 4
-    for tag, type_, count, value in sorted(items):
+    values_start = at + 2 + 12 * (len(items) + len(raws)) + 4
+    for tag, type_, count, value in items:
         if len(value) <= 4:
             field = value.ljust(4, b"\x00")
         else:
             field = struct.pack(endian + "I", values_start + len(values))
             values += value + (b"\x00" if len(value) % 2 else b"")
-        directory += struct.pack(endian + "HHI", tag, type_, count) + field
-    directory += struct.pack(endian + "I", next_offset)
-    return bytes(directory + values)
+        raws.append(struct.pack(endian + "HHI", tag, type_, count) + field)
+    raws.sort(key=lambda raw: struct.unpack(endian + "H", raw[:2])[0])  # stable: duplicates keep their order
+    directory = struct.pack(endian + "H", len(raws)) + b"".join(raws) + struct.pack(endian + "I", next_offset)
+    return directory + bytes(values)
 
 
-def _gps_zero_patches(view: TiffView, ifd: Ifd) -> list[Patch]:
-    """Patches that blank an old GPS IFD and its out-of-line values (privacy: no stale location left)."""
-    ranges = [(ifd.offset, ifd.offset + ifd.size)]
-    ranges += [r for r in (view.value_range(entry) for entry in ifd.entries) if r is not None]
-    merged: list[list[int]] = []
-    for start, end in sorted(ranges):
+# -- who owns which bytes: only bytes that belong to nothing else may be cleared ---------------------------------
+
+Range = tuple[int, int]
+SUB_IFD_TAGS = frozenset({EXIF_POINTER_TAG, INTEROP_POINTER_TAG, SUB_IFDS_TAG})
+DATA_TAGS = ((0x111, 0x117), (0x144, 0x145), (0x201, 0x202))  # strips, tiles, IFD1's JPEG thumbnail
+MAX_IFDS = 256
+
+
+def _value_ranges(view: TiffView, entries: tuple[Entry, ...]) -> list[Range]:
+    return [r for r in (view.value_range(entry) for entry in entries) if r is not None]
+
+
+def _data_ranges(view: TiffView, ifd: Ifd) -> list[Range]:
+    """Image data an IFD points at: strips, tiles, a JPEG thumbnail."""
+    ranges = []
+    for offsets_tag, counts_tag in DATA_TAGS:
+        offsets, counts = ifd.find(offsets_tag), ifd.find(counts_tag)
+        if offsets is not None and counts is not None:
+            pairs = zip(_numbers(view, offsets), _numbers(view, counts), strict=False)
+            ranges += [(start, start + count) for start, count in pairs]
+    return ranges
+
+
+def ranges_owned_by_others(view: TiffView) -> list[Range] | None:
+    """Every byte range that belongs to something other than the GPS IFD (header, every IFD reached from IFD0
+    but GPS, their values, MakerNote, strips, tiles, thumbnail); None when some structure does not parse, so
+    that nothing is known to be free."""
+    ranges: list[Range] = [(0, 8)]
+    visited: set[int] = set()
+    todo = [(view.ifd0_offset, True)]  # (offset, in the IFD0 chain): sub-IFDs' next pointers mean nothing
+    try:
+        while todo:
+            offset, chained = todo.pop()
+            if offset == 0 or offset in visited:
+                continue
+            if len(visited) >= MAX_IFDS:
+                return None
+            visited.add(offset)
+            ifd = view.read_ifd(offset)
+            ranges += [(ifd.offset, ifd.offset + ifd.size), *_value_ranges(view, ifd.entries), *_data_ranges(view, ifd)]
+            if chained:
+                todo.append((ifd.next_offset, True))
+            for entry in ifd.entries:
+                if entry.tag in SUB_IFD_TAGS and entry.type in (4, 13):
+                    todo += [(sub, False) for sub in _numbers(view, entry)]
+    except (CorruptMetadata, struct.error, ValueError):
+        return None
+    return ranges
+
+
+def _overlaps(a: Range, b: Range) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _free_parts(ranges: list[Range], protected: list[Range], limit: int) -> list[Range]:
+    """The parts of `ranges` (within 0..limit) that no `protected` range covers, merged."""
+    cuts = sorted((max(s, 0), min(e, limit)) for s, e in protected if s < e)
+    free: list[Range] = []
+    for start, end in sorted((s, min(e, limit)) for s, e in ranges):
+        cursor = start
+        for cut_start, cut_end in cuts:
+            if cut_end <= cursor or cut_start >= end:
+                continue
+            if cut_start > cursor:
+                free.append((cursor, cut_start))
+            cursor = max(cursor, cut_end)
+        if cursor < end:
+            free.append((cursor, end))
+    merged: list[Range] = []
+    for start, end in sorted(free):
         if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
-            merged.append([start, end])
-    return [Patch(s, view.data[s:e], bytes(e - s)) for s, e in merged if e <= len(view.data)]
+            merged.append((start, end))
+    return merged
 
 
-def _without_overlaps(fixed: list[Patch], optional: list[Patch]) -> list[Patch]:
-    """`fixed` plus those `optional` patches that overlap none of them (never risk a conflicting edit)."""
-    def overlaps(a: Patch, b: Patch) -> bool:
-        return a.offset < b.offset + max(len(b.old), 1) and b.offset < a.offset + max(len(a.old), 1)
+def _clear_patches(view: TiffView, ranges: list[Range], protected: list[Range] | None) -> list[Patch]:
+    """Patches that zero those bytes of `ranges` nobody else owns (none at all when ownership is unknown)."""
+    if protected is None:
+        return []  # an unparsed structure could live anywhere: leaving stale GPS bytes beats destroying data
+    free = _free_parts(ranges, protected, len(view.data))
+    return [Patch(s, view.data[s:e], bytes(e - s)) for s, e in free if view.data[s:e].strip(b"\x00")]
 
-    return fixed + [p for p in optional if not any(overlaps(p, f) for f in fixed)]
+
+def _refuse_odd_layout(view: TiffView, others: list[Range] | None, old_gps: Ifd | None) -> None:
+    """A write appends and re-points: refuse layouts where that would change what other structures read."""
+    if others is None:
+        return
+    if old_gps is not None and any(_overlaps((old_gps.offset, old_gps.offset + old_gps.size), r) for r in others):
+        raise CorruptMetadata("the GPS IFD shares its bytes with another IFD or value (aliased offsets); not patched")
+    if any(end > len(view.data) for _start, end in others):
+        raise CorruptMetadata("an IFD or value lies past the end of the EXIF data; appending would change it")
 
 
 def set_gps_patches(data: bytes, fix: GpsFix) -> list[Patch]:
-    """Patches (offsets in `data`) that make TIFF-structured `data` carry `fix` in a fresh GPS IFD."""
+    """Patches (offsets in `data`) that make TIFF-structured `data` carry `fix`.
+
+    Like exiftool, GPS tags we do not set keep their values: the new GPS IFD holds our tags plus every other entry
+    of the old one, copied verbatim (their values stay where they are). Only the old directory and the replaced
+    values are cleared, and only where no other structure owns those bytes.
+    """
     view = TiffView(data)
     ifd0 = view.read_ifd(view.ifd0_offset)
+    others = ranges_owned_by_others(view)
+    pointer = ifd0.find(GPS_POINTER_TAG)
+    old_gps = _old_gps_ifd(view, pointer) if pointer is not None else None
+    _refuse_odd_layout(view, others, old_gps)
     pad = b"\x00" * (len(data) % 2)
     base = len(data) + len(pad)
-    pointer = ifd0.find(GPS_POINTER_TAG)
-    if pointer is not None:
-        block = build_gps_ifd(fix, base, view.endian)
-        fixed = [Patch(pointer.offset + 8, pointer.value_field, struct.pack(view.endian + "I", base)),
-                 Patch(len(data), b"", pad + block)]
-        old_gps = _old_gps_ifd(view, pointer)
-        return _without_overlaps(fixed, _gps_zero_patches(view, old_gps) if old_gps else [])
+    if pointer is None:
+        return _set_gps_with_new_ifd0(view, ifd0, fix, base, pad)
+    set_tags = {tag for tag, *_rest in _gps_items(fix, view.endian)}
+    kept = tuple(entry for entry in old_gps.entries if entry.tag not in set_tags) if old_gps else ()
+    block = build_gps_ifd(fix, base, view.endian, kept)
+    fixed = [Patch(pointer.offset + 8, pointer.value_field, struct.pack(view.endian + "I", base)),
+             Patch(len(data), b"", pad + block)]
+    if old_gps is None:
+        return fixed
+    replaced = [(old_gps.offset, old_gps.offset + old_gps.size)]
+    replaced += _value_ranges(view, tuple(e for e in old_gps.entries if e.tag in set_tags))
+    protected = None if others is None else others + _value_ranges(view, kept)
+    return _without_overlaps(fixed, _clear_patches(view, replaced, protected))
+
+
+def _set_gps_with_new_ifd0(view: TiffView, ifd0: Ifd, fix: GpsFix, base: int, pad: bytes) -> list[Patch]:
+    """IFD0 has no GPS pointer: a copy of IFD0 with one more entry and a fresh GPS IFD are appended."""
+    data = view.data
     new_ifd0_size = ifd0.size + 12
     gps_at = base + new_ifd0_size
     gps_at += gps_at % 2
@@ -250,6 +357,14 @@ def set_gps_patches(data: bytes, fix: GpsFix) -> list[Patch]:
     return [Patch(4, data[4:8], struct.pack(view.endian + "I", base)), Patch(len(data), b"", pad + block)]
 
 
+def _without_overlaps(fixed: list[Patch], optional: list[Patch]) -> list[Patch]:
+    """`fixed` plus those `optional` patches that overlap none of them (never risk a conflicting edit)."""
+    def overlaps(a: Patch, b: Patch) -> bool:
+        return a.offset < b.offset + max(len(b.old), 1) and b.offset < a.offset + max(len(a.old), 1)
+
+    return fixed + [p for p in optional if not any(overlaps(p, f) for f in fixed)]
+
+
 def _old_gps_ifd(view: TiffView, pointer: Entry) -> Ifd | None:
     try:
         return view.read_ifd(view.pointer(pointer))
@@ -258,7 +373,7 @@ def _old_gps_ifd(view: TiffView, pointer: Entry) -> Ifd | None:
 
 
 def strip_gps_patches(data: bytes) -> list[Patch]:
-    """Patches that remove the GPS IFD pointer from IFD0 (in place) and blank the GPS data."""
+    """Patches that remove the GPS IFD pointer from IFD0 (in place) and blank the GPS bytes nothing else owns."""
     view = TiffView(data)
     ifd0 = view.read_ifd(view.ifd0_offset)
     pointer = ifd0.find(GPS_POINTER_TAG)
@@ -270,7 +385,10 @@ def strip_gps_patches(data: bytes) -> list[Patch]:
     start, end = ifd0.offset, ifd0.offset + ifd0.size
     fixed = [Patch(start, data[start:end], rewritten)]
     old_gps = _old_gps_ifd(view, pointer)
-    return _without_overlaps(fixed, _gps_zero_patches(view, old_gps) if old_gps else [])
+    if old_gps is None:
+        return fixed
+    gps_ranges = [(old_gps.offset, old_gps.offset + old_gps.size), *_value_ranges(view, old_gps.entries)]
+    return _without_overlaps(fixed, _clear_patches(view, gps_ranges, ranges_owned_by_others(view)))
 
 
 def new_exif_tiff(endian: str = ">") -> bytes:
