@@ -294,39 +294,8 @@ class Library(DecisionStore):
              progress: ProgressCallback | None, cancel: threading.Event | None) -> BatchReport:
         batch_id = "dry-run" if dry_run else self.writer.new_batch(operation)
         done, cancelled = self.writer.run(batch_id, jobs, dry_run, progress, cancel)
-        report = BatchReport(batch_id, operation, results + done, dry_run, cancelled)
-        if not dry_run:
-            self._after_batch(report)
-        return report
-
-    def _after_batch(self, report: BatchReport) -> None:
-        ok = report.written
-        if report.operation != "write":
-            self.refresh_photos(r.photo_id for r in ok if r.photo_id is not None)
-            return
-        self.mark_written([r.decision_id for r in ok if r.decision_id is not None], report.batch_id)
-        self._follow_writes(ok)
-
-    def _follow_writes(self, results: Sequence[FileResult]) -> None:
-        """Update the cache from what we just wrote (no re-read): identity, GPS and where it now lives."""
-        table = schema.photos
-        with self.database.write_lock, self.database.engine.begin() as connection:
-            for result in results:
-                if result.photo_id is None or result.decision_id is None or result.state is None:
-                    continue
-                decision = connection.execute(sa.select(schema.decisions.c.lat, schema.decisions.c.lon,
-                                                        schema.decisions.c.altitude_m)
-                                              .where(schema.decisions.c.id == result.decision_id)).one()
-                values: dict[str, Any] = {"gps_lat": decision.lat, "gps_lon": decision.lon,
-                                          "gps_alt_m": decision.altitude_m}
-                if result.target == "photo":
-                    values.update(size=result.state.size, mtime_ns=result.state.mtime_ns,
-                                  head_hash=result.state.head_hash, gps_source="exif")
-                    connection.execute(sa.update(schema.features).where(
-                        schema.features.c.photo_id == result.photo_id).values(head_hash=result.state.head_hash))
-                else:
-                    values.update(sidecar_mtime_ns=result.state.mtime_ns, gps_source="xmp")
-                connection.execute(sa.update(table).where(table.c.id == result.photo_id).values(**values))
+        # Decisions and the cache follow each chunk in the journal transaction that settles it (see journal.py)
+        return BatchReport(batch_id, operation, results + done, dry_run, cancelled)
 
     def strip(self, paths: Sequence[Path | str], progress: ProgressCallback | None = None,
               cancel: threading.Event | None = None) -> BatchReport:
@@ -355,13 +324,10 @@ class Library(DecisionStore):
             rows = [row for row in rows if row["id"] not in taken]
             done, cancelled = self.writer.run(undo_batch, [job_builders.undo_job(row) for row in this_round], False,
                                               progress, cancel)
-            self._mark_undone([row for row, result in zip(this_round, done, strict=False) if result.ok])
             results += done
             failed = {str(r.path) for r in done if not r.ok}
             rows = [row for row in rows if row["path"] not in failed]  # older changes stay while a newer one does
-        report = BatchReport(undo_batch, "undo", results, cancelled=cancelled)
-        self.refresh_photos(r.photo_id for r in report.written if r.photo_id is not None)
-        return report
+        return BatchReport(undo_batch, "undo", results, cancelled=cancelled)
 
     def journal_rows(self, path: Path | str | None = None, batch_id: str | None = None) -> list[dict]:
         """Journal rows (newest first) for a file and/or batch: what was changed and how to undo it."""
@@ -389,19 +355,6 @@ class Library(DecisionStore):
             batch_ops = dict(connection.execute(sa.select(schema.batches.c.id, schema.batches.c.operation)).all())
             rows = [dict(row._mapping) for row in connection.execute(query)]
         return [row for row in rows if batch_ops.get(row["batch_id"]) != "undo"]
-
-    def _mark_undone(self, rows: list[dict]) -> None:
-        if not rows:
-            return
-        with self.database.write_lock, self.database.engine.begin() as connection:
-            for row in rows:
-                connection.execute(sa.update(schema.journal).where(schema.journal.c.id == row["id"])
-                                   .values(state="undone", updated_ns=time.time_ns()))
-                if row["decision_id"] is not None:
-                    decisions = schema.decisions
-                    connection.execute(sa.update(decisions).where(
-                        (decisions.c.id == row["decision_id"]) & (decisions.c.state == "written"))
-                        .values(state="accepted", batch_id=None, updated_ns=time.time_ns()))
 
     def batches(self) -> list[dict]:
         """All batches, newest first, with their operation and counts per journal state."""

@@ -1,20 +1,20 @@
 """Safe file replacement with a journal: the part that must never destroy a photo.
 
 Per file: identity check against the scan, patches computed in memory and verified, the journal row with
-everything undo needs committed, then a temp file in the same folder (fsync, permissions and mtime kept, read
-back and compared), `os.replace`, and the folder fsync'd. Because the journal row comes first, every temp file
-a crash leaves behind is known to `recover()`. Files go in chunks so the journal costs two commits per
-chunk rather than per file. A crash at any instant leaves each file original or fully written; `recover()` settles
-rows left pending.
+everything undo needs committed, then a temp file in the same folder (fsync, permissions, owner, mtime and
+extended attributes kept, read back and compared), the backup if asked for (written the same way), a last
+comparison of the file with the exact bytes we read, `os.replace`, and the folder fsync'd. Because the journal row
+comes first, every temp file a crash leaves behind is known to `recover()`. Files go in chunks bounded by bytes
+so the journal costs two commits per chunk rather than per file, and memory stays bounded whatever the file
+sizes. A crash at any instant leaves each file original or fully written; `recover()` settles rows left pending.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import errno
 import hashlib
 import os
-import shutil
 import struct
 import threading
 import time
@@ -26,42 +26,33 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-try:
-    import fcntl
-except ImportError:  # no advisory locks (Windows): recovery then trusts that no other process is writing
-    fcntl = None  # type: ignore[assignment]
-
 from geocore.library import db as schema
+from geocore.library import journal
 from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, NoRoom, error_from_os
-from geocore.library.patches import (
-    Patch,
-    apply_patches,
-    decode_patches,
-    encode_patches,
-    invert_patches,
-    patched_pieces,
-    patches_match,
-    pieces_equal,
+from geocore.library.journal import Outcome, WrittenState, batch_lock, sha256
+from geocore.library.journal import is_written_version as is_written_version
+from geocore.library.journal import recover as recover
+from geocore.library.patches import Patch, apply_patches, encode_patches, patched_pieces, patches_match, pieces_equal
+from geocore.library.safe_files import TEMP_SUFFIX as TEMP_SUFFIX
+from geocore.library.safe_files import (
+    backup_path_for,
+    copy_xattrs,
+    fsync_folder,
+    keep_owner,
+    remove_quietly,
+    same_content,
+    temp_path_for,
+    write_file,
 )
 from geocore.library.scanner import HEAD_BYTES
 
 PREPARE_THREADS = 2  # reading, hashing and patching the next chunk while the current one is written
 IO_THREADS = 4  # I/O bound (write, fsync, read back): more threads than cores still overlap the waits
-CHUNK_FILES = 16  # files whose new bytes are held in memory between the two journal commits
-TEMP_SUFFIX = ".geotag-tmp"
+CHUNK_FILES = 16  # files whose new bytes are held in memory between the two journal commits...
+CHUNK_BYTES = 128 * 1024 * 1024  # ...and their bytes: two chunks are in flight (one prepared, one written)
 # What the format parsers raise on malformed bytes: besides their own CorruptMetadata, a truncated structure can
 # surface as struct.error or IndexError; all of them must become a typed per-file error, never end the batch.
 PARSER_ERRORS = (CorruptMetadata, ValueError, struct.error, IndexError)
-
-
-def sha256(data: bytes) -> str:
-    """Hex SHA-256 of `data`."""
-    return hashlib.sha256(data).hexdigest()
-
-
-def temp_path_for(path: Path) -> Path:
-    """The hidden temp file next to `path` (one fixed name, so a crash leaves at most one to clean)."""
-    return path.with_name(f".{path.name}{TEMP_SUFFIX}")
 
 
 @dataclass(frozen=True)
@@ -86,15 +77,7 @@ class FileJob:
     decision_id: int | None = None
     may_be_missing: bool = False
     mtime_ns: int | None = None  # give the result this mtime (undo puts back the original's)
-
-
-@dataclass(frozen=True)
-class WrittenState:
-    """What a written file looks like now: lets the cache follow our own writes without re-reading them."""
-
-    size: int
-    mtime_ns: int
-    head_hash: str
+    undoes_id: int | None = None  # the journal row an undo puts back
 
 
 @dataclass
@@ -148,60 +131,42 @@ class _Prepared:
 
 
 def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # some platforms cannot open folders; the rename is still atomic
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_folder(folder)
 
 
 def write_temp(path: Path, data: bytes | Sequence[bytes | memoryview], mode: int,
                times_ns: tuple[int, int] | None) -> Path:
     """Write `data` (bytes or pieces) to the temp file next to `path`, fsync it, give it `mode` and times."""
-    temp = temp_path_for(path)
-    temp.unlink(missing_ok=True)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    return write_file(temp_path_for(path), data, mode, times_ns)
+
+
+def _expected_size(job: FileJob) -> int:
+    if job.identity is not None:
+        return job.identity.size
     try:
-        for piece in [data] if isinstance(data, bytes) else data:
-            view = memoryview(piece)
-            while view:
-                view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(temp, mode)
-    if times_ns is not None:
-        os.utime(temp, ns=times_ns)
-    return temp
+        return os.stat(job.path).st_size
+    except OSError:
+        return 0
 
 
-def _journal_lock_path(database: schema.Database) -> Path:
-    return database.path.with_name(database.path.name + ".writing")
+def byte_chunks(jobs: Sequence[FileJob]) -> Iterator[list[FileJob]]:
+    """Consecutive chunks of at most CHUNK_FILES files and CHUNK_BYTES bytes, at least one file each."""
+    chunk: list[FileJob] = []
+    held = 0
+    for job in jobs:
+        size = _expected_size(job)
+        if chunk and (len(chunk) >= CHUNK_FILES or held + size > CHUNK_BYTES):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(job)
+        held += size
+    if chunk:
+        yield chunk
 
 
-@contextlib.contextmanager
-def _batch_lock(database: schema.Database, exclusive: bool) -> Iterator[bool]:
-    """Writers share this lock while their journal rows are pending; `recover()` needs it alone (never waits).
-
-    Another process (the app's scan child, personalize) opening the library mid-batch would otherwise settle the
-    in-flight rows as abandoned and delete the temp file being written. Yields False when the lock is taken.
-    """
-    if fcntl is None:
-        yield True
-        return
-    fd = os.open(_journal_lock_path(database), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)  # releases the lock
+def _real_path(path: Path) -> Path:
+    """One key per file whatever the way to it (symlinks, `..`): two jobs on it must never share a temp name."""
+    return Path(os.path.realpath(path))
 
 
 class SafeWriter:
@@ -241,8 +206,9 @@ class SafeWriter:
         firsts: list[FileJob] = []
         repeats: list[FileJob] = []
         for job in jobs:
-            (repeats if job.path in seen else firsts).append(job)
-            seen.add(job.path)
+            real = _real_path(job.path)
+            (repeats if real in seen else firsts).append(job)
+            seen.add(real)
         results, cancelled = self._run_pipelined(batch_id, firsts, dry_run, progress, cancel)
         if repeats and not cancelled:
             more, cancelled = self.run(batch_id, repeats, dry_run, progress, cancel)
@@ -253,13 +219,13 @@ class SafeWriter:
                        progress: Callable[[int, int, str], None] | None,
                        cancel: threading.Event | None) -> tuple[list[FileResult], bool]:
         """Chunks go through prepare (read, hash, patch) while the previous chunk is being written."""
-        with _batch_lock(self.database, exclusive=False):
+        with batch_lock(self.database, exclusive=False):
             return self._run_chunks(batch_id, jobs, dry_run, progress, cancel)
 
     def _run_chunks(self, batch_id: str, jobs: Sequence[FileJob], dry_run: bool,
                     progress: Callable[[int, int, str], None] | None,
                     cancel: threading.Event | None) -> tuple[list[FileResult], bool]:
-        chunks = [jobs[start : start + CHUNK_FILES] for start in range(0, len(jobs), CHUNK_FILES)]
+        chunks = list(byte_chunks(jobs))
         results: list[FileResult] = []
         upcoming = self._submit_prepares(chunks[0], dry_run) if chunks else []
         for index, chunk in enumerate(chunks):
@@ -292,8 +258,8 @@ class SafeWriter:
                 results[index] = result
             for folder in {item.job.path.parent for _, item in prepared}:  # make the renames durable
                 _fsync_folder(folder)
-            self._journal_states([(r.journal_id, "done" if r.ok else "abandoned") for r in results.values()
-                                  if r.journal_id is not None])
+            self._journal_states(batch_id, [_outcome(item.job, results[index]) for index, item in prepared
+                                            if results[index].journal_id is not None])
         for index, item in prepared:
             results.setdefault(index, FileResult(item.job.path, item.job.target, True, None, "dry run",
                                                  item.job.photo_id, item.job.decision_id))
@@ -356,30 +322,18 @@ class SafeWriter:
                     created_ns=now, updated_ns=now)).inserted_primary_key[0]  # type: ignore[index]
 
     def _commit_file(self, item: _Prepared) -> FileResult:
-        """Temp file (fsync, mode, mtime), read back, optional backup, atomic replace, folder fsync."""
+        """Temp file (fsync, mode, owner, mtime, xattrs), read back, optional backup, last check, atomic replace."""
         job = item.job
         temp = temp_path_for(job.path)
         try:
             if not _deletes(item):
-                times = (item.mtime_ns, item.mtime_ns) if self.keep_mtime and item.existed else None
-                if job.mtime_ns is not None:
-                    times = (job.mtime_ns, job.mtime_ns)
-                pieces = patched_pieces(item.original, item.patches)
-                write_temp(job.path, pieces, item.mode, times)
-                _keep_owner(temp, item.size_uid_gid)
-                written = temp.read_bytes()
-                if not pieces_equal(written, pieces):
-                    return self._fail(item, ErrorKind.VERIFY_FAILED, "temp file read back differs")
-                failure = _verify_read_back(job, item.original, written)
+                failure = self._write_and_check_temp(item, temp)
                 if failure is not None:
                     return self._fail(item, failure.kind, failure.reason)
-                item.head_hash = hashlib.blake2b(written[:HEAD_BYTES], digest_size=16).hexdigest()
+            if self.backup_originals and item.existed:
+                _keep_backup(job.path, item)
             if item.size_uid_gid is not None and _changed_meanwhile(job.path, item):
                 return self._fail(item, ErrorKind.CHANGED, "file changed while being written; left as it was")
-            if self.backup_originals and item.existed:
-                backup = job.path.with_name(job.path.name + "_original")
-                if not backup.exists():
-                    shutil.copy2(job.path, backup)
             if _deletes(item):
                 job.path.unlink()
             else:
@@ -387,13 +341,32 @@ class SafeWriter:
             return FileResult(job.path, job.target, True, None, "", job.photo_id, job.decision_id, item.journal_id,
                               self._new_state(item))
         except OSError as exc:
-            temp.unlink(missing_ok=True)
+            remove_quietly(temp)
             error = error_from_os(exc, job.path)
             return FileResult(job.path, job.target, False, error.kind, error.reason, job.photo_id, job.decision_id,
                               item.journal_id)
 
+    def _write_and_check_temp(self, item: _Prepared, temp: Path) -> LibraryError | None:
+        """The new bytes in the temp file with everything the file system keeps besides them; read back."""
+        job = item.job
+        times = (item.mtime_ns, item.mtime_ns) if self.keep_mtime and item.existed else None
+        if job.mtime_ns is not None:
+            times = (job.mtime_ns, job.mtime_ns)
+        pieces = patched_pieces(item.original, item.patches)
+        write_temp(job.path, pieces, item.mode, times)
+        if item.size_uid_gid is not None:
+            keep_owner(temp, item.size_uid_gid[1:])
+            copy_xattrs(job.path, temp)
+        written = temp.read_bytes()
+        if not pieces_equal(written, pieces):
+            return LibraryError(ErrorKind.VERIFY_FAILED, job.path, "temp file read back differs")
+        failure = _verify_read_back(job, item.original, written)
+        if failure is None:
+            item.head_hash = hashlib.blake2b(written[:HEAD_BYTES], digest_size=16).hexdigest()
+        return failure
+
     def _fail(self, item: _Prepared, kind: ErrorKind, reason: str) -> FileResult:
-        temp_path_for(item.job.path).unlink(missing_ok=True)
+        remove_quietly(temp_path_for(item.job.path))
         job = item.job
         return FileResult(job.path, job.target, False, kind, reason, job.photo_id, job.decision_id, item.journal_id)
 
@@ -403,35 +376,58 @@ class SafeWriter:
         try:
             info = os.stat(item.job.path)
         except OSError:  # the file is already replaced: failing now would journal it 'abandoned' and lose its undo
-            return None  # the cache then learns the new state at the next scan
+            return None  # the cache then re-reads it
         return WrittenState(info.st_size, info.st_mtime_ns, item.head_hash)
 
-    def _journal_states(self, updates: list[tuple[int | None, str]]) -> None:
-        if not updates:
+    def _journal_states(self, batch_id: str, outcomes: list[Outcome]) -> None:
+        """Rows done or abandoned, decisions and the cache following them, in one transaction."""
+        if not outcomes:
             return
-        now = time.time_ns()
         with self.database.write_lock, self.database.engine.begin() as connection:
-            for journal_id, state in updates:
-                connection.execute(sa.update(schema.journal).where(schema.journal.c.id == journal_id)
-                                   .values(state=state, updated_ns=now))
+            journal.settle(connection, batch_id, outcomes)
 
 
-def _keep_owner(temp: Path, size_uid_gid: tuple[int, int, int] | None) -> None:
-    """Give the temp file the original's owner and group (when we may: root, or our own file)."""
-    if size_uid_gid is None or not hasattr(os, "chown"):
+def _outcome(job: FileJob, result: FileResult) -> Outcome:
+    assert result.journal_id is not None
+    return Outcome(result.journal_id, result.ok, job.photo_id, job.decision_id, job.target, job.undoes_id,
+                   result.state)
+
+
+def _backup_is_sound(backup: Path, original: bytes) -> bool:
+    """An existing backup is kept unless it is a copy cut short (a strict prefix of the original: disk full or a
+    crash during an older version's plain copy). A different one is an older original: the first one is kept."""
+    try:
+        size = os.stat(backup).st_size
+    except FileNotFoundError:
+        return False
+    if size >= len(original):
+        return True
+    return not original.startswith(backup.read_bytes())
+
+
+def _keep_backup(path: Path, item: _Prepared) -> None:
+    """`NAME_original`, written like a photo: temp, fsync, compared with the bytes we read, then renamed."""
+    backup = backup_path_for(path)
+    if _backup_is_sound(backup, item.original):
         return
-    _size, uid, gid = size_uid_gid
-    info = os.stat(temp)
-    if (info.st_uid, info.st_gid) != (uid, gid):
-        # A user may not give files away: the file then belongs to whoever ran the write.
-        with contextlib.suppress(PermissionError):
-            os.chown(temp, uid, gid)
+    temp = temp_path_for(backup)
+    try:
+        write_file(temp, item.original, item.mode, (item.mtime_ns, item.mtime_ns))
+        if not same_content(temp, item.original):
+            raise OSError(errno.EIO, "backup read back differs from the original")
+        os.replace(temp, backup)
+    except OSError:
+        remove_quietly(temp)
+        raise
 
 
 def _changed_meanwhile(path: Path, item: _Prepared) -> bool:
-    """Last check just before the rename: another program wrote the file since we read it."""
+    """Last check just before the rename: the file is no longer exactly the bytes we read (another program
+    saved it, even keeping its size and mtime)."""
     info = os.stat(path)
-    return item.size_uid_gid is not None and (info.st_size, info.st_mtime_ns) != (item.size_uid_gid[0], item.mtime_ns)
+    if item.size_uid_gid is None or (info.st_size, info.st_mtime_ns) != (item.size_uid_gid[0], item.mtime_ns):
+        return True
+    return not same_content(path, item.original)
 
 
 def _deletes(item: _Prepared) -> bool:
@@ -458,40 +454,3 @@ def _verify_read_back(job: FileJob, original: bytes, written: bytes) -> LibraryE
 
 class VerifyError(ValueError):
     """Read-back verification found the written bytes wrong."""
-
-
-def is_written_version(current: bytes, patches: list[Patch], original_sha256: str) -> bool:
-    """True when `current` is exactly the original with `patches` applied (checked against the original's hash).
-
-    The patched regions must hold the new bytes, and undoing them must give the original's SHA-256: together this
-    proves every byte, so no hash of the written file is needed at write time.
-    """
-    inverse = invert_patches(patches)
-    if not patches_match(current, inverse):
-        return False
-    return sha256(apply_patches(current, inverse)) == original_sha256
-
-
-def recover(database: schema.Database) -> list[str]:
-    """Settle journal rows left 'pending' by a crash: done if the file is the written one, else abandoned."""
-    with _batch_lock(database, exclusive=True) as alone:
-        return _settle_pending(database) if alone else []  # a batch in flight settles its own rows
-
-
-def _settle_pending(database: schema.Database) -> list[str]:
-    table = schema.journal
-    settled = []
-    with database.write_lock, database.engine.begin() as connection:
-        rows = connection.execute(sa.select(table.c.id, table.c.path, table.c.patches, table.c.original_sha256)
-                                  .where(table.c.state == "pending")).all()
-        for journal_id, path, blob, original_sha in rows:
-            try:
-                current = Path(path).read_bytes()
-            except OSError:
-                current = None
-            written = current is not None and is_written_version(current, decode_patches(blob), original_sha)
-            state = "done" if written else "abandoned"
-            connection.execute(sa.update(table).where(table.c.id == journal_id).values(state=state))
-            temp_path_for(Path(path)).unlink(missing_ok=True)
-            settled.append(f"{path}: {state}")
-    return settled

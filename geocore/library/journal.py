@@ -1,0 +1,266 @@
+"""The write journal after the fact: settling rows, what a settled row means for decisions and the photo cache,
+and recovery of rows a crash left pending.
+
+A row becomes 'done' in the same transaction that marks its decision written (or, for an undo, the undone row
+'undone' and its decision accepted again) and brings the photo's cached identity up to date. So whatever instant
+a process dies at, the next run sees its own writes as its own: no "changed since scan", no second write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import struct
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+try:
+    import fcntl
+except ImportError:  # no advisory locks (Windows): recovery then trusts that no other process is writing
+    fcntl = None  # type: ignore[assignment]
+
+from geocore.library import db as schema
+from geocore.library import xmp
+from geocore.library.patches import apply_patches, decode_patches, invert_patches, patches_match
+from geocore.library.safe_files import backup_path_for, remove_quietly, temp_path_for
+from geocore.library.scanner import FoundFile, inspect_file
+
+# What reading back a journal row can raise besides OSError: a blob that does not decode.
+UNSETTLED_ERRORS = (OSError, ValueError, struct.error, IndexError)
+
+
+@dataclass(frozen=True)
+class WrittenState:
+    """What a written file looks like now: lets the cache follow our own writes without re-reading them."""
+
+    size: int
+    mtime_ns: int
+    head_hash: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one journal row ends: done or abandoned, with what the cache needs to follow it."""
+
+    journal_id: int
+    done: bool
+    photo_id: int | None = None
+    decision_id: int | None = None
+    target: str = "photo"
+    undoes_id: int | None = None  # the row an undo put back
+    state: WrittenState | None = None  # None: the cache re-reads the file
+
+
+def sha256(data: bytes) -> str:
+    """Hex SHA-256 of `data`."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_written_version(current: bytes, patches: list, original_sha256: str) -> bool:
+    """True when `current` is exactly the original with `patches` applied (checked against the original's hash).
+
+    The patched regions must hold the new bytes, and undoing them must give the original's SHA-256: together this
+    proves every byte, so no hash of the written file is needed at write time.
+    """
+    inverse = invert_patches(patches)
+    if not patches_match(current, inverse):
+        return False
+    return sha256(apply_patches(current, inverse)) == original_sha256
+
+
+def _journal_lock_path(database: schema.Database) -> Path:
+    return database.path.with_name(database.path.name + ".writing")
+
+
+@contextlib.contextmanager
+def batch_lock(database: schema.Database, exclusive: bool) -> Iterator[bool]:
+    """Writers share this lock while their journal rows are pending; `recover()` needs it alone (never waits).
+
+    Another process (the app's scan child, personalize) opening the library mid-batch would otherwise settle the
+    in-flight rows as abandoned and delete the temp file being written. Yields False when the lock is taken.
+    """
+    if fcntl is None:
+        yield True
+        return
+    fd = os.open(_journal_lock_path(database), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+# -- settling ---------------------------------------------------------------------------------------------------
+
+def settle(connection: sa.Connection, batch_id: str, outcomes: Sequence[Outcome]) -> None:
+    """Mark rows done or abandoned and bring decisions and the photo cache in line, in the caller's transaction."""
+    now = time.time_ns()
+    table = schema.journal
+    for outcome in outcomes:
+        connection.execute(sa.update(table).where(table.c.id == outcome.journal_id)
+                           .values(state="done" if outcome.done else "abandoned", updated_ns=now))
+    done = [outcome for outcome in outcomes if outcome.done]
+    if not done:
+        return
+    operation = connection.execute(sa.select(schema.batches.c.operation)
+                                   .where(schema.batches.c.id == batch_id)).scalar()
+    if operation == "write":
+        _follow_writes(connection, batch_id, done, now)
+        return
+    if operation == "undo":
+        _follow_undo(connection, done, now)
+    refresh_photos(connection, (o.photo_id for o in done if o.photo_id is not None))
+
+
+def _follow_writes(connection: sa.Connection, batch_id: str, done: Sequence[Outcome], now: int) -> None:
+    """Decisions written; the cache takes the written identity and GPS without re-reading the files."""
+    decisions, photos = schema.decisions, schema.photos
+    ids = [o.decision_id for o in done if o.decision_id is not None]
+    if ids:
+        connection.execute(sa.update(decisions).where(decisions.c.id.in_(ids))
+                           .values(state="written", batch_id=batch_id, updated_ns=now))
+    reread = []
+    for outcome in done:
+        if outcome.photo_id is None or outcome.decision_id is None:
+            continue
+        if outcome.state is None:
+            reread.append(outcome.photo_id)
+            continue
+        position = connection.execute(sa.select(decisions.c.lat, decisions.c.lon, decisions.c.altitude_m)
+                                      .where(decisions.c.id == outcome.decision_id)).one()
+        values: dict[str, Any] = {"gps_lat": position.lat, "gps_lon": position.lon, "gps_alt_m": position.altitude_m}
+        if outcome.target == "photo":
+            values.update(size=outcome.state.size, mtime_ns=outcome.state.mtime_ns,
+                          head_hash=outcome.state.head_hash, gps_source="exif")
+            connection.execute(sa.update(schema.features).where(schema.features.c.photo_id == outcome.photo_id)
+                               .values(head_hash=outcome.state.head_hash))
+        else:
+            values.update(sidecar_mtime_ns=outcome.state.mtime_ns, gps_source="xmp")
+        connection.execute(sa.update(photos).where(photos.c.id == outcome.photo_id).values(**values))
+    refresh_photos(connection, reread)
+
+
+def _follow_undo(connection: sa.Connection, done: Sequence[Outcome], now: int) -> None:
+    """The rows put back are 'undone'; a decision whose write was undone is accepted again."""
+    table, decisions = schema.journal, schema.decisions
+    for outcome in done:
+        if outcome.undoes_id is None:
+            continue
+        connection.execute(sa.update(table).where(table.c.id == outcome.undoes_id)
+                           .values(state="undone", updated_ns=now))
+        decision_id = connection.execute(sa.select(table.c.decision_id)
+                                         .where(table.c.id == outcome.undoes_id)).scalar()
+        if decision_id is not None:
+            connection.execute(sa.update(decisions).where((decisions.c.id == decision_id)
+                                                          & (decisions.c.state == "written"))
+                               .values(state="accepted", batch_id=None, updated_ns=now))
+
+
+def _sidecar_mtime(photo: Path) -> int | None:
+    mtimes = []
+    for candidate in xmp.sidecar_candidates(photo):
+        with contextlib.suppress(OSError):
+            mtimes.append(candidate.stat().st_mtime_ns)
+    return max(mtimes) if mtimes else None
+
+
+def refresh_photos(connection: sa.Connection, photo_ids: Iterable[int]) -> None:
+    """Re-read photos after our own changes: identity and GPS follow, predictions and features stay."""
+    photos = schema.photos
+    for photo_id in sorted(set(photo_ids)):
+        path = connection.execute(sa.select(photos.c.path).where(photos.c.id == photo_id)).scalar()
+        if path is None:
+            continue
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # gone or unreachable: the next scan says so
+        row = inspect_file(FoundFile(path, info.st_size, info.st_mtime_ns, _sidecar_mtime(Path(path))))
+        row.pop("path")
+        connection.execute(sa.update(photos).where(photos.c.id == photo_id).values(**row))
+        connection.execute(sa.update(schema.features).where(schema.features.c.photo_id == photo_id)
+                           .values(head_hash=row["head_hash"]))
+
+
+# -- recovery ---------------------------------------------------------------------------------------------------
+
+def recover(database: schema.Database) -> list[str]:
+    """Settle rows left 'pending' by a crash; one line per row. A row that cannot be settled now (its file
+    unreachable, its blob unreadable) is reported and left pending: it never stops the library from opening."""
+    with batch_lock(database, exclusive=True) as alone:
+        return _settle_pending(database) if alone else []  # a batch in flight settles its own rows
+
+
+def _pending_rows(database: schema.Database) -> list[Any]:
+    table, batches = schema.journal, schema.batches
+    query = (sa.select(table.c.id, table.c.batch_id, table.c.path, table.c.target, table.c.patches,
+                       table.c.original_sha256, table.c.photo_id, table.c.decision_id, batches.c.operation)
+             .join(batches, batches.c.id == table.c.batch_id, isouter=True)
+             .where(table.c.state == "pending").order_by(table.c.id))
+    with database.engine.connect() as connection:
+        return list(connection.execute(query).all())
+
+
+def _settle_pending(database: schema.Database) -> list[str]:
+    report: list[str] = []
+    by_batch: dict[str, list[Outcome]] = {}
+    for row in _pending_rows(database):
+        try:
+            outcome = _outcome_of(database, row)
+        except UNSETTLED_ERRORS as exc:
+            report.append(f"{row.path}: not settled, left pending ({exc})")
+            continue
+        by_batch.setdefault(row.batch_id, []).append(outcome)
+        report.append(f"{row.path}: {'done' if outcome.done else 'abandoned'}")
+    for batch_id, outcomes in by_batch.items():
+        with database.write_lock, database.engine.begin() as connection:
+            settle(connection, batch_id, outcomes)
+    return report
+
+
+def _current_bytes(path: Path, target: str) -> bytes | None:
+    """The file as it is now; None when it is gone. A sidecar that is gone reads as empty (an undo deletes the
+    sidecar it created). A folder that is gone too raises: an unplugged drive is settled when it comes back."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise
+        return b"" if target == "sidecar" else None
+
+
+def _outcome_of(database: schema.Database, row: Any) -> Outcome:
+    """Decide one pending row from the file itself, and remove the temp files it may have left."""
+    path = Path(row.path)
+    current = _current_bytes(path, row.target)
+    done = current is not None and is_written_version(current, decode_patches(row.patches), row.original_sha256)
+    for leftover in (temp_path_for(path), temp_path_for(backup_path_for(path))):
+        error = remove_quietly(leftover)
+        if error is not None:
+            raise error
+    undoes_id = _row_undone_by(database, row, current) if done and row.operation == "undo" else None
+    return Outcome(row.id, done, row.photo_id, row.decision_id, row.target, undoes_id)
+
+
+def _row_undone_by(database: schema.Database, row: Any, current: bytes | None) -> int | None:
+    """The row an undo put back: this path's newest row still 'done', if the file is now its original."""
+    table, batches = schema.journal, schema.batches
+    query = (sa.select(table.c.id, table.c.original_sha256).join(batches, batches.c.id == table.c.batch_id)
+             .where((table.c.path == row.path) & (table.c.id < row.id) & (table.c.state == "done")
+                    & (batches.c.operation != "undo"))
+             .order_by(table.c.id.desc()).limit(1))
+    with database.engine.connect() as connection:
+        found = connection.execute(query).first()
+    if found is None or current is None or found.original_sha256 != sha256(current):
+        return None
+    return int(found.id)

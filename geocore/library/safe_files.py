@@ -1,0 +1,124 @@
+"""The file-level steps of a safe write: temp names that fit any legal name, durable temp files that keep
+what the file system holds besides the bytes (mode, owner, times, extended attributes), and exact comparisons."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+TEMP_SUFFIX = ".geotag-tmp"
+NAME_MAX_BYTES = 255  # when the file system does not say (ext4, btrfs, APFS, NTFS in UTF-16 units all allow 255)
+COMPARE_BLOCK_BYTES = 1024 * 1024
+BACKUP_SUFFIX = "_original"
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return min(os.pathconf(folder, "PC_NAME_MAX"), NAME_MAX_BYTES)
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or the folder is not reachable
+        return NAME_MAX_BYTES
+
+
+def temp_path_for(path: Path) -> Path:
+    """The hidden temp file next to `path`: `.NAME.geotag-tmp`, or a fixed-length name from a hash of NAME when
+    that would not fit NAME_MAX. A pure function of the path, so `recover()` finds what a crash left."""
+    readable = f".{path.name}{TEMP_SUFFIX}"
+    if len(os.fsencode(readable)) <= _name_max(path.parent):
+        return path.with_name(readable)
+    digest = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:32]
+    return path.with_name(f".{digest}{TEMP_SUFFIX}")
+
+
+def backup_path_for(path: Path) -> Path:
+    """Where `--backup` keeps the original (exiftool's `NAME_original`)."""
+    return path.with_name(path.name + BACKUP_SUFFIX)
+
+
+def write_file(target: Path, data: bytes | Sequence[bytes | memoryview], mode: int,
+               times_ns: tuple[int, int] | None) -> Path:
+    """Create `target` afresh with `data` (bytes or pieces), fsync it, give it `mode` and times."""
+    target.unlink(missing_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        for piece in [data] if isinstance(data, bytes) else data:
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(target, mode)
+    if times_ns is not None:
+        os.utime(target, ns=times_ns)
+    return target
+
+
+def same_content(path: Path, data: bytes) -> bool:
+    """True when the file at `path` holds exactly `data` (read and compared block by block, no second copy)."""
+    view = memoryview(data)
+    position = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(COMPARE_BLOCK_BYTES):
+            if view[position : position + len(block)] != block:
+                return False
+            position += len(block)
+    return position == len(data)
+
+
+def remove_quietly(path: Path) -> OSError | None:
+    """Unlink `path` if it is there; the error instead of raising (cleanup must not hide the real failure)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        return exc
+    return None
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make renames in `folder` durable (where folders can be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # some platforms cannot open folders; the rename is still atomic
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def keep_owner(temp: Path, uid_gid: tuple[int, int] | None) -> None:
+    """Give the temp file the original's owner and group (when we may: root, or our own file)."""
+    if uid_gid is None or not hasattr(os, "chown"):
+        return
+    info = os.stat(temp)
+    if (info.st_uid, info.st_gid) != uid_gid:
+        # A user may not give files away: the file then belongs to whoever ran the write.
+        with contextlib.suppress(PermissionError):
+            os.chown(temp, *uid_gid)
+
+
+def copy_xattrs(source: Path, target: Path) -> None:
+    """Give `target` every extended attribute of `source` (Linux); OSError when a user.* one cannot be kept.
+
+    Attributes of the system namespaces (security.*, trusted.*) that we may not set are the kernel's business and
+    are skipped; a user attribute lost would be data lost, so the write is refused instead.
+    """
+    if not hasattr(os, "listxattr"):
+        return
+    try:
+        names = os.listxattr(source)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+            return
+        raise
+    for name in names:
+        value = os.getxattr(source, name)
+        try:
+            os.setxattr(target, name, value)
+        except OSError:
+            if name.startswith("user."):
+                raise
