@@ -63,8 +63,18 @@ def identity_of(photo: PhotoRecord) -> Identity | None:
 
 
 def existing_sidecar(photo: Path) -> Path | None:
-    """The first existing sidecar of either naming style."""
-    return next((c for c in xmp.sidecar_candidates(photo) if c.exists()), None)
+    """The first existing sidecar of either naming style, any case (a link counts: it is refused, not bypassed)."""
+    return next(iter(xmp.existing_sidecars(photo)), None)
+
+
+def _refuse_unsafe_sidecar(path: Path) -> None:
+    """Never write through a link (a hostile folder could aim it at any file of the user's) or into a non-file.
+
+    Checked when the patches are made, just after the read: the rename then replaces the directory entry itself.
+    """
+    reason = xmp.unsafe_sidecar_reason(path)
+    if reason is not None:
+        raise LibraryError(ErrorKind.UNSUPPORTED, path, reason)
 
 
 def sidecar_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, style: str,
@@ -73,6 +83,7 @@ def sidecar_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, style:
     path = existing_sidecar(photo.file_path) or xmp.sidecar_path(photo.file_path, style)
 
     def make_patches(old: bytes) -> list[Patch]:
+        _refuse_unsafe_sidecar(path)
         return [Patch(0, old, xmp.merge_location(old or None, fix, place))]
 
     return FileJob(path, make_patches, target="sidecar", verify=_verify_sidecar(fix, place), photo_id=photo.id,
@@ -129,11 +140,17 @@ def strip_jobs(photo: PhotoRecord) -> list[FileJob]:
     elif photo.gps_source == "exif":
         raise LibraryError(ErrorKind.UNSUPPORTED, photo.path,
                            f"cannot remove embedded GPS from {kind.value} files safely")
-    for sidecar in xmp.sidecar_candidates(photo.file_path):
-        if sidecar.exists():
-            jobs.append(FileJob(sidecar, lambda old: [Patch(0, old, xmp.strip_location_packet(old))],
-                                target="sidecar", verify=_verify_sidecar_stripped, photo_id=photo.id))
+    for sidecar in xmp.existing_sidecars(photo.file_path):
+        jobs.append(FileJob(sidecar, _sidecar_stripper(sidecar), target="sidecar", verify=_verify_sidecar_stripped,
+                            photo_id=photo.id))
     return jobs
+
+
+def _sidecar_stripper(path: Path) -> Callable[[bytes], list[Patch]]:
+    def make_patches(old: bytes) -> list[Patch]:
+        _refuse_unsafe_sidecar(path)
+        return [Patch(0, old, xmp.strip_location_packet(old))]
+    return make_patches
 
 
 def undo_job(row: dict) -> FileJob:

@@ -107,13 +107,14 @@ def _segment_bytes(marker: int, payload: bytes) -> bytes:
 
 def _xmp_location_patches(data: bytes, segments: list[Segment], fix: GpsFix,
                           place: xmp.Place | None) -> list[Patch]:
-    """Keep embedded XMP in step with the new EXIF GPS (a stale XMP position would contradict it)."""
+    """Keep embedded XMP in step with the new EXIF GPS (a stale XMP position would contradict it); an XMP packet
+    without GPS (only place names, say) is left alone unless place names are to be written."""
     wanted = place is not None and any((place.city, place.state, place.country, place.country_code))
     for segment in segments:
         payload = data[segment.payload_start : segment.end]
         if segment.marker == 0xE1 and payload.startswith(xmp.JPEG_XMP_HEADER):
             packet = payload[len(xmp.JPEG_XMP_HEADER) :]
-            if not (wanted or xmp.has_location(packet)):
+            if not (wanted or xmp.has_gps(packet)):
                 return []
             merged = xmp.JPEG_XMP_HEADER + xmp.merge_location(packet, fix, place)
             return [Patch(segment.offset, data[segment.offset : segment.end], _segment_bytes(0xE1, merged))]

@@ -160,10 +160,9 @@ def _xmp_gps(packet: bytes) -> GpsFix | None:
 
 def read_sidecar_gps(photo: Path) -> GpsFix | None:
     """GPS from either sidecar naming style, None when absent or unreadable."""
-    for candidate in xmp.sidecar_candidates(photo):
-        try:
-            data = candidate.read_bytes()
-        except OSError:
+    for candidate in xmp.existing_sidecars(photo):
+        data = xmp.read_sidecar(candidate)
+        if data is None:
             continue
         try:
             fix = xmp.read_location(data)

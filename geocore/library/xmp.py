@@ -1,15 +1,22 @@
 """XMP: sidecar files (read both naming styles, merge without losing content) and location removal.
 
-ElementTree keeps elements, attributes, comments and processing instructions; namespace prefixes found in a
-document are registered so they survive a rewrite under their own names.
+ElementTree keeps elements, attributes, comments and processing instructions inside the root; what lies outside it
+(the XML declaration, top-level comments and processing instructions, the xpacket wrapper and its padding) is kept
+byte for byte. Namespace prefixes found in a document are registered so they survive a rewrite under their own
+names. A merge changes only the properties it sets: every other one, place names included, stays as it was.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import os
+import stat
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from xml.parsers import expat
 
 from geocore.library.errors import CorruptMetadata
 from geocore.library.gps import GpsFix, from_xmp_coordinate, to_rational, to_xmp_coordinate
@@ -30,6 +37,10 @@ LOCATION_PROPERTIES = {
     (NS["Iptc4xmpCore"], "CountryCode"), (NS["Iptc4xmpCore"], "Location"),
     (NS["Iptc4xmpExt"], "LocationCreated"), (NS["Iptc4xmpExt"], "LocationShown"),
 }
+PLACE_PROPERTIES = (("photoshop", "City"), ("photoshop", "State"), ("photoshop", "Country"),
+                    ("Iptc4xmpCore", "CountryCode"))
+XMP_ROOTS = {f"{{{NS['x']}}}xmpmeta", f"{{{NS['x']}}}xapmeta", f"{{{NS['rdf']}}}RDF"}
+MAX_SIDECAR_BYTES = 16 * 1024 * 1024
 PACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
 PACKET_END = '\n<?xpacket end="w"?>'
 
@@ -52,6 +63,54 @@ def sidecar_candidates(photo: Path) -> list[Path]:
 def sidecar_path(photo: Path, style: str = "append") -> Path:
     """Where a new sidecar goes: 'append' gives `a.CR2.xmp`, 'replace' gives `a.xmp`."""
     return sidecar_candidates(photo)[0 if style == "append" else 1]
+
+
+@functools.lru_cache(maxsize=16)
+def _xmp_names(folder: str, mtime_ns: int) -> dict[str, tuple[str, ...]]:
+    """Lower-cased .xmp names in `folder` -> the names as stored (the folder's mtime keys the cache)."""
+    names: dict[str, list[str]] = {}
+    for name in os.listdir(folder):
+        if name.lower().endswith(".xmp"):
+            names.setdefault(name.lower(), []).append(name)
+    return {key: tuple(sorted(found)) for key, found in names.items()}
+
+
+def existing_sidecars(photo: Path) -> list[Path]:
+    """The sidecars of `photo` that exist (links included), in `sidecar_candidates` order, matched without regard
+    to case as the scan does (`a.CR2.XMP` and `A.xmp` are sidecars too)."""
+    try:
+        folder = photo.parent
+        names = _xmp_names(str(folder), os.stat(folder).st_mtime_ns)
+    except OSError:
+        return [c for c in sidecar_candidates(photo) if os.path.lexists(c)]
+    found: list[Path] = []
+    for candidate in sidecar_candidates(photo):
+        found += [folder / name for name in names.get(candidate.name.lower(), ()) if folder / name not in found]
+    return found
+
+
+def unsafe_sidecar_reason(path: Path) -> str | None:
+    """Why `path` must not be written as a sidecar (a link, or not a regular file), None when it is safe."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        return "sidecar is a symbolic link; it is never written through"
+    if not stat.S_ISREG(info.st_mode):
+        return "sidecar is not a regular file"
+    return None
+
+
+def read_sidecar(path: Path) -> bytes | None:
+    """A sidecar's bytes, None when it is not a regular file of sane size (a FIFO or /dev/zero named .xmp)."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SIDECAR_BYTES:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _split_name(tag: str) -> tuple[str, str]:
@@ -77,6 +136,50 @@ def parse_packet(data: bytes) -> ET.Element:
         return parser.close()
     except ET.ParseError as exc:
         raise CorruptMetadata(f"XMP is not well-formed XML: {exc}") from None
+
+
+def parse_xmp_document(data: bytes) -> ET.Element:
+    """Parse an XMP packet or sidecar and check it is one (an HTML page named .xmp is not); CorruptMetadata if not."""
+    root = parse_packet(data)
+    if root.tag not in XMP_ROOTS:
+        raise CorruptMetadata(f"not an XMP packet (root element {root.tag!r}); left as it is")
+    return root
+
+
+def _root_span(data: bytes) -> tuple[int, int]:
+    """(start, end) of the root element in `data`: what lies outside is kept byte for byte."""
+    parser = expat.ParserCreate()
+    depth = 0
+    span = [-1, -1]
+
+    def start(_name: str, _attrs: object) -> None:
+        nonlocal depth
+        if depth == 0 and span[0] < 0:
+            span[0] = parser.CurrentByteIndex
+        depth += 1
+
+    def end(_name: str) -> None:
+        nonlocal depth
+        depth -= 1
+        if depth == 0 and span[1] < 0:
+            span[1] = data.index(b">", parser.CurrentByteIndex) + 1
+
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as exc:
+        raise CorruptMetadata(f"XMP is not well-formed XML: {exc}") from None
+    if span[0] < 0 or span[1] < 0:
+        raise CorruptMetadata("XMP has no root element")
+    return span[0], span[1]
+
+
+def serialize_into(original: bytes, root: ET.Element) -> bytes:
+    """`root` serialized in place of the original's root element, everything around it kept byte for byte."""
+    start, end = _root_span(original)
+    for prefix, uri in NS.items():
+        ET.register_namespace(prefix, uri)
+    return original[:start] + ET.tostring(root, encoding="unicode").encode("utf-8") + original[end:]
 
 
 def _new_document() -> ET.Element:
@@ -136,17 +239,59 @@ def _location_properties(fix: GpsFix, place: Place | None) -> list[tuple[str, st
     return props
 
 
+def _set_property(root: ET.Element, description: ET.Element, tag: str, text: str) -> None:
+    """Give property `tag` the value `text` where it already is (attribute or simple element), else append it;
+    other copies of it go (one property, one value)."""
+    placed = False
+    for element in list(root.iter()):
+        if tag in element.attrib:
+            if placed:
+                del element.attrib[tag]
+            else:
+                element.attrib[tag] = text
+                placed = True
+        for child in [c for c in element if c.tag == tag]:
+            if not placed and len(child) == 0 and not child.attrib:
+                child.text = text
+                placed = True
+            else:
+                element.remove(child)
+    if not placed:
+        _append_indented(description, tag, text)
+
+
+def _remove_property(root: ET.Element, tag: str) -> None:
+    for element in list(root.iter()):
+        element.attrib.pop(tag, None)
+        for child in [c for c in element if c.tag == tag]:
+            element.remove(child)
+
+
 def merge_location(existing: bytes | None, fix: GpsFix, place: Place | None = None) -> bytes:
-    """A sidecar with `fix` (and place names) merged into `existing`, keeping all its other content."""
-    fresh = not (existing and existing.strip())
-    root = _new_document() if fresh else parse_packet(existing or b"")
-    remove_location(root)
+    """A packet with `fix` (and place names) merged into `existing`, changing no other property.
+
+    GPS properties we do not set stay, as in EXIF; place names change only when a place is given (then the four
+    place-name properties describe the new place: one it does not name is removed rather than left stale).
+    """
+    if not (existing and existing.strip()):
+        root = _new_document()
+        _merge_into(root, fix, place)
+        ET.indent(root, space=" ")
+        return serialize(root)
+    root = parse_xmp_document(existing)
+    _merge_into(root, fix, place)
+    return serialize_into(existing, root)
+
+
+def _merge_into(root: ET.Element, fix: GpsFix, place: Place | None) -> None:
     description = _description(root)
     for prefix, name, value in _location_properties(fix, place):
-        _append_indented(description, f"{{{NS[prefix]}}}{name}", value)
-    if fresh:
-        ET.indent(root, space=" ")
-    return serialize(root)
+        _set_property(root, description, f"{{{NS[prefix]}}}{name}", value)
+    if place is not None:
+        named = {(prefix, name) for prefix, name, _value in _location_properties(fix, place)}
+        for prefix, name in PLACE_PROPERTIES:
+            if (prefix, name) not in named:
+                _remove_property(root, f"{{{NS[prefix]}}}{name}")
 
 
 def _append_indented(parent: ET.Element, tag: str, text: str) -> None:
@@ -192,18 +337,32 @@ def read_location(data: bytes) -> GpsFix | None:
 
 def has_location(data: bytes) -> bool:
     """True when an XMP packet holds any GPS or location-name property (False when it does not parse)."""
+    return _has_any(data, _is_location)
+
+
+def has_gps(data: bytes) -> bool:
+    """True when an XMP packet holds a GPS property (a position a new EXIF GPS would contradict)."""
+    return _has_any(data, _is_gps)
+
+
+def _is_gps(tag: str) -> bool:
+    uri, local = _split_name(tag)
+    return uri == NS["exif"] and local.startswith("GPS")
+
+
+def _has_any(data: bytes, wanted: Callable[[str], bool]) -> bool:
     try:
         root = parse_packet(data)
     except CorruptMetadata:
         return False
-    return any(_is_location(key) for element in root.iter() if isinstance(element.tag, str)
+    return any(wanted(key) for element in root.iter() if isinstance(element.tag, str)
                for key in [element.tag, *element.attrib])
 
 
 def strip_location_packet(data: bytes) -> bytes:
     """An XMP packet without location properties (unchanged bytes when it had none)."""
-    root = parse_packet(data)
-    return serialize(root) if remove_location(root) else data
+    root = parse_xmp_document(data)
+    return serialize_into(data, root) if remove_location(root) else data
 
 
 def strip_location_packet_jpeg(payload: bytes) -> bytes:
