@@ -21,7 +21,7 @@ from geocore.library import jobs as job_builders
 from geocore.library.decisions import DecisionStore, _new_id, in_chunks
 from geocore.library.errors import ErrorKind, LibraryError, error_from_os
 from geocore.library.formats import Kind
-from geocore.library.gps import PROCESSING_METHODS, GpsFix
+from geocore.library.gps import PROCESSING_METHODS, GpsFix, PositionError, validate_position
 from geocore.library.records import DecisionRecord, PhotoRecord, PredictionRecord, from_row
 from geocore.library.scanner import FoundFile, ProgressCallback, Scanner, ScanReport, inspect_file
 from geocore.library.thumbnails import make_thumbnail, thumbnail_file
@@ -263,8 +263,15 @@ class Library(DecisionStore):
         jobs: list[FileJob] = []
         for decision, place in zip(chosen, places, strict=True):
             photo = self.photo(decision.photo_id)
-            fix = GpsFix(decision.lat, decision.lon, decision.altitude_m, PROCESSING_METHODS.get(decision.source),
-                         decision.radius_km)
+            try:
+                # Decisions stored before positions were bounded may hold values no file can carry
+                validate_position(decision.lat, decision.lon, decision.altitude_m, decision.radius_km)
+                fix = GpsFix(decision.lat, decision.lon, decision.altitude_m,
+                             PROCESSING_METHODS.get(decision.source), decision.radius_km)
+            except PositionError as exc:
+                report_results.append(FileResult(photo.file_path, "photo", False, ErrorKind.UNSUPPORTED,
+                                                 f"decision {decision.id}: {exc}", photo.id, decision.id))
+                continue
             try:
                 jobs.append(job_builders.write_job(photo, fix, place, sidecar_only=sidecar_only,
                                                    style=self.sidecar_style, decision_id=decision.id))

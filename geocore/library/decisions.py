@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from geocore.fusion import priority_key
 from geocore.library import db as schema
-from geocore.library.gps import GpsFix
+from geocore.library.gps import validate_position
 from geocore.library.records import DECISION_SOURCES, DECISION_STATES, DecisionRecord, from_row
 from geocore.library.xmp import Place
 
@@ -49,12 +49,12 @@ class Proposal:
     state: str = "proposed"
 
     def validate(self) -> None:
-        """ValueError for an unknown source/state or out-of-range numbers."""
+        """ValueError for an unknown source/state; PositionError (a ValueError) for out-of-range numbers."""
         if self.source not in DECISION_SOURCES:
             raise ValueError(f"unknown source {self.source!r}; one of {DECISION_SOURCES}")
         if self.state not in DECISION_STATES:
             raise ValueError(f"unknown state {self.state!r}")
-        GpsFix(self.lat, self.lon, self.altitude_m, None, self.radius_km)
+        validate_position(self.lat, self.lon, self.altitude_m, self.radius_km)
 
 
 class DecisionStore:

@@ -17,6 +17,39 @@ PROCESSING_METHODS = {
 }
 
 SECONDS_DENOMINATOR = 1_000_000  # 1e-6 arc-second = 3e-8 m: far below 1 cm
+UINT32_MAX = 2**32 - 1  # each half of an EXIF RATIONAL
+# Positions entering the library: the deepest ocean trench to the edge of space (Karman line); no two points on
+# Earth are farther apart than half the equator, so a larger confidence radius says nothing.
+ALTITUDE_RANGE_M = (-11_000.0, 100_000.0)
+MAX_RADIUS_KM = 20_038.0
+
+
+class PositionError(ValueError):
+    """A position that cannot be right (out of range, not finite); `field` names the value, the message says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _check_range(field: str, value: float, low: float, high: float, unit: str) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+        raise PositionError(field, f"{field} {value!r}{unit} is outside {low:g}{unit}..{high:g}{unit}")
+
+
+def validate_position(lat: float, lon: float, alt_m: float | None = None, radius_km: float | None = None) -> None:
+    """PositionError (a ValueError, one-line message) unless every given value is finite and physically possible."""
+    _check_range("latitude", lat, -90.0, 90.0, "°")
+    _check_range("longitude", lon, -180.0, 180.0, "°")
+    if alt_m is not None:
+        _check_range("altitude", alt_m, *ALTITUDE_RANGE_M, " m")
+    if radius_km is not None:
+        _check_range("radius", radius_km, 0.0, MAX_RADIUS_KM, " km")
+
+
+def plausible_altitude(alt_m: float | None) -> bool:
+    """True for an altitude a position may carry (see ALTITUDE_RANGE_M); False for None, NaN and absurd values."""
+    return alt_m is not None and math.isfinite(alt_m) and ALTITUDE_RANGE_M[0] <= alt_m <= ALTITUDE_RANGE_M[1]
 
 
 @dataclass(frozen=True)
@@ -34,10 +67,15 @@ class GpsFix:
             raise ValueError(f"latitude out of range: {self.lat}")
         if not (math.isfinite(self.lon) and -180.0 <= self.lon <= 180.0):
             raise ValueError(f"longitude out of range: {self.lon}")
-        if self.alt_m is not None and not math.isfinite(self.alt_m):
-            raise ValueError(f"altitude not finite: {self.alt_m}")
-        if self.radius_km is not None and not (math.isfinite(self.radius_km) and self.radius_km >= 0):
-            raise ValueError(f"radius must be >= 0: {self.radius_km}")
+        # Only what EXIF can hold is checked here (files are read into GpsFix too, with whatever altitude they
+        # carry); positions entering the library pass validate_position, which also bounds them physically.
+        if self.alt_m is not None and not (math.isfinite(self.alt_m) and abs(self.alt_m) <= UINT32_MAX):
+            raise PositionError("altitude", f"altitude {self.alt_m!r} m cannot be written (EXIF holds at most "
+                                            f"{UINT32_MAX} m)")
+        if self.radius_km is not None and not (math.isfinite(self.radius_km)
+                                               and 0 <= self.radius_km * 1000.0 <= UINT32_MAX):
+            raise PositionError("radius", f"radius {self.radius_km!r} km must be >= 0 and at most "
+                                          f"{UINT32_MAX // 1000} km")
 
 
 def degrees_to_dms_rationals(value_deg: float) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
@@ -56,11 +94,15 @@ def dms_rationals_to_degrees(values: tuple[tuple[int, int], ...]) -> float:
 
 
 def to_rational(value: float, max_denominator: int = 1000) -> tuple[int, int]:
-    """A non-negative float as an EXIF unsigned rational."""
-    fraction = Fraction(abs(value)).limit_denominator(max_denominator)
-    while fraction.numerator >= 2**32:
-        max_denominator //= 10
-        fraction = Fraction(abs(value)).limit_denominator(max(max_denominator, 1))
+    """|value| as an EXIF unsigned rational (both parts < 2**32); ValueError when no such rational is near it."""
+    magnitude = abs(value)
+    if not math.isfinite(magnitude) or magnitude > UINT32_MAX:
+        raise ValueError(f"{value} cannot be stored as an EXIF rational (at most {UINT32_MAX})")
+    # The denominator bound keeps the numerator in range, so one rounding is enough: no search, no loop.
+    limit = max(1, min(max_denominator, int(UINT32_MAX // max(magnitude, 1.0))))
+    fraction = Fraction(magnitude).limit_denominator(limit)
+    if fraction.numerator > UINT32_MAX:  # rounding up at the very top of the range
+        fraction = Fraction(math.floor(magnitude))
     return fraction.numerator, fraction.denominator
 
 

@@ -2,7 +2,7 @@
 
 Times without a zone are read as UTC (the GPX schema requires UTC; KML and GeoJSON writers nearly always add `Z`).
 Points without a usable time (missing, date only, unparsable) are skipped and counted; a file with no timed point
-at all is an error. Formats:
+at all is an error. Elevations outside geocore.library.gps.ALTITUDE_RANGE_M are dropped (logged with the file). Formats:
 - GPX (gpxpy): every <trkseg> is a segment; <rte> and <wpt> carry no track time and are ignored.
 - KML: every <gx:Track> is a segment (<when> paired in order with <gx:coord> "lon lat [alt]"); every LineString
   whose Placemark has a <TimeSpan> with begin and end is a segment whose vertices get times at constant speed along
@@ -17,6 +17,7 @@ at all is an error. Formats:
 from __future__ import annotations
 
 import json
+import logging
 import math
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Sequence
@@ -29,10 +30,12 @@ import gpxpy
 import gpxpy.gpx
 
 from geocore.geo.distance import haversine_km
+from geocore.library.gps import ALTITUDE_RANGE_M, plausible_altitude
 from geocore.timesync.track import Track, make_track
 
 TRACK_SUFFIXES = {".gpx": "gpx", ".kml": "kml", ".geojson": "geojson", ".json": "geojson"}
 POINT_TIME_KEYS = ("time", "timestamp", "when", "datetime")
+_log = logging.getLogger(__name__)
 
 
 class TrackFormatError(ValueError):
@@ -54,6 +57,7 @@ class _Points:
     altitude_m: list[float] = field(default_factory=list)
     segment: list[int] = field(default_factory=list)
     skipped: int = 0
+    ignored_altitudes: int = 0
     next_segment: int = 0
 
     def add(self, time_s: float | None, lat: float, lon: float, altitude_m: float | None, segment: int) -> None:
@@ -63,6 +67,9 @@ class _Points:
         self.times_s.append(time_s)
         self.lat.append(lat)
         self.lon.append(lon)
+        if altitude_m is not None and not plausible_altitude(altitude_m):
+            self.ignored_altitudes += 1  # a logger glitch (<ele>9000000000</ele>): the position stays, not the height
+            altitude_m = None
         self.altitude_m.append(math.nan if altitude_m is None else altitude_m)
         self.segment.append(segment)
 
@@ -111,6 +118,9 @@ def _finish(path: Path, points: _Points) -> Track:
         raise TrackFormatError(path, f"no track point with a time{detail}")
     for lat, lon in zip(points.lat, points.lon, strict=True):
         _check_position(path, lat, lon)
+    if points.ignored_altitudes:
+        low, high = ALTITUDE_RANGE_M
+        _log.warning("%s: %d elevation(s) outside %g..%g m ignored", path, points.ignored_altitudes, low, high)
     return make_track(points.times_s, points.lat, points.lon, points.altitude_m, points.segment, (str(path),))
 
 
