@@ -21,6 +21,7 @@ STATE_COLOURS = {
     "scanned": "#9ca3af", "has_gps": "#2563eb", "proposed": "#f59e0b", "accepted": "#16a34a",
     "rejected": "#dc2626", "written": "#0d9488", "error": "#7f1d1d",
 }
+REVIEW_MARK = "⚑ review"  # after the state of a proposal the fusion rule flags (its reason is the tool tip)
 COLUMNS = ("Photo", "State", "Source", "Confidence", "Place", "Taken")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 FILTER_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -45,6 +46,9 @@ class PhotoItem:
     prediction: Any = None
     record: Any = None
     facts: dict[str, str] = field(default_factory=dict)
+    review: bool = False  # the fusion rule flags this photo's proposal for review
+    review_reason: str = ""
+    notes: str = ""  # how the shown proposal was found
 
     @property
     def key(self) -> str:
@@ -65,7 +69,8 @@ def _display(item: PhotoItem, column: int) -> str:
     if column == 0:
         return item.path.name
     if column == 1:
-        return STATE_LABELS.get(item.state, item.state)
+        label = STATE_LABELS.get(item.state, item.state)
+        return f"{label} {REVIEW_MARK}" if item.review else label
     if column == 2:
         return item.source
     if column == 3:
@@ -86,6 +91,14 @@ def _sort_key(item: PhotoItem, column: int) -> Any:
 def escaped_tooltip(text: str) -> str:
     """Qt renders a tool tip as HTML when it looks like HTML: a file name must never be taken for markup."""
     return f"<p style='white-space:pre'>{html.escape(text)}</p>"
+
+
+def state_tooltip(item: PhotoItem) -> str:
+    """Why a photo is in error, or why its proposal needs review, and how it was found."""
+    if item.error:
+        return item.error
+    lines = [f"Review: {item.review_reason}"] if item.review and item.review_reason else []
+    return "\n".join(lines + ([item.notes] if item.notes else []))
 
 
 def filter_text(item: PhotoItem) -> str:
@@ -121,7 +134,7 @@ class PhotoTableModel(QStandardItemModel):
         cells[0].setData(filter_text(item), FILTER_ROLE)
         cells[0].setToolTip(escaped_tooltip(str(item.path)))
         cells[1].setIcon(self._state_icons.get(item.state, QIcon()))
-        cells[1].setToolTip(escaped_tooltip(item.error) if item.error else "")
+        cells[1].setToolTip(escaped_tooltip(state_tooltip(item)) if state_tooltip(item) else "")
         icon = self.thumbnails.get(item.key)
         if icon is not None:
             cells[0].setIcon(icon)

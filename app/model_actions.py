@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QDialog, QFileDialog
 
-from app.backend import PERSONAL_PREFIX
 from app.dialogs import LearnProcess, ModelsDialog, SettingsDialog
+from app.model_files import PERSONAL_PREFIX
 
 
 class ModelActions:

@@ -10,6 +10,8 @@ from typing import Any
 
 import appdirs
 
+from geocore.workflow.settings import DEFAULTS
+
 APP_NAME = "geotagger"
 MAX_RECENT_FOLDERS = 10
 
@@ -32,11 +34,11 @@ class Settings:
     crops: int = 0  # 0 = as the model card says; 1 centre, 3 along the long side, 5 corners + centre
     write_mode: str = "exif"  # "exif" (into the file) or "sidecar" (XMP next to it)
     sidecar_naming: str = "photo.jpg.xmp"  # or "photo.xmp"
-    keep_timestamps: bool = True
-    backups: bool = True
+    keep_timestamps: bool = DEFAULTS.keep_mtime
+    backups: bool = DEFAULTS.backups  # write defaults are the CLI's too: geocore.workflow.settings says why
     online_tiles: bool = False
     tile_provider: str = "OpenStreetMap"
-    place_names: bool = True
+    place_names: bool = DEFAULTS.place_names
     active_model: str = ""  # "" = the shipped base bundle
     recent_folders: list[str] = field(default_factory=list)
 

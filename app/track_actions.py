@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QFileDialog
 
-from geocore.timesync.parsers import TRACK_SUFFIXES
+from geocore.workflow import TRACK_SUFFIXES
 
 if TYPE_CHECKING:
-    from app.backend import TrackSyncSummary
     from app.items import PhotoItem
+    from geocore.workflow import TrackSyncResult
 
 SYNC_TITLE = "Sync with GPS track"
 
@@ -28,6 +28,7 @@ class TrackActions:
     # provided by MainWindow
     backend: Any
     pools: Any
+    model: Any
     trackSyncFinished: Any  # noqa: N815
 
     if TYPE_CHECKING:  # provided by QMainWindow / MainWindow
@@ -45,10 +46,12 @@ class TrackActions:
     def sync_tracks(self, paths: list[Path]) -> None:
         """Place the library's photos without GPS on these tracks in the background; placed rows refresh as
         they come, the summary follows at the end."""
-        self.start_job(lambda ctx: self.backend.sync_tracks(paths, ctx), "Syncing with GPS track", self.pools.writer,
+        keys = list(self.model.rows_by_key)  # the photos listed in the window, not every photo of the cache
+        self.start_job(lambda ctx: self.backend.sync_tracks(paths, keys, ctx), "Syncing with GPS track",
+                       self.pools.writer,
                        on_batch=self.apply_updates, on_done=self._tracks_synced)
 
-    def _tracks_synced(self, summary: TrackSyncSummary) -> str:
+    def _tracks_synced(self, summary: TrackSyncResult) -> str:
         self.show_summary(SYNC_TITLE, summary.text(), summary.details())
         self.trackSyncFinished.emit(summary)
         return summary.text()  # the status bar's last word on this job

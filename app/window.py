@@ -56,7 +56,7 @@ def preload_worker_modules() -> None:
     """Import what the workers need now, before any work starts: an import inside a worker holds the GIL for
     long stretches (PySide's import hook reads module sources) and stalls the GUI thread mid-scan."""
     import geocore.inference.predictor  # noqa: F401
-    import geocore.timesync.sync  # noqa: F401
+    import geocore.workflow.session  # noqa: F401  (and with it time sync and the fusion rule)
 
 
 class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):

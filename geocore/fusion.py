@@ -32,14 +32,16 @@ import numpy.typing as npt
 
 from geocore.geo import s2cells
 from geocore.geo.distance import haversine_km
+from geocore.vocabulary import SOURCES_BY_PRIORITY, Source, source_of
 
-SOURCE_MANUAL = "manual"
-SOURCE_GPS_TRACK = "gps_track"
-SOURCE_TIME_NEIGHBOUR = "time_neighbour"
-SOURCE_PERSONAL_MODEL = "personal_model"
-SOURCE_MODEL = "model"
-SOURCE_PRIORITY = (SOURCE_MANUAL, SOURCE_GPS_TRACK, SOURCE_TIME_NEIGHBOUR, SOURCE_PERSONAL_MODEL, SOURCE_MODEL)
-TIME_BASED_SOURCES = frozenset({SOURCE_GPS_TRACK, SOURCE_TIME_NEIGHBOUR})
+SOURCE_MANUAL = Source.MANUAL.value
+SOURCE_GPS_TRACK = Source.GPS_TRACK.value
+SOURCE_TIME_NEIGHBOUR = Source.TIME_NEIGHBOUR.value
+SOURCE_PERSONAL_MODEL = Source.PERSONAL_MODEL.value
+SOURCE_MODEL = Source.MODEL.value
+# Both derived from geocore.vocabulary's one table of sources.
+SOURCE_PRIORITY = tuple(source.value for source in SOURCES_BY_PRIORITY)
+TIME_BASED_SOURCES = frozenset(source.value for source in Source if source.time_based)
 FLAG_RATIO = 0.01
 CellAssigner = Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.ArrayLike]
 
@@ -141,7 +143,8 @@ class FusedDecision:
 
 def priority_key(source: str, radius_km: float | None) -> tuple[int, float]:
     """Sort key of the fusion rule: the more reliable source first, then the smaller radius (unknown last)."""
-    rank = SOURCE_PRIORITY.index(source) if source in SOURCE_PRIORITY else len(SOURCE_PRIORITY)
+    known = source_of(source)
+    rank = known.priority if known is not None else len(SOURCE_PRIORITY)
     return rank, float("inf") if radius_km is None else radius_km
 
 

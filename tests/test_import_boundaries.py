@@ -64,3 +64,36 @@ def test_training_commands_say_what_is_missing_without_torch(tmp_path) -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "needs the training extra (torch is not installed)" in result.stderr
+
+
+# The app reaches the workflow only through geocore.workflow (and value types): never the parts it composes.
+APP_MUST_NOT_IMPORT = ("geocore.fusion", "geocore.timesync", "geocore.library.decisions")
+BACKEND_MAX_LINES = 250
+
+
+def _imported_modules(source: str) -> set[str]:
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_app_uses_the_session_layer_not_the_parts_it_composes() -> None:
+    from pathlib import Path
+
+    app = Path(__file__).resolve().parents[1] / "app"
+    offenders = {str(path.relative_to(app.parent)): sorted(name for name in _imported_modules(path.read_text())
+                                                          if name.startswith(APP_MUST_NOT_IMPORT))
+                 for path in app.rglob("*.py")}
+    assert {path: names for path, names in offenders.items() if names} == {}
+    assert len((app / "backend.py").read_text().splitlines()) < BACKEND_MAX_LINES
+
+
+def test_the_import_check_sees_both_import_forms() -> None:
+    names = _imported_modules("import geocore.fusion\nfrom geocore.timesync.store import x\n")
+    assert names == {"geocore.fusion", "geocore.timesync.store"}

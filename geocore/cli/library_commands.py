@@ -1,4 +1,5 @@
-"""Sub-commands of `geotag` for the photo library: scan, write, undo, strip, set.
+"""Sub-commands of `geotag` for the photo library: scan, write, undo, strip, set (argument parsing and printing
+over geocore.workflow's Session).
 
 Every command takes `--db PATH` (default: $GEOTAGGER_DB or the per-user data folder). Progress goes to stderr,
 reports to stdout; the exit status is 1 when any file failed, 2 for bad usage.
@@ -8,105 +9,89 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from geocore.cli.output import outcome_line, print_batch, progress_line
+from geocore.workflow.results import Reporter
+from geocore.workflow.settings import DEFAULTS, WorkflowSettings
+
 if TYPE_CHECKING:
-    from geocore.library.api import Library
-    from geocore.library.writer import BatchReport
+    from geocore.workflow.session import Session
 
 
-def _progress(label: str) -> Callable[[int, int, str], None]:
-    """A stderr progress line, redrawn at most every 1 % (and only on a terminal)."""
-    state = {"last": -1}
-
-    def report(done: int, total: int, _path: str) -> None:
-        percent = 100 * done // max(total, 1)
-        if sys.stderr.isatty() and (percent != state["last"] or done == total):
-            state["last"] = percent
-            print(f"\r{label}: {done}/{total} ({percent} %)", end="\n" if done == total else "", file=sys.stderr)
-
-    return report
+def settings_from_args(args: argparse.Namespace) -> WorkflowSettings:
+    """The write settings of a command line: the shared defaults, changed only by the flags given."""
+    return WorkflowSettings(
+        write_mode="sidecar" if getattr(args, "sidecar_only", False) else DEFAULTS.write_mode,
+        sidecar_style=getattr(args, "sidecar_style", None) or DEFAULTS.sidecar_style,
+        keep_mtime=not getattr(args, "touch", False),
+        backups=getattr(args, "backup", False) or DEFAULTS.backups,
+        place_names=getattr(args, "place_names", False) or DEFAULTS.place_names,
+    )
 
 
-def _open(args: argparse.Namespace) -> Library:
-    from geocore.library.api import Library
+def open_session(args: argparse.Namespace, settings: WorkflowSettings | None = None) -> Session:
+    from geocore.workflow.session import Session
 
-    return Library(args.db, sidecar_style=getattr(args, "sidecar_style", "append"),
-                   keep_mtime=not getattr(args, "touch", False), backup_originals=getattr(args, "backup", False),
-                   place_names=getattr(args, "place_names", False))
-
-
-def _print_batch(report: BatchReport) -> int:
-    """Per-file report plus summary; returns the exit status."""
-    for result in report.results:
-        if result.ok:
-            status = "would write" if report.dry_run else "ok"
-            print(f"{status:12} {result.path}")
-        else:
-            kind = result.error_kind.value if result.error_kind else "error"
-            label = "skipped" if kind == "nothing_to_do" else "FAILED"
-            print(f"{label:12} {result.path}: {kind}: {result.reason}")
-    failed = len(report.failed)
-    print(f"{report.operation} batch {report.batch_id}: {len(report.written)} ok, {failed} failed"
-          + (" (cancelled)" if report.cancelled else ""))
-    return 1 if failed else 0
+    return Session.open(args.db, settings or settings_from_args(args))
 
 
 def _scan(args: argparse.Namespace) -> int:
     from geocore.library.scan_process import json_lines_progress, print_report
 
-    missing = [f for f in args.folders if not Path(f).is_dir()]
-    for folder in missing:
-        print(f"not a folder: {folder}", file=sys.stderr)
-    progress = json_lines_progress() if args.json_lines else _progress("scan")
-    with _open(args) as library:
-        report = library.scan([f for f in args.folders if f not in missing], progress=progress,
+    missing = [p for p in args.paths if not Path(p).exists()]
+    for path in missing:
+        print(f"not found: {path}", file=sys.stderr)
+    progress = json_lines_progress() if args.json_lines else progress_line("scan")
+    with open_session(args) as session:
+        result = session.scan([p for p in args.paths if p not in missing], Reporter(progress),
                               include_hidden=args.include_hidden)
+    report = result.report
     if args.json_lines:
         print_report(report)
-        return 1 if missing or report.issues else 0
-    for issue in report.issues:
-        print(f"{'ISSUE':12} {issue.path}: {issue.kind}: {issue.reason}")
+        return 1 if missing or result.failed else 0
+    for outcome in result.outcomes:
+        print(f"{'ISSUE':12} {outcome.path}: {outcome.kind}: {outcome.reason}")
     print(f"found {report.found}: {report.new} new, {report.changed} changed, "
           f"{report.sidecar_changed} with changed sidecars, {report.unchanged} unchanged, "
-          f"{report.missing} missing, {len(report.issues)} issues ({report.seconds:.2f} s)")
-    return 1 if missing or report.issues else 0
+          f"{report.missing} missing, {len(result.failed)} issues ({report.seconds:.2f} s)")
+    return 1 if missing or result.failed else 0
 
 
 def _write(args: argparse.Namespace) -> int:
-    with _open(args) as library:
-        report = library.write_batch(all_proposed=args.all_proposed, sidecar_only=args.sidecar_only,
-                                     dry_run=args.dry_run, progress=_progress("write"))
-    return _print_batch(report)
-
-
-def _print_batches(library: Library) -> int:
-    for batch in library.batches():
-        states = ", ".join(f"{count} {state}" for state, count in sorted(batch["states"].items())) or "empty"
-        print(f"{batch['id']}  {batch['operation']:6} {states}")
-    return 0
+    with open_session(args) as session:
+        result = session.write(None, all_proposed=args.all_proposed, dry_run=args.dry_run,
+                               reporter=Reporter(progress_line("write")))
+    return print_batch(result)
 
 
 def _undo(args: argparse.Namespace) -> int:
-    if args.list:
-        with _open(args) as library:
-            return _print_batches(library)
-    if not args.batch and not args.paths:
+    if not args.list and not args.batch and not args.paths:
         print("undo needs --batch ID or PATH...", file=sys.stderr)
         return 2
-    with _open(args) as library:
-        report = library.undo(batch_id=args.batch, paths=args.paths or None, progress=_progress("undo"))
-    if not report.results:
-        print("nothing to undo")
-    return _print_batch(report)
+    with open_session(args) as session:
+        batches = session.library.batches()
+        if args.list:
+            for batch in batches:
+                states = ", ".join(f"{count} {state}" for state, count in sorted(batch["states"].items()))
+                print(f"{batch['id']}  {batch['operation']:6} {states or 'empty'}")
+            return 0
+        if args.batch and args.batch not in {batch["id"] for batch in batches}:
+            print(f"undo: no batch {args.batch!r} (see `geotag undo --list`)", file=sys.stderr)
+            return 1
+        result = session.undo(batch_id=args.batch, paths=args.paths or None,
+                              reporter=Reporter(progress_line("undo")))
+    if not result.outcomes:
+        print("nothing to undo: " + ("that batch is already undone" if args.batch else "no change of ours to these"))
+        return 0
+    return print_batch(result)
 
 
 def _strip(args: argparse.Namespace) -> int:
-    with _open(args) as library:
-        report = library.strip(args.paths, progress=_progress("strip"))
-    return _print_batch(report)
+    with open_session(args) as session:
+        result = session.strip(args.paths, Reporter(progress_line("strip")))
+    return print_batch(result)
 
 
 def _set(args: argparse.Namespace) -> int:
@@ -117,31 +102,18 @@ def _set(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bad position: {exc}", file=sys.stderr)
         return 2
-    with _open(args) as library:
-        decision_ids, failed = _manual_decisions(library, args)
-        report = library.write_batch(decision_ids, sidecar_only=args.sidecar_only, dry_run=args.dry_run)
-        for decision_id in decision_ids if args.dry_run else []:
-            library.reject(decision_id)  # a dry run leaves nothing accepted behind for the next `geotag write`
-    return max(_print_batch(report), 1 if failed else 0)
-
-
-def _manual_decisions(library: Library, args: argparse.Namespace) -> tuple[list[int], int]:
-    """One manual decision per readable photo of `args.paths` (only proposed in a dry run); (ids, failures)."""
-    from geocore.library.errors import LibraryError
-
-    decision_ids, failed = [], 0
-    for path, found in zip(args.paths, library.ensure_scanned(args.paths), strict=True):
-        if isinstance(found, LibraryError) or found.error_kind:
-            reason = str(found) if isinstance(found, LibraryError) else f"{found.error_kind}: {found.error}"
-            print(f"{'FAILED':12} {path}: {reason}")
-            failed += 1
-        elif args.dry_run:  # proposed, not accepted: the photo's accepted decision must stay as it is
-            decision_ids.append(library.propose(found.id, args.lat, args.lon, args.radius_km, "manual",
-                                                altitude_m=args.alt))
-        else:
-            decision_ids.append(library.set_manual(found.id, args.lat, args.lon, radius_km=args.radius_km,
-                                                   altitude_m=args.alt))
-    return decision_ids, failed
+    with open_session(args) as session:
+        selection = session.select(args.paths)  # folders recursed as scan does, sidecars skipped
+        placed = session.place(selection.ids, args.lat, args.lon, altitude_m=args.alt, radius_km=args.radius_km,
+                               tentative=args.dry_run)
+        decision_ids = [o.payload["decision_id"] for o in placed.ok if o.payload]
+        result = session.write(decision_ids=decision_ids, dry_run=args.dry_run) if decision_ids else None
+        if args.dry_run:
+            for decision_id in decision_ids:
+                session.library.reject(decision_id)  # a dry run leaves nothing behind for the next `geotag write`
+    result = result or type(placed)("write", dry_run=args.dry_run)
+    result.outcomes[:0] = selection.problems + placed.failed  # every named file gets its line and its count
+    return print_batch(result)
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -153,8 +125,9 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
 def _write_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sidecar-only", action="store_true", help="write XMP sidecars, never touch the photos")
     parser.add_argument("--dry-run", action="store_true", help="check and report, change nothing")
-    parser.add_argument("--sidecar-style", choices=("append", "replace"), default="append",
-                        help="new sidecars as photo.CR2.xmp (append) or photo.xmp (replace)")
+    parser.add_argument("--sidecar-style", choices=("append", "replace"), default=None,
+                        help=f"new sidecars as photo.CR2.xmp (append) or photo.xmp (replace); "
+                             f"default {DEFAULTS.sidecar_style}")
     parser.add_argument("--place-names", action="store_true", help="also write city/state/country into XMP")
     parser.add_argument("--touch", action="store_true", help="let the file modification time change")
     parser.add_argument("--backup", action="store_true", help="also keep NAME_original copies")
@@ -162,8 +135,8 @@ def _write_options(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this module's sub-commands."""
-    scan = subparsers.add_parser("scan", help="scan folders for photos into the library cache")
-    scan.add_argument("folders", nargs="+")
+    scan = subparsers.add_parser("scan", help="scan folders (and files) for photos into the library cache")
+    scan.add_argument("paths", nargs="+", metavar="PATH")
     scan.add_argument("--include-hidden", action="store_true", help="also scan hidden files and folders")
     scan.add_argument("--json-lines", action="store_true", help="progress and report as JSON lines (for programs)")
     add_db_option(scan)
@@ -185,12 +158,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     undo.set_defaults(handler=_undo)
 
     strip = subparsers.add_parser("strip", help="remove all location data from files and their sidecars")
-    strip.add_argument("paths", nargs="+")
+    strip.add_argument("paths", nargs="+", help="photos or folders (recursed)")
     add_db_option(strip)
     strip.set_defaults(handler=_strip)
 
     manual = subparsers.add_parser("set", help="place photos by hand and write the position")
-    manual.add_argument("paths", nargs="+")
+    manual.add_argument("paths", nargs="+", help="photos or folders (recursed; sidecars are skipped)")
     manual.add_argument("--lat", type=float, required=True)
     manual.add_argument("--lon", type=float, required=True)
     manual.add_argument("--alt", type=float, default=None, help="altitude in metres")
@@ -198,3 +171,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _write_options(manual)
     add_db_option(manual)
     manual.set_defaults(handler=_set)
+
+
+__all__ = ["add_db_option", "open_session", "outcome_line", "register", "settings_from_args"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -13,6 +14,7 @@ COMMAND_MODULES = (
     "geocore.cli.predict_command",
     "geocore.cli.time_commands",
 )
+BROKEN_PIPE_STATUS = 141  # what a shell reports for a program killed by SIGPIPE (128 + 13)
 
 
 def build_command_parser(prog: str, description: str, modules: Sequence[str]) -> argparse.ArgumentParser:
@@ -25,9 +27,18 @@ def build_command_parser(prog: str, description: str, modules: Sequence[str]) ->
 
 
 def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    """Parse `argv` and run the chosen sub-command's handler; returns its exit status."""
+    """Parse `argv` and run the chosen sub-command's handler; returns its exit status.
+
+    `geotag scan --json-lines | head` closes the pipe early: that ends the command quietly, as for any Unix tool.
+    """
     args = parser.parse_args(argv)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except BrokenPipeError:
+        # Python would print a second error flushing stdout at exit: point it at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE_STATUS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

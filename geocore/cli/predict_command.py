@@ -1,4 +1,8 @@
-"""`geotag predict`: where and what are these photos? One JSON object per photo (JSON Lines)."""
+"""`geotag predict`: where and what are these photos? One JSON object per photo (JSON Lines).
+
+Runs the session's predict use case: the photos go into the library cache, each prediction is cached (a second
+run is instant) and becomes a model proposal that `geotag write --all-proposed` can write.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,15 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from geocore.inference.card import AGGREGATIONS, CROP_COUNTS, BundleError
-from geocore.inference.files import BASE_BUNDLE, expand_paths
-from geocore.inference.runtime import PROVIDER_CHOICES, ProviderError
+from geocore.cli.library_commands import add_db_option
+from geocore.inference.card import AGGREGATIONS, CROP_COUNTS
+from geocore.inference.files import BASE_BUNDLE
+from geocore.inference.runtime import PROVIDER_CHOICES
+from geocore.workflow.results import Outcome, Reporter, Result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,50 +36,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="execution provider")
     parser.add_argument("--batch", type=int, default=8, help="photos per inference batch (default 8)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the JSON Lines here instead of stdout")
+    add_db_option(parser)
     parser.set_defaults(handler=run_predict)
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """Run the command; exit status 0 unless no photo could be read (1) or the model cannot run (2)."""
-    from geocore.inference.predictor import Predictor
+    """Exit status 0 when every photo was predicted, 1 when any could not be, 2 when the model cannot run."""
+    from geocore.library.api import Library
+    from geocore.workflow.models import ModelProvider
+    from geocore.workflow.session import Session
 
-    try:
-        predictor = Predictor(args.model, provider=args.provider, crops=args.crops, aggregation=args.aggregation,
-                              top_k=args.top_k, batch_photos=args.batch)
-    except (BundleError, ProviderError, ValueError) as error:
+    models = ModelProvider(args.model, provider=args.provider, crops=args.crops, aggregation=args.aggregation,
+                           top_k=args.top_k, batch_photos=args.batch)
+    predictor = models.predictor()
+    if predictor is None:
         hint = "  (build it with: geotag-train base-model --out resources/models/base.geomodel)"
         missing_base = args.model == BASE_BUNDLE and not BASE_BUNDLE.exists()
-        print(f"geotag predict: {error}{hint if missing_base else ''}", file=sys.stderr)
+        print(f"geotag predict: {models.problem}{hint if missing_base else ''}", file=sys.stderr)
         return 2
-    paths = list(expand_paths(args.paths))
-    print(f"model {predictor.model_id} on {predictor.provider}, {len(paths)} file(s)", file=sys.stderr)
-    if args.json:
-        readable = _write_atomically(args.json, lambda handle: _predict_into(predictor, paths, handle))
-    else:
-        readable = _predict_into(predictor, paths, sys.stdout)
-    print(f"{readable} of {len(paths)} photo(s) predicted", file=sys.stderr)
-    return 0 if readable else 1
+    print(f"model {predictor.model_id} on {predictor.provider}", file=sys.stderr)
+    with Session(Library(args.db), models) as session:
+        if args.json:
+            result = _write_atomically(args.json, lambda handle: _predict_into(session, args.paths, handle))
+        else:
+            result = _predict_into(session, args.paths, sys.stdout)
+    print(f"{len(result.ok)} of {len(result.outcomes)} photo(s) predicted", file=sys.stderr)
+    return result.exit_status
 
 
-def _predict_into(predictor: Any, paths: list[Path], handle: TextIO) -> int:
+def _predict_into(session: object, paths: list[str], handle: TextIO) -> Result:
     from tqdm import tqdm
 
-    readable = 0
-    with tqdm(total=len(paths), unit="photo", file=sys.stderr, disable=None) as bar:
-        for prediction in predictor.predict_paths(paths, progress=lambda done, total: bar.update(1)):
-            readable += prediction.ok
-            if not prediction.ok:
-                bar.write(f"{prediction.path}: {prediction.error}", file=sys.stderr)
-            handle.write(json.dumps(prediction.to_json(), ensure_ascii=False) + "\n")
-    return readable
+    from geocore.workflow.session import Session
+
+    assert isinstance(session, Session)
+    with tqdm(unit="photo", file=sys.stderr, disable=None) as bar:
+        def record(outcome: Outcome) -> None:
+            bar.update(1)
+            if not outcome.ok:
+                bar.write(f"{outcome.path}: {outcome.reason}", file=sys.stderr)
+            if outcome.payload is not None:
+                # allow_nan=False: a bare NaN is not JSON, and no reader of our records should meet one.
+                handle.write(json.dumps(outcome.payload, ensure_ascii=False, allow_nan=False) + "\n")
+
+        return session.predict(paths, Reporter(outcome=record))
 
 
-def _write_atomically(target: Path, produce: Any) -> int:
+def _write_atomically(target: Path, produce: Callable[[TextIO], Result]) -> Result:
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            result = int(produce(handle))
+            result = produce(handle)
         os.replace(temp_name, target)
     finally:
         if os.path.exists(temp_name):

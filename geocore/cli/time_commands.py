@@ -13,31 +13,28 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geocore.cli.library_commands import add_db_option
-from geocore.timesync.clock import ClockSettings, camera_key, format_duration, parse_duration_s, zone
-from geocore.timesync.parsers import TRACK_SUFFIXES, load_tracks
-from geocore.timesync.store import neighbour_proposals, store_result, timed_photo
+from geocore.cli.library_commands import add_db_option, open_session
+from geocore.timesync.clock import ClockSettings, parse_duration_s, zone
+from geocore.timesync.parsers import TRACK_SUFFIXES
+from geocore.timesync.store import timed_photo
 from geocore.timesync.sync import (
-    SyncResult,
     TimedPhoto,
     estimate_offsets_from_pairs,
     offset_from_reference_place,
     offset_from_reference_time,
-    propose_from_track,
-    suggest_offsets,
     with_clock_offsets,
 )
-from geocore.timesync.track import Track, merge_tracks
+from geocore.timesync.track import Track
+from geocore.workflow.syncing import TimeOptions
 
 if TYPE_CHECKING:
-    from geocore.library.api import Library
     from geocore.library.records import PhotoRecord
+    from geocore.workflow.results import TrackSyncResult
 
 
 class UsageError(ValueError):
@@ -85,25 +82,6 @@ def split_inputs(paths: Sequence[str]) -> tuple[list[Path], list[Path]]:
     return tracks, folders
 
 
-def _open(args: argparse.Namespace) -> Library:
-    from geocore.library.api import Library
-
-    return Library(args.db)
-
-
-def _scan(library: Library, folders: Sequence[Path]) -> dict[str, PhotoRecord]:
-    """Scan the folders into the cache; the readable photos under them by id (as text, timesync's key)."""
-    report = library.scan(folders)
-    for issue in report.issues:
-        print(f"{'ISSUE':12} {issue.path}: {issue.kind}: {issue.reason}")
-    photos: dict[str, PhotoRecord] = {}
-    for folder in folders:
-        for record in library.photos("all", folder=folder):
-            if not record.error_kind:
-                photos[str(record.id)] = record
-    return photos
-
-
 def _photo_for(photos: dict[str, PhotoRecord], raw: str, option: str) -> TimedPhoto:
     wanted = str(Path(raw).absolute())
     for record in photos.values():
@@ -149,41 +127,35 @@ def apply_references(args: argparse.Namespace, photos: dict[str, PhotoRecord], s
     return with_clock_offsets(settings, offsets)
 
 
-def report_and_store(library: Library | None, photos: dict[str, PhotoRecord], result: SyncResult,
-                     accept: bool, command: str) -> None:
-    """Print one line per photo and the summary; store the proposals unless `library` is None (dry run)."""
-    stored = store_result(library, result, accept) if library is not None else result.proposals
-    flagged = 0
-    for photo_id, proposal in sorted(stored.items(), key=lambda item: photos[item[0]].path):
-        flagged += proposal.flagged
-        label = "REVIEW" if proposal.flagged else "located"
-        altitude = f", altitude {proposal.altitude_m:.0f} m" if proposal.altitude_m is not None else ""
-        print(f"{label:12} {photos[photo_id].path}: {proposal.lat:.6f}, {proposal.lon:.6f}{altitude} "
-              f"±{proposal.radius_km * 1000:.0f} m ({proposal.note})")
-    for photo_id, reason in sorted(result.unlocated.items(), key=lambda item: photos[item[0]].path):
-        print(f"{'unlocated':12} {photos[photo_id].path}: {reason}")
-    cameras = Counter(camera_key(photos[i].make, photos[i].model) for i in [*result.proposals, *result.unlocated])
-    if cameras:
+def print_sync(result: TrackSyncResult) -> None:
+    """One line per photo (located, REVIEW, unlocated, FAILED), the cameras seen, hints and the summary."""
+    for outcome in result.outcomes:
+        if outcome.failed:
+            print(f"{'FAILED':12} {outcome.path}: {outcome.reason}")
+        elif outcome.kind == "unlocated":
+            print(f"{'unlocated':12} {outcome.path}: {outcome.reason}")
+        elif outcome.payload is not None:
+            placed = outcome.payload
+            label = "REVIEW" if placed["review"] else "located"
+            altitude = f", altitude {placed['altitude_m']:.0f} m" if placed["altitude_m"] is not None else ""
+            print(f"{label:12} {outcome.path}: {placed['lat']:.6f}, {placed['lon']:.6f}{altitude} "
+                  f"±{placed['radius_km'] * 1000:.0f} m ({outcome.reason})")
+    if result.cameras:
         print("cameras (names for --clock-offset, --camera-tz-for): "
-              + ", ".join(f"{name!r} {count}" for name, count in sorted(cameras.items())))
-    total = len(result.proposals) + len(result.unlocated)
-    print(f"{command}: {total} photos without GPS, {len(result.proposals)} located ({flagged} to review), "
-          f"{len(result.unlocated)} unlocated" + (" (dry run, nothing stored)" if library is None else ""))
+              + ", ".join(f"{name!r} {count}" for name, count in sorted(result.cameras.items())))
+    for note in result.notes:
+        print(note)
+    located = result.placed + len(result.unlocated)
+    print(f"{result.operation}: {located} photos without GPS, {result.placed} located ({result.to_review} to review), "
+          f"{len(result.unlocated)} unlocated" + (" (dry run, nothing stored)" if result.dry_run else ""))
 
 
-def _utc(utc_s: float) -> str:
-    return datetime.fromtimestamp(utc_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+def _options(args: argparse.Namespace, settings: ClockSettings) -> TimeOptions:
+    def adjust(records: dict[str, PhotoRecord], track: Track | None, clock: ClockSettings) -> ClockSettings:
+        return apply_references(args, records, clock, track)
 
-
-def _load_track(track_paths: Sequence[Path]) -> tuple[Track | None, int]:
-    tracks, errors = load_tracks(track_paths)
-    for error in errors:
-        print(f"{'FAILED':12} {error}")
-    if not tracks:
-        return None, len(errors)
-    track = merge_tracks(tracks)
-    print(f"track: {len(track)} points from {len(tracks)} file(s), {_utc(track.start_s)} to {_utc(track.end_s)} UTC")
-    return track, len(errors)
+    return TimeOptions(settings, args.max_gap_min * 60.0, getattr(args, "max_snap_s", 60.0),
+                       not getattr(args, "no_altitude", False), adjust)
 
 
 def _usage_errors(command: str, work: Callable[[], int]) -> int:
@@ -202,22 +174,16 @@ def _sync_track(args: argparse.Namespace) -> int:
 def _place_on_track(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     track_paths, folders = split_inputs(args.paths)
-    track, failed = _load_track(track_paths)
-    if track is None:
+    with open_session(args) as session:
+        result = session.sync_tracks(track_paths, folders, _options(args, settings), accept=args.accept,
+                                     dry_run=args.dry_run)
+    if not result.track_files:
+        for outcome in result.failed:
+            print(f"{'FAILED':12} {outcome.path}: {outcome.reason}")
         print("sync-track: no usable track", file=sys.stderr)
         return 1
-    with _open(args) as library:
-        photos = _scan(library, folders)
-        settings = apply_references(args, photos, settings, track)
-        timed = [timed_photo(p) for p in photos.values()]
-        result = propose_from_track(timed, track, settings, args.max_gap_min * 60.0, args.max_snap_s,
-                                    not args.no_altitude)
-        report_and_store(None if args.dry_run else library, photos, result, args.accept, "sync-track")
-        for hint in suggest_offsets(timed, track, result, args.max_gap_min * 60.0, args.max_snap_s):
-            extra = settings.clock_offset_s(hint.camera) + hint.offset_s
-            print(f"hint: {hint.matched_with_hint} of {hint.photo_count} photos of {hint.camera!r} would meet the "
-                  f"track (now {hint.matched_now}) with --clock-offset '{hint.camera}={format_duration(extra)}'")
-    return 1 if failed else 0
+    print_sync(result)
+    return 1 if any(o.kind == "unreadable track" for o in result.failed) else 0
 
 
 def _sync_neighbours(args: argparse.Namespace) -> int:
@@ -227,11 +193,10 @@ def _sync_neighbours(args: argparse.Namespace) -> int:
 def _place_by_neighbours(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     _, folders = split_inputs(args.folders)
-    with _open(args) as library:
-        photos = _scan(library, folders)
-        settings = apply_references(args, photos, settings, None)
-        result = neighbour_proposals(library, photos.values(), settings, args.max_gap_min * 60.0)
-        report_and_store(None if args.dry_run else library, photos, result, args.accept, "sync-neighbours")
+    with open_session(args) as session:
+        result = session.sync_neighbours(folders, _options(args, settings), accept=args.accept,
+                                         dry_run=args.dry_run)
+    print_sync(result)
     return 0
 
 

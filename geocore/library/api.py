@@ -112,6 +112,15 @@ class Library(DecisionStore):
                 found.update((row.path, from_row(PhotoRecord, row)) for row in connection.execute(query))
         return found
 
+    def photos_by_ids(self, photo_ids: Iterable[int]) -> dict[int, PhotoRecord]:
+        """Many photos by id in a few queries; unknown ids are left out."""
+        found: dict[int, PhotoRecord] = {}
+        with self.database.engine.connect() as connection:
+            for chunk in in_chunks(photo_ids):
+                query = sa.select(schema.photos).where(schema.photos.c.id.in_(chunk))
+                found.update((row.id, from_row(PhotoRecord, row)) for row in connection.execute(query))
+        return found
+
     def _photo_where(self, condition: Any, label: object) -> PhotoRecord:
         with self.database.engine.connect() as connection:
             row = connection.execute(sa.select(schema.photos).where(condition)).first()
@@ -184,7 +193,7 @@ class Library(DecisionStore):
     # -- predictions and features -------------------------------------------------------------------------------
 
     def put_prediction(self, photo_id: int, model_id: str, settings_key: str, payload: dict,
-                       lat: float, lon: float, radius_km: float | None) -> int:
+                       lat: float | None, lon: float | None, radius_km: float | None) -> int:
         """Store (replace) a model's prediction for a photo under a settings key; returns its id."""
         table = schema.predictions
         with self.database.write_lock, self.database.engine.begin() as connection:
@@ -299,6 +308,8 @@ class Library(DecisionStore):
 
     def _run(self, operation: str, jobs: list[FileJob], results: list[FileResult], dry_run: bool,
              progress: ProgressCallback | None, cancel: threading.Event | None) -> BatchReport:
+        if not jobs:  # nothing to change: no batch, so `undo --list` shows no empty one
+            return BatchReport("", operation, results, dry_run)
         batch_id = "dry-run" if dry_run else self.writer.new_batch(operation)
         done, cancelled = self.writer.run(batch_id, jobs, dry_run, progress, cancel)
         # Decisions and the cache follow each chunk in the journal transaction that settles it (see journal.py)
@@ -323,6 +334,8 @@ class Library(DecisionStore):
         """Restore the exact original bytes of a batch's files, or of given photos (all our changes to them)."""
         rows = self._journal_rows(batch_id, paths)
         results: list[FileResult] = []
+        if not rows:  # an unknown or already undone batch: no empty undo batch in `undo --list`
+            return BatchReport("", "undo", results)
         undo_batch = self.writer.new_batch("undo")
         cancelled = False
         while rows and not cancelled:  # newest change per file first: one round per stacked change

@@ -134,6 +134,22 @@ class DecisionStore:
             connection.execute(sa.update(table).where(table.c.id == decision_id)
                                .values(review=review, notes=notes, updated_ns=time.time_ns()))
 
+    def set_reviews(self, changes: Sequence[tuple[int, bool]]) -> None:
+        """Set the review flag of many decisions (the fusion rule ran again), notes left as they are."""
+        if not changes:
+            return
+        table = schema.decisions
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            for decision_id, review in changes:
+                connection.execute(sa.update(table).where(table.c.id == decision_id)
+                                   .values(review=review, updated_ns=time.time_ns()))
+
+    def restore_state(self, decision_id: int, state: str) -> None:
+        """Put a decision back into a state it had (undo of a decision change; accepted demotes the others)."""
+        if state not in DECISION_STATES:
+            raise ValueError(f"unknown state {state!r}")
+        self._set_state(decision_id, state)
+
     def decisions(self, photo_id: int | None = None, state: str | None = None,
                   source: str | None = None) -> list[DecisionRecord]:
         """Decisions, filtered by photo, state and/or source, oldest first."""

@@ -7,14 +7,10 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-# EXIF GPSProcessingMethod per decision source: estimates must never pass for receiver fixes.
-PROCESSING_METHODS = {
-    "model": "ESTIMATED",
-    "personal_model": "ESTIMATED",
-    "time_neighbour": "ESTIMATED",
-    "gps_track": "GPS",
-    "manual": "MANUAL",
-}
+from geocore.vocabulary import Source
+
+# EXIF GPSProcessingMethod per decision source (geocore.vocabulary's table): estimates never pass for receiver fixes.
+PROCESSING_METHODS = {source.value: source.processing_method for source in Source}
 
 SECONDS_DENOMINATOR = 1_000_000  # 1e-6 arc-second = 3e-8 m: far below 1 cm
 UINT32_MAX = 2**32 - 1  # each half of an EXIF RATIONAL

@@ -7,8 +7,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-DECISION_STATES = ("proposed", "accepted", "rejected", "written")
-DECISION_SOURCES = ("model", "personal_model", "gps_track", "time_neighbour", "manual")
+from geocore.vocabulary import DecisionState, Source
+
+DECISION_STATES = tuple(state.value for state in DecisionState)
+DECISION_SOURCES = tuple(source.value for source in Source)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 A scan is pure Python work (walking, EXIF parsing, SQLite rows); in a thread of the GUI process it takes the GIL
 from the event loop often enough to stall the window by tens of milliseconds. The child is `geotag scan --json-lines`,
-which prints one JSON object per line: {"progress": [done, total, path]} while it works, {"report": {...}} at the end.
+which prints one JSON object per line: {"version": 1, "progress": [done, total, path]} while it works,
+{"version": 1, "report": {...}} at the end. A line of another version is refused, never half-understood.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from geocore.library.scanner import ProgressCallback, ScanIssue, ScanReport
 
 PROGRESS_INTERVAL_S = 0.05
+PROTOCOL_VERSION = 1
 
 
 def json_lines_progress() -> ProgressCallback:
@@ -30,14 +32,14 @@ def json_lines_progress() -> ProgressCallback:
         now = time.monotonic()
         if done >= total or now - last[0] >= PROGRESS_INTERVAL_S:
             last[0] = now
-            print(json.dumps({"progress": [done, total, str(path)]}), flush=True)
+            print(json.dumps({"version": PROTOCOL_VERSION, "progress": [done, total, str(path)]}), flush=True)
 
     return report
 
 
 def print_report(report: ScanReport) -> None:
     """The child's last line: the whole report as JSON."""
-    print(json.dumps({"report": dataclasses.asdict(report)}), flush=True)
+    print(json.dumps({"version": PROTOCOL_VERSION, "report": dataclasses.asdict(report)}), flush=True)
 
 
 def _report_from(fields: dict[str, Any]) -> ScanReport:
@@ -68,6 +70,10 @@ def scan_in_subprocess(
                 report.cancelled = True
                 break
             message = json.loads(line) if line.startswith("{") else {}
+            if message and message.get("version") != PROTOCOL_VERSION:
+                child.terminate()
+                raise RuntimeError(f"scan child speaks protocol {message.get('version')!r}, "
+                                   f"this process {PROTOCOL_VERSION}")
             if "progress" in message and progress is not None:
                 progress(*message["progress"])
             elif "report" in message:

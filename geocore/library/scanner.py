@@ -141,6 +141,8 @@ def inspect_file(found: FoundFile) -> dict:
         if kind is Kind.UNKNOWN:
             raise LibraryError(ErrorKind.UNSUPPORTED, found.path, "not a recognised image format")
         meta = read_metadata(Path(found.path), kind)
+        if meta.warnings:  # readable, so no error kind: the note goes with the photo (per-file report)
+            row["error"] = "; ".join(meta.warnings)
     except LibraryError as exc:
         row["error_kind"], row["error"] = exc.kind.value, exc.reason
     except OSError as exc:
@@ -169,10 +171,10 @@ def _consistent_head_hash(path: str, row: dict) -> tuple[str, bytes]:
     return digest, head
 
 
-def _known_rows(connection: sa.Connection) -> dict[str, tuple[int, int, int, int | None, str | None]]:
+def _known_rows(connection: sa.Connection) -> dict[str, tuple[int, int, int, int | None, str | None, str | None]]:
     table = schema.photos
     query = sa.select(table.c.path, table.c.id, table.c.size, table.c.mtime_ns, table.c.sidecar_mtime_ns,
-                      table.c.error_kind)
+                      table.c.error_kind, table.c.error)
     return {row[0]: tuple(row[1:]) for row in connection.execute(query)}
 
 
@@ -212,7 +214,8 @@ class Scanner:
                     found.size, found.mtime_ns, found.sidecar_mtime_ns):
                 report.unchanged += 1
                 if previous[4]:
-                    report.issues.append(ScanIssue(found.path, previous[4], "unreadable (unchanged since last scan)"))
+                    # The reason found when it was read, not a vaguer one: the file has not changed since.
+                    report.issues.append(ScanIssue(found.path, previous[4], previous[5] or "unreadable"))
             else:
                 todo.append((found, previous[0] if previous else None, _change_of(previous, found, came_back)))
         self._read_and_store(todo, report, progress, cancel)

@@ -6,10 +6,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
-from app.backend import FileError, TrackSyncSummary
-from app.items import COLUMNS
+from app.items import COLUMNS, REVIEW_MARK
 from app.track_actions import track_file_filter
+from geocore.workflow import Outcome, Status, TrackSyncResult
 from tests.photo_factory import make_jpeg
 
 from .test_window import TIMEOUT_MS, item, open_and_wait
@@ -83,12 +84,19 @@ def test_sync_places_photos_on_the_interpolated_track_position(qtbot, make_windo
     assert item(window, "e_gps.jpg").state == "has_gps"  # a photo with GPS is left alone
     # e_gps (a phone 1,300 km away) made time-neighbour proposals at the scan: the track outranks them in the list,
     # and the fusion rule flags the disagreement of the two time-based sources for review
-    assert all(d.review and "time_neighbour is" in (d.notes or "") for d in placed.values())
+    assert all(d.review for d in placed.values())
+    for name in placed:  # the row shows the flag, and its tool tip the fusion rule's reason
+        shown = item(window, name)
+        assert shown.review and "time_neighbour is" in shown.review_reason
+        row = window.model.rows_by_key[shown.key]
+        state_cell = window.model.index(row, COLUMNS.index("State"))
+        assert REVIEW_MARK in window.model.data(state_cell)
+        assert "time_neighbour is" in window.model.data(state_cell, Qt.ItemDataRole.ToolTipRole)
     assert summary.to_review == 2
 
     assert (summary.placed, len(summary.unlocated), summary.failed) == (2, 2, [])
-    assert {Path(path).name for path in summary.unlocated} == {"c_after.jpg", "d_no_time.jpg"}
-    assert "after the track" in next(r for p, r in summary.unlocated.items() if p.endswith("c_after.jpg"))
+    assert {Path(o.path).name for o in summary.unlocated} == {"c_after.jpg", "d_no_time.jpg"}
+    assert "after the track" in next(o.reason for o in summary.unlocated if o.path.endswith("c_after.jpg"))
     title, text, details = window.summaries[-1]
     assert text.startswith("Track sync: 2 photos placed") and "2 left unlocated (1 " in text
     assert "0 track files failed" in text and "d_no_time.jpg" in details
@@ -103,7 +111,7 @@ def test_a_malformed_track_is_reported_by_name_and_the_good_one_still_used(qtbot
     broken.write_text("<gpx><trk><trkseg><trkpt lat=", encoding="utf-8")
     summary = sync_and_wait(qtbot, window, [broken, write_gpx(tmp_path / "walk.GPX", TRACK)])
 
-    assert [error.path.name for error in summary.failed] == ["broken.gpx"] and summary.failed[0].reason
+    assert [Path(o.path).name for o in summary.failed] == ["broken.gpx"] and summary.failed[0].reason
     assert summary.placed == 2 and item(window, "a_track.jpg").source == "track"
     title, text, details = window.summaries[-1]
     assert "1 track file failed" in text and f"broken.gpx: {summary.failed[0].reason}" in details
@@ -116,13 +124,17 @@ def test_the_file_dialog_offers_every_track_format_in_both_cases():
 
 
 def test_the_summary_counts_reasons_by_kind_and_says_when_no_track_was_usable():
-    summary = TrackSyncSummary(placed=3, track_files=1, track_points=10, unlocated={
+    unlocated = {
         "/p/a.jpg": "no track point within the limits (gap 30 min, snap 60 s): 2024-06-01 18:00:00 UTC is 2 h after",
         "/p/b.jpg": "no track point within the limits (gap 30 min, snap 60 s): 2024-06-01 06:00:00 UTC is 2 h before",
-        "/p/c.jpg": "no capture time (DateTimeOriginal) in the photo"})
+        "/p/c.jpg": "no capture time (DateTimeOriginal) in the photo"}
+    summary = TrackSyncResult("sync-track", [Outcome(path, Status.SKIPPED, "unlocated", reason)
+                                             for path, reason in unlocated.items()],
+                              placed=3, track_files=1, track_points=10)
     assert summary.text() == ("Track sync: 3 photos placed, 3 left unlocated (2 no track point within the limits "
                               "(gap 30 min, snap 60 s), 1 no capture time (DateTimeOriginal) in the photo), "
                               "0 track files failed.")
-    nothing = TrackSyncSummary(failed=[FileError(Path("t.kml"), "unreadable track", "no track point with a time")])
+    nothing = TrackSyncResult("sync-track", [Outcome("t.kml", Status.FAILED, "unreadable track",
+                                                     "no track point with a time")])
     assert nothing.text() == "Track sync: no usable track, 1 track file failed."
     assert nothing.details() == "t.kml: no track point with a time"

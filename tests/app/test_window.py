@@ -69,7 +69,7 @@ def exiftool_positions(paths: list[Path]) -> dict[str, tuple[float, float] | Non
 
 
 def test_drop_review_write_and_undo(qtbot, make_window, photo_folder: Path):
-    window = make_window()
+    window = make_window(backups=True)  # off by default, as in the CLI (geocore.workflow.settings)
     originals = {p.name: p.read_bytes() for p in photo_folder.iterdir()}
     open_and_wait(qtbot, window, photo_folder)
     assert len(window.model.items) == 4
@@ -119,7 +119,7 @@ def test_drop_review_write_and_undo(qtbot, make_window, photo_folder: Path):
     with qtbot.waitSignal(window.writeFinished, timeout=TIMEOUT_MS):
         key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert {name: (photo_folder / name).read_bytes() for name in originals} == originals
-    assert (photo_folder / "b_neighbour.jpg_original").read_bytes() == originals["b_neighbour.jpg"]  # backups on
+    assert (photo_folder / "b_neighbour.jpg_original").read_bytes() == originals["b_neighbour.jpg"]  # backups asked for
     assert item(window, "b_neighbour.jpg").state == "accepted"
 
 

@@ -1,0 +1,17 @@
+"""The use cases of Geotagger, shared by the app and the CLI: `Session` over a Library and a model provider.
+
+Vocabulary (sources, states) lives in geocore.vocabulary; what a photo looks like to the user in `view`;
+settings both doors read in `settings`; per-file outcomes and results in `results`.
+"""
+
+from geocore.timesync.parsers import TRACK_SUFFIXES
+from geocore.workflow.models import ModelProvider
+from geocore.workflow.results import Outcome, Reporter, Result, Status, TrackSyncResult
+from geocore.workflow.session import ScanResult, Selection, Session
+from geocore.workflow.settings import DEFAULTS, WorkflowSettings
+from geocore.workflow.syncing import TimeOptions
+from geocore.workflow.view import PhotoView, PredictionSummary, describe, photo_view
+
+__all__ = ["DEFAULTS", "TRACK_SUFFIXES", "ModelProvider", "Outcome", "PhotoView", "PredictionSummary", "Reporter",
+           "Result", "ScanResult", "Selection", "Session", "Status", "TimeOptions", "TrackSyncResult",
+           "WorkflowSettings", "describe", "photo_view"]

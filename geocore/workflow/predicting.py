@@ -1,0 +1,126 @@
+"""The predict use case: visual predictions for photos, cached per model and settings, stored as proposals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from geocore.inference.files import is_decodable
+from geocore.workflow.results import Outcome, Reporter, Result, Status
+
+if TYPE_CHECKING:
+    from geocore.inference.predictor import Predictor
+    from geocore.library.api import Library
+    from geocore.library.records import PhotoRecord
+    from geocore.workflow.models import ModelProvider
+    from geocore.workflow.session import Selection
+
+
+class PredictUseCases:
+    """Mixed into Session."""
+
+    library: Library
+    models: ModelProvider
+
+    if TYPE_CHECKING:
+        def select(self, paths: Iterable[Path | str], *, scan_folders: bool = True,
+                   include_hidden: bool = False) -> Selection: ...
+        def refuse(self, photo_ids: Iterable[int]) -> None: ...
+        def _emit_views(self, reporter: Reporter, photo_ids: Iterable[int]) -> None: ...
+
+    def predict(self, paths: Iterable[Path | str] = (), reporter: Reporter | None = None, *,
+                photo_ids: Iterable[int] | None = None, force: bool = False) -> Result:
+        """Predict photos (named by paths, folders recursed, or by id), reusing cached predictions unless `force`.
+
+        Each photo's outcome carries its prediction record (`geotag predict`'s JSON) in `payload`. A new
+        prediction replaces the same model source's earlier proposal and the fusion rule runs again.
+        """
+        reporter = reporter or Reporter()
+        result = Result("predict")
+        if photo_ids is not None:
+            records = [self.library.photo(photo_id) for photo_id in dict.fromkeys(photo_ids)]
+            problems: list[Outcome] = []
+        else:
+            selection = self.select(paths)
+            records, problems = selection.records, selection.problems
+        predictor = self.models.predictor()
+        for problem in problems:
+            payload = _error_record(problem.path, predictor, problem.reason)
+            self._report(result, reporter, Outcome(problem.path, Status.FAILED, problem.kind, problem.reason,
+                                                   payload=payload))
+        if predictor is None:
+            result.notes.append(f"no prediction: {self.models.problem}")
+            for record in records:
+                self._report(result, reporter, Outcome(record.path, Status.FAILED, "no_model", self.models.problem,
+                                                       record.id))
+            return result
+        for outcome in self._predict_records(records, predictor, reporter, force):
+            self._report(result, reporter, outcome)
+        result.photo_ids = [record.id for record in records]
+        self.refuse(result.photo_ids)
+        self._emit_views(reporter, result.photo_ids)
+        return result
+
+    @staticmethod
+    def _report(result: Result, reporter: Reporter, outcome: Outcome) -> None:
+        result.outcomes.append(outcome)
+        reporter.outcome(outcome)
+
+    def _predict_records(self, records: list[PhotoRecord], predictor: Predictor, reporter: Reporter,
+                         force: bool) -> Iterator[Outcome]:
+        """Outcomes in input order: cached predictions at once, the rest as the predictor delivers them."""
+        settings_key = f"crops={predictor.crops}"
+        cached = {} if force else self.library.latest_predictions([r.id for r in records], predictor.model_id,
+                                                                   settings_key)
+        readable = [r for r in records if not r.error_kind and is_decodable(Path(r.path))]
+        todo = [r for r in readable if not (r.id in cached and cached[r.id].payload_json)]
+        fresh = predictor.predict_paths([r.path for r in todo], lambda d, t: reporter.progress(d, t, "Predicting"),
+                                        reporter.cancel)
+        todo_ids = {r.id for r in todo}
+        source = self.models.source_for(predictor).value
+        for record in records:
+            if record.error_kind:
+                reason = f"{record.error_kind}: {record.error or ''}".strip().rstrip(":")
+                yield Outcome(record.path, Status.FAILED, record.error_kind, reason, record.id,
+                              _error_record(record.path, predictor, reason))
+            elif not is_decodable(Path(record.path)):
+                reason = "the model cannot decode this format (RAW): place it by time or by hand"
+                yield Outcome(record.path, Status.SKIPPED, "unsupported", reason, record.id,
+                              _error_record(record.path, predictor, reason))
+            elif record.id not in todo_ids:
+                import json
+
+                yield Outcome(record.path, Status.OK, "cached", "", record.id,
+                              json.loads(cached[record.id].payload_json or "{}"))
+            else:
+                prediction = next(fresh, None)
+                if prediction is None:  # cancelled: the predictor stopped early
+                    return
+                yield self._store_prediction(record, prediction, predictor, settings_key, source)
+
+    def _store_prediction(self, record: PhotoRecord, prediction: Any, predictor: Predictor, settings_key: str,
+                          source: str) -> Outcome:
+        payload = prediction.to_json()
+        if prediction.error:
+            return Outcome(record.path, Status.FAILED, "unreadable", prediction.error, record.id, payload)
+        if prediction.lat is None or prediction.lon is None:
+            # A bundle without location heads (scene type and saliency only): cached, but no proposal.
+            self.library.put_prediction(record.id, predictor.model_id, settings_key, payload, None, None, None)
+            return Outcome(record.path, Status.OK, "scene_only", "", record.id, payload)
+        self.library.put_prediction(record.id, predictor.model_id, settings_key, payload, prediction.lat,
+                                    prediction.lon, prediction.radius_km)
+        for old in self.library.decisions(photo_id=record.id, state="proposed", source=source):
+            self.library.reject(old.id)  # one proposal per source: the newest prediction replaces the older one
+        self.library.propose(record.id, prediction.lat, prediction.lon, prediction.radius_km, source,
+                             notes=f"model {predictor.model_id}")
+        return Outcome(record.path, Status.OK, "predicted", "", record.id, payload)
+
+
+def _error_record(path: str, predictor: Predictor | None, reason: str) -> dict[str, Any]:
+    """The JSON record of a photo that could not be predicted (same fields as a prediction)."""
+    from geocore.inference.predictor import PhotoPrediction
+
+    model_id = predictor.model_id if predictor is not None else ""
+    provider = predictor.provider if predictor is not None else ""
+    return PhotoPrediction(path, model_id, provider, error=reason).to_json()

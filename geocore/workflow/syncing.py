@@ -1,0 +1,210 @@
+"""The time use cases: photos placed on GPS tracks and between geotagged photos taken near in time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from geocore.fusion import LocationProposal
+from geocore.library.decisions import Proposal
+from geocore.timesync.clock import ClockSettings, camera_key, format_duration
+from geocore.timesync.match import DEFAULT_MAX_GAP_S
+from geocore.timesync.parsers import load_tracks
+from geocore.timesync.store import estimated_by_us, timed_photo
+from geocore.timesync.sync import (
+    DEFAULT_MAX_SNAP_S,
+    DEFAULT_NEIGHBOUR_GAP_S,
+    SyncResult,
+    propose_from_neighbours,
+    propose_from_track,
+    suggest_offsets,
+)
+from geocore.timesync.track import Track, merge_tracks
+from geocore.vocabulary import DecisionState, Source
+from geocore.workflow.results import Outcome, Reporter, Status, TrackSyncResult
+
+if TYPE_CHECKING:
+    from geocore.library.api import Library
+    from geocore.library.records import DecisionRecord, PhotoRecord
+    from geocore.workflow.evidence import Assessment
+    from geocore.workflow.session import Selection
+
+# Clock offsets a caller derives once the photos and the track are known (reference photos, pairs): the CLI's
+# --reference options. Gets the photos by id (as text) and the track (None for neighbours).
+ClockAdjuster = Callable[[dict[str, "PhotoRecord"], Track | None, ClockSettings], ClockSettings]
+
+
+@dataclass
+class TimeOptions:
+    """How capture times meet positions: camera clocks, the longest bridged gap, snapping, altitude."""
+
+    clock: ClockSettings = field(default_factory=ClockSettings)
+    max_gap_s: float | None = None  # None: the source's default (track 30 min, neighbours 30 min)
+    max_snap_s: float = DEFAULT_MAX_SNAP_S
+    altitude: bool = True
+    adjust_clock: ClockAdjuster | None = None
+
+
+class TimeUseCases:
+    """Mixed into Session."""
+
+    library: Library
+
+    if TYPE_CHECKING:
+        def select(self, paths: Iterable[Path | str], *, scan_folders: bool = True,
+                   include_hidden: bool = False) -> Selection: ...
+        def refuse(self, photo_ids: Iterable[int]) -> None: ...
+        def _emit_views(self, reporter: Reporter, photo_ids: Iterable[int]) -> None: ...
+        def _assessments(self, photo_ids: list[int]) -> dict[int, Assessment]: ...
+
+    def sync_tracks(self, track_paths: Iterable[Path | str], photos: Iterable[Path | str] = (),
+                    options: TimeOptions | None = None, reporter: Reporter | None = None, *,
+                    photo_ids: Iterable[int] | None = None, accept: bool = False,
+                    dry_run: bool = False) -> TrackSyncResult:
+        """Place the given photos without GPS on these track files (any mix of formats) by capture time."""
+        options, reporter = options or TimeOptions(), reporter or Reporter()
+        result = TrackSyncResult("sync-track", dry_run=dry_run)
+        paths = list(track_paths)
+        reporter.progress(0, 3, f"Reading {len(paths)} track file(s)")
+        tracks, errors = load_tracks(paths)
+        for error in errors:
+            self._outcome(result, reporter, Outcome(error.path, Status.FAILED, "unreadable track", error.reason))
+        if not tracks:
+            return result
+        track = merge_tracks(tracks)
+        result.track_files, result.track_points = len(tracks), len(track)
+        result.notes.append(f"track: {len(track)} points from {len(tracks)} file(s), {_utc(track.start_s)} to "
+                            f"{_utc(track.end_s)} UTC")
+        records = self._photos_to_place(photos, photo_ids, result, reporter)
+        clock = options.adjust_clock(records, track, options.clock) if options.adjust_clock else options.clock
+        timed = [timed_photo(record) for record in records.values()]
+        max_gap = options.max_gap_s if options.max_gap_s is not None else DEFAULT_MAX_GAP_S
+        reporter.progress(1, 3, f"Matching {len(timed)} photos to {len(track)} track points")
+        found = propose_from_track(timed, track, clock, max_gap, options.max_snap_s, options.altitude)
+        for hint in suggest_offsets(timed, track, found, max_gap, options.max_snap_s):
+            extra = clock.clock_offset_s(hint.camera) + hint.offset_s
+            result.notes.append(f"hint: {hint.matched_with_hint} of {hint.photo_count} photos of {hint.camera!r} "
+                                f"would meet the track (now {hint.matched_now}) with --clock-offset "
+                                f"'{hint.camera}={format_duration(extra)}'")
+        if reporter.cancelled:
+            result.cancelled = True
+            return result
+        reporter.progress(2, 3, f"Storing {len(found.proposals)} proposals")
+        self._settle(found, records, result, reporter, accept, Source.GPS_TRACK)
+        reporter.progress(3, 3, result.text())
+        return result
+
+    def sync_neighbours(self, photos: Iterable[Path | str] = (), options: TimeOptions | None = None,
+                        reporter: Reporter | None = None, *, photo_ids: Iterable[int] | None = None,
+                        accept: bool = False, dry_run: bool = False) -> TrackSyncResult:
+        """Place the given photos without GPS between the given photos with GPS taken near in time (never leaning
+        on a position we wrote from an estimate)."""
+        options, reporter = options or TimeOptions(), reporter or Reporter()
+        result = TrackSyncResult("sync-neighbours", dry_run=dry_run)
+        records = self._photos_to_place(photos, photo_ids, result, reporter)
+        clock = options.adjust_clock(records, None, options.clock) if options.adjust_clock else options.clock
+        excluded = estimated_by_us(self.library)
+        usable = [timed_photo(record) for key, record in records.items() if key not in excluded]
+        max_gap = options.max_gap_s if options.max_gap_s is not None else DEFAULT_NEIGHBOUR_GAP_S
+        found = propose_from_neighbours(usable, clock, max_gap)
+        self._settle(found, records, result, reporter, accept, Source.TIME_NEIGHBOUR)
+        return result
+
+    def _photos_to_place(self, photos: Iterable[Path | str], photo_ids: Iterable[int] | None,
+                         result: TrackSyncResult, reporter: Reporter) -> dict[str, PhotoRecord]:
+        """The readable photos named (by path or id), keyed by id as text (timesync's key)."""
+        if photo_ids is not None:
+            records = [self.library.photo(photo_id) for photo_id in dict.fromkeys(photo_ids)]
+        else:
+            selection = self.select(photos)
+            records = selection.records
+            for problem in selection.problems:
+                self._outcome(result, reporter, problem)
+        return {str(record.id): record for record in records if not record.error_kind}
+
+    @staticmethod
+    def _outcome(result: TrackSyncResult, reporter: Reporter, outcome: Outcome) -> None:
+        result.outcomes.append(outcome)
+        reporter.outcome(outcome)
+
+    def _settle(self, found: SyncResult, records: dict[str, PhotoRecord], result: TrackSyncResult,
+                reporter: Reporter, accept: bool, source: Source) -> None:
+        """Store the placements (unless a dry run), run the fusion rule, report every photo."""
+        proposals = {int(key): proposal for key, proposal in found.proposals.items()}
+        stored = {} if result.dry_run else self.store_proposals(source, proposals, accept)
+        ids = list(proposals)
+        assessments = self._assessments(ids)
+        for photo_id, proposal in sorted(proposals.items(), key=lambda item: records[str(item[0])].path):
+            decision_id = stored.get(photo_id)
+            review, reason = assessments[photo_id].flag(decision_id) if decision_id else (False, "")
+            result.placed += 1
+            result.to_review += review
+            note = "; ".join(part for part in (proposal.note, reason) if part)
+            self._outcome(result, reporter, Outcome(
+                records[str(photo_id)].path, Status.OK, "review" if review else "located", note, photo_id,
+                {"lat": proposal.lat, "lon": proposal.lon, "radius_km": proposal.radius_km,
+                 "altitude_m": proposal.altitude_m, "review": review, "decision_id": decision_id}))
+        for key, reason in sorted(found.unlocated.items(), key=lambda item: records[item[0]].path):
+            self._outcome(result, reporter, Outcome(records[key].path, Status.SKIPPED, "unlocated", reason,
+                                                    int(key)))
+        result.cameras = Counter(camera_key(records[key].make, records[key].model)
+                                 for key in [*found.proposals, *found.unlocated])
+        result.photo_ids = ids
+        self._emit_views(reporter, ids)
+
+    def store_proposals(self, source: Source, proposals: dict[int, LocationProposal], accept: bool = False
+                        ) -> dict[int, int]:
+        """Store one source's placements; returns photo id -> the decision now holding it.
+
+        A placement the photo already has from this source (in any state: a rejected one stays rejected, the user
+        said no to exactly this) is not stored again; a new position replaces this source's proposals (and, with
+        `accept`, its accepted one). The fusion rule then runs; with `accept` an unflagged placement it chooses is
+        accepted, so that `write` writes it.
+        """
+        ids = list(proposals)
+        existing: dict[int, list[DecisionRecord]] = {photo_id: [] for photo_id in ids}
+        for decision in self.library.decisions_of_photos(ids):
+            existing[decision.photo_id].append(decision)
+        kept: dict[int, int] = {}
+        new: list[tuple[int, LocationProposal]] = []
+        replaceable = ("proposed", "accepted") if accept else ("proposed",)
+        for photo_id, proposal in proposals.items():
+            same_source = [d for d in existing[photo_id] if d.source == source.value]
+            same = next((d for d in same_source if _same_place(d, proposal)), None)
+            for old in same_source:
+                if old is not same and old.state in replaceable:
+                    self.library.reject(old.id)
+            if same is not None:
+                kept[photo_id] = same.id
+            else:
+                new.append((photo_id, proposal))
+        new_ids = self.library.propose_many([
+            Proposal(photo_id, p.lat, p.lon, p.radius_km, source.value, p.altitude_m, notes=p.note)
+            for photo_id, p in new])
+        kept.update({photo_id: decision_id for (photo_id, _), decision_id in zip(new, new_ids, strict=True)})
+        self.refuse(ids)
+        if accept:
+            assessments = self._assessments(ids)
+            for photo_id, decision_id in kept.items():
+                review, _ = assessments[photo_id].flag(decision_id)
+                current = self.library.decision(decision_id)
+                if assessments[photo_id].chosen_id == decision_id and not review and \
+                        current.state == DecisionState.PROPOSED.value:
+                    self.library.accept(decision_id)
+        return kept
+
+
+def _utc(utc_s: float) -> str:
+    return datetime.fromtimestamp(utc_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _same_place(decision: DecisionRecord, proposal: LocationProposal) -> bool:
+    """The same placement again (a rescan, a re-run with the same settings): position and altitude."""
+    def key(lat: float, lon: float, altitude_m: float | None) -> tuple:
+        return round(lat, 7), round(lon, 7), None if altitude_m is None else round(altitude_m, 2)
+
+    return key(decision.lat, decision.lon, decision.altitude_m) == key(proposal.lat, proposal.lon, proposal.altitude_m)
