@@ -39,6 +39,10 @@ class NoRoom(CorruptMetadata):
     """The metadata block cannot grow enough (a JPEG segment is at most 64 KiB): a sidecar is the way out."""
 
 
+class Truncated(CorruptMetadata):
+    """The file ends before its structure does (a cut copy or an interrupted download): damaged, never written."""
+
+
 def error_from_os(exc: OSError, path: Path | str) -> LibraryError:
     """Map an OSError to a typed LibraryError for `path`."""
     code = exc.errno

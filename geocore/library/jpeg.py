@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass
 
 from geocore.library import iptc, xmp
-from geocore.library.errors import CorruptMetadata, NoRoom
+from geocore.library.errors import CorruptMetadata, NoRoom, Truncated
 from geocore.library.gps import GpsFix
 from geocore.library.patches import Patch, apply_patches
 from geocore.library.tiffio import new_exif_tiff, set_gps_patches, strip_gps_patches
@@ -54,11 +54,13 @@ def read_segments(data: bytes) -> tuple[list[Segment], int]:
         if marker in (0xDA, 0xD9):
             return segments, position
         (length,) = struct.unpack_from(">H", data, position + 2)
-        if length < 2 or position + 2 + length > len(data):
-            raise CorruptMetadata(f"segment {marker:#x} at {position} runs past the end")
+        if length < 2:
+            raise CorruptMetadata(f"segment {marker:#x} at {position} has a bad length")
+        if position + 2 + length > len(data):
+            raise Truncated(f"truncated JPEG: segment {marker:#x} at {position} runs past the end of the file")
         segments.append(Segment(marker, position, length))
         position += 2 + length
-    raise CorruptMetadata("no image data (SOS) found: truncated file")
+    raise Truncated("truncated JPEG: no image data (SOS) found")
 
 
 def exif_segments(data: bytes, segments: list[Segment]) -> list[Segment]:
@@ -88,6 +90,17 @@ def _check_single_exif(data: bytes, segments: list[Segment]) -> None:
     raise CorruptMetadata(f"the file holds {len(found)} EXIF blocks; not patched")
 
 
+def check_complete(data: bytes) -> None:
+    """Raise Truncated when the JPEG ends before its image does: no SOS, or no EOI after it (cut mid-scan).
+
+    Entropy-coded data never holds 0xFF 0xD9 (a 0xFF there is followed by 0x00 or a restart marker), so the first
+    EOI after the SOS ends the image; data after it (camera trailers, MPF images) does not matter.
+    """
+    _segments, sos = read_segments(data)
+    if data.find(b"\xff\xd9", sos) < 0:
+        raise Truncated("truncated JPEG: the image data has no end-of-image marker (file cut short); not written")
+
+
 def image_data_start(data: bytes) -> int:
     """Offset of the SOS marker: everything from there on is the compressed image."""
     return read_segments(data)[1]
@@ -95,6 +108,7 @@ def image_data_start(data: bytes) -> int:
 
 def set_gps_jpeg(data: bytes, fix: GpsFix, place: xmp.Place | None = None) -> list[Patch]:
     """Patches that write `fix` into the JPEG's EXIF, and into its XMP when that has a location or `place` is set."""
+    check_complete(data)
     segments, _ = read_segments(data)
     return _exif_gps_patches(data, segments, fix) + _xmp_location_patches(data, segments, fix, place)
 

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import mmap
+import struct
 import threading
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
-from geocore.library import xmp
-from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError
+from geocore.library import jpeg, xmp
+from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, Truncated
 from geocore.library.formats import Kind
 from geocore.library.gps import GpsFix, dms_rationals_to_degrees
 from geocore.library.tiffio import TiffView, read_gps_fix
 
 _heif_lock = threading.Lock()
 _heif_registered = False
+# warnings.catch_warnings swaps process-wide state: one Pillow metadata read at a time keeps captures apart.
+_pillow_lock = threading.Lock()
 
 
 def _ensure_heif_opener() -> None:
@@ -43,6 +51,7 @@ class PhotoMetadata:
     orientation: int | None = None
     gps: GpsFix | None = None
     gps_source: str | None = None
+    warnings: tuple[str, ...] = ()  # what Pillow complained about (corrupt EXIF...): for the per-file report
 
 
 def _text(value: object) -> str | None:
@@ -82,18 +91,62 @@ def _gps_from_pil(gps_ifd: dict) -> GpsFix | None:
         return None  # malformed GPS is treated as absent, the rest of the metadata still counts
 
 
+@contextlib.contextmanager
+def _pillow_warnings() -> Iterator[list[str]]:
+    """Capture Pillow's warnings (raw `UserWarning: Corrupt EXIF data` on stderr helps nobody) into a list."""
+    notes: list[str] = []
+    with _pillow_lock, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield notes
+        finally:
+            for warning in caught:
+                text = " ".join(str(warning.message).split())
+                if not issubclass(warning.category, Image.DecompressionBombWarning) and text not in notes:
+                    notes.append(text)
+
+
+def _open_unguarded(fp: BinaryIO) -> ImageFile.ImageFile:
+    """Open like `Image.open`, without the decompression-bomb check: metadata reads never decode pixels."""
+    Image.init()
+    prefix = fp.read(16)
+    for format_id in Image.ID:
+        factory, accept = Image.OPEN[format_id]
+        if accept is not None and accept(prefix) in (False, None, ""):
+            continue
+        fp.seek(0)
+        try:
+            return factory(fp, "")
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue
+    raise UnidentifiedImageError("cannot identify image file")
+
+
+@contextlib.contextmanager
+def _open_for_metadata(source: Path | bytes) -> Iterator[ImageFile.ImageFile]:
+    """An image opened for its size and metadata only, whatever its pixel count (a 200-megapixel JPEG too)."""
+    with open(source, "rb") if isinstance(source, Path) else io.BytesIO(source) as fp:
+        try:
+            image = Image.open(fp)
+        except Image.DecompressionBombError:
+            fp.seek(0)
+            image = _open_unguarded(fp)
+        with image:  # sub-IFDs are read lazily from the open file (TIFF)
+            yield image
+
+
 def read_exif_gps_pil(data: bytes) -> GpsFix | None:
     """GPS from a whole file's bytes through Pillow: an independent check of what our writer produced."""
     if data[4:8] == b"ftyp":
         _ensure_heif_opener()
-    with Image.open(io.BytesIO(data)) as image:
+    with _pillow_warnings(), _open_for_metadata(data) as image:
         return _gps_from_pil(image.getexif().get_ifd(0x8825))
 
 
 def _from_image(path: Path, kind: Kind) -> PhotoMetadata:
     if kind is Kind.HEIF:
         _ensure_heif_opener()
-    with Image.open(path) as image:  # sub-IFDs are read lazily from the open file (TIFF)
+    with _pillow_warnings() as notes, _open_for_metadata(path) as image:
         exif = image.getexif()
         width, height = image.size
         sub = exif.get_ifd(0x8769)
@@ -110,8 +163,19 @@ def _from_image(path: Path, kind: Kind) -> PhotoMetadata:
         capture_offset=_text(sub.get(0x9011)),
         make=_text(exif.get(0x10F)), model=_text(exif.get(0x110)),
         orientation=orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else None,
-        gps=gps, gps_source=gps_source,
+        gps=gps, gps_source=gps_source, warnings=tuple(f"Pillow: {note}" for note in notes),
     )
+
+
+def _check_jpeg_complete(path: Path) -> None:
+    """LibraryError(CORRUPT) for a truncated JPEG: it is damaged, and must not be listed as a normal photo."""
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        try:
+            jpeg.check_complete(data)  # type: ignore[arg-type]  # mmap reads like bytes, without loading the file
+        except Truncated as exc:
+            raise LibraryError(ErrorKind.CORRUPT, path, str(exc).removesuffix("; not written")) from None
+        except CorruptMetadata:
+            return  # odd but complete: the writer refuses what it cannot patch, with its own reason
 
 
 def _from_raw_tiff(path: Path) -> PhotoMetadata:
@@ -135,11 +199,11 @@ def _from_raw_tiff(path: Path) -> PhotoMetadata:
 def read_metadata(path: Path, kind: Kind) -> PhotoMetadata:
     """Metadata of one photo; EXIF GPS wins over a sidecar's. Raises LibraryError for unreadable files."""
     try:
+        if kind is Kind.JPEG:
+            _check_jpeg_complete(path)
         meta = _from_image(path, kind)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:  # the bomb guard is off: see above
         if kind is not Kind.RAW:
-            if isinstance(exc, Image.DecompressionBombError):  # not an OSError: it would abort the whole scan
-                raise LibraryError(ErrorKind.UNSUPPORTED, path, "image too large (decompression bomb guard)") from None
             if isinstance(exc, (PermissionError, FileNotFoundError)):
                 raise
             raise LibraryError(ErrorKind.CORRUPT, path, f"cannot read image: {exc}") from None
