@@ -212,12 +212,12 @@ PLACE_XMP = ('<rdf:Description rdf:about="" xmlns:photoshop="http://ns.adobe.com
              '</rdf:Description>')
 
 
-def iptc_app13(city: str = "Paris") -> bytes:
+def iptc_app13(city: str | None = "Paris") -> bytes:
     """An APP13 with IPTC-IIM datasets (a caption, keywords and the city)."""
     def dataset(number: int, text: str) -> bytes:
         return b"\x1c\x02" + bytes([number]) + struct.pack(">H", len(text)) + text.encode()
 
-    iim = dataset(0, "\x00\x04"[:2]) + dataset(120, "A caption") + dataset(25, "kw1") + dataset(90, city)
+    iim = dataset(0, "\x00\x04") + dataset(120, "A caption") + dataset(25, "kw1") + (dataset(90, city) if city else b"")
     resource = b"8BIM" + struct.pack(">H", 0x0404) + b"\x00\x00" + struct.pack(">I", len(iim)) + iim
     return segment(0xED, b"Photoshop 3.0\x00" + resource + b"\x00" * (len(iim) % 2))
 
