@@ -64,13 +64,33 @@ class Difference:
     after: Any
 
     def describe(self) -> str:
-        """One line for the per-file report."""
-        where = "/".join(f"{part:#06x}" if isinstance(part, int) and part > 9 else str(part) for part in self.key)
+        """One line for the per-file report, e.g. 'EXIF IFD0.GPS tag 0x0006 would be lost'."""
+        where = _where(self.key)
+        if self.key[1:2] == ("@bytes",):
+            return f"{where} would change"
         if self.after == MISSING:
             return f"{where} would be lost"
         if self.before == MISSING:
             return f"{where} would appear"
         return f"{where} would change ({_short(self.before)} -> {_short(self.after)})"
+
+
+PREFIXES = {uri: prefix for prefix, uri in xmp.NS.items()}
+
+
+def _where(key: Key) -> str:
+    """A key in words: block, IFD and tag in hex, XMP properties as prefix:name paths."""
+    block, rest = key[0], key[1:]
+    if rest[:1] == ("@bytes",):
+        return f"{block.upper()} bytes {rest[1]}..{rest[2]} (owned by no intended change)"
+    if block in ("exif", "tiff", "mpf") and len(rest) >= 2 and isinstance(rest[1], int):
+        extra = f" (occurrence {rest[2] + 1})" if len(rest) > 2 and isinstance(rest[2], int) and rest[2] else ""
+        offset = " offset" if rest[-1] == "@offset" else ""
+        return f"{block.upper()} {rest[0]} tag {rest[1]:#06x}{offset}{extra}"
+    if block == "xmp" and rest and isinstance(rest[0], tuple):
+        parts = [f"{PREFIXES.get(p[0], p[0])}:{p[1]}" if isinstance(p, tuple) else f"[{p}]" for p in rest[0]]
+        return "XMP " + "/".join(parts)
+    return " ".join(str(part) for part in key)
 
 
 def _short(value: Any) -> str:

@@ -158,7 +158,7 @@ def test_unintended_change_is_a_verify_error_with_reasons() -> None:
     with pytest.raises(UnintendedChange) as caught:
         check_only_intended(data, data.replace(b"Hostile", b"Hostess"), Intended.for_write(FIX))
     assert isinstance(caught.value, VerifyError)
-    assert "IFD0/0x010f/0 would change" in str(caught.value)
+    assert "EXIF IFD0 tag 0x010f would change" in str(caught.value)
 
 
 def test_a_write_that_would_lose_a_tag_is_refused_and_the_file_untouched(tmp_path, monkeypatch) -> None:
