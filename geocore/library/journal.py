@@ -223,8 +223,11 @@ def _settle_pending(database: schema.Database) -> list[str]:
         by_batch.setdefault(row.batch_id, []).append(outcome)
         report.append(f"{row.path}: {'done' if outcome.done else 'abandoned'}")
     for batch_id, outcomes in by_batch.items():
-        with database.write_lock, database.engine.begin() as connection:
-            settle(connection, batch_id, outcomes)
+        try:
+            with database.write_lock, database.engine.begin() as connection:
+                settle(connection, batch_id, outcomes)
+        except (sa.exc.SQLAlchemyError, *UNSETTLED_ERRORS) as exc:  # e.g. a database locked for too long
+            report.append(f"batch {batch_id}: {len(outcomes)} rows not settled, left pending ({exc})")
     return report
 
 
