@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from app.items import escaped_tooltip
 from app.map.page import TILE_PROVIDERS
 from app.settings import Settings
+from geocore.child_protocol import ProtocolError, read_message
 
 
 class SettingsDialog(QDialog):
@@ -84,20 +85,24 @@ class SettingsDialog(QDialog):
 
 
 class LearnProcess(QObject):
-    """Runs `geotag-train personalize` as a subprocess; parses 'done/total' progress from its output."""
+    """Runs `geotag-train personalize --json-lines` as a subprocess and follows its typed, versioned messages
+    (geocore.child_protocol): progress while it works, then its result or its error."""
 
     progress = Signal(int, int, str)
-    finished = Signal(int, str)  # exit status, last output lines
+    finished = Signal(int, str)  # exit status, the result's summary or why it failed
 
     def __init__(self, folders: list[Path], out: Path, cache: Path, base_model: Path | None,
                  parent: Any = None) -> None:
         super().__init__(parent)
         self.out = out
-        self.lines: list[str] = []
+        self.result: dict[str, Any] | None = None
+        self.error = ""
+        self.log: list[str] = []  # stderr: shown only when the child died without saying why
+        self._pending = ""
         self.process = QProcess(self)
-        self.process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         self.process.readyReadStandardOutput.connect(self._read)
-        self.process.finished.connect(lambda code, _status: self.finished.emit(int(code), "\n".join(self.lines[-20:])))
+        self.process.readyReadStandardError.connect(self._read_log)
+        self.process.finished.connect(lambda code, _status: self.finished.emit(int(code), self._final_text()))
         self.program, self.arguments = personalize_command(folders, out, cache, base_model)
 
     def start(self) -> None:
@@ -109,31 +114,52 @@ class LearnProcess(QObject):
         self.process.kill()
 
     def _read(self) -> None:
-        text = bytes(self.process.readAllStandardOutput().data()).decode("utf-8", "replace")
-        for line in text.replace("\r", "\n").splitlines():
-            if line.strip():
-                self.lines.append(line.strip())
-                self.progress.emit(*_parse_progress(line))
+        self._pending += bytes(self.process.readAllStandardOutput().data()).decode("utf-8", "replace")
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self.handle_line(line)
+
+    def handle_line(self, line: str) -> None:
+        """One line of the child's stdout."""
+        try:
+            parsed = read_message(line)
+        except ProtocolError as error:
+            self.error = str(error)
+            self.process.kill()
+            return
+        if parsed is None:
+            return
+        if "progress" in parsed:
+            done, total, what = parsed["progress"]
+            self.progress.emit(int(done), int(total), f"{what} {done}/{total}")
+        elif "result" in parsed:
+            self.result = parsed["result"]
+        elif "error" in parsed:
+            self.error = str(parsed["error"])
+
+    def _read_log(self) -> None:
+        text = bytes(self.process.readAllStandardError().data()).decode("utf-8", "replace")
+        self.log = (self.log + [line for line in text.replace("\r", "\n").splitlines() if line.strip()])[-20:]
+
+    def _final_text(self) -> str:
+        if self._pending:
+            self.handle_line(self._pending)
+            self._pending = ""
+        if self.result is not None:
+            return str(self.result.get("summary", ""))
+        return self.error or "\n".join(self.log)
 
 
 def personalize_command(folders: list[Path], out: Path, cache: Path, base_model: Path | None) -> tuple[str, list[str]]:
-    """The trainer's CLI: `geotag-train personalize --library FOLDER... --out FILE.geomodel --cache DB`; the
-    embeddings land in the app's own cache, so a second run reuses them."""
+    """The trainer's CLI: `geotag-train personalize --json-lines --library FOLDER... --out FILE.geomodel --cache
+    DB`; the embeddings land in the app's own cache, so a second run reuses them."""
     beside_python = Path(sys.executable).with_name("geotag-train")
     program = str(beside_python) if beside_python.exists() else (shutil.which("geotag-train") or "geotag-train")
-    arguments = ["personalize", "--library", *map(str, folders), "--out", str(out), "--cache", str(cache)]
+    arguments = ["personalize", "--json-lines", "--library", *map(str, folders), "--out", str(out),
+                 "--cache", str(cache)]
     if base_model is not None:
         arguments += ["--base-model", str(base_model)]
     return program, arguments
-
-
-def _parse_progress(line: str) -> tuple[int, int, str]:
-    """Find 'N/M' in a progress line (tqdm style); (0, 0, line) when there is none (busy indicator)."""
-    for word in line.replace("|", " ").split():
-        left, _, right = word.partition("/")
-        if left.isdigit() and right.isdigit() and int(right) > 0:
-            return int(left), int(right), line
-    return 0, 0, line
 
 
 class ModelsDialog(QDialog):

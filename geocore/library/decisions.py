@@ -144,6 +144,12 @@ class DecisionStore:
                 connection.execute(sa.update(table).where(table.c.id == decision_id)
                                    .values(review=review, updated_ns=time.time_ns()))
 
+    def discard(self, decision_id: int) -> None:
+        """Forget a decision that was never written (undo of a placement: as if it had not been made)."""
+        table = schema.decisions
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            connection.execute(sa.delete(table).where((table.c.id == decision_id) & (table.c.state != "written")))
+
     def restore_state(self, decision_id: int, state: str) -> None:
         """Put a decision back into a state it had (undo of a decision change; accepted demotes the others)."""
         if state not in DECISION_STATES:

@@ -2,14 +2,13 @@
 
 A scan is pure Python work (walking, EXIF parsing, SQLite rows); in a thread of the GUI process it takes the GIL
 from the event loop often enough to stall the window by tens of milliseconds. The child is `geotag scan --json-lines`,
-which prints one JSON object per line: {"version": 1, "progress": [done, total, path]} while it works,
+which prints geocore.child_protocol's lines: {"version": 1, "progress": [done, total, path]} while it works,
 {"version": 1, "report": {...}} at the end. A line of another version is refused, never half-understood.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import subprocess
 import sys
 import threading
@@ -18,10 +17,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from geocore.child_protocol import ProtocolError, message, read_message
 from geocore.library.scanner import ProgressCallback, ScanIssue, ScanReport
 
 PROGRESS_INTERVAL_S = 0.05
-PROTOCOL_VERSION = 1
 
 
 def json_lines_progress() -> ProgressCallback:
@@ -32,14 +31,14 @@ def json_lines_progress() -> ProgressCallback:
         now = time.monotonic()
         if done >= total or now - last[0] >= PROGRESS_INTERVAL_S:
             last[0] = now
-            print(json.dumps({"version": PROTOCOL_VERSION, "progress": [done, total, str(path)]}), flush=True)
+            message("progress", [done, total, str(path)])
 
     return report
 
 
 def print_report(report: ScanReport) -> None:
     """The child's last line: the whole report as JSON."""
-    print(json.dumps({"version": PROTOCOL_VERSION, "report": dataclasses.asdict(report)}), flush=True)
+    message("report", dataclasses.asdict(report))
 
 
 def _report_from(fields: dict[str, Any]) -> ScanReport:
@@ -69,15 +68,15 @@ def scan_in_subprocess(
                 child.terminate()
                 report.cancelled = True
                 break
-            message = json.loads(line) if line.startswith("{") else {}
-            if message and message.get("version") != PROTOCOL_VERSION:
+            try:
+                parsed = read_message(line) or {}
+            except ProtocolError:
                 child.terminate()
-                raise RuntimeError(f"scan child speaks protocol {message.get('version')!r}, "
-                                   f"this process {PROTOCOL_VERSION}")
-            if "progress" in message and progress is not None:
-                progress(*message["progress"])
-            elif "report" in message:
-                report = _report_from(message["report"])
+                raise
+            if "progress" in parsed and progress is not None:
+                progress(*parsed["progress"])
+            elif "report" in parsed:
+                report = _report_from(parsed["report"])
         _, errors = child.communicate()
     if child.returncode not in (0, 1) and not report.cancelled:  # 1: the scan met problems, listed in the report
         raise RuntimeError(f"scan of {', '.join(names)} failed: {errors.strip()[-500:]}")

@@ -307,8 +307,8 @@ class Session(PredictUseCases, TimeUseCases):
             changed = self.library.decision(change.changed_id)
             touched.append(changed.photo_id)
             before = change.before
-            if before is None or before.id != change.changed_id:  # a placement: drop it, restore the old one
-                self.library.reject(change.changed_id)
+            if before is None or before.id != change.changed_id:  # a placement: forget it, restore the old one
+                self.library.discard(change.changed_id)
                 if before is not None and before.state == DecisionState.ACCEPTED.value:
                     self.library.accept(before.id)
             else:
@@ -380,11 +380,15 @@ class Session(PredictUseCases, TimeUseCases):
         """Remove every location from these photos (folders recursed) and their sidecars; undoable."""
         reporter = reporter or Reporter()
         selection = self.select(paths)
-        report = self.library.strip([record.path for record in selection.records],
+        readable = [record for record in selection.records if not record.error_kind]
+        problems = selection.problems + [
+            Outcome(record.path, Status.FAILED, record.error_kind or "", record.error or "unreadable", record.id)
+            for record in selection.records if record.error_kind]  # never a silent skip: say which and why
+        report = self.library.strip([record.path for record in readable],
                                     progress=self._file_progress(reporter, "Stripping"), cancel=reporter.cancel)
         result = self._batch_result(report, reporter)
-        result.outcomes[:0] = selection.problems
-        for problem in selection.problems:
+        result.outcomes[:0] = problems
+        for problem in problems:
             reporter.outcome(problem)
         return result
 

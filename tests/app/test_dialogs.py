@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.dialogs import ModelsDialog, SettingsDialog, _parse_progress, personalize_command
+from app.dialogs import LearnProcess, ModelsDialog, SettingsDialog, personalize_command
 from app.settings import Settings
 
 
@@ -55,11 +55,21 @@ def test_personalize_command_and_progress_parsing(tmp_path: Path):
     program, arguments = personalize_command([tmp_path / "a", tmp_path / "b"], tmp_path / "p.geomodel",
                                              tmp_path / "library.sqlite", tmp_path / "base.geomodel")
     assert program.endswith("geotag-train")
-    assert arguments[:4] == ["personalize", "--library", str(tmp_path / "a"), str(tmp_path / "b")]
+    assert arguments[:5] == ["personalize", "--json-lines", "--library", str(tmp_path / "a"), str(tmp_path / "b")]
     assert arguments[arguments.index("--cache") + 1] == str(tmp_path / "library.sqlite")
     assert arguments[arguments.index("--base-model") + 1] == str(tmp_path / "base.geomodel")
-    assert _parse_progress("embeddings:  40%|####  | 16/40 [00:01<00:02]")[:2] == (16, 40)
-    assert _parse_progress("training heads")[:2] == (0, 0)
+
+
+def test_personal_training_is_followed_through_typed_versioned_messages(qtbot, tmp_path: Path):
+    learn = LearnProcess([tmp_path], tmp_path / "p.geomodel", tmp_path / "c.sqlite", None)
+    seen = []
+    learn.progress.connect(lambda done, total, text: seen.append((done, total)))
+    learn.handle_line("embeddings:  40%|####  | 16/40")  # a stray line of text is not a message
+    learn.handle_line('{"version": 1, "progress": [16, 40, "embeddings"]}')
+    learn.handle_line('{"version": 1, "result": {"bundle": "p.geomodel", "summary": "wrote p.geomodel"}}')
+    assert seen == [(16, 40)] and learn._final_text() == "wrote p.geomodel"
+    learn.handle_line('{"version": 99, "progress": [1, 2, "x"]}')  # a newer trainer beside an older app
+    assert "protocol 99" in learn.error
 
 
 def test_gpu_setting_falls_back_to_cpu_without_cuda(tiny_bundle: Path):

@@ -114,5 +114,6 @@ def test_learn_from_my_geotagged_photos(qtbot, make_window, tmp_path: Path):
     assert any(label.startswith("Personal:") for label, _ in window.backend.list_bundles())
     qtbot.waitUntil(lambda: item(window, "unknown.jpg").source == "personal", timeout=TIMEOUT_MS)
     card = window.backend.card_text(Path(window.settings.active_model))
+    assert "held-out accuracy" in window.summaries[-1][2]  # the typed result's summary, not scraped text
     assert '"evaluation"' in card and '"hierarchy"' in card  # the held-out table the trainer wrote
     assert window.backend.model_status().startswith("Model: ")

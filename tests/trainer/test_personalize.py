@@ -93,7 +93,7 @@ def test_cli_builds_a_semantic_personal_model(tmp_path: Path, capsys: pytest.Cap
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "held-out accuracy" in captured.out and "hierarchy" in captured.out
-    assert "60/60" in captured.err  # the progress the app's LearnProcess parses
+    assert "60/60" in captured.err  # the terminal's progress bar
     bundle = load_bundle(tmp_path / "sem.geomodel")
     assert bundle.partitionings and all(p.kind == "semantic" for p in bundle.partitionings)
     assert bundle.card.training["partitioning"] == "semantic"

@@ -7,7 +7,12 @@ import logging
 import sys
 from typing import Any
 
+from geocore.child_protocol import message
+
 LOG = logging.getLogger("trainer")
+
+
+PROGRESS_INTERVAL_S = 0.2
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -81,17 +86,42 @@ def run_personalize(args: argparse.Namespace) -> int:
 
     options = PersonalizeOptions(base_model=args.base_model, holdout_share=args.holdout, epochs=args.epochs,
                                  cache_path=args.cache, partitioning=args.partitioning, seed=args.seed)
-    bar = _EmbeddingProgress()
+    bar = _JsonProgress() if args.json_lines else _EmbeddingProgress()
     try:
         result = personalize(args.library, args.out, options, progress=bar.update)
     except (PersonalizeError, ValueError, OSError, RuntimeError) as error:  # bundle/graph/cache problems too
         if args.verbose:
             raise
+        if args.json_lines:
+            message("error", str(error))
+            return 1
         return _fail(error)
     finally:
         bar.close()
-    print(result.format())
+    if args.json_lines:  # the app's LearnProcess reads this: typed, versioned (geocore.child_protocol)
+        message("result", {"bundle": str(result.bundle_path), "train_photos": result.train_photos,
+                           "holdout_photos": result.holdout_photos, "summary": result.format()})
+    else:
+        print(result.format())
     return 0
+
+
+class _JsonProgress:
+    """Progress as geocore.child_protocol lines on stdout, at most every PROGRESS_INTERVAL_S and the last one."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def update(self, done: int, total: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if done >= total or now - self.last >= PROGRESS_INTERVAL_S:
+            self.last = now
+            message("progress", [done, total, "embeddings"])
+
+    def close(self) -> None:
+        pass
 
 
 class _EmbeddingProgress:
@@ -139,5 +169,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     personal.add_argument("--epochs", type=int, default=60, help="epochs of head training on cached embeddings")
     personal.add_argument("--cache", default=None, help="SQLite cache for embeddings (default: the app's cache)")
     personal.add_argument("--seed", type=int, default=0)
+    personal.add_argument("--json-lines", action="store_true", help="progress and result as JSON lines (for programs)")
     personal.add_argument("-v", "--verbose", action="store_true")
     personal.set_defaults(handler=run_personalize)

@@ -1,0 +1,89 @@
+"""`geotag` over the session: exit statuses, one line per named file, no empty batches, folders, broken pipes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from geocore.cli.main import main
+from geocore.library.api import Library
+from tests.photo_factory import make_jpeg
+
+
+def lines_for(out: str, path: Path) -> list[str]:
+    return [line for line in out.splitlines() if str(path) in line]
+
+
+def test_set_counts_every_failed_file_and_names_each_once(tmp_path, capsys) -> None:
+    db = str(tmp_path / "c.sqlite")
+    missing = tmp_path / "nosuch.jpg"
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0\x00")
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not a photo")
+    assert main(["set", str(missing), str(broken), str(notes), "--lat", "1", "--lon", "2", "--db", db]) == 1
+    out = capsys.readouterr().out
+    for path in (missing, broken, notes):
+        line, = lines_for(out, path)
+        assert line.startswith("FAILED") and line.count(str(path)) == 1, line
+    assert out.strip().splitlines()[-1].endswith("0 ok, 3 failed (nothing to do)") or "0 ok, 3 failed" in out
+
+
+def test_set_accepts_folders_and_skips_the_sidecars_a_glob_picked_up(tmp_path, capsys) -> None:
+    db = str(tmp_path / "c.sqlite")
+    folder = tmp_path / "manual"
+    a = make_jpeg(folder / "a.jpg")
+    b = make_jpeg(folder / "deeper" / "b.jpg")
+    (folder / "c.CR2.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    assert main(["set", str(folder), "--lat", "10", "--lon", "20", "--db", db]) == 0
+    globbed = sorted(str(path) for path in folder.iterdir() if path.is_file())  # what `set manual/*.*` passes
+    assert main(["set", *globbed, "--lat", "11", "--lon", "21", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "Is a directory" not in out and "c.CR2.xmp" not in out
+    with Library(db) as library:
+        assert round(library.photo_by_path(a).gps_lat or 0, 6) == 11.0  # the second set, through the glob
+        assert round(library.photo_by_path(b).gps_lat or 0, 6) == 10.0  # the first, found in the subfolder
+
+
+def test_nothing_to_do_records_no_batch(tmp_path, capsys) -> None:
+    db = str(tmp_path / "c.sqlite")
+    photo = make_jpeg(tmp_path / "p" / "a.jpg")
+    assert main(["scan", str(tmp_path / "p"), "--db", db]) == 0
+    assert main(["write", "--db", db]) == 0  # nothing accepted
+    assert main(["undo", "--batch", "nosuch", "--db", db]) == 1
+    assert "no batch 'nosuch'" in capsys.readouterr().err
+    assert main(["set", str(photo), "--lat", "1", "--lon", "2", "--db", db]) == 0
+    batch = capsys.readouterr().out.strip().splitlines()[-1].split()[2].rstrip(":")
+    assert main(["undo", "--batch", batch, "--db", db]) == 0
+    assert main(["undo", "--batch", batch, "--db", db]) == 0  # already undone
+    assert "already undone" in capsys.readouterr().out
+    with Library(db) as library:
+        assert [b["operation"] for b in library.batches()] == ["undo", "write"]  # no empty ones
+
+
+def test_strip_names_a_file_that_is_no_photo(tmp_path, capsys) -> None:
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not a photo")
+    assert main(["strip", str(notes), "--db", str(tmp_path / "c.sqlite")]) == 1
+    line, = lines_for(capsys.readouterr().out, notes)
+    assert line.startswith("FAILED")
+
+
+def test_a_rescan_keeps_the_reason_a_file_is_unreadable(tmp_path, capsys) -> None:
+    db = str(tmp_path / "c.sqlite")
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00")
+    assert main(["scan", str(tmp_path / "p"), "--db", db]) == 1
+    first, = lines_for(capsys.readouterr().out, tmp_path / "p" / "broken.jpg")
+    assert main(["scan", str(tmp_path / "p"), "--db", db]) == 1
+    second, = lines_for(capsys.readouterr().out, tmp_path / "p" / "broken.jpg")
+    assert second == first and "unchanged since last scan" not in second
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path) -> None:
+    for index in range(30):
+        make_jpeg(tmp_path / "p" / f"{index:02d}.jpg", (32, 24))
+    command = f"{sys.executable} -m geocore.cli.main scan --json-lines --db {tmp_path / 'c.sqlite'} {tmp_path / 'p'}"
+    done = subprocess.run(f"{command} | head -c 10", shell=True, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr
