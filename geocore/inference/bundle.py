@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import tempfile
 import zipfile
@@ -167,11 +168,7 @@ def _read_checked(path: Path, archive: zipfile.ZipFile, members: Mapping[str, zi
 
 
 def _read_heads(path: Path, card: ModelCard, data: bytes) -> dict[str, HeadWeights]:
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            loaded = {name: np.asarray(arrays[name], dtype=np.float32) for name in arrays.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as error:
-        raise BundleError(f"{path}: unreadable head weights ({error})") from None
+    loaded = _read_npz(path, card.files["heads"].file, data)
     heads = {}
     for name, spec in card.heads.items():
         weight, bias = loaded.get(f"{name}.weight"), loaded.get(f"{name}.bias")
@@ -179,10 +176,58 @@ def _read_heads(path: Path, card: ModelCard, data: bytes) -> dict[str, HeadWeigh
             raise BundleError(f"{path}: head weights lack {name}.weight / {name}.bias")
         if weight.ndim != 2 or weight.shape[0] != spec.classes or bias.shape != (spec.classes,):
             raise BundleError(f"{path}: head {name} weights {weight.shape} disagree with {spec.classes} classes")
+        if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+            raise BundleError(f"{path}: head {name} weights hold NaN or infinite values")
         heads[name] = HeadWeights(weight, bias)
     if len({head.weight.shape[1] for head in heads.values()}) > 1:
         raise BundleError(f"{path}: heads disagree on the embedding size")
     return heads
+
+
+def _read_npz(path: Path, member: str, data: bytes) -> dict[str, npt.NDArray[np.float32]]:
+    """The float arrays of an .npz, each header checked against its member's size before anything is allocated.
+
+    np.load trusts the header: a declared shape of (1000, 10**9) allocates gigabytes before it finds the data short.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return {info.filename.removesuffix(".npy"): _read_npy(path, member, archive, info)
+                    for info in archive.infolist()}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise BundleError(f"{path}: unreadable head weights in {member} ({error})") from None
+
+
+def _read_npy(path: Path, member: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> npt.NDArray[np.float32]:
+    where = f"{path}: {member}: {info.filename}"
+    with archive.open(info) as handle:
+        version = np.lib.format.read_magic(handle)
+        if version not in ((1, 0), (2, 0)):
+            raise BundleError(f"{where}: unsupported .npy version {version}")
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = reader(handle)
+        if dtype.hasobject or dtype.kind not in "fiu" or dtype.itemsize > 8:
+            raise BundleError(f"{where}: unsupported array type {dtype}")
+        declared = math.prod(shape) * dtype.itemsize
+        stored = info.file_size - handle.tell()
+        if declared != stored or declared > MAX_MEMBER_BYTES:
+            raise BundleError(f"{where}: header declares shape {shape} ({declared} bytes) but {stored} bytes follow")
+        raw = handle.read(declared)
+    if len(raw) != declared:
+        raise BundleError(f"{where}: truncated ({len(raw)} of {declared} bytes)")
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+    return np.asarray(array, dtype=np.float32).copy()
+
+
+def _check_centroids(path: Path, partitioning: Partitioning) -> None:
+    """Class2GPS centroids become predicted positions: each must be a real place (NaN would reach JSON and files)."""
+    lat, lon = partitioning.lat, partitioning.lon
+    good = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90.0) & (np.abs(lon) <= 180.0)
+    if not good.all():
+        index = int(np.flatnonzero(~good)[0])
+        raise BundleError(f"{path}: partitioning {partitioning.name}: class {index} centroid "
+                          f"({lat[index]}, {lon[index]}) is not a position")
+    if (partitioning.counts < 0).any():
+        raise BundleError(f"{path}: partitioning {partitioning.name}: negative image counts")
 
 
 def _read_geography(
@@ -195,6 +240,7 @@ def _read_geography(
             partitionings = []
             for ref in card.partitionings:
                 partitioning = Partitioning.read_csv(_spill(folder, ref.file, contents[ref.file]), name=ref.name)
+                _check_centroids(path, partitioning)
                 if len(partitioning) != ref.classes:
                     raise BundleError(
                         f"{path}: partitioning {ref.name} has {len(partitioning)} classes, head {ref.head} "
@@ -227,6 +273,8 @@ def _read_scene_mapping(
         weights, names = read_scene_mapping(text, scene.labels, scene.mapping.file)
     except (SceneMappingError, UnicodeDecodeError, ValueError) as error:
         raise BundleError(f"{path}: {error}") from None
+    if not np.isfinite(weights).all():
+        raise BundleError(f"{path}: scene mapping {scene.mapping.file} holds NaN or infinite weights")
     if weights.shape[0] != card.heads[scene.head].classes:
         raise BundleError(f"{path}: scene mapping has {weights.shape[0]} classes, head {scene.head} has "
                           f"{card.heads[scene.head].classes}")

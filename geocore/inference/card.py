@@ -25,6 +25,7 @@ Crop schemes: count 1 = resize the short side to `resize_short_px`, centre crop;
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -38,6 +39,12 @@ PARTITIONING_KINDS = ("s2", "semantic")
 # ImageNet normalisation: the default a trainer writes into a card; readers always take the card's values.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Bounds of a sane card: far beyond any real model, small enough that nothing downstream allocates absurdly.
+MIN_INPUT_PX, MAX_INPUT_PX, MAX_RESIZE_PX = 8, 4096, 8192
+MAX_CLASSES = 10_000_000
+MIN_STD, MAX_NORMALISATION = 1e-6, 1e3
+MAX_NAME_CHARS, MAX_LICENSE_CHARS, MAX_LIST_ITEMS = 200, 20_000, 100_000
+MAX_FREE_FORM_DEPTH = 32
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$")
 
 
@@ -159,57 +166,203 @@ def card_to_dict(card: ModelCard) -> dict[str, Any]:
 
 
 def card_from_json(text: str | bytes, origin: str) -> ModelCard:
-    """Parse and validate a card; raises BundleError naming `origin` and the problem."""
+    """Parse and validate a card; raises BundleError naming `origin`, the field and the problem (one line)."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_reject_constant)
+    except _FieldError as error:
+        raise BundleError(f"{origin}: malformed {CARD_NAME}: {error}") from None
+    except RecursionError:
+        raise BundleError(f"{origin}: malformed {CARD_NAME}: nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BundleError(f"{origin}: {CARD_NAME} is not valid JSON ({error})") from None
     if not isinstance(data, dict):
         raise BundleError(f"{origin}: {CARD_NAME} must hold a JSON object")
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION or isinstance(version, bool):
         raise BundleError(f"{origin}: unknown bundle format version {version!r} (this version reads {FORMAT_VERSION})")
     try:
         card = _card_from_dict(data)
-    except (KeyError, TypeError, ValueError) as error:
-        detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
-        raise BundleError(f"{origin}: malformed {CARD_NAME}: {detail}") from None
+    except KeyError as error:
+        raise BundleError(f"{origin}: malformed {CARD_NAME}: missing field {error}") from None
+    except _FieldError as error:
+        raise BundleError(f"{origin}: malformed {CARD_NAME}: {error}") from None
     validate_card(card, origin)
     return card
 
 
-def _file_ref(data: dict[str, Any] | None) -> FileRef | None:
-    return None if data is None else FileRef(str(data["file"]), str(data["sha256"]))
+class _FieldError(ValueError):
+    """One card field of the wrong type or out of range: '<dotted.field>: <problem>'."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
 
 
-def _card_from_dict(data: dict[str, Any]) -> ModelCard:
-    outputs = data["outputs"]
-    scene = data.get("scene")
-    return ModelCard(
-        model_id=str(data["model_id"]),
-        backbone=str(data["backbone"]),
-        input=InputSpec(int(data["input"]["size_px"]), _triple(data["input"]["mean"]), _triple(data["input"]["std"])),
-        crops=CropSpec(**{key: data["crops"][key] for key in ("count", "aggregation", "resize_short_px")}),
-        files={str(role): FileRef(str(ref["file"]), str(ref["sha256"])) for role, ref in data["files"].items()},
-        embedding_output=str(outputs["embedding"]),
-        feature_map_output=str(outputs["feature_map"]),
-        heads={str(name): HeadSpec(int(head["classes"]), str(head["kind"])) for name, head in outputs["heads"].items()},
-        partitionings=tuple(PartitioningRef(**ref) for ref in data.get("partitionings") or []),
-        hierarchy=_file_ref(data.get("hierarchy")),
-        scene=None if scene is None else SceneSpec(
-            tuple(scene["labels"]), str(scene["source"]), str(scene["head"]), _file_ref(scene.get("mapping"))
-        ),
-        training=dict(data.get("training") or {}),
-        evaluation=dict(data.get("evaluation") or {}),
-        license=str(data.get("license", "")),
+def _reject_constant(name: str) -> Any:
+    raise _FieldError("(number)", f"{name} is not allowed in a card")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
+def _get(data: dict[str, Any], key: str, field: str) -> Any:
+    if key not in data:
+        raise KeyError(field)
+    return data[key]
+
+
+def _object(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _FieldError(field, f"expected an object, got {_kind(value)}")
+    return value
+
+
+def _list(value: Any, field: str, max_items: int = MAX_LIST_ITEMS) -> list[Any]:
+    if not isinstance(value, list):
+        raise _FieldError(field, f"expected a list, got {_kind(value)}")
+    if len(value) > max_items:
+        raise _FieldError(field, f"more than {max_items} entries")
+    return value
+
+
+def _text(value: Any, field: str, max_chars: int = MAX_NAME_CHARS) -> str:
+    if not isinstance(value, str):
+        raise _FieldError(field, f"expected a string, got {_kind(value)}")
+    if not value.strip() or len(value) > max_chars or any(ord(char) < 32 for char in value):
+        raise _FieldError(field, f"must be 1..{max_chars} printable characters")
+    return value
+
+
+def _integer(value: Any, field: str, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _FieldError(field, f"expected an integer, got {_kind(value)}")
+    if not low <= value <= high:
+        raise _FieldError(field, f"{value} is outside {low}..{high}")
+    return value
+
+
+def _number(value: Any, field: str, low: float, high: float) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise _FieldError(field, f"expected a number, got {_kind(value)}")
+    number = float(value)
+    if not (math.isfinite(number) and low <= number <= high):  # 1e999 parses to inf
+        raise _FieldError(field, f"{number} is not a finite number in {low:g}..{high:g}")
+    return number
+
+
+def _triple(value: Any, field: str, low: float, high: float) -> tuple[float, float, float]:
+    values = _list(value, field)
+    if len(values) != 3:
+        raise _FieldError(field, f"expected 3 channel values, got {len(values)}")
+    first, second, third = (_number(item, f"{field}[{index}]", low, high) for index, item in enumerate(values))
+    return first, second, third
+
+
+def _file_ref(value: Any, field: str) -> FileRef:
+    ref = _object(value, field)
+    return FileRef(_text(_get(ref, "file", f"{field}.file"), f"{field}.file"),
+                   _text(_get(ref, "sha256", f"{field}.sha256"), f"{field}.sha256"))
+
+
+def _optional_file_ref(value: Any, field: str) -> FileRef | None:
+    return None if value is None else _file_ref(value, field)
+
+
+def _free_form(value: Any, field: str) -> dict[str, Any]:
+    """training/evaluation: any JSON object, but finite numbers only and bounded depth (it is shown and re-saved)."""
+    if value is None:
+        return {}
+    _check_plain_json(_object(value, field), field, 0)
+    return dict(value)
+
+
+def _check_plain_json(value: Any, field: str, depth: int) -> None:
+    if depth > MAX_FREE_FORM_DEPTH:
+        raise _FieldError(field, f"nested deeper than {MAX_FREE_FORM_DEPTH} levels")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _FieldError(field, f"{value} is not a finite number")
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        _check_plain_json(child, field, depth + 1)
+
+
+def _input_spec(value: Any) -> InputSpec:
+    spec = _object(value, "input")
+    size_px = _integer(_get(spec, "size_px", "input.size_px"), "input.size_px", MIN_INPUT_PX, MAX_INPUT_PX)
+    mean = _triple(_get(spec, "mean", "input.mean"), "input.mean", -MAX_NORMALISATION, MAX_NORMALISATION)
+    std = _triple(_get(spec, "std", "input.std"), "input.std", MIN_STD, MAX_NORMALISATION)
+    return InputSpec(size_px, mean, std)
+
+
+def _crop_spec(value: Any) -> CropSpec:
+    spec = _object(value, "crops")
+    count = _integer(_get(spec, "count", "crops.count"), "crops.count", min(CROP_COUNTS), max(CROP_COUNTS))
+    aggregation = _text(_get(spec, "aggregation", "crops.aggregation"), "crops.aggregation")
+    resize = _get(spec, "resize_short_px", "crops.resize_short_px")
+    return CropSpec(count, aggregation, _integer(resize, "crops.resize_short_px", MIN_INPUT_PX, MAX_RESIZE_PX))
+
+
+def _heads(value: Any) -> dict[str, HeadSpec]:
+    heads = {}
+    for name, raw in _object(value, "outputs.heads").items():
+        field = f"outputs.heads.{_text(name, 'outputs.heads')}"
+        head = _object(raw, field)
+        classes = _integer(_get(head, "classes", f"{field}.classes"), f"{field}.classes", 1, MAX_CLASSES)
+        heads[name] = HeadSpec(classes, _text(_get(head, "kind", f"{field}.kind"), f"{field}.kind"))
+    return heads
+
+
+def _partitioning_ref(value: Any, field: str) -> PartitioningRef:
+    ref = _object(value, field)
+    texts = {key: _text(_get(ref, key, f"{field}.{key}"), f"{field}.{key}")
+             for key in ("name", "kind", "head", "file", "sha256")}
+    classes = _integer(_get(ref, "classes", f"{field}.classes"), f"{field}.classes", 1, MAX_CLASSES)
+    return PartitioningRef(texts["name"], texts["kind"], texts["head"], classes, texts["file"], texts["sha256"])
+
+
+def _scene_spec(value: Any) -> SceneSpec | None:
+    if value is None:
+        return None
+    scene = _object(value, "scene")
+    labels = _list(_get(scene, "labels", "scene.labels"), "scene.labels")
+    return SceneSpec(
+        tuple(_text(label, f"scene.labels[{index}]") for index, label in enumerate(labels)),
+        _text(_get(scene, "source", "scene.source"), "scene.source"),
+        _text(_get(scene, "head", "scene.head"), "scene.head"),
+        _optional_file_ref(scene.get("mapping"), "scene.mapping"),
     )
 
 
-def _triple(values: Any) -> tuple[float, float, float]:
-    floats = [float(value) for value in values]
-    if len(floats) != 3:
-        raise ValueError(f"expected 3 channel values, got {len(floats)}")
-    return floats[0], floats[1], floats[2]
+def _license(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_LICENSE_CHARS:
+        raise _FieldError("license", f"expected a string of at most {MAX_LICENSE_CHARS} characters")
+    return value
+
+
+def _card_from_dict(data: dict[str, Any]) -> ModelCard:
+    outputs = _object(_get(data, "outputs", "outputs"), "outputs")
+    files = _object(_get(data, "files", "files"), "files")
+    partitionings = _list(data.get("partitionings") or [], "partitionings")
+    license_text = data.get("license")
+    return ModelCard(
+        model_id=_text(_get(data, "model_id", "model_id"), "model_id"),
+        backbone=_text(_get(data, "backbone", "backbone"), "backbone"),
+        input=_input_spec(_get(data, "input", "input")),
+        crops=_crop_spec(_get(data, "crops", "crops")),
+        files={_text(role, "files"): _file_ref(ref, f"files.{role}") for role, ref in files.items()},
+        embedding_output=_text(_get(outputs, "embedding", "outputs.embedding"), "outputs.embedding"),
+        feature_map_output=_text(_get(outputs, "feature_map", "outputs.feature_map"), "outputs.feature_map"),
+        heads=_heads(_get(outputs, "heads", "outputs.heads")),
+        partitionings=tuple(_partitioning_ref(ref, f"partitionings[{i}]") for i, ref in enumerate(partitionings)),
+        hierarchy=_optional_file_ref(data.get("hierarchy"), "hierarchy"),
+        scene=_scene_spec(data.get("scene")),
+        training=_free_form(data.get("training"), "training"),
+        evaluation=_free_form(data.get("evaluation"), "evaluation"),
+        license=_license(license_text),
+    )
 
 
 def validate_card(card: ModelCard, origin: str) -> None:
