@@ -110,7 +110,18 @@ def set_gps_jpeg(data: bytes, fix: GpsFix, place: xmp.Place | None = None) -> li
     """Patches that write `fix` into the JPEG's EXIF, and into its XMP when that has a location or `place` is set."""
     check_complete(data)
     segments, _ = read_segments(data)
-    return _exif_gps_patches(data, segments, fix) + _xmp_location_patches(data, segments, fix, place)
+    patches = _exif_gps_patches(data, segments, fix) + _xmp_location_patches(data, segments, fix, place)
+    _check_mpf_offsets(data, segments, patches)
+    return patches
+
+
+def _check_mpf_offsets(data: bytes, segments: list[Segment], patches: list[Patch]) -> None:
+    """Refuse a size change after an MPF index: its image offsets count from its own header, so bytes inserted
+    between that header and the images it points at (after this image's EOI) would aim them at the wrong place."""
+    mpf = next((s for s in segments if s.marker == 0xE2 and data[s.payload_start : s.payload_start + 4] == b"MPF\x00"),
+               None)
+    if mpf is not None and any(p.offset > mpf.offset and len(p.new) != len(p.old) for p in patches):
+        raise CorruptMetadata("metadata after the MPF index would change size and break its image offsets; not patched")
 
 
 def _segment_bytes(marker: int, payload: bytes) -> bytes:
@@ -183,4 +194,5 @@ def strip_location_jpeg(data: bytes) -> list[Patch]:
         if new_payload != payload:
             new_segment = data[segment.offset : segment.offset + 2] + struct.pack(">H", len(new_payload) + 2)
             patches.append(Patch(segment.offset, data[segment.offset : segment.end], new_segment + new_payload))
+    _check_mpf_offsets(data, segments, patches)
     return patches

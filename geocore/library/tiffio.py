@@ -301,8 +301,25 @@ def _clear_patches(view: TiffView, ranges: list[Range], protected: list[Range] |
     return [Patch(s, view.data[s:e], bytes(e - s)) for s, e in free if view.data[s:e].strip(b"\x00")]
 
 
+def _chain_loops(view: TiffView) -> bool:
+    """True when following next-IFD pointers from IFD0 comes back to an IFD already seen."""
+    seen: set[int] = set()
+    offset = view.ifd0_offset
+    while offset and len(seen) < MAX_IFDS:
+        if offset in seen:
+            return True
+        seen.add(offset)
+        try:
+            offset = view.read_ifd(offset).next_offset
+        except CorruptMetadata:
+            return False
+    return False
+
+
 def _refuse_odd_layout(view: TiffView, others: list[Range] | None, old_gps: Ifd | None) -> None:
     """A write appends and re-points: refuse layouts where that would change what other structures read."""
+    if _chain_loops(view):
+        raise CorruptMetadata("the IFD chain loops back on itself; not patched")
     if others is None:
         return
     if old_gps is not None and any(_overlaps((old_gps.offset, old_gps.offset + old_gps.size), r) for r in others):

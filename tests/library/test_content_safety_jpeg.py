@@ -127,3 +127,26 @@ def test_a_jpeg_with_trailing_data_after_eoi_is_not_truncated(tmp_path) -> None:
     _accept(library, path)
     assert library.write_batch().failed == []
     assert sha256_of(path) != sha and piexif.load(str(path))["GPS"]
+
+
+def test_exif_after_an_mpf_index_is_not_grown(tmp_path) -> None:
+    """MPF offsets count from the MPF header: growing EXIF behind it would aim them into the wrong bytes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(buffer, "MPO", save_all=True, append_images=[Image.new("RGB", (64, 48))])
+    mpo = buffer.getvalue()
+    mpf_at = mpo.index(b"\xff\xe2")
+    mpf_end = mpf_at + 2 + struct.unpack_from(">H", mpo, mpf_at + 2)[0]
+    exif = build_exif((64, 48), thumbnail=False)
+    app1 = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
+    path = tmp_path / "photos" / "mpf_first.jpg"
+    path.parent.mkdir()
+    path.write_bytes(mpo[:mpf_end] + app1 + mpo[mpf_end:])
+    sha = sha256_of(path)
+    library = _library(tmp_path)
+    library.scan([path.parent])
+    _accept(library, path)
+    results = library.write_batch().results
+    assert [r.ok for r in results] == [False] and "MPF" in results[0].reason
+    assert sha256_of(path) == sha
