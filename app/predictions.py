@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from app.map.topojson import RESOURCES
 from geocore.inference.location import RankedCell
 from geocore.inference.predictor import PhotoPrediction
 
-MODELS_DIR = RESOURCES / "models"
 CELLS_ON_MAP = 8  # top cells of the finest partitioning drawn on the map
 
 
@@ -43,14 +40,6 @@ class PredictionView:
             hierarchy_top=prediction.hierarchy_top, kinds=dict(kinds or data.get("kinds") or {}),
             error=prediction.error,
         )
-
-
-def shipped_bundles() -> list[Path]:
-    """Bundles shipped in resources/models (files *.geomodel or unpacked folders with a model card)."""
-    if not MODELS_DIR.is_dir():
-        return []
-    found = [p for p in MODELS_DIR.iterdir() if p.suffix == ".geomodel" or (p / "model_card.json").is_file()]
-    return sorted(found)
 
 
 def map_cells(view: PredictionView | None) -> list[dict[str, Any]]:

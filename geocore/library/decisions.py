@@ -121,6 +121,14 @@ class DecisionStore:
         """Reject a decision."""
         self._set_state(decision_id, "rejected")
 
+    def reject_many(self, decision_ids: Sequence[int]) -> None:
+        """Reject many decisions in one transaction (a sync replacing its earlier placements)."""
+        table = schema.decisions
+        with self.database.write_lock, self.database.engine.begin() as connection:
+            for chunk in in_chunks(decision_ids):
+                connection.execute(sa.update(table).where(table.c.id.in_(chunk))
+                                   .values(state="rejected", updated_ns=time.time_ns()))
+
     def set_manual(self, photo_id: int, lat: float, lon: float, *, radius_km: float | None = None,
                    altitude_m: float | None = None, notes: str | None = None) -> int:
         """Place a photo by hand: an accepted 'manual' decision; returns its id."""

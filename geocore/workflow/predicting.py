@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geocore.inference.files import is_decodable
+from geocore.vocabulary import DecisionState
 from geocore.workflow.results import Outcome, Reporter, Result, Status
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class PredictUseCases:
             return Outcome(record.path, Status.OK, "scene_only", "", record.id, payload)
         self.library.put_prediction(record.id, predictor.model_id, settings_key, payload, prediction.lat,
                                     prediction.lon, prediction.radius_km)
-        for old in self.library.decisions(photo_id=record.id, state="proposed", source=source):
+        for old in self.library.decisions(photo_id=record.id, state=DecisionState.PROPOSED.value, source=source):
             self.library.reject(old.id)  # one proposal per source: the newest prediction replaces the older one
         self.library.propose(record.id, prediction.lat, prediction.lon, prediction.radius_km, source,
                              notes=f"model {predictor.model_id}")

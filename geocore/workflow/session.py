@@ -27,7 +27,7 @@ from geocore.library.errors import ErrorKind, LibraryError
 from geocore.library.records import DecisionRecord, PhotoRecord
 from geocore.library.scanner import ScanReport
 from geocore.library.writer import BatchReport
-from geocore.vocabulary import DecisionState, Source
+from geocore.vocabulary import DecisionState, PhotoState, Source
 from geocore.workflow.evidence import Assessment, assess, visual_evidence
 from geocore.workflow.models import ModelProvider
 from geocore.workflow.predicting import PredictUseCases
@@ -243,7 +243,8 @@ class Session(PredictUseCases, TimeUseCases):
     def _decide(self, photo_ids: Iterable[int], verb: str) -> Result:
         result = Result(verb)
         changes: list[_DecisionChange] = []
-        wanted = ("proposed", "rejected") if verb == "accept" else ("proposed", "accepted")
+        proposed, accepted, rejected = DecisionState.PROPOSED, DecisionState.ACCEPTED, DecisionState.REJECTED
+        wanted = (proposed, rejected) if verb == "accept" else (proposed, accepted)
         ids = list(dict.fromkeys(photo_ids))
         decisions = self._decisions_by_photo(ids)
         for view in self.views(ids):
@@ -267,7 +268,7 @@ class Session(PredictUseCases, TimeUseCases):
         changes: list[_DecisionChange] = []
         ids = list(dict.fromkeys(photo_ids))
         for view in self.views(ids):
-            if view.state.value == "error":
+            if view.state is PhotoState.ERROR:
                 result.outcomes.append(Outcome(view.path, Status.FAILED, "unreadable", view.error, view.photo_id))
                 continue
             before = self.library.decision(view.decision_id) if view.decision_id else None
@@ -345,8 +346,8 @@ class Session(PredictUseCases, TimeUseCases):
         if decision_ids is None and photo_ids is not None:
             ids = list(dict.fromkeys(photo_ids))
             decision_ids = [view.decision_id for view in self.views(ids)
-                            if view.decision_id is not None and (view.state.value == "accepted" or (
-                                all_proposed and view.state.value == "proposed"))]
+                            if view.decision_id is not None and (view.state is PhotoState.ACCEPTED or (
+                                all_proposed and view.state is PhotoState.PROPOSED))]
         elif decision_ids is None and all_proposed:
             decision_ids = self._fusion_choices()
         report = self.library.write_batch(decision_ids, sidecar_only=self.settings.sidecar_only,
@@ -363,7 +364,8 @@ class Session(PredictUseCases, TimeUseCases):
         decisions = self._decisions_by_photo(undecided)
         assessments = self._assessments(undecided, decisions)
         for photo_id in undecided:
-            pick = shown_decision([d for d in decisions[photo_id] if d.state == "proposed"], assessments[photo_id])
+            proposals = [d for d in decisions[photo_id] if d.state == DecisionState.PROPOSED]
+            pick = shown_decision(proposals, assessments[photo_id])
             if pick is not None:
                 chosen.append(pick.id)
         return sorted(chosen)

@@ -25,6 +25,7 @@ from geocore.timesync.sync import (
 )
 from geocore.timesync.track import Track, merge_tracks
 from geocore.vocabulary import DecisionState, Source
+from geocore.workflow.evidence import assess, visual_evidence
 from geocore.workflow.results import Outcome, Reporter, Status, TrackSyncResult
 
 if TYPE_CHECKING:
@@ -162,40 +163,56 @@ class TimeUseCases:
 
         A placement the photo already has from this source (in any state: a rejected one stays rejected, the user
         said no to exactly this) is not stored again; a new position replaces this source's proposals (and, with
-        `accept`, its accepted one). The fusion rule then runs; with `accept` an unflagged placement it chooses is
-        accepted, so that `write` writes it.
+        `accept`, its accepted one). The fusion rule decides each placement's flag before it is stored; with
+        `accept` an unflagged placement it chooses goes in accepted, so that `write` writes it. A few queries
+        per batch of photos, not per photo: thousands arrive after a first scan.
         """
         ids = list(proposals)
         existing: dict[int, list[DecisionRecord]] = {photo_id: [] for photo_id in ids}
         for decision in self.library.decisions_of_photos(ids):
             existing[decision.photo_id].append(decision)
+        latest = self.library.latest_predictions(ids)
+        replaceable = (DecisionState.PROPOSED, DecisionState.ACCEPTED) if accept else (DecisionState.PROPOSED,)
         kept: dict[int, int] = {}
-        new: list[tuple[int, LocationProposal]] = []
-        replaceable = ("proposed", "accepted") if accept else ("proposed",)
+        superseded: list[int] = []
+        to_accept: list[int] = []
+        new: list[tuple[int, Proposal]] = []
         for photo_id, proposal in proposals.items():
             same_source = [d for d in existing[photo_id] if d.source == source.value]
             same = next((d for d in same_source if _same_place(d, proposal)), None)
-            for old in same_source:
-                if old is not same and old.state in replaceable:
-                    self.library.reject(old.id)
+            replaced = [d for d in same_source if d is not same and d.state in replaceable]
+            superseded += [d.id for d in replaced]
+            candidate = same or _unsaved(photo_id, source, proposal)
+            others = [d for d in existing[photo_id] if d not in replaced and d is not same]
+            prediction = latest.get(photo_id)
+            assessment = assess([*others, candidate], visual_evidence(prediction.payload_json if prediction else None))
+            review, _ = assessment.flag(candidate.id)
+            chosen = accept and assessment.chosen_id == candidate.id and not review
             if same is not None:
                 kept[photo_id] = same.id
+                if chosen and same.state == DecisionState.PROPOSED:
+                    to_accept.append(same.id)
             else:
-                new.append((photo_id, proposal))
-        new_ids = self.library.propose_many([
-            Proposal(photo_id, p.lat, p.lon, p.radius_km, source.value, p.altitude_m, notes=p.note)
-            for photo_id, p in new])
+                state = DecisionState.ACCEPTED if chosen else DecisionState.PROPOSED
+                new.append((photo_id, Proposal(photo_id, proposal.lat, proposal.lon, proposal.radius_km,
+                                               source.value, proposal.altitude_m, review, proposal.note,
+                                               state.value)))
+        self.library.reject_many(superseded)
+        new_ids = self.library.propose_many([item for _, item in new])
         kept.update({photo_id: decision_id for (photo_id, _), decision_id in zip(new, new_ids, strict=True)})
-        self.refuse(ids)
-        if accept:
-            assessments = self._assessments(ids)
-            for photo_id, decision_id in kept.items():
-                review, _ = assessments[photo_id].flag(decision_id)
-                current = self.library.decision(decision_id)
-                if assessments[photo_id].chosen_id == decision_id and not review and \
-                        current.state == DecisionState.PROPOSED.value:
-                    self.library.accept(decision_id)
+        for decision_id in to_accept:
+            self.library.accept(decision_id)
+        self.refuse(ids)  # the photos' other decisions may change flag too (a track beside a neighbour)
         return kept
+
+
+def _unsaved(photo_id: int, source: Source, proposal: LocationProposal) -> DecisionRecord:
+    """A placement as the decision it would become, for the fusion rule to judge before it is stored."""
+    from geocore.library.records import DecisionRecord
+
+    return DecisionRecord(-1, photo_id, DecisionState.PROPOSED.value, source.value, proposal.lat, proposal.lon,
+                          proposal.radius_km, proposal.altitude_m, None, None, None, None, False, proposal.note,
+                          None, None, None)
 
 
 def _utc(utc_s: float) -> str:
