@@ -416,9 +416,9 @@ def _keep_backup(path: Path, item: _Prepared) -> None:
         if not same_content(temp, item.original):
             raise OSError(errno.EIO, "backup read back differs from the original")
         os.replace(temp, backup)
-    except OSError:
+    except OSError as exc:
         remove_quietly(temp)
-        raise
+        raise OSError(exc.errno, f"backup {backup.name} not written: {exc.strerror or exc}") from exc
 
 
 def _changed_meanwhile(path: Path, item: _Prepared) -> bool:
