@@ -41,6 +41,11 @@ VOLATILE_GROUPS = ("System:", "ExifTool:", "File:")
 # exiftool shows an MPF image's start as a file position, which moves when EXIF grows in front of it; the image
 # itself (MPImage2:MPImage2, read from that start) is compared byte for byte instead.
 MOVING_POSITIONS = {"MPImageStart"}
+# What a location strip removes besides GPS: XMP and IPTC place names, and the IPTC digest that covers them.
+STRIPPED_TAGS = {"XMP-photoshop:City", "XMP-photoshop:State", "XMP-photoshop:Country", "XMP-iptcCore:CountryCode",
+                 "XMP-iptcCore:Location", "IPTC:City", "IPTC:Sub-location", "IPTC:Province-State",
+                 "IPTC:Country-PrimaryLocationCode", "IPTC:Country-PrimaryLocationName", "Photoshop:IPTCDigest",
+                 "File:CurrentIPTCDigest"}
 
 
 # -- assembling TIFF structures ----------------------------------------------------------------------------------
@@ -453,20 +458,24 @@ def validate_all(paths: list[Path]) -> dict[Path, set[str]]:
     return warnings
 
 
-def lost_tags(before: dict, after: dict) -> list[str]:
-    """Prior tags that read back different or not at all, except the GPS tags a write sets."""
+def lost_tags(before: dict, after: dict, strip: bool = False) -> list[str]:
+    """Prior tags that read back different or not at all, except the GPS tags a write sets (all location: strip)."""
     lost = []
     for key, value in before.items():
-        group, _, name = key.partition(":")
         if key == "SourceFile" or key.startswith(VOLATILE_GROUPS) or key.startswith("Composite:GPS"):
             continue
-        if (group == "GPS" and name in WRITTEN_GPS_TAGS) or (group == "XMP-exif" and name.startswith("GPS")):
-            continue
-        if name in MOVING_POSITIONS:
+        if _intended(key, strip) or key.partition(":")[2] in MOVING_POSITIONS:
             continue
         if after.get(key) != value:
             lost.append(f"{key}: {_short(value)} -> {_short(after.get(key, '<missing>'))}")
     return lost
+
+
+def _intended(key: str, strip: bool) -> bool:
+    group, _, name = key.partition(":")
+    if (group == "GPS" and (strip or name in WRITTEN_GPS_TAGS)) or (group == "XMP-exif" and name.startswith("GPS")):
+        return True
+    return (strip and key in STRIPPED_TAGS) or (strip and group == "XMP-iptcExt" and name.startswith("Location"))
 
 
 def _short(value: object) -> str:

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from geocore.library.api import Library
 from geocore.library.metadata_diff import Intended, unintended_differences
 from geocore.library.metadata_snapshot import snapshot
 from tests.library.exiftool_helpers import needs_exiftool
@@ -53,6 +54,33 @@ def test_every_corpus_file_is_written_exactly_or_left_untouched(tmp_path) -> Non
                     "gps_value_in_makernote.jpg", "gps_is_exif_ifd.jpg"):
         # Written or not, these must never lose data; today they cannot be written without damage.
         assert not outcome_of[refused].written or not outcome_of[refused].lost
+
+
+@needs_exiftool
+def test_stripping_the_written_corpus_removes_only_location(tmp_path) -> None:
+    """The verify step guards strips too: location goes, every other tag reads back identical, or nothing changes."""
+    build_corpus(tmp_path / "corpus")
+    database = tmp_path / "cache" / "lib.sqlite3"
+    written = [tmp_path / "corpus" / o.name for o in run_corpus(tmp_path / "corpus", database).outcomes
+               if o.written and o.target == "photo"]
+    before = {path: path.read_bytes() for path in written}
+    tags = exiftool_all(written)
+    with Library(database) as library:
+        report = library.strip(written)
+    results = {r.path.resolve(): r for r in report.results if r.target == "photo"}
+    after = exiftool_all(written)
+    stripped = 0
+    for path in written:
+        result = results[path.resolve()]
+        if result.ok:
+            stripped += 1
+            assert lost_tags(tags[path], after[path], strip=True) == [], path.name
+            assert not [key for key in after[path] if key.startswith("GPS:")], path.name
+            assert unintended_differences(before[path], path.read_bytes(), Intended.for_strip()) == []
+        else:
+            assert path.read_bytes() == before[path] and result.reason, path.name
+    print(f"\nstrip: files {len(written)}, stripped {stripped}, refused {len(written) - stripped}")
+    assert stripped >= len(written) // 2
 
 
 def test_snapshots_survive_truncation_and_mutation(tmp_path) -> None:
