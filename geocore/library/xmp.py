@@ -78,14 +78,18 @@ def _xmp_names(folder: str, mtime_ns: int) -> dict[str, tuple[str, ...]]:
 def existing_sidecars(photo: Path) -> list[Path]:
     """The sidecars of `photo` that exist (links included), in `sidecar_candidates` order, matched without regard
     to case as the scan does (`a.CR2.XMP` and `A.xmp` are sidecars too)."""
+    folder = photo.parent
     try:
-        folder = photo.parent
         names = _xmp_names(str(folder), os.stat(folder).st_mtime_ns)
     except OSError:
-        return [c for c in sidecar_candidates(photo) if os.path.lexists(c)]
+        names = {}
     found: list[Path] = []
     for candidate in sidecar_candidates(photo):
-        found += [folder / name for name in names.get(candidate.name.lower(), ()) if folder / name not in found]
+        # The exact name is looked up directly too: a folder mtime too coarse to notice a new file cannot hide it.
+        exact = [candidate] if os.path.lexists(candidate) else []
+        for path in exact + [folder / name for name in names.get(candidate.name.lower(), ())]:
+            if path not in found:
+                found.append(path)
     return found
 
 

@@ -243,3 +243,24 @@ def test_exif_split_over_two_app1_segments_loses_nothing(tmp_path, where) -> Non
     assert "multi-segment" in results[0].reason
     if _written_or_refused_untouched(path, library.strip([path]).results, before, sha):  # in place: offsets hold
         assert not [k for k in exiftool_tags(path) if k.startswith("GPS:")]
+
+
+def test_tiff_keeps_the_gps_tags_it_does_not_set(tmp_path) -> None:
+    import subprocess
+
+    from tests.library.exiftool_helpers import EXIFTOOL
+    from tests.photo_factory import make_tiff
+
+    path = make_tiff(tmp_path / "photos" / "scan.tif", gps=(10.5, 20.25, 5.0))
+    subprocess.run([EXIFTOOL or "exiftool", "-q", "-overwrite_original", "-GPSImgDirection=270.5",
+                    "-GPSImgDirectionRef=T", "-GPSSpeed=42", "-GPSSpeedRef=K", "-GPSSatellites=07",
+                    "-GPSDateStamp=2023:05:01", "-GPSTimeStamp=10:20:30", str(path)], check=True)
+    before = exiftool_tags(path)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    assert [r.ok for r in _write(library, path, -33.85, 151.21)] == [True]
+    after = exiftool_tags(path)
+    assert abs(after["Composite:GPSLatitude"] + 33.85) < 1e-6
+    unset = {k: v for k, v in before.items() if k.startswith("GPS:") and k not in SET_TAGS}
+    assert {k: v for k, v in after.items() if k in unset} == unset and "GPS:GPSImgDirection" in unset
+    assert non_gps_tags(after) == non_gps_tags(before)
