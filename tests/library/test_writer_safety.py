@@ -54,6 +54,28 @@ def test_names_of_244_bytes_and_more_write_and_undo(tmp_path) -> None:
     assert {path: sha256_of(path) for path in paths} == originals
 
 
+def test_the_long_name_recipe_through_the_cli(tmp_path, capsys) -> None:
+    from PIL import Image
+
+    from geocore.cli.main import main
+
+    folder, db = tmp_path / "photos", str(tmp_path / "lib.sqlite3")
+    folder.mkdir()
+    long_names = [folder / name for name in LONG_NAMES[:2]]
+    for path in long_names:
+        Image.new("RGB", (64, 48)).save(path)
+    other = make_jpeg(folder / "other.jpg", size=(64, 48))
+    originals = {path: sha256_of(path) for path in [*long_names, other]}
+    assert main(["scan", str(folder), "--db", db]) == 0
+    assert main(["set", *map(str, long_names), "--lat", "1", "--lon", "2", "--db", db]) == 0
+    assert main(["write", "--accepted", "--db", db]) == 0
+    assert main(["undo", "--list", "--db", db]) == 0
+    assert main(["set", str(other), "--lat", "3", "--lon", "4", "--db", db]) == 0  # the library still works
+    assert main(["undo", *map(str, [*long_names, other]), "--db", db]) == 0
+    capsys.readouterr()
+    assert {path: sha256_of(path) for path in originals} == originals and _hidden(folder) == []
+
+
 def test_recover_reports_and_skips_a_row_it_cannot_settle(tmp_path) -> None:
     folder = tmp_path / "photos"
     good = make_jpeg(folder / "good.jpg", size=(64, 48))
@@ -299,8 +321,9 @@ def test_one_file_reached_by_a_symlink_and_its_real_path_is_changed_once_after_t
     link.symlink_to(real)
     database = schema.Database(tmp_path / "lib.sqlite3")
     safe = SafeWriter(database)
+    detour = tmp_path / "store" / ".." / "store" / "notes.txt"
     jobs = [FileJob(path, lambda old, text=text: [Patch(len(old), b"", text)], target="sidecar")
-            for path, text in ((real, b"A;"), (link, b"B;"), (tmp_path / "store" / ".." / "store" / "notes.txt", b"C;"))]
+            for path, text in ((real, b"A;"), (link, b"B;"), (detour, b"C;"))]
     results, _cancelled = safe.run(safe.new_batch("write"), jobs)
     safe.close()
     assert all(r.ok for r in results)
