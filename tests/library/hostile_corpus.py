@@ -436,9 +436,9 @@ def exiftool_all(paths: list[Path]) -> dict[Path, dict]:
     if not paths:
         return {}
     args = [EXIFTOOL or "exiftool", "-j", "-a", "-G1", "-s", "-n", "-b", *map(str, paths)]
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
-    try:
-        found = {Path(item["SourceFile"]): item for item in json.loads(result.stdout)}
+    result = subprocess.run(args, capture_output=True, check=False)
+    try:  # damaged strings can come out as invalid UTF-8
+        found = {Path(item["SourceFile"]): item for item in json.loads(result.stdout.decode("utf-8", "replace"))}
     except ValueError:
         found = {}
     return {path: dict(found.get(path, {})) for path in paths}

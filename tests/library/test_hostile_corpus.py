@@ -83,6 +83,44 @@ def test_stripping_the_written_corpus_removes_only_location(tmp_path) -> None:
     assert stripped >= len(written) // 2
 
 
+@needs_exiftool
+def test_the_diff_sees_every_loss_exiftool_sees(tmp_path) -> None:
+    """Differential check of the two judges: corrupt written files at random; whenever exiftool reads a prior tag
+    differently, metadata_diff must report a difference too (it may see more: it also compares bytes)."""
+    from geocore.library.formats import JpegWriter
+    from geocore.library.jpeg import image_data_start
+    from geocore.library.patches import apply_patches
+    from tests.library.hostile_corpus import FIX
+
+    rng = random.Random(5)
+    names = ["camera_r_canon.jpg", "camera_r_sony.jpg", "camera_r_olympus.jpg", "camera_01.jpg", "plain_MM.jpg",
+             "place_names.jpg", "mpf.jpg"]
+    build_corpus(tmp_path / "corpus")
+    pairs = []
+    for name in names:
+        original = (tmp_path / "corpus" / name).read_bytes()
+        written = apply_patches(original, JpegWriter().set_gps(original, FIX))
+        metadata_end = image_data_start(written)
+        for index in range(12):
+            damaged = bytearray(written)
+            for _ in range(rng.randint(1, 3)):
+                damaged[rng.randrange(2, metadata_end)] = rng.randrange(256)
+            path = tmp_path / f"{index}_{name}"
+            path.write_bytes(bytes(damaged))
+            pairs.append((tmp_path / "corpus" / name, original, path))
+    tags = exiftool_all([p for _, _, p in pairs] + [tmp_path / "corpus" / name for name in names])
+    missed, seen_by_exiftool, seen_by_us = [], 0, 0
+    for source, original, damaged in pairs:
+        exiftool_lost = lost_tags(tags[source], tags[damaged])
+        ours = unintended_differences(original, damaged.read_bytes(), Intended.for_write(FIX))
+        seen_by_exiftool, seen_by_us = seen_by_exiftool + bool(exiftool_lost), seen_by_us + bool(ours)
+        if exiftool_lost and not ours:
+            missed.append((damaged.name, exiftool_lost[:3]))
+    print(f"\n{len(pairs)} damaged files: exiftool saw a loss in {seen_by_exiftool}, metadata_diff in {seen_by_us}")
+    assert missed == []
+    assert seen_by_exiftool >= len(pairs) // 4  # the damage is real, the check not vacuous
+
+
 def test_snapshots_survive_truncation_and_mutation(tmp_path) -> None:
     """No hang, no exception on any prefix or random corruption of any corpus file (bounded loops and counts)."""
     paths = build_corpus(tmp_path / "corpus")
