@@ -332,7 +332,7 @@ class SafeWriter:
                     return self._fail(item, failure.kind, failure.reason)
             if self.backup_originals and item.existed:
                 _keep_backup(job.path, item)
-            if item.size_uid_gid is not None and _changed_meanwhile(job.path, item):
+            if _changed_meanwhile(job.path, item):
                 return self._fail(item, ErrorKind.CHANGED, "file changed while being written; left as it was")
             if _deletes(item):
                 job.path.unlink()
@@ -423,7 +423,9 @@ def _keep_backup(path: Path, item: _Prepared) -> None:
 
 def _changed_meanwhile(path: Path, item: _Prepared) -> bool:
     """Last check just before the rename: the file is no longer exactly the bytes we read (another program
-    saved it, even keeping its size and mtime)."""
+    saved it, even keeping its size and mtime), or a file we were to create now exists."""
+    if not item.existed:
+        return os.path.lexists(path)
     info = os.stat(path)
     if item.size_uid_gid is None or (info.st_size, info.st_mtime_ns) != (item.size_uid_gid[0], item.mtime_ns):
         return True

@@ -17,7 +17,7 @@ from geocore.library.errors import ErrorKind
 from geocore.library.patches import Patch
 from geocore.library.writer import FileJob, SafeWriter
 from tests.library.exiftool_helpers import sha256_of
-from tests.photo_factory import make_jpeg
+from tests.photo_factory import make_jpeg, make_raw_like
 
 LONG_NAMES = ["L" * 244 + ".jpg", "写" * 82 + ".jpg", "ü" * 125 + ".jpg"]  # 248, 250 and 254 bytes
 
@@ -184,6 +184,24 @@ def test_an_edit_keeping_size_and_mtime_before_the_rename_is_detected(tmp_path, 
     assert result.error_kind is ErrorKind.CHANGED
     assert path.read_bytes() == bytes(edited) and _hidden(path.parent) == []
     assert [row["state"] for row in library.journal_rows(path)] == ["abandoned"]
+
+
+def test_a_sidecar_created_by_another_program_meanwhile_is_not_replaced(tmp_path, monkeypatch) -> None:
+    raw = make_raw_like(tmp_path / "photos" / "a.NEF")
+    sidecar = raw.with_name("a.NEF.xmp")
+    library = _library(tmp_path)
+    library.scan([raw.parent])
+    _place_all(library, [raw])
+    real_write_temp = writer.write_temp
+
+    def write_temp_while_someone_creates(target, data, mode, times):
+        sidecar.write_bytes(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")  # a raw developer saves its own sidecar
+        return real_write_temp(target, data, mode, times)
+
+    monkeypatch.setattr(writer, "write_temp", write_temp_while_someone_creates)
+    (result,) = library.write_batch().results
+    assert result.error_kind is ErrorKind.CHANGED
+    assert sidecar.read_bytes() == b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>" and _hidden(raw.parent) == []
 
 
 # -- defect 10: the run after a crash ---------------------------------------------------------------------------
