@@ -97,7 +97,8 @@ def check_complete(data: bytes) -> None:
     EOI after the SOS ends the image; data after it (camera trailers, MPF images) does not matter.
     """
     _segments, sos = read_segments(data)
-    if data.find(b"\xff\xd9", sos) < 0:
+    # Ending in EOI settles it without reading the image (a scan stays a header read); else search after SOS.
+    if data[-2:] != b"\xff\xd9" and data.find(b"\xff\xd9", sos) < 0:
         raise Truncated("truncated JPEG: the image data has no end-of-image marker (file cut short); not written")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -178,8 +179,17 @@ def _root_span(data: bytes) -> tuple[int, int]:
     return span[0], span[1]
 
 
+def _refuse_other_encodings(original: bytes) -> None:
+    """The root is written back as UTF-8 between the original's own bytes: those must be UTF-8 too."""
+    declared = re.match(rb"""(\xef\xbb\xbf)?\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)""", original)
+    utf16 = original[:2] in (b"\xff\xfe", b"\xfe\xff")
+    if utf16 or (declared and declared.group(2).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8")):
+        raise CorruptMetadata("XMP in an encoding other than UTF-8 is not rewritten; left as it is")
+
+
 def serialize_into(original: bytes, root: ET.Element) -> bytes:
     """`root` serialized in place of the original's root element, everything around it kept byte for byte."""
+    _refuse_other_encodings(original)
     start, end = _root_span(original)
     for prefix, uri in NS.items():
         ET.register_namespace(prefix, uri)

@@ -176,3 +176,13 @@ def test_scan_reads_gps_from_an_uppercase_sidecar(tmp_path) -> None:
     record = library.photo_by_path(photo)
     assert record.gps_source == "xmp" and abs(record.gps_lat - 45.75) < 1e-6
     assert sha256_of(photo.with_name("IMG_2.XMP"))
+
+
+def test_a_sidecar_in_another_encoding_is_refused_untouched(tmp_path) -> None:
+    photo = make_raw_like(tmp_path / "photos" / "IMG_1.CR2")
+    sidecar = photo.with_name("IMG_1.CR2.xmp")
+    latin = PLACES_SIDECAR.replace(b'encoding="UTF-8"', b'encoding="ISO-8859-1"').replace(b"Lyon\"", b"L\xe9on\"")
+    sidecar.write_bytes(latin)
+    results = _write(tmp_path, photo)
+    assert not results[0].ok and "UTF-8" in results[0].reason
+    assert sidecar.read_bytes() == latin
