@@ -7,7 +7,6 @@ run is instant) and becomes a model proposal that `geotag write --all-proposed` 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from geocore.cli.library_commands import add_db_option
 from geocore.inference.card import AGGREGATIONS, CROP_COUNTS
 from geocore.inference.files import BASE_BUNDLE
 from geocore.inference.runtime import PROVIDER_CHOICES
+from geocore.library.paths import json_line
 from geocore.workflow.results import Outcome, Reporter, Result
 
 
@@ -76,8 +76,8 @@ def _predict_into(session: object, paths: list[str], handle: TextIO) -> Result:
             if not outcome.ok:
                 bar.write(f"{outcome.path}: {outcome.reason}", file=sys.stderr)
             if outcome.payload is not None:
-                # allow_nan=False: a bare NaN is not JSON, and no reader of our records should meet one.
-                handle.write(json.dumps(outcome.payload, ensure_ascii=False, allow_nan=False) + "\n")
+                # json_line: no bare NaN (not JSON); a non-UTF-8 file name as display text plus its bytes in base64
+                handle.write(json_line(outcome.payload) + "\n")
 
         return session.predict(paths, Reporter(outcome=record))
 

@@ -90,7 +90,7 @@ class Library(DecisionStore):
             query = query.where(condition)
         if folder is not None:
             # Exact prefix, not LIKE: SQLite's LIKE ignores ASCII case ('Trip' would match 'trip'), even escaped
-            prefix = str(Path(folder).absolute()).rstrip("/") + "/"
+            prefix = schema.path_prefix_bytes(str(Path(folder).absolute()))  # bytes: paths are stored as OS bytes
             query = query.where(sa.func.substr(table.c.path, 1, len(prefix)) == prefix)
         with self.database.engine.connect() as connection:
             return [from_row(PhotoRecord, row) for row in connection.execute(query)]

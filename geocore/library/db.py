@@ -10,21 +10,47 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_ENV_VAR = "GEOTAGGER_DB"
 
 metadata = sa.MetaData()
+
+
+class FsPath(sa.types.TypeDecorator[str]):
+    """A file path stored as the bytes the OS uses for it (a BLOB), read back as the str Python gives that file.
+
+    POSIX names are bytes: one that is not UTF-8 (b'caf\\xe9.jpg') is a str with surrogate escapes in Python, which
+    SQLite's text cannot hold. os.fsencode/os.fsdecode are exact inverses, and bytes compare and sort in SQLite as
+    UTF-8 text did, so equality, IN (...), ORDER BY and byte-prefix (substr) queries behave as before.
+    """
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
+        """str/Path/bytes -> the OS bytes of the name."""
+        return None if value is None else os.fsencode(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        """The OS bytes -> the same str os.listdir would give."""
+        return None if value is None else os.fsdecode(value)
+
+
+def path_prefix_bytes(folder: str) -> bytes:
+    """The OS bytes a path under `folder` starts with (for `substr(path, 1, n) = prefix` on an FsPath column)."""
+    return os.fsencode(folder.rstrip(os.sep) + os.sep)
 
 meta_table = sa.Table("meta", metadata, sa.Column("key", sa.String, primary_key=True), sa.Column("value", sa.String))
 
 photos = sa.Table(
     "photos", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("path", sa.String, nullable=False, unique=True),
+    sa.Column("path", FsPath, nullable=False, unique=True),
     sa.Column("size", sa.Integer), sa.Column("mtime_ns", sa.Integer), sa.Column("head_hash", sa.String),
     sa.Column("kind", sa.String),
     sa.Column("capture_time", sa.String), sa.Column("capture_offset", sa.String),
@@ -33,7 +59,7 @@ photos = sa.Table(
     sa.Column("gps_lat", sa.Float), sa.Column("gps_lon", sa.Float), sa.Column("gps_alt_m", sa.Float),
     sa.Column("gps_source", sa.String),
     sa.Column("sidecar_mtime_ns", sa.Integer),
-    sa.Column("thumbnail_path", sa.String),
+    sa.Column("thumbnail_path", FsPath),
     sa.Column("error_kind", sa.String), sa.Column("error", sa.String),
     sa.Column("scanned_ns", sa.Integer),
 )
@@ -76,7 +102,7 @@ journal = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("batch_id", sa.String, sa.ForeignKey("batches.id"), nullable=False, index=True),
     sa.Column("photo_id", sa.Integer), sa.Column("decision_id", sa.Integer),
-    sa.Column("path", sa.String, nullable=False, index=True),
+    sa.Column("path", FsPath, nullable=False, index=True),
     sa.Column("target", sa.String, nullable=False),  # photo | sidecar
     sa.Column("state", sa.String, nullable=False),  # pending | done | abandoned | undone
     sa.Column("original_existed", sa.Boolean, nullable=False),
@@ -103,7 +129,14 @@ def _migrate_1_to_2(connection: Connection) -> None:
     features.create(connection, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_1_to_2}
+def _migrate_2_to_3(connection: Connection) -> None:
+    """Version 3 stores paths as OS bytes (FsPath): the UTF-8 text of older rows becomes the same bytes."""
+    for table, column in (("photos", "path"), ("photos", "thumbnail_path"), ("journal", "path")):
+        connection.exec_driver_sql(f"UPDATE {table} SET {column} = CAST({column} AS BLOB) "
+                                   f"WHERE typeof({column}) = 'text'")
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_1_to_2, 3: _migrate_2_to_3}
 
 
 def default_db_path() -> Path:

@@ -55,6 +55,13 @@ class PhotoRecord:
         """`path` as a Path."""
         return Path(self.path)
 
+    @property
+    def display_path(self) -> str:
+        """`path` for labels and messages: bytes that are not UTF-8 shown as U+FFFD (see geocore.library.paths)."""
+        from geocore.library.paths import display_path
+
+        return display_path(self.path)
+
 
 @dataclass(frozen=True)
 class DecisionRecord:
