@@ -142,7 +142,7 @@ def _xmp_location_patches(data: bytes, segments: list[Segment], fix: GpsFix,
             packet = payload[len(xmp.JPEG_XMP_HEADER) :]
             if not (wanted or xmp.has_gps(packet)):
                 return []
-            merged = xmp.JPEG_XMP_HEADER + xmp.merge_location(packet, fix, place)
+            merged = xmp.JPEG_XMP_HEADER + xmp.fit_to_size(xmp.merge_location(packet, fix, place), len(packet))
             return [Patch(segment.offset, data[segment.offset : segment.end], _segment_bytes(0xE1, merged))]
     if not wanted:
         return []

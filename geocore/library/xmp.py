@@ -380,7 +380,26 @@ def strip_location_packet(data: bytes) -> bytes:
 
 
 def strip_location_packet_jpeg(payload: bytes) -> bytes:
-    """A JPEG XMP APP1 payload without location properties."""
+    """A JPEG XMP APP1 payload without location properties (the same size when its padding allows)."""
     packet = payload[len(JPEG_XMP_HEADER) :]
     stripped = strip_location_packet(packet)
-    return payload if stripped == packet else JPEG_XMP_HEADER + stripped
+    return payload if stripped == packet else JPEG_XMP_HEADER + fit_to_size(stripped, len(packet))
+
+
+def fit_to_size(packet: bytes, size: int) -> bytes:
+    """`packet` made `size` bytes long by growing or shrinking the whitespace padding before `<?xpacket end`, as
+    exiftool edits in place; unchanged when the padding is too small (nothing else moves in the file then)."""
+    end = packet.rfind(b"<?xpacket end")
+    if end < 0 or len(packet) == size:
+        return packet
+    body = packet[:end]
+    content = body.rstrip(b" \t\r\n")
+    padding = body[len(content) :]
+    change = size - len(packet)
+    if change > 0:
+        padding = padding[:1] + b" " * change + padding[1:]  # after the first newline, if any
+    elif len(padding) + change >= 1:
+        padding = padding[:1] + padding[1 - change :]  # keeps the first and the last whitespace character
+    else:
+        return packet
+    return content + padding + packet[end:]

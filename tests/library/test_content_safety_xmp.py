@@ -186,3 +186,23 @@ def test_a_sidecar_in_another_encoding_is_refused_untouched(tmp_path) -> None:
     results = _write(tmp_path, photo)
     assert not results[0].ok and "UTF-8" in results[0].reason
     assert sidecar.read_bytes() == latin
+
+
+def test_embedded_xmp_is_edited_in_its_padding(tmp_path) -> None:
+    """Like exiftool: the packet keeps its size when its padding allows, so nothing after it moves."""
+    from geocore.library.jpeg import read_segments
+    from geocore.library.xmp import JPEG_XMP_HEADER
+
+    def xmp_length(data: bytes) -> int:
+        return next(s.length for s in read_segments(data)[0]
+                    if data[s.payload_start : s.payload_start + len(JPEG_XMP_HEADER)] == JPEG_XMP_HEADER)
+
+    path = make_jpeg(tmp_path / "photos" / "a.jpg")
+    subprocess.run([EXIFTOOL or "exiftool", "-q", "-overwrite_original", "-XMP-exif:GPSLatitude=48.88",
+                    "-XMP-exif:GPSLongitude=2.34", "-XMP-photoshop:City=Paris", str(path)], check=True)
+    before = xmp_length(path.read_bytes())
+    assert [r.ok for r in _write(tmp_path, path, 41.9, 12.5)] == [True]
+    assert xmp_length(path.read_bytes()) == before
+    library = _library(tmp_path)
+    assert library.strip([path]).failed == []
+    assert xmp_length(path.read_bytes()) == before and "XMP-photoshop:City" not in exiftool_tags(path)
