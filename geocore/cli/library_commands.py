@@ -8,11 +8,12 @@ reports to stdout; the exit status is 1 when any file failed, 2 for bad usage.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geocore.cli.output import outcome_line, print_batch, progress_line
+from geocore.cli.output import MODE, outcome_line, print_batch, print_json, progress_line, result_document
 from geocore.workflow.results import Reporter
 from geocore.workflow.settings import DEFAULTS, WorkflowSettings
 
@@ -51,6 +52,9 @@ def _scan(args: argparse.Namespace) -> int:
     if args.json_lines:
         print_report(report)
         return 1 if missing or result.failed else 0
+    if MODE.json:
+        print_json(result_document(result, report=dataclasses.asdict(report), missing=missing))
+        return 1 if missing or result.failed else 0
     for outcome in result.outcomes:
         print(f"{'ISSUE':12} {outcome.path}: {outcome.kind}: {outcome.reason}")
     print(f"found {report.found}: {report.new} new, {report.changed} changed, "
@@ -73,6 +77,9 @@ def _undo(args: argparse.Namespace) -> int:
     with open_session(args) as session:
         batches = session.library.batches()
         if args.list:
+            if MODE.json:
+                print_json(batches)
+                return 0
             for batch in batches:
                 states = ", ".join(f"{count} {state}" for state, count in sorted(batch["states"].items()))
                 print(f"{batch['id']}  {batch['operation']:6} {states or 'empty'}")
@@ -81,8 +88,8 @@ def _undo(args: argparse.Namespace) -> int:
             print(f"undo: no batch {args.batch!r} (see `geotag undo --list`)", file=sys.stderr)
             return 1
         result = session.undo(batch_id=args.batch, paths=args.paths or None,
-                              reporter=Reporter(progress_line("undo")))
-    if not result.outcomes:
+                              reporter=Reporter(progress_line("undo")), dry_run=args.dry_run)
+    if not result.outcomes and not MODE.json:
         print("nothing to undo: " + ("that batch is already undone" if args.batch else "no change of ours to these"))
         return 0
     return print_batch(result)
@@ -90,7 +97,7 @@ def _undo(args: argparse.Namespace) -> int:
 
 def _strip(args: argparse.Namespace) -> int:
     with open_session(args) as session:
-        result = session.strip(args.paths, Reporter(progress_line("strip")))
+        result = session.strip(args.paths, Reporter(progress_line("strip")), dry_run=args.dry_run)
     return print_batch(result)
 
 
@@ -133,16 +140,44 @@ def _write_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backup", action="store_true", help="also keep NAME_original copies")
 
 
+SCAN_EXAMPLES = """examples:
+  geotag scan ~/Pictures/2024-Japan            scan a folder (recursively) into the cache
+  geotag scan --json ~/Pictures | jq .counts   the result as one JSON document
+  find . -name '*.CR2' | geotag scan -@ -      the files named on stdin"""
+WRITE_EXAMPLES = """examples:
+  geotag write                                 write every accepted location into its file
+  geotag write --all-proposed --dry-run        show the tags the fusion rule's picks would write
+  geotag write --sidecar-only --backup         XMP sidecars only, and keep NAME_original copies"""
+UNDO_EXAMPLES = """examples:
+  geotag undo --list                           the batches, newest first
+  geotag undo --batch 20241201-101500-ab12cd34  restore the exact bytes of one batch
+  geotag undo IMG_0001.JPG --dry-run           check that a file's changes can be undone"""
+STRIP_EXAMPLES = """examples:
+  geotag strip ~/Share/album                   remove all location data before sharing (undoable)
+  geotag strip IMG_0001.JPG --dry-run          show what would be removed"""
+SET_EXAMPLES = """examples:
+  geotag set IMG_0001.JPG --lat 35.0116 --lon 135.7681
+  geotag set kyoto/ --lat 35.0116 --lon 135.7681 --radius-km 2   every photo under a folder
+  geotag set -@ list.txt --lat 48.8584 --lon 2.2945 --dry-run   the photos named in a file"""
+
+
+def _parser(subparsers: argparse._SubParsersAction, name: str, help_text: str, examples: str
+            ) -> argparse.ArgumentParser:
+    return subparsers.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
+                                 epilog=examples, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this module's sub-commands."""
-    scan = subparsers.add_parser("scan", help="scan folders (and files) for photos into the library cache")
+    scan = _parser(subparsers, "scan", "scan folders (and files) for photos into the library cache", SCAN_EXAMPLES)
     scan.add_argument("paths", nargs="+", metavar="PATH")
     scan.add_argument("--include-hidden", action="store_true", help="also scan hidden files and folders")
-    scan.add_argument("--json-lines", action="store_true", help="progress and report as JSON lines (for programs)")
+    scan.add_argument("--json-lines", action="store_true",
+                      help="progress and report as versioned JSON lines (the protocol child processes speak)")
     add_db_option(scan)
     scan.set_defaults(handler=_scan)
 
-    write = subparsers.add_parser("write", help="write accepted (or proposed) locations into the files")
+    write = _parser(subparsers, "write", "write accepted (or proposed) locations into the files", WRITE_EXAMPLES)
     which = write.add_mutually_exclusive_group()
     which.add_argument("--accepted", action="store_true", help="write accepted decisions (default)")
     which.add_argument("--all-proposed", action="store_true", help="also the best proposal of undecided photos")
@@ -150,19 +185,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_db_option(write)
     write.set_defaults(handler=_write)
 
-    undo = subparsers.add_parser("undo", help="restore the original bytes of a batch or of files")
+    undo = _parser(subparsers, "undo", "restore the original bytes of a batch or of files", UNDO_EXAMPLES)
     undo.add_argument("--batch", help="batch id (as printed by write/strip)")
     undo.add_argument("paths", nargs="*", help="photos whose changes to undo")
     undo.add_argument("--list", action="store_true", help="list the batches (newest first) and exit")
+    undo.add_argument("--dry-run", action="store_true", help="check that the files can be restored, change nothing")
     add_db_option(undo)
     undo.set_defaults(handler=_undo)
 
-    strip = subparsers.add_parser("strip", help="remove all location data from files and their sidecars")
+    strip = _parser(subparsers, "strip", "remove all location data from files and their sidecars", STRIP_EXAMPLES)
     strip.add_argument("paths", nargs="+", help="photos or folders (recursed)")
+    strip.add_argument("--dry-run", action="store_true", help="check and report, change nothing")
     add_db_option(strip)
     strip.set_defaults(handler=_strip)
 
-    manual = subparsers.add_parser("set", help="place photos by hand and write the position")
+    manual = _parser(subparsers, "set", "place photos by hand and write the position", SET_EXAMPLES)
     manual.add_argument("paths", nargs="+", help="photos or folders (recursed; sidecars are skipped)")
     manual.add_argument("--lat", type=float, required=True)
     manual.add_argument("--lon", type=float, required=True)

@@ -12,21 +12,32 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from geocore.cli.library_commands import add_db_option
+from geocore.cli.output import MODE, progress_line
 from geocore.inference.card import AGGREGATIONS, CROP_COUNTS
 from geocore.inference.files import BASE_BUNDLE
 from geocore.inference.runtime import PROVIDER_CHOICES
 from geocore.library.paths import json_line
 from geocore.workflow.results import Outcome, Reporter, Result
 
+if TYPE_CHECKING:
+    from geocore.workflow.session import Session
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `geotag predict`."""
     parser = subparsers.add_parser(
         "predict", help="predict where photos were taken (and their scene type)",
-        description="Predict location hypotheses and scene type of photos with a .geomodel bundle.",
+        description="Predict location hypotheses and scene type of photos with a .geomodel bundle. One JSON object "
+                    "per photo (JSON Lines) on stdout or in --json OUT; predictions are cached and become proposals "
+                    "that `geotag write --all-proposed` writes.",
+        epilog="""examples:
+  geotag predict ~/Pictures/trip --json trip.jsonl      every photo under a folder, records in a file
+  geotag predict IMG_0001.JPG --model my.geomodel --top-k 3 --crops 5
+  geotag predict ~/Pictures/trip | jq -r '.path + " " + (.lat|tostring)'""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="photos or folders (walked recursively)")
     parser.add_argument("--model", type=Path, default=BASE_BUNDLE, help=f"model bundle (default: {BASE_BUNDLE})")
@@ -54,32 +65,29 @@ def run_predict(args: argparse.Namespace) -> int:
         missing_base = args.model == BASE_BUNDLE and not BASE_BUNDLE.exists()
         print(f"geotag predict: {models.problem}{hint if missing_base else ''}", file=sys.stderr)
         return 2
-    print(f"model {predictor.model_id} on {predictor.provider}", file=sys.stderr)
+    if not MODE.quiet:
+        print(f"model {predictor.model_id} on {predictor.provider}", file=sys.stderr)
     with Session(Library(args.db), models) as session:
         if args.json:
             result = _write_atomically(args.json, lambda handle: _predict_into(session, args.paths, handle))
         else:
             result = _predict_into(session, args.paths, sys.stdout)
-    print(f"{len(result.ok)} of {len(result.outcomes)} photo(s) predicted", file=sys.stderr)
+    if not MODE.quiet:
+        print(f"{len(result.ok)} of {len(result.outcomes)} photo(s) predicted", file=sys.stderr)
     return result.exit_status
 
 
-def _predict_into(session: object, paths: list[str], handle: TextIO) -> Result:
-    from tqdm import tqdm
+def _predict_into(session: Session, paths: list[str], handle: TextIO) -> Result:
+    progress = progress_line("predict")
 
-    from geocore.workflow.session import Session
+    def record(outcome: Outcome) -> None:
+        if not outcome.ok and not MODE.quiet:
+            print(f"{outcome.path}: {outcome.reason}", file=sys.stderr)
+        if outcome.payload is not None:
+            # json_line: no bare NaN (not JSON); a non-UTF-8 file name as display text plus its bytes in base64
+            handle.write(json_line(outcome.payload) + "\n")
 
-    assert isinstance(session, Session)
-    with tqdm(unit="photo", file=sys.stderr, disable=None) as bar:
-        def record(outcome: Outcome) -> None:
-            bar.update(1)
-            if not outcome.ok:
-                bar.write(f"{outcome.path}: {outcome.reason}", file=sys.stderr)
-            if outcome.payload is not None:
-                # json_line: no bare NaN (not JSON); a non-UTF-8 file name as display text plus its bytes in base64
-                handle.write(json_line(outcome.payload) + "\n")
-
-        return session.predict(paths, Reporter(outcome=record))
+    return session.predict(paths, Reporter(lambda done, total, _: progress(done, total, ""), outcome=record))
 
 
 def _write_atomically(target: Path, produce: Callable[[TextIO], Result]) -> Result:

@@ -316,7 +316,7 @@ class Library(DecisionStore):
         return BatchReport(batch_id, operation, results + done, dry_run, cancelled)
 
     def strip(self, paths: Sequence[Path | str], progress: ProgressCallback | None = None,
-              cancel: threading.Event | None = None) -> BatchReport:
+              cancel: threading.Event | None = None, dry_run: bool = False) -> BatchReport:
         """Remove all location data (EXIF GPS, XMP GPS and place names, IPTC location) from files and sidecars."""
         results: list[FileResult] = []
         jobs: list[FileJob] = []
@@ -327,15 +327,25 @@ class Library(DecisionStore):
                 jobs += job_builders.strip_jobs(found)
             except LibraryError as exc:
                 results.append(FileResult(Path(raw), "photo", False, exc.kind, exc.reason))
-        return self._run("strip", jobs, results, False, progress, cancel)
+        return self._run("strip", jobs, results, dry_run, progress, cancel)
 
     def undo(self, batch_id: str | None = None, paths: Sequence[Path | str] | None = None,
-             progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> BatchReport:
-        """Restore the exact original bytes of a batch's files, or of given photos (all our changes to them)."""
+             progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+             dry_run: bool = False) -> BatchReport:
+        """Restore the exact original bytes of a batch's files, or of given photos (all our changes to them).
+
+        A dry run checks the newest change of each file (it would be restored first; older stacked changes can
+        only be checked once it is) and changes nothing.
+        """
         rows = self._journal_rows(batch_id, paths)
         results: list[FileResult] = []
         if not rows:  # an unknown or already undone batch: no empty undo batch in `undo --list`
             return BatchReport("", "undo", results)
+        if dry_run:
+            newest = list({row["path"]: row for row in reversed(rows)}.values())
+            done, cancelled = self.writer.run("dry-run", [job_builders.undo_job(row) for row in newest], True,
+                                              progress, cancel)
+            return BatchReport("dry-run", "undo", done, True, cancelled)
         undo_batch = self.writer.new_batch("undo")
         cancelled = False
         while rows and not cancelled:  # newest change per file first: one round per stacked change

@@ -353,7 +353,22 @@ class Session(PredictUseCases, TimeUseCases):
         report = self.library.write_batch(decision_ids, sidecar_only=self.settings.sidecar_only,
                                           dry_run=dry_run, progress=self._file_progress(reporter, "Writing"),
                                           cancel=reporter.cancel)
-        return self._batch_result(report, reporter)
+        return self._batch_result(report, reporter, details=self._tags_to_write if dry_run else None)
+
+    def _tags_to_write(self, decision_id: int) -> tuple[str, dict[str, object]]:
+        """What a write of this decision puts into the file: a line and the tags with their values."""
+        from geocore.library.gps import PROCESSING_METHODS
+
+        decision = self.library.decision(decision_id)
+        tags: dict[str, object] = {"GPSLatitude": round(decision.lat, 7), "GPSLongitude": round(decision.lon, 7)}
+        if decision.altitude_m is not None:
+            tags["GPSAltitude"] = round(decision.altitude_m, 2)
+        tags["GPSProcessingMethod"] = PROCESSING_METHODS.get(decision.source, "")
+        if decision.radius_km is not None:
+            tags["GPSHPositioningError"] = round(decision.radius_km * 1000.0, 1)
+        if self.library.place_names:
+            tags["place names"] = "city, state, country (offline GeoNames)"
+        return ", ".join(f"{name}={value}" for name, value in tags.items()), tags
 
     def _fusion_choices(self) -> list[int]:
         """Accepted decisions, and for photos without one the decision the fusion rule chooses among proposals."""
@@ -371,14 +386,14 @@ class Session(PredictUseCases, TimeUseCases):
         return sorted(chosen)
 
     def undo(self, batch_id: str | None = None, paths: Sequence[Path | str] | None = None,
-             reporter: Reporter | None = None, remember: bool = True) -> Result:
+             reporter: Reporter | None = None, remember: bool = True, dry_run: bool = False) -> Result:
         """Restore the exact original bytes of a batch's files, or of given files (all our changes to them)."""
         reporter = reporter or Reporter()
         report = self.library.undo(batch_id=batch_id, paths=paths, progress=self._file_progress(reporter, "Restoring"),
-                                   cancel=reporter.cancel)
+                                   cancel=reporter.cancel, dry_run=dry_run)
         return self._batch_result(report, reporter, remember=False)
 
-    def strip(self, paths: Iterable[Path | str], reporter: Reporter | None = None) -> Result:
+    def strip(self, paths: Iterable[Path | str], reporter: Reporter | None = None, dry_run: bool = False) -> Result:
         """Remove every location from these photos (folders recursed) and their sidecars; undoable."""
         reporter = reporter or Reporter()
         selection = self.select(paths)
@@ -387,7 +402,8 @@ class Session(PredictUseCases, TimeUseCases):
             Outcome(record.path, Status.FAILED, record.error_kind or "", record.error or "unreadable", record.id)
             for record in selection.records if record.error_kind]  # never a silent skip: say which and why
         report = self.library.strip([record.path for record in readable],
-                                    progress=self._file_progress(reporter, "Stripping"), cancel=reporter.cancel)
+                                    progress=self._file_progress(reporter, "Stripping"), cancel=reporter.cancel,
+                                    dry_run=dry_run)
         result = self._batch_result(report, reporter)
         result.outcomes[:0] = problems
         for problem in problems:
@@ -398,13 +414,19 @@ class Session(PredictUseCases, TimeUseCases):
     def _file_progress(reporter: Reporter, verb: str) -> Callable[[int, int, str], None]:
         return lambda done, total, path: reporter.progress(done, total, f"{verb} {os.path.basename(path)}")
 
-    def _batch_result(self, report: BatchReport, reporter: Reporter, remember: bool = True) -> Result:
-        result = Result(report.operation, batch_id=report.batch_id, cancelled=report.cancelled,
-                        dry_run=report.dry_run)
+    def _batch_result(self, report: BatchReport, reporter: Reporter, remember: bool = True,
+                      details: Callable[[int], tuple[str, dict[str, object]]] | None = None) -> Result:
+        result = Result(report.operation, batch_id="" if report.dry_run else report.batch_id,
+                        cancelled=report.cancelled, dry_run=report.dry_run)
         for file_result in report.results:
             if file_result.ok:
+                line, tags = "", None
+                if details is not None and file_result.decision_id is not None:
+                    line, tags = details(file_result.decision_id)
+                    line = f"{line} ({'sidecar' if file_result.target == 'sidecar' else 'in the file'})"
                 outcome = Outcome(str(file_result.path), Status.OK, "dry_run" if report.dry_run else file_result.target,
-                                  "", file_result.photo_id)
+                                  line, file_result.photo_id,
+                                  {"target": file_result.target, "tags": tags} if tags is not None else None)
             else:
                 kind = file_result.error_kind.value if file_result.error_kind else "error"
                 status = Status.SKIPPED if file_result.error_kind is ErrorKind.NOTHING_TO_DO else Status.FAILED

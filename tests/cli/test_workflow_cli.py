@@ -87,3 +87,72 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path) -> None:
     command = f"{sys.executable} -m geocore.cli.main scan --json-lines --db {tmp_path / 'c.sqlite'} {tmp_path / 'p'}"
     done = subprocess.run(f"{command} | head -c 10", shell=True, capture_output=True, text=True, timeout=120)
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr
+
+
+def test_version_argfiles_stdin_quiet_and_json(tmp_path, capsys, monkeypatch) -> None:
+    import io
+    import json
+
+    import pytest
+
+    from geocore import __version__
+    from geocore.cli.main import expand_argfiles
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and __version__ in capsys.readouterr().out
+
+    db = str(tmp_path / "c.sqlite")
+    a, b = make_jpeg(tmp_path / "p" / "a b.jpg"), make_jpeg(tmp_path / "p" / "b.jpg")
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# photos to place\n{a}\n\n{b}\n", encoding="utf-8")
+    assert expand_argfiles(["set", "-@", str(listing), "--lat", "1"]) == ["set", str(a), str(b), "--lat", "1"]
+    assert main(["set", "-@", str(listing), "--lat", "1", "--lon", "2", "--db", db, "-q"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [out[-1]] and "2 ok, 0 failed" in out[-1]  # -q: the summary only
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{a}\n"))
+    assert main(["strip", "-@", "-", "--db", db, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["operation"] == "strip" and document["counts"] == {"ok": 1} and document["exit_status"] == 0
+    assert main(["set", "-@", str(tmp_path / "absent.txt"), "--lat", "1", "--lon", "2"]) == 2
+    assert "absent.txt" in capsys.readouterr().err
+
+
+def test_every_command_speaks_json_and_documents_its_exit_codes(tmp_path, capsys) -> None:
+    import json
+
+    from geocore.cli.main import COMMAND_MODULES, build_command_parser
+
+    parser = build_command_parser("geotag", "", COMMAND_MODULES)
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name, command in commands.items():
+        options = {option for action in command._actions for option in action.option_strings}
+        assert {"-q", "-v", "--json"} <= options, name
+        assert "exit status: 0 all good, 1 some files failed, 2 usage error" in command.format_help(), name
+    db = str(tmp_path / "c.sqlite")
+    make_jpeg(tmp_path / "p" / "a.jpg")
+    assert main(["scan", str(tmp_path / "p"), "--db", db, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["report"]["found"] == 1
+    assert main(["undo", "--list", "--db", db, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_dry_runs_of_write_strip_and_undo_change_nothing_and_say_what(tmp_path, capsys) -> None:
+    from tests.library.exiftool_helpers import sha256_of
+
+    db = str(tmp_path / "c.sqlite")
+    photo = make_jpeg(tmp_path / "p" / "a.jpg")
+    before = sha256_of(photo)
+    assert main(["set", str(photo), "--lat", "35.0116", "--lon", "135.7681", "--alt", "30", "--radius-km", "0.02",
+                 "--dry-run", "--db", db]) == 0
+    line, = lines_for(capsys.readouterr().out, photo)
+    assert line.startswith("would write") and "GPSLatitude=35.0116" in line and "GPSAltitude=30.0" in line
+    assert "GPSProcessingMethod=MANUAL" in line and "GPSHPositioningError=20.0" in line
+    assert sha256_of(photo) == before
+    assert main(["set", str(photo), "--lat", "35.0116", "--lon", "135.7681", "--db", db]) == 0
+    written = sha256_of(photo)
+    assert main(["strip", str(photo), "--dry-run", "--db", db]) == 0
+    assert main(["undo", str(photo), "--dry-run", "--db", db]) == 0
+    assert "would write" in capsys.readouterr().out and sha256_of(photo) == written
+    with Library(db) as library:
+        assert [b["operation"] for b in library.batches()] == ["write"]  # dry runs record no batch

@@ -22,7 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run `geotag-train`; returns the exit status."""
     description = "Build partitionings, train, evaluate and export geolocation models."
     try:
-        return run_command(build_command_parser("geotag-train", description, COMMAND_MODULES), argv)
+        return run_command(build_command_parser("geotag-train", description, COMMAND_MODULES, common_options=False),
+                           argv)
     except ModuleNotFoundError as error:
         if error.name not in TRAINING_MODULES:
             raise
