@@ -1,0 +1,195 @@
+"""Benchmark: how far a personal model can be trusted, on a generated library of realistic shape.
+
+Generates the library of tests/trainer/personal_library.py (600 photos at home over ~3 km, 150 at a second city,
+five trips of 20-40 photos including a 200 km road trip, 10% generic indoor-like shots; held-out photos from other
+days; 60 photos of a never-visited place), runs `personalize()` on the library folders with the shipped base bundle,
+then predicts the held-out and never-visited photos through the written bundle (the app's Predictor) and prints,
+beside the targets of issue 13:
+
+- within 1 / 25 / 200 / 750 km and the median error of the shipped pipeline, a kNN baseline (the nearest library
+  photo in the base model's embedding space) and chance (a random library photo's position);
+- the share of never-visited photos without a proposal and of known-place photos wrongly withheld;
+- the expected calibration error (ECE, 10 bins) of the top cell's probability, and how often the truth lies inside
+  the confidence radius.
+
+Usage: python benchmarks/personal_accuracy.py [--scale 1.0] [--keep DIR] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from geocore.geo.distance import haversine_km  # noqa: E402
+from tests.trainer.personal_library import GeneratedLibrary, GeneratedPhoto, Shape, generate_library  # noqa: E402
+
+THRESHOLDS_KM = (1.0, 25.0, 200.0, 750.0)
+TARGETS = {"within 1 km %": ">= 85", "within 25 km %": ">= 95", "never-visited without proposal %": ">= 70",
+           "known-place photos withheld %": "<= 5"}
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """Weighted mean |accuracy - confidence| over equal-width confidence bins."""
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for number in range(bins):
+        members = index == number
+        if members.any():
+            total += members.sum() * abs(correct[members].mean() - confidence[members].mean())
+    return float(total / max(1, len(confidence)))
+
+
+def distance_figures(lat: np.ndarray, lon: np.ndarray, true_lat: np.ndarray, true_lon: np.ndarray) -> dict[str, float]:
+    """Within-threshold percentages and the median error (km)."""
+    error = haversine_km(lat, lon, true_lat, true_lon)
+    figures = {f"within {t:g} km %": float(100 * np.mean(error <= t)) for t in THRESHOLDS_KM}
+    figures["median km"] = float(np.median(error))
+    return figures
+
+
+def _library_embeddings(cache: Path, base: Any, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(embeddings, lat, lon) of the library's geotagged photos from the cache personalize filled."""
+    from geocore.library.api import Library
+    from trainer.personalize.embeddings import feature_model_id
+
+    library = Library(str(cache))
+    try:
+        records = [r for r in library.photos("all", folder=folder) if r.has_gps]
+        vectors = library.get_features_many([r.id for r in records], feature_model_id(base))
+    finally:
+        library.close()
+    kept = [r for r in records if r.id in vectors]
+    return (np.stack([vectors[r.id] for r in kept]), np.array([r.gps_lat for r in kept]),
+            np.array([r.gps_lon for r in kept]))
+
+
+def knn_baseline(cache: Path, base: Any, folder: Path, photos: list[GeneratedPhoto]) -> tuple[np.ndarray, np.ndarray]:
+    """Position of the nearest library photo (cosine similarity of base embeddings) for every photo."""
+    from trainer.data.labels import SkipReport
+    from trainer.personalize.embeddings import compute_embeddings
+
+    bank, bank_lat, bank_lon = _library_embeddings(cache, base, folder)
+    queries, _ = compute_embeddings(base, [str(p.path) for p in photos], SkipReport())
+
+    def unit(array: np.ndarray) -> np.ndarray:
+        return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
+
+    nearest = (unit(queries) @ unit(bank).T).argmax(axis=1)
+    return bank_lat[nearest], bank_lon[nearest]
+
+
+def _predict(bundle_path: Path, photos: list[GeneratedPhoto]) -> list[Any]:
+    from geocore.inference.predictor import Predictor
+
+    return list(Predictor(bundle_path, provider="cpu").predict_paths([p.path for p in photos]))
+
+
+def withheld(prediction: Any) -> bool:
+    """True when the prediction makes no proposal (no point, or an 'unknown place' abstention)."""
+    return prediction.lat is None or bool(getattr(prediction, "unknown_place", None))
+
+
+def shipped_figures(bundle_path: Path, generated: GeneratedLibrary) -> dict[str, float]:
+    """The shipped pipeline's figures on the held-out days and the never-visited place."""
+    from geocore.inference.bundle import load_bundle
+
+    known, never = _predict(bundle_path, generated.heldout), _predict(bundle_path, generated.never_visited)
+    true_lat = np.array([p.lat for p in generated.heldout])
+    true_lon = np.array([p.lon for p in generated.heldout])
+    lat = np.array([p.lat if p.lat is not None else np.nan for p in known])
+    lon = np.array([p.lon if p.lon is not None else np.nan for p in known])
+    figures = distance_figures(np.nan_to_num(lat), np.nan_to_num(lon), true_lat, true_lon)
+    figures["never-visited without proposal %"] = float(100 * np.mean([withheld(p) for p in never]))
+    figures["known-place photos withheld %"] = float(100 * np.mean([withheld(p) for p in known]))
+    finest = load_bundle(bundle_path).hierarchy.finest
+    true_cell = finest.assign(true_lat, true_lon)
+    best = [finest.keys.index(p.hierarchy_top[0].key) for p in known]
+    confidence = np.array([p.hierarchy_top[0].probability for p in known])
+    figures["ECE (top cell)"] = expected_calibration_error(confidence, np.asarray(best) == true_cell)
+    radius = np.array([p.radius_km or 0.0 for p in known])
+    error = haversine_km(np.nan_to_num(lat), np.nan_to_num(lon), true_lat, true_lon)
+    figures["truth inside radius %"] = float(100 * np.mean(error <= radius))
+    figures["median radius km"] = float(np.median(radius))
+    never_radius = [p.radius_km for p in never if p.radius_km is not None]
+    figures["never-visited median top-cell probability"] = float(
+        np.median([p.hierarchy_top[0].probability for p in never if p.hierarchy_top] or [np.nan]))
+    figures["never-visited median radius km"] = float(np.median(never_radius)) if never_radius else float("nan")
+    return figures
+
+
+def chance_figures(generated: GeneratedLibrary, seed: int = 0) -> dict[str, float]:
+    """A random library photo's position for every held-out photo."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(generated.library), len(generated.heldout))
+    lat = np.array([generated.library[i].lat for i in picks])
+    lon = np.array([generated.library[i].lon for i in picks])
+    return distance_figures(lat, lon, np.array([p.lat for p in generated.heldout]),
+                            np.array([p.lon for p in generated.heldout]))
+
+
+def print_table(columns: dict[str, dict[str, float]]) -> None:
+    """Rows: figures; columns: the pipelines and the target."""
+    rows = list(dict.fromkeys(name for figures in columns.values() for name in figures))
+    header = f"{'figure':<44}" + "".join(f"{name:>12}" for name in columns) + f"{'target':>10}"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        cells = "".join(f"{columns[name][row]:>12.3g}" if row in columns[name] else f"{'-':>12}" for name in columns)
+        print(f"{row:<44}{cells}{TARGETS.get(row, ''):>10}")
+
+
+def run(scratch: Path, scale: float) -> dict[str, dict[str, float]]:
+    """Generate, personalize, predict; the figures per column."""
+    from benchmarks.personalize import base_bundle
+    from geocore.inference.bundle import load_bundle
+    from trainer.personalize import PersonalizeOptions, personalize
+
+    base_path = base_bundle(scratch)
+    started = time.perf_counter()
+    generated = generate_library(scratch, Shape(scale=scale))
+    print(f"generated {len(generated.library)} library photos, {len(generated.heldout)} held-out, "
+          f"{len(generated.never_visited)} never-visited in {time.perf_counter() - started:.1f} s")
+    cache = scratch / "cache.sqlite3"
+    started = time.perf_counter()
+    result = personalize([scratch / "library"], scratch / "personal.geomodel",
+                         PersonalizeOptions(base_model=str(base_path), cache_path=str(cache)))
+    print(result.format())
+    print(f"personalize: {time.perf_counter() - started:.1f} s\n")
+    known_lat, known_lon = knn_baseline(cache, load_bundle(base_path), scratch / "library", generated.heldout)
+    knn = distance_figures(known_lat, known_lon, np.array([p.lat for p in generated.heldout]),
+                           np.array([p.lon for p in generated.heldout]))
+    return {"shipped": shipped_figures(result.bundle_path, generated), "kNN": knn, "chance": chance_figures(generated)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0, help="photo counts times this (1.0: the issue's library)")
+    parser.add_argument("--keep", type=Path, help="work in this folder (kept) instead of a temporary one")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="geotag-personal-accuracy-") as temporary:
+        scratch = args.keep or Path(temporary)
+        scratch.mkdir(parents=True, exist_ok=True)
+        columns = run(scratch, args.scale)
+    print_table(columns)
+    if args.json:
+        args.json.write_text(json.dumps(columns, indent=2))
+    shipped = columns["shipped"]
+    met = (shipped["within 1 km %"] >= 85 and shipped["within 25 km %"] >= 95
+           and shipped["never-visited without proposal %"] >= 70 and shipped["known-place photos withheld %"] <= 5)
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
