@@ -14,6 +14,7 @@ import random
 import shutil
 import signal
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,8 +92,10 @@ def _run_and_kill(db: Path, operation: str, photos: list[Path], rng: random.Rand
         os.close(read_end)
         try:
             _child(db, operation, photos, write_end)
-        finally:
-            os._exit(0)
+        except BaseException:  # noqa: BLE001 - shown, then the child ends like any crashed process
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as lines:
         assert lines.readline().strip() == b"ready"
@@ -106,11 +109,12 @@ def _run_and_kill(db: Path, operation: str, photos: list[Path], rng: random.Rand
 
 
 def _decodes(path: Path) -> bool:
+    """True when the file reads back whole (the image decodes, the XMP parses); raises otherwise."""
     if path.suffix.lower() == ".xmp":
         xmp.read_location(path.read_bytes())
         return True
     with Image.open(path) as image:
-        image.load()  # the whole compressed image decodes
+        image.load()
     return True
 
 
