@@ -264,3 +264,31 @@ def test_tiff_keeps_the_gps_tags_it_does_not_set(tmp_path) -> None:
     unset = {k: v for k, v in before.items() if k.startswith("GPS:") and k not in SET_TAGS}
     assert {k: v for k, v in after.items() if k in unset} == unset and "GPS:GPSImgDirection" in unset
     assert non_gps_tags(after) == non_gps_tags(before)
+
+
+def test_tiff_gps_value_inside_the_image_strips_is_not_cleared(tmp_path) -> None:
+    from tests.photo_factory import make_tiff
+
+    path = make_tiff(tmp_path / "photos" / "alias.tif", gps=(10.5, 20.25, 5.0))
+    data = bytearray(path.read_bytes())
+    endian = "<" if data[:2] == b"II" else ">"
+    ifd0 = struct.unpack_from(endian + "I", data, 4)[0]
+
+    def entry(ifd: int, tag: int) -> int:
+        count = struct.unpack_from(endian + "H", data, ifd)[0]
+        return next(ifd + 2 + 12 * i for i in range(count)
+                    if struct.unpack_from(endian + "H", data, ifd + 2 + 12 * i)[0] == tag)
+
+    strip_start = struct.unpack_from(endian + "I", data, entry(ifd0, 0x111) + 8)[0]  # first strip's offset
+    gps = struct.unpack_from(endian + "I", data, entry(ifd0, 0x8825) + 8)[0]
+    struct.pack_into(endian + "I", data, entry(gps, 2) + 8, strip_start + 16)  # GPSLatitude inside the pixels
+    path.write_bytes(bytes(data))
+    before, sha = exiftool_tags(path), sha256_of(path)
+    pixels = bytes(data[strip_start : strip_start + 4096])
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    results = _write(library, path, 45.0, 7.0)
+    assert _written_or_refused_untouched(path, results, before, sha)
+    assert path.read_bytes()[strip_start : strip_start + 4096] == pixels
+    assert library.strip([path]).failed == []
+    assert path.read_bytes()[strip_start : strip_start + 4096] == pixels
