@@ -79,15 +79,16 @@ def _starts_tiff(data: bytes, segment: Segment) -> bool:
     return data[segment.payload_start + 6 : segment.payload_start + 10] in (b"II*\x00", b"MM\x00*")
 
 
-def _check_single_exif(data: bytes, segments: list[Segment]) -> None:
-    """Refuse EXIF we cannot grow safely: continued in a second APP1 (exiftool's multi-segment EXIF, whose
-    offsets run across both segments) or duplicated (the other copy would keep contradicting the new GPS)."""
+def _check_single_exif(data: bytes, segments: list[Segment], in_place: bool = False) -> None:
+    """Refuse EXIF we cannot edit safely: continued in a second APP1 (exiftool's multi-segment EXIF, whose offsets
+    run across both segments: growing the first shifts the rest; `in_place` edits are fine) or duplicated (the
+    other copy would keep its GPS, contradicting a new one or defeating a strip)."""
     found = exif_segments(data, segments)
-    if len(found) <= 1:
-        return
-    if any(not _starts_tiff(data, segment) for segment in found[1:]):
+    continued = [segment for segment in found[1:] if not _starts_tiff(data, segment)]
+    if continued and not in_place:
         raise CorruptMetadata("EXIF continues in a second APP1 segment (multi-segment EXIF); not patched")
-    raise CorruptMetadata(f"the file holds {len(found)} EXIF blocks; not patched")
+    if len(found) - len(continued) > 1:
+        raise CorruptMetadata(f"the file holds {len(found) - len(continued)} EXIF blocks; not patched")
 
 
 def check_complete(data: bytes) -> None:
@@ -177,10 +178,9 @@ def strip_location_jpeg(data: bytes) -> list[Patch]:
     """Patches that remove EXIF GPS, XMP GPS/location and IPTC location from a JPEG."""
     segments, _ = read_segments(data)
     patches: list[Patch] = []
-    # In place, so a continued (multi-segment) EXIF keeps its offsets; a duplicate EXIF is stripped too.
-    for segment in exif_segments(data, segments):
-        if not _starts_tiff(data, segment):
-            continue
+    _check_single_exif(data, segments, in_place=True)  # in place: a continued EXIF keeps its offsets
+    segment = exif_segment(data, segments)
+    if segment is not None:
         tiff_start = segment.payload_start + 6
         inner = strip_gps_patches(data[tiff_start : segment.end])
         patches += [Patch(p.offset + tiff_start, p.old, p.new) for p in inner]

@@ -292,3 +292,14 @@ def test_tiff_gps_value_inside_the_image_strips_is_not_cleared(tmp_path) -> None
     assert path.read_bytes()[strip_start : strip_start + 4096] == pixels
     assert library.strip([path]).failed == []
     assert path.read_bytes()[strip_start : strip_start + 4096] == pixels
+
+
+def test_two_exif_blocks_are_refused_for_set_and_strip(tmp_path) -> None:
+    """A second EXIF would keep its GPS: a write would contradict it, a strip would not remove every location."""
+    path = _jpeg_with(tmp_path / "photos" / "two.jpg", [_exif_bytes(RICH_GPS), _exif_bytes(RICH_GPS)])
+    before, sha = exiftool_tags(path), sha256_of(path)
+    library = _library(tmp_path)
+    library.scan([tmp_path / "photos"])
+    for results in (_write(library, path, 45.0, 7.0), library.strip([path]).results):
+        assert not _written_or_refused_untouched(path, results, before, sha)
+        assert "2 EXIF blocks" in results[0].reason
