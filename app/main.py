@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from geocore import __version__
+
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
@@ -17,12 +19,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("paths", nargs="*", type=Path, help="folders or photos to open")
     parser.add_argument("--config-dir", type=Path, help="settings folder (default: the user's config folder)")
     parser.add_argument("--data-dir", type=Path, help="library cache and models folder (default: the user's)")
+    parser.add_argument("--install-desktop", action="store_true",
+                        help="add Geotagger to the desktop's application menu (launcher, icons, metainfo in "
+                             "~/.local/share) and exit")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser.parse_args(list(argv))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the main window on the given folders; returns the Qt exit status."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.install_desktop:
+        from app.desktop_integration import install_desktop_files
+
+        for path in install_desktop_files():
+            print(path)
+        return 0
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # Chromium refuses to start its sandbox as root (containers, CI). The page is our own local file with a
         # strict CSP and a request guard, so running it unsandboxed there is the lesser evil than not starting.
@@ -37,6 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Geotagger")
+    from PySide6.QtGui import QGuiApplication, QIcon
+
+    from app.desktop_integration import APP_ID, icon_path
+
+    # Wayland compositors match the window to its launcher (and icon) by this id, not by the window title.
+    QGuiApplication.setDesktopFileName(APP_ID)
+    app.setWindowIcon(QIcon(str(icon_path())))
     # Workers run Python too; a short GIL switch interval keeps the GUI thread's waits for it short.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     from app.window import MainWindow
