@@ -1,147 +1,106 @@
-"""Read GPS tracks from GPX, KML and GeoJSON files into a Track; bad files raise TrackFormatError naming the file.
+"""Read GPS tracks and location histories into a Track, any mix of formats, files or folders of them.
 
-Times without a zone are read as UTC (the GPX schema requires UTC; KML and GeoJSON writers nearly always add `Z`).
-Points without a usable time (missing, date only, unparsable) are skipped and counted; a file with no timed point
-at all is an error. Elevations outside geocore.library.gps.ALTITUDE_RANGE_M are dropped (logged with the file). Formats:
-- GPX (gpxpy): every <trkseg> is a segment; <rte> and <wpt> carry no track time and are ignored.
-- KML: every <gx:Track> is a segment (<when> paired in order with <gx:coord> "lon lat [alt]"); every LineString
-  whose Placemark has a <TimeSpan> with begin and end is a segment whose vertices get times at constant speed along
-  the line (the only reading of an untimed line that respects its start and end); Point Placemarks with a
-  <TimeStamp><when> together form one more segment.
-- GeoJSON: LineString / MultiLineString features whose properties hold `coordTimes`, `times` or
-  `coordinateProperties.times` (togeojson's forms; one time per vertex, a list of lists for MultiLineString),
-  and Point features with a `time`, `timestamp`, `when` or `datetime` property (together one segment).
-  A time is an ISO 8601 string or POSIX seconds (milliseconds above 1e11).
+Formats (chosen by suffix, and for .json and text logs by content; see each module for its rules):
+- GPX (gpx.py): tracks, routes and waypoints with times; HDOP and satellites.
+- KML and KMZ (zipped KML, here): every <gx:Track> is a segment (<when> paired in order with <gx:coord>
+  "lon lat [alt]"); every LineString whose Placemark has a <TimeSpan> with begin and end is a segment whose
+  vertices get times at constant speed along the line (the only reading of an untimed line that respects its
+  start and end); Point Placemarks with a <TimeStamp><when> together form one more segment.
+- GeoJSON (here): LineString / MultiLineString features whose properties hold `coordTimes`, `times` or
+  `coordinateProperties.times` (togeojson's forms), and Point features with a `time`, `timestamp`, `when` or
+  `datetime` property (together one segment). A time is an ISO 8601 string or POSIX seconds (ms above 1e11).
+- Google location history (takeout.py): Records.json, the Timeline export, Semantic Location History.
+- TCX (here): every <Track> is a segment of <Trackpoint> with <Time>, <Position>, <AltitudeMeters>.
+- NMEA 0183, IGC, CSV (text_formats.py); FIT (fit.py).
+Times without a zone are read as UTC (GPX, TCX and FIT are UTC by definition; KML and GeoJSON writers nearly always
+add `Z`). Points without a usable time are skipped and counted; a file with no timed point at all is an error, and
+every error names the file and, where it can, the line or record. Elevations outside
+geocore.library.gps.ALTITUDE_RANGE_M are dropped (noted with the file).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import math
 import xml.etree.ElementTree as ElementTree
+import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import gpxpy
-import gpxpy.gpx
-
 from geocore.geo.distance import haversine_km
-from geocore.library.gps import ALTITUDE_RANGE_M, plausible_altitude
-from geocore.timesync.track import Track, make_track
+from geocore.timesync.fit import parse_fit
+from geocore.timesync.gpx import parse_gpx_bytes
+from geocore.timesync.points import Points, TrackFormatError, parse_time_s
+from geocore.timesync.takeout import looks_like_takeout, parse_takeout
+from geocore.timesync.text_formats import parse_csv, parse_igc, parse_nmea
+from geocore.timesync.track import Track
 
-TRACK_SUFFIXES = {".gpx": "gpx", ".kml": "kml", ".geojson": "geojson", ".json": "geojson"}
+__all__ = ["TRACK_SUFFIXES", "TrackFormatError", "expand_track_paths", "load_track", "load_tracks", "parse_geojson",
+           "parse_gpx", "parse_kml", "parse_tcx", "parse_time_s"]
+
+TRACK_SUFFIXES = {".gpx": "gpx", ".kml": "kml", ".kmz": "kmz", ".geojson": "geojson", ".json": "json",
+                  ".tcx": "tcx", ".nmea": "nmea", ".nma": "nmea", ".igc": "igc", ".fit": "fit", ".csv": "csv",
+                  ".log": "nmea"}
 POINT_TIME_KEYS = ("time", "timestamp", "when", "datetime")
-_log = logging.getLogger(__name__)
+MAX_KMZ_KML_BYTES = 512 * 1024 * 1024  # a zip bomb must not fill the memory
 
 
-class TrackFormatError(ValueError):
-    """A track file that cannot be read; the message names the file and the reason."""
-
-    def __init__(self, path: str | Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
-
-
-@dataclass
-class _Points:
-    """Points being collected from one file, one list entry per point."""
-
-    times_s: list[float] = field(default_factory=list)
-    lat: list[float] = field(default_factory=list)
-    lon: list[float] = field(default_factory=list)
-    altitude_m: list[float] = field(default_factory=list)
-    segment: list[int] = field(default_factory=list)
-    skipped: int = 0
-    ignored_altitudes: int = 0
-    next_segment: int = 0
-
-    def add(self, time_s: float | None, lat: float, lon: float, altitude_m: float | None, segment: int) -> None:
-        if time_s is None:
-            self.skipped += 1
-            return
-        self.times_s.append(time_s)
-        self.lat.append(lat)
-        self.lon.append(lon)
-        if altitude_m is not None and not plausible_altitude(altitude_m):
-            self.ignored_altitudes += 1  # a logger glitch (<ele>9000000000</ele>): the position stays, not the height
-            altitude_m = None
-        self.altitude_m.append(math.nan if altitude_m is None else altitude_m)
-        self.segment.append(segment)
-
-    def new_segment(self) -> int:
-        self.next_segment += 1
-        return self.next_segment - 1
-
-
-FIRST_TIME_S = -62_135_596_800.0  # 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the range of a datetime
-LAST_TIME_S = 253_402_300_799.0
-
-
-def parse_time_s(value: Any) -> float | None:
-    """POSIX seconds of an ISO 8601 string (naive = UTC) or a number (s; ms above 1e11); None if unusable."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-        seconds = seconds / 1000.0 if abs(seconds) > 1e11 else seconds
-        # NaN/inf (JSON allows them) or a time no datetime can hold would break sorting and every printed time
-        return seconds if FIRST_TIME_S <= seconds <= LAST_TIME_S else None
-    if isinstance(value, datetime):
-        return _datetime_to_s(value)
-    if not isinstance(value, str) or "T" not in value:  # date-only values are too coarse to place a photo
-        return None
-    try:
-        return _datetime_to_s(datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00")))
-    except ValueError:
-        return None
-
-
-def _datetime_to_s(value: datetime) -> float:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.timestamp()
-
-
-def _check_position(path: Path, lat: float, lon: float) -> None:
-    if not (math.isfinite(lat) and math.isfinite(lon) and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-        raise TrackFormatError(path, f"coordinate out of range: lat {lat}, lon {lon}")
-
-
-def _finish(path: Path, points: _Points) -> Track:
-    if not points.times_s:
-        detail = f" ({points.skipped} points without a usable time)" if points.skipped else ""
-        raise TrackFormatError(path, f"no track point with a time{detail}")
-    for lat, lon in zip(points.lat, points.lon, strict=True):
-        _check_position(path, lat, lon)
-    if points.ignored_altitudes:
-        low, high = ALTITUDE_RANGE_M
-        _log.warning("%s: %d elevation(s) outside %g..%g m ignored", path, points.ignored_altitudes, low, high)
-    return make_track(points.times_s, points.lat, points.lon, points.altitude_m, points.segment, (str(path),))
+def _kind(path: Path) -> str:
+    """The format of a file: by suffix, then by content for .json (GeoJSON or location history) and text logs."""
+    kind = TRACK_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise TrackFormatError(path, f"unknown track format {path.suffix!r} (use {', '.join(sorted(TRACK_SUFFIXES))})")
+    if kind in ("json", "geojson"):
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            return "takeout" if looks_like_takeout(handle.read(4096)) else "geojson"
+    return kind
 
 
 def load_track(path: str | Path) -> Track:
-    """Read one track file, choosing the parser by suffix (.gpx, .kml, .geojson, .json)."""
+    """Read one track file, choosing the parser by suffix and content."""
     path = Path(path)
-    kind = TRACK_SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise TrackFormatError(path, f"unknown track format {path.suffix!r} (use .gpx, .kml, .geojson)")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
+        kind = _kind(path)
+        if kind in ("takeout", "nmea", "igc", "csv", "fit"):
+            readers = {"takeout": parse_takeout, "nmea": parse_nmea, "igc": parse_igc, "csv": parse_csv,
+                       "fit": parse_fit}
+            return readers[kind](path)
+        data = path.read_bytes()
+    except OSError as error:
         raise TrackFormatError(path, f"cannot read: {error}") from error
-    parser = {"gpx": parse_gpx, "kml": parse_kml, "geojson": parse_geojson}[kind]
-    return parser(text, path)
+    if kind == "gpx":
+        return parse_gpx_bytes(data, path)
+    if kind == "kmz":
+        return parse_kml(_kml_from_kmz(data, path), path)
+    if kind == "tcx":
+        return parse_tcx(data, path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise TrackFormatError(path, f"cannot read: {error}") from error
+    return parse_kml(text, path) if kind == "kml" else parse_geojson(text, path)
+
+
+def expand_track_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given; folders replaced by the track files under them (any depth, suffixes in any case, hidden
+    files and folders left out), sorted so that runs are repeatable."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = [child for child in path.rglob("*") if child.suffix.lower() in TRACK_SUFFIXES and child.is_file()
+                 and not any(part.startswith(".") for part in child.relative_to(path).parts)]
+        out += sorted(found)
+    return out
 
 
 def load_tracks(paths: Iterable[str | Path]) -> tuple[list[Track], list[TrackFormatError]]:
-    """Read every file; bad files are returned as errors so that the batch goes on."""
+    """Read every file (folders: every track file in them); bad files are returned as errors, the batch goes on."""
     tracks, errors = [], []
-    for path in paths:
+    for path in expand_track_paths(paths):
         try:
             tracks.append(load_track(path))
         except TrackFormatError as error:
@@ -149,20 +108,56 @@ def load_tracks(paths: Iterable[str | Path]) -> tuple[list[Track], list[TrackFor
     return tracks, errors
 
 
-def parse_gpx(text: str, path: str | Path = "<gpx>") -> Track:
-    """Track from GPX text; each <trkseg> is a segment."""
-    path = Path(path)
+def parse_gpx(text: str | bytes, path: str | Path = "<gpx>") -> Track:
+    """Track from GPX text or bytes (see gpx.py)."""
+    return parse_gpx_bytes(text.encode("utf-8") if isinstance(text, str) else text, Path(path))
+
+
+def _kml_from_kmz(data: bytes, path: Path) -> str:
+    """The main KML of a KMZ: doc.kml, else the first .kml at the top, else the first anywhere."""
     try:
-        gpx = gpxpy.parse(text)
-    except (gpxpy.gpx.GPXException, ValueError, ElementTree.ParseError) as error:
-        raise TrackFormatError(path, f"not valid GPX: {error}") from error
-    points = _Points()
-    for gpx_track in gpx.tracks:
-        for gpx_segment in gpx_track.segments:
-            segment = points.new_segment()
-            for point in gpx_segment.points:
-                points.add(parse_time_s(point.time), point.latitude, point.longitude, point.elevation, segment)
-    return _finish(path, points)
+        with zipfile.ZipFile(BytesIO(data)) as archive:
+            names = [info for info in archive.infolist() if info.filename.lower().endswith(".kml")]
+            if not names:
+                raise TrackFormatError(path, "KMZ without a .kml inside")
+            names.sort(key=lambda info: (info.filename.lower() != "doc.kml", "/" in info.filename, info.filename))
+            if names[0].file_size > MAX_KMZ_KML_BYTES:
+                raise TrackFormatError(path, f"{names[0].filename} inside the KMZ is too large")
+            return archive.read(names[0]).decode("utf-8-sig")
+    except (zipfile.BadZipFile, UnicodeDecodeError, OSError) as error:
+        raise TrackFormatError(path, f"not a readable KMZ: {error}") from error
+
+
+def parse_tcx(data: bytes, path: str | Path = "<tcx>") -> Track:
+    """Track from TCX (Garmin Training Center): every <Track> is a segment of timed <Trackpoint>s."""
+    path = Path(path)
+    points = Points()
+    segment = 0
+    try:
+        for event, element in ElementTree.iterparse(BytesIO(data), events=("start", "end")):
+            name = _local(element.tag)
+            if event == "start":
+                segment = points.new_segment() if name == "Track" else segment
+            elif name == "Trackpoint":
+                _tcx_point(path, element, points, segment)
+                element.clear()
+    except ElementTree.ParseError as error:
+        raise TrackFormatError(path, f"not valid XML: {error}", line=error.position[0]) from error
+    return points.finish(path)
+
+
+def _tcx_point(path: Path, element: ElementTree.Element, points: Points, segment: int) -> None:
+    values = {_local(child.tag): (child.text or "").strip() for child in element.iter()}
+    if "LatitudeDegrees" not in values or "LongitudeDegrees" not in values:
+        points.skipped += 1  # a point without position (indoor, signal lost)
+        return
+    try:
+        lat, lon = float(values["LatitudeDegrees"]), float(values["LongitudeDegrees"])
+        altitude = float(values["AltitudeMeters"]) if values.get("AltitudeMeters") else None
+    except ValueError:
+        raise TrackFormatError(path, f"unreadable Trackpoint at {values.get('Time', '?')}",
+                               record=len(points.times_s) + points.skipped + 1) from None
+    points.add(parse_time_s(values.get("Time")), lat, lon, altitude, segment)
 
 
 def _local(tag: str) -> str:
@@ -198,7 +193,7 @@ def parse_kml(text: str, path: str | Path = "<kml>") -> Track:
         raise TrackFormatError(path, f"not valid XML: {error}") from error
     if _local(root.tag) != "kml":
         raise TrackFormatError(path, f"root element is <{_local(root.tag)}>, not <kml>")
-    points = _Points()
+    points = Points()
     for gx_track in _descendants(root, "Track"):
         _read_gx_track(path, gx_track, points)
     point_segment: int | None = None
@@ -211,10 +206,10 @@ def parse_kml(text: str, path: str | Path = "<kml>") -> Track:
             for coordinates in _children(point, "coordinates"):
                 lat, lon, alt = _kml_coordinate(path, coordinates.text or "", ",")
                 points.add(timestamp, lat, lon, alt, point_segment)
-    return _finish(path, points)
+    return points.finish(path)
 
 
-def _read_gx_track(path: Path, gx_track: ElementTree.Element, points: _Points) -> None:
+def _read_gx_track(path: Path, gx_track: ElementTree.Element, points: Points) -> None:
     whens = [element.text or "" for element in _children(gx_track, "when")]
     coords = [element.text or "" for element in _children(gx_track, "coord")]
     if len(whens) != len(coords):
@@ -232,7 +227,7 @@ def _placemark_time(placemark: ElementTree.Element, element_name: str, field_nam
     return None
 
 
-def _read_timed_line(path: Path, placemark: ElementTree.Element, line: ElementTree.Element, points: _Points) -> None:
+def _read_timed_line(path: Path, placemark: ElementTree.Element, line: ElementTree.Element, points: Points) -> None:
     begin_s = _placemark_time(placemark, "TimeSpan", "begin")
     end_s = _placemark_time(placemark, "TimeSpan", "end")
     vertices = [
@@ -244,7 +239,8 @@ def _read_timed_line(path: Path, placemark: ElementTree.Element, line: ElementTr
         points.skipped += len(vertices)
         return
     for lat, lon, _ in vertices:
-        _check_position(path, lat, lon)
+        if not (abs(lat) <= 90.0 and abs(lon) <= 180.0):
+            raise TrackFormatError(path, f"coordinate out of range: lat {lat}, lon {lon}")
     lats = [v[0] for v in vertices]
     lons = [v[1] for v in vertices]
     steps_km = [0.0] + list(haversine_km(lats[:-1], lons[:-1], lats[1:], lons[1:]))
@@ -266,7 +262,7 @@ def parse_geojson(text: str, path: str | Path = "<geojson>") -> Track:
     if not isinstance(document, dict) or "type" not in document:
         raise TrackFormatError(path, "not a GeoJSON object (no 'type')")
     features = _geojson_features(path, document)
-    points = _Points()
+    points = Points()
     point_segment: int | None = None
     for feature in features:
         geometry = feature.get("geometry") or {}
@@ -281,7 +277,7 @@ def parse_geojson(text: str, path: str | Path = "<geojson>") -> Track:
             time_s = next((parse_time_s(properties[key]) for key in POINT_TIME_KEYS if key in properties), None)
             lat, lon, alt = _geojson_position(path, geometry.get("coordinates"))
             points.add(time_s, lat, lon, alt, point_segment)
-    return _finish(path, points)
+    return points.finish(path)
 
 
 def _geojson_features(path: Path, document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -306,7 +302,7 @@ def _geojson_position(path: Path, position: Any) -> tuple[float, float, float | 
     return numbers[1], numbers[0], numbers[2] if len(numbers) > 2 else None
 
 
-def _read_geojson_lines(path: Path, kind: str, coordinates: Any, properties: dict[str, Any], points: _Points) -> None:
+def _read_geojson_lines(path: Path, kind: str, coordinates: Any, properties: dict[str, Any], points: Points) -> None:
     nested = properties.get("coordinateProperties")
     times = properties.get("coordTimes", properties.get("times"))
     if times is None and isinstance(nested, dict):
