@@ -459,13 +459,15 @@ def _mpf_images(block: TiffBlock, data: bytes, base: int) -> Snapshot:
     if not isinstance(value, tuple) or not isinstance(value[2], bytes):
         return {}
     out: Snapshot = {}
-    raw = value[2]  # canonical big-endian: size (4), offset (4) after the 4 attribute bytes, per 16-byte entry
+    raw = value[2]  # UNDEFINED, so in the index's byte order: attributes, size, offset, two dependents (16 bytes)
     for index in range(min(len(raw) // 16, MAX_IFDS)):
-        size, offset = struct.unpack_from(">II", raw, index * 16 + 4)
-        if offset:
+        size, offset = struct.unpack_from(block.endian + "II", raw, index * 16 + 4)
+        if offset:  # past the end a reader still reads what is there: compare that, and that it is cut short
             start = base + offset
-            out[("mpf", "image", index)] = Span(data, start, start + size) if start + size <= len(data) else (
-                "outside the file", offset, size)
+            end = min(start + size, len(data))
+            out[("mpf", "image", index)] = Span(data, start, end) if start < end else ("outside the file", offset)
+            if start + size > len(data):
+                out[("mpf", "image", index, "@cut")] = start + size - len(data)
     return out
 
 

@@ -336,19 +336,38 @@ def _trailing() -> bytes:
     return _standard(">") + b"TRAILER-DATA" * 50
 
 
-def _mpf(mpf_first: bool) -> Callable[[], bytes]:
+def _mpf(mpf_first: bool, keep_offsets_valid: bool = True) -> Callable[[], bytes]:
+    """An MPO-style JPEG with a second image; `mpf_first` puts the MPF index before EXIF (growing EXIF would move
+    the second image away from its offset); without `keep_offsets_valid` the index points into the EXIF bytes."""
     def build() -> bytes:
         first, second = Image.new("RGB", (64, 48), "red"), Image.new("RGB", (64, 48), "blue")
         buffer = io.BytesIO()
         first.save(buffer, "MPO", save_all=True, append_images=[second])
         mpo = buffer.getvalue()
         app1 = exif_app1(standard_layout("<").pack())
-        if mpf_first:  # the MPF index before EXIF: growing EXIF would move the second image away from its offset
-            at = mpo.find(b"\xff\xe2")
-            end = at + 2 + struct.unpack_from(">H", mpo, at + 2)[0]
-            return mpo[:end] + app1 + mpo[end:]
-        return with_segments(mpo, app1)
+        if not mpf_first:
+            return with_segments(mpo, app1)
+        at = mpo.find(b"\xff\xe2")
+        end = at + 2 + struct.unpack_from(">H", mpo, at + 2)[0]
+        index = bytearray(mpo[:end])
+        if keep_offsets_valid:
+            _shift_mp_offsets(index, at + 8, len(app1))
+        return bytes(index) + app1 + mpo[end:]
     return build
+
+
+def _shift_mp_offsets(data: bytearray, tiff_at: int, shift: int) -> None:
+    """Add `shift` to the non-zero image offsets in the MP entries of the MPF index (TIFF header at `tiff_at`)."""
+    e = "<" if data[tiff_at : tiff_at + 2] == b"II" else ">"
+    ifd = tiff_at + struct.unpack_from(e + "I", data, tiff_at + 4)[0]
+    for index in range(struct.unpack_from(e + "H", data, ifd)[0]):
+        tag, _type, count, value = struct.unpack_from(e + "HHII", data, ifd + 2 + 12 * index)
+        if tag == 0xB002:
+            for entry in range(count // 16):
+                at = tiff_at + value + 16 * entry + 8
+                offset = struct.unpack_from(e + "I", data, at)[0]
+                if offset:
+                    struct.pack_into(e + "I", data, at, offset + shift)
 
 
 def _place_names_xmp() -> bytes:
@@ -399,7 +418,8 @@ def hostile_cases() -> dict[str, Callable[[], bytes]]:
         "duplicate_app1.jpg": _duplicate_app1, "odd_placement.jpg": _odd_placement,
         "odd_offset_ifd.jpg": _odd_offset_ifd, "truncated_scan.jpg": _truncated_scan,
         "truncated_app1.jpg": _truncated_app1, "cmyk.jpg": _cmyk, "trailing_data.jpg": _trailing,
-        "mpf.jpg": _mpf(False), "mpf_before_exif.jpg": _mpf(True), "place_names.jpg": _place_names_xmp,
+        "mpf.jpg": _mpf(False), "mpf_before_exif.jpg": _mpf(True),
+        "mpf_offset_into_exif.jpg": _mpf(True, keep_offsets_valid=False), "place_names.jpg": _place_names_xmp,
         "deep_xmp.jpg": _deep_xmp, "plain_II.tif": lambda: _tiff("<"), "plain_MM.tif": lambda: _tiff(">"),
         "big.tif": _bigtiff,
     }

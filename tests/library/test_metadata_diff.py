@@ -83,7 +83,8 @@ def test_image_data_icc_iptc_and_mpf_changes_are_seen() -> None:
         assert _keys(data, damaged, Intended.for_write(FIX)), damaged[-20:]
     mpf = hostile_cases()["mpf.jpg"]()
     assert _keys(mpf, mpf[:-30] + b"\x00" + mpf[-29:])  # a byte of the second image
-    assert any(key[:2] == ("mpf", "image") for key in snapshot(mpf).entries)
+    second = snapshot(mpf).entries[("mpf", "image", 1)]  # found through the index, in its byte order
+    assert second.data[second.start : second.start + 3] == b"\xff\xd8\xff" and second.end == len(mpf)
 
 
 def test_only_the_gps_tags_a_write_sets_may_change() -> None:
