@@ -94,14 +94,21 @@ class ClockSettings:
     camera_zones: dict[str, str] = field(default_factory=dict)
     clock_offsets_s: dict[str, float] = field(default_factory=dict)
     default_clock_offset_s: float = 0.0
+    global_offset_s: float = 0.0  # exiftool's -geosync: added to every camera's offset, for this run only
 
     def zone_for(self, camera: str) -> str | None:
         """The zone the user set for this camera, else the general camera zone."""
         return self.camera_zones.get(camera, self.camera_zone)
 
     def clock_offset_s(self, camera: str) -> float:
-        """Seconds to add to this camera's UTC instant to get the true one."""
-        return self.clock_offsets_s.get(camera, self.default_clock_offset_s)
+        """Seconds to add to this camera's UTC instant to get the true one (its own offset plus the global one)."""
+        return self.clock_offsets_s.get(camera, self.default_clock_offset_s) + self.global_offset_s
+
+    def remembered(self, other: ClockSettings) -> ClockSettings:
+        """These settings over the remembered `other` ones: per camera, what is set here wins."""
+        return ClockSettings(self.camera_zone or other.camera_zone, {**other.camera_zones, **self.camera_zones},
+                             {**other.clock_offsets_s, **self.clock_offsets_s},
+                             self.default_clock_offset_s or other.default_clock_offset_s, self.global_offset_s)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (for the GUI's settings file)."""
@@ -265,3 +272,42 @@ def camera_key(make: str | None, model: str | None) -> str:
     if model_text and first_word and model_text.lower().startswith(first_word):
         return model_text
     return f"{make_text} {model_text}".strip()
+
+
+_GEOSYNC_PATTERN = re.compile(r"^\s*([+-]?)\s*(?:(?:(?:(\d+)\s+)?(\d+):)?(\d+):)?(\d+(?:\.\d*)?)\s*$")
+_MOMENT_PATTERN = re.compile(
+    r"^\s*(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2}(?:\.\d+)?)\s*(Z|[+-]\d{2}:?\d{2})?\s*$")
+
+
+def parse_geosync_s(text: str) -> float:
+    """Seconds to add to the image times, in exiftool's -geosync syntax.
+
+    "[+-][[[DD ]HH:]MM:]SS[.ss]" ("+1:00:00", "-30", "1 02:00:00" one day two hours), or "IMAGE_TIME@GPS_TIME"
+    (two date/times, "2024:06:01 10:00:00@2024:06:01 10:01:30"): the GPS time minus the image time. A side
+    without a zone is read in the other side's zone: both are the wall-clock times the user saw.
+    ValueError for anything else.
+    """
+    if "@" in text:
+        image_text, gps_text = text.split("@", 1)
+        image, image_zone = _moment(image_text)
+        gps, gps_zone = _moment(gps_text)
+        if image_zone is None or gps_zone is None:
+            return (gps - image).total_seconds()
+        return ((gps - gps_zone) - (image - image_zone)).total_seconds()
+    match = _GEOSYNC_PATTERN.match(text)
+    if match is None:
+        raise ValueError(f"unreadable time offset {text!r} (exiftool -geosync form: [+-][[[DD ]HH:]MM:]SS[.ss], "
+                         "or IMAGE_TIME@GPS_TIME)")
+    sign = -1.0 if match.group(1) == "-" else 1.0
+    days, hours, minutes = (int(group) if group else 0 for group in match.group(2, 3, 4))
+    return sign * (days * 86400 + hours * 3600 + minutes * 60 + float(match.group(5)))
+
+
+def _moment(text: str) -> tuple[datetime, timedelta | None]:
+    match = _MOMENT_PATTERN.match(text)
+    if match is None:
+        raise ValueError(f"unreadable date/time {text.strip()!r} (YYYY:MM:DD HH:MM:SS[.ss][Z|+HH:MM])")
+    year, month, day, hour, minute = (int(group) for group in match.group(1, 2, 3, 4, 5))
+    seconds = float(match.group(6))
+    moment = datetime(year, month, day, hour, minute) + timedelta(seconds=seconds)
+    return moment, parse_utc_offset(match.group(7)) if match.group(7) else None

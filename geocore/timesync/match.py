@@ -2,17 +2,20 @@
 
 Rule, for a photo at UTC instant t (all times POSIX seconds):
 - Let A, B be the last track point at or before t and the first after it. When both exist, lie in the same segment
-  and B - A <= max_gap_s (default 30 min), the photo is placed at fraction f = (t - tA) / (tB - tA) of the
+  (or `bridge_segments` is set) and B - A <= max_gap_s (default 30 min; exiftool's GeoMaxIntSecs), the photo is
+  placed at fraction f = (t - tA) / (tB - tA) of the
   great-circle arc from A to B (constant speed along the arc: exact on the sphere, no flat-earth shortcut, so the
   same formula serves 5 m and 500 km segments). A photo exactly at a track point's time gets that point (f = 0).
 - Otherwise (a gap longer than max_gap_s, a segment break, before the first or after the last point) it is placed
-  on the nearest point in time if that point is at most max_snap_s away (default 60 s), else it is not matched.
+  on the nearest point in time if that point is at most max_snap_s away (default 60 s; exiftool's GeoMaxExtSecs,
+  whose default is 1800 s, see EXIFTOOL_MAX_INT_S / EXIFTOOL_MAX_EXT_S), else it is not matched.
 - Altitude (optional) is interpolated linearly in time with the same f; None when either point lacks one.
 
-Confidence radius (km):
-- interpolated: GPS_POINT_ACCURACY_KM + the great-circle distance from the placed point to the nearer of A and B
+Confidence radius (km), where "accuracy" is the point's stated accuracy (Takeout's `accuracy`, interpolated with
+the same f) or GPS_POINT_ACCURACY_KM when the file states none (or less):
+- interpolated: accuracy + the great-circle distance from the placed point to the nearer of A and B
   (= min(f, 1 - f) * |AB|). The farther the photo is from a real fix, the less is known about the path between.
-- snapped: GPS_POINT_ACCURACY_KM + ASSUMED_SPEED_KMH * |t - t_point| / 3600 (walking speed: a vehicle can be
+- snapped: accuracy + ASSUMED_SPEED_KMH * |t - t_point| / 3600 (walking speed: a vehicle can be
   farther, which is why max_snap_s is short).
 """
 
@@ -29,6 +32,8 @@ from geocore.timesync.track import Track
 
 DEFAULT_MAX_GAP_S = 30 * 60.0
 DEFAULT_MAX_SNAP_S = 60.0
+EXIFTOOL_MAX_INT_S = 1800.0  # exiftool's GeoMaxIntSecs and GeoMaxExtSecs defaults
+EXIFTOOL_MAX_EXT_S = 1800.0
 GPS_POINT_ACCURACY_KM = 0.010  # typical consumer GPS fix, 10 m
 ASSUMED_SPEED_KMH = 5.0  # walking
 
@@ -62,6 +67,7 @@ def match_times(
     max_gap_s: float = DEFAULT_MAX_GAP_S,
     max_snap_s: float = DEFAULT_MAX_SNAP_S,
     with_altitude: bool = True,
+    bridge_segments: bool = False,
 ) -> TrackMatch:
     """Positions on `track` of photos taken at UTC `times_s`, by the rule of this module's docstring."""
     t = np.asarray(times_s, dtype=np.float64).reshape(-1)
@@ -72,7 +78,8 @@ def match_times(
     a, b = np.clip(before, 0, n - 1), np.clip(after, 0, n - 1)
     t_a, t_b = track.times_s[a], track.times_s[b]
     exact = has_before & (t_a == t)
-    bracketed = has_before & has_after & (track.segment[a] == track.segment[b]) & (t_b - t_a <= max_gap_s)
+    same_segment = True if bridge_segments else track.segment[a] == track.segment[b]
+    bracketed = has_before & has_after & same_segment & (t_b - t_a <= max_gap_s)
     interpolated = (bracketed | exact) & np.isfinite(t)
     b = np.where(exact, a, b)  # an exact hit interpolates from a point to itself
     between = interpolated & ~exact
@@ -80,6 +87,12 @@ def match_times(
     placed = _interpolate(track, t, a, b, fraction, interpolated)
     snapped = _snap(track, t, a, b, has_before, has_after, ~interpolated, max_snap_s)
     return _combine(placed, snapped, with_altitude)
+
+
+def point_accuracy_km(track: Track) -> FloatArray:
+    """Each point's accuracy in km: the stated one, never below GPS_POINT_ACCURACY_KM (or that when unstated)."""
+    stated_km = track.quality("accuracy_m") / 1000.0
+    return np.where(np.isfinite(stated_km), np.maximum(stated_km, GPS_POINT_ACCURACY_KM), GPS_POINT_ACCURACY_KM)
 
 
 def _interpolate(
@@ -93,7 +106,9 @@ def _interpolate(
     # on a point itself, give back its exact coordinates rather than a round trip through unit vectors
     lat, lon = np.where(fraction == 0, track.lat[a], lat), np.where(fraction == 0, track.lon[a], lon)
     arc_km = EARTH_RADIUS_KM * central_angle_rad(vec_a, vec_b)
-    radius_km = GPS_POINT_ACCURACY_KM + np.minimum(fraction, 1.0 - fraction) * arc_km
+    accuracy = point_accuracy_km(track)
+    stated = accuracy[a] + fraction * (accuracy[b] - accuracy[a])
+    radius_km = stated + np.minimum(fraction, 1.0 - fraction) * arc_km
     altitude = track.altitude_m[a] + fraction * (track.altitude_m[b] - track.altitude_m[a])
     nearest_s = np.where(fraction <= 0.5, t - track.times_s[a], track.times_s[b] - t)
     return TrackMatch(interpolated, interpolated, lat, lon, altitude, radius_km, nearest_s)
@@ -132,7 +147,7 @@ def _snap(
     point = np.where(use_before, a, b)
     distance_s = np.minimum(to_before, to_after)
     matched = candidates & (distance_s <= max_snap_s)
-    radius_km = GPS_POINT_ACCURACY_KM + ASSUMED_SPEED_KMH * distance_s / 3600.0
+    radius_km = point_accuracy_km(track)[point] + ASSUMED_SPEED_KMH * distance_s / 3600.0
     return TrackMatch(
         matched, np.zeros_like(matched), track.lat[point], track.lon[point], track.altitude_m[point], radius_km,
         distance_s,

@@ -13,6 +13,9 @@ Confidence radius (km), growing with the time gap and the distance between the n
 where dt_h is the time in hours to the nearer usable neighbour (how far one can walk meanwhile, even back and
 forth between two shots at the same spot), |PN| the great-circle distance between the neighbours (0 with one
 neighbour), and NEIGHBOUR_BASE_KM covers the phone's own GPS error and the two photographers' few steps apart.
+
+Altitude: interpolated linearly in time between the two neighbours when both are usable and both have one;
+otherwise none (one neighbour says nothing about a climb between shots).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ NEIGHBOUR_BASE_KM = 0.030
 
 
 def locate_by_neighbours(
-    neighbours: Track, times_s: npt.ArrayLike, max_gap_s: float = DEFAULT_NEIGHBOUR_GAP_S
+    neighbours: Track, times_s: npt.ArrayLike, max_gap_s: float = DEFAULT_NEIGHBOUR_GAP_S, with_altitude: bool = True
 ) -> TrackMatch:
     """Positions of photos at UTC `times_s` from geotagged neighbours (a Track of their times and positions)."""
     t = np.asarray(times_s, dtype=np.float64).reshape(-1)
@@ -55,12 +58,14 @@ def locate_by_neighbours(
     radius_km = NEIGHBOUR_BASE_KM + ASSUMED_SPEED_KMH * nearest_s / 3600.0 + np.minimum(fraction, 1 - fraction) * arc_km
     matched = (use_p | use_q) & np.isfinite(t)
     nan = np.full(t.shape, np.nan)
+    altitude = neighbours.altitude_m[p] + fraction * (neighbours.altitude_m[q] - neighbours.altitude_m[p])
+    altitude = np.where(both & matched & with_altitude, altitude, nan)  # NaN where either neighbour has none
     return TrackMatch(
         matched,
         both & matched,
         np.where(matched, lat, nan),
         np.where(matched, lon, nan),
-        nan.copy(),
+        altitude,
         np.where(matched, radius_km, nan),
         np.where(matched, nearest_s, nan),
     )

@@ -26,7 +26,7 @@ def timed_photo(record: PhotoRecord) -> TimedPhoto:
     except ValueError:
         local = None
     capture = CaptureTime(local, record.capture_offset, camera_key(record.make, record.model)) if local else None
-    return TimedPhoto(str(record.id), capture, record.gps_lat, record.gps_lon)
+    return TimedPhoto(str(record.id), capture, record.gps_lat, record.gps_lon, record.gps_alt_m)
 
 
 ESTIMATED_SOURCES = tuple(source.value for source in Source if source.is_estimate)

@@ -43,6 +43,7 @@ class TimedPhoto:
     capture: CaptureTime | None
     lat: float | None = None
     lon: float | None = None
+    altitude_m: float | None = None
 
     @property
     def has_gps(self) -> bool:
@@ -123,13 +124,14 @@ def propose_from_track(
     max_snap_s: float = DEFAULT_MAX_SNAP_S,
     with_altitude: bool = True,
     zone_at: ZoneAt = zone_at_place,
+    bridge_segments: bool = False,
 ) -> SyncResult:
     """Source "gps_track" proposals for the photos without GPS (photos with GPS are left alone)."""
     settings = settings or ClockSettings()
     result = SyncResult()
     targets = [photo for photo in photos if not photo.has_gps]
     ids, times = _resolve_all(targets, settings, track, result, zone_at)
-    match = match_times(track, times, max_gap_s, max_snap_s, with_altitude)
+    match = match_times(track, times, max_gap_s, max_snap_s, with_altitude, bridge_segments)
 
     def describe(index: int) -> str:
         how = "interpolated" if match.interpolated[index] else "nearest point"
@@ -173,7 +175,8 @@ def neighbour_track(
     by_id = {photo.photo_id: photo for photo in references}
     lats = [float(by_id[i].lat or 0.0) for i in ids]  # has_gps guarantees both are set
     lons = [float(by_id[i].lon or 0.0) for i in ids]
-    return make_track(times, lats, lons, sources=tuple(ids))
+    altitudes = [float("nan") if by_id[i].altitude_m is None else float(by_id[i].altitude_m or 0.0) for i in ids]
+    return make_track(times, lats, lons, altitudes, sources=tuple(ids))
 
 
 def propose_from_neighbours(
@@ -181,8 +184,10 @@ def propose_from_neighbours(
     settings: ClockSettings | None = None,
     max_gap_s: float = DEFAULT_NEIGHBOUR_GAP_S,
     zone_at: ZoneAt = zone_at_place,
+    with_altitude: bool = True,
 ) -> SyncResult:
-    """Source "time_neighbour" proposals for the photos without GPS from the photos with GPS."""
+    """Source "time_neighbour" proposals for the photos without GPS from the photos with GPS (with an altitude
+    where both neighbours have one)."""
     settings = settings or ClockSettings()
     photos = list(photos)
     result = SyncResult()
@@ -193,7 +198,7 @@ def propose_from_neighbours(
             result.unlocated[photo.photo_id] = "no geotagged photo with a capture time to learn from"
         return result
     ids, times = _resolve_all(targets, settings, neighbours, result, zone_at)
-    match = locate_by_neighbours(neighbours, times, max_gap_s)
+    match = locate_by_neighbours(neighbours, times, max_gap_s, with_altitude)
 
     def describe(index: int) -> str:
         how = "between two geotagged photos" if match.interpolated[index] else "at one geotagged photo"
@@ -254,9 +259,11 @@ def offset_from_reference_place(
 
 
 def with_clock_offsets(settings: ClockSettings, offsets_s: Mapping[str, float]) -> ClockSettings:
-    """A copy of the settings with these per-camera clock offsets set."""
-    return ClockSettings(settings.camera_zone, dict(settings.camera_zones),
-                         {**settings.clock_offsets_s, **offsets_s}, settings.default_clock_offset_s)
+    """A copy of the settings with these per-camera clock offsets set (whole offsets: the global one is taken out,
+    since `clock_offset_s` adds it back)."""
+    own = {camera: offset - settings.global_offset_s for camera, offset in offsets_s.items()}
+    return ClockSettings(settings.camera_zone, dict(settings.camera_zones), {**settings.clock_offsets_s, **own},
+                         settings.default_clock_offset_s, settings.global_offset_s)
 
 
 def _utc_text(utc_s: float) -> str:
@@ -280,7 +287,7 @@ class OffsetHint:
 
 def suggest_offsets(
     photos: Iterable[TimedPhoto], track: Track, result: SyncResult, max_gap_s: float = DEFAULT_MAX_GAP_S,
-    max_snap_s: float = DEFAULT_MAX_SNAP_S,
+    max_snap_s: float = DEFAULT_MAX_SNAP_S, bridge_segments: bool = False,
 ) -> list[OffsetHint]:
     """Per camera, the extra whole-quarter-hour offset (within ±14 h) that matches the most photos, when it helps.
 
@@ -302,7 +309,8 @@ def suggest_offsets(
     for camera, camera_times in sorted(times_by_camera.items()):
         times = np.asarray(camera_times)
         shifted = (times[None, :] + steps[:, None]).reshape(-1)
-        counts = match_times(track, shifted, max_gap_s, max_snap_s, False).matched.reshape(len(steps), -1).sum(1)
+        matched = match_times(track, shifted, max_gap_s, max_snap_s, False, bridge_segments).matched
+        counts = matched.reshape(len(steps), -1).sum(1)
         now, best = int(counts[steps == 0][0]), int(np.argmax(counts))
         if counts[best] > now and counts[best] - now >= 0.1 * len(times):
             hints.append(OffsetHint(camera, float(steps[best]), int(counts[best]), now, len(times)))

@@ -135,3 +135,15 @@ def select_points(track: Track, keep: npt.NDArray[np.bool_]) -> Track | None:
     return Track(track.times_s[keep], track.lat[keep], track.lon[keep], track.altitude_m[keep], track.segment[keep],
                  track.sources, track.quality("hdop")[keep], track.quality("satellites")[keep],
                  track.quality("accuracy_m")[keep], track.notes)
+
+
+def filter_quality(track: Track, max_hdop: float | None = None, min_satellites: int | None = None) -> Track | None:
+    """The points good enough to use (exiftool's GeoMaxHDOP / GeoMinSats): a point that does not state its HDOP or
+    satellite count is kept, since most formats never state them. None when no point is left."""
+    keep = np.ones(len(track), dtype=bool)
+    if max_hdop is not None:
+        hdop = track.quality("hdop")
+        keep &= ~(hdop > max_hdop)
+    if min_satellites is not None:
+        keep &= ~(track.quality("satellites") < min_satellites)
+    return track if keep.all() else select_points(track, keep)
