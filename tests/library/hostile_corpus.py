@@ -18,6 +18,7 @@ import shutil
 import struct
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -464,6 +465,14 @@ def exiftool_all(paths: list[Path]) -> dict[Path, dict]:
     return {path: dict(found.get(path, {})) for path in paths}
 
 
+def tags_and_warnings(paths: list[Path]) -> tuple[dict[Path, dict], dict[Path, set[str]]]:
+    """`exiftool_all` and `validate_all` of the same files, the two exiftool processes running side by side."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        tags = pool.submit(exiftool_all, paths)
+        warnings = pool.submit(validate_all, paths)
+        return tags.result(), warnings.result()
+
+
 def validate_all(paths: list[Path]) -> dict[Path, set[str]]:
     """`exiftool -validate -warning -a` warnings per file (numbers masked: a byte count may move), one run."""
     args = [EXIFTOOL or "exiftool", "-validate", "-warning", "-a", "-s", *map(str, paths)]
@@ -555,7 +564,7 @@ def run_corpus(folder: Path, database: Path) -> CorpusFigures:
     """Write one position into every file of `folder` through `Library` and judge every file."""
     paths = sorted(p for p in folder.iterdir() if not p.name.endswith(".xmp"))
     before = {p: (p.read_bytes(), _sidecars(p)) for p in paths}
-    tags, warnings = exiftool_all(paths), validate_all(paths)
+    tags, warnings = tags_and_warnings(paths)
     with Library(database) as library:
         library.scan([folder])
         ids = {path: library.photo_by_path(path).id for path in paths}
@@ -587,7 +596,7 @@ def _judge_photos(folder: Path, outcomes: list[FileOutcome], tags: dict[Path, di
                   warnings: dict[Path, set[str]]) -> None:
     """exiftool as the second judge of files written in place: prior tags identical, no new warning."""
     written = [folder / o.name for o in outcomes if o.written and o.target == "photo"]
-    tags_after, warnings_after = exiftool_all(written), validate_all(written) if written else {}
+    tags_after, warnings_after = tags_and_warnings(written) if written else ({}, {})
     for outcome in outcomes:
         path = folder / outcome.name
         if path in tags_after:
