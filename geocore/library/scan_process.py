@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from geocore.child_protocol import ProtocolError, message, read_message
+from geocore.library.paths import display_path, json_safe, path_from_json
 from geocore.library.scanner import ProgressCallback, ScanIssue, ScanReport
 
 PROGRESS_INTERVAL_S = 0.05
@@ -31,18 +32,18 @@ def json_lines_progress() -> ProgressCallback:
         now = time.monotonic()
         if done >= total or now - last[0] >= PROGRESS_INTERVAL_S:
             last[0] = now
-            message("progress", [done, total, str(path)])
+            message("progress", [done, total, display_path(path)])  # for a progress label: text, never bytes
 
     return report
 
 
 def print_report(report: ScanReport) -> None:
     """The child's last line: the whole report as JSON."""
-    message("report", dataclasses.asdict(report))
+    message("report", json_safe(dataclasses.asdict(report)))  # a non-UTF-8 path: display text + path_bytes
 
 
 def _report_from(fields: dict[str, Any]) -> ScanReport:
-    issues = [ScanIssue(**issue) for issue in fields.pop("issues", [])]
+    issues = [ScanIssue(path_from_json(issue), issue["kind"], issue["reason"]) for issue in fields.pop("issues", [])]
     return ScanReport(**fields, issues=issues)
 
 

@@ -140,3 +140,41 @@ def test_predict_records_and_json_lines_keep_the_name(folder: Path, tmp_path: Pa
     with Library(db) as library:
         photo = library.photo_by_path(latin1_path(folder))
         assert library.predictions(photo.id), "the prediction of the Latin-1 file is cached"
+
+
+def _all_strings(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _all_strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _all_strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_scan_json_lines_are_valid_unicode_and_reversible(folder: Path, tmp_path: Path) -> None:
+    broken = os.fsdecode(os.fsencode(folder) + b"/bad\xe9.jpg")
+    with open(broken, "wb") as handle:
+        handle.write(b"\xff\xd8\xff\xe0\x00")  # an issue of the scan, reported with its path
+    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict", PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-m", "geocore.cli.main", "scan", "--json-lines", "--db",
+                             str(tmp_path / "lib.sqlite3"), str(folder)], cwd=REPO, env=env, capture_output=True,
+                            timeout=120)
+    assert result.returncode == 1, result.stderr[-2000:]  # 1: the broken file is reported
+    lines = [json.loads(line) for line in result.stdout.decode("utf-8").splitlines()]
+    strings = [text for line in lines for text in _all_strings(line)]
+    assert all(text.encode("utf-8") for text in strings)  # no lone surrogate anywhere: any JSON reader copes
+    (issue,) = lines[-1]["report"]["issues"]
+    assert issue["path"].endswith("bad\ufffd.jpg") and path_from_json(issue) == broken
+
+
+def test_scan_in_subprocess_gives_back_the_exact_issue_path(folder: Path, tmp_path: Path) -> None:
+    from geocore.library.scan_process import scan_in_subprocess
+
+    broken = os.fsdecode(os.fsencode(folder) + b"/bad\xe9.jpg")
+    with open(broken, "wb") as handle:
+        handle.write(b"\xff\xd8\xff\xe0\x00")
+    seen: list[str] = []
+    report = scan_in_subprocess(tmp_path / "lib.sqlite3", [folder], lambda done, total, path: seen.append(path))
+    assert report.found == 3 and [issue.path for issue in report.issues] == [broken]
+    assert seen and all(path.encode("utf-8") for path in seen)
+    with Library(tmp_path / "lib.sqlite3") as library:
+        assert library.photo_by_path(broken).error_kind == "corrupt_metadata"
