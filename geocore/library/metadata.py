@@ -75,6 +75,15 @@ def exif_time_to_iso(value: object) -> str | None:
     return f"{parts[0]}-{parts[1]}-{parts[2]}T{clock}"
 
 
+def _with_subseconds(iso: str | None, subseconds: object) -> str | None:
+    """The ISO time with SubSecTimeOriginal/Digitized ("25" = .25 s) appended: burst shots one second apart on a
+    fast track are metres apart, and exiftool uses it too."""
+    digits = (_text(subseconds) or "").strip()
+    if iso is None or not digits.isdigit():
+        return iso
+    return f"{iso}.{digits[:6]}"
+
+
 def _gps_from_pil(gps_ifd: dict) -> GpsFix | None:
     try:
         if not all(key in gps_ifd for key in (1, 2, 3, 4)):
@@ -159,7 +168,8 @@ def _from_image(path: Path, kind: Kind) -> PhotoMetadata:
     orientation = exif.get(0x112)
     return PhotoMetadata(
         width=width, height=height,
-        capture_time=exif_time_to_iso(sub.get(0x9003)) or exif_time_to_iso(sub.get(0x9004)),
+        capture_time=_with_subseconds(exif_time_to_iso(sub.get(0x9003)), sub.get(0x9291))
+        or _with_subseconds(exif_time_to_iso(sub.get(0x9004)), sub.get(0x9292)),
         capture_offset=_text(sub.get(0x9011)),
         make=_text(exif.get(0x10F)), model=_text(exif.get(0x110)),
         orientation=orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else None,

@@ -12,18 +12,23 @@ from typing import TYPE_CHECKING
 from geocore.fusion import LocationProposal
 from geocore.library.decisions import Proposal
 from geocore.timesync.clock import ClockSettings, camera_key, format_duration
-from geocore.timesync.match import DEFAULT_MAX_GAP_S
-from geocore.timesync.parsers import load_tracks
+from geocore.timesync.match import DEFAULT_MAX_GAP_S, EXIFTOOL_MAX_EXT_S, EXIFTOOL_MAX_INT_S
+from geocore.timesync.parsers import expand_track_paths, load_track
+from geocore.timesync.points import TrackFormatError
 from geocore.timesync.store import estimated_by_us, timed_photo
 from geocore.timesync.sync import (
     DEFAULT_MAX_SNAP_S,
     DEFAULT_NEIGHBOUR_GAP_S,
     SyncResult,
+    TimedPhoto,
+    offset_from_reference_place,
+    offset_from_reference_time,
     propose_from_neighbours,
     propose_from_track,
     suggest_offsets,
+    with_clock_offsets,
 )
-from geocore.timesync.track import Track, merge_tracks
+from geocore.timesync.track import Track, filter_quality, merge_tracks
 from geocore.vocabulary import DecisionState, Source
 from geocore.workflow.evidence import assess, visual_evidence
 from geocore.workflow.results import Outcome, Reporter, Status, TrackSyncResult
@@ -39,15 +44,70 @@ if TYPE_CHECKING:
 ClockAdjuster = Callable[[dict[str, "PhotoRecord"], Track | None, ClockSettings], ClockSettings]
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A reference photo: the true time it was taken (UTC seconds) or the place (the track says when)."""
+
+    photo: str | int  # a path, or a photo id
+    true_utc_s: float | None = None
+    place: tuple[float, float] | None = None
+
+
 @dataclass
 class TimeOptions:
-    """How capture times meet positions: camera clocks, the longest bridged gap, snapping, altitude."""
+    """How capture times meet positions.
+
+    Attributes:
+        clock: camera zones and per-camera clock offsets.
+        global_offset_s: added to every photo's time (exiftool -geosync), on top of the per-camera offsets.
+        references: reference photos; each sets its camera's whole clock offset (global offset included).
+        max_gap_s: longest interval between two points that is interpolated (exiftool GeoMaxIntSecs); None: the
+            source's default (30 min).
+        max_snap_s: farthest point in time used outside those intervals (exiftool GeoMaxExtSecs); 60 s here,
+            1800 s with `exiftool()`.
+        bridge_segments: interpolate across segment breaks (and between files) too.
+        max_hdop, min_satellites: leave out fixes worse than this where the track states it (GeoMaxHDOP,
+            GeoMinSats).
+        altitude: propose altitudes (tracks, and neighbours when both have one).
+        adjust_clock: a caller's hook deriving clock offsets once photos and track are known (the CLI's --pair).
+    """
 
     clock: ClockSettings = field(default_factory=ClockSettings)
-    max_gap_s: float | None = None  # None: the source's default (track 30 min, neighbours 30 min)
+    max_gap_s: float | None = None
     max_snap_s: float = DEFAULT_MAX_SNAP_S
     altitude: bool = True
     adjust_clock: ClockAdjuster | None = None
+    global_offset_s: float = 0.0
+    references: tuple[Reference, ...] = ()
+    bridge_segments: bool = False
+    max_hdop: float | None = None
+    min_satellites: int | None = None
+
+    @classmethod
+    def exiftool(cls, **changes: object) -> TimeOptions:
+        """exiftool's defaults: GeoMaxIntSecs = GeoMaxExtSecs = 1800 s."""
+        options = cls(max_gap_s=EXIFTOOL_MAX_INT_S, max_snap_s=EXIFTOOL_MAX_EXT_S)
+        for name, value in changes.items():
+            setattr(options, name, value)
+        return options
+
+    def clock_settings(self) -> ClockSettings:
+        """The clock settings with the global offset in."""
+        clock = self.clock
+        return ClockSettings(clock.camera_zone, dict(clock.camera_zones), dict(clock.clock_offsets_s),
+                             clock.default_clock_offset_s, clock.global_offset_s + self.global_offset_s)
+
+
+@dataclass
+class SyncPreview:
+    """How many photos the current settings place (the GUI's live count), and the track's span."""
+
+    photos: int = 0
+    matched: int = 0
+    interpolated: int = 0
+    no_time: int = 0
+    track_points: int = 0
+    problems: list[str] = field(default_factory=list)
 
 
 class TimeUseCases:
@@ -59,6 +119,7 @@ class TimeUseCases:
         def select(self, paths: Iterable[Path | str], *, scan_folders: bool = True,
                    include_hidden: bool = False) -> Selection: ...
         def refuse(self, photo_ids: Iterable[int]) -> None: ...
+        def records(self, photo_ids: Iterable[int]) -> list[PhotoRecord]: ...
         def _emit_views(self, reporter: Reporter, photo_ids: Iterable[int]) -> None: ...
         def _assessments(self, photo_ids: list[int]) -> dict[int, Assessment]: ...
 
@@ -66,28 +127,30 @@ class TimeUseCases:
                     options: TimeOptions | None = None, reporter: Reporter | None = None, *,
                     photo_ids: Iterable[int] | None = None, accept: bool = False,
                     dry_run: bool = False) -> TrackSyncResult:
-        """Place the given photos without GPS on these track files (any mix of formats) by capture time."""
+        """Place the given photos without GPS on these tracks (files or folders of them, any mix of formats) by
+        capture time."""
         options, reporter = options or TimeOptions(), reporter or Reporter()
         result = TrackSyncResult("sync-track", dry_run=dry_run)
-        paths = list(track_paths)
+        paths = expand_track_paths(track_paths)
         reporter.progress(0, 3, f"Reading {len(paths)} track file(s)")
-        tracks, errors = load_tracks(paths)
+        track, files, errors = self.load_track_set(paths, options)
         for error in errors:
             self._outcome(result, reporter, Outcome(error.path, Status.FAILED, "unreadable track", error.reason))
-        if not tracks:
+        if track is None:
             return result
-        track = merge_tracks(tracks)
-        result.track_files, result.track_points = len(tracks), len(track)
-        result.notes.append(f"track: {len(track)} points from {len(tracks)} file(s), {_utc(track.start_s)} to "
+        result.track_files, result.track_points = files, len(track)
+        result.notes.append(f"track: {len(track)} points from {files} file(s), {_utc(track.start_s)} to "
                             f"{_utc(track.end_s)} UTC")
+        result.notes += list(track.notes)
         records = self._photos_to_place(photos, photo_ids, result, reporter)
-        clock = options.adjust_clock(records, track, options.clock) if options.adjust_clock else options.clock
+        clock = self._clock_for(records, track, options, result, reporter)
         timed = [timed_photo(record) for record in records.values()]
         max_gap = options.max_gap_s if options.max_gap_s is not None else DEFAULT_MAX_GAP_S
         reporter.progress(1, 3, f"Matching {len(timed)} photos to {len(track)} track points")
-        found = propose_from_track(timed, track, clock, max_gap, options.max_snap_s, options.altitude)
-        for hint in suggest_offsets(timed, track, found, max_gap, options.max_snap_s):
-            extra = clock.clock_offset_s(hint.camera) + hint.offset_s
+        found = propose_from_track(timed, track, clock, max_gap, options.max_snap_s, options.altitude,
+                                   bridge_segments=options.bridge_segments)
+        for hint in suggest_offsets(timed, track, found, max_gap, options.max_snap_s, options.bridge_segments):
+            extra = clock.clock_offset_s(hint.camera) - clock.global_offset_s + hint.offset_s
             result.notes.append(f"hint: {hint.matched_with_hint} of {hint.photo_count} photos of {hint.camera!r} "
                                 f"would meet the track (now {hint.matched_now}) with --clock-offset "
                                 f"'{hint.camera}={format_duration(extra)}'")
@@ -99,6 +162,84 @@ class TimeUseCases:
         reporter.progress(3, 3, result.text())
         return result
 
+    def preview_tracks(self, track_paths: Iterable[Path | str], photo_ids: Iterable[int],
+                       options: TimeOptions | None = None) -> SyncPreview:
+        """How many of these photos the options would place on the tracks; stores nothing (the GUI's live count).
+        Tracks are read once and kept while their files do not change, so a preview per keystroke is cheap."""
+        options = options or TimeOptions()
+        track, _, errors = self.load_track_set(expand_track_paths(track_paths), options)
+        preview = SyncPreview(problems=[str(error) for error in errors])
+        if track is None:
+            return preview
+        records = {str(r.id): r for r in self.records(dict.fromkeys(photo_ids)) if not r.error_kind}
+        scratch = TrackSyncResult("preview", dry_run=True)
+        clock = self._clock_for(records, track, options, scratch, Reporter())
+        preview.problems += [f"{o.path}: {o.reason}" for o in scratch.outcomes]
+        timed = [timed_photo(record) for record in records.values() if not record.has_gps]
+        max_gap = options.max_gap_s if options.max_gap_s is not None else DEFAULT_MAX_GAP_S
+        found = propose_from_track(timed, track, clock, max_gap, options.max_snap_s, False,
+                                   bridge_segments=options.bridge_segments)
+        preview.photos, preview.matched, preview.track_points = len(timed), len(found.proposals), len(track)
+        preview.interpolated = sum(p.note.startswith("track interpolated") for p in found.proposals.values())
+        preview.no_time = sum(photo.capture is None for photo in timed)
+        return preview
+
+    def load_track_set(self, paths: list[Path], options: TimeOptions
+                       ) -> tuple[Track | None, int, list[TrackFormatError]]:
+        """The tracks of these files as one (quality filters applied), how many files it has, the errors."""
+        cache: dict[Path, tuple[tuple[int, int], Track]] = self.__dict__.setdefault("_track_cache", {})
+        tracks, errors = [], []
+        for path in paths:
+            try:
+                stat = path.stat()
+                key = (stat.st_mtime_ns, stat.st_size)
+                cached = cache.get(path)
+                if cached is None or cached[0] != key:
+                    if len(cache) > 64:
+                        cache.clear()
+                    cache[path] = cached = (key, load_track(path))
+                tracks.append(cached[1])
+            except OSError as error:
+                errors.append(TrackFormatError(path, f"cannot read: {error.strerror or error}"))
+            except TrackFormatError as error:
+                errors.append(error)
+        if not tracks:
+            return None, 0, errors
+        merged = merge_tracks(tracks)
+        filtered = filter_quality(merged, options.max_hdop, options.min_satellites)
+        if filtered is None:
+            errors.append(TrackFormatError(paths[0] if len(paths) == 1 else "tracks",
+                                           "no point left after the HDOP/satellite filters"))
+            return None, 0, errors
+        return filtered, len(tracks), errors
+
+    def _clock_for(self, records: dict[str, PhotoRecord], track: Track | None, options: TimeOptions,
+                   result: TrackSyncResult, reporter: Reporter) -> ClockSettings:
+        """The clock settings for this run: the options' (global offset in), reference photos, the caller's hook."""
+        clock = options.clock_settings()
+        offsets: dict[str, float] = {}
+        for reference in options.references:
+            record = _find(records, reference.photo)
+            name = str(reference.photo)
+            try:
+                if record is None:
+                    raise ValueError("not among the photos being placed")
+                photo = timed_photo(record)
+                photo = TimedPhoto(record.path, photo.capture, photo.lat, photo.lon)
+                camera = photo.capture.camera if photo.capture else ""
+                if reference.true_utc_s is not None:
+                    offsets[camera] = offset_from_reference_time(photo, reference.true_utc_s, clock)
+                elif reference.place is not None and track is not None:
+                    offsets[camera] = offset_from_reference_place(photo, *reference.place, track, clock)
+                else:
+                    raise ValueError("a reference needs a time, or a place and a track")
+                result.notes.append(f"clock offset of {camera!r} from {Path(record.path).name}: "
+                                    f"{format_duration(offsets[camera])}")
+            except ValueError as error:
+                self._outcome(result, reporter, Outcome(name, Status.FAILED, "reference", str(error)))
+        clock = with_clock_offsets(clock, offsets) if offsets else clock
+        return options.adjust_clock(records, track, clock) if options.adjust_clock else clock
+
     def sync_neighbours(self, photos: Iterable[Path | str] = (), options: TimeOptions | None = None,
                         reporter: Reporter | None = None, *, photo_ids: Iterable[int] | None = None,
                         accept: bool = False, dry_run: bool = False) -> TrackSyncResult:
@@ -107,11 +248,11 @@ class TimeUseCases:
         options, reporter = options or TimeOptions(), reporter or Reporter()
         result = TrackSyncResult("sync-neighbours", dry_run=dry_run)
         records = self._photos_to_place(photos, photo_ids, result, reporter)
-        clock = options.adjust_clock(records, None, options.clock) if options.adjust_clock else options.clock
+        clock = self._clock_for(records, None, options, result, reporter)
         excluded = estimated_by_us(self.library)
         usable = [timed_photo(record) for key, record in records.items() if key not in excluded]
         max_gap = options.max_gap_s if options.max_gap_s is not None else DEFAULT_NEIGHBOUR_GAP_S
-        found = propose_from_neighbours(usable, clock, max_gap)
+        found = propose_from_neighbours(usable, clock, max_gap, with_altitude=options.altitude)
         self._settle(found, records, result, reporter, accept, Source.TIME_NEIGHBOUR)
         return result
 
@@ -213,6 +354,14 @@ def _unsaved(photo_id: int, source: Source, proposal: LocationProposal) -> Decis
     return DecisionRecord(-1, photo_id, DecisionState.PROPOSED.value, source.value, proposal.lat, proposal.lon,
                           proposal.radius_km, proposal.altitude_m, None, None, None, None, False, proposal.note,
                           None, None, None)
+
+
+def _find(records: dict[str, PhotoRecord], photo: str | int) -> PhotoRecord | None:
+    """A photo by id, or by path (as given or absolute)."""
+    if isinstance(photo, int):
+        return records.get(str(photo))
+    wanted = {str(photo), str(Path(photo).absolute())}
+    return next((record for record in records.values() if record.path in wanted), None)
 
 
 def _utc(utc_s: float) -> str:
