@@ -6,6 +6,12 @@ found). The fusion rule (geocore.fusion) against the photo's other decisions set
 `--accept` an unflagged proposal that the rule chooses is accepted, so that `geotag write` writes it (otherwise
 `geotag write --all-proposed`). Re-running replaces this source's earlier proposals (they become rejected);
 accepted ones only when `--accept` is given again.
+
+Matching follows exiftool's options: `--offset` is -geosync (added to every photo's time, "+1:00:00" or
+"IMAGE_TIME@GPS_TIME"), `--exiftool-limits` sets GeoMaxIntSecs / GeoMaxExtSecs to exiftool's 1800 s,
+`--max-hdop` / `--min-sats` are GeoMaxHDOP / GeoMinSats. Per-camera zones and clock offsets (given, or measured
+from --reference photos) are remembered in the per-user clock.json (geocore.timesync.clock_store) and used by
+later runs and by the app; `--no-remember` leaves that file alone.
 Exit status: 0 done, 1 when a track file could not be read, 2 for bad usage.
 """
 
@@ -19,7 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geocore.cli.library_commands import add_db_option, open_session
-from geocore.timesync.clock import ClockSettings, parse_duration_s, zone
+from geocore.timesync.clock import ClockSettings, parse_duration_s, parse_geosync_s, zone
+from geocore.timesync.clock_store import load_clock, save_clock
+from geocore.timesync.match import EXIFTOOL_MAX_EXT_S, EXIFTOOL_MAX_INT_S
 from geocore.timesync.parsers import TRACK_SUFFIXES
 from geocore.timesync.store import timed_photo
 from geocore.timesync.sync import (
@@ -66,20 +74,23 @@ def settings_from_args(args: argparse.Namespace) -> ClockSettings:
     return ClockSettings(camera_zone=args.camera_tz, camera_zones=zones, clock_offsets_s=offsets)
 
 
-def split_inputs(paths: Sequence[str]) -> tuple[list[Path], list[Path]]:
-    """Track files (by suffix) and folders; UsageError for anything else."""
-    tracks, folders = [], []
+def split_inputs(paths: Sequence[str], tracks_given: Sequence[str] = ()) -> tuple[list[Path], list[Path]]:
+    """Track files (by suffix, plus the --tracks files and folders) and photos (files or folders); UsageError
+    for a path that is neither or when no photo is named."""
+    tracks, photos = [Path(raw) for raw in tracks_given], []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            folders.append(path)
+            photos.append(path)
         elif path.suffix.lower() in TRACK_SUFFIXES:
             tracks.append(path)  # a missing track file is reported by the parser, the batch goes on
+        elif path.is_file():
+            photos.append(path)  # a photo the scanner cannot read says so in its own line
         else:
-            raise UsageError(f"{raw}: neither a folder nor a track file ({', '.join(sorted(TRACK_SUFFIXES))})")
-    if not folders:
-        raise UsageError("give at least one folder of photos")
-    return tracks, folders
+            raise UsageError(f"{raw}: no such photo, folder or track file ({', '.join(sorted(TRACK_SUFFIXES))})")
+    if not photos:
+        raise UsageError("give at least one photo or folder of photos")
+    return tracks, photos
 
 
 def _photo_for(photos: dict[str, PhotoRecord], raw: str, option: str) -> TimedPhoto:
@@ -150,12 +161,38 @@ def print_sync(result: TrackSyncResult) -> None:
           f"{len(result.unlocated)} unlocated" + (" (dry run, nothing stored)" if result.dry_run else ""))
 
 
-def _options(args: argparse.Namespace, settings: ClockSettings) -> TimeOptions:
+def _options(args: argparse.Namespace, settings: ClockSettings, used: list[ClockSettings]) -> TimeOptions:
+    """The TimeOptions of the command line; `used` receives the clock settings the run ends up with."""
     def adjust(records: dict[str, PhotoRecord], track: Track | None, clock: ClockSettings) -> ClockSettings:
-        return apply_references(args, records, clock, track)
+        adjusted = apply_references(args, records, clock, track)
+        used.append(adjusted)
+        return adjusted
 
-    return TimeOptions(settings, args.max_gap_min * 60.0, getattr(args, "max_snap_s", 60.0),
-                       not getattr(args, "no_altitude", False), adjust)
+    try:
+        global_offset_s = parse_geosync_s(args.offset) if args.offset else 0.0
+    except ValueError as error:
+        raise UsageError(f"--offset: {error}") from error
+    exiftool = getattr(args, "exiftool_limits", False)
+    max_gap_s = args.max_gap_min * 60.0 if args.max_gap_min is not None else (
+        EXIFTOOL_MAX_INT_S if exiftool else None)
+    max_snap_s = getattr(args, "max_snap_s", None)
+    max_snap_s = max_snap_s if max_snap_s is not None else (EXIFTOOL_MAX_EXT_S if exiftool else 60.0)
+    return TimeOptions(settings, max_gap_s, max_snap_s, not getattr(args, "no_altitude", False), adjust,
+                       global_offset_s=global_offset_s, bridge_segments=getattr(args, "bridge_segments", False),
+                       max_hdop=getattr(args, "max_hdop", None), min_satellites=getattr(args, "min_sats", None))
+
+
+def _remember(args: argparse.Namespace, given: ClockSettings, used: list[ClockSettings]) -> None:
+    """Keep the per-camera settings this run was given or measured, for later runs and the app."""
+    if args.no_remember or args.dry_run:
+        return
+    measured = used[-1] if used else given
+    changed = ClockSettings(given.camera_zone, dict(given.camera_zones),
+                            {**given.clock_offsets_s, **measured.clock_offsets_s})
+    if not (changed.camera_zone or changed.camera_zones or changed.clock_offsets_s):
+        return
+    path = save_clock(changed.remembered(load_clock()))
+    print(f"remembered the camera clock settings in {path}")
 
 
 def _usage_errors(command: str, work: Callable[[], int]) -> int:
@@ -172,17 +209,21 @@ def _sync_track(args: argparse.Namespace) -> int:
 
 
 def _place_on_track(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    track_paths, folders = split_inputs(args.paths)
+    given = settings_from_args(args)
+    track_paths, folders = split_inputs(args.paths, args.tracks)
+    if not track_paths:
+        raise UsageError("give at least one track file (or --tracks FOLDER)")
+    used: list[ClockSettings] = []
     with open_session(args) as session:
-        result = session.sync_tracks(track_paths, folders, _options(args, settings), accept=args.accept,
-                                     dry_run=args.dry_run)
+        result = session.sync_tracks(track_paths, folders, _options(args, given.remembered(load_clock()), used),
+                                     accept=args.accept, dry_run=args.dry_run)
     if not result.track_files:
         for outcome in result.failed:
             print(f"{'FAILED':12} {outcome.path}: {outcome.reason}")
         print("sync-track: no usable track", file=sys.stderr)
         return 1
     print_sync(result)
+    _remember(args, given, used)
     return 1 if any(o.kind == "unreadable track" for o in result.failed) else 0
 
 
@@ -191,18 +232,26 @@ def _sync_neighbours(args: argparse.Namespace) -> int:
 
 
 def _place_by_neighbours(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
+    given = settings_from_args(args)
     _, folders = split_inputs(args.folders)
+    used: list[ClockSettings] = []
     with open_session(args) as session:
-        result = session.sync_neighbours(folders, _options(args, settings), accept=args.accept,
-                                         dry_run=args.dry_run)
+        result = session.sync_neighbours(folders, _options(args, given.remembered(load_clock()), used),
+                                         accept=args.accept, dry_run=args.dry_run)
     print_sync(result)
+    _remember(args, given, used)
     return 0
 
 
 def _time_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-gap-min", type=float, default=30.0,
-                        help="longest time between two points (or from a neighbour) that is bridged (default 30)")
+    parser.add_argument("--max-gap-min", type=float, default=None,
+                        help="longest time between two points (or from a neighbour) that is bridged (default 30; "
+                             "exiftool's GeoMaxIntSecs)")
+    parser.add_argument("--offset", "--geosync", default=None, metavar="OFFSET",
+                        help="add OFFSET to every photo's time, exiftool -geosync syntax: [+-][[[DD ]HH:]MM:]SS[.ss] "
+                             "or IMAGE_TIME@GPS_TIME (on top of --clock-offset)")
+    parser.add_argument("--no-remember", action="store_true",
+                        help="do not remember the camera zones and clock offsets of this run (clock.json)")
     parser.add_argument("--camera-tz", default=None, metavar="ZONE",
                         help="IANA zone of the camera clock for photos without OffsetTimeOriginal (Europe/Berlin)")
     parser.add_argument("--camera-tz-for", action="append", default=[], metavar="CAMERA=ZONE",
@@ -219,10 +268,22 @@ def _time_options(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this module's sub-commands."""
-    track = subparsers.add_parser("sync-track", help="place photos on GPS tracks (GPX, KML, GeoJSON) by time")
-    track.add_argument("paths", nargs="+", metavar="TRACK_OR_FOLDER", help="track files, then photo folders")
-    track.add_argument("--max-snap-s", type=float, default=60.0,
-                       help="outside the bridged gaps, use a track point at most this many seconds away (default 60)")
+    track = subparsers.add_parser("sync-track", help="place photos on GPS tracks and location histories by time")
+    track.add_argument("paths", nargs="+", metavar="TRACK_OR_PHOTO",
+                       help="track files (GPX, KML, KMZ, GeoJSON, Takeout JSON, TCX, NMEA, IGC, FIT, CSV), photos "
+                            "and photo folders")
+    track.add_argument("--tracks", action="append", default=[], metavar="PATH",
+                       help="a track file or a folder of track files (any depth, any mix of formats); repeatable")
+    track.add_argument("--max-snap-s", "--max-ext-s", type=float, default=None,
+                       help="outside the bridged gaps, use a track point at most this many seconds away (default 60; "
+                            "exiftool's GeoMaxExtSecs)")
+    track.add_argument("--exiftool-limits", action="store_true",
+                       help="exiftool's defaults GeoMaxIntSecs = GeoMaxExtSecs = 1800 s (unless given)")
+    track.add_argument("--bridge-segments", action="store_true",
+                       help="interpolate across track segment breaks and between files too")
+    track.add_argument("--max-hdop", type=float, default=None, help="leave out fixes with a larger HDOP (GeoMaxHDOP)")
+    track.add_argument("--min-sats", type=int, default=None,
+                       help="leave out fixes with fewer satellites (GeoMinSats)")
     track.add_argument("--no-altitude", action="store_true", help="do not propose altitudes from the track")
     track.add_argument("--reference-place", action="append", default=[], metavar="PHOTO=LAT,LON",
                        help="this photo was taken here: the track says when, which sets its camera's clock offset")
@@ -231,7 +292,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     neighbours = subparsers.add_parser("sync-neighbours",
                                        help="place photos without GPS between geotagged photos taken near in time")
-    neighbours.add_argument("folders", nargs="+", metavar="FOLDER")
+    neighbours.add_argument("folders", nargs="+", metavar="PHOTO_OR_FOLDER")
     neighbours.add_argument("--pair", action="append", default=[], metavar="CAMERA_PHOTO=REFERENCE_PHOTO",
                             help="the same scene shot by a camera and a geotagged phone: estimates the camera's "
                                  "clock offset (median over pairs); repeatable")

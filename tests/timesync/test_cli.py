@@ -143,12 +143,19 @@ def test_usage_errors(trip, capsys, extra, message):
     assert message in capsys.readouterr().err
 
 
-def test_inputs_must_be_tracks_and_folders(trip, capsys):
+def test_inputs_are_tracks_and_photos_or_folders(trip, capsys):
     tmp_path, photos, track = trip
     assert run("sync-track", photos / "a.jpg", photos, "--db", tmp_path / "c.sqlite3") == 2
-    assert "neither a folder nor a track file" in capsys.readouterr().err
+    assert "at least one track file" in capsys.readouterr().err
     assert run("sync-track", track, "--db", tmp_path / "c.sqlite3") == 2
-    assert "at least one folder" in capsys.readouterr().err
+    assert "at least one photo" in capsys.readouterr().err
+    assert run("sync-track", track, tmp_path / "missing.jpg", "--db", tmp_path / "c.sqlite3") == 2
+    assert "no such photo" in capsys.readouterr().err
+    # a single photo is fine, and so is a folder of tracks
+    assert run("sync-track", "--tracks", track.parent, photos / "a.jpg", "--db", tmp_path / "c.sqlite3",
+               "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "a.jpg" in out and "b.jpg" not in out
 
 
 def test_reference_time_and_place_set_the_clock_offset(trip, capsys):
