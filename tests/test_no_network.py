@@ -13,6 +13,8 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,11 +28,19 @@ LOOPBACK = ("127.", "::1", "::ffff:127.")
 _ADDRESS = re.compile(r'inet_(?:addr|pton)\((?:AF_INET6?, *)?"([^"]+)"')
 _NETWORK_CALL = re.compile(r"\b(connect|sendto|sendmsg|sendmmsg|bind)\((.*)")
 
-pytestmark = [
+STRACE_MARKS = (
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed"),
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="strace runs on Linux only"),
-]
+    pytest.mark.skipif(not BASE_BUNDLE.exists(), reason="the base bundle is not built"),
+)
+
+
+def needs_strace(test: Callable[..., None]) -> Callable[..., None]:
+    """The marks of a test that runs a program under strace."""
+    for mark in STRACE_MARKS:
+        test = mark(test)
+    return test
 
 
 def network_violations(trace: str) -> list[str]:
@@ -46,14 +56,15 @@ def network_violations(trace: str) -> list[str]:
     return bad
 
 
-def _trace(command: list[str], tmp_path: Path, timeout_s: float, env: dict[str, str]) -> str:
+def _trace(command: list[str], tmp_path: Path, timeout_s: float, env: dict[str, str]) -> tuple[str, str]:
+    """(the strace log, the program's stdout) of `command` run under `strace -f`."""
     log = tmp_path / "strace.log"
     result = subprocess.run(["strace", "-f", "-qq", "-e", "trace=network,openat", "-o", str(log), *command],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
     if not log.exists() or "PTRACE" in result.stderr or "Operation not permitted" in result.stderr:
         pytest.skip(f"strace cannot trace here: {result.stderr.strip()[:200]}")
     assert result.returncode == 0, result.stderr[-2000:]
-    return log.read_text(errors="replace")
+    return log.read_text(errors="replace"), result.stdout
 
 
 def _clean_env(tmp_path: Path) -> dict[str, str]:
@@ -75,6 +86,21 @@ def test_violations_are_recognised() -> None:
 
 
 @pytest.mark.skipif(not BASE_BUNDLE.exists(), reason="the base bundle is not built")
+def test_onnxruntime_telemetry_is_off_before_it_loads(tmp_path: Path) -> None:
+    """Without strace: the telemetry client, when on, creates its device-id store under ~/.cache at load time."""
+    driver = ("from geocore.inference.bundle import load_bundle; from geocore.inference.runtime import create_session; "
+              f"create_session(load_bundle({str(BASE_BUNDLE)!r}), 'cpu'); "
+              "import os; print(os.environ.get('ORT_DISABLE_TELEMETRY'))")
+    env = _clean_env(tmp_path)
+    result = subprocess.run([sys.executable, "-c", driver], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "1"
+    stores = [path for root in (tmp_path / "home", tmp_path / "cache") for path in root.rglob("*onnxruntime*")]
+    assert stores == []
+
+
+@needs_strace
 def test_predict_makes_no_network_request(tmp_path: Path) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -84,26 +110,45 @@ def test_predict_makes_no_network_request(tmp_path: Path) -> None:
               f"time.sleep({LINGER_S}); sys.exit(status)")
     command = [sys.executable, "-c", driver, "predict", str(folder), "--provider", "cpu",
                "--json", str(tmp_path / "out.jsonl")]
-    trace = _trace(command, tmp_path, 120, _clean_env(tmp_path))
+    trace, _ = _trace(command, tmp_path, 120, _clean_env(tmp_path))
     assert network_violations(trace) == []
     assert (tmp_path / "out.jsonl").read_text().count("\n") == 1
 
 
-@pytest.mark.skipif(not BASE_BUNDLE.exists(), reason="the base bundle is not built")
+@needs_strace
 def test_gui_start_makes_no_network_request(tmp_path: Path) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
     make_jpeg(folder / "a.jpg", size=(96, 64))
-    # app.main.main() reuses an existing QApplication: make it first, with a timer that quits the event loop.
-    driver = (
-        "import sys; from PySide6.QtCore import QCoreApplication, Qt, QTimer; "
-        "from PySide6.QtWidgets import QApplication; "
-        "QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts); "
-        "app = QApplication(['geotagger']); "
-        f"QTimer.singleShot({(LINGER_S + 3) * 1000}, app.quit); "
-        "from app.main import main; sys.exit(main(sys.argv[1:]))"
-    )
+    # app.main.main() reuses an existing QApplication: make it first, with a timer that quits the event loop
+    # LINGER_S after the GUI's first onnxruntime session (the telemetry uploader's delay), or after a minute.
+    driver = textwrap.dedent(f"""
+        import sys, time
+        from PySide6.QtCore import QCoreApplication, Qt, QTimer
+        from PySide6.QtWidgets import QApplication
+        import geocore.inference.runtime as runtime
+        QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+        app = QApplication(["geotagger"])
+        created, started = [], time.monotonic()
+        original = runtime.create_session
+        def create_session(*args, **kwargs):
+            session = original(*args, **kwargs)
+            created.append(time.monotonic())
+            return session
+        runtime.create_session = create_session
+        def maybe_quit():
+            now = time.monotonic()
+            if (created and now - created[0] > {LINGER_S}) or now - started > 60:
+                print("sessions", len(created), flush=True)
+                app.quit()
+        timer = QTimer()
+        timer.timeout.connect(maybe_quit)
+        timer.start(250)
+        from app.main import main
+        sys.exit(main(sys.argv[1:]))
+    """)
     command = [sys.executable, "-c", driver, "--config-dir", str(tmp_path / "config"),
                "--data-dir", str(tmp_path / "data"), str(folder)]
-    trace = _trace(command, tmp_path, 180, _clean_env(tmp_path))
+    trace, output = _trace(command, tmp_path, 180, _clean_env(tmp_path))
+    assert "sessions 0" not in output, "the GUI start-up created no onnxruntime session: nothing was checked"
     assert network_violations(trace) == []
