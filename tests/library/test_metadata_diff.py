@@ -202,3 +202,28 @@ def test_exiftool_agrees_with_the_diff_on_a_real_write(tmp_path) -> None:
     assert _keys(data, after.read_bytes(), Intended.for_write(FIX)) == []
     assert lost_tags(tags[before], tags[after]) == []
     assert tags[after]["GPS:GPSLatitude"] == pytest.approx(1.5)
+
+
+def test_a_sidecar_merge_that_would_lose_a_property_is_refused(tmp_path, monkeypatch) -> None:
+    """Sidecars get the same net: a merge dropping a keyword is refused and the sidecar stays byte-identical."""
+    from geocore.library import xmp
+
+    photo = tmp_path / "photos" / "a.dng"
+    photo.parent.mkdir()
+    photo.write_bytes(hostile_cases()["plain_II.tif"]())
+    sidecar = photo.with_name(photo.name + ".xmp")
+    sidecar.write_bytes(xmp_app1(PLACE_XMP)[33:])
+    original = sidecar.read_bytes()
+    real_merge = xmp.merge_location
+
+    def losing_merge(*args, **kwargs):
+        return real_merge(*args, **kwargs).replace(b"<rdf:li>night</rdf:li>", b"")
+
+    monkeypatch.setattr(xmp, "merge_location", losing_merge)
+    with Library(tmp_path / "lib.sqlite3") as library:
+        library.scan([photo.parent])
+        library.accept(library.propose(library.photo_by_path(photo).id, 1.5, 2.5, 0.5, "manual"))
+        report = library.write_batch(sidecar_only=True)
+    assert [(r.ok, r.error_kind, r.target) for r in report.results] == [(False, ErrorKind.VERIFY_FAILED, "sidecar")]
+    assert "subject/[1] would be lost" in report.results[0].reason
+    assert sidecar.read_bytes() == original
