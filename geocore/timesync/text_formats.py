@@ -161,8 +161,8 @@ def parse_igc(path: Path) -> Track:
             raise TrackFormatError(path, "B record before the HFDTE date header", line=number)
         try:
             tod = _time_of_day_s(line[1:7])
-            lat = _nmea_angle(line[7:12] + "." + line[12:14], line[14], 2)
-            lon = _nmea_angle(line[15:21] + "." + line[21:23], line[23], 3)
+            lat = _nmea_angle(line[7:11] + "." + line[11:14], line[14], 2)
+            lon = _nmea_angle(line[15:20] + "." + line[20:23], line[23], 3)
             pressure, gnss = int(line[25:30]), int(line[30:35])
         except (ValueError, IndexError) as error:
             raise TrackFormatError(path, f"unreadable B record ({error})", line=number) from None
