@@ -15,7 +15,7 @@ from typing import Any
 
 from app import model_files, pictures
 from app.items import PhotoItem
-from app.predictions import map_cells
+from app.map import data as map_data
 from app.rows import item_from_view
 from app.settings import Settings
 from geocore.library.api import Library
@@ -77,6 +77,11 @@ class Backend:
     def settings(self, settings: Settings) -> None:
         self._settings = settings
         self.session.apply(workflow_settings(settings))
+
+    @property
+    def recovery_warnings(self) -> list[str]:
+        """Unsettled changes of an earlier crash (the window shows them once at start-up)."""
+        return self.session.recovery_warnings
 
     @property
     def library(self) -> Library:
@@ -208,11 +213,15 @@ class Backend:
     def saliency_overlay(self, path: Path) -> bytes | None:
         return pictures.saliency_overlay(self.session.models.loaded, path)
 
-    def map_photo(self, item: PhotoItem) -> dict[str, Any]:
+    def map_photo(self, item: PhotoItem, places: dict[str, str] | None = None) -> dict[str, Any]:
         """What the map page draws for the current photo (plain data: the page never parses it as HTML)."""
-        return {"id": item.key, "name": item.path.name, "lat": item.lat, "lon": item.lon,
-                "radius_km": item.radius_km or 0.0, "editable": item.state != "error",
-                "cells": map_cells(item.prediction)}
+        return map_data.photo_payload(item, places)
+
+    def export_map(self, keys: list[str], out: Path, tracks: list[Path], ctx: Any) -> Path:
+        """Write the trip map of these photos (and tracks) as one self-contained HTML file."""
+        from geocore.mapping.trip import export_trip
+
+        return export_trip(self.session, self.session.ids_of(keys), out, tracks)
 
     def place_text(self, lat: float, lon: float) -> str:
         """'City, State, Country' from offline GeoNames ('' at sea or far from any place)."""

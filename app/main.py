@@ -64,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Deleted on close, while the application still runs: QtWebEngine must go before QApplication does.
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     window.show()
+    warnings = window.backend.recovery_warnings
+    if warnings:  # an earlier crash left changes the journal could not settle (e.g. their drive is unplugged)
+        window.show_summary("Unfinished changes", f"{len(warnings)} change(s) of an earlier session could not be "
+                            "settled yet; they are settled when their files can be reached again.",
+                            "\n".join(warnings))
     missing = [p for p in args.paths if not p.exists()]
     for path in missing:
         print(f"geotagger: {path}: no such file or folder", file=sys.stderr)

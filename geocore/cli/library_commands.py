@@ -35,7 +35,10 @@ def settings_from_args(args: argparse.Namespace) -> WorkflowSettings:
 def open_session(args: argparse.Namespace, settings: WorkflowSettings | None = None) -> Session:
     from geocore.workflow.session import Session
 
-    return Session.open(args.db, settings or settings_from_args(args))
+    session = Session.open(args.db, settings or settings_from_args(args))
+    for line in session.recovery_warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    return session
 
 
 def _scan(args: argparse.Namespace) -> int:

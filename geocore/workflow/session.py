@@ -88,6 +88,12 @@ class Session(PredictUseCases, TimeUseCases):
         options = {"provider": settings.provider, "crops": settings.crops or None, **model_options}
         return cls(library, ModelProvider(bundle, **options), settings)
 
+    @property
+    def recovery_warnings(self) -> list[str]:
+        """What opening the library could not settle of an earlier crash (rows left pending, files unreachable):
+        both doors show these, so that a user knows an unplugged drive still holds unsettled changes."""
+        return [line for line in self.library.recovered if "not settled" in line]
+
     def apply(self, settings: WorkflowSettings) -> None:
         """Use new settings from now on (the library's write options; the model is reloaded when it changed)."""
         old, self.settings = self.settings, settings

@@ -156,3 +156,16 @@ def test_dry_runs_of_write_strip_and_undo_change_nothing_and_say_what(tmp_path, 
     assert "would write" in capsys.readouterr().out and sha256_of(photo) == written
     with Library(db) as library:
         assert [b["operation"] for b in library.batches()] == ["write"]  # dry runs record no batch
+
+
+def test_changes_a_crash_left_unsettled_are_reported_when_the_library_opens(tmp_path, capsys, monkeypatch) -> None:
+    from geocore.library import journal
+
+    db = str(tmp_path / "c.sqlite")
+    make_jpeg(tmp_path / "p" / "a.jpg")
+    assert main(["scan", str(tmp_path / "p"), "--db", db]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(journal, "recover", lambda database: ["/gone/a.jpg: not settled, left pending (drive)"])
+    monkeypatch.setattr("geocore.library.api.recover", journal.recover)
+    assert main(["undo", "--list", "--db", db]) == 0
+    assert "warning: /gone/a.jpg: not settled, left pending (drive)" in capsys.readouterr().err
