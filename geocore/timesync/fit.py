@@ -34,7 +34,8 @@ def parse_fit(path: Path) -> Track:
     segment = points.new_segment()
     records = 0
     try:
-        with fitdecode.FitReader(str(path)) as reader:
+        with fitdecode.FitReader(str(path), check_crc=fitdecode.CrcCheck.RAISE,
+                                 error_handling=fitdecode.ErrorHandling.RAISE) as reader:
             for frame in reader:
                 if not isinstance(frame, fitdecode.FitDataMessage):
                     continue

@@ -82,6 +82,7 @@ def iso_times_s(texts: npt.ArrayLike) -> FloatArray:
     positions = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
     common &= ((digits[:, positions] >= 0) & (digits[:, positions] <= 9)).all(axis=1)
     common &= (digits[:, 19] == z) | (digits[:, 19] == -2)  # "...SSZ" or a fraction "...SS.fffZ"
+    common[common] &= _valid_fields(digits[common])
     if common.any():
         d = digits[common]
         seconds = _civil_seconds(d)
@@ -91,6 +92,20 @@ def iso_times_s(texts: npt.ArrayLike) -> FloatArray:
         value = parse_time_s(raw[index].decode("utf-8", "replace"))
         out[index] = np.nan if value is None else value
     return out
+
+
+_DAYS_IN_MONTH = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _valid_fields(d: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Rows whose month, day (leap years included), hour, minute and second exist, as fromisoformat requires."""
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month, day = d[:, 5] * 10 + d[:, 6], d[:, 8] * 10 + d[:, 9]
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_ok = (month >= 1) & (month <= 12)
+    days = np.where(month_ok, _DAYS_IN_MONTH[np.clip(month, 0, 12)], 0) - ((month == 2) & ~leap)
+    time_ok = (d[:, 11] * 10 + d[:, 12] < 24) & (d[:, 14] * 10 + d[:, 15] < 60) & (d[:, 17] * 10 + d[:, 18] < 60)
+    return month_ok & (day >= 1) & (day <= days) & time_ok & (year >= 1)
 
 
 def _civil_seconds(d: npt.NDArray[np.int64]) -> FloatArray:
