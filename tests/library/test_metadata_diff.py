@@ -28,6 +28,7 @@ from tests.library.hostile_corpus import (
     jpeg_bytes,
     lost_tags,
     segment,
+    short,
     standard_layout,
     with_segments,
     xmp_app1,
@@ -152,6 +153,22 @@ def test_hostile_structures_are_bounded() -> None:
     assert absurd[("exif", "IFD0.Exif", 0x9286, 0)][2] == "unreadable"
     bomb = struct.pack("<H", 0xFFFF)
     assert snapshot(b"II*\x00\x08\x00\x00\x00" + bomb).entries[("tiff", "IFD0", "@state")].endswith("past the end")
+
+
+def test_aliased_pointers_to_a_huge_ifd_cost_a_bounded_time() -> None:
+    """255 SubIFD pointers to one 60,000-entry IFD: parsed a few times, then cut off (not 15 million entries)."""
+    import time
+
+    e = "<"
+    huge = [(0xC000 + (i % 0x3000), 3, 1, short(e, i % 65535)) for i in range(60_000)]
+    layout = TiffLayout(e, first="IFD0").ifd("X", huge)  # X is placed first, right after the header: offset 8
+    layout.ifd("IFD0", camera_ifd0(e) + [(0x14A, 4, 255, struct.pack("<255I", *[8] * 255))])
+    data = layout.pack()
+    started = time.perf_counter()
+    entries = snapshot(data).entries
+    assert time.perf_counter() - started < 5
+    states = [v for k, v in entries.items() if k[-1] == "@state" and k[1].startswith("IFD0.SubIFD")]
+    assert states.count("ok") >= 1 and "too many entries over all IFDs" in states
 
 
 def test_unintended_change_is_a_verify_error_with_reasons() -> None:
