@@ -470,9 +470,9 @@ def _mpf_images(block: TiffBlock, data: bytes, base: int) -> Snapshot:
         if offset:  # past the end a reader still reads what is there: compare that, and that it is cut short
             start = base + offset
             end = min(start + size, len(data))
-            out[("mpf", "image", index)] = Span(data, start, end) if start < end else ("outside the file", offset)
+            out[("MPF image", index + 1)] = Span(data, start, end) if start < end else ("outside the file", offset)
             if start + size > len(data):
-                out[("mpf", "image", index, "@cut")] = start + size - len(data)
+                out[("MPF image", index + 1, "cut short by")] = start + size - len(data)
     return out
 
 

@@ -84,7 +84,7 @@ def test_image_data_icc_iptc_and_mpf_changes_are_seen() -> None:
         assert _keys(data, damaged, Intended.for_write(FIX)), damaged[-20:]
     mpf = hostile_cases()["mpf.jpg"]()
     assert _keys(mpf, mpf[:-30] + b"\x00" + mpf[-29:])  # a byte of the second image
-    second = snapshot(mpf).entries[("mpf", "image", 1)]  # found through the index, in its byte order
+    second = snapshot(mpf).entries[("MPF image", 2)]  # found through the index, in its byte order
     assert second.data[second.start : second.start + 3] == b"\xff\xd8\xff" and second.end == len(mpf)
 
 
