@@ -9,9 +9,9 @@ from geocore.workflow.models import ModelProvider
 from geocore.workflow.results import Outcome, Reporter, Result, Status, TrackSyncResult
 from geocore.workflow.session import ScanResult, Selection, Session
 from geocore.workflow.settings import DEFAULTS, WorkflowSettings
-from geocore.workflow.syncing import TimeOptions
+from geocore.workflow.syncing import Reference, SyncPreview, TimeOptions
 from geocore.workflow.view import PhotoView, PredictionSummary, describe, photo_view
 
-__all__ = ["DEFAULTS", "TRACK_SUFFIXES", "ModelProvider", "Outcome", "PhotoView", "PredictionSummary", "Reporter",
-           "Result", "ScanResult", "Selection", "Session", "Status", "TimeOptions", "TrackSyncResult",
-           "WorkflowSettings", "describe", "photo_view"]
+__all__ = ["DEFAULTS", "TRACK_SUFFIXES", "ModelProvider", "Outcome", "PhotoView", "PredictionSummary", "Reference",
+           "Reporter", "Result", "ScanResult", "Selection", "Session", "Status", "SyncPreview", "TimeOptions",
+           "TrackSyncResult", "WorkflowSettings", "describe", "photo_view"]
