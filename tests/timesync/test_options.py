@@ -5,7 +5,7 @@ preview and the remembered clock settings, through the session and the CLI."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import numpy as np
 import piexif
