@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -22,9 +22,30 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.items import STATE_LABELS, PhotoItem
+from app.items import STATE_LABELS, VISUAL_SOURCES, PhotoItem, escaped_tooltip, format_radius
 
 PREVIEW_SIZE = 330
+# geocore.inference.saliency.colourise's ramp, for the legend's colour scale
+SALIENCY_STOPS = ("#0000a0", "#00c8ff", "#ffe600", "#e60000")
+
+
+def explains_position(item: PhotoItem | None) -> bool:
+    """Saliency explains a guess from the image: a model's proposal (or a photo with only a prediction)."""
+    if item is None or item.prediction is None:
+        return False
+    return item.source in VISUAL_SOURCES or not item.has_location
+
+
+def saliency_scale(width_px: int = 90, height_px: int = 10) -> QPixmap:
+    """The overlay's colour ramp, low (left) to high (right)."""
+    pixmap = QPixmap(width_px, height_px)
+    painter = QPainter(pixmap)
+    gradient = QLinearGradient(0, 0, width_px, 0)
+    for index, colour in enumerate(SALIENCY_STOPS):
+        gradient.setColorAt(index / (len(SALIENCY_STOPS) - 1), QColor(colour))
+    painter.fillRect(pixmap.rect(), gradient)
+    painter.end()
+    return pixmap
 
 
 def plain_label(text: str = "") -> QLabel:
@@ -55,6 +76,8 @@ class DetailPanel(QScrollArea):
         self._photo = QImage()
         self._overlay = QImage()
         self.shown_key = ""
+        self._cell_places: dict[str, str] = {}
+        self._prediction: Any = None
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.addWidget(self._build_preview())
@@ -74,6 +97,7 @@ class DetailPanel(QScrollArea):
         self.title = plain_label()
         row = QHBoxLayout()
         self.overlay_toggle = QCheckBox("Saliency overlay")
+        self.overlay_toggle.setChecked(True)  # on by default; only visual proposals get one
         self.overlay_opacity = QSlider(Qt.Orientation.Horizontal)
         self.overlay_opacity.setRange(0, 100)
         self.overlay_opacity.setValue(55)
@@ -82,9 +106,22 @@ class DetailPanel(QScrollArea):
         row.addWidget(self.overlay_toggle)
         row.addWidget(QLabel("Opacity"))
         row.addWidget(self.overlay_opacity)
+        legend = QHBoxLayout()
+        self.legend_text = QLabel("Where the model looked to guess the place:")
+        self.legend_text.setWordWrap(True)
+        scale = QLabel()
+        scale.setPixmap(saliency_scale())
+        legend.addWidget(self.legend_text, 1)
+        legend.addWidget(QLabel("low"))
+        legend.addWidget(scale)
+        legend.addWidget(QLabel("high"))
+        self.legend = QWidget()
+        self.legend.setLayout(legend)
+        self.legend.hide()
         layout.addWidget(self.title)
         layout.addWidget(self.preview)
         layout.addLayout(row)
+        layout.addWidget(self.legend)
         return box
 
     def _build_location(self) -> QWidget:
@@ -128,6 +165,7 @@ class DetailPanel(QScrollArea):
         self.shown_key = item.key if item else ""
         self._photo = preview if preview is not None else QImage()
         self.overlay_toggle.setEnabled(not self._overlay.isNull())
+        self.legend.setVisible(False)
         self.title.setText(item.path.name if item else "No photo selected")
         self._repaint_preview()
         self._show_location(item)
@@ -152,6 +190,7 @@ class DetailPanel(QScrollArea):
         """The saliency overlay arrived (computed in the background)."""
         self._overlay = overlay
         self.overlay_toggle.setEnabled(not overlay.isNull())
+        self.legend.setVisible(not overlay.isNull())
         self._repaint_preview()
 
     def _repaint_preview(self) -> None:
@@ -170,11 +209,14 @@ class DetailPanel(QScrollArea):
     def _show_location(self, item: PhotoItem | None) -> None:
         fields = self.location_fields
         fields["State"].setText(STATE_LABELS.get(item.state, item.state) if item else "")
-        if item and item.state == "error":
-            fields["State"].setText(f"Error: {item.error}")
+        fields["State"].setToolTip("")
+        if item and item.state == "error":  # one line; the full reason on demand (hover)
+            first_line = item.error.splitlines()[0] if item.error else ""
+            fields["State"].setText(f"Error: {first_line[:80]}{'…' if len(first_line) > 80 else ''}")
+            fields["State"].setToolTip(escaped_tooltip(item.error))
         fields["Position"].setText(f"{item.lat:.5f}, {item.lon:.5f}" if item and item.has_location else "—")
         radius = item.radius_km if item else None
-        fields["Radius"].setText(f"± {radius:,.1f} km" if radius is not None else "—")
+        fields["Radius"].setText(format_radius(radius))
         fields["Source"].setText(item.source if item else "")
         fields["Place"].setText(item.place if item else "")
 
@@ -184,7 +226,13 @@ class DetailPanel(QScrollArea):
             bar.setValue(round(1000 * float(scene.get(name, 0.0))))
             bar.setEnabled(bool(scene))
 
+    def set_cell_places(self, places: dict[str, str]) -> None:
+        """Cell names arrived (token -> 'Lisbon, PT'): relabel the top cells."""
+        self._cell_places = dict(places)
+        self._show_cells(self._prediction)
+
     def _show_cells(self, prediction: Any) -> None:
+        self._prediction = prediction
         self.cells.clear()
         top_cells = getattr(prediction, "top_cells", None) or {}
         if prediction is not None and not top_cells:
@@ -196,8 +244,11 @@ class DetailPanel(QScrollArea):
         for partitioning, cells in top_cells.items():
             parent = QTreeWidgetItem([str(partitioning), ""])
             for cell in cells:
-                label = str(getattr(cell, "label", "") or getattr(cell, "key", ""))
-                parent.addChild(QTreeWidgetItem([label, f"{100 * float(cell.probability):.1f} %"]))
+                token = str(getattr(cell, "key", ""))
+                label = self._cell_places.get(token) or str(getattr(cell, "label", "") or token)
+                row = QTreeWidgetItem([label, f"{100 * float(cell.probability):.1f} %"])
+                row.setToolTip(0, escaped_tooltip(f"{getattr(cell, 'label', '')} ({token})"))
+                parent.addChild(row)
             self.cells.addTopLevelItem(parent)
             parent.setExpanded(True)
 

@@ -21,8 +21,13 @@ STATE_COLOURS = {
     "scanned": "#9ca3af", "has_gps": "#2563eb", "proposed": "#f59e0b", "accepted": "#16a34a",
     "rejected": "#dc2626", "written": "#0d9488", "error": "#7f1d1d",
 }
+VISUAL_SOURCES = frozenset(("model", "personal"))  # positions guessed from the image: the only ones with saliency
+SETTLED_SOURCES = frozenset(("exif", "xmp", "track", "manual", "pasted"))  # the confidence filter keeps these
 REVIEW_MARK = "⚑ review"  # after the state of a proposal the fusion rule flags (its reason is the tool tip)
-COLUMNS = ("Photo", "State", "Source", "Confidence", "Place", "Taken")
+COLUMNS = ("Photo", "State", "Source", "Model conf.", "Place", "Taken")
+COLUMN_TIPS = {3: "Confidence of the place model's guess; empty where the position came from the file, a track, "
+                  "a neighbour or you", 5: "Capture time (the camera's clock)"}
+TAKEN_COLUMN = 5
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 FILTER_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -74,17 +79,36 @@ def _display(item: PhotoItem, column: int) -> str:
     if column == 2:
         return item.source
     if column == 3:
-        return "" if item.confidence is None else f"{100 * item.confidence:.0f} %"
+        return "" if not shows_confidence(item) else f"{100 * item.confidence:.0f} %"
     if column == 4:
         return item.error if item.state == "error" else item.place
     return item.taken
+
+
+def shows_confidence(item: PhotoItem) -> bool:
+    """The model's confidence is the photo's only for a visual guess (or a photo with no position yet)."""
+    return item.confidence is not None and (item.source in VISUAL_SOURCES or not item.has_location)
+
+
+def format_radius(radius_km: float | None) -> str:
+    """'± 15 m' under a kilometre, '± 2.5 km' above, '—' for none."""
+    if radius_km is None:
+        return "—"
+    if radius_km < 1.0:
+        return f"± {1000 * radius_km:.0f} m"
+    return f"± {radius_km:,.1f} km"
+
+
+def needs_review(item: PhotoItem) -> bool:
+    """A photo the reviewer still has to look at: a proposal nobody accepted or rejected yet."""
+    return item.state == "proposed"
 
 
 def _sort_key(item: PhotoItem, column: int) -> Any:
     if column == 1:
         return STATES.index(item.state) if item.state in STATES else len(STATES)
     if column == 3:
-        return -1.0 if item.confidence is None else float(item.confidence)
+        return -1.0 if not shows_confidence(item) else float(item.confidence)  # type: ignore[arg-type]
     return _display(item, column).lower()
 
 
@@ -102,7 +126,10 @@ def state_tooltip(item: PhotoItem) -> str:
 
 
 def filter_text(item: PhotoItem) -> str:
-    """What the proxy's regular expression filters on: '|state|source|confidence percent|'."""
+    """What the proxy's regular expression filters on: '|state|source|confidence percent|'; a position from the
+    file, a track, a neighbour or the user has no model confidence and passes any minimum ('keep')."""
+    if item.has_location and item.source not in VISUAL_SOURCES:
+        return f"|{item.state}|{item.source}|keep|"
     percent = -1 if item.confidence is None else round(100 * item.confidence)
     return f"|{item.state}|{item.source}|{percent}|"
 
@@ -114,6 +141,8 @@ class PhotoTableModel(QStandardItemModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(list(COLUMNS))
+        for column, tip in COLUMN_TIPS.items():
+            self.setHeaderData(column, Qt.Orientation.Horizontal, tip, Qt.ItemDataRole.ToolTipRole)
         self.items: list[PhotoItem] = []
         self.rows_by_key: dict[str, int] = {}
         self.thumbnails: dict[str, QIcon] = {}
@@ -188,6 +217,7 @@ class PhotoFilterProxy(QSortFilterProxyModel):
         state_part = "|".join(re.escape(s) for s in sorted(states)) if states else "[^|]*"
         source_part = re.escape(source) if source else "[^|]*"
         threshold = round(100 * min_confidence)
-        confidence_part = "|".join(str(p) for p in range(threshold, 101)) if threshold > 0 else "-?[0-9]+"
+        numbers = "|".join(str(p) for p in range(threshold, 101)) if threshold > 0 else "-?[0-9]+"
+        confidence_part = f"keep|{numbers}"
         self.setFilterRegularExpression(QRegularExpression(
             rf"^\|({state_part})\|({source_part})\|({confidence_part})\|$"))

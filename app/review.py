@@ -1,4 +1,8 @@
-"""The review workflow of the main window: accept, reject, set/paste locations, write, undo, strip."""
+"""The review workflow of the main window: accept, reject, set/paste locations, write, undo, strip.
+
+Enter (accept), Delete (reject) and Ctrl+V (paste a position) move on to the next photo that needs review in the
+list's current sort and filter, as Lightroom and digiKam do, so a trip is reviewed without touching the mouse.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 
-from app.items import PhotoItem
+from app.items import STATE_LABELS, PhotoItem, needs_review
 from app.locations import format_location, parse_location
 
 DECIDABLE = ("proposed", "rejected", "accepted")
@@ -50,6 +54,28 @@ class ReviewActions:
         """A bug or an unusable setting: shown once, never a crash."""
         self.show_summary(title, "Something went wrong; details below.", text)
 
+    # ----- moving on -----
+    def next_to_review(self, done_keys: set[str]) -> str | None:
+        """The first photo after the decided ones (in the list's order) that still needs review, else from the top."""
+        proxy, model = self.proxy, self.model  # type: ignore[attr-defined]
+        rows = [proxy.mapFromSource(model.index(model.rows_by_key[key], 0)).row()
+                for key in done_keys if key in model.rows_by_key]
+        start = max(rows) + 1 if rows and max(rows) >= 0 else 0
+        count = proxy.rowCount()
+        for row in [*range(start, count), *range(0, start)]:
+            item = model.items[proxy.mapToSource(proxy.index(row, 0)).row()]
+            if item.key not in done_keys and needs_review(item):
+                return str(item.key)
+        return None
+
+    def advance(self, done_keys: set[str]) -> None:
+        """Select the next photo needing review; say so when none is left."""
+        key = self.next_to_review(done_keys)
+        if key is None:
+            self.statusBar().showMessage("No photo left to review in this list", 5000)
+            return
+        self.select_key(key)  # type: ignore[attr-defined]
+
     # ----- decisions -----
     def _decide(self, items: list[PhotoItem], decision: str, lat: float | None = None,
                 lon: float | None = None) -> None:
@@ -60,12 +86,37 @@ class ReviewActions:
                        on_done=self.apply_updates)
 
     def accept_selected(self) -> None:
-        """Accept the proposed locations of the selected photos."""
-        self._decide([i for i in self.selected_items() if i.state in DECIDABLE and i.has_location], "accept")
+        """Accept the proposed locations of the selected photos, then move on (Enter)."""
+        search = getattr(self, "search", None)
+        if search is not None and search.line.hasFocus():  # Enter in the place search belongs to the search
+            search.enter()
+            return
+        selected = self.selected_items()
+        chosen = [i for i in selected if i.state in DECIDABLE and i.has_location]
+        if not chosen:
+            self._say_why_not_accepted(selected)
+            return
+        self._decide(chosen, "accept")
+        self.advance({i.key for i in selected})
+
+    def _say_why_not_accepted(self, selected: list[PhotoItem]) -> None:
+        if not selected:
+            return
+        item = selected[0]
+        if item.state == "rejected":
+            text = (f"{item.path.name} was rejected: Enter does not bring a rejected proposal back. Undo (Ctrl+Z) "
+                    "the rejection, or place the photo on the map.")
+        else:
+            text = f"Nothing to accept: {item.path.name} is {STATE_LABELS.get(item.state, item.state).lower()}."
+        self.statusBar().showMessage(text, 8000)
 
     def reject_selected(self) -> None:
-        """Reject the proposals of the selected photos."""
-        self._decide([i for i in self.selected_items() if i.state in DECIDABLE], "reject")
+        """Reject the proposals of the selected photos, then move on (Delete)."""
+        selected = self.selected_items()
+        chosen = [i for i in selected if i.state in DECIDABLE]
+        self._decide(chosen, "reject")
+        if chosen:
+            self.advance({i.key for i in selected})
 
     def set_location_from_map(self, lat: float, lon: float) -> None:
         """A click or a marker drag on the map sets the location of every selected photo."""
@@ -93,7 +144,10 @@ class ReviewActions:
         if position is None:
             self.statusBar().showMessage("The clipboard holds no position", 4000)
             return
+        selected = self.selected_items()
         self.set_location_from_map(*position)
+        if selected:
+            self.advance({i.key for i in selected})
 
     def undo(self) -> None:
         """Undo the last batch: a write or strip (restores the files), else the last decision."""

@@ -38,6 +38,11 @@ class Settings:
     backups: bool = DEFAULTS.backups  # write defaults are the CLI's too: geocore.workflow.settings says why
     online_tiles: bool = False
     tile_provider: str = "OpenStreetMap"
+    tile_archive: str = ""  # a PMTiles or MBTiles raster archive drawn over the offline basemap ("" = none)
+    compact_rows: bool = False
+    window_geometry: str = ""  # Qt's saved geometry, splitter and column layout (base64)
+    splitter_state: str = ""
+    header_state: str = ""
     place_names: bool = DEFAULTS.place_names
     active_model: str = ""  # "" = the shipped base bundle
     recent_folders: list[str] = field(default_factory=list)

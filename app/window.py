@@ -7,7 +7,7 @@ import gc
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -27,8 +27,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.backend import Backend
-from app.detail import DetailPanel, plain_label
-from app.items import STATE_LABELS, STATES, PhotoFilterProxy, PhotoItem, PhotoTableModel
+from app.detail import DetailPanel, explains_position, plain_label
+from app.items import STATE_LABELS, STATES, TAKEN_COLUMN, PhotoFilterProxy, PhotoItem, PhotoTableModel
+from app.map.data import cell_place_labels, marker_payload, photo_payload
+from app.map.search import PlaceSearch
 from app.map.view import MapView
 from app.model_actions import ModelActions
 from app.qt_compat import make_none_immortal
@@ -36,10 +38,13 @@ from app.review import ReviewActions
 from app.settings import Settings, config_dir, data_dir
 from app.track_actions import TrackActions
 from app.workers import Job, Pools
+from geocore.mapping.tracks import track_lines
 
 THUMBNAIL_PX = 48
+COMPACT_ROW_PX = 22  # the compact row option: about 40 rows at 1600x1000 instead of 17
 OTHERS_REFRESH_MS = 400
-PLACED_STATES = frozenset(("has_gps", "accepted", "written"))  # shown as the map's other photos
+PLACES_REFRESH_MS = 600
+PLACED_STATES = frozenset(("has_gps", "proposed", "accepted", "written"))  # shown as the map's other photos
 COUNTS_REFRESH_MS = 250  # the status-bar tally walks every row (7 ms per 10,000)
 
 
@@ -82,8 +87,11 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         self._thumbnail_queue: set[str] = set()
         self._side_jobs: set[Job] = set()
         self.closed = False
-        self._others_sent: list[tuple[str, float, float]] | None = None
+        self._others_sent: list[tuple[str, float, float, str]] | None = None
         self._saliency_pending: set[str] = set()
+        self._cell_places: dict[str, str] = {}  # cell token -> "Lisbon, PT"
+        self._places_wanted: set[str] = set()
+        self._track_paths: list[Path] = []
         self.setWindowTitle("Geotagger")
         self.setAcceptDrops(True)
         self.resize(1400, 860)
@@ -92,6 +100,9 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         self._build_status()
         self._others_timer = single_shot_timer(self, OTHERS_REFRESH_MS, self._refresh_others)
         self._counts_timer = single_shot_timer(self, COUNTS_REFRESH_MS, self._update_counts)
+        self._places_timer = single_shot_timer(self, PLACES_REFRESH_MS, self._load_places)
+        self.trackSyncFinished.connect(lambda *_: self._show_tracks())
+        self._restore_layout()
         self.show_selected()
 
     # ----- layout -----
@@ -105,13 +116,15 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setIconSize(QSize(THUMBNAIL_PX, THUMBNAIL_PX))
-        self.table.verticalHeader().setDefaultSectionSize(THUMBNAIL_PX + 4)
         self.table.verticalHeader().hide()
+        self.set_compact_rows(self.settings.compact_rows)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width_px in ((0, 220), (1, 104), (2, 78), (3, 84), (4, 130), (5, 130)):
+        for column, width_px in ((0, 200), (1, 104), (2, 70), (3, 78), (4, 150), (5, 132)):
             self.table.setColumnWidth(column, width_px)
+        header.moveSection(header.visualIndex(TAKEN_COLUMN), 1)  # Photo, Taken, State...: no dragging to see it
+        self.table.sortByColumn(TAKEN_COLUMN, Qt.SortOrder.AscendingOrder)  # a trip reads in the order it happened
         # Selection changes come in bursts (rows inserted and re-sorted during a scan): refresh once per burst.
         self._selection_timer = single_shot_timer(self, 40, self.show_selected)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_timer.start())
@@ -129,16 +142,43 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         for widget in (left, self.map, self.detail):
             splitter.addWidget(widget)
-        splitter.setSizes([520, 500, 380])
+        splitter.setSizes([560, 480, 360])
         self.setCentralWidget(splitter)
         self.empty_hint = QLabel("Drop folders or photos here, or use File ▸ Open folder…", self.table)
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
     def _make_map(self) -> MapView:
-        view = MapView(self.settings.tile_provider if self.settings.online_tiles else None)
+        view = MapView(self.settings.tile_provider if self.settings.online_tiles else None,
+                       archive_path=self.settings.tile_archive)
         view.locationPicked.connect(self.set_location_from_map)
         view.photoClicked.connect(self.select_key)
+        if view.archive_problem:
+            QTimer.singleShot(0, lambda: self.statusBar().showMessage(f"Tile archive: {view.archive_problem}", 15000))
         return view
+
+    def set_compact_rows(self, compact: bool) -> None:
+        """Small rows (no thumbnails) fit two and a half times as many photos on screen."""
+        self.settings.compact_rows = compact
+        height = COMPACT_ROW_PX if compact else THUMBNAIL_PX + 4
+        self.table.setIconSize(QSize(height - 4, height - 4))
+        self.table.verticalHeader().setMinimumSectionSize(height)
+        self.table.verticalHeader().setDefaultSectionSize(height)
+
+    def _restore_layout(self) -> None:
+        """Window geometry, splitter and columns as the user left them."""
+        for text, restore in ((self.settings.window_geometry, self.restoreGeometry),
+                              (self.settings.splitter_state, self.splitter.restoreState),
+                              (self.settings.header_state, self.table.horizontalHeader().restoreState)):
+            if text:
+                restore(QByteArray.fromBase64(text.encode("ascii")))
+
+    def _save_layout(self) -> None:
+        def encoded(state: QByteArray) -> str:
+            return bytes(state.toBase64().data()).decode("ascii")
+
+        self.settings.window_geometry = encoded(self.saveGeometry())
+        self.settings.splitter_state = encoded(self.splitter.saveState())
+        self.settings.header_state = encoded(self.table.horizontalHeader().saveState())
 
     def rebuild_map(self) -> None:
         """A new map page (tiles on/off changed), showing the current photo again."""
@@ -168,6 +208,7 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         self.open_action = self._action(file_menu, "Open folder…", self.open_folder_dialog,
                                         QKeySequence.StandardKey.Open)
         self._action(file_menu, "Open photos…", self.open_files_dialog)
+        self.export_map_action = self._action(file_menu, "Export map…", self.export_map_dialog)
         self.sync_track_action = self._action(file_menu, "Sync with GPS track…", self.sync_tracks_dialog)
         self.sync_track_action.setToolTip("Place photos without GPS on GPX / KML / GeoJSON tracks by capture time")
         self.recent_menu = file_menu.addMenu("Recent folders")
@@ -189,6 +230,11 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         edit.addSeparator()
         self._action(edit, "Select all", self.table.selectAll, QKeySequence.StandardKey.SelectAll)
         self._action(edit, "Settings…", self.open_settings)
+        view_menu = bar.addMenu("&View")
+        self.compact_action = self._action(view_menu, "Compact rows", lambda: self.set_compact_rows(
+            self.compact_action.isChecked()))
+        self.compact_action.setCheckable(True)
+        self.compact_action.setChecked(self.settings.compact_rows)
         models = bar.addMenu("&Models")
         self._action(models, "Choose model…", self.open_models)
         self._action(models, "Learn from my geotagged photos", self.learn_from_library)
@@ -215,6 +261,14 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         self.confidence_filter = QDoubleSpinBox(suffix=" % min", decimals=0, maximum=100, singleStep=10)
         for widget in (self.state_filter, self.source_filter, self.confidence_filter):
             toolbar.addWidget(widget)
+        self.search = PlaceSearch(self)
+        self.search.found.connect(lambda place: self.map.go_to(place.lat, place.lon, place.label, 11))
+        self.search.place_here.connect(lambda place: self.set_location_from_map(place.lat, place.lon))
+        self.confidence_filter.setToolTip("Minimum confidence of the model's guesses; positions from the file, a "
+                                          "track, a neighbour or you always stay")
+        toolbar.addSeparator()
+        toolbar.addWidget(self.search.line)
+        toolbar.addAction(self.search.enter_places)
         self.state_filter.currentIndexChanged.connect(self._apply_filter)
         self.source_filter.currentIndexChanged.connect(self._apply_filter)
         self.confidence_filter.valueChanged.connect(self._apply_filter)
@@ -226,6 +280,7 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         self.counts = QLabel()
         self.model_label = plain_label()  # model ids and bundle names come from files the user imported
         self.model_label.setWordWrap(False)  # one line in the status bar; wrapping would squeeze the map
+        self.model_label.setMaximumWidth(280)  # a long bundle name must not cut the status message
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
         self.cancel_button.clicked.connect(self.cancel_jobs)
@@ -245,7 +300,8 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         for item in self.model.items:
             tally[item.state] = tally.get(item.state, 0) + 1
         shown = [f"{count} {STATE_LABELS[state].lower()}" for state, count in tally.items() if count]
-        self.counts.setText(f"{len(self.model.items)} photos" + (": " + ", ".join(shown) if shown else ""))
+        count = len(self.model.items)
+        self.counts.setText(f"{count} photo{'' if count == 1 else 's'}" + (": " + ", ".join(shown) if shown else ""))
         self.empty_hint.setVisible(not self.model.items)
 
     # ----- opening -----
@@ -260,14 +316,45 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
             self.open_paths(paths)
 
     def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos")
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos", self.photos_folder())
         if folder:
             self.open_paths([Path(folder)])
 
     def open_files_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open photos")
+        files, _ = QFileDialog.getOpenFileNames(self, "Open photos", self.photos_folder())
         if files:
             self.open_paths([Path(f) for f in files])
+
+    def photos_folder(self) -> str:
+        """Where file dialogs open: the folder of the shown photo, else the last folder opened."""
+        item = self.current_item()
+        if item is not None:
+            return str(item.path.parent)
+        return self.settings.recent_folders[0] if self.settings.recent_folders else ""
+
+    def export_map_dialog(self) -> None:
+        """File ▸ Export map…: the listed photos (the selection when there is one) as one HTML trip map."""
+        keys = self.selected_keys() if len(self.selected_keys()) > 1 else list(self.model.rows_by_key)
+        folder = Path(self.photos_folder() or ".")
+        name, _ = QFileDialog.getSaveFileName(self, "Export map", str(folder / "trip.html"), "Web page (*.html)")
+        if name:
+            self.export_map(keys, Path(name))
+
+    def export_map(self, keys: list[str], out: Path) -> None:
+        """Write the trip map in the background; the status bar says where it went."""
+        tracks = list(self._track_paths)
+        self.start_job(lambda ctx: self.backend.export_map(keys, out, tracks, ctx), "Exporting map", self.pools.work,
+                       on_done=lambda path: f"Map written to {path}")
+
+    def sync_tracks(self, paths: list[Path]) -> None:
+        """Remember the track files (the map draws them once the sync is done), then sync as TrackActions does."""
+        self._track_paths = list(dict.fromkeys([*self._track_paths, *paths]))
+        super().sync_tracks(paths)
+
+    def _show_tracks(self) -> None:
+        paths = list(self._track_paths)
+        job = Job(lambda ctx: track_lines(paths), "Tracks")
+        self.start_side_job(job, self.map.show_tracks)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -289,6 +376,7 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
 
     def _on_scanned(self, items: list[PhotoItem]) -> None:
         self.model.add_items(items)
+        self._want_places(items)
         # Photos stay for the session: keep them out of the cyclic collector's full passes, which otherwise walk
         # every listed photo and stall the GUI for tens of milliseconds at 10,000 photos.
         gc.freeze()
@@ -387,6 +475,7 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
             row = self.model.rows_by_key.get(item.key)
             if row is not None:
                 self.model.set_item(row, item)
+        self._want_places(items)
         if not self._counts_timer.isActive():  # throttled, not debounced: counts move while predictions stream in
             self._counts_timer.start()
         self._others_timer.start()
@@ -425,8 +514,9 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         same_photo = item is not None and self.detail.shown_key == item.key
         self.detail.show_item(item, self.detail.photo_image() if same_photo else None)
         if item is not None:
-            self.map.show_photo(self.backend.map_photo(item))
+            self.map.show_photo(photo_payload(item, self._cell_places))
             self._load_place(item)
+            self._load_cell_places(item)
             if not same_photo:
                 self._load_preview(item)
             elif not self.detail.has_overlay():
@@ -440,6 +530,43 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         key, lat, lon = item.key, item.lat, item.lon
         job = Job(lambda ctx: self.backend.place_text(lat, lon), "Place name")
         self.start_side_job(job, lambda text: self._place_ready(key, lat, lon, text))
+
+    def _want_places(self, items: list[PhotoItem]) -> None:
+        """Name every listed photo with a position, in batches off the GUI thread (one lookup per batch)."""
+        if not self.settings.place_names:
+            return
+        self._places_wanted.update(i.key for i in items if i.has_location and not i.place and i.state != "error")
+        if self._places_wanted and not self._places_timer.isActive():
+            self._places_timer.start()
+
+    def _load_places(self) -> None:
+        wanted = [self.model.item(key) for key in self._places_wanted]
+        self._places_wanted.clear()
+        points = [(i.key, i.lat, i.lon) for i in wanted if i is not None and i.has_location]
+        if not points:
+            return
+        job = Job(lambda ctx: [(key, lat, lon, self.backend.place_text(lat, lon)) for key, lat, lon in points],
+                  "Place names")
+        self.start_side_job(job, lambda found: [self._place_ready(*entry) for entry in found])
+
+    def _load_cell_places(self, item: PhotoItem) -> None:
+        """Name the shown photo's top cells by their Class2GPS point ("Lisbon, PT"), once per cell."""
+        cells = [c for cells in (getattr(item.prediction, "top_cells", None) or {}).values() for c in cells]
+        cells += list(getattr(item.prediction, "hierarchy_top", None) or [])
+        missing = {c.key: (c.lat, c.lon) for c in cells if c.key not in self._cell_places}
+        if not missing:
+            self.detail.set_cell_places(self._cell_places)
+            return
+        key = item.key
+        job = Job(lambda ctx: cell_place_labels(missing), "Cell names")
+        self.start_side_job(job, lambda names: self._cell_places_ready(key, names))
+
+    def _cell_places_ready(self, key: str, names: dict[str, str]) -> None:
+        self._cell_places.update(names)
+        current = self.current_item()
+        if current is not None and current.key == key:
+            self.detail.set_cell_places(self._cell_places)
+            self.map.show_photo(photo_payload(current, self._cell_places))
 
     def _place_ready(self, key: str, lat: Any, lon: Any, text: str) -> None:
         row = self.model.rows_by_key.get(key)
@@ -469,15 +596,16 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         # Thousands of rows, on the GUI thread: compare cheap tuples, build and send the map's dicts only on change.
         placed = [item for item in self.model.items if item.lat is not None and item.lon is not None
                   and item.state in PLACED_STATES and item is not current]
-        signature = [(item.key, item.lat, item.lon) for item in placed]
+        signature = [(item.key, item.lat, item.lon, item.state) for item in placed]
         if signature != self._others_sent:
             self._others_sent = signature
-            self.map.show_others([{"id": key, "name": item.path.name, "lat": lat, "lon": lon}
-                                  for item, (key, lat, lon) in zip(placed, signature, strict=True)])
+            self.map.show_others([marker_payload(item) for item in placed])
 
     def _load_saliency(self, item: PhotoItem) -> None:
         key = item.key
         if item.prediction is None or not self.backend.can_explain() or key in self._saliency_pending:
+            return
+        if not explains_position(item):  # a track or neighbour position owes nothing to the image
             return
         self._saliency_pending.add(key)
         job = Job(lambda ctx: self.backend.saliency_overlay(item.path), "Saliency")
@@ -522,6 +650,7 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         self.closed = True
         self.cancel_jobs()
         self.pools.wait()
+        self._save_layout()
         self.settings.save(self.config_folder)
         self.backend.close()
         super().closeEvent(event)

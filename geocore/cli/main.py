@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "geocore.cli.library_commands",
     "geocore.cli.predict_command",
     "geocore.cli.time_commands",
+    "geocore.cli.map_command",
 )
 BROKEN_PIPE_STATUS = 141  # what a shell reports for a program killed by SIGPIPE (128 + 13)
 

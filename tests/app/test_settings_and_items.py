@@ -61,14 +61,16 @@ def test_filter_and_sort(qtbot):
     proxy.setSourceModel(model)
     proxy.set_filter({"proposed"})
     assert [proxy.index(r, 0).data() for r in range(proxy.rowCount())] == ["c.jpg"]
-    proxy.set_filter(set(), min_confidence=0.5)
-    assert [proxy.index(r, 0).data() for r in range(proxy.rowCount())] == ["a.jpg"]
+    proxy.set_filter(set(), min_confidence=0.5)  # positions from the file or a neighbour have no model confidence
+    assert [proxy.index(r, 0).data() for r in range(proxy.rowCount())] == ["a.jpg", "b.jpg", "c.jpg"]
     proxy.set_filter(set(), source="exif")
     assert [proxy.index(r, 0).data() for r in range(proxy.rowCount())] == ["b.jpg"]
+    proxy.set_filter({"accepted"}, min_confidence=0.9)
+    assert [proxy.index(r, 0).data() for r in range(proxy.rowCount())] == []
     proxy.set_filter({"proposed", "accepted"}, min_confidence=0.5)
-    assert [proxy.index(r, 0).data() for r in range(proxy.rowCount())] == ["a.jpg"]
+    assert [proxy.index(r, 0).data() for r in range(proxy.rowCount())] == ["a.jpg", "c.jpg"]
     proxy.set_filter(set())
-    proxy.sort(3)  # confidence, ascending: unknown first
+    proxy.sort(3)  # model confidence, ascending: none first (only the model's guess has one)
     names = [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
-    assert names[-2:] == ["c.jpg", "a.jpg"]
+    assert names[-1:] == ["a.jpg"] and proxy.index(names.index("c.jpg"), 3).data() == ""
     assert proxy.index(names.index("d.jpg"), 4).data() == "corrupt_metadata"
