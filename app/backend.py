@@ -19,7 +19,7 @@ from app.map import data as map_data
 from app.rows import item_from_view
 from app.settings import Settings
 from geocore.library.api import Library
-from geocore.workflow import Reporter, Result, Session, TimeOptions, TrackSyncResult, WorkflowSettings
+from geocore.workflow import Reporter, Result, Session, SyncPreview, TimeOptions, TrackSyncResult, WorkflowSettings
 from geocore.workflow.models import ModelProvider, base_bundle
 
 LIBRARY_NAME = "library.sqlite"
@@ -121,10 +121,15 @@ class Backend:
                      f"{len(result.photo_ids)} photos, {len(result.failed)} problems")
         return len(result.photo_ids)
 
-    def sync_tracks(self, paths: list[Path], keys: list[str], ctx: Any) -> TrackSyncResult:
-        """Place the photos the window lists (`keys`, never the rest of the cache) on these track files."""
-        return self.session.sync_tracks(paths, (), TimeOptions(), self._reporter(ctx),
+    def sync_tracks(self, paths: list[Path], keys: list[str], ctx: Any, options: TimeOptions | None = None
+                    ) -> TrackSyncResult:
+        """Place the photos the window lists (`keys`, never the rest of the cache) on these tracks."""
+        return self.session.sync_tracks(paths, (), options or TimeOptions(), self._reporter(ctx),
                                         photo_ids=self.session.ids_of(keys))
+
+    def preview_tracks(self, paths: list[Path], keys: list[str], options: TimeOptions) -> SyncPreview:
+        """How many listed photos these settings would place (the sync dialog's live count); stores nothing."""
+        return self.session.preview_tracks(paths, self.session.ids_of(keys), options)
 
     def predict(self, keys: list[str], ctx: Any) -> int:
         """Predict photos (reusing cached predictions); rows refresh with proposals and review flags."""

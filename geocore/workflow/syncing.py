@@ -108,6 +108,7 @@ class SyncPreview:
     no_time: int = 0
     track_points: int = 0
     problems: list[str] = field(default_factory=list)
+    cameras: dict[str, tuple[int, int]] = field(default_factory=dict)  # camera -> (photos without GPS, matched)
 
 
 class TimeUseCases:
@@ -167,21 +168,31 @@ class TimeUseCases:
         """How many of these photos the options would place on the tracks; stores nothing (the GUI's live count).
         Tracks are read once and kept while their files do not change, so a preview per keystroke is cheap."""
         options = options or TimeOptions()
-        track, _, errors = self.load_track_set(expand_track_paths(track_paths), options)
+        paths = expand_track_paths(track_paths)
+        track, _, errors = self.load_track_set(paths, options) if paths else (None, 0, [])
         preview = SyncPreview(problems=[str(error) for error in errors])
-        if track is None:
-            return preview
         records = {str(r.id): r for r in self.records(dict.fromkeys(photo_ids)) if not r.error_kind}
-        scratch = TrackSyncResult("preview", dry_run=True)
-        clock = self._clock_for(records, track, options, scratch, Reporter())
-        preview.problems += [f"{o.path}: {o.reason}" for o in scratch.outcomes]
-        timed = [timed_photo(record) for record in records.values() if not record.has_gps]
-        max_gap = options.max_gap_s if options.max_gap_s is not None else DEFAULT_MAX_GAP_S
-        found = propose_from_track(timed, track, clock, max_gap, options.max_snap_s, False,
-                                   bridge_segments=options.bridge_segments)
-        preview.photos, preview.matched, preview.track_points = len(timed), len(found.proposals), len(track)
-        preview.interpolated = sum(p.note.startswith("track interpolated") for p in found.proposals.values())
+        placing = {key: record for key, record in records.items() if not record.has_gps}
+        timed = [timed_photo(record) for record in placing.values()]
+        preview.photos = len(timed)
         preview.no_time = sum(photo.capture is None for photo in timed)
+        matched: set[str] = set()
+        if track is not None:
+            scratch = TrackSyncResult("preview", dry_run=True)
+            clock = self._clock_for(records, track, options, scratch, Reporter())
+            preview.problems += [f"{o.path}: {o.reason}" for o in scratch.outcomes]
+            max_gap = options.max_gap_s if options.max_gap_s is not None else DEFAULT_MAX_GAP_S
+            found = propose_from_track(timed, track, clock, max_gap, options.max_snap_s, False,
+                                       bridge_segments=options.bridge_segments)
+            matched = set(found.proposals)
+            preview.matched, preview.track_points = len(found.proposals), len(track)
+            preview.interpolated = sum(p.note.startswith("track interpolated") for p in found.proposals.values())
+        counts: dict[str, list[int]] = {}
+        for key, record in placing.items():
+            entry = counts.setdefault(camera_key(record.make, record.model), [0, 0])
+            entry[0] += 1
+            entry[1] += key in matched
+        preview.cameras = {camera: (total, hits) for camera, (total, hits) in sorted(counts.items())}
         return preview
 
     def load_track_set(self, paths: list[Path], options: TimeOptions
@@ -277,7 +288,10 @@ class TimeUseCases:
                 reporter: Reporter, accept: bool, source: Source) -> None:
         """Store the placements (unless a dry run), run the fusion rule, report every photo."""
         proposals = {int(key): proposal for key, proposal in found.proposals.items()}
-        stored = {} if result.dry_run else self.store_proposals(source, proposals, accept)
+        # A track position is the fix at the photo's instant: written as GPSDateStamp/GPSTimeStamp (UTC)
+        fix_times = {int(key): found.times[key].utc_s for key in found.proposals
+                     if source is Source.GPS_TRACK and key in found.times}
+        stored = {} if result.dry_run else self.store_proposals(source, proposals, accept, fix_times)
         ids = list(proposals)
         assessments = self._assessments(ids)
         for photo_id, proposal in sorted(proposals.items(), key=lambda item: records[str(item[0])].path):
@@ -298,15 +312,16 @@ class TimeUseCases:
         result.photo_ids = ids
         self._emit_views(reporter, ids)
 
-    def store_proposals(self, source: Source, proposals: dict[int, LocationProposal], accept: bool = False
-                        ) -> dict[int, int]:
+    def store_proposals(self, source: Source, proposals: dict[int, LocationProposal], accept: bool = False,
+                        fix_times: dict[int, float] | None = None) -> dict[int, int]:
         """Store one source's placements; returns photo id -> the decision now holding it.
 
         A placement the photo already has from this source (in any state: a rejected one stays rejected, the user
         said no to exactly this) is not stored again; a new position replaces this source's proposals (and, with
         `accept`, its accepted one). The fusion rule decides each placement's flag before it is stored; with
         `accept` an unflagged placement it chooses goes in accepted, so that `write` writes it. A few queries
-        per batch of photos, not per photo: thousands arrive after a first scan.
+        per batch of photos, not per photo: thousands arrive after a first scan. `fix_times` (photo id -> UTC
+        seconds) are the instants of track fixes, kept with their decisions for the GPS time stamps.
         """
         ids = list(proposals)
         existing: dict[int, list[DecisionRecord]] = {photo_id: [] for photo_id in ids}
@@ -337,7 +352,7 @@ class TimeUseCases:
                 state = DecisionState.ACCEPTED if chosen else DecisionState.PROPOSED
                 new.append((photo_id, Proposal(photo_id, proposal.lat, proposal.lon, proposal.radius_km,
                                                source.value, proposal.altitude_m, review, proposal.note,
-                                               state.value)))
+                                               state.value, (fix_times or {}).get(photo_id))))
         self.library.reject_many(superseded)
         new_ids = self.library.propose_many([item for _, item in new])
         kept.update({photo_id: decision_id for (photo_id, _), decision_id in zip(new, new_ids, strict=True)})

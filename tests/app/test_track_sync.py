@@ -138,3 +138,49 @@ def test_the_summary_counts_reasons_by_kind_and_says_when_no_track_was_usable():
                                                      "no track point with a time")])
     assert nothing.text() == "Track sync: no usable track, 1 track file failed."
     assert nothing.details() == "t.kml: no track point with a time"
+
+
+def test_dialog_live_count_offsets_reference_and_remembered_camera(qtbot, make_window, trip: Path, tmp_path: Path):
+    """The dialog counts the matching photos as the settings change (global offset in exiftool's syntax, a camera's
+    clock offset, a reference photo), syncs with its options and remembers the camera's settings."""
+    import json
+
+    window = make_window()
+    open_and_wait(qtbot, window, trip)
+    track = write_gpx(tmp_path / "walk.gpx", TRACK)
+    dialog = window.track_dialog()
+    qtbot.waitUntil(lambda: "4 photos without GPS. Add a track" in dialog.count_label.text(), timeout=TIMEOUT_MS)
+    dialog.add_tracks([track.parent])  # a folder of tracks
+    qtbot.waitUntil(lambda: dialog.count_label.text().startswith("2 of 4 photos"), timeout=TIMEOUT_MS)
+    dialog.global_offset.setText("-8:00:00")  # c_after was taken 8 h after the track's start
+    qtbot.waitUntil(lambda: dialog.count_label.text().startswith("1 of 4 photos"), timeout=TIMEOUT_MS)
+    dialog.global_offset.setText("8 hours")
+    qtbot.waitUntil(lambda: "unreadable time offset" in dialog.count_label.text(), timeout=TIMEOUT_MS)
+    assert not dialog.buttons.button(dialog.buttons.StandardButton.Ok).isEnabled()
+    dialog.global_offset.setText("")
+    dialog.set_camera("Canon EOS", "", "-8:00:00")
+    qtbot.waitUntil(lambda: dialog.count_label.text().startswith("1 of 4 photos"), timeout=TIMEOUT_MS)
+    assert dialog.camera_table.item(0, 0).text() == "Canon EOS: 1 of 4 match"
+    dialog.set_camera("Canon EOS", "", "")
+    a_true = TRACK[0][0] + timedelta(minutes=4)
+    dialog.reference_photo.setCurrentIndex(dialog.reference_photo.findText("c_after.jpg"))
+    dialog.reference_value.setText(a_true.isoformat())  # "c_after was really taken 4 min into the track"
+    qtbot.waitUntil(lambda: dialog.count_label.text().startswith("1 of 4 photos"), timeout=TIMEOUT_MS)
+    dialog.reference_photo.setCurrentIndex(0)
+    dialog.set_camera("Canon EOS", "Europe/Rome", "+0:00:30")
+    qtbot.waitUntil(lambda: dialog.count_label.text().startswith("2 of 4 photos"), timeout=TIMEOUT_MS)
+
+    with qtbot.waitSignal(window.trackSyncFinished, timeout=TIMEOUT_MS) as finished:
+        window.accept_track_dialog(dialog)
+    summary = finished.args[0]
+    assert summary.placed == 2
+    library = window.backend.library
+    placed = {Path(library.photo(d.photo_id).path).name: d for d in library.decisions(source="gps_track")}
+    expected = 46.00 + (4.5 / 10) * 0.05  # 4 min plus the camera's 30 s into the first interval
+    assert placed["a_track.jpg"].lat == pytest.approx(expected, abs=1e-6)
+    remembered = json.loads((window.config_folder / "clock.json").read_text())
+    assert remembered["clock_offsets_s"] == {"Canon EOS": 30.0}
+    assert remembered["camera_zones"] == {"Canon EOS": "Europe/Rome"}
+    again = window.track_dialog()  # the next dialog starts from the remembered settings
+    qtbot.waitUntil(lambda: again.camera_table.rowCount() == 1, timeout=TIMEOUT_MS)
+    assert again.camera_table.item(0, 2).text() == "+0:00:30"
