@@ -1,0 +1,7 @@
+"""PyInstaller entry of the CLI (the console script `geotag` in a pip install)."""
+
+import sys
+
+from geocore.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,7 @@
+"""PyInstaller entry of the GUI (the console script `geotagger` in a pip install)."""
+
+import sys
+
+from app.main import main
+
+sys.exit(main())
