@@ -15,6 +15,7 @@ from app.items import STATE_LABELS, PhotoItem, needs_review
 from app.locations import format_location, parse_location
 
 DECIDABLE = ("proposed", "rejected", "accepted")
+NOTHING_LEFT = "No photo left to review in this list"
 
 
 class ReviewActions:
@@ -68,22 +69,29 @@ class ReviewActions:
                 return str(item.key)
         return None
 
-    def advance(self, done_keys: set[str]) -> None:
-        """Select the next photo needing review; say so when none is left."""
+    def advance(self, done_keys: set[str]) -> str:
+        """Select the next photo needing review; the words for the status bar when none is left."""
         key = self.next_to_review(done_keys)
         if key is None:
-            self.statusBar().showMessage("No photo left to review in this list", 5000)
-            return
+            return NOTHING_LEFT
         self.select_key(key)  # type: ignore[attr-defined]
+        return ""
 
     # ----- decisions -----
     def _decide(self, items: list[PhotoItem], decision: str, lat: float | None = None,
-                lon: float | None = None) -> None:
+                lon: float | None = None, advance: bool = False) -> None:
+        """Store a decision in the background; with `advance`, move on to the next photo to review now."""
         if not items:
             return
         keys = [item.key for item in items]
+        note = self.advance(set(keys)) if advance else ""
+
+        def done(fresh: list[PhotoItem]) -> str | None:
+            self.apply_updates(fresh)
+            return note or None  # the status bar's last word on this job
+
         self.start_job(lambda ctx: self.backend.decide(keys, decision, lat, lon, ctx), "Saving", self.pools.writer,
-                       on_done=self.apply_updates)
+                       on_done=done)
 
     def accept_selected(self) -> None:
         """Accept the proposed locations of the selected photos, then move on (Enter)."""
@@ -96,8 +104,7 @@ class ReviewActions:
         if not chosen:
             self._say_why_not_accepted(selected)
             return
-        self._decide(chosen, "accept")
-        self.advance({i.key for i in selected})
+        self._decide(chosen, "accept", advance=True)
 
     def _say_why_not_accepted(self, selected: list[PhotoItem]) -> None:
         if not selected:
@@ -113,14 +120,11 @@ class ReviewActions:
     def reject_selected(self) -> None:
         """Reject the proposals of the selected photos, then move on (Delete)."""
         selected = self.selected_items()
-        chosen = [i for i in selected if i.state in DECIDABLE]
-        self._decide(chosen, "reject")
-        if chosen:
-            self.advance({i.key for i in selected})
+        self._decide([i for i in selected if i.state in DECIDABLE], "reject", advance=True)
 
-    def set_location_from_map(self, lat: float, lon: float) -> None:
+    def set_location_from_map(self, lat: float, lon: float, advance: bool = False) -> None:
         """A click or a marker drag on the map sets the location of every selected photo."""
-        self._decide(self.selected_items(), "manual", lat, lon)
+        self._decide(self.selected_items(), "manual", lat, lon, advance)
 
     def set_location_dialog(self) -> None:
         """Type a position (lat, lon) for the selection."""
@@ -144,10 +148,7 @@ class ReviewActions:
         if position is None:
             self.statusBar().showMessage("The clipboard holds no position", 4000)
             return
-        selected = self.selected_items()
-        self.set_location_from_map(*position)
-        if selected:
-            self.advance({i.key for i in selected})
+        self.set_location_from_map(*position, advance=True)
 
     def undo(self) -> None:
         """Undo the last batch: a write or strip (restores the files), else the last decision."""
