@@ -7,15 +7,20 @@ Printed side by side in one run:
 - reference 2: a per-photo Python loop (bisect + scalar great-circle interpolation), the straightforward way, on the
   same 1 M-point track;
 - time neighbours: `locate_by_neighbours` with N geotagged and N untagged photos, photos per second;
-- parsing: `load_track` on a generated 100 k-point GPX file, points per second.
-Usage: python benchmarks/timesync_match.py [--photos N] [--track-points N]
+- parsing and indexing (into the sorted numpy Track), side by side on the same generated files:
+  a 1 M-point GPX through `load_track` (target <= 3 s) against gpxpy.parse (on a 100 k-point file, its rate
+  extrapolated to 1 M unless --full-gpxpy), and a 1 M-record Takeout Records.json through `load_track` (streamed,
+  target <= 5 s) against json.load of the same file (which only builds the Python objects, all in memory).
+Usage: python benchmarks/timesync_match.py [--photos N] [--track-points N] [--parse-points N] [--full-gpxpy]
 """
 
 from __future__ import annotations
 
 import argparse
 import bisect
+import json
 import math
+import os
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -77,28 +82,72 @@ def gpxpy_reference(track: Track, photos: np.ndarray) -> float:
     return time.perf_counter() - started
 
 
-def parse_benchmark(points: int) -> float:
+def write_gpx_file(path: Path, points: int) -> None:
+    """A GPX track of `points` 1 Hz points with elevation, as loggers write it (one point per line)."""
     track = random_walk(points, seed=1)
-    rows = "".join(
-        f'<trkpt lat="{la:.7f}" lon="{lo:.7f}"><ele>500</ele><time>'
-        f'{datetime.fromtimestamp(t, timezone.utc):%Y-%m-%dT%H:%M:%SZ}</time></trkpt>'
-        for t, la, lo in zip(track.times_s, track.lat, track.lon, strict=True)
-    )
+    stamps = np.array(track.times_s.astype(np.int64), dtype="datetime64[s]").astype(str)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write('<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="bench" '
+                     'xmlns="http://www.topografix.com/GPX/1/1"><trk><name>walk</name><trkseg>\n')
+        for stamp, la, lo in zip(stamps, track.lat.tolist(), track.lon.tolist(), strict=True):
+            handle.write(f'<trkpt lat="{la:.7f}" lon="{lo:.7f}"><ele>500.0</ele><time>{stamp}Z</time></trkpt>\n')
+        handle.write("</trkseg></trk></gpx>\n")
+
+
+def write_records_file(path: Path, points: int) -> None:
+    """A Takeout Records.json with `points` locations, pretty-printed, every tenth with an activity block."""
+    track = random_walk(points, seed=4)
+    stamps = np.array((track.times_s * 1000).astype(np.int64), dtype="datetime64[ms]").astype(str)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write('{\n  "locations": [')
+        for index, (stamp, la, lo) in enumerate(zip(stamps, track.lat.tolist(), track.lon.tolist(), strict=True)):
+            activity = ('"activity": [{"activity": [{"type": "STILL", "confidence": 100}], '
+                        f'"timestamp": "{stamp}Z"}}],\n    ') if index % 10 == 0 else ""
+            handle.write(f'{"," if index else ""}{{\n    "latitudeE7": {round(la * 1e7)},\n    "longitudeE7": '
+                         f'{round(lo * 1e7)},\n    "accuracy": 12,\n    {activity}"source": "GPS",\n    '
+                         f'"deviceTag": 1234567,\n    "timestamp": "{stamp}Z"\n  }}')
+        handle.write("]\n}\n")
+
+
+def timed(function: object) -> float:
+    started = time.perf_counter()
+    function()  # type: ignore[operator]
+    return time.perf_counter() - started
+
+
+def parse_benchmark(points: int, full_gpxpy: bool) -> list[tuple[str, int, float]]:
+    """(label, points, seconds) for ours and the references, on files written to a temporary folder."""
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "big.gpx"
-        path.write_text(f'<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>{rows}'
-                        "</trkseg></trk></gpx>")
-        started = time.perf_counter()
-        parsed = load_track(path)
-        elapsed = time.perf_counter() - started
-    assert len(parsed) == points
-    return elapsed
+        gpx, records, small = Path(folder) / "big.gpx", Path(folder) / "Records.json", Path(folder) / "small.gpx"
+        write_gpx_file(gpx, points)
+        write_records_file(records, points)
+        write_gpx_file(small, min(points, 100_000))
+        parsed: list[Track] = []
+        rows.append(("ours: load_track GPX (parse + index)", points, timed(lambda: parsed.append(load_track(gpx)))))
+        assert len(parsed[-1]) == points
+        gpxpy_file = gpx if full_gpxpy else small
+        gpxpy_points = points if full_gpxpy else min(points, 100_000)
+        text = gpxpy_file.read_text(encoding="utf-8")
+        rows.append((f"ref: gpxpy.parse GPX ({gpxpy_points:,} points)", gpxpy_points,
+                     timed(lambda: gpxpy.parse(text))))
+        rows.append(("ours: load_track Records.json (streamed)", points,
+                     timed(lambda: parsed.append(load_track(records)))))
+        assert len(parsed[-1]) == points
+        with open(records, encoding="utf-8") as handle:
+            rows.append(("ref: json.load Records.json (objects only)", points, timed(lambda: json.load(handle))))
+        rows.append(("file sizes (MB): GPX / Records.json", 0, 0.0))
+        sizes = (os.path.getsize(gpx) / 1e6, os.path.getsize(records) / 1e6)
+    rows[-1] = (f"file sizes: GPX {sizes[0]:.0f} MB, Records.json {sizes[1]:.0f} MB", 0, 0.0)
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=100_000)
     parser.add_argument("--track-points", type=int, default=1_000_000)
+    parser.add_argument("--parse-points", type=int, default=1_000_000)
+    parser.add_argument("--full-gpxpy", action="store_true", help="time gpxpy on the full file (minutes)")
     args = parser.parse_args()
     track = random_walk(args.track_points)
     rng = np.random.default_rng(2)
@@ -120,8 +169,7 @@ def main() -> None:
     located = locate_by_neighbours(neighbours, rng.uniform(neighbours.start_s, neighbours.end_s, args.photos))
     neighbours_s = time.perf_counter() - started
     assert located.matched.all()
-    parse_points = 100_000
-    parse_s = parse_benchmark(parse_points)
+    parsing = parse_benchmark(args.parse_points, args.full_gpxpy)
 
     ours_rate, loop_rate, gpxpy_rate = args.photos / ours_s, len(loop_photos) / loop_s, len(gpxpy_photos) / gpxpy_s
     print(f"track {len(track):,} points, {args.photos:,} photos")
@@ -131,7 +179,14 @@ def main() -> None:
     print(f"{'ref: gpxpy get_location_at (20k track)':38s} {gpxpy_rate:12,.0f} {ours_rate / gpxpy_rate:15.1f}")
     print(f"{'ours: locate_by_neighbours':38s} {args.photos / neighbours_s:12,.0f} {'':>15s}")
     print(f"largest |ours - loop| position difference: {worst_deg:.2e} degrees")
-    print(f"parse {parse_points:,}-point GPX: {parse_s:.2f} s ({parse_points / parse_s:,.0f} points/s)")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'parse + index':46s} {'points':>10s} {'seconds':>9s} {'points/s':>12s} {'s per 1 M':>10s}")
+    for label, points, seconds in parsing:
+        if not points:
+            print(label)
+            continue
+        print(f"{label:46s} {points:10,d} {seconds:9.2f} {points / seconds:12,.0f} {seconds * 1e6 / points:10.2f}")
+    print("targets: 1 M-point GPX <= 3 s, 1 M-point Records.json <= 5 s")
 
 
 if __name__ == "__main__":

@@ -23,64 +23,80 @@ from geocore.timesync.points import FloatArray, Points, TrackFormatError, finish
 from geocore.timesync.track import Track
 
 _ATTRIBUTE = rb"""\s*=\s*["']([^"'<>]*)["']"""
-_POINT = re.compile(
-    rb"<(trkpt|rtept|wpt)\s+(?:lat" + _ATTRIBUTE + rb"\s+lon" + _ATTRIBUTE + rb"|lon" + _ATTRIBUTE + rb"\s+lat"
-    + _ATTRIBUTE + rb")\s*>"
-    rb"\s*(?:<ele>([^<]*)</ele>)?\s*(?:<time>([^<]*)</time>)?"
-    rb"(?:(?:(?!<sat>|</\1>).)*?<sat>([^<]*)</sat>)?"
-    rb"(?:(?:(?!<hdop>|</\1>).)*?<hdop>([^<]*)</hdop>)?"
-    rb".*?</\1\s*>",
-    re.S,
-)
+_REST = rb"[^<]*(?:<(?!/{tag}\s*>)[^<]*)*</{tag}\s*>"  # the rest of the point, unrolled (no per-character test)
+_QUALITY = rb"(?:(?:(?!<sat>|</{tag}>).)*?<sat>([^<]*)</sat>)?(?:(?:(?!<hdop>|</{tag}>).)*?<hdop>([^<]*)</hdop>)?"
 _SEGMENT_END = re.compile(rb"</(?:trkseg|rte)\s*>")
-_KINDS = {b"trkpt": 0, b"rtept": 1, b"wpt": 2}
+_KINDS = (b"trkpt", b"rtept", b"wpt")
+
+
+def _pattern(tag: bytes, lon_first: bool, quality: bool) -> re.Pattern[bytes]:
+    """One point in the GPX schema's element order: lat/lon, then ele, time (and sat, hdop when asked)."""
+    first, second = (b"lon", b"lat") if lon_first else (b"lat", b"lon")
+    head = rb"<" + tag + rb"\s+" + first + _ATTRIBUTE + rb"\s+" + second + _ATTRIBUTE + rb"\s*>"
+    body = rb"\s*(?:<ele>([^<]*)</ele>)?\s*(?:<time>([^<]*)</time>)?"
+    rest = (_QUALITY.replace(b"{tag}", tag) + rb".*?</" + tag + rb"\s*>") if quality else _REST.replace(b"{tag}", tag)
+    return re.compile(head + body + rest, re.S)
 
 
 def parse_gpx_bytes(data: bytes, path: Path) -> Track:
     """Track from the bytes of a GPX file (fast reader when it covers the file, else the streaming one)."""
     if data[:3] == b"\xef\xbb\xbf":
         data = data[3:]
-    openings = sum(len(re.findall(rb"<" + name + rb"[\s>/]", data)) for name in _KINDS)
     if b"<!--" not in data and b"&" not in data and b"<![CDATA[" not in data:
-        fast = _fast(data, path, openings)
+        fast = _fast(data, path)
         if fast is not None:
             return fast
     return _streaming(data, path)
 
 
-def _fast(data: bytes, path: Path, openings: int) -> Track | None:
+def _fast(data: bytes, path: Path) -> Track | None:
     """The regular-expression reader; None when it does not account for every point."""
-    pieces = _SEGMENT_END.split(data)
-    rows: list[tuple[bytes, ...]] = []
-    piece_of_row: list[int] = []
-    for index, piece in enumerate(pieces):
-        found = _POINT.findall(piece)
-        rows += found
-        piece_of_row += [index] * len(found)
-    if len(rows) != openings:
-        return None
-    if not rows:
+    quality = b"<hdop>" in data or b"<sat>" in data
+    pieces = _SEGMENT_END.split(data) if b"</trkseg" in data or b"</rte" in data else [data]
+    tables, segments = [], []
+    for kind, tag in enumerate(_KINDS):
+        expected = data.count(b"<" + tag)  # a count that includes anything else starting so falls back: correct
+        if not expected:
+            continue
+        found = 0
+        for lon_first in (False, True):
+            pattern = _pattern(tag, lon_first, quality)
+            for index, piece in enumerate(pieces):
+                rows = pattern.findall(piece)
+                if rows:
+                    table = np.array(rows, dtype="S")
+                    tables.append(table[:, [1, 0, *range(2, table.shape[1])]] if lon_first else table)
+                    segments.append(np.full(len(rows), len(pieces) if kind == 2 else index))
+                    found += len(rows)
+            if found == expected:
+                break
+        if found != expected:
+            return None
+    if not tables:
         return None  # the streaming reader tells an empty GPX from a file that is not GPX at all
-    table = np.array(rows, dtype="S")
-    kind = np.array([_KINDS[k] for k in table[:, 0].tolist()]) if len(set(table[:, 0].tolist())) > 1 else \
-        np.full(len(rows), _KINDS[bytes(table[0, 0])])
-    swapped = table[:, 1] == b""
-    if swapped.any():  # lon="..." lat="...": the other pair of groups
-        lat = np.where(swapped, _optional_numbers(table[:, 4]), _optional_numbers(table[:, 1]))
-        lon = np.where(swapped, _optional_numbers(table[:, 3]), _optional_numbers(table[:, 2]))
-    else:
-        lat, lon = _optional_numbers(table[:, 1]), _optional_numbers(table[:, 2])
+    return _from_tables(path, tables, segments, quality)
+
+
+def _from_tables(path: Path, tables: list[np.ndarray], segments: list[np.ndarray], quality: bool) -> Track | None:
+    width = max(table.shape[1] for table in tables)
+    columns = [np.concatenate([table[:, k] for table in tables]) for k in range(width)]
+    lat, lon = _optional_numbers(columns[0]), _optional_numbers(columns[1])
     if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
         return None  # the streaming reader names the point
-    altitude, times = _optional_numbers(table[:, 5]), iso_times_s(table[:, 6])
-    satellites, hdop = _optional_numbers(table[:, 7]), _optional_numbers(table[:, 8])
-    segment = np.where(kind == 2, len(pieces), np.asarray(piece_of_row))
-    return finish_arrays(path, times, lat, lon, altitude, segment, hdop, satellites)
+    altitude, times = _optional_numbers(columns[2]), iso_times_s(np.char.strip(columns[3]))
+    satellites, hdop = (_optional_numbers(columns[4]), _optional_numbers(columns[5])) if quality else (None, None)
+    return finish_arrays(path, times, lat, lon, altitude, np.concatenate(segments), hdop, satellites)
 
 
 def _optional_numbers(column: np.ndarray) -> FloatArray:
-    column = np.char.strip(column)
     out = np.full(column.shape, np.nan)
+    present = column != b""
+    if present.all():
+        try:
+            return column.astype(np.float64)  # numpy's float parsing skips surrounding white space
+        except ValueError:
+            pass
+    column = np.char.strip(column)
     present = column != b""
     if present.any():
         try:
@@ -121,7 +137,11 @@ def _streaming(data: bytes, path: Path) -> Track:
                 element.clear()
     except ElementTree.ParseError as error:
         line = error.position[0] if error.position else None
-        raise TrackFormatError(path, f"not valid GPX: {error}", line=line) from error
+        if not points.times_s:
+            raise TrackFormatError(path, f"not valid GPX: {error}", line=line) from error
+        # a logger that died mid-write leaves a cut-off file: the points before the break are still good
+        points.notes.append(f"{path}: line {line}: not valid GPX ({error}); the {len(points.times_s)} points "
+                            "before it are used")
     return points.finish(path)
 
 

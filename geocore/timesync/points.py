@@ -66,53 +66,98 @@ def datetime_to_s(value: datetime) -> float:
 def iso_times_s(texts: npt.ArrayLike) -> FloatArray:
     """POSIX seconds of many ISO 8601 times at once (bytes or str), NaN where unusable.
 
-    The common form "YYYY-MM-DDTHH:MM:SS[.fff]Z" is converted with array arithmetic (a million in a fraction of
-    a second); anything else (offsets, odd widths) goes through `parse_time_s` one by one.
+    The common forms "YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM)" are converted with array arithmetic on the bytes (a
+    million in a fraction of a second); anything else goes through `parse_time_s` one by one.
     """
-    raw = np.char.strip(np.asarray(texts, dtype="S"))
+    raw = np.asarray(texts, dtype="S")
     out = np.full(raw.shape, np.nan)
     if raw.size == 0:
         return out
-    width = raw.dtype.itemsize
-    fixed = np.ascontiguousarray(raw, dtype=f"S{max(width, 20)}")
-    digits = fixed.view(np.uint8).reshape(raw.size, -1)[:, :20].astype(np.int64) - 48
-    z = ord("Z") - 48
-    common = ((digits[:, 4] == -3) & (digits[:, 7] == -3) & (np.isin(digits[:, 10], (ord("T") - 48, -16)))
-              & (digits[:, 13] == 10) & (digits[:, 16] == 10) & (np.char.endswith(raw, b"Z")))
-    positions = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
-    common &= ((digits[:, positions] >= 0) & (digits[:, positions] <= 9)).all(axis=1)
-    common &= (digits[:, 19] == z) | (digits[:, 19] == -2)  # "...SSZ" or a fraction "...SS.fffZ"
-    common[common] &= _valid_fields(digits[common])
-    if common.any():
-        d = digits[common]
-        seconds = _civil_seconds(d)
-        fraction = _fractions(raw[common])
-        out[common] = seconds + fraction
-    for index in np.flatnonzero(~common):
+    if raw.dtype.itemsize < 29:  # room for every position looked at below ("...SS.fff+HH:MM")
+        raw = raw.astype("S29")
+    raw = np.ascontiguousarray(raw)
+    u = raw.view(np.uint8).reshape(raw.size, raw.dtype.itemsize)
+    length = np.char.str_len(raw)
+    common = _common_shape(u)
+    rows = np.arange(raw.size)
+    has_fraction = common & (u[:, 19] == ord(".")) & (length >= 24)
+    for k in (20, 21, 22):
+        has_fraction &= _is_digit(u[:, k])
+    tail = np.where(has_fraction, 23, 19)
+    at_tail = u[rows, np.minimum(tail, u.shape[1] - 1)]
+    zulu = common & (at_tail == ord("Z")) & (length == tail + 1)
+    offset = common & np.isin(at_tail, (ord("+"), ord("-"))) & (length == tail + 6)
+    offset_s = np.zeros(raw.size)
+    if offset.any():
+        offset, offset_s = _offsets(u, rows, tail, offset)
+    good = zulu | offset
+    if good.any():
+        good_rows = np.flatnonzero(good)
+        seconds = _civil_seconds(u[good_rows])
+        fraction = np.where(has_fraction[good_rows], _digits(u[good_rows], 20, 3) / 1000.0, 0.0)
+        out[good_rows] = seconds + fraction - offset_s[good_rows]
+    for index in np.flatnonzero(~good):
         value = parse_time_s(raw[index].decode("utf-8", "replace"))
         out[index] = np.nan if value is None else value
     return out
 
 
+def _is_digit(column: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    return (column >= 48) & (column <= 57)
+
+
+def _digits(u: npt.NDArray[np.uint8], start: int, count: int) -> npt.NDArray[np.int64]:
+    value = np.zeros(u.shape[0], dtype=np.int64)
+    for k in range(start, start + count):
+        value = value * 10 + (u[:, k].astype(np.int64) - 48)
+    return value
+
+
+def _common_shape(u: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """Rows shaped YYYY-MM-DD[T ]HH:MM:SS with fields that exist."""
+    shape = (u[:, 4] == ord("-")) & (u[:, 7] == ord("-")) & ((u[:, 10] == ord("T")) | (u[:, 10] == ord(" ")))
+    shape &= (u[:, 13] == ord(":")) & (u[:, 16] == ord(":"))
+    for k in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18):
+        shape &= _is_digit(u[:, k])
+    shape[shape] &= _valid_fields(u[shape])
+    return shape
+
+
+def _offsets(u: npt.NDArray[np.uint8], rows: npt.NDArray[np.intp], tail: npt.NDArray[np.intp],
+             offset: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.bool_], FloatArray]:
+    """Rows whose "+HH:MM" after the seconds is readable, and that offset in seconds."""
+    last = u.shape[1] - 1
+    picks = [u[rows, np.minimum(tail + k, last)] for k in range(6)]
+    offset = offset & (picks[3] == ord(":")) & _is_digit(picks[1]) & _is_digit(picks[2]) & _is_digit(picks[4]) \
+        & _is_digit(picks[5])
+    hours = (picks[1].astype(np.int64) - 48) * 10 + picks[2] - 48
+    minutes = (picks[4].astype(np.int64) - 48) * 10 + picks[5] - 48
+    offset &= (hours <= 14) & (minutes < 60)
+    sign = np.where(picks[0] == ord("-"), -1.0, 1.0)
+    return offset, np.where(offset, sign * (hours * 3600 + minutes * 60), 0.0)
+
+
 _DAYS_IN_MONTH = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
-def _valid_fields(d: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+def _fields(u: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.int64], ...]:
+    """Year, month, day, hour, minute, second of rows shaped YYYY-MM-DDTHH:MM:SS."""
+    return (_digits(u, 0, 4), _digits(u, 5, 2), _digits(u, 8, 2), _digits(u, 11, 2), _digits(u, 14, 2),
+            _digits(u, 17, 2))
+
+
+def _valid_fields(u: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
     """Rows whose month, day (leap years included), hour, minute and second exist, as fromisoformat requires."""
-    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-    month, day = d[:, 5] * 10 + d[:, 6], d[:, 8] * 10 + d[:, 9]
+    year, month, day, hour, minute, second = _fields(u)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_ok = (month >= 1) & (month <= 12)
     days = np.where(month_ok, _DAYS_IN_MONTH[np.clip(month, 0, 12)], 0) - ((month == 2) & ~leap)
-    time_ok = (d[:, 11] * 10 + d[:, 12] < 24) & (d[:, 14] * 10 + d[:, 15] < 60) & (d[:, 17] * 10 + d[:, 18] < 60)
-    return month_ok & (day >= 1) & (day <= days) & time_ok & (year >= 1)
+    return month_ok & (day >= 1) & (day <= days) & (hour < 24) & (minute < 60) & (second < 60) & (year >= 1)
 
 
-def _civil_seconds(d: npt.NDArray[np.int64]) -> FloatArray:
-    """Seconds since 1970 of digit rows YYYY-MM-DDTHH:MM:SS (days from the civil calendar, Howard Hinnant's rule)."""
-    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-    month, day = d[:, 5] * 10 + d[:, 6], d[:, 8] * 10 + d[:, 9]
-    hour, minute, second = d[:, 11] * 10 + d[:, 12], d[:, 14] * 10 + d[:, 15], d[:, 17] * 10 + d[:, 18]
+def _civil_seconds(u: npt.NDArray[np.uint8]) -> FloatArray:
+    """Seconds since 1970 of rows YYYY-MM-DDTHH:MM:SS (days from the civil calendar, Howard Hinnant's rule)."""
+    year, month, day, hour, minute, second = _fields(u)
     year = year - (month <= 2)
     era = np.floor_divide(year, 400)
     year_of_era = year - era * 400
@@ -120,16 +165,6 @@ def _civil_seconds(d: npt.NDArray[np.int64]) -> FloatArray:
     day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
     days = era * 146097 + day_of_era - 719468
     return (days * 86400 + hour * 3600 + minute * 60 + second).astype(np.float64)
-
-
-def _fractions(raw: npt.NDArray[np.bytes_]) -> FloatArray:
-    """The ".fff" part of "...SS.fffZ" times (0 when absent)."""
-    out = np.zeros(raw.shape)
-    has = np.char.find(raw, b".", 19) == 19
-    if has.any():
-        tails = np.char.rstrip(np.char.partition(raw[has], b".")[:, 2], b"Z")
-        out[has] = np.char.add(b"0.", tails).astype(np.float64)
-    return out
 
 
 @dataclass

@@ -189,3 +189,10 @@ def test_folders_of_mixed_formats_and_a_bad_file_in_the_batch(tmp_path):
     tracks, errors = load_tracks([folder, tmp_path / "missing.gpx"])
     assert len(tracks) == 2 and len(errors) == 2
     assert "d.gpx: line 1: not valid GPX" in str(errors[0]) and "missing.gpx: cannot read" in str(errors[1])
+
+
+def test_a_cut_off_gpx_keeps_the_points_before_the_break(tmp_path):
+    text = tf.write_gpx(tmp_path / "t.gpx", [POINTS]).read_text()
+    cut = write(tmp_path / "cut.gpx", text[: text.index("</trkpt>", text.index("</trkpt>") + 1) + 30])
+    track = load_track(cut)
+    assert len(track) == 2 and any("not valid GPX" in note and "2 points before it" in note for note in track.notes)
