@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, Signal
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -16,6 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
@@ -23,6 +26,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from app.card_summary import card_summary
 from app.items import escaped_tooltip
 from app.map.page import TILE_PROVIDERS
 from app.settings import Settings
@@ -51,6 +55,14 @@ class SettingsDialog(QDialog):
         self.online_tiles = QCheckBox("Online map tiles (sends map positions to the tile server)")
         self.online_tiles.setChecked(settings.online_tiles)
         self.tile_provider = self._combo([(name, name) for name in TILE_PROVIDERS], settings.tile_provider)
+        self.tile_archive = QLineEdit(settings.tile_archive)
+        self.tile_archive.setPlaceholderText("none: the offline basemap only")
+        self.tile_archive.setToolTip("A PMTiles or MBTiles raster archive (e.g. a region extract), drawn offline")
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._choose_archive)
+        archive_row = QHBoxLayout()
+        archive_row.addWidget(self.tile_archive, 1)
+        archive_row.addWidget(browse)
         self.place_names = QCheckBox("Look up place names (offline, GeoNames)")
         self.place_names.setChecked(settings.place_names)
         for label, widget in (("Inference", self.provider), ("Test-time crops", self.crops),
@@ -58,10 +70,17 @@ class SettingsDialog(QDialog):
                               ("", self.keep_timestamps), ("", self.backups), ("", self.online_tiles),
                               ("Tile provider", self.tile_provider), ("", self.place_names)):
             form.addRow(label, widget)
+        form.addRow("Offline tiles", archive_row)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def _choose_archive(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Offline map tiles", self.tile_archive.text(),
+                                              "Tile archives (*.pmtiles *.mbtiles *.PMTILES *.MBTILES);;All files (*)")
+        if path:
+            self.tile_archive.setText(path)
 
     @staticmethod
     def _combo(choices: list[tuple[str, Any]], current: Any) -> QComboBox:
@@ -81,6 +100,8 @@ class SettingsDialog(QDialog):
             keep_timestamps=self.keep_timestamps.isChecked(), backups=self.backups.isChecked(),
             online_tiles=self.online_tiles.isChecked(), tile_provider=self.tile_provider.currentData(),
             place_names=self.place_names.isChecked(), active_model=s.active_model,
+            tile_archive=self.tile_archive.text().strip(), compact_rows=s.compact_rows,
+            window_geometry=s.window_geometry, splitter_state=s.splitter_state, header_state=s.header_state,
             recent_folders=list(s.recent_folders))
 
 
@@ -188,7 +209,11 @@ class ModelsDialog(QDialog):
         layout.addLayout(left, 1)
         right = QVBoxLayout()
         self.card = QPlainTextEdit(readOnly=True)
+        self.card.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.raw_card = QCheckBox("Show the raw card (JSON)")
+        self.raw_card.toggled.connect(lambda *_: self._show_card())
         right.addWidget(self.card)
+        right.addWidget(self.raw_card)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Use this model")
         buttons.accepted.connect(self.accept)
@@ -205,7 +230,15 @@ class ModelsDialog(QDialog):
 
     def _show_card(self) -> None:
         chosen = self.chosen()
-        self.card.setPlainText(self.card_text(Path(chosen)) if chosen else "No model bundles found.")
+        text = self.card_text(Path(chosen)) if chosen else "No model bundles found."
+        if not self.raw_card.isChecked():
+            try:
+                card = json.loads(text)
+            except ValueError:
+                card = None  # a reason why the bundle cannot be read: shown as it is
+            if isinstance(card, dict):
+                text = card_summary(card)
+        self.card.setPlainText(text)
 
     def _import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a model", "", "Geotagger models (*.geomodel)")

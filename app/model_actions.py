@@ -42,7 +42,8 @@ class ModelActions:
         self.settings = new
         self.backend.settings = new
         new.save(self.config_folder)
-        if (old.online_tiles, old.tile_provider) != (new.online_tiles, new.tile_provider):
+        if (old.online_tiles, old.tile_provider, old.tile_archive) != (new.online_tiles, new.tile_provider,
+                                                                       new.tile_archive):
             self.rebuild_map()
         if (old.provider, old.crops, old.active_model) != (new.provider, new.crops, new.active_model):
             self.backend.reset_predictor()

@@ -38,6 +38,10 @@ def test_models_dialog_lists_bundles_and_shows_their_cards(qtbot, tiny_bundle: P
         dialog = ModelsDialog(bundles, str(tiny_bundle), backend.card_text)
         qtbot.addWidget(dialog)
         assert dialog.chosen() == str(tiny_bundle)
+        summary = dialog.card.toPlainText()  # a readable summary first, the raw card on demand
+        assert "Model: tiny-app-test" in summary and "Licence: CC0" in summary and "Training data" in summary
+        assert "data: synthetic" in summary and "Predicts: places on 3 level(s)" in summary
+        dialog.raw_card.setChecked(True)
         card = json.loads(dialog.card.toPlainText())
         assert card["model_id"] == "tiny-app-test" and card["license"] == "CC0"
         shipped = [path for label, path in bundles if label.startswith("Shipped:")]
