@@ -48,24 +48,34 @@ class Source(str, Enum):
 
 @dataclass(frozen=True)
 class SourceInfo:
-    """Label shown to the user, GPSProcessingMethod written, fusion rank (0 = most reliable) and kind."""
+    """Label shown to the user, GPSProcessingMethod written, fusion rank (0 = most reliable), kind, and the
+    GPSHPositioningError written when a decision carries no radius of its own."""
 
     label: str
     processing_method: str
     priority: int
     is_estimate: bool
     time_based: bool
+    default_radius_km: float = 1.0
 
 
 # Priority is the fusion rule's order (geocore.fusion): the user's own word, then time (a track, then a
 # neighbour photo), then the user's own model, then the planet model. Estimates are never training data and
 # never neighbours of other photos (errors would chain).
+#
+# GPSProcessingMethod keeps to the values EXIF 2.32 names and `exiftool -validate` accepts (GPS, CELLID, WLAN,
+# MANUAL): a track fix was measured by a receiver (GPS); everything else was not measured by the camera's
+# receiver but placed afterwards, by the user or by us, which EXIF calls MANUAL. That estimates are estimates is
+# said in full in our XMP namespace (geocore.library.provenance) and by a wide GPSHPositioningError; earlier
+# versions wrote ESTIMATED here, which geocore.library.metadata.written_estimate still recognises.
 SOURCE_TABLE: dict[Source, SourceInfo] = {
-    Source.MANUAL: SourceInfo("manual", "MANUAL", 0, is_estimate=False, time_based=False),
-    Source.GPS_TRACK: SourceInfo("track", "GPS", 1, is_estimate=False, time_based=True),
-    Source.TIME_NEIGHBOUR: SourceInfo("neighbour", "ESTIMATED", 2, is_estimate=True, time_based=True),
-    Source.PERSONAL_MODEL: SourceInfo("personal", "ESTIMATED", 3, is_estimate=True, time_based=False),
-    Source.MODEL: SourceInfo("model", "ESTIMATED", 4, is_estimate=True, time_based=False),
+    Source.MANUAL: SourceInfo("manual", "MANUAL", 0, is_estimate=False, time_based=False, default_radius_km=0.05),
+    Source.GPS_TRACK: SourceInfo("track", "GPS", 1, is_estimate=False, time_based=True, default_radius_km=0.01),
+    Source.TIME_NEIGHBOUR: SourceInfo("neighbour", "MANUAL", 2, is_estimate=True, time_based=True,
+                                      default_radius_km=1.0),
+    Source.PERSONAL_MODEL: SourceInfo("personal", "MANUAL", 3, is_estimate=True, time_based=False,
+                                      default_radius_km=25.0),
+    Source.MODEL: SourceInfo("model", "MANUAL", 4, is_estimate=True, time_based=False, default_radius_km=250.0),
 }
 SOURCES_BY_PRIORITY: tuple[Source, ...] = tuple(sorted(Source, key=lambda source: source.priority))
 

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect, Engine
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_ENV_VAR = "GEOTAGGER_DB"
 
 metadata = sa.MetaData()
@@ -88,6 +88,7 @@ decisions = sa.Table(
     sa.Column("review", sa.Boolean, default=False), sa.Column("notes", sa.Text),
     sa.Column("batch_id", sa.String),
     sa.Column("created_ns", sa.Integer), sa.Column("updated_ns", sa.Integer),
+    sa.Column("fix_utc_s", sa.Float),  # a track fix's instant (UTC seconds): written as GPSDateStamp/GPSTimeStamp
 )
 
 batches = sa.Table(
@@ -136,7 +137,14 @@ def _migrate_2_to_3(connection: Connection) -> None:
                                    f"WHERE typeof({column}) = 'text'")
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_1_to_2, 3: _migrate_2_to_3}
+def _migrate_3_to_4(connection: Connection) -> None:
+    """Version 4 keeps the instant of a track fix with its decision (GPS date and time stamps, exiftool -geosync)."""
+    columns = {row[1] for row in connection.exec_driver_sql("PRAGMA table_info(decisions)")}
+    if "fix_utc_s" not in columns:
+        connection.exec_driver_sql("ALTER TABLE decisions ADD COLUMN fix_utc_s REAL")
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_1_to_2, 3: _migrate_2_to_3, 4: _migrate_3_to_4}
 
 
 def default_db_path() -> Path:

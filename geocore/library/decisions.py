@@ -47,6 +47,7 @@ class Proposal:
     review: bool = False
     notes: str | None = None
     state: str = "proposed"
+    fix_utc_s: float | None = None  # a track fix's instant, UTC seconds (written as the GPS time stamps)
 
     def validate(self) -> None:
         """ValueError for an unknown source/state; PositionError (a ValueError) for out-of-range numbers."""
@@ -82,7 +83,8 @@ class DecisionStore:
         """One transaction: accepted ones demote the photo's earlier acceptance, the rest go in as one executemany."""
         now = time.time_ns()
         rows = [dict(photo_id=p.photo_id, state=p.state, source=p.source, lat=p.lat, lon=p.lon, radius_km=p.radius_km,
-                     altitude_m=p.altitude_m, review=p.review, notes=p.notes, created_ns=now, updated_ns=now)
+                     altitude_m=p.altitude_m, review=p.review, notes=p.notes, created_ns=now, updated_ns=now,
+                     fix_utc_s=p.fix_utc_s)
                 for p in proposals]
         with self.database.write_lock, self.database.engine.begin() as connection:
             if any(p.state == "accepted" for p in proposals):  # order matters: row by row
@@ -184,6 +186,16 @@ class DecisionStore:
                 query = sa.select(table).where(table.c.photo_id.in_(chunk))
                 found.extend(from_row(DecisionRecord, row) for row in connection.execute(query))
         return sorted(found, key=lambda decision: decision.id)
+
+    def fix_times(self, decision_ids: Iterable[int]) -> dict[int, float]:
+        """decision id -> the instant (UTC seconds) of the track fix it holds, for those that hold one."""
+        table, found = schema.decisions, {}
+        with self.database.engine.connect() as connection:
+            for chunk in in_chunks(list(decision_ids)):
+                query = sa.select(table.c.id, table.c.fix_utc_s).where(table.c.id.in_(chunk),
+                                                                       table.c.fix_utc_s.is_not(None))
+                found.update({int(row[0]): float(row[1]) for row in connection.execute(query)})
+        return found
 
     def decision(self, decision_id: int) -> DecisionRecord:
         """One decision; KeyError when unknown."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from fractions import Fraction
 
+from geocore.library.provenance import Provenance
 from geocore.vocabulary import Source
 
 # EXIF GPSProcessingMethod per decision source (geocore.vocabulary's table): estimates never pass for receiver fixes.
@@ -50,13 +52,17 @@ def plausible_altitude(alt_m: float | None) -> bool:
 
 @dataclass(frozen=True)
 class GpsFix:
-    """A location to write: degrees (WGS-84), optional altitude, how it was found, confidence radius."""
+    """A location to write: degrees (WGS-84), optional altitude, how it was found, confidence radius; `fix_time`
+    (aware, written as GPSDateStamp/GPSTimeStamp in UTC) for a position measured at a known instant (a track fix),
+    `provenance` for our XMP namespace."""
 
     lat: float
     lon: float
     alt_m: float | None = None
     method: str | None = None
     radius_km: float | None = None
+    fix_time: datetime | None = None
+    provenance: Provenance | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lat) and -90.0 <= self.lat <= 90.0):

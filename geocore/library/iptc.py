@@ -77,3 +77,83 @@ def strip_location_app13(payload: bytes) -> bytes:
     new_resources = [(r, n, hashlib.md5(iim).digest() if r == IPTC_DIGEST_RESOURCE else d)
                      for r, n, d in new_resources]
     return _pack_resources(new_resources)
+
+
+# -- writing place names: the IIM datasets follow XMP, so the file never names two places ----------------------
+
+UTF8_MARKER = b"\x1b%G"  # record 1 dataset 90 (CodedCharacterSet) value for UTF-8
+CITY, SUBLOCATION, PROVINCE_STATE, COUNTRY_CODE, COUNTRY_NAME = 90, 92, 95, 100, 101
+
+
+def _alpha3(country_code: str) -> str:
+    """IIM 2:100 wants ISO 3166 alpha-3 ('' when unknown)."""
+    try:
+        import pycountry
+    except ImportError:
+        return ""
+    country = pycountry.countries.get(alpha_2=country_code.upper()) if country_code else None
+    return str(country.alpha_3) if country is not None else ""
+
+
+def _dataset(number: int, value: bytes) -> bytes:
+    return bytes([0x1C, 2, number]) + struct.pack(">H", len(value)) + value
+
+
+def _encode(text: str, utf8: bool) -> bytes | None:
+    try:
+        return text.encode("utf-8" if utf8 else "latin-1")
+    except UnicodeEncodeError:
+        return None  # not writable in this file's IIM character set: the dataset goes, XMP carries the name
+
+
+def set_location_iim(data: bytes, city: str, state: str, country: str, country_code: str) -> bytes:
+    """IIM datasets with the record-2 location ones replaced by these names (sub-location removed: it belonged to
+    the old place), the new ones where the first old one stood."""
+    utf8 = b"\x1c\x01\x5a\x00\x03" + UTF8_MARKER in data  # record 1 is the envelope: it comes first
+    values = ((CITY, city), (PROVINCE_STATE, state), (COUNTRY_CODE, _alpha3(country_code)), (COUNTRY_NAME, country))
+    new = b"".join(_dataset(number, encoded) for number, text in values if text
+                   for encoded in (_encode(text, utf8),) if encoded is not None)
+    stripped = strip_location_iim(data)
+    at = _first_location_offset(data)
+    before = strip_location_iim(data[:at])
+    return before + new + stripped[len(before) :]
+
+
+def _first_location_offset(data: bytes) -> int:
+    position = 0
+    while position + 5 <= len(data) and data[position] == 0x1C:
+        record, dataset = data[position + 1], data[position + 2]
+        (size,) = struct.unpack_from(">H", data, position + 3)
+        header = 5
+        if size & 0x8000:
+            count = size & 0x7FFF
+            size = int.from_bytes(data[position + 5 : position + 5 + count], "big")
+            header += count
+        if record == 2 and dataset in LOCATION_DATASETS:
+            return position
+        position += header + size
+    return position
+
+
+def has_location_iim(payload: bytes) -> bool:
+    """True when an APP13 payload holds IIM location datasets (False when it does not parse)."""
+    try:
+        iim = next((d for r, _, d in _resources(payload) if r == IPTC_RESOURCE), b"")
+    except (CorruptMetadata, struct.error):
+        return False
+    return strip_location_iim(iim) != iim
+
+
+def set_location_app13(payload: bytes, city: str, state: str, country: str, country_code: str) -> bytes:
+    """An APP13 payload whose IIM names this place (only when it named one already; the digest is refreshed)."""
+    if not has_location_iim(payload):
+        return payload
+    new_resources = []
+    for resource_id, name_block, data in _resources(payload):
+        if resource_id == IPTC_RESOURCE:
+            data = set_location_iim(data, city, state, country, country_code)
+        new_resources.append((resource_id, name_block, data))
+    iim = next((d for r, _, d in new_resources if r == IPTC_RESOURCE), b"")
+    new_resources = [(r, n, hashlib.md5(iim).digest() if r == IPTC_DIGEST_RESOURCE else d)
+                     for r, n, d in new_resources]
+    return _pack_resources(new_resources)

@@ -113,7 +113,24 @@ def set_gps_jpeg(data: bytes, fix: GpsFix, place: xmp.Place | None = None) -> li
     check_complete(data)
     segments, _ = read_segments(data)
     patches = _exif_gps_patches(data, segments, fix) + _xmp_location_patches(data, segments, fix, place)
+    patches += _iim_place_patches(data, segments, place)
     _check_mpf_offsets(data, segments, patches)
+    return patches
+
+
+def _iim_place_patches(data: bytes, segments: list[Segment], place: xmp.Place | None) -> list[Patch]:
+    """IPTC-IIM place datasets follow the new place names when the file has them (never Paris in IIM and Sydney
+    in XMP and GPS); a file without IIM place names gets none."""
+    if place is None or not xmp.names_place(place):
+        return []
+    patches = []
+    for segment in segments:
+        payload = data[segment.payload_start : segment.end]
+        if segment.marker == 0xED and payload.startswith(iptc.PHOTOSHOP_HEADER):
+            new_payload = iptc.set_location_app13(payload, place.city, place.state, place.country, place.country_code)
+            if new_payload != payload:
+                patches.append(Patch(segment.offset, data[segment.offset : segment.end],
+                                     _segment_bytes(0xED, new_payload)))
     return patches
 
 
@@ -135,8 +152,8 @@ def _segment_bytes(marker: int, payload: bytes) -> bytes:
 def _xmp_location_patches(data: bytes, segments: list[Segment], fix: GpsFix,
                           place: xmp.Place | None) -> list[Patch]:
     """Keep embedded XMP in step with the new EXIF GPS (a stale XMP position would contradict it); an XMP packet
-    without GPS (only place names, say) is left alone unless place names are to be written."""
-    wanted = place is not None and any((place.city, place.state, place.country, place.country_code))
+    without GPS (only place names, say) is left alone unless place names or our provenance are to be written."""
+    wanted = xmp.names_place(place) or fix.provenance is not None
     for segment in segments:
         payload = data[segment.payload_start : segment.end]
         if segment.marker == 0xE1 and payload.startswith(xmp.JPEG_XMP_HEADER):
@@ -149,7 +166,7 @@ def _xmp_location_patches(data: bytes, segments: list[Segment], fix: GpsFix,
         return []
     # A new XMP segment goes after APP0/APP1 (EXIF first, as readers expect); insertions at one offset keep order.
     at = next((s.offset for s in segments if s.marker not in (0xE0, 0xE1)), segments[-1].end if segments else 2)
-    return [Patch(at, b"", _segment_bytes(0xE1, xmp.JPEG_XMP_HEADER + xmp.merge_location(None, fix, place)))]
+    return [Patch(at, b"", _segment_bytes(0xE1, xmp.JPEG_XMP_HEADER + xmp.merge_location(None, fix, place, True)))]
 
 
 def _exif_gps_patches(data: bytes, segments: list[Segment], fix: GpsFix) -> list[Patch]:

@@ -8,6 +8,7 @@ import mmap
 import struct
 import threading
 import warnings
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import BinaryIO
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from geocore.library import jpeg, xmp
+from geocore.library import jpeg, provenance, xmp
 from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, Truncated
 from geocore.library.formats import Kind
 from geocore.library.gps import GpsFix, dms_rationals_to_degrees
@@ -245,3 +246,89 @@ def read_sidecar_gps(photo: Path) -> GpsFix | None:
         if fix is not None:
             return fix
     return None
+
+
+# -- is this position an estimate of ours? -----------------------------------------------------------------------
+
+EXIF_CHARSET_PREFIXES = (b"ASCII\x00\x00\x00", b"UNICODE\x00", b"JIS\x00\x00\x00\x00\x00", b"\x00" * 8)
+
+
+@dataclass(frozen=True)
+class EstimateMarks:
+    """What a photo says about how its position was found: our provenance's Estimated values (embedded XMP and
+    sidecars) and every GPSProcessingMethod (EXIF, XMP, sidecars)."""
+
+    provenance_estimated: tuple[bool, ...] = ()
+    processing_methods: tuple[str, ...] = ()
+
+
+def written_estimate(metadata: EstimateMarks | Path | str) -> bool:
+    """True when the photo's position is an estimate Geotagger wrote (a model's, a time neighbour's).
+
+    Our XMP namespace decides when present (geotagger:Estimated, in the file or a sidecar); files written by
+    versions before it carry GPSProcessingMethod 'ESTIMATED' instead. A MANUAL method alone says nothing: EXIF
+    gives estimates and the user's own placements that same value. Estimates are never training data and never
+    time neighbours: errors would chain.
+    """
+    marks = metadata if isinstance(metadata, EstimateMarks) else estimate_marks(Path(metadata))
+    if marks.provenance_estimated:
+        return any(marks.provenance_estimated)
+    return any(method.strip().upper() == provenance.LEGACY_ESTIMATE_METHOD for method in marks.processing_methods)
+
+
+def estimate_marks(path: Path) -> EstimateMarks:
+    """The marks of `path`: EXIF and embedded XMP through Pillow (headers only), then every sidecar."""
+    estimated: list[bool] = []
+    methods: list[str] = []
+    packets: list[bytes] = []
+    try:
+        if _head(path)[4:8] == b"ftyp":
+            _ensure_heif_opener()
+        with _pillow_warnings(), _open_for_metadata(path) as image:
+            method = _method_text(image.getexif().get_ifd(0x8825).get(0x1B))
+            methods += [method] if method else []
+            embedded = image.info.get("xmp")
+            packets += [embedded] if isinstance(embedded, bytes) else []
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+        pass
+    for sidecar in xmp.existing_sidecars(path):
+        data = xmp.read_sidecar(sidecar)
+        packets += [data] if data else []
+    for packet in packets:
+        found_estimated, found_method = _xmp_marks(packet)
+        estimated += found_estimated
+        methods += found_method
+    return EstimateMarks(tuple(estimated), tuple(methods))
+
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(16)
+
+
+def _method_text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        prefix = next((p for p in EXIF_CHARSET_PREFIXES if value.startswith(p)), b"")
+        value = value[len(prefix) :].decode("ascii", "replace")
+    return _text(value)
+
+
+def _xmp_marks(packet: bytes) -> tuple[list[bool], list[str]]:
+    """(geotagger:Estimated values, exif:GPSProcessingMethod values) of one packet; nothing when unreadable."""
+    try:
+        root = xmp.parse_packet(packet)
+    except CorruptMetadata:
+        return [], []
+    estimated = [text.strip().lower() == "true" for text in _values(root, provenance.NAMESPACE, provenance.ESTIMATED)]
+    return estimated, [text.strip() for text in _values(root, xmp.NS["exif"], "GPSProcessingMethod")]
+
+
+def _values(root: ET.Element, uri: str, local: str) -> list[str]:
+    key = f"{{{uri}}}{local}"
+    found = []
+    for element in root.iter():
+        if key in element.attrib:
+            found.append(element.attrib[key])
+        if element.tag == key and element.text:
+            found.append(element.text)
+    return found

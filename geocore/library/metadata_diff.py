@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from geocore.library import xmp
+from geocore.library import provenance, xmp
 from geocore.library.gps import GpsFix
 from geocore.library.metadata_snapshot import GPS_POINTER_TAG, IPTC_RESOURCE, Key, Parsed, TiffBlock, snapshot
+from geocore.library.metadata_snapshot import Span as SnapshotSpan
 from geocore.library.writer import VerifyError
 
 MISSING = "<missing>"
@@ -22,7 +23,9 @@ MINIMAL_IFD0_TAGS = frozenset({0x11A, 0x11B, 0x128, 0x213})  # what a writer add
 LOCATION_DATASETS = frozenset({90, 92, 95, 100, 101})
 IPTC_DIGEST = 0x0425
 PLACE_PROPERTIES = frozenset({(xmp.NS["photoshop"], "City"), (xmp.NS["photoshop"], "State"),
-                              (xmp.NS["photoshop"], "Country"), (xmp.NS["Iptc4xmpCore"], "CountryCode")})
+                              (xmp.NS["photoshop"], "Country"), (xmp.NS["Iptc4xmpCore"], "CountryCode"),
+                              (xmp.NS["Iptc4xmpExt"], "LocationCreated"), (xmp.NS["Iptc4xmpCore"], "Location")})
+VP8X_FLAGS_WE_SET = 0x08 | 0x04  # EXIF and XMP present
 
 
 class UnintendedChange(VerifyError):
@@ -110,11 +113,12 @@ class Intended:
 
     @classmethod
     def for_write(cls, fix: GpsFix, place: xmp.Place | None = None) -> Intended:
-        """A GPS write: the tags `tiffio.build_gps_ifd` sets for `fix`, XMP exif:GPS*, place names if given."""
+        """A GPS write: the tags `tiffio.build_gps_ifd` sets for `fix`, XMP exif:GPS*, our provenance namespace,
+        xmp:MetadataDate, place names (XMP and IPTC-IIM) if given."""
         tags = {0, 1, 2, 3, 4, 0x12} | ({5, 6} if fix.alt_m is not None else set())
         tags |= ({0x1B} if fix.method else set()) | ({0x1F} if fix.radius_km is not None else set())
-        wanted = place is not None and any((place.city, place.state, place.country, place.country_code))
-        return cls(gps_tags=frozenset(tags), xmp_gps=True, place_names=wanted)
+        tags |= {7, 0x1D} if fix.fix_time is not None else set()
+        return cls(gps_tags=frozenset(tags), xmp_gps=True, place_names=xmp.names_place(place))
 
     @classmethod
     def for_strip(cls) -> Intended:
@@ -129,7 +133,9 @@ class Intended:
         if block == "xmp":
             return self._allows_xmp(difference)
         if block == "iptc":
-            return self.strip_location and _iptc_location(difference)
+            return (self.strip_location or self.place_names) and _iptc_location(difference, self.place_names)
+        if block in ("webp", "heif"):
+            return bool(self.gps_tags) and _container_change(difference)
         return False
 
     def _allows_tiff(self, difference: Difference, created: bool) -> bool:
@@ -158,14 +164,32 @@ class Intended:
             return True
         if self.place_names and name in PLACE_PROPERTIES:
             return True
+        if (self.xmp_gps or self.strip_location) and name == xmp.METADATA_DATE:
+            return True  # every metadata change updates it
+        if self.xmp_gps and uri == provenance.NAMESPACE:
+            return True
         return self.strip_location and difference.after == MISSING and xmp._is_location(f"{{{uri}}}{local}")
 
 
-def _iptc_location(difference: Difference) -> bool:
-    key = difference.key
+def _iptc_location(difference: Difference, rewrites: bool = False) -> bool:
+    """A strip removes IIM location datasets; a write with place names (`rewrites`) may also change them."""
+    key, removed = difference.key, difference.after == MISSING
     if key[1] == "resource":
-        return key[2] == IPTC_DIGEST or (key[2] == IPTC_RESOURCE and difference.after == MISSING)
-    return key[1] == "dataset" and key[2] == 2 and key[3] in LOCATION_DATASETS and difference.after == MISSING
+        return key[2] == IPTC_DIGEST or (key[2] == IPTC_RESOURCE and removed)
+    return key[1] == "dataset" and key[2] == 2 and key[3] in LOCATION_DATASETS and (removed or rewrites)
+
+
+def _container_change(difference: Difference) -> bool:
+    """Container bookkeeping a write may change: a WebP's VP8X header (created, or its EXIF/XMP flags set) and
+    the HEIF Exif item's own entries (its references, added with a new item). Everything else stays compared."""
+    key, before, after = difference.key, difference.before, difference.after
+    if key[:2] == ("webp", b"VP8X") and isinstance(after, SnapshotSpan):
+        new = after.data[after.start : after.end]
+        if before == MISSING:
+            return len(new) == 10 and new[0] & ~(VP8X_FLAGS_WE_SET | 0x10) == 0
+        old = before.data[before.start : before.end] if isinstance(before, SnapshotSpan) else b""
+        return len(old) == len(new) == 10 and old[1:] == new[1:] and (old[0] ^ new[0]) & ~VP8X_FLAGS_WE_SET == 0
+    return key[0] == "heif" and key[1] in ("exif item", "xmp item") and before == MISSING
 
 
 def _unowned_changes(old: TiffBlock, new: TiffBlock, intended: Intended) -> list[Difference]:

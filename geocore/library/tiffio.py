@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from datetime import timezone
 
 from geocore.library.errors import CorruptMetadata
 from geocore.library.gps import GpsFix, degrees_to_dms_rationals, dms_rationals_to_degrees, to_rational
@@ -187,6 +188,11 @@ def _gps_items(fix: GpsFix, endian: str) -> list[tuple[int, int, int, bytes]]:
         items.append((0x1B, 7, len(method), method))
     if fix.radius_km is not None:
         items.append((0x1F, 5, 1, rationals((to_rational(fix.radius_km * 1000.0, 100),))))
+    if fix.fix_time is not None:  # as exiftool -geotag writes them: the fix's instant in UTC (-geosync reads it)
+        utc = fix.fix_time.astimezone(timezone.utc) if fix.fix_time.tzinfo else fix.fix_time
+        seconds = (utc.second * 1000 + utc.microsecond // 1000, 1000)
+        items += [(7, 5, 3, rationals(((utc.hour, 1), (utc.minute, 1), seconds))),
+                  (0x1D, 2, 11, utc.strftime("%Y:%m:%d").encode("ascii") + b"\x00")]
     return items
 
 

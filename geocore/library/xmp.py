@@ -16,9 +16,11 @@ import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from xml.parsers import expat
 
+from geocore.library import provenance
 from geocore.library.errors import CorruptMetadata
 from geocore.library.gps import GpsFix, from_xmp_coordinate, to_rational, to_xmp_coordinate
 
@@ -31,6 +33,7 @@ NS = {
     "Iptc4xmpCore": "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/",
     "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
     "xmp": "http://ns.adobe.com/xap/1.0/",
+    provenance.PREFIX: provenance.NAMESPACE,
 }
 RDF_DESCRIPTION = f"{{{NS['rdf']}}}Description"
 LOCATION_PROPERTIES = {
@@ -38,12 +41,21 @@ LOCATION_PROPERTIES = {
     (NS["Iptc4xmpCore"], "CountryCode"), (NS["Iptc4xmpCore"], "Location"),
     (NS["Iptc4xmpExt"], "LocationCreated"), (NS["Iptc4xmpExt"], "LocationShown"),
 }
+# Written with a place; a sub-location (Iptc4xmpCore:Location) belonged to the old place and goes with it.
 PLACE_PROPERTIES = (("photoshop", "City"), ("photoshop", "State"), ("photoshop", "Country"),
-                    ("Iptc4xmpCore", "CountryCode"))
+                    ("Iptc4xmpCore", "CountryCode"), ("Iptc4xmpCore", "Location"))
 XMP_ROOTS = {f"{{{NS['x']}}}xmpmeta", f"{{{NS['x']}}}xapmeta", f"{{{NS['rdf']}}}RDF"}
 MAX_SIDECAR_BYTES = 16 * 1024 * 1024
 PACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
 PACKET_END = '\n<?xpacket end="w"?>'
+# Room left in a new embedded packet, as exiftool and Adobe leave it: later edits (ours or another tool's) then
+# fit in place without moving anything after the packet.
+PACKET_PADDING = "\n" + (" " * 99 + "\n") * 20
+METADATA_DATE = (NS["xmp"], "MetadataDate")
+LOCATION_CREATED = f"{{{NS['Iptc4xmpExt']}}}LocationCreated"
+# IPTC Extension Location structure fields, in the order written (Photini and exiftool's MWG module write these).
+LOCATION_FIELDS = (("City", "city"), ("ProvinceState", "state"), ("CountryName", "country"),
+                   ("CountryCode", "country_code"))
 
 
 @dataclass(frozen=True)
@@ -126,8 +138,10 @@ def _split_name(tag: str) -> tuple[str, str]:
 
 
 def _is_location(tag: str) -> bool:
+    """GPS, place names and our provenance of a position (which says nothing once the position is gone)."""
     uri, local = _split_name(tag)
-    return (uri == NS["exif"] and local.startswith("GPS")) or (uri, local) in LOCATION_PROPERTIES
+    return (uri == NS["exif"] and local.startswith("GPS")) or (uri, local) in LOCATION_PROPERTIES or \
+        uri == provenance.NAMESPACE
 
 
 def parse_packet(data: bytes) -> ET.Element:
@@ -203,11 +217,12 @@ def _new_document() -> ET.Element:
     return root
 
 
-def serialize(root: ET.Element) -> bytes:
-    """The document as a UTF-8 XMP packet."""
+def serialize(root: ET.Element, padded: bool = False) -> bytes:
+    """The document as a UTF-8 XMP packet (with PACKET_PADDING when it is to be embedded in a file)."""
     for prefix, uri in NS.items():
         ET.register_namespace(prefix, uri)
-    return (PACKET_BEGIN + ET.tostring(root, encoding="unicode") + PACKET_END).encode("utf-8")
+    padding = PACKET_PADDING if padded else ""
+    return (PACKET_BEGIN + ET.tostring(root, encoding="unicode") + padding + PACKET_END).encode("utf-8")
 
 
 def remove_location(root: ET.Element) -> bool:
@@ -246,6 +261,10 @@ def _location_properties(fix: GpsFix, place: Place | None) -> list[tuple[str, st
     if fix.radius_km is not None:
         num, den = to_rational(fix.radius_km * 1000.0, 100)
         props.append(("exif", "GPSHPositioningError", f"{num}/{den}"))
+    if fix.fix_time is not None:  # XMP's GPSTimeStamp is the whole GPS date and time
+        props.append(("exif", "GPSTimeStamp", provenance.utc_text(fix.fix_time)))
+    if fix.provenance is not None:
+        props += [(provenance.PREFIX, name, value) for name, value in fix.provenance.properties()]
     if place is not None:
         props += [(prefix, name, value) for prefix, name, value in (
             ("photoshop", "City", place.city), ("photoshop", "State", place.state),
@@ -281,24 +300,33 @@ def _remove_property(root: ET.Element, tag: str) -> None:
             element.remove(child)
 
 
-def merge_location(existing: bytes | None, fix: GpsFix, place: Place | None = None) -> bytes:
-    """A packet with `fix` (and place names) merged into `existing`, changing no other property.
+def merge_location(existing: bytes | None, fix: GpsFix, place: Place | None = None, padded: bool = False) -> bytes:
+    """A packet with `fix` (and place names) merged into `existing`, changing no other property but
+    xmp:MetadataDate; a new packet is `padded` for embedding.
 
     GPS properties we do not set stay, as in EXIF; place names change only when a place is given (then the four
-    place-name properties describe the new place: one it does not name is removed rather than left stale).
+    place-name properties and IPTC Extension LocationCreated describe the new place: one it does not name is
+    removed rather than left stale). Our provenance properties are replaced as a whole.
     """
     if not (existing and existing.strip()):
         root = _new_document()
         _merge_into(root, fix, place)
         ET.indent(root, space=" ")
-        return serialize(root)
+        return serialize(root, padded)
     root = parse_xmp_document(existing)
     _merge_into(root, fix, place)
     return serialize_into(existing, root)
 
 
+def names_place(place: Place | None) -> bool:
+    """True when `place` names anything (a point at sea has no place names to write)."""
+    return place is not None and any((place.city, place.state, place.country, place.country_code))
+
+
 def _merge_into(root: ET.Element, fix: GpsFix, place: Place | None) -> None:
     description = _description(root)
+    if fix.provenance is not None:
+        _remove_namespace(root, provenance.NAMESPACE)
     for prefix, name, value in _location_properties(fix, place):
         _set_property(root, description, f"{{{NS[prefix]}}}{name}", value)
     if place is not None:
@@ -306,6 +334,51 @@ def _merge_into(root: ET.Element, fix: GpsFix, place: Place | None) -> None:
         for prefix, name in PLACE_PROPERTIES:
             if (prefix, name) not in named:
                 _remove_property(root, f"{{{NS[prefix]}}}{name}")
+    if names_place(place):
+        assert place is not None
+        _remove_property(root, LOCATION_CREATED)
+        _append_element(description, _location_created(place))
+    touch_metadata_date(root)
+
+
+def touch_metadata_date(root: ET.Element) -> None:
+    """Set xmp:MetadataDate to now (local time with its offset), as every XMP writer does on a metadata change."""
+    now = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    _set_property(root, _description(root), f"{{{METADATA_DATE[0]}}}{METADATA_DATE[1]}", now)
+
+
+def _remove_namespace(root: ET.Element, uri: str) -> None:
+    """Remove every property (attribute or element) of namespace `uri`."""
+    for element in list(root.iter()):
+        for name in [key for key in element.attrib if _split_name(key)[0] == uri]:
+            del element.attrib[name]
+        for child in [c for c in element if isinstance(c.tag, str) and _split_name(c.tag)[0] == uri]:
+            element.remove(child)
+
+
+def _location_created(place: Place) -> ET.Element:
+    """Iptc4xmpExt:LocationCreated: a Bag holding one Location structure with the fields `place` names."""
+    ext = NS["Iptc4xmpExt"]
+    element = ET.Element(LOCATION_CREATED)
+    bag = ET.SubElement(element, f"{{{NS['rdf']}}}Bag")
+    item = ET.SubElement(bag, f"{{{NS['rdf']}}}li", {f"{{{NS['rdf']}}}parseType": "Resource"})
+    for name, attribute in LOCATION_FIELDS:
+        value = getattr(place, attribute)
+        if value:
+            ET.SubElement(item, f"{{{ext}}}{name}").text = value
+    return element
+
+
+def _append_element(parent: ET.Element, element: ET.Element) -> None:
+    """Append a structured property, indented like its siblings."""
+    child_indent = parent.text if parent.text and not parent.text.strip() else None
+    closing_indent = parent[-1].tail if len(parent) else None
+    if len(parent) and child_indent is not None:
+        parent[-1].tail = child_indent
+    if child_indent is not None and child_indent.startswith("\n"):
+        ET.indent(element, space=" ", level=len(child_indent) - len(child_indent.rstrip(" ")))
+    parent.append(element)
+    element.tail = closing_indent
 
 
 def _append_indented(parent: ET.Element, tag: str, text: str) -> None:
@@ -374,9 +447,12 @@ def _has_any(data: bytes, wanted: Callable[[str], bool]) -> bool:
 
 
 def strip_location_packet(data: bytes) -> bytes:
-    """An XMP packet without location properties (unchanged bytes when it had none)."""
+    """An XMP packet without location properties (unchanged bytes when it had none; MetadataDate set when not)."""
     root = parse_xmp_document(data)
-    return serialize_into(data, root) if remove_location(root) else data
+    if not remove_location(root):
+        return data
+    touch_metadata_date(root)
+    return serialize_into(data, root)
 
 
 def strip_location_packet_jpeg(payload: bytes) -> bytes:

@@ -28,10 +28,15 @@ def validate_warnings(path: Path) -> set[str]:
     return {line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Warning")}
 
 
+# What every write adds to the XMP besides GPS: our provenance namespace and MetadataDate (issue 15).
+# A WebP's VP8X flags gain the XMP bit when its XMP chunk is added.
+WRITTEN_XMP = ("XMP-exif:GPS", "XMP-geotagger:", "XMP-xmp:MetadataDate", "RIFF:WebP_Flags")
+
+
 def non_gps_tags(tags: dict) -> dict:
-    """Tags except GPS ones and those that describe the file on disk."""
+    """Tags except GPS ones (EXIF and XMP), our provenance and MetadataDate, and those that describe the file."""
     return {k: v for k, v in tags.items() if not k.startswith(VOLATILE_GROUPS) and not k.startswith("GPS:")
-            and k != "SourceFile"}
+            and not k.startswith(WRITTEN_XMP) and k != "SourceFile"}
 
 
 def sha256_of(path: Path) -> str:

@@ -120,7 +120,7 @@ def test_a_cache_of_schema_2_is_migrated(folder: Path, tmp_path: Path) -> None:
     with Library(db) as library:
         assert library.photo_by_path(folder / "plain.jpg").id == photo_id
         with library.database.engine.connect() as connection:
-            assert schema.schema_version(connection) == schema.SCHEMA_VERSION == 3
+            assert schema.schema_version(connection) == schema.SCHEMA_VERSION >= 3
             assert connection.execute(sa.text("SELECT typeof(path) FROM photos")).scalar() == "blob"
         assert library.scan([folder]).new == 1  # only the Latin-1 file is new: plain.jpg kept its row
 

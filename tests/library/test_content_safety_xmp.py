@@ -62,7 +62,9 @@ def _xmp_tags(path: Path) -> dict:
 
 
 def _unset(tags: dict) -> dict:
-    return {k: v for k, v in tags.items() if k not in SET_XMP}
+    """Tags a write does not set (our provenance namespace and MetadataDate are set by every write)."""
+    return {k: v for k, v in tags.items() if k not in SET_XMP and not k.startswith(("XMP-geotagger:",
+                                                                                    "XMP-xmp:MetadataDate"))}
 
 
 # -- defect 5: place names and every other property survive ----------------------------------------------------
