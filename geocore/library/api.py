@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,16 @@ from geocore.library.decisions import DecisionStore, _new_id, in_chunks
 from geocore.library.errors import ErrorKind, LibraryError, error_from_os
 from geocore.library.formats import Kind
 from geocore.library.gps import PROCESSING_METHODS, GpsFix, PositionError, validate_position
+from geocore.library.provenance import Provenance
 from geocore.library.records import DecisionRecord, PhotoRecord, PredictionRecord, from_row
 from geocore.library.scanner import FoundFile, ProgressCallback, Scanner, ScanReport, inspect_file
 from geocore.library.thumbnails import make_thumbnail, thumbnail_file
 from geocore.library.writer import BatchReport, FileJob, FileResult, SafeWriter, recover
 from geocore.library.xmp import Place
+from geocore.vocabulary import Source, source_of
 
 PHOTO_FILTERS = ("all", "no_gps", "has_gps", "error", "proposed", "accepted", "rejected", "written", "review")
+MODEL_SOURCES = (Source.MODEL, Source.PERSONAL_MODEL)  # their provenance names the model of the latest prediction
 
 
 class Library(DecisionStore):
@@ -269,25 +273,47 @@ class Library(DecisionStore):
         """Write decisions (default: every accepted one) into the files; per-file results, never raises per file."""
         chosen, report_results = self._one_per_photo(self.decisions_to_write(decision_ids, all_proposed))
         places = self._places(chosen)
+        fixes = self._fixes(chosen)
         jobs: list[FileJob] = []
         for decision, place in zip(chosen, places, strict=True):
             photo = self.photo(decision.photo_id)
             try:
                 # Decisions stored before positions were bounded may hold values no file can carry
                 validate_position(decision.lat, decision.lon, decision.altitude_m, decision.radius_km)
-                fix = GpsFix(decision.lat, decision.lon, decision.altitude_m,
-                             PROCESSING_METHODS.get(decision.source), decision.radius_km)
+                fix = fixes[decision.id]()
             except PositionError as exc:
                 report_results.append(FileResult(photo.file_path, "photo", False, ErrorKind.UNSUPPORTED,
                                                  f"decision {decision.id}: {exc}", photo.id, decision.id))
                 continue
             try:
-                jobs.append(job_builders.write_job(photo, fix, place, sidecar_only=sidecar_only,
-                                                   style=self.sidecar_style, decision_id=decision.id))
+                jobs += job_builders.write_jobs(photo, fix, place, sidecar_only=sidecar_only,
+                                                style=self.sidecar_style, decision_id=decision.id)
             except LibraryError as exc:
                 report_results.append(FileResult(photo.file_path, "photo", False, exc.kind, exc.reason, photo.id,
                                                  decision.id))
         return self._run("write", jobs, report_results, dry_run, progress, cancel)
+
+    def _fixes(self, chosen: Sequence[DecisionRecord]) -> dict[int, Callable[[], GpsFix]]:
+        """decision id -> a maker of what is written for it (PositionError when it cannot be): EXIF method and
+        GPSHPositioningError (the source's default radius when the decision has none), the fix time of a track
+        position, and the provenance for our XMP namespace (source, model, radius, when)."""
+        fix_times = self.fix_times([d.id for d in chosen])
+        models = self.latest_predictions([d.photo_id for d in chosen if source_of(d.source) in MODEL_SOURCES])
+        written_at = datetime.now(timezone.utc)
+
+        def maker(decision: DecisionRecord) -> Callable[[], GpsFix]:
+            source = source_of(decision.source)
+            radius_km = decision.radius_km if decision.radius_km is not None else (
+                source.info.default_radius_km if source is not None else None)
+            utc_s = fix_times.get(decision.id)
+            fix_time = datetime.fromtimestamp(utc_s, tz=timezone.utc) if utc_s is not None else None
+            prediction = models.get(decision.photo_id)
+            model_id = prediction.model_id if prediction is not None and source in MODEL_SOURCES else None
+            origin = Provenance(decision.source, source is None or source.is_estimate, model_id, radius_km,
+                                written_at, fix_time)
+            return lambda: GpsFix(decision.lat, decision.lon, decision.altitude_m,
+                                  PROCESSING_METHODS.get(decision.source), radius_km, fix_time, origin)
+        return {decision.id: maker(decision) for decision in chosen}
 
     def _one_per_photo(self, chosen: list[DecisionRecord]) -> tuple[list[DecisionRecord], list[FileResult]]:
         """One write per file per batch: the newest decision wins, the others are reported as superseded."""

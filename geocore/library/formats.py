@@ -1,7 +1,9 @@
 """Photo formats: content sniffing and one small writer class per format that can hold EXIF GPS in place.
 
-Anything without a writer (PNG, HEIC, WebP without an EXIF chunk, camera RAW, BigTIFF) gets an XMP sidecar
-instead: RAW files are never rewritten.
+JPEG, PNG, WebP, HEIC/HEIF, TIFF and DNG are written in place (EXIF GPS, plus XMP with place names and our
+provenance where the writer `embeds_xmp`; TIFF and DNG keep those in a sidecar beside the in-place EXIF).
+Proprietary camera RAW (CR2, CR3, NEF, ARW, ORF, RW2, RAF...) and BigTIFF get an XMP sidecar, as darktable,
+digiKam and Lightroom expect: those files are never rewritten.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+from geocore.library import heif, png, webp
 from geocore.library.gps import GpsFix
 from geocore.library.jpeg import image_data_start, set_gps_jpeg, strip_location_jpeg
 from geocore.library.patches import Patch
 from geocore.library.tiffio import image_data_ranges, set_gps_patches, strip_gps_patches
-from geocore.library.webp import has_exif_chunk, image_chunks_unchanged, set_gps_webp, strip_location_webp
 from geocore.library.xmp import Place
 
 
@@ -73,6 +75,7 @@ class JpegWriter:
 
     name: str = "jpeg"
     extensions: frozenset[str] = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
+    embeds_xmp: bool = True
 
     def can_write(self, kind: Kind, suffix: str) -> bool:
         """True for JPEG content, whatever the extension says."""
@@ -93,15 +96,22 @@ class JpegWriter:
         return len(old) - start_old == len(new) - start_new and new.endswith(memoryview(old)[start_old:])
 
 
+DNG_EXTENSIONS = frozenset({".dng"})
+
+
 @dataclass(frozen=True)
 class TiffWriter:
-    """EXIF GPS in a (non-RAW, classic) TIFF: a new IFD0 and GPS IFD are appended, strips stay in place."""
+    """EXIF GPS in a classic TIFF or a DNG (a TIFF too): a new IFD0 and GPS IFD are appended, strips, tiles and
+    the raw SubIFDs stay in place. Place names and provenance go to the XMP sidecar beside it."""
 
     name: str = "tiff"
-    extensions: frozenset[str] = frozenset({".tif", ".tiff"})
+    extensions: frozenset[str] = frozenset({".tif", ".tiff", ".dng"})
+    embeds_xmp: bool = False
 
     def can_write(self, kind: Kind, suffix: str) -> bool:
-        """True for classic TIFF content that is not a camera RAW."""
+        """True for classic TIFF content that is not a proprietary camera RAW (DNG is written in place)."""
+        if kind is Kind.RAW:
+            return suffix.lower() in DNG_EXTENSIONS
         return kind is Kind.TIFF and suffix.lower() not in RAW_EXTENSIONS
 
     def set_gps(self, data: bytes, fix: GpsFix, place: Place | None = None) -> list[Patch]:
@@ -121,45 +131,86 @@ class TiffWriter:
 
 @dataclass(frozen=True)
 class WebpWriter:
-    """EXIF GPS in an extended WebP that already has an EXIF chunk; image chunks are never touched."""
+    """EXIF and XMP chunks in a WebP, a simple one converted to the extended (VP8X) form; image chunks untouched."""
 
     name: str = "webp"
     extensions: frozenset[str] = frozenset({".webp"})
+    embeds_xmp: bool = True
 
     def can_write(self, kind: Kind, suffix: str) -> bool:
-        """True for WebP content (the file must also pass `can_write_file`)."""
+        """True for WebP content."""
         return kind is Kind.WEBP
 
-    def can_write_file(self, path: Path) -> bool:
-        """Only WebPs with an EXIF chunk: adding one would mean rewriting the VP8X header."""
-        try:
-            return has_exif_chunk(path)
-        except OSError:
-            return False
-
     def set_gps(self, data: bytes, fix: GpsFix, place: Place | None = None) -> list[Patch]:
-        """Patches writing `fix` (place names go to XMP sidecars for WebP)."""
-        return set_gps_webp(data, fix)
+        """Patches writing `fix` (EXIF) and `fix`, place names and provenance (XMP)."""
+        return webp.set_gps_webp(data, fix, place)
 
     def strip(self, data: bytes) -> list[Patch]:
         """Patches removing EXIF GPS and XMP location."""
-        return strip_location_webp(data)
+        return webp.strip_location_webp(data)
 
     def image_data_unchanged(self, old: bytes, new: bytes) -> bool:
-        """True when the VP8/VP8L/ALPH/ANMF chunks are byte-identical."""
-        return image_chunks_unchanged(old, new)
+        """True when the VP8/VP8L/ALPH/ANMF chunks are byte-identical (and a VP8X canvas matches them)."""
+        return webp.image_chunks_unchanged(old, new)
 
 
-FormatWriter = JpegWriter | TiffWriter | WebpWriter
-FORMAT_WRITERS: tuple[FormatWriter, ...] = (JpegWriter(), TiffWriter(), WebpWriter())
+@dataclass(frozen=True)
+class PngWriter:
+    """EXIF in the eXIf chunk and XMP in an iTXt chunk of a PNG; image chunks untouched."""
+
+    name: str = "png"
+    extensions: frozenset[str] = frozenset({".png"})
+    embeds_xmp: bool = True
+
+    def can_write(self, kind: Kind, suffix: str) -> bool:
+        """True for PNG content."""
+        return kind is Kind.PNG
+
+    def set_gps(self, data: bytes, fix: GpsFix, place: Place | None = None) -> list[Patch]:
+        """Patches writing `fix` (eXIf) and `fix`, place names and provenance (iTXt XMP)."""
+        return png.set_gps_png(data, fix, place)
+
+    def strip(self, data: bytes) -> list[Patch]:
+        """Patches removing EXIF GPS and XMP location."""
+        return png.strip_location_png(data)
+
+    def image_data_unchanged(self, old: bytes, new: bytes) -> bool:
+        """True when IHDR/PLTE/IDAT (and APNG frame) chunks are byte-identical, in order."""
+        return png.image_chunks_unchanged(old, new)
+
+
+@dataclass(frozen=True)
+class HeifWriter:
+    """EXIF (and XMP) items of a HEIC/HEIF: item info, location and reference boxes kept consistent."""
+
+    name: str = "heif"
+    extensions: frozenset[str] = frozenset({".heic", ".heif", ".hif"})
+    embeds_xmp: bool = True
+
+    def can_write(self, kind: Kind, suffix: str) -> bool:
+        """True for HEIF content (AVIF too: the same container)."""
+        return kind is Kind.HEIF
+
+    def set_gps(self, data: bytes, fix: GpsFix, place: Place | None = None) -> list[Patch]:
+        """Patches writing `fix` into the Exif item and `fix`, place names and provenance into the XMP item."""
+        return heif.set_gps_heif(data, fix, place)
+
+    def strip(self, data: bytes) -> list[Patch]:
+        """Patches blanking EXIF GPS in place."""
+        return heif.strip_location_heif(data)
+
+    def image_data_unchanged(self, old: bytes, new: bytes) -> bool:
+        """True when every item but Exif/XMP has the same bytes and the primary image decodes to the same pixels."""
+        return heif.images_unchanged(old, new)
+
+
+FormatWriter = JpegWriter | TiffWriter | WebpWriter | PngWriter | HeifWriter
+FORMAT_WRITERS: tuple[FormatWriter, ...] = (JpegWriter(), TiffWriter(), WebpWriter(), PngWriter(), HeifWriter())
 
 
 def writer_for(kind: Kind, path: Path) -> FormatWriter | None:
     """The in-place writer for this content, or None when only a sidecar is safe."""
-    for writer in FORMAT_WRITERS:
-        if writer.can_write(kind, path.suffix) and (not isinstance(writer, WebpWriter) or writer.can_write_file(path)):
-            return writer
-    return None
+    return next((writer for writer in FORMAT_WRITERS if writer.can_write(kind, path.suffix)), None)
 
 
 def is_photo_name(name: str) -> bool:

@@ -79,9 +79,21 @@ def _refuse_unsafe_sidecar(path: Path) -> None:
 
 def sidecar_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, style: str,
                 decision_id: int | None) -> FileJob:
-    """Merge `fix` (and place names) into the photo's sidecar, creating it when absent."""
-    path = existing_sidecar(photo.file_path) or xmp.sidecar_path(photo.file_path, style)
+    """Merge `fix` (and place names) into the photo's first sidecar, creating it when absent."""
+    return _sidecar_file_job(photo, existing_sidecar(photo.file_path) or xmp.sidecar_path(photo.file_path, style),
+                             fix, place, decision_id)
 
+
+def sidecar_jobs(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, style: str,
+                 decision_id: int | None) -> list[FileJob]:
+    """Merge `fix` into every sidecar the photo has (`a.CR2.xmp` for darktable and digiKam, `a.xmp` for Lightroom,
+    any case), or create one named by `style` when it has none: no reader is left with a stale position."""
+    paths = xmp.existing_sidecars(photo.file_path) or [xmp.sidecar_path(photo.file_path, style)]
+    return [_sidecar_file_job(photo, path, fix, place, decision_id) for path in paths]
+
+
+def _sidecar_file_job(photo: PhotoRecord, path: Path, fix: GpsFix, place: xmp.Place | None,
+                      decision_id: int | None) -> FileJob:
     def make_patches(old: bytes) -> list[Patch]:
         _refuse_unsafe_sidecar(path)
         return [Patch(0, old, xmp.merge_location(old or None, fix, place))]
@@ -92,15 +104,26 @@ def sidecar_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, style:
 
 def write_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, *, sidecar_only: bool, style: str,
               decision_id: int | None) -> FileJob:
-    """EXIF in place when the format allows it safely, otherwise an XMP sidecar."""
+    """EXIF in place when the format allows it safely, otherwise an XMP sidecar (the first of `write_jobs`)."""
+    return write_jobs(photo, fix, place, sidecar_only=sidecar_only, style=style, decision_id=decision_id)[0]
+
+
+def write_jobs(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, *, sidecar_only: bool, style: str,
+               decision_id: int | None) -> list[FileJob]:
+    """The file written in place when its format allows it safely, else its sidecars; a format whose writer does
+    not embed XMP (TIFF, DNG) also gets its place names and provenance in its sidecars."""
     if photo.error_kind:
         raise LibraryError(ErrorKind(photo.error_kind), photo.path, photo.error or "unreadable at scan")
     writer = None if sidecar_only else writer_for(Kind(photo.kind or "unknown"), photo.file_path)
     if writer is None:
-        return sidecar_job(photo, fix, place, style, decision_id)
-    return FileJob(photo.file_path, lambda data: writer.set_gps(data, fix, place), target="photo",
-                   verify=_verify_exif(writer, fix, place), identity=identity_of(photo), photo_id=photo.id,
-                   decision_id=decision_id)
+        return sidecar_jobs(photo, fix, place, style, decision_id)
+    in_place = FileJob(photo.file_path, lambda data: writer.set_gps(data, fix, place), target="photo",
+                       verify=_verify_exif(writer, fix, place), identity=identity_of(photo), photo_id=photo.id,
+                       decision_id=decision_id)
+    needs_sidecar = not writer.embeds_xmp and (xmp.names_place(place) or fix.provenance is not None)
+    if needs_sidecar:
+        return [in_place, *sidecar_jobs(photo, fix, place, style, decision_id)]
+    return [in_place]
 
 
 def _verify_stripped(image_unchanged: Callable[[bytes, bytes], bool]) -> Callable[[bytes, bytes], None]:

@@ -529,13 +529,71 @@ def _webp(data: bytes) -> Parsed:
 
 
 def _heif(data: bytes) -> Parsed:
+    """Items by id (info box and data, wherever `iloc` puts them), references, the other boxes as bytes; the Exif
+    item parsed as EXIF, the XMP item as XMP. Offsets are not compared (a write may move items), what they point
+    at is; bytes no item uses are not metadata and are not compared."""
     parsed = Parsed()
     try:
-        start, end = heif.exif_tiff_span(data)
+        layout = heif.read_layout(data)
+        _heif_boxes(parsed, data, layout)
+        _heif_items(parsed, data, layout)
     except PARSE_ERRORS:
-        parsed.entries[("heif", "file")] = Span(data, 0, len(data))
-        return parsed
-    parsed.add_block(parse_tiff(data[start:end], "exif"))
-    parsed.entries[("heif", "before exif")] = Span(data, 0, start)
-    parsed.entries[("heif", "after exif")] = Span(data, end, len(data))
+        parsed = Parsed({("heif", "file"): Span(data, 0, len(data))})
     return parsed
+
+
+def _heif_boxes(parsed: Parsed, data: bytes, layout: heif.Layout) -> None:
+    for box_type, box_start, _payload, end in heif.boxes_at(data, 0, len(data)):
+        if box_type not in (b"meta", b"mdat"):
+            _add_keyed(parsed.entries, ("heif", "box", box_type), Span(data, box_start, end))
+    for box_type, box_start, payload, end in layout.children:
+        if box_type == b"pitm":
+            parsed.entries[("heif", "primary")] = layout.primary
+        elif box_type == b"iref":
+            _heif_references(parsed, data, layout, payload, end)
+        elif box_type not in (b"iinf", b"iloc"):
+            _add_keyed(parsed.entries, ("heif", "meta", box_type), Span(data, box_start, end))
+
+
+def _heif_ours(layout: heif.Layout) -> dict[int, str]:
+    """Exif and XMP item ids -> their snapshot names (the first of each; a second is compared as an item)."""
+    ours = {}
+    for name, items in (("exif item", layout.items_of(b"Exif")),
+                        ("xmp item", layout.items_of(b"mime", heif.XMP_CONTENT_TYPE))):
+        if items:
+            ours[items[0].item_id] = name
+    return ours
+
+
+def _heif_items(parsed: Parsed, data: bytes, layout: heif.Layout) -> None:
+    ours = _heif_ours(layout)
+    for info in layout.infos:
+        name = ours.get(info.item_id)
+        try:
+            content: Any = heif.item_bytes(data, layout, info.item_id)
+        except CorruptMetadata as exc:
+            content = ("unreadable", str(exc))
+        if name is None:
+            parsed.entries[("heif", "item", info.item_id)] = (info.box, content)
+        elif name == "exif item" and isinstance(content, bytes) and len(content) >= 4:
+            parsed.entries[("heif", name, "info")] = info.box[8:12]  # version and flags; the id may be new
+            parsed.add_block(parse_tiff(content[4 + struct.unpack_from(">I", content)[0] :], "exif"))
+        elif name == "xmp item" and isinstance(content, bytes):
+            parsed.entries[("heif", name, "info")] = info.box[8:12]
+            parsed.entries.update(xmp_properties(content))
+        else:
+            parsed.entries[("heif", "item", info.item_id)] = (info.box, content)
+
+
+def _heif_references(parsed: Parsed, data: bytes, layout: heif.Layout, start: int, end: int) -> None:
+    """iref entries: from an item of ours under its name (its id may be new), others by id."""
+    ours = _heif_ours(layout)
+    id_size = 2 if data[start] == 0 else 4
+    for ref_type, _box_start, payload, ref_end in heif.boxes_at(data, start + 4, end):
+        source = int.from_bytes(data[payload : payload + id_size], "big")
+        count = int.from_bytes(data[payload + id_size : payload + id_size + 2], "big")
+        targets = tuple(int.from_bytes(data[at : at + id_size], "big")
+                        for at in range(payload + id_size + 2, min(ref_end, payload + id_size + 2 + count * id_size),
+                                        id_size))
+        where = ("heif", ours[source], "refs", ref_type) if source in ours else ("heif", "iref", ref_type, source)
+        _add_keyed(parsed.entries, where, targets)

@@ -41,7 +41,8 @@ WRITTEN_GPS_TAGS = {"GPSVersionID", "GPSLatitudeRef", "GPSLatitude", "GPSLongitu
 VOLATILE_GROUPS = ("System:", "ExifTool:", "File:")
 # exiftool shows an MPF image's start as a file position, which moves when EXIF grows in front of it; the image
 # itself (MPImage2:MPImage2, read from that start) is compared byte for byte instead.
-MOVING_POSITIONS = {"MPImageStart"}
+# HEIF: a write appends an mdat with the Exif and XMP items; exiftool's MediaData* describe where mdat lies.
+MOVING_POSITIONS = {"MPImageStart", "MediaDataSize", "MediaDataOffset"}
 # What a location strip removes besides GPS: XMP and IPTC place names, and the IPTC digest that covers them.
 STRIPPED_TAGS = {"XMP-photoshop:City", "XMP-photoshop:State", "XMP-photoshop:Country", "XMP-iptcCore:CountryCode",
                  "XMP-iptcCore:Location", "IPTC:City", "IPTC:Sub-location", "IPTC:Province-State",
@@ -502,6 +503,10 @@ def lost_tags(before: dict, after: dict, strip: bool = False) -> list[str]:
 
 def _intended(key: str, strip: bool) -> bool:
     group, _, name = key.partition(":")
+    if group == "XMP-geotagger" or key == "XMP-xmp:MetadataDate":  # our provenance: set by writes, gone on strip
+        return True
+    if key == "RIFF:WebP_Flags" and not strip:  # the VP8X XMP flag of the XMP chunk a write adds
+        return True
     if (group == "GPS" and (strip or name in WRITTEN_GPS_TAGS)) or (group == "XMP-exif" and name.startswith("GPS")):
         return True
     return (strip and key in STRIPPED_TAGS) or (strip and group == "XMP-iptcExt" and name.startswith("Location"))
@@ -571,7 +576,8 @@ def run_corpus(folder: Path, database: Path) -> CorpusFigures:
         for path in paths:
             library.accept(library.propose(ids[path], LAT, LON, RADIUS_KM, SOURCE))
         report = library.write_batch()
-    results = {r.photo_id: r for r in report.results}
+    # the photo's own result first: TIFF and DNG also get a sidecar for the provenance they do not embed
+    results = {r.photo_id: r for r in sorted(report.results, key=lambda r: r.target == "photo")}
     outcomes = [_outcome(path, before[path][0], before[path][1], results.get(ids[path])) for path in paths]
     _judge_photos(folder, outcomes, tags, warnings)
     _judge_sidecars(folder, outcomes, before)

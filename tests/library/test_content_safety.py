@@ -102,7 +102,8 @@ class Tiff:
 def _write(library: Library, path: Path, lat: float, lon: float, **kwargs) -> list:
     photo = library.photo_by_path(path)
     library.accept(library.propose(photo.id, lat, lon, kwargs.pop("radius_km", 1.0), "manual", **kwargs))
-    return library.write_batch().results
+    # the photo's own result: TIFF also gets a sidecar with the provenance it cannot embed
+    return [r for r in library.write_batch().results if r.target == "photo"]
 
 
 def _makernote(path: Path) -> bytes:

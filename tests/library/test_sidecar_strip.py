@@ -10,7 +10,7 @@ import pytest
 from geocore.library.api import Library
 from geocore.library.errors import ErrorKind
 from tests.library.exiftool_helpers import EXIFTOOL, exiftool_tags, needs_exiftool, sha256_of, validate_warnings
-from tests.photo_factory import make_heic, make_jpeg, make_png, make_raw_like, make_webp
+from tests.photo_factory import make_heic, make_jpeg, make_png, make_raw_like
 
 pytestmark = needs_exiftool
 
@@ -43,11 +43,11 @@ def _accept(library: Library, path: Path, lat: float, lon: float) -> None:
     library.accept(library.propose(library.photo_by_path(path).id, lat, lon, 1.0, "manual"))
 
 
-@pytest.mark.parametrize(("maker", "name"), [(make_png, "a.png"), (make_heic, "b.HEIC"), (make_raw_like, "c.CR2"),
-                                             (make_webp, "d.webp")])
+@pytest.mark.parametrize(("maker", "name"), [(make_raw_like, "c.CR2"), (make_raw_like, "e.NEF"),
+                                             (make_raw_like, "f.ORF")])
 def test_sidecar_for_files_we_never_rewrite(tmp_path, maker, name) -> None:
-    options = {"exif": False} if maker is make_webp else {}  # a WebP without an EXIF chunk is not rewritten
-    path = maker(tmp_path / "photos" / name, **options)
+    # PNG, HEIC, WebP and DNG are written in place now (tests/library/test_in_place_formats.py); RAW is never
+    path = maker(tmp_path / "photos" / name)
     sha = sha256_of(path)
     library = _library(tmp_path)
     library.scan([tmp_path / "photos"])
@@ -125,18 +125,18 @@ def test_strip_removes_exif_xmp_and_iptc_location_and_undo_restores(tmp_path) ->
 def test_strip_sidecar_heic_and_raw(tmp_path) -> None:
     png = make_png(tmp_path / "photos" / "a.png")
     heic = make_heic(tmp_path / "photos" / "b.heic", gps=(1.0, 2.0))
-    raw = make_raw_like(tmp_path / "photos" / "c.DNG", gps=(1.0, 2.0))
+    raw = make_raw_like(tmp_path / "photos" / "c.CR2", gps=(1.0, 2.0))
     heic_sha, heic_warnings = sha256_of(heic), validate_warnings(heic)
     library = _library(tmp_path)
     library.scan([tmp_path / "photos"])
     _accept(library, png, 3.0, 4.0)
-    library.write_batch()
+    library.write_batch()  # in place (eXIf and iTXt)
     report = library.strip([png, heic, raw, tmp_path / "photos" / "missing.jpg"])
     by_name = {r.path.name: r for r in report.results}
-    assert by_name["a.png.xmp"].ok and by_name["b.heic"].ok
-    assert by_name["c.DNG"].error_kind is ErrorKind.UNSUPPORTED  # RAW files are never rewritten
+    assert by_name["a.png"].ok and by_name["b.heic"].ok
+    assert by_name["c.CR2"].error_kind is ErrorKind.UNSUPPORTED  # proprietary RAW files are never rewritten
     assert by_name["missing.jpg"].error_kind is ErrorKind.NOT_FOUND
-    assert "GPSLatitude" not in (tmp_path / "photos" / "a.png.xmp").read_text()
+    assert not [k for k in exiftool_tags(png) if "GPS" in k]
     assert not [k for k in exiftool_tags(heic) if "GPS" in k] and exiftool_tags(heic)["IFD0:Make"] == "Apple"
     assert validate_warnings(heic) - heic_warnings == set()
     assert library.undo(paths=[heic]).failed == [] and sha256_of(heic) == heic_sha
@@ -159,7 +159,7 @@ def test_strip_png_exif_and_xmp_in_place(tmp_path) -> None:
 
 def test_two_photos_sharing_one_lightroom_sidecar(tmp_path) -> None:
     raw = make_raw_like(tmp_path / "photos" / "IMG_1.CR2")
-    png = make_png(tmp_path / "photos" / "IMG_1.png")
+    png = make_raw_like(tmp_path / "photos" / "IMG_1.NEF")  # two RAW files, one Lightroom-style name
     library = _library(tmp_path, sidecar_style="replace")
     library.scan([tmp_path / "photos"])
     _accept(library, raw, 10.0, 20.0)
