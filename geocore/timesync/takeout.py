@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from geocore.timesync.json_stream import JsonStreamError, iter_array_items
+from geocore.timesync.json_stream import JsonStreamError, iter_array_batches
 from geocore.timesync.points import TrackFormatError, finish_arrays, iso_times_s, parse_time_s
 from geocore.timesync.track import Track
 
@@ -49,6 +49,7 @@ class _History:
         self.altitude: list[float] = []
         self.skipped = 0
         self.first_skipped = ""
+        self.columns: list[tuple[np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray]] = []
 
     def add(self, time: Any, lat: float, lon: float, accuracy: Any = None, altitude: Any = None) -> None:
         self.lat.append(lat)
@@ -60,7 +61,7 @@ class _History:
     def skip(self, number: int, line: int, why: str) -> None:
         self.skipped += 1
         if not self.first_skipped:
-            self.first_skipped = f"record {number} (line {line}): {why}"
+            self.first_skipped = f"record {number} (near line {line}): {why}"
 
 
 def _number(value: Any) -> float:
@@ -79,18 +80,40 @@ def parse_takeout(path: Path) -> Track:
     history = _History()
     try:
         with open(path, encoding="utf-8-sig") as handle:
-            for key, number, line, item in iter_array_items(handle):
-                if not isinstance(item, dict):
-                    history.skip(number, line, "not an object")
-                elif key == "locations":
-                    _record(history, item, number, line)
-                else:
-                    _segment(history, key, item, number, line)
+            for key, first, line, items in iter_array_batches(handle):
+                if key == "locations" and _records_batch(history, items):
+                    continue
+                for offset, item in enumerate(items):
+                    if not isinstance(item, dict):
+                        history.skip(first + offset, line, "not an object")
+                    elif key == "locations":
+                        _record(history, item, first + offset, line)
+                    else:
+                        _segment(history, key, item, first + offset, line)
     except JsonStreamError as error:
         raise TrackFormatError(path, f"not valid JSON: {error.reason}", line=error.line) from None
     except (OSError, UnicodeDecodeError) as error:
         raise TrackFormatError(path, f"cannot read: {error}") from error
     return _finish(path, history)
+
+
+def _records_batch(history: _History, items: list[Any]) -> bool:
+    """A batch of Records.json locations column by column (the common case: every item a plain record with integer
+    E7 values and an ISO timestamp); False to read the batch item by item instead."""
+    try:
+        lat = np.array([item["latitudeE7"] for item in items], dtype=np.int64)
+        lon = np.array([item["longitudeE7"] for item in items], dtype=np.int64)
+        stamps = [item["timestamp"] for item in items]
+        accuracy = np.array([item.get("accuracy") for item in items], dtype=np.float64)
+        altitude = np.array([item.get("altitude") for item in items], dtype=np.float64)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return False  # a record without these, with timestampMs, or with odd values
+    if not all(type(stamp) is str for stamp in stamps):
+        return False
+    lat = np.where(lat > 900_000_000, lat - _WRAP, lat)
+    lon = np.where(lon > 1_800_000_000, lon - _WRAP, lon)
+    history.columns.append((lat / _E7, lon / _E7, stamps, accuracy, altitude))
+    return True
 
 
 def _record(history: _History, item: dict[str, Any], number: int, line: int) -> None:
@@ -202,24 +225,28 @@ def _ms(value: Any) -> float | None:
 
 
 def _finish(path: Path, history: _History) -> Track:
-    times = _times(history.time)
     notes = []
     if history.skipped:
         notes.append(f"{path}: {history.skipped} record(s) without a usable position skipped, first "
                      f"{history.first_skipped}")
-    lat, lon = np.asarray(history.lat, dtype=np.float64), np.asarray(history.lon, dtype=np.float64)
+    # batches read column by column come first, the rest after: make_track sorts by time anyway
+    lat = np.concatenate([c[0] for c in history.columns] + [np.asarray(history.lat, dtype=np.float64)])
+    lon = np.concatenate([c[1] for c in history.columns] + [np.asarray(history.lon, dtype=np.float64)])
+    times = np.concatenate([iso_times_s(c[2]) for c in history.columns] + [_times(history.time)])
+    accuracy = np.concatenate([c[3] for c in history.columns] + [np.asarray(history.accuracy, dtype=np.float64)])
+    altitude = np.concatenate([c[4] for c in history.columns] + [np.asarray(history.altitude, dtype=np.float64)])
+    if not len(lat):
+        raise TrackFormatError(path, "no location with a time" + (
+            f" ({history.skipped} unusable, first {history.first_skipped})" if history.skipped else ""))
     bad = ~((np.abs(lat) <= 90) & (np.abs(lon) <= 180))
     if bad.any():  # one corrupt record among years of them must not cost the whole history
         first = int(np.flatnonzero(bad)[0])
         notes.append(f"{path}: {int(bad.sum())} position(s) out of range skipped, first lat {lat[first]}, "
                      f"lon {lon[first]}")
         times[bad] = np.nan
-    if not history.lat:
-        raise TrackFormatError(path, "no location with a time" + (
-            f" ({history.skipped} unusable, first {history.first_skipped})" if history.skipped else ""))
     zeros = np.zeros(len(lat), dtype=np.int64)
-    return finish_arrays(path, times, np.where(bad, 0.0, lat), np.where(bad, 0.0, lon), history.altitude, zeros,
-                         accuracy_m=history.accuracy, notes=notes)
+    return finish_arrays(path, times, np.where(bad, 0.0, lat), np.where(bad, 0.0, lon), altitude, zeros,
+                         accuracy_m=accuracy, notes=notes)
 
 
 def _times(values: list[Any]) -> np.ndarray:
