@@ -174,3 +174,45 @@ def test_a_second_write_replaces_the_first_and_undo_walks_back(tmp_path, monkeyp
     assert library.undo(batch_id=second.batch_id).results[0].ok and sha256_of(path) == written_sha
     assert library.undo(batch_id=first).results[0].ok and sha256_of(path) == original_sha
     library.close()
+
+
+def _rich_heic(path: Path) -> Path:
+    """A HEIC with an ICC profile, EXIF orientation, two top-level images and a thumbnail on each."""
+    import pillow_heif
+
+    from tests.photo_factory import srgb_icc
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    first = make_pixels((64, 48), 1)
+    first.info["icc_profile"] = srgb_icc()
+    heif_file = pillow_heif.from_pillow(first)
+    heif_file.add_from_pillow(make_pixels((32, 32), 2))
+    exif = Image.Exif()
+    exif[0x112], exif[0x10F] = 6, "Apple"
+    heif_file.save(path, quality=80, exif=exif.tobytes(), thumbnails=[16])
+    return path
+
+
+def _heif_contents(path: Path) -> list:
+    """What pillow-heif sees: per image its size, mode, pixels, ICC profile and thumbnails' pixels."""
+    import pillow_heif
+
+    heif_file = pillow_heif.open_heif(path)
+    return [(image.size, image.mode, bytes(image.data), image.info.get("icc_profile"),
+             [(thumb.size, bytes(thumb.data)) for thumb in
+              (image.get_thumbnail(index) for index in range(len(image.info["thumbnails"])))])
+            for image in heif_file] + [heif_file.primary_index]
+
+
+def test_heic_keeps_its_images_profile_orientation_and_thumbnails(tmp_path, monkeypatch) -> None:
+    path = _rich_heic(tmp_path / "photos" / "rich.heic")
+    contents, sha, before = _heif_contents(path), sha256_of(path), exiftool_tags(path)
+    assert len(contents) == 3 and contents[0][3] and contents[0][4]  # two images, a profile, thumbnails
+    library, batch_id = _write(tmp_path, path, monkeypatch)
+    assert _heif_contents(path) == contents
+    after = exiftool_tags(path)
+    assert after["IFD0:Orientation"] == before["IFD0:Orientation"] == 6
+    assert abs(exiv2_position(path)[0] - LAT) < 1e-6 and abs(after["Composite:GPSLatitude"] - LAT) < 1e-6
+    assert_other_tags_kept(before, after)
+    assert library.undo(batch_id=batch_id).results[0].ok and sha256_of(path) == sha
+    library.close()
