@@ -295,3 +295,22 @@ def test_pair_without_capture_time_is_a_usage_error(tmp_path, capsys):
                  "--pair", f"{photos / 'cam.jpg'}={photos / 'phone.jpg'}")
     assert status == 2
     assert f"{photos / 'cam.jpg'}: no capture time" in capsys.readouterr().err
+
+
+def test_exiftool_style_matching_flags(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    # a: 08:35Z, 20 min after the track ends at 08:15Z; b: 08:08:45Z, in the break, 75 s from either side
+    make_jpeg(photos / "a.jpg", datetime_original=datetime(2024, 5, 1, 10, 35, 0), offset="+02:00")
+    make_jpeg(photos / "b.jpg", datetime_original=datetime(2024, 5, 1, 10, 8, 45), offset="+02:00")
+    first, second = track_points(31)[:16], track_points(31)[20:]  # a 2-min break between 08:07:30 and 08:10
+    track = write_gpx(tmp_path / "walk.gpx", [first, second])
+    db = tmp_path / "c.sqlite3"
+    assert run("sync-track", track, photos, "--db", db, "--dry-run") == 0
+    assert "2 photos without GPS, 0 located" in capsys.readouterr().out  # outside the track, in a segment break
+    assert run("sync-track", track, photos, "--db", db, "--dry-run", "--exiftool-limits", "--bridge-segments") == 0
+    out = capsys.readouterr().out
+    assert "2 located" in out and "track interpolated" in out and "nearest point" in out
+    assert run("sync-track", track, photos, "--db", db, "--dry-run", "--max-ext-s", "400", "--min-sats", "4",
+               "--max-hdop", "2") == 0  # GPX without <sat>/<hdop>: every point kept
+    assert "1 located" in capsys.readouterr().out
