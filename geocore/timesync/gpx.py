@@ -33,7 +33,8 @@ def _pattern(tag: bytes, lon_first: bool, quality: bool) -> re.Pattern[bytes]:
     """One point in the GPX schema's element order: lat/lon, then ele, time (and sat, hdop when asked)."""
     first, second = (b"lon", b"lat") if lon_first else (b"lat", b"lon")
     head = rb"<" + tag + rb"\s+" + first + _ATTRIBUTE + rb"\s+" + second + _ATTRIBUTE + rb"\s*>"
-    body = rb"\s*(?:<ele>([^<]*)</ele>)?\s*(?:<time>([^<]*)</time>)?"
+    # <ele> before <time> as the schema says, or after it as some phone apps write it
+    body = rb"\s*(?:<ele>([^<]*)</ele>)?\s*(?:<time>([^<]*)</time>)?\s*(?:<ele>([^<]*)</ele>)?"
     rest = (_QUALITY.replace(b"{tag}", tag) + rb".*?</" + tag + rb"\s*>") if quality else _REST.replace(b"{tag}", tag)
     return re.compile(head + body + rest, re.S)
 
@@ -84,7 +85,8 @@ def _from_tables(path: Path, tables: list[np.ndarray], segments: list[np.ndarray
     if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
         return None  # the streaming reader names the point
     altitude, times = _optional_numbers(columns[2]), iso_times_s(np.char.strip(columns[3]))
-    satellites, hdop = (_optional_numbers(columns[4]), _optional_numbers(columns[5])) if quality else (None, None)
+    altitude = np.where(np.isnan(altitude), _optional_numbers(columns[4]), altitude)
+    satellites, hdop = (_optional_numbers(columns[5]), _optional_numbers(columns[6])) if quality else (None, None)
     return finish_arrays(path, times, lat, lon, altitude, np.concatenate(segments), hdop, satellites)
 
 

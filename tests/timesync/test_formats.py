@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -196,3 +197,11 @@ def test_a_cut_off_gpx_keeps_the_points_before_the_break(tmp_path):
     cut = write(tmp_path / "cut.gpx", text[: text.index("</trkpt>", text.index("</trkpt>") + 1) + 30])
     track = load_track(cut)
     assert len(track) == 2 and any("not valid GPX" in note and "2 points before it" in note for note in track.notes)
+
+
+def test_gpx_elevation_after_time_is_read_too(tmp_path):
+    text = tf.write_gpx(tmp_path / "t.gpx", [POINTS]).read_text()
+    swapped = re.sub(r"(<ele>[^<]*</ele>)(<time>[^<]*</time>)", r"\2\1", text)
+    assert swapped != text
+    track = load_track(write(tmp_path / "swapped.gpx", swapped))
+    np.testing.assert_allclose(track.altitude_m, [p[3] for p in POINTS])
