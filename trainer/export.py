@@ -156,7 +156,9 @@ def store_weights_fp16(model_bytes: bytes, min_elements: int = 1024) -> bytes:
 
 def check_against_torch(model: GeoModel, model_bytes: bytes, images: torch.Tensor) -> ExportCheck:
     """Run the ONNX bytes in onnxruntime (CPU) and torch on the same tensors; max abs difference per output."""
-    import onnxruntime as ort
+    from geocore.inference.runtime import import_onnxruntime
+
+    ort = import_onnxruntime()  # telemetry off before the native library loads
 
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
     onnx_outputs = session.run(None, {INPUT_NAME: images.numpy().astype(np.float32)})
@@ -254,7 +256,9 @@ def _quantise_checked(
 
 def _max_probability_diff(before: bytes, after: bytes, heads: Sequence[str], images: np.ndarray) -> float:
     """Largest change of any head probability between two graphs run by onnxruntime on the same images."""
-    import onnxruntime as ort
+    from geocore.inference.runtime import import_onnxruntime
+
+    ort = import_onnxruntime()  # telemetry off before the native library loads
 
     feed = {INPUT_NAME: images}
     runs = [ort.InferenceSession(graph, providers=["CPUExecutionProvider"]).run(list(heads), feed)
@@ -380,7 +384,9 @@ def _rewrite_card(source: Path, out_path: str | Path, evaluation: dict[str, Any]
 
 def onnx_imagenet_sanity(bundle_path: Path) -> dict[str, Any]:
     """The sanity figures of a written bundle's "imagenet" output, run by onnxruntime."""
-    import onnxruntime as ort
+    from geocore.inference.runtime import import_onnxruntime
+
+    ort = import_onnxruntime()  # telemetry off before the native library loads
 
     from trainer.models.check_imagenet import normalised_sanity_batch
 

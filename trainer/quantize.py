@@ -75,6 +75,9 @@ def float_node_names(model_bytes: bytes) -> list[str]:
 
 def quantize_int8(model_bytes: bytes, calibration: np.ndarray, input_name: str = "image") -> bytes:
     """The graph with int8 weights (per channel) and uint8 activations (ranges from `calibration`), as bytes."""
+    from geocore.inference.runtime import import_onnxruntime
+
+    import_onnxruntime()  # telemetry off before onnxruntime.quantization loads the native library
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geocore.cli.output import MODE, outcome_line, print_batch, print_json, progress_line, result_document
+from geocore.library.paths import display_path
 from geocore.workflow.results import Reporter
 from geocore.workflow.settings import DEFAULTS, WorkflowSettings
 
@@ -46,7 +47,7 @@ def _scan(args: argparse.Namespace) -> int:
 
     missing = [p for p in args.paths if not Path(p).exists()]
     for path in missing:
-        print(f"not found: {path}", file=sys.stderr)
+        print(f"not found: {display_path(path)}", file=sys.stderr)
     progress = json_lines_progress() if args.json_lines else progress_line("scan")
     with open_session(args) as session:
         result = session.scan([p for p in args.paths if p not in missing], Reporter(progress),
@@ -59,7 +60,7 @@ def _scan(args: argparse.Namespace) -> int:
         print_json(result_document(result, report=dataclasses.asdict(report), missing=missing))
         return 1 if missing or result.failed else 0
     for outcome in result.outcomes:
-        print(f"{'ISSUE':12} {outcome.path}: {outcome.kind}: {outcome.reason}")
+        print(f"{'ISSUE':12} {display_path(outcome.path)}: {outcome.kind}: {display_path(outcome.reason)}")
     print(f"found {report.found}: {report.new} new, {report.changed} changed, "
           f"{report.sidecar_changed} with changed sidecars, {report.unchanged} unchanged, "
           f"{report.missing} missing, {len(result.failed)} issues ({report.seconds:.2f} s)")
@@ -105,10 +106,10 @@ def _strip(args: argparse.Namespace) -> int:
 
 
 def _set(args: argparse.Namespace) -> int:
-    from geocore.library.gps import GpsFix
+    from geocore.library.gps import validate_position
 
     try:
-        GpsFix(args.lat, args.lon, args.alt, None, args.radius_km)
+        validate_position(args.lat, args.lon, args.alt, args.radius_km)
     except ValueError as exc:
         print(f"bad position: {exc}", file=sys.stderr)
         return 2

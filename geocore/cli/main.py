@@ -108,6 +108,12 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> 
     except ArgfileError as error:
         print(f"{parser.prog}: {error}", file=sys.stderr)
         return EXIT_USAGE
+    for stream in (sys.stdout, sys.stderr):
+        # The last line of defence for a file name that is not UTF-8 (lines use display_path already): a strict
+        # UTF-8 terminal must get a replacement character, never a UnicodeEncodeError halfway through a batch.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
     args = parser.parse_args(raw)
     configure(getattr(args, "quiet", False), getattr(args, "verbose", False), getattr(args, "as_json", False))
     try:

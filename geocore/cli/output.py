@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from geocore.library.paths import display_path, json_safe
 from geocore.workflow.results import Outcome, Result, Status
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -51,12 +52,16 @@ def progress_line(label: str) -> Callable[[int, int, str], None]:
 
 
 def outcome_line(outcome: Outcome, dry_run: bool = False) -> str:
-    """'ok           PATH', 'skipped      PATH: kind: why' or 'FAILED       PATH: kind: why'."""
+    """'ok           PATH', 'skipped      PATH: kind: why' or 'FAILED       PATH: kind: why'.
+
+    A file name that is not UTF-8 is shown with U+FFFD (any terminal can print it); --json carries its bytes.
+    """
+    path = display_path(outcome.path)
     if outcome.status is Status.OK:
         detail = f": {outcome.reason}" if outcome.reason else ""
-        return f"{'would write' if dry_run else 'ok':12} {outcome.path}{detail}"
+        return f"{'would write' if dry_run else 'ok':12} {path}{detail}"
     label = "skipped" if outcome.status is Status.SKIPPED else "FAILED"
-    return f"{label:12} {outcome.path}: {outcome.kind}: {outcome.reason}"
+    return f"{label:12} {path}: {outcome.kind}: {display_path(outcome.reason)}"
 
 
 def result_document(result: Result, **extra: Any) -> dict[str, Any]:
@@ -71,8 +76,10 @@ def result_document(result: Result, **extra: Any) -> dict[str, Any]:
 
 
 def print_json(document: Any) -> None:
-    # allow_nan=False: a bare NaN is not JSON; default=str for paths and enums a payload may carry.
-    print(json.dumps(document, ensure_ascii=False, allow_nan=False, default=_plain))
+    # json_safe: a non-UTF-8 file name becomes display text plus its bytes in base64 ("path_bytes"), so the document
+    # is valid UTF-8 and the exact path survives; allow_nan=False: a bare NaN is not JSON.
+    plain = json.loads(json.dumps(document, allow_nan=False, default=_plain))
+    print(json.dumps(json_safe(plain), ensure_ascii=False, allow_nan=False))
 
 
 def _plain(value: Any) -> Any:

@@ -19,7 +19,7 @@ from geocore.cli.output import MODE, progress_line
 from geocore.inference.card import AGGREGATIONS, CROP_COUNTS
 from geocore.inference.files import BASE_BUNDLE
 from geocore.inference.runtime import PROVIDER_CHOICES
-from geocore.library.paths import json_line
+from geocore.library.paths import display_path, json_line
 from geocore.workflow.results import Outcome, Reporter, Result
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def _predict_into(session: Session, paths: list[str], handle: TextIO) -> Result:
 
     def record(outcome: Outcome) -> None:
         if not outcome.ok and not MODE.quiet:
-            print(f"{outcome.path}: {outcome.reason}", file=sys.stderr)
+            print(f"{display_path(outcome.path)}: {display_path(outcome.reason)}", file=sys.stderr)
         if outcome.payload is not None:
             # json_line: no bare NaN (not JSON); a non-UTF-8 file name as display text plus its bytes in base64
             handle.write(json_line(outcome.payload) + "\n")

@@ -267,9 +267,9 @@ class Session(PredictUseCases, TimeUseCases):
     def place(self, photo_ids: Iterable[int], lat: float, lon: float, *, altitude_m: float | None = None,
               radius_km: float | None = None, notes: str | None = None, tentative: bool = False) -> Result:
         """Place photos by hand: an accepted manual decision each (`tentative`: only proposed, for dry runs)."""
-        from geocore.library.gps import GpsFix
+        from geocore.library.gps import validate_position
 
-        GpsFix(lat, lon, altitude_m, None, radius_km)  # ValueError for a position that cannot be written
+        validate_position(lat, lon, altitude_m, radius_km)  # PositionError (a ValueError) names the bad field
         result = Result("place")
         changes: list[_DecisionChange] = []
         ids = list(dict.fromkeys(photo_ids))
