@@ -410,6 +410,83 @@ def _bigtiff() -> bytes:
     return b"II+\x00" + struct.pack(e + "HHQ", 8, 0, ifd_at) + directory + struct.pack(e + "Q", 0) + pixels
 
 
+# -- PNG, WebP and HEIC written in place (issue 15) ---------------------------------------------------------------
+
+
+def _pillow_bytes(fmt: str, mode: str = "RGB", **options: object) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, (40, 24), (90, 140, 200, 120)[: len(mode)]).save(out, fmt, **options)
+    return out.getvalue()
+
+
+def _png_chunk(type_: bytes, body: bytes) -> bytes:
+    import zlib
+
+    return struct.pack(">I", len(body)) + type_ + body + struct.pack(">I", zlib.crc32(type_ + body))
+
+
+def _png_with(*chunks: bytes) -> bytes:
+    """A plain PNG with `chunks` inserted right after IHDR."""
+    data = _pillow_bytes("PNG")
+    ihdr_end = 8 + 12 + struct.unpack_from(">I", data, 8)[0]
+    return data[:ihdr_end] + b"".join(chunks) + data[ihdr_end:]
+
+
+def _compressed_xmp_png() -> bytes:
+    import zlib
+
+    packet = zlib.compress(xmp_app1('<photoshop:City>Paris</photoshop:City>')[4 + 29 :])
+    return _png_with(_png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x01\x00\x00\x00" + packet))
+
+
+def _two_exif_png() -> bytes:
+    tiff = standard_layout("<").pack()
+    return _png_with(_png_chunk(b"eXIf", tiff), _png_chunk(b"eXIf", tiff))
+
+
+def _trailing_webp() -> bytes:
+    return make_webp_bytes() + b"TRAILING"
+
+
+def make_webp_bytes() -> bytes:
+    """An extended WebP with EXIF from the factory, as bytes."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return make_webp(Path(folder) / "w.webp", size=(40, 24), gps=(1.0, 2.0, 3.0)).read_bytes()
+
+
+def _heic_bytes(exif: bool = True, open_ended: bool = False) -> bytes:
+    import tempfile
+
+    import pillow_heif
+
+    with tempfile.TemporaryDirectory() as folder:
+        if exif:
+            data = make_heic(Path(folder) / "h.heic", size=(64, 64), gps=(1.0, 2.0, 3.0)).read_bytes()
+        else:
+            pillow_heif.from_pillow(Image.new("RGB", (64, 64), (10, 200, 30))).save(Path(folder) / "h.heic")
+            data = (Path(folder) / "h.heic").read_bytes()
+    if open_ended:  # the last box (mdat) says "to the end of the file": nothing may be appended after it
+        position = 0
+        while position + struct.unpack_from(">I", data, position)[0] < len(data):
+            position += struct.unpack_from(">I", data, position)[0]
+        data = data[:position] + b"\x00\x00\x00\x00" + data[position + 4 :]
+    return data
+
+
+def format_cases() -> dict[str, Callable[[], bytes]]:
+    """PNG, WebP and HEIC layouts the in-place writers convert, update or refuse."""
+    return {
+        "plain.png": lambda: _pillow_bytes("PNG"), "compressed_xmp.png": _compressed_xmp_png,
+        "two_exif.png": _two_exif_png,
+        "simple_lossy.webp": lambda: _pillow_bytes("WEBP", quality=80),
+        "simple_lossless_alpha.webp": lambda: _pillow_bytes("WEBP", "RGBA", lossless=True),
+        "trailing.webp": _trailing_webp, "no_exif.heic": lambda: _heic_bytes(exif=False),
+        "open_ended.heic": lambda: _heic_bytes(open_ended=True),
+    }
+
+
 def hostile_cases() -> dict[str, Callable[[], bytes]]:
     """File name -> builder of its bytes."""
     return {
@@ -423,7 +500,7 @@ def hostile_cases() -> dict[str, Callable[[], bytes]]:
         "mpf.jpg": _mpf(False), "mpf_before_exif.jpg": _mpf(True),
         "mpf_offset_into_exif.jpg": _mpf(True, keep_offsets_valid=False), "place_names.jpg": _place_names_xmp,
         "deep_xmp.jpg": _deep_xmp, "plain_II.tif": lambda: _tiff("<"), "plain_MM.tif": lambda: _tiff(">"),
-        "big.tif": _bigtiff,
+        "big.tif": _bigtiff, **format_cases(),
     }
 
 
