@@ -169,3 +169,10 @@ def test_changes_a_crash_left_unsettled_are_reported_when_the_library_opens(tmp_
     monkeypatch.setattr("geocore.library.api.recover", journal.recover)
     assert main(["undo", "--list", "--db", db]) == 0
     assert "warning: /gone/a.jpg: not settled, left pending (drive)" in capsys.readouterr().err
+
+
+def test_a_position_no_photo_can_have_is_a_usage_error_not_a_traceback(tmp_path, capsys) -> None:
+    photo = make_jpeg(tmp_path / "a.jpg")
+    assert main(["set", str(photo), "--lat", "1", "--lon", "2", "--alt", "200000", "--db", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bad position:") and "altitude" in err and "Traceback" not in err
