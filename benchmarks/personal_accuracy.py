@@ -7,7 +7,8 @@ then predicts the held-out and never-visited photos through the written bundle (
 beside the targets of issue 13:
 
 - within 1 / 25 / 200 / 750 km and the median error of the shipped pipeline, a kNN baseline (the nearest library
-  photo in the base model's embedding space) and chance (a random library photo's position);
+  photo in the base model's embedding space) and chance (a random library photo's position); for a photo the
+  pipeline withholds, the point it would have proposed (its best cell) counts, so the columns stay comparable;
 - the share of never-visited photos without a proposal and of known-place photos wrongly withheld;
 - the expected calibration error (ECE, 10 bins) of the top cell's probability, and how often the truth lies inside
   the confidence radius.
@@ -32,22 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 from geocore.geo.distance import haversine_km  # noqa: E402
 from tests.trainer.personal_library import GeneratedLibrary, GeneratedPhoto, Shape, generate_library  # noqa: E402
+from trainer.personalize.calibration import expected_calibration_error  # noqa: E402
 
 THRESHOLDS_KM = (1.0, 25.0, 200.0, 750.0)
 TARGETS = {"within 1 km %": ">= 85", "within 25 km %": ">= 95", "never-visited without proposal %": ">= 70",
            "known-place photos withheld %": "<= 5"}
-
-
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
-    """Weighted mean |accuracy - confidence| over equal-width confidence bins."""
-    edges = np.linspace(0, 1, bins + 1)
-    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    total = 0.0
-    for number in range(bins):
-        members = index == number
-        if members.any():
-            total += members.sum() * abs(correct[members].mean() - confidence[members].mean())
-    return float(total / max(1, len(confidence)))
 
 
 def distance_figures(lat: np.ndarray, lon: np.ndarray, true_lat: np.ndarray, true_lon: np.ndarray) -> dict[str, float]:
@@ -100,6 +90,14 @@ def withheld(prediction: Any) -> bool:
     return prediction.lat is None or bool(getattr(prediction, "unknown_place", None))
 
 
+def _point(prediction: Any) -> tuple[float, float]:
+    """The proposed point, or for a withheld photo the point of its best cell (nan when there is none)."""
+    if prediction.lat is not None:
+        return prediction.lat, prediction.lon
+    top = prediction.hierarchy_top
+    return (top[0].lat, top[0].lon) if top else (np.nan, np.nan)
+
+
 def shipped_figures(bundle_path: Path, generated: GeneratedLibrary) -> dict[str, float]:
     """The shipped pipeline's figures on the held-out days and the never-visited place."""
     from geocore.inference.bundle import load_bundle
@@ -107,8 +105,8 @@ def shipped_figures(bundle_path: Path, generated: GeneratedLibrary) -> dict[str,
     known, never = _predict(bundle_path, generated.heldout), _predict(bundle_path, generated.never_visited)
     true_lat = np.array([p.lat for p in generated.heldout])
     true_lon = np.array([p.lon for p in generated.heldout])
-    lat = np.array([p.lat if p.lat is not None else np.nan for p in known])
-    lon = np.array([p.lon if p.lon is not None else np.nan for p in known])
+    lat = np.array([_point(p)[0] for p in known])
+    lon = np.array([_point(p)[1] for p in known])
     figures = distance_figures(np.nan_to_num(lat), np.nan_to_num(lon), true_lat, true_lon)
     figures["never-visited without proposal %"] = float(100 * np.mean([withheld(p) for p in never]))
     figures["known-place photos withheld %"] = float(100 * np.mean([withheld(p) for p in known]))
@@ -117,14 +115,15 @@ def shipped_figures(bundle_path: Path, generated: GeneratedLibrary) -> dict[str,
     best = [finest.keys.index(p.hierarchy_top[0].key) for p in known]
     confidence = np.array([p.hierarchy_top[0].probability for p in known])
     figures["ECE (top cell)"] = expected_calibration_error(confidence, np.asarray(best) == true_cell)
-    radius = np.array([p.radius_km or 0.0 for p in known])
-    error = haversine_km(np.nan_to_num(lat), np.nan_to_num(lon), true_lat, true_lon)
-    figures["truth inside radius %"] = float(100 * np.mean(error <= radius))
-    figures["median radius km"] = float(np.median(radius))
-    never_radius = [p.radius_km for p in never if p.radius_km is not None]
+    proposed = np.array([not withheld(p) for p in known])
+    radius = np.array([p.radius_km or 0.0 for p in known])[proposed]
+    error = haversine_km(np.nan_to_num(lat), np.nan_to_num(lon), true_lat, true_lon)[proposed]
+    figures["truth inside radius % (proposals)"] = float(100 * np.mean(error <= radius))
+    figures["median radius km (proposals)"] = float(np.median(radius))
+    never_radius = [p.radius_km for p in never if p.radius_km is not None]  # proposals only
     figures["never-visited median top-cell probability"] = float(
         np.median([p.hierarchy_top[0].probability for p in never if p.hierarchy_top] or [np.nan]))
-    figures["never-visited median radius km"] = float(np.median(never_radius)) if never_radius else float("nan")
+    figures["never-visited median radius km (proposals)"] = float(np.median(never_radius or [np.nan]))
     return figures
 
 

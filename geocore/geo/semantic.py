@@ -2,8 +2,10 @@
 
 Every location gets an address vector country > admin1 > admin2 > place from its nearest GeoNames place. The
 vectors form a multi-tree rooted at countries; for a given tau_min each location goes to the finest node on its
-path that holds at least tau_min locations, and every node so chosen is a class. Several tau_min values give nested
-partitionings (a node's count never exceeds its parent's).
+path that holds at least tau_min locations, and every node so chosen is a class. A location none of whose nodes
+holds tau_min locations (a short trip abroad) goes to its root, its country, so every place that has photos keeps a
+class at every level. Several tau_min values give nested partitionings: a node's count never exceeds its parent's,
+so a location's class at a larger tau_min is an ancestor of (or the same as) its class at a smaller one.
 
 Distance cut-off: a location more than `place_cutoff_km` from its nearest place keeps only country > admin1, and one
 more than `region_cutoff_km` away (open sea, ice) gets no class at all, rather than being forced into a distant town.
@@ -72,8 +74,9 @@ def label(key: str) -> str:
 
 
 def _finest_kept(path_nodes: Sequence[str], node_counts: Counter[str], tau_min: int) -> str:
+    """The finest node on the path holding tau_min locations, else the root (never drop a place with photos)."""
     kept = [node for node in path_nodes if node_counts[node] >= tau_min]
-    return kept[-1] if kept else ""
+    return kept[-1] if kept else (path_nodes[0] if path_nodes else "")
 
 
 def build_semantic_partitionings(
@@ -96,10 +99,6 @@ def build_semantic_partitionings(
     for path, count in zip(paths, location_counts.tolist(), strict=True):
         for node in path:
             node_counts[node] += count
-    # Locations without a class at the largest tau_min (rare countries) are left out of every partitioning,
-    # as S2 cells below the shared tau_min are: otherwise finer classes would have no coarse parent.
-    coarsest = max(tau_min_values)
-    paths = [path if _finest_kept(path, node_counts, coarsest) else [] for path in paths]
     return [
         _partitioning_for(tau_min, paths, inverse, node_counts, lat, lon)
         for tau_min in sorted(set(tau_min_values), reverse=True)

@@ -17,7 +17,7 @@ from tests.trainer.synthetic import make_photo_set, train_test_split_by_spot
 from trainer.cli.main import main as train_main
 from trainer.export import CardFields, export_bundle
 from trainer.models import build_model
-from trainer.personalize import PersonalizeError, PersonalizeOptions, adaptive_taus, personalize
+from trainer.personalize import PersonalizeError, PersonalizeOptions, personalize
 
 
 def tiny_base_bundle(path: Path) -> Path:
@@ -46,14 +46,14 @@ def test_personal_model_learns_places_caches_embeddings_and_ships_its_holdout_ta
     assert calls[-1] == (96, 96)
     print("\n" + first.format())
     assert first.embeddings.computed == 96 and first.embeddings.cached == 0
-    assert first.train_photos + first.holdout_photos <= 96 and first.holdout_photos == 19
+    assert first.train_photos + first.holdout_photos <= 96 and first.holdout_photos == 20 and first.shipped_photos == 96
     assert first.skipped.counts["no GPS"] == 3 and sum(first.skipped.counts.values()) >= 4
     hierarchy = first.tables["hierarchy"]
-    assert hierarchy.count == 19 and hierarchy.within_percent[25.0] >= 50.0  # chance: 1 place in 8
+    assert hierarchy.count == 20 and hierarchy.within_percent[25.0] >= 50.0  # chance: 1 place in 8
 
     bundle = load_bundle(first.bundle_path)
     card = json.loads(zipfile.ZipFile(first.bundle_path).read("model_card.json"))
-    assert card["evaluation"]["tables"]["hierarchy"]["count"] == 19
+    assert card["evaluation"]["tables"]["hierarchy"]["count"] == 20
     assert card["crops"]["count"] == 1 and card["training"]["kind"] == "personal"
     assert [ref.head for ref in bundle.card.partitionings] == [f"geo_{i}" for i in range(len(bundle.partitionings))]
     predictions = list(Predictor(bundle).predict_paths(sorted((library / "trips").glob("p000*.jpg"))[:5]))
@@ -76,12 +76,6 @@ def test_too_few_photos_or_no_base_model_are_clear_errors(tmp_path: Path, capsys
                        "--base-model", str(base), "--cache", str(tmp_path / "cache.sqlite3")])
     assert code == 2 and "at least 20 are needed" in capsys.readouterr().err
     assert not (tmp_path / "x.geomodel").exists()
-
-
-def test_partitionings_adapt_to_the_number_of_photos() -> None:
-    assert adaptive_taus(100) == (3, [25, 6])
-    tau_min, tau_max = adaptive_taus(2000)
-    assert tau_min == 13 and tau_max == [500, 100, 26]
 
 
 def test_cli_builds_a_semantic_personal_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,9 +1,10 @@
 """Personal models: learn a user's own places from their geotagged photos, on a laptop CPU.
 
-`personalize(folders, out)`: scan the folders into the library cache, embed every geotagged photo once through the
-base bundle's ONNX graph (cached in SQLite), build partitionings adapted to the number and spread of the photos
-(small tau, S2 or semantic) from the training share, train linear heads on the embeddings, evaluate them on the
-held-out share, and write a bundle whose card carries that held-out accuracy table.
+`personalize(folders, out)`: scan the folders into the library cache, keep the photos whose GPS came from a receiver
+or the user (never an estimate: trainer.personalize.provenance), embed them once through the base bundle's ONNX
+graph (cached in SQLite), evaluate on held-out days (accuracy, calibration, the "no place in your library"
+threshold: trainer.personalize.training), then refit on every photo and write a bundle whose card carries the
+held-out figures.
 """
 
 from __future__ import annotations
@@ -17,18 +18,28 @@ from pathlib import Path
 import numpy as np
 
 from geocore.geo.distance import AccuracyTable, format_accuracy_tables
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning, PartitioningError, build_s2_partitionings
 from geocore.inference.bundle import ModelBundle
 from geocore.library.api import Library
-from trainer.data.labels import SkipReport, label_locations
-from trainer.evaluate import accuracy_tables, table_to_dict
+from trainer.data.labels import SkipReport
+from trainer.evaluate import table_to_dict
 from trainer.personalize.bundle_graph import write_personal_bundle
+from trainer.personalize.calibration import SimilarityBank
 from trainer.personalize.embeddings import EmbeddingStats, cached_embeddings
-from trainer.personalize.heads import HeadOptions, train_heads
+from trainer.personalize.heads import HeadOptions
+from trainer.personalize.levels import day_groups
+from trainer.personalize.provenance import estimate_reason, estimate_written_by_us
+from trainer.personalize.training import (
+    Evaluation,
+    TrainingError,
+    build_partitionings,
+    evaluate,
+    fit,
+    shipped,
+)
 
 LOG = logging.getLogger(__name__)
 MIN_PHOTOS = 20
+__all__ = ["PersonalizeError", "PersonalizeOptions", "PersonalizeResult", "build_partitionings", "personalize"]
 
 
 class PersonalizeError(ValueError):
@@ -50,7 +61,7 @@ class PersonalizeOptions:
 
 @dataclass
 class PersonalizeResult:
-    """What was built and how well it does on the held-out photos."""
+    """What was built and how well it does on the held-out days."""
 
     bundle_path: Path
     tables: dict[str, AccuracyTable]
@@ -60,75 +71,46 @@ class PersonalizeResult:
     skipped: SkipReport
     embeddings: EmbeddingStats
     seconds: dict[str, float] = field(default_factory=dict)
+    evaluation: Evaluation = field(default_factory=Evaluation)
+    outside: dict[str, int] = field(default_factory=dict)  # partitioning -> photos of the bundle it does not hold
+    shipped_photos: int = 0
 
     def format(self) -> str:
         """Summary for the terminal."""
         sizes = ", ".join(f"{name}: {count}" for name, count in self.partitioning_sizes.items())
         timing = ", ".join(f"{name} {value:.1f} s" for name, value in self.seconds.items())
-        return (f"wrote {self.bundle_path}\n{self.skipped.summary('photos')}\n"
-                f"trained on {self.train_photos} photos, held out {self.holdout_photos}; classes {sizes}\n"
-                f"embeddings: {self.embeddings.cached} cached, {self.embeddings.computed} computed; {timing}\n"
-                f"held-out accuracy:\n{format_accuracy_tables(self.tables)}")
-
-
-def adaptive_taus(n_photos: int) -> tuple[int, list[int]]:
-    """(tau_min, tau_max values coarse -> fine) scaled to the library: ~4 / 20 / 80+ classes at most."""
-    tau_min = int(np.clip(n_photos // 150, 3, 50))
-    candidates = [n_photos // 4, n_photos // 20, n_photos // 80]
-    tau_max = sorted({max(value, 2 * tau_min) for value in candidates}, reverse=True)
-    return tau_min, tau_max
-
-
-def build_partitionings(lat: np.ndarray, lon: np.ndarray, kind: str) -> list[Partitioning]:
-    """Nested partitionings of the training locations, coarse -> fine, duplicates removed."""
-    tau_min, tau_max = adaptive_taus(len(lat))
-    if kind == "semantic":
-        built = _semantic_partitionings(lat, lon, tau_min)
-    elif kind == "s2":
-        built = build_s2_partitionings(lat, lon, tau_min, tau_max)
-    else:
-        raise PersonalizeError(f"unknown partitioning kind {kind!r} (s2 or semantic)")
-    unique: list[Partitioning] = []
-    for partitioning in built:
-        if len(partitioning) and (not unique or unique[-1].keys != partitioning.keys):
-            unique.append(partitioning)
-    if not unique:
-        raise PersonalizeError(f"no place holds {tau_min} photos: too few photos per place to learn from")
-    return unique
-
-
-def _semantic_partitionings(lat: np.ndarray, lon: np.ndarray, tau_min: int) -> list[Partitioning]:
-    """Semantic partitionings for tau_min x 8/3/1, dropping coarse levels that would leave out many photos.
-
-    Photos without a class at the coarsest tau are left out of every semantic level, so a library spread over many
-    small regions needs a smaller coarsest tau; below 80% coverage the coarsest level goes.
-    """
-    from geocore.geo.semantic import build_semantic_partitionings
-
-    taus = [tau_min * 8, tau_min * 3, tau_min]
-    while taus:
-        try:
-            built = build_semantic_partitionings(lat, lon, taus)
-        except PartitioningError:
-            built = []
-        if built and (len(taus) == 1 or built[0].counts.sum() >= 0.8 * len(lat)):
-            return built
-        taus = taus[1:]
-    raise PersonalizeError(f"no region or place holds {tau_min} photos: too few photos per place to learn from")
+        missing = {name: count for name, count in self.outside.items() if count}
+        coverage = ("every photo is used by every level" if not missing else "photos outside a level: "
+                    + ", ".join(f"{name} {count}" for name, count in missing.items()))
+        lines = [f"wrote {self.bundle_path}", self.skipped.summary("photos"),
+                 f"evaluated on {self.holdout_photos} photos of held-out days (trained on the other "
+                 f"{self.train_photos}); the bundle is refitted on all {self.shipped_photos}; classes {sizes}; "
+                 f"{coverage}",
+                 f"embeddings: {self.embeddings.cached} cached, {self.embeddings.computed} computed; {timing}"]
+        evaluation = self.evaluation
+        if evaluation.ece_calibrated is not None:
+            lines.append(f"calibration error (ECE, top cell): {evaluation.ece_raw:.3f} before, "
+                         f"{evaluation.ece_calibrated:.3f} after temperature scaling")
+        for name, why in evaluation.dropped_levels.items():
+            lines.append(f"level {name} not shipped: {why}")
+        if evaluation.min_similarity is not None:
+            lines.append(f"no proposal below similarity {evaluation.min_similarity:.3f} to the nearest library photo")
+        return "\n".join(lines + [f"held-out accuracy:\n{format_accuracy_tables(self.tables)}"])
 
 
 @dataclass
 class LocatedLibrary:
-    """Geotagged photos of the library folders, as cached rows."""
+    """Geotagged photos of the library folders whose GPS may teach (receiver or user), as cached rows."""
 
     photo_ids: list[int]
     paths: list[str]
     lat: np.ndarray
     lon: np.ndarray
+    capture_times: list[str | None] = field(default_factory=list)
 
 
 def scan_library(library: Library, folders: Sequence[str | Path], report: SkipReport) -> LocatedLibrary:
-    """Scan `folders` into the cache; geotagged photos, with the others counted by reason."""
+    """Scan `folders` into the cache; photos with trusted GPS, the others counted by reason (estimates too)."""
     for folder in folders:
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"photo folder not found: {folder}")
@@ -143,16 +125,18 @@ def scan_library(library: Library, folders: Sequence[str | Path], report: SkipRe
         if str(getattr(issue, "path", "")) not in known:
             report.skip("scan problem", str(issue))
     report.considered += len(rows)
-    located = [r for r in rows.values() if r.has_gps]
+    written = estimate_written_by_us(library.decisions_of_photos(list(rows)))
+    located = []
+    for record in (r for r in rows.values() if r.has_gps):
+        reason = estimate_reason(record.id, record.path, written)
+        if reason:
+            report.skip(reason, record.path)
+        else:
+            located.append(record)
     return LocatedLibrary([r.id for r in located], [r.path for r in located],
                           np.array([r.gps_lat for r in located], dtype=np.float64),
-                          np.array([r.gps_lon for r in located], dtype=np.float64))
-
-
-def _split(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n)
-    holdout = max(1, int(round(n * share))) if share > 0 else 0
-    return np.sort(order[holdout:]), np.sort(order[:holdout])
+                          np.array([r.gps_lon for r in located], dtype=np.float64),
+                          [r.capture_time for r in located])
 
 
 def _load_base(path: str | None) -> ModelBundle:
@@ -200,31 +184,33 @@ def _train_and_write(
 ) -> PersonalizeResult:
     started = time.perf_counter()
     lat, lon = photos.lat[kept], photos.lon[kept]
-    train, holdout = _split(len(kept), options.holdout_share, options.seed)
+    names = [photos.paths[i] for i in kept]
+    head_options = HeadOptions(epochs=options.epochs, seed=options.seed)
+    groups = day_groups([photos.capture_times[i] for i in kept]) if photos.capture_times else np.arange(len(kept))
     try:
-        partitionings = build_partitionings(lat[train], lon[train], options.partitioning)
-        hierarchy = Hierarchy(partitionings)
-    except PartitioningError as error:
+        evaluation = evaluate(vectors, lat, lon, names, groups, options.partitioning, head_options,
+                              options.holdout_share)
+        fitted = fit(vectors, lat, lon, names, options.partitioning, head_options, report)
+    except TrainingError as error:
         raise PersonalizeError(str(error)) from None
-    names = [photos.paths[i] for i in kept[train]]
-    labelled, classes = label_locations(names, lat[train], lon[train], partitionings, report)
-    heads = train_heads(vectors[train][labelled], classes, [len(p) for p in partitionings],
-                        HeadOptions(epochs=options.epochs, seed=options.seed))
     seconds["heads"] = time.perf_counter() - started
-    tables: dict[str, AccuracyTable] = {}
-    if len(holdout):
-        probabilities = [head.probabilities(vectors[holdout]) for head in heads]
-        tables = accuracy_tables(partitionings, hierarchy, probabilities, lat[holdout], lon[holdout])
-    sizes = {p.name: len(p) for p in partitionings}
+    fitted = shipped(fitted, evaluation)
+    sizes = {p.name: len(p) for p in fitted.partitionings}
     details = {
-        "training": {"kind": "personal", "photos": int(len(labelled)), "folders": [str(f) for f in folders],
+        "training": {"kind": "personal", "photos": fitted.used, "folders": [str(f) for f in folders],
                      "partitioning": options.partitioning, "classes": sizes, "base_model": base.model_id,
-                     "head_epochs": options.epochs, "seed": options.seed},
-        "evaluation": {"holdout_share": options.holdout_share, "holdout_photos": int(len(holdout)),
-                       "tables": {name: table_to_dict(table) for name, table in tables.items()}},
+                     "head_epochs": options.epochs, "seed": options.seed,
+                     "excluded": dict(report.counts), "dropped_levels": evaluation.dropped_levels},
+        "evaluation": {"holdout_share": options.holdout_share, "holdout_photos": evaluation.holdout_photos,
+                       "split": "by capture day", "train_photos": evaluation.train_photos,
+                       "tables": {name: table_to_dict(table) for name, table in evaluation.tables.items()},
+                       **evaluation.card_entries()},
     }
     model_id = options.model_id or f"personal-{time.strftime('%Y%m%d-%H%M%S')}"
-    path = write_personal_bundle(base, heads, partitionings, hierarchy, model_id, details, out_path)
+    bank = SimilarityBank.build(vectors, options.seed) if evaluation.min_similarity is not None else None
+    path = write_personal_bundle(base, fitted.heads, fitted.partitionings, fitted.hierarchy, model_id, details,
+                                 out_path, bank)
     seconds["total_after_scan"] = seconds["embeddings"] + time.perf_counter() - started
     report.log("photos")
-    return PersonalizeResult(path, tables, int(len(labelled)), int(len(holdout)), sizes, report, stats, seconds)
+    return PersonalizeResult(path, evaluation.tables, evaluation.train_photos, evaluation.holdout_photos, sizes,
+                             report, stats, seconds, evaluation, fitted.outside, fitted.used)

@@ -1,8 +1,10 @@
 """The personal bundle: the base bundle's ONNX graph with new linear location heads grafted onto its embedding.
 
 The backbone stays byte-for-byte the base model's (so cached embeddings stay valid and scene output keeps working);
-each head is MatMul + Add + Softmax on the "embedding" output. The written bundle checks itself: onnxruntime's
-probabilities must equal the numpy heads applied to the graph's own embedding within 1e-4.
+each head is MatMul + Add + Softmax on the "embedding" output. With a similarity bank, one more output,
+`library_similarity`, is the cosine similarity of the centred embedding to its nearest library photo (the "looks
+like no place in your library" test; trainer.personalize.calibration). The written bundle checks itself:
+onnxruntime's outputs must equal the numpy heads and bank applied to the graph's own embedding within 1e-4.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from geocore.geo.partitioning import Partitioning
 from geocore.inference.bundle import ModelBundle, file_ref, geography_files, load_bundle, write_bundle
 from geocore.inference.card import FileRef, HeadSpec, ModelCard, PartitioningRef
 from geocore.inference.runtime import create_session
+from trainer.personalize.calibration import SimilarityBank
 from trainer.personalize.embeddings import embedding_crop_spec
 from trainer.personalize.heads import LinearHead
 
 TOLERANCE = 1e-4
+SIMILARITY_OUTPUT = "library_similarity"
 
 
 class GraphError(RuntimeError):
@@ -34,8 +38,32 @@ def _is_geo_head(name: str) -> bool:
     return name.startswith("geo_")
 
 
-def graft_heads(model_bytes: bytes, embedding_output: str, heads: Sequence[LinearHead]) -> bytes:
-    """ONNX bytes with outputs geo_0.. = softmax(embedding @ W.T + b); the base's own geo heads are dropped."""
+def _graft_similarity(graph: Any, embedding_output: str, bank: SimilarityBank) -> None:
+    """Output `library_similarity` (batch,) = max over the bank of unit(embedding - mean) . bank row."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph.initializer.extend([
+        numpy_helper.from_array(bank.mean, "library_mean"),
+        numpy_helper.from_array(np.ascontiguousarray(bank.vectors.T), "library_bank"),
+        numpy_helper.from_array(np.array(1e-12, dtype=np.float32), "library_eps"),
+    ])
+    graph.node.extend([
+        helper.make_node("Sub", [embedding_output, "library_mean"], ["library_centred"], name="library_Sub"),
+        helper.make_node("ReduceL2", ["library_centred"], ["library_norm"], name="library_Norm", axes=[1],
+                         keepdims=1),
+        helper.make_node("Max", ["library_norm", "library_eps"], ["library_safe_norm"], name="library_Max"),
+        helper.make_node("Div", ["library_centred", "library_safe_norm"], ["library_unit"], name="library_Div"),
+        helper.make_node("MatMul", ["library_unit", "library_bank"], ["library_all"], name="library_MatMul"),
+        helper.make_node("ReduceMax", ["library_all"], [SIMILARITY_OUTPUT], name="library_ReduceMax", axes=[1],
+                         keepdims=0),
+    ])
+    graph.output.append(helper.make_tensor_value_info(SIMILARITY_OUTPUT, TensorProto.FLOAT, ["batch"]))
+
+
+def graft_heads(model_bytes: bytes, embedding_output: str, heads: Sequence[LinearHead],
+                bank: SimilarityBank | None = None) -> bytes:
+    """ONNX bytes with outputs geo_0.. = softmax(embedding @ W.T + b) (the base's own geo heads are dropped) and,
+    with a bank, `library_similarity`."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -43,7 +71,7 @@ def graft_heads(model_bytes: bytes, embedding_output: str, heads: Sequence[Linea
     graph = model.graph
     if embedding_output not in {output.name for output in graph.output}:
         raise GraphError(f"the base model has no output {embedding_output!r} to graft heads onto")
-    kept = [output for output in graph.output if not _is_geo_head(output.name)]
+    kept = [output for output in graph.output if not _is_geo_head(output.name) and output.name != SIMILARITY_OUTPUT]
     del graph.output[:]
     graph.output.extend(kept)
     for index, head in enumerate(heads):
@@ -57,6 +85,8 @@ def graft_heads(model_bytes: bytes, embedding_output: str, heads: Sequence[Linea
             helper.make_node("Softmax", [f"{name}_logits"], [name], name=f"{name}_Softmax", axis=-1),
         ])
         graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", len(head.bias)]))
+    if bank is not None:
+        _graft_similarity(graph, embedding_output, bank)
     onnx.checker.check_model(model)
     return model.SerializeToString()
 
@@ -101,27 +131,30 @@ def _card(base: ModelBundle, model_id: str, contents: dict[str, bytes], heads: S
 
 def write_personal_bundle(
     base: ModelBundle, heads: Sequence[LinearHead], partitionings: Sequence[Partitioning], hierarchy: Hierarchy,
-    model_id: str, details: dict[str, Any], out_path: str | Path,
+    model_id: str, details: dict[str, Any], out_path: str | Path, bank: SimilarityBank | None = None,
 ) -> Path:
     """Write and self-check the personal bundle; `details` holds the card's "training" and "evaluation"."""
-    contents = {"model.onnx": graft_heads(base.model_bytes, base.card.embedding_output, heads),
+    contents = {"model.onnx": graft_heads(base.model_bytes, base.card.embedding_output, heads, bank),
                 "heads.npz": _heads_npz(base, heads), **_base_extras(base)}
     geography = geography_files(partitionings, hierarchy, contents)
     card = _card(base, model_id, contents, heads, geography, details)
     path = write_bundle(out_path, card, contents)
-    check_grafted_heads(load_bundle(path), heads)
+    check_grafted_heads(load_bundle(path), heads, bank)
     return path
 
 
-def check_grafted_heads(bundle: ModelBundle, heads: Sequence[LinearHead]) -> float:
-    """Largest difference between the graph's head outputs and the numpy heads on its own embedding."""
+def check_grafted_heads(bundle: ModelBundle, heads: Sequence[LinearHead], bank: SimilarityBank | None = None) -> float:
+    """Largest difference between the graph's head (and similarity) outputs and numpy on its own embedding."""
     session = create_session(bundle, "cpu")
     size = bundle.card.input.size_px
     images = np.random.default_rng(0).normal(size=(2, 3, size, size)).astype(np.float32)
-    outputs = session.run(images)
+    names = [*bundle.card.heads, bundle.card.embedding_output] + ([SIMILARITY_OUTPUT] if bank is not None else [])
+    outputs = session.run(images, names)
     embedding = outputs[bundle.card.embedding_output]
     worst = max(float(np.abs(outputs[f"geo_{i}"] - head.probabilities(embedding)).max())
                 for i, head in enumerate(heads))
+    if bank is not None:
+        worst = max(worst, float(np.abs(outputs[SIMILARITY_OUTPUT] - bank.similarity(embedding)).max()))
     if worst > TOLERANCE:
         raise GraphError(f"{bundle.path}: grafted heads differ from the trained heads by {worst:.2e}")
     return worst

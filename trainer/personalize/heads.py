@@ -25,6 +25,7 @@ class HeadOptions:
     lr: float = 3e-3
     weight_decay: float = 1e-3
     seed: int = 0
+    balance: float = 0.0  # class weight = count ** -balance (0.5 and 1 measured no better on the benchmark library)
 
 
 @dataclass
@@ -43,7 +44,7 @@ class LinearHead:
 
 
 def _epoch(layers: torch.nn.ModuleList, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, targets: torch.Tensor,
-           batch_size: int, generator: torch.Generator) -> None:
+           batch_size: int, generator: torch.Generator, class_weights: Sequence[torch.Tensor]) -> None:
     order = torch.randperm(len(inputs), generator=generator)
     for start in range(0, len(inputs), batch_size):
         rows = order[start:start + batch_size]
@@ -52,17 +53,39 @@ def _epoch(layers: torch.nn.ModuleList, optimizer: torch.optim.Optimizer, inputs
             target = targets[rows, index]
             valid = target != IGNORE_INDEX
             if bool(valid.any()):
-                losses.append(functional.cross_entropy(layer(inputs[rows][valid]), target[valid]))
+                losses.append(functional.cross_entropy(layer(inputs[rows][valid]), target[valid],
+                                                       weight=class_weights[index]))
         if losses:
             optimizer.zero_grad(set_to_none=True)
             torch.stack(losses).mean().backward()  # the multi-partitioning loss: mean of the heads' CE
             optimizer.step()
 
 
+def _class_weights(labels: np.ndarray, size: int, balance: float) -> torch.Tensor:
+    """count ** -balance per class (mean 1 over the photos); classes without photos get weight 1."""
+    counts = np.bincount(labels[labels >= 0], minlength=size).astype(np.float64)
+    weights = np.where(counts > 0, np.maximum(counts, 1) ** -balance, 1.0)
+    weights /= max(float((weights * counts).sum() / max(counts.sum(), 1)), 1e-12)
+    return torch.from_numpy(weights.astype(np.float32))
+
+
 def train_heads(
     embeddings: np.ndarray, classes: np.ndarray, sizes: Sequence[int], options: HeadOptions
 ) -> list[LinearHead]:
-    """One linear head per partitioning (classes (N, P), -1 = outside that partitioning, ignored)."""
+    """One linear head per partitioning (classes (N, P), -1 = outside that partitioning, ignored).
+
+    One torch thread: these matrices are small, and a second thread only fights the decoders and onnxruntime
+    for the cores (10x slower on a busy 2-core laptop, measured).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(embeddings, classes, sizes, options)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(embeddings: np.ndarray, classes: np.ndarray, sizes: Sequence[int], options: HeadOptions) -> list[LinearHead]:
     torch.manual_seed(options.seed)
     mean = embeddings.mean(axis=0)
     std = np.maximum(embeddings.std(axis=0), 1e-6)
@@ -73,8 +96,9 @@ def train_heads(
     optimizer = torch.optim.AdamW(layers.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, options.epochs))
     generator = torch.Generator().manual_seed(options.seed)
+    class_weights = [_class_weights(classes[:, index], size, options.balance) for index, size in enumerate(sizes)]
     for _ in range(options.epochs):
-        _epoch(layers, optimizer, inputs, targets, options.batch_size, generator)
+        _epoch(layers, optimizer, inputs, targets, options.batch_size, generator, class_weights)
         scheduler.step()
     heads = []
     for layer in linears:
