@@ -69,7 +69,7 @@ class Difference:
     def describe(self) -> str:
         """One line for the per-file report, e.g. 'EXIF IFD0.GPS tag 0x0006 would be lost'."""
         where = _where(self.key)
-        if self.key[1:2] == ("@bytes",):
+        if self.key[1:2] in (("@bytes",), ("@raw",)):
             return f"{where} would change"
         if self.after == MISSING:
             return f"{where} would be lost"
@@ -86,6 +86,8 @@ def _where(key: Key) -> str:
     block, rest = key[0], key[1:]
     if rest[:1] == ("@bytes",):
         return f"{block.upper()} bytes {rest[1]}..{rest[2]} (owned by no intended change)"
+    if rest[:1] == ("@raw",):  # not parseable property by property (malformed, nested too deep): bytes must stay
+        return f"{block.upper()} block that cannot be compared entry by entry"
     if block in ("exif", "tiff", "mpf") and len(rest) >= 2 and isinstance(rest[1], int):
         extra = f" (occurrence {rest[2] + 1})" if len(rest) > 2 and isinstance(rest[2], int) and rest[2] else ""
         offset = " offset" if rest[-1] == "@offset" else ""
