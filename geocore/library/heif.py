@@ -120,15 +120,36 @@ def exif_tiff_span(data: bytes) -> tuple[int, int]:
 
 
 def strip_location_heif(data: bytes) -> list[Patch]:
-    """Patches blanking EXIF GPS inside a HEIF's EXIF item, in place (no byte moves)."""
+    """Patches blanking EXIF GPS inside a HEIF's EXIF item and removing location from its XMP item, both in place
+    (no byte moves: the XMP packet keeps its size by growing its padding)."""
     try:
         start, end = exif_tiff_span(data)
+        patches = strip_gps_patches(data[start:end])
     except NoExifItem:
-        return []
-    patches = strip_gps_patches(data[start:end])
+        start, patches = 0, []
     if any(len(p.new) != len(p.old) for p in patches):
         raise CorruptMetadata("strip would change the EXIF item's size")
-    return [Patch(p.offset + start, p.old, p.new) for p in patches]
+    return [Patch(p.offset + start, p.old, p.new) for p in patches] + _xmp_strip_patches(data)
+
+
+def _xmp_strip_patches(data: bytes) -> list[Patch]:
+    """The XMP item without location, rewritten where it is; CorruptMetadata when it cannot keep its size."""
+    try:
+        layout = read_layout(data)
+    except CorruptMetadata:
+        return []  # a layout we cannot read has no XMP item we could have written
+    items = layout.items_of(b"mime", XMP_CONTENT_TYPE)
+    if not items:
+        return []
+    span = _file_extent(layout, items[0].item_id)
+    packet = item_bytes(data, layout, items[0].item_id)
+    stripped = xmp.strip_location_packet(packet)
+    if stripped == packet:
+        return []
+    stripped = xmp.fit_to_size(stripped, len(packet))
+    if span is None or len(stripped) != len(packet):
+        raise CorruptMetadata("the XMP item's location cannot be removed in place; not stripped")
+    return [Patch(span[0], packet, stripped)]
 
 
 def outside_exif_unchanged(old: bytes, new: bytes) -> bool:

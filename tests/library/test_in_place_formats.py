@@ -216,3 +216,19 @@ def test_heic_keeps_its_images_profile_orientation_and_thumbnails(tmp_path, monk
     assert_other_tags_kept(before, after)
     assert library.undo(batch_id=batch_id).results[0].ok and sha256_of(path) == sha
     library.close()
+
+
+@pytest.mark.parametrize("case", ["png_plain", "webp_simple_lossy", "heic", "dng"])
+def test_strip_removes_what_the_write_added(tmp_path, monkeypatch, case) -> None:
+    path = CASES[case](tmp_path / "photos")
+    library, _batch = _write(tmp_path, path, monkeypatch)
+    written_sha = sha256_of(path)
+    stripped = library.strip([path])
+    assert stripped.failed == [], stripped.results
+    tags = exiftool_tags(path)
+    assert not [key for key in tags if "GPS" in key or key.startswith(("XMP-geotagger:", "XMP-photoshop:City"))]
+    out = subprocess.run([EXIV2 or "exiv2", "-q", "-pa", str(path)], capture_output=True, text=True).stdout
+    assert "GPSLatitude" not in out and "geotagger" not in out
+    assert all(r.ok for r in library.undo(batch_id=stripped.batch_id).results)
+    assert sha256_of(path) == written_sha
+    library.close()
