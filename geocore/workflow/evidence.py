@@ -30,7 +30,10 @@ class Assessment:
 
 
 def visual_evidence(payload_json: str | None) -> VisualEvidence | None:
-    """The visual check from a cached prediction payload (None: no prediction or no S2 cell in it)."""
+    """The visual check from a cached prediction payload (None: no prediction, no S2 cell in it, or the model said
+    the photo looks like no place it knows: its cells are then no evidence either way)."""
+    if payload_json and '"unknown_place": "' in payload_json:
+        return None
     return visual_from_payload(payload_json)
 
 

@@ -105,6 +105,12 @@ class PredictUseCases:
         payload = prediction.to_json()
         if prediction.error:
             return Outcome(record.path, Status.FAILED, "unreadable", prediction.error, record.id, payload)
+        if getattr(prediction, "unknown_place", None):
+            # "I don't know": cached with its reason, no proposal, and this source's older proposal withdrawn.
+            self.library.put_prediction(record.id, predictor.model_id, settings_key, payload, None, None, None)
+            for old in self.library.decisions(photo_id=record.id, state=DecisionState.PROPOSED.value, source=source):
+                self.library.reject(old.id)
+            return Outcome(record.path, Status.OK, "unknown_place", prediction.unknown_place, record.id, payload)
         if prediction.lat is None or prediction.lon is None:
             # A bundle without location heads (scene type and saliency only): cached, but no proposal.
             self.library.put_prediction(record.id, predictor.model_id, settings_key, payload, None, None, None)

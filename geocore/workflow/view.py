@@ -23,6 +23,8 @@ class PredictionSummary:
     confidence: float | None  # probability of the best hierarchical cell
     scene: str | None  # the most probable scene label
     payload: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # PhotoPrediction JSON
+    unknown_place: str = ""  # why the model made no proposal ("looks like no place in your library"), or ""
+    scene_network: str = ""  # ISN bundles: which scene's network located the photo ("urban"), or ""
 
     @classmethod
     def from_record(cls, record: PredictionRecord) -> PredictionSummary | None:
@@ -33,9 +35,12 @@ class PredictionSummary:
             scene = payload.get("scene") or {}
             confidence = float(top[0]["probability"]) if top else None
             best_scene = max(scene, key=lambda label: float(scene[label])) if scene else None
+            unknown = str(payload.get("unknown_place") or "")
+            network = str(payload.get("scene_network") or "")
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
-        return cls(record.model_id, record.lat, record.lon, record.radius_km, confidence, best_scene, payload)
+        return cls(record.model_id, record.lat, record.lon, record.radius_km, confidence, best_scene, payload,
+                   unknown, network)
 
 
 @dataclass(frozen=True)
@@ -119,4 +124,6 @@ def describe(view: PhotoView) -> str:
         parts.append(f"REVIEW: {view.review_reason}")
     if view.error:
         parts.append(view.error)
+    if view.prediction is not None and view.prediction.unknown_place and not view.has_location:
+        parts.append(f"no proposal: {view.prediction.unknown_place}")
     return " ".join(parts)

@@ -14,9 +14,14 @@ import pytest
 
 from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.semantic import build_semantic_partitionings
+from geocore.inference.predictor import UNKNOWN_PLACE, Predictor
 from geocore.library import provenance
+from geocore.library.api import Library
 from geocore.library.records import DecisionRecord
-from tests.trainer.personal_library import Place, Shape, generate_library, write_jpeg
+from geocore.workflow import Session
+from geocore.workflow.models import ModelProvider
+from geocore.workflow.view import describe
+from tests.trainer.personal_library import GeneratedLibrary, Place, Shape, generate_library, write_jpeg
 from trainer.personalize import PersonalizeOptions, personalize
 from trainer.personalize.calibration import SimilarityBank, expected_calibration_error, similarity_threshold
 from trainer.personalize.levels import day_groups, grouped_split, s2_partitionings
@@ -66,7 +71,8 @@ def test_positions_we_wrote_from_an_estimate_are_recognised_by_their_latest_writ
 @pytest.mark.skipif(not BASE.exists(), reason="needs the shipped base bundle")
 def test_photos_marked_as_estimates_are_never_training_data(tmp_path: Path) -> None:
     places = (Place("Lisbon", *HOME, 40, 4, 6, 1.0), Place("Paris", 48.8566, 2.3522, 24, 3, 4, 1.0))
-    generated = generate_library(tmp_path, Shape(width=96, height=72), places)
+    generated = generate_library(tmp_path, Shape(width=96, height=72), places,
+                                 Place("Tokyo", 35.6762, 139.6503, 12, 4, 2, 2.0))
     # Estimates at a place no real fix is: if any of them taught the model, a class would appear there.
     estimates = generate_library(tmp_path / "est", Shape(width=96, height=72),
                                  (Place("Reykjavik", 64.1466, -21.9426, 12, 2, 2, 1.0),)).library
@@ -84,6 +90,27 @@ def test_photos_marked_as_estimates_are_never_training_data(tmp_path: Path) -> N
 
     finest = load_bundle(result.bundle_path).hierarchy.finest
     assert (finest.lat < 60).all(), "an estimate became training data"
+    _check_unknown_places(result.bundle_path, generated, tmp_path)
+
+
+def _check_unknown_places(bundle: Path, generated: GeneratedLibrary, tmp_path: Path) -> None:
+    """Photos like no library place get no proposal, with the reason in the record and the photo's line."""
+    predictor = Predictor(bundle, provider="cpu")
+    never = list(predictor.predict_paths([p.path for p in generated.never_visited]))
+    known = list(predictor.predict_paths([p.path for p in generated.heldout]))
+    assert np.mean([p.unknown_place == UNKNOWN_PLACE for p in never]) >= 0.6
+    assert np.mean([p.unknown_place is not None for p in known]) <= 0.25
+    assert all(p.lat is None for p in never if p.unknown_place)
+    with Session(Library(tmp_path / "session.sqlite3"), ModelProvider(bundle, provider="cpu")) as session:
+        result = session.predict([tmp_path / "never"])
+        withheld = [o for o in result.outcomes if o.kind == "unknown_place"]
+        assert len(withheld) >= 0.6 * len(never) and all(o.reason == UNKNOWN_PLACE for o in withheld)
+        for outcome in withheld:
+            view = session.view(outcome.photo_id)
+            assert not view.has_location and view.prediction is not None
+            assert view.prediction.unknown_place == UNKNOWN_PLACE
+            assert f"no proposal: {UNKNOWN_PLACE}" in describe(view)
+            assert not session.library.decisions(photo_id=outcome.photo_id, state="proposed")
 
 
 def test_every_photo_is_used_by_every_s2_level_and_the_levels_do_not_drift_with_library_size() -> None:
