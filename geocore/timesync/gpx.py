@@ -23,7 +23,6 @@ from geocore.timesync.points import FloatArray, Points, TrackFormatError, finish
 from geocore.timesync.track import Track
 
 _ATTRIBUTE = rb"""\s*=\s*["']([^"'<>]*)["']"""
-_REST = rb"[^<]*(?:<(?!/{tag}\s*>)[^<]*)*</{tag}\s*>"  # the rest of the point, unrolled (no per-character test)
 _QUALITY = rb"(?:(?:(?!<sat>|</{tag}>).)*?<sat>([^<]*)</sat>)?(?:(?:(?!<hdop>|</{tag}>).)*?<hdop>([^<]*)</hdop>)?"
 _SEGMENT_END = re.compile(rb"</(?:trkseg|rte)\s*>")
 _KINDS = (b"trkpt", b"rtept", b"wpt")
@@ -35,7 +34,9 @@ def _pattern(tag: bytes, lon_first: bool, quality: bool) -> re.Pattern[bytes]:
     head = rb"<" + tag + rb"\s+" + first + _ATTRIBUTE + rb"\s+" + second + _ATTRIBUTE + rb"\s*>"
     # <ele> before <time> as the schema says, or after it as some phone apps write it
     body = rb"\s*(?:<ele>([^<]*)</ele>)?\s*(?:<time>([^<]*)</time>)?\s*(?:<ele>([^<]*)</ele>)?"
-    rest = (_QUALITY.replace(b"{tag}", tag) + rb".*?</" + tag + rb"\s*>") if quality else _REST.replace(b"{tag}", tag)
+    # without sat/hdop the rest of the point need not be matched: ele and time must follow the tag at once, so they
+    # can only be this point's; the count of openings still proves that every point was matched
+    rest = (_QUALITY.replace(b"{tag}", tag) + rb".*?</" + tag + rb"\s*>") if quality else b""
     return re.compile(head + body + rest, re.S)
 
 
@@ -52,6 +53,8 @@ def parse_gpx_bytes(data: bytes, path: Path) -> Track:
 
 def _fast(data: bytes, path: Path) -> Track | None:
     """The regular-expression reader; None when it does not account for every point."""
+    if not data.rstrip().endswith(b"</gpx>"):
+        return None  # cut off: the streaming reader says where, and keeps the points before
     quality = b"<hdop>" in data or b"<sat>" in data
     pieces = _SEGMENT_END.split(data) if b"</trkseg" in data or b"</rte" in data else [data]
     tables, segments = [], []
@@ -59,6 +62,8 @@ def _fast(data: bytes, path: Path) -> Track | None:
         expected = data.count(b"<" + tag)  # a count that includes anything else starting so falls back: correct
         if not expected:
             continue
+        if data.count(b"</" + tag) != expected:
+            return None  # a self-closing or unclosed point
         found = 0
         for lon_first in (False, True):
             pattern = _pattern(tag, lon_first, quality)
