@@ -36,6 +36,15 @@ def explains_position(item: PhotoItem | None) -> bool:
     return item.source in VISUAL_SOURCES or not item.has_location
 
 
+def explained_text(prediction: Any, places: dict[str, str]) -> str:
+    """The legend: what the overlay explains (the shown cell, by its place name when known)."""
+    top = getattr(prediction, "hierarchy_top", None) or []
+    if not top:
+        return "Where the model looked to guess the place:"
+    name = places.get(str(top[0].key)) or str(top[0].label or top[0].key)
+    return f"What made the model think “{name}”:"
+
+
 def saliency_scale(width_px: int = 90, height_px: int = 10) -> QPixmap:
     """The overlay's colour ramp, low (left) to high (right)."""
     pixmap = QPixmap(width_px, height_px)
@@ -214,6 +223,9 @@ class DetailPanel(QScrollArea):
             first_line = item.error.splitlines()[0] if item.error else ""
             fields["State"].setText(f"Error: {first_line[:80]}{'…' if len(first_line) > 80 else ''}")
             fields["State"].setToolTip(escaped_tooltip(item.error))
+        unknown = getattr(item.prediction, "unknown_place", None) if item else None
+        if unknown and not item.has_location:  # the model's "I don't know", in the user's words
+            fields["State"].setText(f"No proposal: {unknown}")
         fields["Position"].setText(f"{item.lat:.5f}, {item.lon:.5f}" if item and item.has_location else "—")
         radius = item.radius_km if item else None
         fields["Radius"].setText(format_radius(radius))
@@ -234,6 +246,7 @@ class DetailPanel(QScrollArea):
     def _show_cells(self, prediction: Any) -> None:
         self._prediction = prediction
         self.cells.clear()
+        self.legend_text.setText(explained_text(prediction, self._cell_places))
         top_cells = getattr(prediction, "top_cells", None) or {}
         if prediction is not None and not top_cells:
             hint = QTreeWidgetItem(["This model predicts the scene only.", ""])

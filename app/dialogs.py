@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, Signal
+from PySide6.QtCore import QObject, QProcess, Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -168,7 +169,75 @@ class LearnProcess(QObject):
             self._pending = ""
         if self.result is not None:
             return str(self.result.get("summary", ""))
-        return self.error or "\n".join(self.log)
+        text = self.error or "\n".join(self.log)
+        if any(marker in text for marker in ("No module named 'torch'", "No module named 'onnx'",
+                                             "No module named 'trainer'", "geotag-train: not found")):
+            return f"{TRAIN_EXTRA_HINT}\n\n{text}"
+        return text
+
+
+TRAIN_EXTRA_HINT = ("Learning from your photos needs the trainer, which is not installed. Install it with:\n"
+                    "    pip install 'geotagger-desktop[train]'\n(torch and onnx, about 1 GB; CPU is enough).")
+TRAIN_MODULES = ("torch", "onnx", "trainer")
+
+
+def missing_train_extra() -> str | None:
+    """What to install when the `train` extra is missing (None: personal training can run)."""
+    import importlib.util
+
+    missing = [name for name in TRAIN_MODULES if importlib.util.find_spec(name) is None]
+    return f"{TRAIN_EXTRA_HINT}\nMissing: {', '.join(missing)}" if missing else None
+
+
+def is_sample_folder(folder: Path) -> bool:
+    """True for the shipped sample photos (never the user's own places)."""
+    from geocore.resources import resource_path
+
+    try:
+        return folder.resolve().is_relative_to(resource_path("samples").resolve())
+    except OSError:
+        return False
+
+
+class LearnFoldersDialog(QDialog):
+    """Choose which folders a personal model learns from: recent folders ticked (samples not), others addable."""
+
+    def __init__(self, folders: list[Path], parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Learn from my geotagged photos")
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Learn your places from the geotagged photos in these folders. Only positions from "
+                                "a GPS receiver or placed by you are used, never Geotagger's own estimates."))
+        self.list = QListWidget()
+        for folder in folders:
+            self.add_folder(folder, checked=not is_sample_folder(folder))
+        layout.addWidget(self.list)
+        add = QPushButton("Add folder…")
+        add.clicked.connect(self._browse)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Learn")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(add)
+        layout.addWidget(buttons)
+
+    def add_folder(self, folder: Path, checked: bool = True) -> None:
+        """List one more folder (ticked unless `checked` is False)."""
+        entry = QListWidgetItem(str(folder) + ("  (sample photos)" if is_sample_folder(folder) else ""))
+        entry.setData(Qt.ItemDataRole.UserRole, str(folder))
+        entry.setFlags(entry.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        entry.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        self.list.addItem(entry)
+
+    def chosen(self) -> list[Path]:
+        """The ticked folders."""
+        return [Path(self.list.item(row).data(Qt.ItemDataRole.UserRole)) for row in range(self.list.count())
+                if self.list.item(row).checkState() == Qt.CheckState.Checked]
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of your geotagged photos")
+        if folder:
+            self.add_folder(Path(folder))
 
 
 def personalize_command(folders: list[Path], out: Path, cache: Path, base_model: Path | None) -> tuple[str, list[str]]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QDialog, QFileDialog
 
-from app.dialogs import LearnProcess, ModelsDialog, SettingsDialog
+from app.dialogs import LearnFoldersDialog, LearnProcess, ModelsDialog, SettingsDialog, missing_train_extra
 from app.model_files import PERSONAL_PREFIX
 
 
@@ -66,15 +66,18 @@ class ModelActions:
         self.apply_settings(new)
         self.statusBar().showMessage(f"Model: {Path(bundle).name if bundle else 'shipped base model'}", 5000)
 
-    def learn_from_library(self) -> None:
-        """Train a personal model on the geotagged photos of the recent folders, in a background process."""
+    def learn_from_library(self, folders: list[Path] | None = None) -> None:
+        """Train a personal model on the geotagged photos of folders the user ticks (recent ones offered, samples
+        unticked), or of `folders`, in a background process; says what to install when the trainer is missing."""
         if self.learn is not None:
             self.statusBar().showMessage("Personal training is already running", 4000)
             return
-        folders = [Path(f) for f in self.settings.recent_folders if Path(f).is_dir()]
-        if not folders:
-            folder = QFileDialog.getExistingDirectory(self, "Folder of your geotagged photos")  # type: ignore[arg-type]
-            folders = [Path(folder)] if folder else []
+        problem = missing_train_extra()
+        if problem:
+            self.show_summary("Personal model", "Learning from your photos needs the trainer.", problem)
+            return
+        if folders is None:
+            folders = self.choose_learn_folders()
         if not folders:
             return
         out = self.data_folder / "models" / f"{PERSONAL_PREFIX}{datetime.now():%Y%m%d-%H%M%S}.geomodel"
@@ -86,6 +89,15 @@ class ModelActions:
         self.learn.start()
         self.statusBar().showMessage("Learning from your geotagged photos…")
         self.learnStarted.emit()
+
+    def choose_learn_folders(self) -> list[Path]:
+        """Ask which folders to learn from (recent folders listed; none recent: pick one)."""
+        recent = [Path(f) for f in self.settings.recent_folders if Path(f).is_dir()]
+        if not recent:
+            folder = QFileDialog.getExistingDirectory(self, "Folder of your geotagged photos")  # type: ignore[arg-type]
+            return [Path(folder)] if folder else []
+        dialog = LearnFoldersDialog(recent, self)
+        return dialog.chosen() if dialog.exec() == QDialog.DialogCode.Accepted else []
 
     def _learn_progress(self, done: int, total: int, line: str) -> None:
         self.statusBar().showMessage(f"Personal model: {line[:120]}")

@@ -24,6 +24,7 @@ class PredictionView:
     hierarchy_top: list[RankedCell] = field(default_factory=list)
     kinds: dict[str, str] = field(default_factory=dict)  # partitioning name -> "s2" | "semantic"
     error: str | None = None
+    unknown_place: str | None = None  # why the model proposed nothing ("looks like no place in your library")
 
     @property
     def confidence(self) -> float | None:
@@ -38,7 +39,7 @@ class PredictionView:
             model_id=prediction.model_id, lat=prediction.lat, lon=prediction.lon, radius_km=prediction.radius_km,
             scene_probabilities=prediction.scene, top_cells=prediction.partitioning_top,
             hierarchy_top=prediction.hierarchy_top, kinds=dict(kinds or data.get("kinds") or {}),
-            error=prediction.error,
+            error=prediction.error, unknown_place=prediction.unknown_place,
         )
 
 

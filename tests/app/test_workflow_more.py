@@ -107,7 +107,7 @@ def test_learn_from_my_geotagged_photos(qtbot, make_window, tmp_path: Path):
     window = make_window()
     open_and_wait(qtbot, window, folder)
     with qtbot.waitSignal(window.learnFinished, timeout=180_000) as finished:
-        window.learn_from_library()
+        window.learn_from_library([folder])
         assert window.learn is not None and "--library" in window.learn.arguments
     assert finished.args == [0], window.summaries[-1]
     assert Path(window.settings.active_model).parent == window.data_folder / "models"
