@@ -14,8 +14,7 @@ from typing import Any
 
 from geocore.library import provenance, xmp
 from geocore.library.gps import GpsFix
-from geocore.library.metadata_snapshot import GPS_POINTER_TAG, IPTC_RESOURCE, Key, Parsed, TiffBlock, snapshot
-from geocore.library.metadata_snapshot import Span as SnapshotSpan
+from geocore.library.metadata_snapshot import GPS_POINTER_TAG, IPTC_RESOURCE, Key, Parsed, Span, TiffBlock, snapshot
 from geocore.library.writer import VerifyError
 
 MISSING = "<missing>"
@@ -36,26 +35,6 @@ class UnintendedChange(VerifyError):
         shown = "; ".join(d.describe() for d in differences[:3])
         more = f" (+{len(differences) - 3} more)" if len(differences) > 3 else ""
         super().__init__(f"write would change what it must not: {shown}{more}")
-
-
-@dataclass(frozen=True, eq=False)
-class Span:
-    """Bytes data[start:end] compared in place (no copies of large image data)."""
-
-    data: bytes
-    start: int
-    end: int
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Span) or self.end - self.start != other.end - other.start:
-            return False
-        return other.data.startswith(memoryview(self.data)[self.start : self.end], other.start)
-
-    def __hash__(self) -> int:
-        return hash(self.end - self.start)
-
-    def __repr__(self) -> str:
-        return f"<{self.end - self.start} bytes>"
 
 
 @dataclass(frozen=True)
@@ -185,11 +164,11 @@ def _container_change(difference: Difference) -> bool:
     """Container bookkeeping a write may change: a WebP's VP8X header (created, or its EXIF/XMP flags set) and
     the HEIF Exif item's own entries (its references, added with a new item). Everything else stays compared."""
     key, before, after = difference.key, difference.before, difference.after
-    if key[:2] == ("webp", b"VP8X") and isinstance(after, SnapshotSpan):
+    if key[:2] == ("webp", b"VP8X") and isinstance(after, Span):
         new = after.data[after.start : after.end]
         if before == MISSING:
             return len(new) == 10 and new[0] & ~(VP8X_FLAGS_WE_SET | 0x10) == 0
-        old = before.data[before.start : before.end] if isinstance(before, SnapshotSpan) else b""
+        old = before.data[before.start : before.end] if isinstance(before, Span) else b""
         return len(old) == len(new) == 10 and old[1:] == new[1:] and (old[0] ^ new[0]) & ~VP8X_FLAGS_WE_SET == 0
     return key[0] == "heif" and key[1] in ("exif item", "xmp item") and before == MISSING
 
