@@ -108,6 +108,7 @@ def shipped_figures(bundle_path: Path, generated: GeneratedLibrary) -> dict[str,
     lat = np.array([_point(p)[0] for p in known])
     lon = np.array([_point(p)[1] for p in known])
     figures = distance_figures(np.nan_to_num(lat), np.nan_to_num(lon), true_lat, true_lon)
+    _print_misses(generated.heldout, haversine_km(np.nan_to_num(lat), np.nan_to_num(lon), true_lat, true_lon))
     figures["never-visited without proposal %"] = float(100 * np.mean([withheld(p) for p in never]))
     figures["known-place photos withheld %"] = float(100 * np.mean([withheld(p) for p in known]))
     finest = load_bundle(bundle_path).hierarchy.finest
@@ -125,6 +126,18 @@ def shipped_figures(bundle_path: Path, generated: GeneratedLibrary) -> dict[str,
         np.median([p.hierarchy_top[0].probability for p in never if p.hierarchy_top] or [np.nan]))
     figures["never-visited median radius km (proposals)"] = float(np.median(never_radius or [np.nan]))
     return figures
+
+
+def _print_misses(photos: list[GeneratedPhoto], error_km: np.ndarray, beyond_km: float = 25.0) -> None:
+    """Where the shipped pipeline misses by more than `beyond_km`: per place, generic shots apart."""
+    rows: dict[str, list[int]] = {}
+    for photo, error in zip(photos, error_km.tolist(), strict=True):
+        row = rows.setdefault(photo.place, [0, 0, 0, 0])
+        row[2 if photo.generic else 0] += 1
+        row[3 if photo.generic else 1] += int(error > beyond_km)
+    print(f"held-out photos more than {beyond_km:g} km off, by place (scene / generic shots):")
+    for place, (scenes, scene_misses, generic, generic_misses) in rows.items():
+        print(f"  {place:<30} {scene_misses:>3} of {scenes:<4} {generic_misses:>3} of {generic}")
 
 
 def chance_figures(generated: GeneratedLibrary, seed: int = 0) -> dict[str, float]:

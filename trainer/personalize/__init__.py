@@ -91,6 +91,11 @@ class PersonalizeResult:
         if evaluation.ece_calibrated is not None:
             lines.append(f"calibration error (ECE, top cell): {evaluation.ece_raw:.3f} before, "
                          f"{evaluation.ece_calibrated:.3f} after temperature scaling")
+        if evaluation.radius:
+            radius = evaluation.radius
+            lines.append(f"confidence radius: the truth lies inside it for {radius['truth_inside_percent']:.0f}% of "
+                         f"held-out photos (median radius {radius['median_radius_km']:.2f} km, median error "
+                         f"{radius['median_error_km']:.2f} km, 90% within {radius['p90_error_km']:.1f} km)")
         for name, why in evaluation.dropped_levels.items():
             lines.append(f"level {name} not shipped: {why}")
         if evaluation.min_similarity is not None:

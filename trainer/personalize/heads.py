@@ -22,7 +22,7 @@ class HeadOptions:
 
     epochs: int = 60
     batch_size: int = 256
-    lr: float = 3e-3
+    lr: float = 1e-2  # 3e-3 measured 89.8% / 95.2%, 1e-2 91.4% / 96.2% within 1 / 25 km on held-out days
     weight_decay: float = 1e-3
     seed: int = 0
     balance: float = 0.0  # class weight = count ** -balance (0.5 and 1 measured no better on the benchmark library)

@@ -96,6 +96,7 @@ class Evaluation:
     holdout_photos: int = 0
     train_photos: int = 0
     dropped_levels: dict[str, str] = field(default_factory=dict)  # partitioning name -> why it is not shipped
+    radius: dict[str, float] = field(default_factory=dict)  # truth inside the radius (%), median error / radius km
 
     def kept(self, partitionings: Sequence[Partitioning]) -> int:
         """Index of the first level to ship among `partitionings` (coarse -> fine)."""
@@ -104,7 +105,8 @@ class Evaluation:
     def card_entries(self) -> dict[str, Any]:
         """The card's "calibration" and "unknown_place" entries (plain JSON)."""
         entries: dict[str, Any] = {"calibration": {"temperatures": self.temperatures, "ece_raw": self.ece_raw,
-                                                   "ece_calibrated": self.ece_calibrated, "bins": 10}}
+                                                   "ece_calibrated": self.ece_calibrated, "bins": 10},
+                                   "radius": self.radius}
         if self.min_similarity is not None:
             entries["unknown_place"] = {"output": "library_similarity", "min_similarity": self.min_similarity,
                                         "reason": UNKNOWN_PLACE}
@@ -146,12 +148,25 @@ def evaluate(vectors: np.ndarray, lat: np.ndarray, lon: np.ndarray, names: Seque
     raw = [head.probabilities(held_vectors) for head in fitted.heads]
     calibrated = [tempered(head, temperature).probabilities(held_vectors) for head in fitted.heads]
     bank = SimilarityBank.build(vectors[train], options.seed)
-    return Evaluation(
+    return Evaluation(radius=radius_figures(fitted, calibrated, held_lat, held_lon),
         tables=accuracy_tables(fitted.partitionings, fitted.hierarchy, calibrated, held_lat, held_lon),
         dropped_levels=dropped, temperatures=temperatures, ece_raw=_top_cell_ece(fitted, raw, held_lat, held_lon),
         ece_calibrated=_top_cell_ece(fitted, calibrated, held_lat, held_lon),
         min_similarity=similarity_threshold(bank.similarity(held_vectors)),
         holdout_photos=len(holdout), train_photos=len(train))
+
+
+def radius_figures(fitted: Fitted, probabilities: Sequence[np.ndarray], lat: np.ndarray,
+                   lon: np.ndarray) -> dict[str, float]:
+    """How the confidence radius the app shows compares with the real errors on held-out days."""
+    from geocore.geo.distance import haversine_km
+    from geocore.inference.location import estimate_location
+
+    estimates = [estimate_location(fitted.hierarchy, [p[row] for p in probabilities], 1) for row in range(len(lat))]
+    radius = np.array([e.radius_km for e in estimates])
+    error = haversine_km(np.array([e.lat for e in estimates]), np.array([e.lon for e in estimates]), lat, lon)
+    return {"truth_inside_percent": float(100 * np.mean(error <= radius)), "median_radius_km": float(np.median(radius)),
+            "median_error_km": float(np.median(error)), "p90_error_km": float(np.quantile(error, 0.9))}
 
 
 def _score(table: AccuracyTable) -> float:
