@@ -17,6 +17,10 @@ $(STAMP_RUN): pyproject.toml setup.py | $(PY)
 
 $(STAMP_DEV): pyproject.toml setup.py | $(PY)
 	$(PY) -m pip install -q -e ".[train,dev]"
+	# GeoCLIP import tests: geoclip without its declared deps. Its torchvision is the CUDA build from PyPI, which
+	# fails to load beside the CPU torch here (and then breaks transformers' AutoProcessor); the code paths we use
+	# never import torchvision, and the dev extra brings what they do import.
+	$(PY) -m pip install -q --no-deps "geoclip==1.3.0"
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)

@@ -6,11 +6,13 @@ member is size-limited while it is decompressed (zip bombs), and every file's SH
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import math
 import os
 import tempfile
+import weakref
 import zipfile
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -22,11 +24,24 @@ import numpy.typing as npt
 
 from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.partitioning import Partitioning, PartitioningError
-from geocore.inference.card import CARD_NAME, BundleError, FileRef, ModelCard, PartitioningRef, card_from_json
+from geocore.inference.card import (
+    CARD_NAME,
+    MAPPED_SCENE_SOURCES,
+    BundleError,
+    FileRef,
+    ModelCard,
+    PartitioningRef,
+    card_from_json,
+)
+from geocore.inference.gallery import Gallery, read_gallery
 from geocore.inference.scene import SceneMappingError, read_scene_mapping
 
 BUNDLE_SUFFIX = ".geomodel"
-MAX_MEMBER_BYTES = 1 << 30  # 1 GiB: larger than any model we make, small enough to stop a zip bomb
+# 1.5 GiB: a CLIP ViT-L/14 graph is 0.6 GB with float16 weights, 1.2 GB in float32; still small enough to stop a
+# zip bomb. A model member above SPILL_MODEL_BYTES is streamed to a private temp file (hashed on the way) and
+# onnxruntime reads it from there, so Python never holds a second copy of a large graph.
+MAX_MEMBER_BYTES = 3 << 29
+SPILL_MODEL_BYTES = 256 << 20
 MAX_CARD_BYTES = 4 << 20
 MAX_TOTAL_BYTES = 2 << 30
 T = TypeVar("T")
@@ -52,6 +67,14 @@ class ModelBundle:
     heads: dict[str, HeadWeights]
     scene_weights: npt.NDArray[np.float64] | None  # (n_classes, n_scenes) for an ImageNet-mapped scene
     class_names: list[str] | None  # names of the classes behind the scene mapping
+    scene_fine_weights: npt.NDArray[np.float64] | None = None  # (n_classes, 16) for a Places365 scene (S16)
+    gallery: Gallery | None = None  # reference points in the finest cells (GeoCLIP bundles)
+    model_file: Path | None = None  # a large model.onnx spilled to a private temp file; model_bytes is then b""
+
+    @property
+    def model_source(self) -> str | bytes:
+        """What onnxruntime loads: the spilled file's path, or the graph's bytes."""
+        return str(self.model_file) if self.model_file is not None else self.model_bytes
 
     @property
     def model_id(self) -> str:
@@ -136,13 +159,61 @@ def _open_card(path: Path, archive: zipfile.ZipFile) -> tuple[dict[str, zipfile.
 
 def _load_from_archive(path: Path, archive: zipfile.ZipFile) -> ModelBundle:
     members, card = _open_card(path, archive)
-    contents = {ref.file: _read_checked(path, archive, members, ref) for ref in card.bundled_files()}
+    model_ref = card.files["model"]
+    spill = model_ref.file in members and members[model_ref.file].file_size > SPILL_MODEL_BYTES
+    model_file = _spill_checked(path, archive, members, model_ref) if spill else None
+    contents = {ref.file: _read_checked(path, archive, members, ref) for ref in card.bundled_files()
+                if not (spill and ref.file == model_ref.file)}
     heads = _read_heads(path, card, contents[card.files["heads"].file])
     partitionings, hierarchy = _read_geography(path, card, contents)
     scene_weights, class_names = _read_scene_mapping(path, card, contents)
-    return ModelBundle(
-        path, card, contents[card.files["model"].file], partitionings, hierarchy, heads, scene_weights, class_names
-    )
+    fine_weights = _read_scene_mapping(path, card, contents, fine=True)[0] if card.scene else None
+    gallery = _read_gallery(path, card, contents, heads, partitionings)
+    bundle = ModelBundle(path, card, contents.get(model_ref.file, b""), partitionings, hierarchy, heads,
+                         scene_weights, class_names, fine_weights, gallery, model_file)
+    if model_file is not None:
+        weakref.finalize(bundle, _unlink_quietly, model_file)
+    return bundle
+
+
+def _spill_checked(path: Path, archive: zipfile.ZipFile, members: Mapping[str, zipfile.ZipInfo], ref: FileRef) -> Path:
+    """Stream a large member to a private temp file, size-limited and hashed on the way; its path."""
+    info = members[ref.file]
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise BundleError(f"{path}: {ref.file} is larger than {MAX_MEMBER_BYTES >> 20} MiB")
+    digest, written = hashlib.sha256(), 0
+    handle, name = tempfile.mkstemp(prefix="geomodel-", suffix=".onnx")
+    try:
+        with os.fdopen(handle, "wb") as target, archive.open(info) as source:
+            while chunk := source.read(16 << 20):
+                written += len(chunk)
+                if written > MAX_MEMBER_BYTES:
+                    raise BundleError(f"{path}: {ref.file} is larger than {MAX_MEMBER_BYTES >> 20} MiB")
+                digest.update(chunk)
+                target.write(chunk)
+        if digest.hexdigest() != ref.sha256:
+            raise BundleError(f"{path}: checksum mismatch for {ref.file} (file damaged or altered)")
+    except BaseException:
+        _unlink_quietly(Path(name))
+        raise
+    return Path(name)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _read_gallery(
+    path: Path, card: ModelCard, contents: Mapping[str, bytes], heads: Mapping[str, HeadWeights],
+    partitionings: Sequence[Partitioning],
+) -> Gallery | None:
+    ref = card.files.get("gallery")
+    if ref is None:
+        return None
+    arrays = _read_npz(path, ref.file, contents[ref.file])
+    dims = {head.weight.shape[1] for head in heads.values()}
+    return read_gallery(arrays, f"{path}: {ref.file}", len(partitionings[-1]), dims.pop() if dims else None)
 
 
 def _read_member(
@@ -263,14 +334,17 @@ def _spill(folder: str, name: str, data: bytes) -> Path:
 
 
 def _read_scene_mapping(
-    path: Path, card: ModelCard, contents: Mapping[str, bytes]
+    path: Path, card: ModelCard, contents: Mapping[str, bytes], fine: bool = False
 ) -> tuple[npt.NDArray[np.float64] | None, list[str] | None]:
     scene = card.scene
-    if scene is None or scene.source != "imagenet_mapping" or scene.mapping is None:
+    if scene is None or scene.source not in MAPPED_SCENE_SOURCES or scene.mapping is None:
         return None, None
+    if fine and not scene.fine_labels:
+        return None, None
+    labels, column = (scene.fine_labels, "scenes16") if fine else (scene.labels, "scenes")
     try:
         text = contents[scene.mapping.file].decode("utf-8")
-        weights, names = read_scene_mapping(text, scene.labels, scene.mapping.file)
+        weights, names = read_scene_mapping(text, labels, scene.mapping.file, column)
     except (SceneMappingError, UnicodeDecodeError, ValueError) as error:
         raise BundleError(f"{path}: {error}") from None
     if not np.isfinite(weights).all():

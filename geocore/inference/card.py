@@ -8,12 +8,16 @@ Format version 1, written by `trainer.export`, read by `geocore.inference.bundle
     input            {"size_px": 224, "mean": [3 floats], "std": [3 floats]}   (RGB in [0, 1], then (x - mean) / std)
     crops            {"count": 1|3|5, "aggregation": "mean"|"max", "resize_short_px": 256}
     files            {"model": FileRef, "heads": FileRef}               FileRef = {"file": "model.onnx", "sha256": hex}
-    outputs          {"embedding": "embedding", "feature_map": "feature_map",
+                     optionally "gallery": FileRef (reference points inside the finest cells, see
+                     geocore.inference.gallery; needs partitionings)
+    outputs          {"embedding": "embedding", "feature_map": "feature_map" or null (no spatial map, e.g. a ViT:
+                      saliency by occlusion),
                       "heads": {name: {"classes": N, "kind": "probabilities"}}}  (heads are softmax'ed in the graph)
     partitionings    [{"name", "kind": "s2"|"semantic", "head": "geo_0", "classes": N, "file", "sha256"}], coarse->fine
     hierarchy        FileRef or null (needed when there are two or more partitionings)
-    scene            null or {"labels": [...], "source": "head"|"imagenet_mapping", "head": "scene"|"imagenet",
-                      "mapping": FileRef or null}
+    scene            null or {"labels": [...], "source": "head"|"imagenet_mapping"|"places365",
+                      "head": "scene"|"imagenet"|"places365", "mapping": FileRef or null, "fine_labels": [...]}
+                     (places365: the mapping CSV also has a `scenes16` column; fine_labels are its 16 names)
     training, evaluation   free-form dicts (what it was trained on; accuracy tables)
     license          str
 
@@ -34,7 +38,8 @@ FORMAT_VERSION = 1
 CARD_NAME = "model_card.json"
 CROP_COUNTS = (1, 3, 5)
 AGGREGATIONS = ("mean", "max")
-SCENE_SOURCES = ("head", "imagenet_mapping")
+SCENE_SOURCES = ("head", "imagenet_mapping", "places365")
+MAPPED_SCENE_SOURCES = ("imagenet_mapping", "places365")  # class probabilities summed through a mapping file
 PARTITIONING_KINDS = ("s2", "semantic")
 # ImageNet normalisation: the default a trainer writes into a card; readers always take the card's values.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -100,12 +105,13 @@ class PartitioningRef:
 
 @dataclass(frozen=True)
 class SceneSpec:
-    """Where scene probabilities come from: a scene head, or ImageNet classes summed through a mapping."""
+    """Where scene probabilities come from: a scene head, or ImageNet/Places365 classes summed through a mapping."""
 
     labels: tuple[str, ...]
     source: str
     head: str
     mapping: FileRef | None = None
+    fine_labels: tuple[str, ...] = ()  # places365: the 16 super-categories (S16) of the mapping's scenes16 column
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,7 @@ class ModelCard:
     crops: CropSpec
     files: dict[str, FileRef]
     embedding_output: str
-    feature_map_output: str
+    feature_map_output: str | None  # None: the graph has no spatial feature map (saliency by occlusion)
     heads: dict[str, HeadSpec]
     partitionings: tuple[PartitioningRef, ...] = ()
     hierarchy: FileRef | None = None
@@ -158,11 +164,20 @@ def card_to_dict(card: ModelCard) -> dict[str, Any]:
         },
         "partitionings": [asdict(ref) for ref in card.partitionings],
         "hierarchy": asdict(card.hierarchy) if card.hierarchy else None,
-        "scene": asdict(card.scene) if card.scene else None,
+        "scene": _scene_dict(card.scene),
         "training": card.training,
         "evaluation": card.evaluation,
         "license": card.license,
     }
+
+
+def _scene_dict(scene: SceneSpec | None) -> dict[str, Any] | None:
+    if scene is None:
+        return None
+    data = asdict(scene)
+    if not scene.fine_labels:
+        del data["fine_labels"]  # cards without S16 stay byte-identical to those written before it existed
+    return data
 
 
 def card_from_json(text: str | bytes, origin: str) -> ModelCard:
@@ -232,6 +247,10 @@ def _text(value: Any, field: str, max_chars: int = MAX_NAME_CHARS) -> str:
     if not value.strip() or len(value) > max_chars or any(ord(char) < 32 for char in value):
         raise _FieldError(field, f"must be 1..{max_chars} printable characters")
     return value
+
+
+def _optional_text(value: Any, field: str) -> str | None:
+    return None if value is None else _text(value, field)
 
 
 def _integer(value: Any, field: str, low: int, high: int) -> int:
@@ -331,6 +350,8 @@ def _scene_spec(value: Any) -> SceneSpec | None:
         _text(_get(scene, "source", "scene.source"), "scene.source"),
         _text(_get(scene, "head", "scene.head"), "scene.head"),
         _optional_file_ref(scene.get("mapping"), "scene.mapping"),
+        tuple(_text(label, f"scene.fine_labels[{index}]")
+              for index, label in enumerate(_list(scene.get("fine_labels") or [], "scene.fine_labels"))),
     )
 
 
@@ -354,7 +375,7 @@ def _card_from_dict(data: dict[str, Any]) -> ModelCard:
         crops=_crop_spec(_get(data, "crops", "crops")),
         files={_text(role, "files"): _file_ref(ref, f"files.{role}") for role, ref in files.items()},
         embedding_output=_text(_get(outputs, "embedding", "outputs.embedding"), "outputs.embedding"),
-        feature_map_output=_text(_get(outputs, "feature_map", "outputs.feature_map"), "outputs.feature_map"),
+        feature_map_output=_optional_text(_get(outputs, "feature_map", "outputs.feature_map"), "outputs.feature_map"),
         heads=_heads(_get(outputs, "heads", "outputs.heads")),
         partitionings=tuple(_partitioning_ref(ref, f"partitionings[{i}]") for i, ref in enumerate(partitionings)),
         hierarchy=_optional_file_ref(data.get("hierarchy"), "hierarchy"),
@@ -413,8 +434,12 @@ def _head_problems(card: ModelCard) -> list[str]:
             problems.append(f"scene head {scene.head!r} is not an output")
         elif scene.source == "head" and card.heads[scene.head].classes != len(scene.labels):
             problems.append(f"scene head has {card.heads[scene.head].classes} classes for {len(scene.labels)} labels")
-        if scene.source == "imagenet_mapping" and scene.mapping is None:
-            problems.append("scene source imagenet_mapping needs a mapping file")
+        if scene.source in MAPPED_SCENE_SOURCES and scene.mapping is None:
+            problems.append(f"scene source {scene.source} needs a mapping file")
+        if (scene.source == "places365") != bool(scene.fine_labels):
+            problems.append("scene fine_labels (S16) go with source places365 and only with it")
+    if "gallery" in card.files and not card.partitionings:
+        problems.append("a gallery file needs partitionings (its points lie in the finest cells)")
     if any(head.kind != "probabilities" for head in card.heads.values()):
         problems.append("every head output must be of kind 'probabilities'")
     return problems

@@ -23,19 +23,14 @@ from geocore.inference.card import AGGREGATIONS, CROP_COUNTS
 from geocore.inference.location import RankedCell, aggregate_crops, estimate_location
 from geocore.inference.preprocess import PreparedPhoto, open_oriented, prepare_or_reason, prepare_photo
 from geocore.inference.runtime import ModelSession, create_session
-from geocore.inference.saliency import (
-    class_activation_map,
-    compose_crops,
-    overlay_png,
-    resize_map,
-    target_weights,
-)
+from geocore.inference.saliency import compose_crops, hierarchy_saliency, overlay_png, resize_map, scene_saliency
 from geocore.inference.scene import scene_from_class_probabilities
 
 ProgressCallback = Callable[[int, int], None]
 DEFAULT_BATCH_PHOTOS = 8
 DEFAULT_DECODE_WORKERS = 2
 DEFAULT_TOP_K = 5
+UNKNOWN_PLACE = "looks like no place in your library"
 
 
 @dataclass
@@ -54,6 +49,8 @@ class PhotoPrediction:
     width_px: int | None = None
     height_px: int | None = None
     error: str | None = None
+    unknown_place: str | None = None  # why no proposal is made although the photo was read (None: a proposal)
+    library_similarity: float | None = None  # cosine similarity to the nearest library photo (personal bundles)
 
     @property
     def ok(self) -> bool:
@@ -77,7 +74,8 @@ class PhotoPrediction:
             scene={str(label): float(p) for label, p in (data.get("scene") or {}).items()},
             partitioning_top={str(name): cells(raw) for name, raw in (data.get("partitioning_top") or {}).items()},
             hierarchy_top=cells(data.get("hierarchy_top")), width_px=data.get("width_px"),
-            height_px=data.get("height_px"), error=data.get("error"),
+            height_px=data.get("height_px"), error=data.get("error"), unknown_place=data.get("unknown_place"),
+            library_similarity=data.get("library_similarity"),
         )
 
 
@@ -88,6 +86,8 @@ class Saliency:
     map: npt.NDArray[np.float32]  # (height, width) in [0, 1], at the preview size
     overlay_png: bytes
     target: str  # e.g. "cells_50_1000:1a2b" or "scene:urban"
+    explains: str = ""  # in words: 'what made the model think "Lisbon, PT"'
+    prediction: PhotoPrediction | None = None  # the prediction it explains (same crops, same aggregation)
 
 
 class Predictor:
@@ -114,6 +114,7 @@ class Predictor:
         self.decode_workers = max(1, decode_workers)
         self.batch_photos = max(1, batch_photos)
         self.session: ModelSession = create_session(self.bundle, provider, threads)
+        self.unknown_place = _unknown_place_rule(self.bundle, self.session)
 
     @property
     def provider(self) -> str:
@@ -172,7 +173,7 @@ class Predictor:
         if good:
             stacked = np.concatenate([photo.crops for _, photo in good])
             try:
-                outputs = self.session.run(stacked, list(self.bundle.card.heads))  # no feature map: saliency only
+                outputs = self.session.run(stacked, self._output_names())  # no feature map: saliency only
             except Exception as error:  # onnxruntime failure: report it on every photo of the batch
                 outputs = None
                 message = f"inference failed: {error}"
@@ -187,6 +188,12 @@ class Predictor:
                 offset += count
         return [results[path] if isinstance(photo, PreparedPhoto) else self._failure(path, photo)
                 for path, photo in items]
+
+    def _output_names(self) -> list[str]:
+        names = list(self.bundle.card.heads)
+        if self.unknown_place:
+            names.append(self.unknown_place[0])
+        return names
 
     def _failure(self, path: Path, message: str) -> PhotoPrediction:
         return PhotoPrediction(str(path), self.model_id, self.provider, error=message)
@@ -203,7 +210,18 @@ class Predictor:
             prediction.lat, prediction.lon, prediction.radius_km = estimate.lat, estimate.lon, estimate.radius_km
             prediction.partitioning_top = estimate.partitioning_top
             prediction.hierarchy_top = estimate.hierarchy_top
+            self._judge_novelty(prediction, outputs)
         return prediction
+
+    def _judge_novelty(self, prediction: PhotoPrediction, outputs: dict[str, np.ndarray]) -> None:
+        """No proposal for a photo unlike every library photo (the personal card's measured threshold)."""
+        if not self.unknown_place or self.unknown_place[0] not in outputs:
+            return
+        output, threshold = self.unknown_place
+        prediction.library_similarity = float(np.max(outputs[output]))
+        if prediction.library_similarity < threshold:
+            prediction.unknown_place = UNKNOWN_PLACE
+            prediction.lat = prediction.lon = prediction.radius_km = None
 
     def _scene(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
         scene = self.bundle.card.scene
@@ -215,34 +233,47 @@ class Predictor:
         return {label: float(p) for label, p in zip(scene.labels, probabilities, strict=True)}
 
     def saliency(self, path: str | Path, preview_long_px: int = 512) -> Saliency:
-        """CAM for the top hierarchical cell (or, without location heads, the top scene) as map + overlay PNG.
+        """Map of what made the model show its prediction, as map + overlay PNG (and the prediction explained).
 
-        Always computed on the three crops along the longer side, which together cover the whole photo.
+        On the prediction's own crops and aggregation: the gradient x input map of log p_hier of the displayed cell
+        (or, without location heads, of the top scene's probability); geocore.inference.saliency derives it.
         """
-        photo = self.prepare(path, crops=3)
-        outputs = self.session.run(photo.crops)
-        head, index, target = self._saliency_target(path, photo, outputs)
-        weight, bias = target_weights(self.bundle, head, index)
-        feature_maps = outputs[self.bundle.card.feature_map_output]
-        cams = [class_activation_map(feature_map, weight, bias) for feature_map in feature_maps]
+        photo = self.prepare(path)
+        outputs = self.session.run(photo.crops, [*self._output_names(), self.bundle.card.feature_map_output])
+        prediction = self._interpret(Path(path), photo, outputs)
+        cams, target, explains = self._explain(prediction, outputs)
         saliency = compose_crops(cams, photo.boxes, photo.resized_size)
         preview, _ = open_oriented(path, min_short_px=preview_long_px // 2)
         preview.thumbnail((preview_long_px, preview_long_px))
         fitted = resize_map(saliency, preview.size)
-        return Saliency(fitted, overlay_png(preview, fitted), target)
+        return Saliency(fitted, overlay_png(preview, fitted), target, explains, prediction)
 
-    def _saliency_target(self, path: str | Path, photo: PreparedPhoto, outputs: dict[str, np.ndarray]) -> tuple[
-        str, int, str
+    def _explain(self, prediction: PhotoPrediction, outputs: dict[str, np.ndarray]) -> tuple[
+        list[npt.NDArray[np.float32]], str, str
     ]:
+        """Per-crop maps of the displayed cell's log p_hier (or the top scene's log probability) and their names."""
         bundle = self.bundle
-        if bundle.hierarchy is not None:
-            prediction = self._interpret(Path(path), photo, outputs)
+        feature_maps = outputs[bundle.card.feature_map_output]
+        if bundle.hierarchy is not None and prediction.hierarchy_top:
             finest = bundle.hierarchy.finest
-            best = finest.keys.index(prediction.hierarchy_top[0].key)
-            return bundle.card.partitionings[-1].head, best, f"{finest.name}:{finest.labels[best]}"
+            shown = prediction.hierarchy_top[0]
+            cams = hierarchy_saliency(bundle, feature_maps, finest.keys.index(shown.key), self.aggregation)
+            return cams, f"{finest.name}:{shown.key}", f'what made the model think "{shown.label}"'
         if bundle.card.scene is not None:
-            scene = self._scene(outputs)
+            scene = prediction.scene
             best_label = max(scene, key=lambda label: scene[label])
-            return "scene", bundle.card.scene.labels.index(best_label), f"scene:{best_label}"
+            cams = scene_saliency(bundle, feature_maps, bundle.card.scene.labels.index(best_label), self.aggregation)
+            return cams, f"scene:{best_label}", f'what made the model think "{best_label}"'
         raise ValueError(f"{bundle.path}: the bundle has neither location nor scene heads to explain")
 
+
+def _unknown_place_rule(bundle: ModelBundle, session: ModelSession) -> tuple[str, float] | None:
+    """(similarity output, minimum similarity) from a personal card's "unknown_place" entry, when the graph has it."""
+    rule = bundle.card.evaluation.get("unknown_place")
+    if not isinstance(rule, dict):
+        return None
+    output, threshold = rule.get("output"), rule.get("min_similarity")
+    graph_outputs = {item.name for item in session.session.get_outputs()}
+    if not isinstance(output, str) or output not in graph_outputs or not isinstance(threshold, (int, float)):
+        return None
+    return output, float(threshold)

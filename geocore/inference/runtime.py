@@ -9,6 +9,9 @@ about 8 s after a session is created its uploader resolves mobile.events.data.mi
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import logging
 import os
 import sys
@@ -92,18 +95,49 @@ def create_session(bundle: ModelBundle, provider: str = "auto", threads: int | N
     if provider == "cuda" and PROVIDERS["cuda"] not in available:
         raise ProviderError("CUDA was requested but this onnxruntime build has no CUDA provider")
     names = [PROVIDERS[name] for name in wanted if PROVIDERS[name] in available] + [PROVIDERS["cpu"]]
+    if PROVIDERS["cuda"] in names:
+        preload_cuda_libraries(ort)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            session = ort.InferenceSession(bundle.model_bytes, _quiet_options(threads), providers=names)
+            session = ort.InferenceSession(bundle.model_source, _quiet_options(threads), providers=names)
         except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph types
             raise BundleError(f"{bundle.path}: model.onnx cannot be loaded by onnxruntime ({error})") from None
     active = "cuda" if PROVIDERS["cuda"] in session.get_providers() else "cpu"
     if provider == "cuda" and active != "cuda":
         raise ProviderError("CUDA was requested but no usable GPU/CUDA libraries were found")
     check_outputs(bundle, session)
-    outputs = [*bundle.card.heads, bundle.card.embedding_output, bundle.card.feature_map_output]
+    outputs = [*bundle.card.heads, bundle.card.embedding_output]
+    if bundle.card.feature_map_output is not None:
+        outputs.append(bundle.card.feature_map_output)
     return ModelSession(session, active, session.get_inputs()[0].name, outputs)
+
+
+_preloaded: list[bool] = []
+
+
+def preload_cuda_libraries(ort: ModuleType) -> bool:
+    """Load the pip-installed CUDA/cuDNN libraries (the `gpu` extra) before a CUDA session; quiet, once.
+
+    onnxruntime-gpu's CUDA provider needs libcudart, cuBLAS and cuDNN. With the `gpu` extra they come as the
+    nvidia-* wheels, which the dynamic loader does not search: `onnxruntime.preload_dlls()` loads them from
+    site-packages. Without them (no extra, no driver) this does nothing and the session falls back to CPU.
+    """
+    if _preloaded:
+        return _preloaded[0]
+    loaded = False
+    if importlib.util.find_spec("nvidia") is not None and hasattr(ort, "preload_dlls"):
+        sink = io.StringIO()  # preload_dlls prints its warnings; the app reports the provider it got instead
+        try:
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                ort.preload_dlls(directory="")
+            loaded = True
+        except Exception as error:  # a broken CUDA wheel must not stop a CPU run
+            _log.debug("CUDA libraries not preloaded: %s", error)
+        if sink.getvalue().strip():
+            _log.debug("preload_dlls: %s", sink.getvalue().strip())
+    _preloaded.append(loaded)
+    return loaded
 
 
 def check_outputs(bundle: ModelBundle, session: Any) -> None:
@@ -116,9 +150,9 @@ def check_outputs(bundle: ModelBundle, session: Any) -> None:
         last = shapes[name][-1]
         if isinstance(last, int) and last != head.classes:
             raise BundleError(f"{bundle.path}: output {name} has {last} classes, the card says {head.classes}")
-    for name in (card.embedding_output, card.feature_map_output):
-        if name not in shapes:
-            raise BundleError(f"{bundle.path}: model.onnx has no output {name!r} named by the card")
+    for output in (card.embedding_output, card.feature_map_output):
+        if output is not None and output not in shapes:
+            raise BundleError(f"{bundle.path}: model.onnx has no output {output!r} named by the card")
     inputs = session.get_inputs()
     if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] != 3:
         shapes_in = [tuple(item.shape) for item in inputs]

@@ -18,21 +18,22 @@ class SceneMappingError(ValueError):
     """A class-to-scene mapping table that cannot be used."""
 
 
-def read_scene_mapping(text: str, labels: tuple[str, ...] = S3_LABELS, origin: str = "mapping") -> tuple[
-    npt.NDArray[np.float64], list[str]
-]:
+def read_scene_mapping(
+    text: str, labels: tuple[str, ...] = S3_LABELS, origin: str = "mapping", column: str = "scenes"
+) -> tuple[npt.NDArray[np.float64], list[str]]:
     """Parse `class_index,class_name,scenes` into a (n_classes, n_scenes) weight matrix and the class names.
 
     A class listed under k scenes gives each 1/k of its probability; a class with no scene has a zero row.
+    `column` picks another scene column of the same table (Places365 bundles add `scenes16`).
     """
     rows = list(csv.DictReader(io.StringIO(text)))
-    if not rows or {"class_index", "class_name", "scenes"} - set(rows[0]):
-        raise SceneMappingError(f"{origin}: expected columns class_index,class_name,scenes")
+    if not rows or {"class_index", "class_name", column} - set(rows[0]):
+        raise SceneMappingError(f"{origin}: expected columns class_index,class_name,{column}")
     if [int(row["class_index"]) for row in rows] != list(range(len(rows))):
         raise SceneMappingError(f"{origin}: class_index must run 0..{len(rows) - 1} in order")
     weights = np.zeros((len(rows), len(labels)), dtype=np.float64)
     for index, row in enumerate(rows):
-        scenes = [scene for scene in (row["scenes"] or "").split("|") if scene]
+        scenes = [scene for scene in (row[column] or "").split("|") if scene]
         unknown = set(scenes) - set(labels)
         if unknown:
             raise SceneMappingError(f"{origin}: class {index} has unknown scenes {sorted(unknown)}")

