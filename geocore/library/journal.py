@@ -55,6 +55,7 @@ class Outcome:
     target: str = "photo"
     undoes_id: int | None = None  # the row an undo put back
     state: WrittenState | None = None  # None: the cache re-reads the file
+    row: dict | None = None  # the photo's cache row read after an undo (reread_row), None: read when settled
 
 
 def sha256(data: bytes) -> str:
@@ -106,9 +107,8 @@ def settle(connection: sa.Connection, batch_id: str, outcomes: Sequence[Outcome]
     """Mark rows done or abandoned and bring decisions and the photo cache in line, in the caller's transaction."""
     now = time.time_ns()
     table = schema.journal
-    for outcome in outcomes:
-        connection.execute(sa.update(table).where(table.c.id == outcome.journal_id)
-                           .values(state="done" if outcome.done else "abandoned", updated_ns=now))
+    _update_many(connection, table, [{"b_id": o.journal_id, "state": "done" if o.done else "abandoned",
+                                      "updated_ns": now} for o in outcomes])
     done = [outcome for outcome in outcomes if outcome.done]
     if not done:
         return
@@ -119,51 +119,78 @@ def settle(connection: sa.Connection, batch_id: str, outcomes: Sequence[Outcome]
         return
     if operation == "undo":
         _follow_undo(connection, done, now)
-    refresh_photos(connection, (o.photo_id for o in done if o.photo_id is not None))
+    # A row read after the file went back stands, unless a sidecar of the same photo changed too (its mtime)
+    with_sidecar = {o.photo_id for o in done if o.target == "sidecar"}
+    rows = {o.photo_id: o.row for o in done
+            if o.photo_id is not None and o.row is not None and o.photo_id not in with_sidecar}
+    refresh_photos(connection, (o.photo_id for o in done if o.photo_id is not None), rows)
+
+
+def _update_many(connection: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """UPDATE table SET <keys> WHERE id = :b_id for each row, as executemany over runs of rows with the same keys
+    (in order, so that a later row for the same id still wins)."""
+    start = 0
+    while start < len(rows):
+        end = start + 1
+        while end < len(rows) and rows[end].keys() == rows[start].keys():
+            end += 1
+        connection.execute(sa.update(table).where(table.c.id == sa.bindparam("b_id")), list(rows[start:end]))
+        start = end
 
 
 def _follow_writes(connection: sa.Connection, batch_id: str, done: Sequence[Outcome], now: int) -> None:
     """Decisions written; the cache takes the written identity and GPS without re-reading the files."""
     decisions, photos = schema.decisions, schema.photos
     ids = [o.decision_id for o in done if o.decision_id is not None]
+    positions = {}
     if ids:
         connection.execute(sa.update(decisions).where(decisions.c.id.in_(ids))
                            .values(state="written", batch_id=batch_id, updated_ns=now))
-    reread = []
+        positions = {row.id: row for row in connection.execute(
+            sa.select(decisions.c.id, decisions.c.lat, decisions.c.lon, decisions.c.altitude_m)
+            .where(decisions.c.id.in_(ids)))}
+    reread, photo_rows, feature_rows = [], [], []
     for outcome in done:
         if outcome.photo_id is None or outcome.decision_id is None:
             continue
         if outcome.state is None:
             reread.append(outcome.photo_id)
             continue
-        position = connection.execute(sa.select(decisions.c.lat, decisions.c.lon, decisions.c.altitude_m)
-                                      .where(decisions.c.id == outcome.decision_id)).one()
-        values: dict[str, Any] = {"gps_lat": position.lat, "gps_lon": position.lon, "gps_alt_m": position.altitude_m}
+        position = positions[outcome.decision_id]
+        values: dict[str, Any] = {"b_id": outcome.photo_id, "gps_lat": position.lat, "gps_lon": position.lon,
+                                  "gps_alt_m": position.altitude_m}
         if outcome.target == "photo":
             values.update(size=outcome.state.size, mtime_ns=outcome.state.mtime_ns,
                           head_hash=outcome.state.head_hash, gps_source="exif")
-            connection.execute(sa.update(schema.features).where(schema.features.c.photo_id == outcome.photo_id)
-                               .values(head_hash=outcome.state.head_hash))
+            feature_rows.append({"b_photo_id": outcome.photo_id, "head_hash": outcome.state.head_hash})
         else:
             values.update(sidecar_mtime_ns=outcome.state.mtime_ns, gps_source="xmp")
-        connection.execute(sa.update(photos).where(photos.c.id == outcome.photo_id).values(**values))
+        photo_rows.append(values)
+    _update_features(connection, feature_rows)
+    _update_many(connection, photos, photo_rows)
     refresh_photos(connection, reread)
+
+
+def _update_features(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """The features of each photo follow its new head hash."""
+    if rows:
+        features = schema.features
+        connection.execute(sa.update(features).where(features.c.photo_id == sa.bindparam("b_photo_id")), rows)
 
 
 def _follow_undo(connection: sa.Connection, done: Sequence[Outcome], now: int) -> None:
     """The rows put back are 'undone'; a decision whose write was undone is accepted again."""
     table, decisions = schema.journal, schema.decisions
-    for outcome in done:
-        if outcome.undoes_id is None:
-            continue
-        connection.execute(sa.update(table).where(table.c.id == outcome.undoes_id)
-                           .values(state="undone", updated_ns=now))
-        decision_id = connection.execute(sa.select(table.c.decision_id)
-                                         .where(table.c.id == outcome.undoes_id)).scalar()
-        if decision_id is not None:
-            connection.execute(sa.update(decisions).where((decisions.c.id == decision_id)
-                                                          & (decisions.c.state == "written"))
-                               .values(state="accepted", batch_id=None, updated_ns=now))
+    undone = [o.undoes_id for o in done if o.undoes_id is not None]
+    if not undone:
+        return
+    _update_many(connection, table, [{"b_id": row_id, "state": "undone", "updated_ns": now} for row_id in undone])
+    decision_ids = connection.execute(sa.select(table.c.decision_id).where(table.c.id.in_(undone)
+                                                                           & table.c.decision_id.is_not(None)))
+    wanted = sorted({row[0] for row in decision_ids})
+    if wanted:
+        connection.execute(sa.update(decisions).where(decisions.c.id.in_(wanted) & (decisions.c.state == "written"))
+                           .values(state="accepted", batch_id=None, updated_ns=now))
 
 
 def _sidecar_mtime(photo: Path) -> int | None:
@@ -174,22 +201,36 @@ def _sidecar_mtime(photo: Path) -> int | None:
     return max(mtimes) if mtimes else None
 
 
-def refresh_photos(connection: sa.Connection, photo_ids: Iterable[int]) -> None:
-    """Re-read photos after our own changes: identity and GPS follow, predictions and features stay."""
+def reread_row(path: str) -> dict | None:
+    """The cache row of the photo at `path` as it is now (without its path), None when it cannot be reached."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None  # gone or unreachable: the next scan says so
+    row = inspect_file(FoundFile(path, info.st_size, info.st_mtime_ns, _sidecar_mtime(Path(path))))
+    row.pop("path")
+    return row
+
+
+def refresh_photos(connection: sa.Connection, photo_ids: Iterable[int], rows: dict[int, dict] | None = None) -> None:
+    """Re-read photos after our own changes: identity and GPS follow, predictions and features stay. `rows`:
+    photo id -> its row already read after the change (by the thread that made it)."""
     photos = schema.photos
-    for photo_id in sorted(set(photo_ids)):
-        path = connection.execute(sa.select(photos.c.path).where(photos.c.id == photo_id)).scalar()
-        if path is None:
-            continue
-        try:
-            info = os.stat(path)
-        except OSError:
-            continue  # gone or unreachable: the next scan says so
-        row = inspect_file(FoundFile(path, info.st_size, info.st_mtime_ns, _sidecar_mtime(Path(path))))
-        row.pop("path")
-        connection.execute(sa.update(photos).where(photos.c.id == photo_id).values(**row))
-        connection.execute(sa.update(schema.features).where(schema.features.c.photo_id == photo_id)
-                           .values(head_hash=row["head_hash"]))
+    wanted = sorted(set(photo_ids))
+    known = rows or {}
+    paths: dict[int, str] = {}
+    if any(photo_id not in known for photo_id in wanted):
+        query = sa.select(photos.c.id, photos.c.path).where(photos.c.id.in_(wanted))
+        paths = {row.id: row.path for row in connection.execute(query)}
+    updates = []
+    for photo_id in wanted:
+        row = known.get(photo_id)
+        if row is None and photo_id in paths:
+            row = reread_row(paths[photo_id])
+        if row is not None:
+            updates.append({**row, "b_id": photo_id})
+    _update_many(connection, photos, updates)
+    _update_features(connection, [{"b_photo_id": row["b_id"], "head_hash": row["head_hash"]} for row in updates])
 
 
 # -- recovery ---------------------------------------------------------------------------------------------------

@@ -4,9 +4,11 @@ what the file system holds besides the bytes (mode, owner, times, extended attri
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import hashlib
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,8 +41,9 @@ def backup_path_for(path: Path) -> Path:
 
 
 def write_file(target: Path, data: bytes | Sequence[bytes | memoryview], mode: int,
-               times_ns: tuple[int, int] | None) -> Path:
-    """Create `target` afresh with `data` (bytes or pieces), fsync it, give it `mode` and times."""
+               times_ns: tuple[int, int] | None, sync: bool = True) -> Path:
+    """Create `target` afresh with `data` (bytes or pieces), fsync it, give it `mode` and times. `sync` False:
+    the caller makes it durable (sync_files) before relying on it."""
     target.unlink(missing_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -48,13 +51,72 @@ def write_file(target: Path, data: bytes | Sequence[bytes | memoryview], mode: i
             view = memoryview(piece)
             while view:
                 view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.chmod(target, mode)
     if times_ns is not None:
         os.utime(target, ns=times_ns)
     return target
+
+
+def _reports_syncfs_errors() -> bool:
+    """syncfs(2) exists and returns write-back errors (Linux >= 5.8); elsewhere each file is fsync'd."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        major, minor = (int(part) for part in os.uname().release.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (5, 8)
+
+
+def _syncfs(path: Path) -> bool:
+    """One syncfs of the file system holding `path`; False when it is not available or failed."""
+    if not _reports_syncfs_errors():
+        return False
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return bool(syncfs(fd) == 0)
+    finally:
+        os.close(fd)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_files(paths: Sequence[Path]) -> dict[Path, OSError]:
+    """Make the data and inode of every file in `paths` durable; the files that could not be, with why.
+
+    Many files on one file system: one syncfs (a single journal commit and device flush instead of one per file);
+    where that is unavailable or fails, an fsync per file, so that an error names its file.
+    """
+    failures: dict[Path, OSError] = {}
+    by_device: dict[int, list[Path]] = {}
+    for path in paths:
+        try:
+            by_device.setdefault(os.stat(path).st_dev, []).append(path)
+        except OSError as exc:
+            failures[path] = exc
+    for same_device in by_device.values():
+        if len(same_device) > 1 and _syncfs(same_device[0]):
+            continue
+        for path in same_device:
+            try:
+                _fsync_path(path)
+            except OSError as exc:
+                failures[path] = exc
+    return failures
 
 
 def same_content(path: Path, data: bytes) -> bool:

@@ -41,6 +41,7 @@ from geocore.library.safe_files import (
     keep_owner,
     remove_quietly,
     same_content,
+    sync_files,
     temp_path_for,
     write_file,
 )
@@ -48,8 +49,13 @@ from geocore.library.scanner import HEAD_BYTES
 
 PREPARE_THREADS = 2  # reading, hashing and patching the next chunk while the current one is written
 IO_THREADS = 4  # I/O bound (write, fsync, read back): more threads than cores still overlap the waits
-CHUNK_FILES = 16  # files whose new bytes are held in memory between the two journal commits...
-CHUNK_BYTES = 128 * 1024 * 1024  # ...and their bytes: two chunks are in flight (one prepared, one written)
+# Files held in memory between the two journal commits of a chunk, and their bytes. Two chunks are in flight (one
+# prepared, one written), so the bytes bound the memory: 128 MiB let 16 phone JPEGs take ~250 MiB. Many small
+# files per chunk keep the commits and syncs few: chunks start at CHUNK_FILES (progress shows early) and double
+# up to MAX_CHUNK_FILES.
+CHUNK_FILES = 16
+MAX_CHUNK_FILES = 128
+CHUNK_BYTES = 16 * 1024 * 1024
 # What the format parsers raise on malformed bytes: besides their own CorruptMetadata, a truncated structure can
 # surface as struct.error or IndexError; all of them must become a typed per-file error, never end the batch.
 PARSER_ERRORS = (CorruptMetadata, ValueError, struct.error, IndexError)
@@ -128,6 +134,8 @@ class _Prepared:
     size_uid_gid: tuple[int, int, int] | None = None  # of the original, None when it did not exist
     journal_id: int | None = None
     head_hash: str | None = None  # of the written file, once read back
+    cache_row: dict | None = None  # an undone photo read again in the I/O thread (journal.Outcome.row)
+    failed: FileResult | None = None  # its temp file could not be written or made durable
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -136,8 +144,9 @@ def _fsync_folder(folder: Path) -> None:
 
 def write_temp(path: Path, data: bytes | Sequence[bytes | memoryview], mode: int,
                times_ns: tuple[int, int] | None) -> Path:
-    """Write `data` (bytes or pieces) to the temp file next to `path`, fsync it, give it `mode` and times."""
-    return write_file(temp_path_for(path), data, mode, times_ns)
+    """Write `data` (bytes or pieces) to the temp file next to `path`, give it `mode` and times; not yet durable:
+    a chunk's temp files are made durable together (sync_files) before any of them is read back or renamed."""
+    return write_file(temp_path_for(path), data, mode, times_ns, sync=False)
 
 
 def _expected_size(job: FileJob) -> int:
@@ -150,14 +159,16 @@ def _expected_size(job: FileJob) -> int:
 
 
 def byte_chunks(jobs: Sequence[FileJob]) -> Iterator[list[FileJob]]:
-    """Consecutive chunks of at most CHUNK_FILES files and CHUNK_BYTES bytes, at least one file each."""
+    """Consecutive chunks of at most CHUNK_FILES files (doubling up to MAX_CHUNK_FILES) and CHUNK_BYTES bytes, at
+    least one file each."""
     chunk: list[FileJob] = []
     held = 0
+    limit = CHUNK_FILES
     for job in jobs:
         size = _expected_size(job)
-        if chunk and (len(chunk) >= CHUNK_FILES or held + size > CHUNK_BYTES):
+        if chunk and (len(chunk) >= limit or held + size > CHUNK_BYTES):
             yield chunk
-            chunk, held = [], 0
+            chunk, held, limit = [], 0, min(2 * limit, MAX_CHUNK_FILES)
         chunk.append(job)
         held += size
     if chunk:
@@ -252,13 +263,16 @@ class SafeWriter:
             else:
                 prepared.append((index, outcome))
         if not dry_run and prepared:
-            self._journal_pending(batch_id, [item for _, item in prepared])
-            committed = self._pool.map(self._commit_file, [item for _, item in prepared])
+            items = [item for _, item in prepared]
+            self._journal_pending(batch_id, items)
+            list(self._pool.map(self._write_temp_file, items))
+            self._make_durable(items)
+            committed = self._pool.map(self._commit_file, items)
             for (index, _item), result in zip(prepared, committed, strict=True):
                 results[index] = result
             for folder in {item.job.path.parent for _, item in prepared}:  # make the renames durable
                 _fsync_folder(folder)
-            self._journal_states(batch_id, [_outcome(item.job, results[index]) for index, item in prepared
+            self._journal_states(batch_id, [_outcome(item, results[index]) for index, item in prepared
                                             if results[index].journal_id is not None])
         for index, item in prepared:
             results.setdefault(index, FileResult(item.job.path, item.job.target, True, None, "dry run",
@@ -311,23 +325,58 @@ class SafeWriter:
 
     def _journal_pending(self, batch_id: str, items: list[_Prepared]) -> None:
         now = time.time_ns()
+        rows = [{"batch_id": batch_id, "photo_id": item.job.photo_id, "decision_id": item.job.decision_id,
+                 "path": str(item.job.path), "target": item.job.target, "state": "pending",
+                 "original_existed": item.existed, "original_sha256": item.original_sha256, "written_sha256": None,
+                 "patches": encode_patches(item.patches), "mode": item.mode, "mtime_ns": item.mtime_ns,
+                 "created_ns": now, "updated_ns": now} for item in items]
+        table = schema.journal
+        # One statement for the chunk; RETURNING in parameter order gives each item its own row id
+        insert = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
         with self.database.write_lock, self.database.engine.begin() as connection:
-            for item in items:
-                job = item.job
-                item.journal_id = connection.execute(sa.insert(schema.journal).values(
-                    batch_id=batch_id, photo_id=job.photo_id, decision_id=job.decision_id, path=str(job.path),
-                    target=job.target, state="pending", original_existed=item.existed,
-                    original_sha256=item.original_sha256, written_sha256=None,
-                    patches=encode_patches(item.patches), mode=item.mode, mtime_ns=item.mtime_ns,
-                    created_ns=now, updated_ns=now)).inserted_primary_key[0]  # type: ignore[index]
+            ids = connection.execute(insert, rows).scalars().all()
+        for item, journal_id in zip(items, ids, strict=True):
+            item.journal_id = journal_id
+
+    def _write_temp_file(self, item: _Prepared) -> None:
+        """The new bytes in the temp file with everything the file system keeps besides them (mode, owner, mtime,
+        xattrs); a failure is kept in `item.failed`."""
+        if _deletes(item):
+            return
+        job = item.job
+        times = (item.mtime_ns, item.mtime_ns) if self.keep_mtime and item.existed else None
+        if job.mtime_ns is not None:
+            times = (job.mtime_ns, job.mtime_ns)
+        try:
+            write_temp(job.path, patched_pieces(item.original, item.patches), item.mode, times)
+            if item.size_uid_gid is not None:
+                temp = temp_path_for(job.path)
+                keep_owner(temp, item.size_uid_gid[1:])
+                copy_xattrs(job.path, temp)
+        except OSError as exc:
+            item.failed = self._os_failure(item, exc)
+
+    def _make_durable(self, items: list[_Prepared]) -> None:
+        """fsync the chunk's temp files together (one syncfs per file system where it reports errors)."""
+        temps = {temp_path_for(item.job.path): item for item in items if item.failed is None and not _deletes(item)}
+        for temp, exc in sync_files(list(temps)).items():
+            temps[temp].failed = self._os_failure(temps[temp], exc)
+
+    def _os_failure(self, item: _Prepared, exc: OSError) -> FileResult:
+        remove_quietly(temp_path_for(item.job.path))
+        job, error = item.job, error_from_os(exc, item.job.path)
+        return FileResult(job.path, job.target, False, error.kind, error.reason, job.photo_id, job.decision_id,
+                          item.journal_id)
 
     def _commit_file(self, item: _Prepared) -> FileResult:
-        """Temp file (fsync, mode, owner, mtime, xattrs), read back, optional backup, last check, atomic replace."""
+        """Durable temp file read back, optional backup, last check, atomic replace."""
+        if item.failed is not None:
+            return item.failed
         job = item.job
         temp = temp_path_for(job.path)
         try:
             if not _deletes(item):
-                failure = self._write_and_check_temp(item, temp)
+                failure = self._check_temp(item, temp)
                 if failure is not None:
                     return self._fail(item, failure.kind, failure.reason)
             if self.backup_originals and item.existed:
@@ -338,6 +387,8 @@ class SafeWriter:
                 job.path.unlink()
             else:
                 os.replace(temp, job.path)
+            if job.undoes_id is not None and job.target == "photo" and job.photo_id is not None:
+                item.cache_row = journal.reread_row(str(job.path))  # here, not on the one thread that settles
             return FileResult(job.path, job.target, True, None, "", job.photo_id, job.decision_id, item.journal_id,
                               self._new_state(item))
         except OSError as exc:
@@ -346,17 +397,10 @@ class SafeWriter:
             return FileResult(job.path, job.target, False, error.kind, error.reason, job.photo_id, job.decision_id,
                               item.journal_id)
 
-    def _write_and_check_temp(self, item: _Prepared, temp: Path) -> LibraryError | None:
-        """The new bytes in the temp file with everything the file system keeps besides them; read back."""
+    def _check_temp(self, item: _Prepared, temp: Path) -> LibraryError | None:
+        """The temp file read back: exactly the new bytes, and the job's own check passes on them."""
         job = item.job
-        times = (item.mtime_ns, item.mtime_ns) if self.keep_mtime and item.existed else None
-        if job.mtime_ns is not None:
-            times = (job.mtime_ns, job.mtime_ns)
         pieces = patched_pieces(item.original, item.patches)
-        write_temp(job.path, pieces, item.mode, times)
-        if item.size_uid_gid is not None:
-            keep_owner(temp, item.size_uid_gid[1:])
-            copy_xattrs(job.path, temp)
         written = temp.read_bytes()
         if not pieces_equal(written, pieces):
             return LibraryError(ErrorKind.VERIFY_FAILED, job.path, "temp file read back differs")
@@ -387,10 +431,11 @@ class SafeWriter:
             journal.settle(connection, batch_id, outcomes)
 
 
-def _outcome(job: FileJob, result: FileResult) -> Outcome:
+def _outcome(item: _Prepared, result: FileResult) -> Outcome:
     assert result.journal_id is not None
+    job = item.job
     return Outcome(result.journal_id, result.ok, job.photo_id, job.decision_id, job.target, job.undoes_id,
-                   result.state)
+                   result.state, item.cache_row if result.ok else None)
 
 
 def _backup_is_sound(backup: Path, original: bytes) -> bool:
