@@ -17,6 +17,7 @@ from app import model_files, pictures
 from app.items import PhotoItem
 from app.map import data as map_data
 from app.rows import item_from_view
+from app.scan_stream import ScanStreamer
 from app.settings import Settings
 from geocore.library.api import Library
 from geocore.workflow import Reporter, Result, Session, SyncPreview, TimeOptions, TrackSyncResult, WorkflowSettings
@@ -112,7 +113,8 @@ class Backend:
     def scan(self, paths: list[Path], ctx: Any) -> int:
         """Scan folders and files (in a child process), then place photos by their time neighbours (the app does
         this at once; the CLI has `geotag sync-neighbours`); streams the rows, returns the count."""
-        result = self.session.scan(paths, self._reporter(ctx, stream=False), in_child=True)
+        streamer = ScanStreamer(self, paths, ctx)  # rows appear while a large scan runs
+        result = self.session.scan(paths, Reporter(streamer.progress, cancel=ctx.cancel_event), in_child=True)
         if not ctx.cancelled:
             self.session.sync_neighbours(photo_ids=result.photo_ids)
         for item in self.items(result.photo_ids):

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from app.backend import Backend
 from app.detail import DetailPanel, explains_position, plain_label
 from app.items import STATE_LABELS, STATES, TAKEN_COLUMN, PhotoFilterProxy, PhotoItem, PhotoTableModel
-from app.map.data import cell_place_labels, marker_payload, photo_payload
+from app.map.data import photo_payload
 from app.map.search import PlaceSearch
 from app.map.view import MapView
 from app.model_actions import ModelActions
@@ -37,14 +37,13 @@ from app.qt_compat import make_none_immortal
 from app.review import ReviewActions
 from app.settings import Settings, config_dir, data_dir
 from app.track_actions import TrackActions
+from app.window_map import MapActions
 from app.workers import Job, Pools
-from geocore.mapping.tracks import track_lines
 
 THUMBNAIL_PX = 48
 COMPACT_ROW_PX = 22  # the compact row option: about 40 rows at 1600x1000 instead of 17
 OTHERS_REFRESH_MS = 400
 PLACES_REFRESH_MS = 600
-PLACED_STATES = frozenset(("has_gps", "proposed", "accepted", "written"))  # shown as the map's other photos
 COUNTS_REFRESH_MS = 250  # the status-bar tally walks every row (7 ms per 10,000)
 
 
@@ -64,7 +63,7 @@ def preload_worker_modules() -> None:
     import geocore.workflow.session  # noqa: F401  (and with it time sync and the fusion rule)
 
 
-class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
+class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWindow):
     """Geotagger's window. `config` and `data` folders default to the user's (appdirs); tests pass temp folders."""
 
     scanFinished = Signal(int)  # noqa: N815  number of photos listed
@@ -325,37 +324,6 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         if files:
             self.open_paths([Path(f) for f in files])
 
-    def photos_folder(self) -> str:
-        """Where file dialogs open: the folder of the shown photo, else the last folder opened."""
-        item = self.current_item()
-        if item is not None:
-            return str(item.path.parent)
-        return self.settings.recent_folders[0] if self.settings.recent_folders else ""
-
-    def export_map_dialog(self) -> None:
-        """File ▸ Export map…: the listed photos (the selection when there is one) as one HTML trip map."""
-        keys = self.selected_keys() if len(self.selected_keys()) > 1 else list(self.model.rows_by_key)
-        folder = Path(self.photos_folder() or ".")
-        name, _ = QFileDialog.getSaveFileName(self, "Export map", str(folder / "trip.html"), "Web page (*.html)")
-        if name:
-            self.export_map(keys, Path(name))
-
-    def export_map(self, keys: list[str], out: Path) -> None:
-        """Write the trip map in the background; the status bar says where it went."""
-        tracks = list(self._track_paths)
-        self.start_job(lambda ctx: self.backend.export_map(keys, out, tracks, ctx), "Exporting map", self.pools.work,
-                       on_done=lambda path: f"Map written to {path}")
-
-    def sync_tracks(self, paths: list[Path]) -> None:
-        """Remember the track files (the map draws them once the sync is done), then sync as TrackActions does."""
-        self._track_paths = list(dict.fromkeys([*self._track_paths, *paths]))
-        super().sync_tracks(paths)
-
-    def _show_tracks(self) -> None:
-        paths = list(self._track_paths)
-        job = Job(lambda ctx: track_lines(paths), "Tracks")
-        self.start_side_job(job, self.map.show_tracks)
-
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         for folder in self.settings.recent_folders:
@@ -531,43 +499,6 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         job = Job(lambda ctx: self.backend.place_text(lat, lon), "Place name")
         self.start_side_job(job, lambda text: self._place_ready(key, lat, lon, text))
 
-    def _want_places(self, items: list[PhotoItem]) -> None:
-        """Name every listed photo with a position, in batches off the GUI thread (one lookup per batch)."""
-        if not self.settings.place_names:
-            return
-        self._places_wanted.update(i.key for i in items if i.has_location and not i.place and i.state != "error")
-        if self._places_wanted and not self._places_timer.isActive():
-            self._places_timer.start()
-
-    def _load_places(self) -> None:
-        wanted = [self.model.item(key) for key in self._places_wanted]
-        self._places_wanted.clear()
-        points = [(i.key, i.lat, i.lon) for i in wanted if i is not None and i.has_location]
-        if not points:
-            return
-        job = Job(lambda ctx: [(key, lat, lon, self.backend.place_text(lat, lon)) for key, lat, lon in points],
-                  "Place names")
-        self.start_side_job(job, lambda found: [self._place_ready(*entry) for entry in found])
-
-    def _load_cell_places(self, item: PhotoItem) -> None:
-        """Name the shown photo's top cells by their Class2GPS point ("Lisbon, PT"), once per cell."""
-        cells = [c for cells in (getattr(item.prediction, "top_cells", None) or {}).values() for c in cells]
-        cells += list(getattr(item.prediction, "hierarchy_top", None) or [])
-        missing = {c.key: (c.lat, c.lon) for c in cells if c.key not in self._cell_places}
-        if not missing:
-            self.detail.set_cell_places(self._cell_places)
-            return
-        key = item.key
-        job = Job(lambda ctx: cell_place_labels(missing), "Cell names")
-        self.start_side_job(job, lambda names: self._cell_places_ready(key, names))
-
-    def _cell_places_ready(self, key: str, names: dict[str, str]) -> None:
-        self._cell_places.update(names)
-        current = self.current_item()
-        if current is not None and current.key == key:
-            self.detail.set_cell_places(self._cell_places)
-            self.map.show_photo(photo_payload(current, self._cell_places))
-
     def _place_ready(self, key: str, lat: Any, lon: Any, text: str) -> None:
         row = self.model.rows_by_key.get(key)
         item = None if row is None else self.model.items[row]
@@ -590,16 +521,6 @@ class MainWindow(ReviewActions, ModelActions, TrackActions, QMainWindow):
         if current is not None and current.key == key:
             self.detail.set_photo(image)
             self._load_saliency(current)
-
-    def _refresh_others(self) -> None:
-        current = self.current_item()
-        # Thousands of rows, on the GUI thread: compare cheap tuples, build and send the map's dicts only on change.
-        placed = [item for item in self.model.items if item.lat is not None and item.lon is not None
-                  and item.state in PLACED_STATES and item is not current]
-        signature = [(item.key, item.lat, item.lon, item.state) for item in placed]
-        if signature != self._others_sent:
-            self._others_sent = signature
-            self.map.show_others([marker_payload(item) for item in placed])
 
     def _load_saliency(self, item: PhotoItem) -> None:
         key = item.key

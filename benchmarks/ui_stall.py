@@ -1,6 +1,7 @@
-"""Worst UI-thread stall while the window scans N photos (target: no stall over 50 ms for 10,000 files).
+"""Worst UI-thread stall while the window scans N photos (targets: under 50 ms while scanning, under 100 ms
+while predicting, for 20,000 files), and how soon the list starts to fill.
 
-    python benchmarks/ui_stall.py [--files 10000] [--keep DIR]
+    python benchmarks/ui_stall.py [SIZE] [--files 10000] [--keep DIR]     # SIZE: number of photos, e.g. 20000
 
 Makes N small JPEGs with real EXIF (copies of generated photos, half of them with GPS and a capture time, so the
 time-neighbour pass has work), opens the real MainWindow on them (offscreen, throw-away settings and cache) and
@@ -22,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_MS = 50.0
+PREDICT_TARGET_MS = 100.0
 TICK_MS = 5
 IDLE_S = 3.0
 
@@ -94,6 +96,8 @@ def run(count: int, scratch: Path, predict_s: float) -> int:
     idle.timer.stop()
     meter = StallMeter()
     started = time.perf_counter()
+    first_rows: list[float] = []
+    window.model.rowsInserted.connect(lambda *_: first_rows or first_rows.append(time.perf_counter() - started))
     window.open_paths([photos])
     wait_for(window.scanFinished, 600)
     scan_s = time.perf_counter() - started
@@ -104,13 +108,14 @@ def run(count: int, scratch: Path, predict_s: float) -> int:
     predicting.timer.stop()
     predicted = sum(1 for item in window.model.items if item.prediction is not None)
     window.cancel_jobs()
-    print(f"scanned and listed {len(window.model.items)} photos in {scan_s:.1f} s ({meter.ticks} timer ticks)")
+    print(f"scanned and listed {len(window.model.items)} photos in {scan_s:.1f} s ({meter.ticks} timer ticks); "
+          f"first rows listed after {first_rows[0] if first_rows else float('nan'):.1f} s")
     verdict = "met" if meter.worst_ms <= TARGET_MS else "NOT met"
     print(f"worst UI stall while scanning: {meter.worst_ms:.1f} ms   target: {TARGET_MS:.0f} ms   "
           f"ratio target/worst: {TARGET_MS / max(meter.worst_ms, 1e-3):.2f} ({verdict})")
     print(f"worst UI stall during {time.perf_counter() - done:.0f} s of prediction ({predicted} photos predicted): "
-          f"{predicting.worst_ms:.1f} ms   target: {TARGET_MS:.0f} ms   "
-          f"ratio {TARGET_MS / max(predicting.worst_ms, 1e-3):.2f}")
+          f"{predicting.worst_ms:.1f} ms   target: {PREDICT_TARGET_MS:.0f} ms   "
+          f"ratio {PREDICT_TARGET_MS / max(predicting.worst_ms, 1e-3):.2f}")
     print(f"noise floor, same window idle for {IDLE_S:.0f} s: worst {idle.worst_ms:.1f} ms "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     window.close()
@@ -119,10 +124,13 @@ def run(count: int, scratch: Path, predict_s: float) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("size", type=int, nargs="?", help="number of photos (same as --files)")
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--predict-s", type=float, default=10.0, help="also measure this long into prediction")
     args = parser.parse_args()
+    if args.size:
+        args.files = args.size
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
     sys.path.insert(0, str(ROOT))

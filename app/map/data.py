@@ -64,13 +64,13 @@ def photo_payload(item: PhotoItem, places: dict[str, str] | None = None) -> dict
     photos without a position) its proposal cells."""
     show_cells = item.source in VISUAL_SOURCES or not item.has_location
     cells = proposal_cells(item.prediction, item.lat, item.lon, places) if show_cells else []
-    return {"id": item.key, "name": item.path.name, "lat": item.lat, "lon": item.lon,
+    return {"id": item.key, "name": item.name, "lat": item.lat, "lon": item.lon,
             "radius_km": item.radius_km or 0.0, "editable": item.state != "error", "cells": cells}
 
 
 def marker_payload(item: PhotoItem) -> dict[str, Any]:
     """One other photo's marker, styled by its state on the page."""
-    return {"id": item.key, "name": item.path.name, "lat": item.lat, "lon": item.lon, "state": item.state,
+    return {"id": item.key, "name": item.name, "lat": item.lat, "lon": item.lon, "state": item.state,
             "source": item.source}
 
 
@@ -86,3 +86,12 @@ def cell_place_labels(points: dict[str, tuple[float, float]]) -> dict[str, str]:
         if name:
             labels[key] = name
     return labels
+
+
+def place_texts(points: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any, str]]:
+    """(key, lat, lon) -> (key, lat, lon, 'City, State, Country') in one offline lookup; runs in a worker."""
+    from geocore.library.places import place_names
+
+    found = place_names([(round(lat, 4), round(lon, 4)) for _, lat, lon in points])
+    return [(key, lat, lon, ", ".join(p for p in (place.city, place.state, place.country) if p))
+            for (key, lat, lon), place in zip(points, found, strict=True)]

@@ -70,6 +70,8 @@ def test_saliency_overlay_toggles_on_the_preview(qtbot, make_window, photo_folde
     open_and_wait(qtbot, window, photo_folder)
     select(qtbot, window, "c_model.jpg")
     qtbot.waitUntil(window.detail.overlay_toggle.isEnabled, timeout=TIMEOUT_MS)
+    assert window.detail.overlay_toggle.isChecked() and window.detail.legend.isVisibleTo(window.detail)  # on by default
+    window.detail.overlay_toggle.setChecked(False)
     plain = window.detail.preview.pixmap().toImage()
     window.detail.overlay_toggle.setChecked(True)
     overlaid = window.detail.preview.pixmap().toImage()

@@ -1,0 +1,129 @@
+"""The main window's map side: the other photos' markers, tracks after a sync, place names for every photo and
+for the top cells, the trip map export, and where file dialogs open."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QFileDialog
+
+from app.map.data import cell_place_labels, marker_payload, photo_payload, place_texts
+from app.workers import Job
+from geocore.mapping.tracks import track_lines
+
+if TYPE_CHECKING:
+    from app.items import PhotoItem
+
+PLACES_PER_TURN = 300
+PLACED_STATES = frozenset(("has_gps", "proposed", "accepted", "written"))  # shown as the map's other photos
+
+
+class MapActions:
+    """Mixed into MainWindow (before TrackActions, whose sync it wraps)."""
+
+    # provided by MainWindow
+    backend: Any
+    pools: Any
+    model: Any
+    map: Any
+    detail: Any
+    settings: Any
+    _track_paths: list[Path]
+    _places_wanted: set[str]
+    _places_timer: Any
+    _cell_places: dict[str, str]
+    _others_sent: Any
+
+    if TYPE_CHECKING:
+        def current_item(self) -> PhotoItem | None: ...
+        def selected_keys(self) -> list[str]: ...
+        def start_job(self, function: Any, title: str, pool: Any, on_batch: Any = None, on_done: Any = None) -> Any:
+            ...
+        def start_side_job(self, job: Job, on_done: Any) -> None: ...
+        def _place_ready(self, key: str, lat: Any, lon: Any, text: str) -> None: ...
+
+    def photos_folder(self) -> str:
+        """Where file dialogs open: the folder of the shown photo, else the last folder opened."""
+        item = self.current_item()
+        if item is not None:
+            return str(item.path.parent)
+        return self.settings.recent_folders[0] if self.settings.recent_folders else ""
+
+    def export_map_dialog(self) -> None:
+        """File ▸ Export map…: the listed photos (the selection when there is one) as one HTML trip map."""
+        keys = self.selected_keys() if len(self.selected_keys()) > 1 else list(self.model.rows_by_key)
+        folder = Path(self.photos_folder() or ".")
+        name, _ = QFileDialog.getSaveFileName(self, "Export map", str(folder / "trip.html"), "Web page (*.html)")
+        if name:
+            self.export_map(keys, Path(name))
+
+    def export_map(self, keys: list[str], out: Path) -> None:
+        """Write the trip map in the background; the status bar says where it went."""
+        tracks = list(self._track_paths)
+        self.start_job(lambda ctx: self.backend.export_map(keys, out, tracks, ctx), "Exporting map", self.pools.work,
+                       on_done=lambda path: f"Map written to {path}")
+
+    def sync_tracks(self, paths: list[Path]) -> None:
+        """Remember the track files (the map draws them once the sync is done), then sync as TrackActions does."""
+        self._track_paths = list(dict.fromkeys([*self._track_paths, *paths]))
+        super().sync_tracks(paths)
+
+    def _show_tracks(self) -> None:
+        paths = list(self._track_paths)
+        job = Job(lambda ctx: track_lines(paths), "Tracks")
+        self.start_side_job(job, self.map.show_tracks)
+
+    def _want_places(self, items: list[PhotoItem]) -> None:
+        """Name every listed photo with a position, in batches off the GUI thread (one lookup per batch)."""
+        if not self.settings.place_names:
+            return
+        self._places_wanted.update(i.key for i in items if i.has_location and not i.place and i.state != "error")
+        if self._places_wanted and not self._places_timer.isActive():
+            self._places_timer.start()
+
+    def _load_places(self) -> None:
+        wanted = [self.model.item(key) for key in self._places_wanted]
+        self._places_wanted.clear()
+        points = [(i.key, i.lat, i.lon) for i in wanted if i is not None and i.has_location]
+        if not points:
+            return
+        job = Job(lambda ctx: place_texts(points), "Place names")
+        self.start_side_job(job, self._apply_places)
+
+    def _apply_places(self, found: list[tuple[str, Any, Any, str]]) -> None:
+        """Names into rows a few hundred per event-loop turn, so 20,000 of them never stall the window."""
+        for entry in found[:PLACES_PER_TURN]:
+            self._place_ready(*entry)
+        if len(found) > PLACES_PER_TURN:
+            QTimer.singleShot(0, lambda: self._apply_places(found[PLACES_PER_TURN:]))
+
+    def _load_cell_places(self, item: PhotoItem) -> None:
+        """Name the shown photo's top cells by their Class2GPS point ("Lisbon, PT"), once per cell."""
+        cells = [c for cells in (getattr(item.prediction, "top_cells", None) or {}).values() for c in cells]
+        cells += list(getattr(item.prediction, "hierarchy_top", None) or [])
+        missing = {c.key: (c.lat, c.lon) for c in cells if c.key not in self._cell_places}
+        if not missing:
+            self.detail.set_cell_places(self._cell_places)
+            return
+        key = item.key
+        job = Job(lambda ctx: cell_place_labels(missing), "Cell names")
+        self.start_side_job(job, lambda names: self._cell_places_ready(key, names))
+
+    def _cell_places_ready(self, key: str, names: dict[str, str]) -> None:
+        self._cell_places.update(names)
+        current = self.current_item()
+        if current is not None and current.key == key:
+            self.detail.set_cell_places(self._cell_places)
+            self.map.show_photo(photo_payload(current, self._cell_places))
+
+    def _refresh_others(self) -> None:
+        current = self.current_item()
+        # Thousands of rows, on the GUI thread: compare cheap tuples, build and send the map's dicts only on change.
+        placed = [item for item in self.model.items if item.lat is not None and item.lon is not None
+                  and item.state in PLACED_STATES and item is not current]
+        signature = [(item.key, item.lat, item.lon, item.state) for item in placed]
+        if signature != self._others_sent:
+            self._others_sent = signature
+            self.map.show_others([marker_payload(item) for item in placed])
