@@ -18,6 +18,9 @@ Format version 1, written by `trainer.export`, read by `geocore.inference.bundle
     scene            null or {"labels": [...], "source": "head"|"imagenet_mapping"|"places365",
                       "head": "scene"|"imagenet"|"places365", "mapping": FileRef or null, "fine_labels": [...]}
                      (places365: the mapping CSV also has a `scenes16` column; fine_labels are its 16 names)
+    scene_networks   optional (individual scene networks, ECCV'18 ISNs): {"threshold": 0.3, "heads": {scene label:
+                      {partitioning head: that network's output head}}}; the predicted scene (the card's own scene
+                      head) picks the network, so partitioning heads are routed names, not graph outputs
     training, evaluation   free-form dicts (what it was trained on; accuracy tables)
     license          str
 
@@ -115,6 +118,22 @@ class SceneSpec:
 
 
 @dataclass(frozen=True)
+class SceneNetworksSpec:
+    """Individual scene networks: per scene label, the output head that stands for each partitioning head.
+
+    `threshold` records the training rule (a network learnt from the images whose scene probability exceeds it);
+    at prediction the most probable scene picks the network.
+    """
+
+    threshold: float
+    heads: dict[str, dict[str, str]]
+
+    def network_heads(self, label: str) -> dict[str, str]:
+        """Partitioning head -> graph output of the network of scene `label`."""
+        return self.heads[label]
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """Everything geocore needs to run a bundle and everything a user needs to judge it."""
 
@@ -133,6 +152,7 @@ class ModelCard:
     evaluation: dict[str, Any] = field(default_factory=dict)
     license: str = ""
     format_version: int = FORMAT_VERSION
+    scene_networks: SceneNetworksSpec | None = None
 
     def to_json(self) -> str:
         """Serialise in the documented layout."""
@@ -168,6 +188,8 @@ def card_to_dict(card: ModelCard) -> dict[str, Any]:
         "training": card.training,
         "evaluation": card.evaluation,
         "license": card.license,
+        # only ISN cards carry the key: every other card stays byte-identical to those written before it existed
+        **({"scene_networks": asdict(card.scene_networks)} if card.scene_networks is not None else {}),
     }
 
 
@@ -355,6 +377,19 @@ def _scene_spec(value: Any) -> SceneSpec | None:
     )
 
 
+def _scene_networks(value: Any) -> SceneNetworksSpec | None:
+    if value is None:
+        return None
+    spec = _object(value, "scene_networks")
+    threshold = _number(_get(spec, "threshold", "scene_networks.threshold"), "scene_networks.threshold", 0.0, 1.0)
+    heads: dict[str, dict[str, str]] = {}
+    for label, mapping in _object(_get(spec, "heads", "scene_networks.heads"), "scene_networks.heads").items():
+        field = f"scene_networks.heads.{_text(label, 'scene_networks.heads')}"
+        heads[label] = {_text(head, field): _text(output, f"{field}.{head}")
+                        for head, output in _object(mapping, field).items()}
+    return SceneNetworksSpec(threshold, heads)
+
+
 def _license(value: Any) -> str:
     if value is None:
         return ""
@@ -383,6 +418,7 @@ def _card_from_dict(data: dict[str, Any]) -> ModelCard:
         training=_free_form(data.get("training"), "training"),
         evaluation=_free_form(data.get("evaluation"), "evaluation"),
         license=_license(license_text),
+        scene_networks=_scene_networks(data.get("scene_networks")),
     )
 
 
@@ -415,10 +451,12 @@ def _card_problems(card: ModelCard) -> list[str]:
 
 
 def _head_problems(card: ModelCard) -> list[str]:
-    problems = []
+    problems = _scene_network_problems(card)
     for ref in card.partitionings:
         if ref.kind not in PARTITIONING_KINDS:
             problems.append(f"partitioning {ref.name}: unknown kind {ref.kind!r}")
+        if card.scene_networks is not None:
+            continue  # routed heads: _scene_network_problems checks every network's outputs
         head = card.heads.get(ref.head)
         if head is None:
             problems.append(f"partitioning {ref.name}: no output head {ref.head!r}")
@@ -442,4 +480,32 @@ def _head_problems(card: ModelCard) -> list[str]:
         problems.append("a gallery file needs partitionings (its points lie in the finest cells)")
     if any(head.kind != "probabilities" for head in card.heads.values()):
         problems.append("every head output must be of kind 'probabilities'")
+    return problems
+
+
+def _scene_network_problems(card: ModelCard) -> list[str]:
+    """An ISN card: a scene head of its own, one network per scene label, each with every partitioning's head."""
+    networks = card.scene_networks
+    if networks is None:
+        return []
+    if card.scene is None or card.scene.source != "head":
+        return ["scene_networks need the bundle's own scene head (scene source 'head')"]
+    problems = []
+    if set(networks.heads) != set(card.scene.labels):
+        problems.append(f"scene_networks cover {sorted(networks.heads)}, not the scene labels "
+                        f"{list(card.scene.labels)}")
+    if not card.partitionings:
+        problems.append("scene_networks need partitionings")
+    routed = {ref.head for ref in card.partitionings}
+    for label, mapping in networks.heads.items():
+        if set(mapping) != routed:
+            problems.append(f"scene network {label}: maps {sorted(mapping)}, not the partitioning heads "
+                            f"{sorted(routed)}")
+        for ref in card.partitionings:
+            output = card.heads.get(mapping.get(ref.head, ""))
+            if ref.head in mapping and (output is None or output.classes != ref.classes):
+                problems.append(f"scene network {label}: head {mapping[ref.head]!r} is not an output of "
+                                f"{ref.classes} classes")
+    if routed & set(card.heads):
+        problems.append("routed partitioning heads must not also be graph outputs")
     return problems

@@ -25,6 +25,7 @@ from geocore.inference.preprocess import PreparedPhoto, open_oriented, prepare_o
 from geocore.inference.runtime import ModelSession, create_session
 from geocore.inference.saliency import compose_crops, hierarchy_saliency, overlay_png, resize_map, scene_saliency
 from geocore.inference.scene import scene_from_class_probabilities
+from geocore.inference.scene_networks import pick_scene_network, route_outputs
 
 ProgressCallback = Callable[[int, int], None]
 DEFAULT_BATCH_PHOTOS = 8
@@ -51,6 +52,7 @@ class PhotoPrediction:
     error: str | None = None
     unknown_place: str | None = None  # why no proposal is made although the photo was read (None: a proposal)
     library_similarity: float | None = None  # cosine similarity to the nearest library photo (personal bundles)
+    scene_network: str | None = None  # ISN bundles: the scene whose network made the location prediction
 
     @property
     def ok(self) -> bool:
@@ -76,6 +78,7 @@ class PhotoPrediction:
             hierarchy_top=cells(data.get("hierarchy_top")), width_px=data.get("width_px"),
             height_px=data.get("height_px"), error=data.get("error"), unknown_place=data.get("unknown_place"),
             library_similarity=data.get("library_similarity"),
+            scene_network=data.get("scene_network"),
         )
 
 
@@ -204,6 +207,9 @@ class Predictor:
         )
         prediction.scene = self._scene(outputs)
         bundle = self.bundle
+        prediction.scene_network = pick_scene_network(bundle.card, prediction.scene)
+        if prediction.scene_network is not None:
+            outputs = route_outputs(bundle.card, outputs, prediction.scene_network)
         if bundle.hierarchy is not None:
             probabilities = [aggregate_crops(outputs[ref.head], self.aggregation) for ref in bundle.card.partitionings]
             estimate = estimate_location(bundle.hierarchy, probabilities, self.top_k)
