@@ -8,9 +8,17 @@ Printed side by side in one run, on identical copies of the same generated files
 - the ratio exiftool time / our time (>= 1.0 means we are at least as fast).
 The scan that our write needs (exiftool needs none) is timed and printed separately. Dirty pages are flushed
 (`os.sync()`) before each timed run; exiftool's own unflushed writes are not billed to it, our fsyncs are.
-Rounds alternate which writer goes first; best round of each is compared (the machine is shared), the median of
-the per-round ratios is printed too.
-Usage: python benchmarks/write.py [--count 500] [--rounds 3] [--folder PATH]
+Rounds alternate which writer goes first; every round is printed, then min/median/max of each and of the
+per-round ratios, with the load average.
+
+Then undo and memory, on `--undo-count` (default 1,000) small JPEGs, whole processes as a user runs them:
+- ours: `geotag set` (scan + write, full safety) and `geotag undo --batch` (identity check, journal, temp file +
+  fsync, read back, folder fsync, cache re-read), each a fresh process, with its peak RSS (wait4's ru_maxrss);
+- reference: exiftool writing the same tags keeping `_original` backups, then `exiftool -restore_original`
+  (renames the backups back, no fsync, no check of what it puts back); target: our undo within 2x of it;
+- memory: peak RSS (GNU time) of `geotag set` and of exiftool writing 48 copies of the 12 MP (~5 MB) JPEGs, where
+  the bytes held per chunk show (exiftool holds one file at a time).
+Usage: python benchmarks/write.py [--count 500] [--rounds 3] [--undo-count 1000] [--folder PATH]
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import argparse
 import os
 import random
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -33,6 +42,104 @@ from tests.photo_factory import make_jpeg  # noqa: E402
 
 SIZE_12MP = (4000, 3000)
 DISTINCT = 4
+ROOT = Path(__file__).resolve().parents[1]
+UNDO_TARGET_RATIO = 2.0
+GPS_ARGS = ["-GPSVersionID=2 3 0 0", "-GPSLatitudeRef=N", "-GPSLatitude=45.5", "-GPSLongitudeRef=E",
+            "-GPSLongitude=7.25", "-GPSMapDatum=WGS-84", "-GPSProcessingMethod=MANUAL"]
+
+
+def child(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one whole child process. The peak comes from GNU time (started small, so
+    the child's RSS is its own: a child forked from this process would start with this process's pages)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        started = time.perf_counter()
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *command], check=True,
+                       stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        seconds = time.perf_counter() - started
+        return seconds, int(rss.read().split()[-1]) / 1024
+
+
+def memory_of_large_writes(args: argparse.Namespace) -> dict[str, float]:
+    """Peak RSS of `geotag set` and of exiftool on 48 copies of the 12 MP (~5 MB) originals."""
+    originals = make_originals(args.folder)
+    ours = copies(originals, args.folder / "mem-ours", 48)
+    theirs = copies(originals, args.folder / "mem-exiftool", 48)
+    for leftover in args.folder.glob("mem.sqlite3*"):
+        leftover.unlink()
+    _, ours_mib = child([sys.executable, "-m", "geocore.cli.main", "set", "-q", "--lat", "45.5", "--lon", "7.25",
+                         "--db", str(args.folder / "mem.sqlite3"), str(ours[0].parent)])
+    _, exiftool_mib = child(["exiftool", "-q", "-q", "-overwrite_original", *GPS_ARGS, str(theirs[0].parent)])
+    shutil.rmtree(args.folder / "mem-ours")
+    shutil.rmtree(args.folder / "mem-exiftool")
+    return {"ours write 12 MP MiB": ours_mib, "exiftool write 12 MP MiB": exiftool_mib}
+
+
+def small_originals(folder: Path) -> list[Path]:
+    """16 small camera-like JPEGs (made once)."""
+    paths = []
+    for seed in range(16):
+        path = folder / "small-originals" / f"o{seed}.jpg"
+        if not path.exists():
+            make_jpeg(path, size=(320, 240), color_seed=seed)
+        paths.append(path)
+    return paths
+
+
+def undo_round(args: argparse.Namespace, originals: list[Path]) -> dict[str, float]:
+    """Write then undo with ours and with exiftool on fresh copies: seconds and peak RSS of each process."""
+    ours, theirs = copies(originals, args.folder / "undo-ours", args.undo_count), \
+        copies(originals, args.folder / "undo-exiftool", args.undo_count)
+    database = args.folder / "undo.sqlite3"
+    for leftover in args.folder.glob("undo.sqlite3*"):
+        leftover.unlink()
+    geotag = [sys.executable, "-m", "geocore.cli.main"]
+    figures: dict[str, float] = {}
+    os.sync()  # earlier writes must not be flushed during (and billed to) the timed runs
+    figures["ours write"], figures["ours write MiB"] = child(
+        [*geotag, "set", "-q", "--lat", "45.5", "--lon", "7.25", "--db", str(database), str(ours[0].parent)])
+    with sqlite3.connect(database) as connection:
+        batch = connection.execute("SELECT id FROM batches WHERE operation = 'write'").fetchone()[0]
+    os.sync()
+    figures["ours undo"], figures["ours undo MiB"] = child([*geotag, "undo", "-q", "--batch", batch,
+                                                            "--db", str(database)])
+    os.sync()
+    figures["exiftool write"], figures["exiftool write MiB"] = child(
+        ["exiftool", "-q", "-q", *GPS_ARGS, str(theirs[0].parent)])
+    os.sync()
+    figures["exiftool restore"], figures["exiftool restore MiB"] = child(
+        ["exiftool", "-q", "-q", "-restore_original", str(theirs[0].parent)])
+    assert all(p.read_bytes() == originals[i % len(originals)].read_bytes() for i, p in enumerate(ours))
+    shutil.rmtree(args.folder / "undo-ours")
+    shutil.rmtree(args.folder / "undo-exiftool")
+    figures.update(memory_of_large_writes(args))
+    return figures
+
+
+def spread(values: list[float]) -> str:
+    """min / median / max."""
+    return f"{min(values):8.2f} {statistics.median(values):8.2f} {max(values):8.2f}"
+
+
+def undo_and_memory(args: argparse.Namespace) -> None:
+    """Print the undo and memory rounds and their min/median/max."""
+    originals = small_originals(args.folder)
+    size_kb = originals[0].stat().st_size / 1000
+    print(f"\nundo and memory: {args.undo_count} small JPEGs (320x240, ~{size_kb:.0f} kB), {args.rounds} rounds, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    rounds = []
+    for index in range(args.rounds):
+        figures = undo_round(args, originals)
+        rounds.append(figures)
+        print(f"round {index + 1}: " + ", ".join(f"{k} {v:.1f}" for k, v in figures.items())
+              + f"; undo ours/exiftool {figures['ours undo'] / figures['exiftool restore']:.2f}"
+              f"   load {os.getloadavg()[0]:.2f}")
+    print(f"{'':28} {'min':>8} {'median':>8} {'max':>8}")
+    for name in rounds[0]:
+        print(f"{name + (' (MiB)' if 'MiB' in name else ' (s)'):28} {spread([r[name] for r in rounds])}".replace(
+            " MiB (MiB)", " (MiB)"))
+    ratios = [r["ours undo"] / r["exiftool restore"] for r in rounds]
+    print(f"undo ours / exiftool -restore_original, per round: {spread(ratios)}   target <= {UNDO_TARGET_RATIO} "
+          f"({'meets' if statistics.median(ratios) <= UNDO_TARGET_RATIO else 'MISSES'} on the median)")
 
 
 def make_originals(folder: Path) -> list[Path]:
@@ -113,27 +220,46 @@ def one_round(args: argparse.Namespace, originals: list[Path], where: list, exif
     return timings["ours"], timings["exiftool"], timings["scan"], megabytes
 
 
+def precompile() -> None:
+    """Bytecode for geocore, as an installed package has it: with PYTHONDONTWRITEBYTECODE set (CI, some shells) every
+    whole-process run would compile ~1 s of sources again, which no user's run does."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "geocore")], check=True)
+
+
 def main() -> int:
     """Run both writers on copies of the same files, in interleaved rounds, and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the machine may be shared)")
+    parser.add_argument("--undo-count", type=int, default=1000, help="small JPEGs for undo and memory (0: skip)")
+    parser.add_argument("--skip-12mp", action="store_true", help="only the undo and memory part")
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "geotag-bench-write")
     args = parser.parse_args()
+    precompile()
+    if not args.skip_12mp:
+        write_12mp(args)
+    if args.undo_count:
+        undo_and_memory(args)
+    return 0
+
+
+def write_12mp(args: argparse.Namespace) -> None:
+    """The 12 MP write rounds against one exiftool process."""
     originals = make_originals(args.folder)
     where = positions(args.count)
     rounds = [one_round(args, originals, where, exiftool_first=bool(i % 2)) for i in range(args.rounds)]
     ours_s, exiftool_s = [r[0] for r in rounds], [r[1] for r in rounds]
-    print(f"files                  {args.count} x 12 MP JPEG ({rounds[0][3]:.1f} MB each), {args.rounds} rounds")
+    print(f"files {args.count} x 12 MP JPEG ({rounds[0][3]:.1f} MB each), {args.rounds} rounds, "
+          f"load average {os.getloadavg()[0]:.2f}")
     for index, (ours, theirs, scan, _) in enumerate(rounds):
         print(f"round {index + 1}: ours {ours:7.2f} s, exiftool {theirs:7.2f} s, ratio {theirs / ours:5.2f}"
               f"   [our scan {scan:.2f} s]")
-    best_ours, best_exiftool = min(ours_s), min(exiftool_s)
-    print(f"ours (full safety)     {best_ours:8.2f} s  ({args.count / best_ours:6.1f} files/s)  best round")
-    print(f"exiftool (1 process)   {best_exiftool:8.2f} s  ({args.count / best_exiftool:6.1f} files/s)  best round")
-    print(f"ratio exiftool/ours    {best_exiftool / best_ours:8.2f}  (target >= 1.0; median of rounds "
-          f"{statistics.median(t / o for o, t in zip(ours_s, exiftool_s, strict=True)):.2f})")
-    return 0
+    ratios = [t / o for o, t in zip(ours_s, exiftool_s, strict=True)]
+    print(f"{'':28} {'min':>8} {'median':>8} {'max':>8}   load average {os.getloadavg()[0]:.2f}")
+    print(f"{'ours (full safety) s':28} {spread(ours_s)}")
+    print(f"{'exiftool (1 process) s':28} {spread(exiftool_s)}")
+    print(f"{'ratio exiftool/ours':28} {spread(ratios)}   (target >= 1.0 on the median)")
 
 
 if __name__ == "__main__":
