@@ -1,6 +1,7 @@
 """End-to-end prediction throughput on generated 12 MP JPEGs, side by side with its references (2 cores).
 
     python benchmarks/predict.py [--count 200] [--model resources/models/base.geomodel] [--crops N]
+    python benchmarks/predict.py --kinds [--count 64] [--planet P] [--scene S]   photos/s per bundle kind (CPU)
 
 Prints photos/s of
   ours       geocore Predictor: DCT-scaled decoding in 2 worker threads overlapped with onnxruntime inference;
@@ -152,6 +153,11 @@ def print_table(best: dict[str, tuple[float, float]], load: float) -> None:
 
 
 def main() -> int:
+    if "--kinds" in sys.argv[1:]:  # photos/s for each bundle kind (base, planet, scene, planet+scene), 2 CPU cores
+        from benchmarks.gpu import main as kinds_main
+
+        limit_to_cores(CORES)
+        return kinds_main([arg for arg in sys.argv[1:] if arg != "--kinds"], default_provider="cpu")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=200, help="generated 12 MP JPEGs (default 200)")
     parser.add_argument("--reference-count", type=int, default=40, help="photos timed for the slow reference (a)")
