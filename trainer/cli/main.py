@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "trainer.cli.train_commands",
     "trainer.cli.model_commands",
     "trainer.cli.import_command",
+    "trainer.cli.method_commands",  # after import_command: adds `import segmentation`
 )
 
 

@@ -1,0 +1,83 @@
+"""`geotag-train concepts` (SemP concept influence) and `geotag-train import segmentation` (ADE20K-style ONNX)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_REFUSED, EXIT_BAD_INPUT = 1, 2
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".tif", ".tiff")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `concepts`, and `segmentation` as a source of `import` (registered after trainer.cli.import_command)."""
+    concepts = subparsers.add_parser("concepts", help="concept influence (SemP): which segments drive the guesses")
+    concepts.add_argument("--model", required=True, type=Path, help="location bundle (*.geomodel)")
+    concepts.add_argument("--segmentation", required=True, type=Path, help="segmentation file from `import "
+                          "segmentation` (*.geoseg)")
+    concepts.add_argument("--images", required=True, type=Path, help="folder of photos")
+    concepts.add_argument("--csv", required=True, type=Path, help="truth: IMG_ID/name column, LAT, LON")
+    concepts.add_argument("--out", type=Path, default=Path("concepts"), help="folder for concepts.csv/.png")
+    concepts.add_argument("--top-k", type=int, default=1000, help="explanation pixels counted (of the preview)")
+    concepts.add_argument("--beta", type=int, default=3, help="concept mask dilation in pixels")
+    concepts.set_defaults(handler=run_concepts)
+    segmentation = _import_sources(subparsers).add_parser(
+        "segmentation", help="an ONNX segmentation model (ADE20K-style class maps) as a checked .geoseg file")
+    segmentation.set_defaults(handler=run_import_segmentation)
+    segmentation.add_argument("--onnx", required=True, type=Path, help="graph: (N, 3, S, S) -> logits or classes")
+    segmentation.add_argument("--classes", required=True, type=Path, help="class names, one a line")
+    segmentation.add_argument("--out", required=True, type=Path, help="file to write (*.geoseg)")
+    segmentation.add_argument("--input-size", type=int, default=512, help="square input side in pixels")
+
+
+def _import_sources(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    if "import" not in subparsers.choices:
+        subparsers.add_parser("import", help="convert a published model into a bundle").add_subparsers(
+            dest="source", required=True)
+    parser = subparsers.choices["import"]
+    return next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+
+
+def run_import_segmentation(args: argparse.Namespace) -> int:
+    """Check the graph on a test input and write the .geoseg file."""
+    from trainer.segmentation import SegmentationError, import_segmentation, load_segmentation
+
+    try:
+        path = import_segmentation(args.onnx, args.classes, args.out, args.input_size)
+    except OSError as error:
+        print(f"geotag-train import segmentation: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SegmentationError as error:
+        print(f"geotag-train import segmentation: refused: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    model = load_segmentation(path)
+    print(f"wrote {path}: {len(model.class_names)} classes, {model.output} output, {model.input_size_px} px input")
+    return 0
+
+
+def run_concepts(args: argparse.Namespace) -> int:
+    """Score every photo with a truth; write concepts.csv and concepts.png; print the top concepts per band."""
+    from geocore.inference.predictor import Predictor
+    from trainer.concepts import aggregate, plot_png, read_truth, score_photos, write_csv
+    from trainer.segmentation import SegmentationError, load_segmentation
+
+    try:
+        truth = read_truth(args.csv)
+        segmentation = load_segmentation(args.segmentation)
+        predictor = Predictor(args.model, scene_bundle=None)
+    except (OSError, ValueError, SegmentationError) as error:
+        print(f"geotag-train concepts: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    photos = sorted(p for p in args.images.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+    rows = aggregate(score_photos(predictor, segmentation, photos, truth, args.top_k, args.beta))
+    if not rows:
+        print("geotag-train concepts: no photo had both a truth and a location prediction", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, args.out / "concepts.csv")
+    plot_png(rows, args.out / "concepts.png")
+    for row in rows:
+        print(f"{row.band:>10}  {row.concept:<24} ci {row.mean_ci:6.2f}  ({row.images} photos)")
+    print(f"wrote {args.out / 'concepts.csv'} and {args.out / 'concepts.png'}")
+    return 0
