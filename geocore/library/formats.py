@@ -1,7 +1,7 @@
 """Photo formats: content sniffing and one small writer class per format that can hold EXIF GPS in place.
 
-JPEG, PNG, WebP, HEIC/HEIF, TIFF and DNG are written in place (EXIF GPS, plus XMP with place names and our
-provenance where the writer `embeds_xmp`; TIFF and DNG keep those in a sidecar beside the in-place EXIF).
+JPEG, PNG, WebP, HEIC/HEIF, TIFF and DNG are written in place: EXIF GPS, plus XMP with place names and our
+provenance (a writer that does not `embeds_xmp` would get them in a sidecar beside the file).
 Proprietary camera RAW (CR2, CR3, NEF, ARW, ORF, RW2, RAF...) and BigTIFF get an XMP sidecar, as darktable,
 digiKam and Lightroom expect: those files are never rewritten.
 """
@@ -12,11 +12,11 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from geocore.library import heif, png, webp
+from geocore.library import heif, png, webp, xmp
 from geocore.library.gps import GpsFix
 from geocore.library.jpeg import image_data_start, set_gps_jpeg, strip_location_jpeg
 from geocore.library.patches import Patch
-from geocore.library.tiffio import image_data_ranges, set_gps_patches, strip_gps_patches
+from geocore.library.tiffio import image_data_ranges, set_location_patches, strip_location_patches
 from geocore.library.xmp import Place
 
 
@@ -101,12 +101,13 @@ DNG_EXTENSIONS = frozenset({".dng"})
 
 @dataclass(frozen=True)
 class TiffWriter:
-    """EXIF GPS in a classic TIFF or a DNG (a TIFF too): a new IFD0 and GPS IFD are appended, strips, tiles and
-    the raw SubIFDs stay in place. Place names and provenance go to the XMP sidecar beside it."""
+    """EXIF GPS and XMP (tag 700) in a classic TIFF or a DNG (a TIFF too): a new GPS IFD (and IFD0 copy when
+    needed) and packet are appended or the packet rewritten within its padding; strips, tiles and the raw
+    SubIFDs stay in place."""
 
     name: str = "tiff"
     extensions: frozenset[str] = frozenset({".tif", ".tiff", ".dng"})
-    embeds_xmp: bool = False
+    embeds_xmp: bool = True
 
     def can_write(self, kind: Kind, suffix: str) -> bool:
         """True for classic TIFF content that is not a proprietary camera RAW (DNG is written in place)."""
@@ -115,12 +116,12 @@ class TiffWriter:
         return kind is Kind.TIFF and suffix.lower() not in RAW_EXTENSIONS
 
     def set_gps(self, data: bytes, fix: GpsFix, place: Place | None = None) -> list[Patch]:
-        """Patches writing `fix` (place names are not written into TIFF files)."""
-        return set_gps_patches(data, fix)
+        """Patches writing `fix` (GPS IFD) and `fix`, place names and provenance (IFD0 XMP)."""
+        return set_location_patches(data, fix, lambda old: xmp.merge_location(old, fix, place, old is None))
 
     def strip(self, data: bytes) -> list[Patch]:
-        """Patches removing the GPS IFD."""
-        return strip_gps_patches(data)
+        """Patches removing the GPS IFD and the XMP location (in place)."""
+        return strip_location_patches(data, xmp.strip_location_packet)
 
     def image_data_unchanged(self, old: bytes, new: bytes) -> bool:
         """True when every strip/tile of the image is at the same place with the same bytes."""

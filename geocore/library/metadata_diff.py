@@ -182,6 +182,8 @@ def _unowned_changes(old: TiffBlock, new: TiffBlock, intended: Intended) -> list
         allowed += [(4, 8), *old.gps_owned] + ([old.gps_pointer_entry] if old.gps_pointer_entry else [])
     if intended.remove_gps and old.ifd0_directory is not None:
         allowed.append((old.ifd0_directory[0], old.ifd0_directory[1] + 12))
+    if intended.xmp_gps or intended.strip_location:
+        allowed += old.xmp_owned  # the XMP packet (edited within its padding) and its entry (re-pointed)
     length = len(old.data)
     cursor, out = 0, []
     for start, end in sorted([*allowed, (length, length)]):

@@ -29,6 +29,7 @@ ELEMENTS = {5: 2, 10: 2}  # RATIONAL / SRATIONAL: two 4-byte numbers per value
 SUB_IFDS = {0x8769: "Exif", 0x8825: "GPS", 0xA005: "Interop", 0x014A: "SubIFD"}
 DATA_TAGS = {0x111: 0x117, 0x144: 0x145, 0x201: 0x202}  # offsets tag -> byte counts tag: compared by content
 MAKERNOTE_TAG = 0x927C
+XMP_TAG = 700
 GPS_POINTER_TAG = 0x8825
 MAX_IFDS = 256
 MAX_DEPTH = 8
@@ -78,6 +79,7 @@ class TiffBlock:
     gps_owned: tuple[tuple[int, int], ...] = ()  # the GPS IFD and its values
     ifd0_directory: tuple[int, int] | None = None
     gps_pointer_entry: tuple[int, int] | None = None
+    xmp_owned: tuple[tuple[int, int], ...] = ()  # a TIFF file's IFD0 XMP packet and its entry's count and offset
 
 
 class _TiffParser:
@@ -173,6 +175,11 @@ class _TiffParser:
             return
         if tag in DATA_TAGS:
             self._put(group, tag, occurrence, value=(type_, count, self._pieces(type_, span, tag, entries)))
+            return
+        if tag == XMP_TAG and group == "IFD0" and self.block.name == "tiff" and not occurrence and type_ in (1, 2, 7):
+            # a TIFF file's XMP: compared property by property, as in every other container
+            self.block.entries.update(xmp_properties(self.data[span[0] : span[1]]))
+            self.block.xmp_owned = (span, (field_at - 4, field_at + self.offset_size))
             return
         value = self._canonical(type_, span) if span[1] - span[0] <= 4096 else Span(self.data, *span)
         if tag == MAKERNOTE_TAG:  # many MakerNotes hold offsets relative to the TIFF header: it must not move

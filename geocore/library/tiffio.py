@@ -10,12 +10,14 @@ Make string, a GPS pointer equal to the Exif IFD's), so the ranges owned by ever
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timezone
 
 from geocore.library.errors import CorruptMetadata
 from geocore.library.gps import GpsFix, degrees_to_dms_rationals, dms_rationals_to_degrees, to_rational
-from geocore.library.patches import Patch
+from geocore.library.patches import Patch, apply_patches
+from geocore.library.xmp import fit_to_size as xmp_fit
 
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 GPS_POINTER_TAG = 0x8825
@@ -421,3 +423,75 @@ def new_exif_tiff(endian: str = ">") -> bytes:
     items = [(0x11A, 5, 1, rational_72), (0x11B, 5, 1, rational_72),
              (0x128, 3, 1, struct.pack(endian + "H", 2)), (0x213, 3, 1, struct.pack(endian + "H", 1))]
     return magic + struct.pack(endian + "I", 8) + _pack_ifd(items, 8, endian)
+
+
+# -- XMP in IFD0 (tag 700): TIFF and DNG carry place names and provenance in the file itself ----------------------
+
+XMP_TAG = 700
+XMP_TYPES = (1, 2, 7)  # BYTE per the XMP specification; ASCII and UNDEFINED seen in the wild
+
+
+def set_location_patches(data: bytes, fix: GpsFix, packet_for: Callable[[bytes | None], bytes]) -> list[Patch]:
+    """GPS patches (`set_gps_patches`) plus IFD0's XMP packet: `packet_for(old packet or None)` is written over
+    the old one when it fits its size (padding), else appended with the XMP entry re-pointed; IFD0 without an
+    XMP entry is copied once more with one (the header then points at the copy)."""
+    gps = set_gps_patches(data, fix)
+    append = next((p for p in gps if p.offset == len(data) and not p.old), Patch(len(data), b"", b""))
+    header = next((p for p in gps if p.offset == 4 and len(p.old) == 4), None)
+    in_place = [p for p in gps if p is not append and p is not header]
+    middle = apply_patches(data, gps)
+    view = TiffView(middle)
+    entry = view.read_ifd(view.ifd0_offset).find(XMP_TAG)
+    old = view.value_bytes(entry) if entry is not None and entry.type in XMP_TYPES else None
+    if entry is not None and old is None:
+        raise CorruptMetadata("IFD0 XMP entry of an unexpected type; not patched")
+    packet = packet_for(old)
+    tail = bytearray(append.new)
+    value = view.value_range(entry) if entry is not None else None
+    if old is not None and value is not None and value[1] <= len(data):
+        fitted = xmp_fit(packet, len(old))
+        if len(fitted) == len(old):
+            in_place.append(Patch(value[0], data[value[0] : value[1]], fitted))
+            return _assembled(data, in_place, header, tail)
+    tail += b"\x00" * (len(middle) % 2)
+    xmp_at = len(data) + len(tail)
+    tail += packet
+    if entry is not None:
+        field = struct.pack(view.endian + "II", len(packet), xmp_at)
+        at = entry.offset + 4
+        if at >= len(data):
+            tail[at - len(data) : at - len(data) + 8] = field
+        else:
+            in_place.append(Patch(at, data[at : at + 8], field))
+        return _assembled(data, in_place, header, tail)
+    tail += b"\x00" * (len(tail) % 2)
+    ifd_at = len(data) + len(tail)
+    ifd0 = view.read_ifd(view.ifd0_offset)
+    raws = sorted([e.raw for e in ifd0.entries] + [struct.pack(view.endian + "HHII", XMP_TAG, 1, len(packet), xmp_at)],
+                  key=lambda raw: struct.unpack(view.endian + "H", raw[:2])[0])
+    tail += struct.pack(view.endian + "H", len(raws)) + b"".join(raws)
+    tail += struct.pack(view.endian + "I", ifd0.next_offset)
+    return _assembled(data, in_place, Patch(4, data[4:8], struct.pack(view.endian + "I", ifd_at)), tail)
+
+
+def _assembled(data: bytes, in_place: list[Patch], header: Patch | None, tail: bytearray) -> list[Patch]:
+    return in_place + ([header] if header is not None else []) + ([Patch(len(data), b"", bytes(tail))] if tail else [])
+
+
+def strip_location_patches(data: bytes, strip_packet: Callable[[bytes], bytes]) -> list[Patch]:
+    """GPS strip patches plus IFD0's XMP packet without location, in place (it keeps its size: padding grows);
+    CorruptMetadata when the packet cannot keep its size."""
+    patches = strip_gps_patches(data)
+    view = TiffView(data)
+    entry = view.read_ifd(view.ifd0_offset).find(XMP_TAG)
+    value = view.value_range(entry) if entry is not None and entry.type in XMP_TYPES else None
+    if value is None:
+        return patches
+    old = data[value[0] : value[1]]
+    stripped = strip_packet(old)
+    if stripped == old:
+        return patches
+    fitted = xmp_fit(stripped, len(old))
+    if len(fitted) != len(old) or any(p.offset < value[1] and value[0] < p.offset + len(p.old) for p in patches):
+        raise CorruptMetadata("the XMP packet's location cannot be removed in place; not stripped")
+    return patches + [Patch(value[0], old, fitted)]

@@ -34,6 +34,7 @@ LAT, LON = -33.856784123, 151.215297456
 SYDNEY = Place("Sydney", "New South Wales", "Australia", "AU")
 # What a write adds or changes, as exiftool names it: GPS, our XMP, place names, MetadataDate.
 INTENDED_GROUPS = ("GPS:", "XMP-exif:GPS", "XMP-geotagger:", "XMP-photoshop:City", "XMP-photoshop:State",
+                   "XMP-iptcCore:Location",  # a sub-location of the old place goes with it
                    "XMP-photoshop:Country", "XMP-iptcCore:CountryCode", "XMP-iptcExt:LocationCreated",
                    "XMP-xmp:MetadataDate", "XMP-x:XMPToolkit", "Composite:GPS", "Composite:LocationCreated")
 VOLATILE = ("System:", "ExifTool:", "File:FileSize", "SourceFile", "File:FileModifyDate", "File:FileAccessDate",
@@ -56,11 +57,22 @@ def _plain_png(path: Path) -> Path:
     return path
 
 
+def _tiff_with_xmp(path: Path) -> Path:
+    """A TIFF whose IFD0 already holds XMP (written by exiftool) with a title and a sub-location."""
+    from tests.library.exiftool_helpers import EXIFTOOL
+
+    make_tiff(path, size=(48, 32), datetime_original=WHEN)
+    subprocess.run([EXIFTOOL or "exiftool", "-q", "-overwrite_original", "-XMP-dc:Title=Keep me",
+                    "-XMP-iptcCore:Location=Old corner", str(path)], check=True)
+    return path
+
+
 SMALL = {"size": (48, 32), "datetime_original": WHEN}
 CASES: dict[str, Callable[[Path], Path]] = {
     "jpeg": lambda folder: make_jpeg(folder / "a.jpg", **SMALL),
     "jpeg_gps": lambda folder: make_jpeg(folder / "a.jpg", gps=(10.5, 20.25, 5.0), **SMALL),
     "tiff": lambda folder: make_tiff(folder / "a.tif", **SMALL),
+    "tiff_xmp": lambda folder: _tiff_with_xmp(folder / "a.tif"),
     "dng": lambda folder: make_raw_like(folder / "a.dng", datetime_original=WHEN, make="Adobe", model="DNG"),
     "png_exif": lambda folder: make_png(folder / "a.png", **SMALL),
     "png_plain": lambda folder: _plain_png(folder / "a.png"),
@@ -145,13 +157,9 @@ def test_written_in_place_and_read_by_exiftool_and_exiv2(tmp_path, monkeypatch, 
     assert validate_warnings(path) - before_warnings == set()
     assert_other_tags_kept(before, after)
     assert decoded_pixels(path) == pixels
-    if case.startswith(("tiff", "dng")):  # no XMP written into TIFF: names and provenance in the sidecar
-        sidecar = path.with_name(path.name + ".xmp")
-        assert exiftool_tags(sidecar)["XMP-photoshop:City"] == "Sydney"
-    else:
-        assert after["XMP-photoshop:City"] == "Sydney" and after["XMP-iptcExt:LocationCreatedCity"] == "Sydney"
-        assert after["XMP-geotagger:Estimated"] in (True, "True") and after["XMP-geotagger:Source"] == "model"
-        assert "XMP-xmp:MetadataDate" in after
+    assert after["XMP-photoshop:City"] == "Sydney" and after["XMP-iptcExt:LocationCreatedCity"] == "Sydney"
+    assert after["XMP-geotagger:Estimated"] in (True, "True") and after["XMP-geotagger:Source"] == "model"
+    assert "XMP-xmp:MetadataDate" in after and not path.with_name(path.name + ".xmp").exists()
     undo = library.undo(batch_id=batch_id)
     assert all(r.ok for r in undo.results), undo.results
     assert sha256_of(path) == original_sha
@@ -159,8 +167,9 @@ def test_written_in_place_and_read_by_exiftool_and_exiv2(tmp_path, monkeypatch, 
     library.close()
 
 
-def test_a_second_write_replaces_the_first_and_undo_walks_back(tmp_path, monkeypatch) -> None:
-    path = CASES["heic"](tmp_path / "photos")
+@pytest.mark.parametrize("case", ["heic", "tiff", "webp_simple_lossless"])
+def test_a_second_write_replaces_the_first_and_undo_walks_back(tmp_path, monkeypatch, case) -> None:
+    path = CASES[case](tmp_path / "photos")
     original_sha = sha256_of(path)
     library, first = _write(tmp_path, path, monkeypatch)
     written_sha = sha256_of(path)
@@ -218,7 +227,7 @@ def test_heic_keeps_its_images_profile_orientation_and_thumbnails(tmp_path, monk
     library.close()
 
 
-@pytest.mark.parametrize("case", ["png_plain", "webp_simple_lossy", "heic", "dng"])
+@pytest.mark.parametrize("case", ["png_plain", "webp_simple_lossy", "heic", "dng", "tiff_xmp"])
 def test_strip_removes_what_the_write_added(tmp_path, monkeypatch, case) -> None:
     path = CASES[case](tmp_path / "photos")
     library, _batch = _write(tmp_path, path, monkeypatch)
