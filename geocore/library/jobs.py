@@ -110,8 +110,8 @@ def write_job(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, *, sidec
 
 def write_jobs(photo: PhotoRecord, fix: GpsFix, place: xmp.Place | None, *, sidecar_only: bool, style: str,
                decision_id: int | None) -> list[FileJob]:
-    """The file written in place when its format allows it safely, else its sidecars; a format whose writer does
-    not embed XMP (TIFF, DNG) also gets its place names and provenance in its sidecars."""
+    """The file written in place when its format allows it safely, else its sidecars; a writer that does not
+    embed XMP would also get the place names and provenance into the photo's sidecars."""
     if photo.error_kind:
         raise LibraryError(ErrorKind(photo.error_kind), photo.path, photo.error or "unreadable at scan")
     writer = None if sidecar_only else writer_for(Kind(photo.kind or "unknown"), photo.file_path)

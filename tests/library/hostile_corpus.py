@@ -653,7 +653,7 @@ def run_corpus(folder: Path, database: Path) -> CorpusFigures:
         for path in paths:
             library.accept(library.propose(ids[path], LAT, LON, RADIUS_KM, SOURCE))
         report = library.write_batch()
-    # the photo's own result first: TIFF and DNG also get a sidecar for the provenance they do not embed
+    # the photo's own result first (a format that cannot embed XMP would also get a sidecar result)
     results = {r.photo_id: r for r in sorted(report.results, key=lambda r: r.target == "photo")}
     outcomes = [_outcome(path, before[path][0], before[path][1], results.get(ids[path])) for path in paths]
     _judge_photos(folder, outcomes, tags, warnings)

@@ -102,7 +102,7 @@ class Tiff:
 def _write(library: Library, path: Path, lat: float, lon: float, **kwargs) -> list:
     photo = library.photo_by_path(path)
     library.accept(library.propose(photo.id, lat, lon, kwargs.pop("radius_km", 1.0), "manual", **kwargs))
-    # the photo's own result: TIFF also gets a sidecar with the provenance it cannot embed
+    # the photo's own result (a format that cannot embed XMP would also get a sidecar)
     return [r for r in library.write_batch().results if r.target == "photo"]
 
 
