@@ -20,11 +20,11 @@ import numpy.typing as npt
 
 from geocore.inference.bundle import ModelBundle, load_bundle
 from geocore.inference.card import AGGREGATIONS, CROP_COUNTS
+from geocore.inference.companion import PreparedWithScene, SceneCompanion, find_scene_bundle, read_scene
 from geocore.inference.location import RankedCell, aggregate_crops, estimate_location
 from geocore.inference.preprocess import PreparedPhoto, open_oriented, prepare_or_reason, prepare_photo
 from geocore.inference.runtime import ModelSession, create_session
 from geocore.inference.saliency import compose_crops, hierarchy_saliency, overlay_png, resize_map, scene_saliency
-from geocore.inference.scene import scene_from_class_probabilities
 from geocore.inference.scene_networks import pick_scene_network, route_outputs
 
 ProgressCallback = Callable[[int, int], None]
@@ -45,6 +45,8 @@ class PhotoPrediction:
     lon: float | None = None
     radius_km: float | None = None
     scene: dict[str, float] = field(default_factory=dict)
+    scene_source: str = ""  # "places365:<model id>", "head:<model id>" or the ImageNet-mapping fallback
+    scene_detail: dict[str, dict[str, float]] = field(default_factory=dict)  # "S16", "S365" from a scene model
     partitioning_top: dict[str, list[RankedCell]] = field(default_factory=dict)
     hierarchy_top: list[RankedCell] = field(default_factory=list)
     width_px: int | None = None
@@ -74,6 +76,9 @@ class PhotoPrediction:
             provider=str(data.get("provider", "")), lat=data.get("lat"), lon=data.get("lon"),
             radius_km=data.get("radius_km"),
             scene={str(label): float(p) for label, p in (data.get("scene") or {}).items()},
+            scene_source=str(data.get("scene_source") or ""),
+            scene_detail={str(level): {str(label): float(p) for label, p in (values or {}).items()}
+                          for level, values in (data.get("scene_detail") or {}).items()},
             partitioning_top={str(name): cells(raw) for name, raw in (data.get("partitioning_top") or {}).items()},
             hierarchy_top=cells(data.get("hierarchy_top")), width_px=data.get("width_px"),
             height_px=data.get("height_px"), error=data.get("error"), unknown_place=data.get("unknown_place"),
@@ -94,7 +99,11 @@ class Saliency:
 
 
 class Predictor:
-    """Runs a bundle on photos. `crops`/`aggregation` override the card; `provider` is auto, cpu or cuda."""
+    """Runs a bundle on photos. `crops`/`aggregation` override the card; `provider` is auto, cpu or cuda.
+
+    A location bundle without a scene output is combined with a scene bundle (`scene_bundle`, default "auto":
+    geocore.inference.companion.find_scene_bundle; None: no companion).
+    """
 
     def __init__(
         self,
@@ -106,6 +115,7 @@ class Predictor:
         threads: int | None = None,
         decode_workers: int = DEFAULT_DECODE_WORKERS,
         batch_photos: int = DEFAULT_BATCH_PHOTOS,
+        scene_bundle: ModelBundle | str | Path | None = "auto",
     ) -> None:
         self.bundle = bundle if isinstance(bundle, ModelBundle) else load_bundle(bundle)
         card = self.bundle.card
@@ -118,6 +128,17 @@ class Predictor:
         self.batch_photos = max(1, batch_photos)
         self.session: ModelSession = create_session(self.bundle, provider, threads)
         self.unknown_place = _unknown_place_rule(self.bundle, self.session)
+        self.scene_companion = self._companion(scene_bundle, provider, threads)
+
+    def _companion(
+        self, scene_bundle: ModelBundle | str | Path | None, provider: str, threads: int | None
+    ) -> SceneCompanion | None:
+        if self.bundle.card.scene is not None or scene_bundle is None:
+            return None
+        if isinstance(scene_bundle, str) and scene_bundle == "auto":
+            found = find_scene_bundle(self.bundle.path)
+            return SceneCompanion(found, provider, threads) if found is not None else None
+        return SceneCompanion(scene_bundle, provider, threads)
 
     @property
     def provider(self) -> str:
@@ -164,7 +185,28 @@ class Predictor:
                 future.cancel()
 
     def _prepare_or_reason(self, path: Path) -> PreparedPhoto | str:
-        return prepare_or_reason(path, self.bundle.card.input, self.bundle.card.crops, self.crops)
+        prepared = prepare_or_reason(path, self.bundle.card.input, self.bundle.card.crops, self.crops)
+        if self.scene_companion is None or isinstance(prepared, str):
+            return prepared
+        try:
+            return self.scene_companion.attach(path, prepared)
+        except Exception as error:  # decoded once already: a second failure is still this photo's problem
+            return f"cannot read photo: {type(error).__name__}: {error}"
+
+    def _output_names(self) -> list[str]:
+        names = list(self.bundle.card.heads)  # no feature map: saliency only
+        if self.unknown_place:
+            names.append(self.unknown_place[0])
+        if self.bundle.gallery is not None:
+            names.append(self.bundle.card.embedding_output)  # the gallery refinement scores the embedding
+        return names
+
+    def _run_batch(self, photos: list[PreparedPhoto]) -> dict[str, np.ndarray]:
+        outputs = self.session.run(np.concatenate([photo.crops for photo in photos]), self._output_names())
+        if self.scene_companion is not None:
+            scene_crops = [photo.scene_crops for photo in photos if isinstance(photo, PreparedWithScene)]
+            outputs.update(self.scene_companion.run(np.concatenate([c for c in scene_crops if c is not None])))
+        return outputs
 
     def predict_path(self, path: str | Path) -> PhotoPrediction:
         """Predict one photo."""
@@ -174,29 +216,28 @@ class Predictor:
         good = [(path, photo) for path, photo in items if isinstance(photo, PreparedPhoto)]
         results: dict[Path, PhotoPrediction] = {}
         if good:
-            stacked = np.concatenate([photo.crops for _, photo in good])
             try:
-                outputs = self.session.run(stacked, self._output_names())  # no feature map: saliency only
+                outputs = self._run_batch([photo for _, photo in good])
             except Exception as error:  # onnxruntime failure: report it on every photo of the batch
                 outputs = None
                 message = f"inference failed: {error}"
-            offset = 0
+            offset, scene_offset = 0, 0
             for path, photo in good:
                 count = len(photo.crops)
+                scene_count = len(photo.scene_crops) if isinstance(photo, PreparedWithScene) and \
+                    photo.scene_crops is not None else 0
                 if outputs is None:
                     results[path] = self._failure(path, message)
                 else:
                     sliced = {name: value[offset:offset + count] for name, value in outputs.items()}
+                    if self.scene_companion is not None:
+                        head = self.scene_companion.head
+                        sliced[head] = outputs[head][scene_offset:scene_offset + scene_count]
                     results[path] = self._interpret(path, photo, sliced)
                 offset += count
+                scene_offset += scene_count
         return [results[path] if isinstance(photo, PreparedPhoto) else self._failure(path, photo)
                 for path, photo in items]
-
-    def _output_names(self) -> list[str]:
-        names = list(self.bundle.card.heads)
-        if self.unknown_place:
-            names.append(self.unknown_place[0])
-        return names
 
     def _failure(self, path: Path, message: str) -> PhotoPrediction:
         return PhotoPrediction(str(path), self.model_id, self.provider, error=message)
@@ -205,7 +246,9 @@ class Predictor:
         prediction = PhotoPrediction(
             str(path), self.model_id, self.provider, width_px=photo.original_size[0], height_px=photo.original_size[1]
         )
-        prediction.scene = self._scene(outputs)
+        reading = (self.scene_companion.read(outputs) if self.scene_companion is not None
+                   else read_scene(self.bundle, outputs, self.aggregation))
+        prediction.scene, prediction.scene_source, prediction.scene_detail = reading.s3, reading.source, reading.detail
         bundle = self.bundle
         prediction.scene_network = pick_scene_network(bundle.card, prediction.scene)
         if prediction.scene_network is not None:
@@ -216,6 +259,7 @@ class Predictor:
             prediction.lat, prediction.lon, prediction.radius_km = estimate.lat, estimate.lon, estimate.radius_km
             prediction.partitioning_top = estimate.partitioning_top
             prediction.hierarchy_top = estimate.hierarchy_top
+            self._refine_in_gallery(prediction, outputs)
             self._judge_novelty(prediction, outputs)
         return prediction
 
@@ -229,23 +273,38 @@ class Predictor:
             prediction.unknown_place = UNKNOWN_PLACE
             prediction.lat = prediction.lon = prediction.radius_km = None
 
+    def _refine_in_gallery(self, prediction: PhotoPrediction, outputs: dict[str, np.ndarray]) -> None:
+        """Move the point from the winning cell's Class2GPS centroid to its best gallery point (GeoCLIP bundles)."""
+        gallery, hierarchy = self.bundle.gallery, self.bundle.hierarchy
+        if gallery is None or hierarchy is None or not prediction.hierarchy_top:
+            return
+        embedding = np.asarray(outputs[self.bundle.card.embedding_output], dtype=np.float64).mean(axis=0)
+        embedding /= max(float(np.linalg.norm(embedding)), 1e-12)
+        best_cell = hierarchy.finest.keys.index(prediction.hierarchy_top[0].key)
+        point = gallery.best_in_cell(embedding, best_cell)
+        if point is not None:
+            prediction.lat, prediction.lon = point.lat, point.lon
+
     def _scene(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
-        scene = self.bundle.card.scene
-        if scene is None:
-            return {}
-        probabilities = aggregate_crops(outputs[scene.head], self.aggregation)
-        if self.bundle.scene_weights is not None:
-            probabilities = scene_from_class_probabilities(probabilities[None, :], self.bundle.scene_weights)[0]
-        return {label: float(p) for label, p in zip(scene.labels, probabilities, strict=True)}
+        return read_scene(self.bundle, outputs, self.aggregation).s3
 
     def saliency(self, path: str | Path, preview_long_px: int = 512) -> Saliency:
         """Map of what made the model show its prediction, as map + overlay PNG (and the prediction explained).
 
         On the prediction's own crops and aggregation: the gradient x input map of log p_hier of the displayed cell
-        (or, without location heads, of the top scene's probability); geocore.inference.saliency derives it.
+        (or, without location heads, of the top scene's probability); geocore.inference.saliency derives it. A
+        bundle without a feature map (a ViT) gets an occlusion map instead (geocore.inference.occlusion).
         """
+        if self.bundle.card.feature_map_output is None:
+            from geocore.inference.occlusion import occlusion_saliency
+
+            return occlusion_saliency(self, path, preview_long_px)
+        feature_map = self.bundle.card.feature_map_output
         photo = self.prepare(path)
-        outputs = self.session.run(photo.crops, [*self._output_names(), self.bundle.card.feature_map_output])
+        if self.scene_companion is not None:
+            photo = self.scene_companion.attach(path, photo)
+        outputs = self._run_batch([photo])
+        outputs.update(self.session.run(photo.crops, [feature_map]))
         prediction = self._interpret(Path(path), photo, outputs)
         cams, target, explains = self._explain(prediction, outputs)
         saliency = compose_crops(cams, photo.boxes, photo.resized_size)
@@ -259,14 +318,14 @@ class Predictor:
     ]:
         """Per-crop maps of the displayed cell's log p_hier (or the top scene's log probability) and their names."""
         bundle = self.bundle
-        feature_maps = outputs[bundle.card.feature_map_output]
+        feature_maps = outputs[str(bundle.card.feature_map_output)]
         if bundle.hierarchy is not None and prediction.hierarchy_top:
             finest = bundle.hierarchy.finest
             shown = prediction.hierarchy_top[0]
             cams = hierarchy_saliency(bundle, feature_maps, finest.keys.index(shown.key), self.aggregation)
             return cams, f"{finest.name}:{shown.key}", f'what made the model think "{shown.label}"'
         if bundle.card.scene is not None:
-            scene = prediction.scene
+            scene = read_scene(bundle, outputs, self.aggregation).s3  # the bundle's own head: its maps explain it
             best_label = max(scene, key=lambda label: scene[label])
             cams = scene_saliency(bundle, feature_maps, bundle.card.scene.labels.index(best_label), self.aggregation)
             return cams, f"scene:{best_label}", f'what made the model think "{best_label}"'
