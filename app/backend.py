@@ -69,6 +69,7 @@ class Backend:
         models = ModelProvider(None, threads=max(1, (os.cpu_count() or 2) - 1), decode_workers=1)
         self.session = Session(library, models)
         self.settings = settings
+        self.time_options: TimeOptions | None = None  # the sync dialog's camera clocks, for neighbour sync too
 
     @property
     def settings(self) -> Settings:
@@ -116,7 +117,7 @@ class Backend:
         streamer = ScanStreamer(self, paths, ctx)  # rows appear while a large scan runs
         result = self.session.scan(paths, Reporter(streamer.progress, cancel=ctx.cancel_event), in_child=True)
         if not ctx.cancelled:
-            self.session.sync_neighbours(photo_ids=result.photo_ids)
+            self.session.sync_neighbours(options=self.time_options, photo_ids=result.photo_ids)
         for item in self.items(result.photo_ids):
             ctx.emit(item)
         ctx.progress(result.report.found, result.report.found,

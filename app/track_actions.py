@@ -61,6 +61,7 @@ class TrackActions:
     def accept_track_dialog(self, dialog: TrackSyncDialog) -> None:
         """Remember the dialog's camera settings and sync with its tracks and options."""
         self.track_options = dialog.options()
+        self.backend.time_options = TimeOptions(clock=self.track_options.clock)  # neighbour sync: same clocks
         save_clock(self.track_options.clock.remembered(self.remembered_clock()), self.config_folder / CLOCK_FILE)
         self.sync_tracks(dialog.track_paths())
 

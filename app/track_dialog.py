@@ -53,6 +53,10 @@ PREVIEW_DELAY_MS = 250
 _PLACE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
+def _distance(metres: float) -> str:
+    return f"{metres:.0f} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+
+
 class TrackSyncDialog(QDialog):
     """Choose tracks and time settings; `options()` and `track_paths()` once accepted."""
 
@@ -60,6 +64,7 @@ class TrackSyncDialog(QDialog):
                  file_filter: str, tracks: list[Path] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Sync with GPS track")
+        self.setMinimumWidth(640)
         self._preview, self._file_filter, self._photos = preview, file_filter, photos
         self._generation = 0
         self._cameras: list[str] = []
@@ -105,6 +110,10 @@ class TrackSyncDialog(QDialog):
         self.camera_table = QTableWidget(0, 3)
         self.camera_table.setHorizontalHeaderLabels(["Camera", "Time zone", "Clock offset [+-]H:MM:SS"])
         self.camera_table.horizontalHeader().setStretchLastSection(True)
+        self.camera_table.setColumnWidth(0, 260)
+        self.camera_table.setColumnWidth(1, 160)
+        self.camera_table.setMinimumHeight(110)
+        self.camera_table.verticalHeader().setVisible(False)
         self._zones, self._clock = zones, clock
         form.addRow(self.camera_table)
         self.global_offset = QLineEdit()
@@ -119,11 +128,8 @@ class TrackSyncDialog(QDialog):
         self.reference_value = QLineEdit()
         self.reference_value.setPlaceholderText("2024-05-01T10:17:15+02:00, or the place: 45.123, 7.456")
         self.reference_value.textChanged.connect(self.settings_changed)
-        row = QHBoxLayout()
-        row.addWidget(self.reference_photo)
-        row.addWidget(QLabel("was taken at"))
-        row.addWidget(self.reference_value)
-        form.addRow("Reference photo", row)
+        form.addRow("Reference photo", self.reference_photo)
+        form.addRow("… was really taken at (time or place)", self.reference_value)
         return box
 
     def _zone_edit(self, zones: list[str], text: str) -> QLineEdit:
@@ -264,6 +270,9 @@ class TrackSyncDialog(QDialog):
                     f"({preview.interpolated} interpolated, {preview.track_points} track points)")
             if preview.no_time:
                 text += f"; {preview.no_time} have no capture time"
+            if preview.median_error_m is not None:
+                text += (f"\nCheck: the track puts {preview.checked} photo(s) with their own GPS a median "
+                         f"{_distance(preview.median_error_m)} from where they say they were")
         self.count_label.setText("\n".join([text, *preview.problems[:3]]))
 
     def _fill_cameras(self, preview: SyncPreview) -> None:

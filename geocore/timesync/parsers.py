@@ -92,9 +92,34 @@ def expand_track_paths(paths: Iterable[str | Path]) -> list[Path]:
             out.append(path)
             continue
         found = [child for child in path.rglob("*") if child.suffix.lower() in TRACK_SUFFIXES and child.is_file()
-                 and not any(part.startswith(".") for part in child.relative_to(path).parts)]
+                 and not any(part.startswith(".") for part in child.relative_to(path).parts)
+                 and _looks_like_track(child)]
         out += sorted(found)
     return out
+
+
+_HEAD_BYTES = 4096
+_GEOJSON_TYPES = ('"FeatureCollection"', '"Feature"', '"LineString"', '"MultiLineString"', '"Point"')
+
+
+def _looks_like_track(path: Path) -> bool:
+    """Whether a file found in a folder is a track: suffixes that other files share (.json settings, photo
+    sidecars from Google Photos, .csv tables, .log files) are kept only when their head looks like one."""
+    kind = TRACK_SUFFIXES[path.suffix.lower()]
+    if kind not in ("json", "geojson", "csv", "nmea"):
+        return True
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            head = handle.read(_HEAD_BYTES)
+    except OSError:
+        return True  # let the reader say why it cannot be read
+    if kind in ("json", "geojson"):
+        return looks_like_takeout(head) or any(name in head for name in _GEOJSON_TYPES)
+    if kind == "nmea":
+        return any(marker in head for marker in ("$GP", "$GN", "$GL", "$GA", "$GB"))
+    first = head.splitlines()[0].lower() if head else ""
+    has_position = any(name in first for name in ("lat", "lon", "lng"))
+    return has_position and any(name in first for name in ("time", "date", "utc"))
 
 
 def load_tracks(paths: Iterable[str | Path]) -> tuple[list[Track], list[TrackFormatError]]:

@@ -315,3 +315,35 @@ def suggest_offsets(
         if counts[best] > now and counts[best] - now >= 0.1 * len(times):
             hints.append(OffsetHint(camera, float(steps[best]), int(counts[best]), now, len(times)))
     return hints
+
+
+@dataclass(frozen=True)
+class TrackCheck:
+    """How far the track puts the photos that carry their own GPS from where they say they were (metres)."""
+
+    median_error_m: float
+    photo_count: int
+
+
+def check_against_geotagged(
+    photos: Iterable[TimedPhoto], track: Track, settings: ClockSettings, max_gap_s: float = DEFAULT_MAX_GAP_S,
+    max_snap_s: float = DEFAULT_MAX_SNAP_S, bridge_segments: bool = False, zone_at: ZoneAt = zone_at_place,
+) -> TrackCheck | None:
+    """The median distance between geotagged photos (a phone's) and the track at their times with these clock
+    settings: small when the clocks and zones are right, large when a setting is off. None without such photos."""
+    result = SyncResult()
+    references = [photo for photo in photos if photo.has_gps]
+    ids, times = _resolve_all(references, settings, None, result, zone_at)
+    if not ids:
+        return None
+    match = match_times(track, times, max_gap_s, max_snap_s, False, bridge_segments)
+    if not match.matched.any():
+        return None
+    by_id = {photo.photo_id: photo for photo in references}
+    placed = [i for i, matched in enumerate(match.matched) if matched]
+    lats = np.array([float(by_id[ids[i]].lat or 0.0) for i in placed])
+    lons = np.array([float(by_id[ids[i]].lon or 0.0) for i in placed])
+    from geocore.geo.distance import haversine_km
+
+    errors_km = haversine_km(lats, lons, match.lat[placed], match.lon[placed])
+    return TrackCheck(float(np.median(errors_km)) * 1000.0, len(placed))

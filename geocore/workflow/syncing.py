@@ -21,6 +21,7 @@ from geocore.timesync.sync import (
     DEFAULT_NEIGHBOUR_GAP_S,
     SyncResult,
     TimedPhoto,
+    check_against_geotagged,
     offset_from_reference_place,
     offset_from_reference_time,
     propose_from_neighbours,
@@ -109,6 +110,8 @@ class SyncPreview:
     track_points: int = 0
     problems: list[str] = field(default_factory=list)
     cameras: dict[str, tuple[int, int]] = field(default_factory=dict)  # camera -> (photos without GPS, matched)
+    median_error_m: float | None = None  # track against the geotagged photos (phones) at their times
+    checked: int = 0  # how many geotagged photos that median is over
 
 
 class TimeUseCases:
@@ -187,6 +190,12 @@ class TimeUseCases:
             matched = set(found.proposals)
             preview.matched, preview.track_points = len(found.proposals), len(track)
             preview.interpolated = sum(p.note.startswith("track interpolated") for p in found.proposals.values())
+            excluded = estimated_by_us(self.library)  # positions we wrote from estimates prove nothing
+            geotagged = [timed_photo(r) for key, r in records.items() if r.has_gps and key not in excluded]
+            check = check_against_geotagged(geotagged, track, clock, max_gap, options.max_snap_s,
+                                            options.bridge_segments)
+            if check is not None:
+                preview.median_error_m, preview.checked = check.median_error_m, check.photo_count
         counts: dict[str, list[int]] = {}
         for key, record in placing.items():
             entry = counts.setdefault(camera_key(record.make, record.model), [0, 0])

@@ -144,6 +144,7 @@ def test_dialog_live_count_offsets_reference_and_remembered_camera(qtbot, make_w
     """The dialog counts the matching photos as the settings change (global offset in exiftool's syntax, a camera's
     clock offset, a reference photo), syncs with its options and remembers the camera's settings."""
     import json
+    import os
 
     window = make_window()
     open_and_wait(qtbot, window, trip)
@@ -152,6 +153,12 @@ def test_dialog_live_count_offsets_reference_and_remembered_camera(qtbot, make_w
     qtbot.waitUntil(lambda: "4 photos without GPS. Add a track" in dialog.count_label.text(), timeout=TIMEOUT_MS)
     dialog.add_tracks([track.parent])  # a folder of tracks
     qtbot.waitUntil(lambda: dialog.count_label.text().startswith("2 of 4 photos"), timeout=TIMEOUT_MS)
+    # e_gps.jpg (GPS 1,300 km away, taken during the track) is the phone check: far off, so it says so
+    assert "Check: the track puts 1 photo(s) with their own GPS a median" in dialog.count_label.text()
+    if (shots := os.environ.get("GEOTAGGER_SCREENSHOTS")):
+        dialog.show()
+        qtbot.wait(300)
+        dialog.grab().save(str(Path(shots) / "track_sync_dialog.png"))
     dialog.global_offset.setText("-8:00:00")  # c_after was taken 8 h after the track's start
     qtbot.waitUntil(lambda: dialog.count_label.text().startswith("1 of 4 photos"), timeout=TIMEOUT_MS)
     dialog.global_offset.setText("8 hours")

@@ -185,6 +185,10 @@ def test_folders_of_mixed_formats_and_a_bad_file_in_the_batch(tmp_path):
     tf.write_fit(folder / "sub" / "b.fit", POINTS)
     write(folder / ".hidden" / "c.gpx", "<gpx/>")
     write(folder / "notes.txt", "not a track")
+    write(folder / "settings.json", '{"theme": "dark"}')  # other files with track suffixes, in a folder
+    write(folder / "IMG_1.jpg.json", '{"title": "IMG_1.jpg", "geoData": {"latitude": 1}}')  # Google Photos sidecar
+    write(folder / "prices.csv", "item,price\nbread,2\n")
+    write(folder / "system.log", "boot ok\n")
     write(folder / "d.gpx", "<gpx><trk><trkseg><trkpt lat='1' lon='2'><time>x")
     assert [p.name for p in expand_track_paths([folder])] == ["A.NMEA", "d.gpx", "b.fit"]
     tracks, errors = load_tracks([folder, tmp_path / "missing.gpx"])

@@ -197,3 +197,16 @@ def test_takeout_accuracy_becomes_the_radius_end_to_end(tmp_path):
     (placed,) = [o.payload for o in result.outcomes if o.payload]
     assert placed["radius_km"] == pytest.approx(0.025)
     assert json.loads(records.read_text())["locations"][0]["accuracy"] == 25
+
+
+def test_preview_checks_the_clock_against_phone_photos(walk):
+    tmp_path, photos, track = walk
+    true = START + timedelta(minutes=30)  # a phone photo with GPS exactly on the track, taken at 08:30Z
+    make_jpeg(photos / "phone.jpg", (32, 24), gps=(lat_at(true), 7.0), datetime_original=true.replace(tzinfo=None),
+              offset="+00:00", make="Apple", model="iPhone 15", thumbnail=False)
+    with Session(Library(tmp_path / "c.sqlite3")) as session:
+        ids = session.scan([photos]).photo_ids
+        right = session.preview_tracks([track], ids)
+        assert right.checked == 1 and right.median_error_m == pytest.approx(0, abs=0.05)
+        wrong = session.preview_tracks([track], ids, TimeOptions(global_offset_s=-600))  # 10 min = 20 points off
+        assert wrong.median_error_m == pytest.approx(20 * 0.001 * 111_195, rel=1e-3)
