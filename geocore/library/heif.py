@@ -152,13 +152,6 @@ def _xmp_strip_patches(data: bytes) -> list[Patch]:
     return [Patch(span[0], packet, stripped)]
 
 
-def outside_exif_unchanged(old: bytes, new: bytes) -> bool:
-    """True when every byte outside the EXIF item is identical (the coded image included)."""
-    start, end = exif_tiff_span(old)
-    view = memoryview(old)
-    return len(old) == len(new) and new.startswith(view[:start]) and new.endswith(view[end:])
-
-
 # -- writing: Exif and XMP items added or replaced, the meta box rebuilt, every moved offset moved -----------------
 
 XMP_CONTENT_TYPE = b"application/rdf+xml"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from geocore.library import heif, png, xmp
+from geocore.library import xmp
 from geocore.library.errors import ErrorKind, LibraryError
 from geocore.library.formats import FormatWriter, Kind, writer_for
 from geocore.library.gps import GpsFix
@@ -143,13 +143,7 @@ def _verify_sidecar_stripped(old: bytes, new: bytes) -> None:
 def _stripper(kind: Kind, path: Path) -> tuple[Callable[[bytes], list[Patch]], Callable[[bytes, bytes], bool]] | None:
     """(patch maker, image check) removing location inside the file, None when the format is not handled."""
     writer = writer_for(kind, path)
-    if writer is not None:
-        return writer.strip, writer.image_data_unchanged
-    if kind is Kind.PNG:
-        return png.strip_location_png, png.image_chunks_unchanged
-    if kind is Kind.HEIF:
-        return heif.strip_location_heif, heif.outside_exif_unchanged
-    return None
+    return None if writer is None else (writer.strip, writer.image_data_unchanged)
 
 
 def strip_jobs(photo: PhotoRecord) -> list[FileJob]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 
 from geocore.library import xmp
 from geocore.library.errors import CorruptMetadata, Truncated
@@ -57,22 +56,6 @@ def read_chunks(data: bytes) -> list[Chunk]:
         chunks.append(chunk)
         position = chunk.end
     return chunks
-
-
-def has_exif_chunk(path: Path) -> bool:
-    """True when the WebP at `path` has an EXIF chunk (reads only chunk headers)."""
-    with open(path, "rb") as handle:
-        header = handle.read(12)
-        if header[:4] != b"RIFF" or header[8:12] != b"WEBP":
-            return False
-        while True:
-            chunk_header = handle.read(8)
-            if len(chunk_header) < 8:
-                return False
-            if chunk_header[:4] == b"EXIF":
-                return True
-            (size,) = struct.unpack("<I", chunk_header[4:])
-            handle.seek(size + size % 2, 1)
 
 
 def _chunk_bytes(fourcc: bytes, payload: bytes) -> bytes:
