@@ -53,7 +53,7 @@ def parse_gpx_bytes(data: bytes, path: Path) -> Track:
 
 def _fast(data: bytes, path: Path) -> Track | None:
     """The regular-expression reader; None when it does not account for every point."""
-    if not data.rstrip().endswith(b"</gpx>"):
+    if not data[-256:].rstrip().endswith(b"</gpx>"):
         return None  # cut off: the streaming reader says where, and keeps the points before
     quality = b"<hdop>" in data or b"<sat>" in data
     pieces = _SEGMENT_END.split(data) if b"</trkseg" in data or b"</rte" in data else [data]
@@ -89,7 +89,7 @@ def _from_tables(path: Path, tables: list[np.ndarray], segments: list[np.ndarray
     lat, lon = _optional_numbers(columns[0]), _optional_numbers(columns[1])
     if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
         return None  # the streaming reader names the point
-    altitude, times = _optional_numbers(columns[2]), iso_times_s(np.char.strip(columns[3]))
+    altitude, times = _optional_numbers(columns[2]), iso_times_s(columns[3])  # it strips what it must
     altitude = np.where(np.isnan(altitude), _optional_numbers(columns[4]), altitude)
     satellites, hdop = (_optional_numbers(columns[5]), _optional_numbers(columns[6])) if quality else (None, None)
     return finish_arrays(path, times, lat, lon, altitude, np.concatenate(segments), hdop, satellites)
