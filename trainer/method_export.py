@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from geocore.geo.hierarchy import Hierarchy
@@ -14,6 +17,9 @@ from geocore.inference.card import HeadSpec, InputSpec, ModelCard, SceneNetworks
 from trainer.export import (
     EMBEDDING_OUTPUT,
     FEATURE_MAP_OUTPUT,
+    INPUT_NAME,
+    MAX_IR_VERSION,
+    OPSET,
     TOLERANCE,
     CardFields,
     ExportCheck,
@@ -23,6 +29,10 @@ from trainer.export import (
     head_weights_npz,
 )
 from trainer.models.isn import IsnModel
+from trainer.models.translocator import TransLocator
+from trainer.segmentation import SegmentationModel
+
+SEGMENTATION_INPUT = "segmentation_logits"
 
 
 def export_isn_bundle(
@@ -60,3 +70,118 @@ def export_isn_bundle(
     path = write_bundle(out_path, card, contents)
     load_bundle(path)
     return path, check
+
+
+class _TranslocatorGraph(torch.nn.Module):
+    """Graph body: segmentation logits (N, C, h, w) -> class map at the input size -> heads' probabilities."""
+
+    def __init__(self, model: TransLocator) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, segmentation_logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        size = self.model.config.image_px
+        classes = torch.nn.functional.interpolate(segmentation_logits.argmax(dim=1, keepdim=True).float(),
+                                                  size=(size, size), mode="nearest")[:, 0].long()
+        embedding = self.model.forward_features(image, classes)
+        logits = self.model.forward_head(embedding)
+        return tuple(torch.softmax(logits[name], dim=-1) for name in self.model.head_names) + (embedding,)
+
+
+def translocator_onnx(model: TransLocator, segmentation: SegmentationModel) -> bytes:
+    """One graph "image" -> the imported segmentation -> TransLocator: the bundle runs the segmentation itself."""
+    import onnx
+    from onnx import compose
+
+    if segmentation.output != "logits":
+        raise ExportError("TransLocator bundles need a segmentation graph that outputs logits (N, C, h, w)")
+    size, names = model.config.image_px, [*model.head_names, EMBEDDING_OUTPUT]
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation on every call
+        example = (torch.zeros(2, 3, size, size), torch.zeros(2, len(segmentation.class_names), size // 4, size // 4))
+        torch.onnx.export(_TranslocatorGraph(model.eval()), example, buffer,
+                          input_names=[INPUT_NAME, SEGMENTATION_INPUT], output_names=names,
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, SEGMENTATION_INPUT: {0: "batch", 2: "h", 3: "w"},
+                                        **{name: {0: "batch"} for name in names}},
+                          opset_version=OPSET, dynamo=False)
+    body = onnx.load_from_string(buffer.getvalue())
+    seg = compose.add_prefix(onnx.load_from_string(segmentation.model_bytes), "seg/")
+    seg_input, seg_output = seg.graph.input[0].name, seg.graph.output[0].name
+    for node in seg.graph.node:  # the segmentation reads the bundle's own input
+        node.input[:] = [INPUT_NAME if name == seg_input else name for name in node.input]
+    for node in body.graph.node:
+        node.input[:] = [seg_output if name == SEGMENTATION_INPUT else name for name in node.input]
+    nodes = list(seg.graph.node) + list(body.graph.node)
+    del body.graph.node[:]
+    body.graph.node.extend(nodes)
+    body.graph.initializer.extend(seg.graph.initializer)
+    kept = [value for value in body.graph.input if value.name != SEGMENTATION_INPUT]
+    del body.graph.input[:]
+    body.graph.input.extend(kept)
+    body.ir_version = min(body.ir_version, seg.ir_version, MAX_IR_VERSION)
+    onnx.checker.check_model(body, full_check=True)
+    return body.SerializeToString()
+
+
+def check_translocator(model: TransLocator, segmentation: SegmentationModel, model_bytes: bytes,
+                       images: torch.Tensor) -> ExportCheck:
+    """onnxruntime on the merged graph vs torch on the class maps the segmentation graph gives for the same input."""
+    from geocore.inference.runtime import import_onnxruntime
+
+    ort = import_onnxruntime()
+    onnx_outputs = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"]).run(
+        None, {INPUT_NAME: images.numpy().astype(np.float32)})
+    classes = torch.from_numpy(segmentation.class_map_of_input(images.numpy().astype(np.float32)))
+    size = model.config.image_px
+    classes = torch.nn.functional.interpolate(classes[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
+    with torch.no_grad():
+        embedding = model.eval().forward_features(images, classes)
+        logits = model.forward_head(embedding)
+    torch_outputs = [torch.softmax(logits[name], dim=-1) for name in model.head_names] + [embedding]
+    names = [*model.head_names, EMBEDDING_OUTPUT]
+    return ExportCheck({name: float(np.max(np.abs(a - b.numpy())))
+                        for name, a, b in zip(names, onnx_outputs, torch_outputs, strict=True)})
+
+
+def export_translocator_bundle(
+    model: TransLocator, segmentation: SegmentationModel, fields: CardFields, partitionings: Sequence[Partitioning],
+    hierarchy: Hierarchy | None, out_path: str | Path, check_images: torch.Tensor | None = None,
+) -> tuple[Path, ExportCheck]:
+    """A checked bundle whose graph runs the segmentation and TransLocator; saliency by occlusion (no feature map)."""
+    model = model.eval().cpu()
+    size = model.config.image_px
+    if fields.input_size_px != size or sizes_of(partitionings) != model.partition_sizes:
+        raise ExportError(f"card input {fields.input_size_px} px / partitionings {sizes_of(partitionings)} do not "
+                          f"match the model ({size} px, {model.partition_sizes})")
+    if tuple(segmentation.mean) != tuple(fields.mean) or tuple(segmentation.std) != tuple(fields.std):
+        raise ExportError("the segmentation model and the card normalise differently: one input cannot serve both")
+    model_bytes = translocator_onnx(model, segmentation)
+    images = check_images if check_images is not None else torch.randn(
+        3, 3, size, size, generator=torch.Generator().manual_seed(0))
+    check = check_translocator(model, segmentation, model_bytes, images)
+    if check.worst > TOLERANCE:
+        raise ExportError(f"ONNX differs from torch by {check.worst:.2e} (> {TOLERANCE}): {check.max_abs_diff}")
+    contents = {"model.onnx": model_bytes, "heads.npz": head_weights_npz(model)}  # type: ignore[arg-type]
+    partition_refs, hierarchy_ref = geography_files(partitionings, hierarchy, contents)
+    training = {**fields.training, "method": "TransLocator: dual-branch ViT (RGB + segmentation map), CLS fusion "
+                "after every layer", "segmentation_classes": segmentation.class_names}
+    card = ModelCard(
+        model_id=fields.model_id, backbone=model.backbone_name,
+        input=InputSpec(size, tuple(fields.mean), tuple(fields.std)),  # type: ignore[arg-type]
+        crops=fields.crops, files={role: file_ref(name, contents[name]) for role, name in
+                                   (("model", "model.onnx"), ("heads", "heads.npz"))},
+        embedding_output=EMBEDDING_OUTPUT, feature_map_output=None,
+        heads={name: HeadSpec(int(model.heads[name].out_features)) for name in model.head_names},
+        partitionings=tuple(partition_refs), hierarchy=hierarchy_ref,
+        scene=SceneSpec(("indoor", "natural", "urban"), "head", "scene") if "scene" in model.heads else None,
+        training=training, evaluation=dict(fields.evaluation), license=fields.license,
+    )
+    path = write_bundle(out_path, card, contents)
+    load_bundle(path)
+    return path, check
+
+
+def sizes_of(partitionings: Sequence[Partitioning]) -> list[int]:
+    """Classes per partitioning."""
+    return [len(partitioning) for partitioning in partitionings]
