@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog
 
-from app.map.data import cell_place_labels, marker_payload, photo_payload, place_texts
+from app.map.data import cell_place_labels, markers_json, photo_payload, place_texts
 from app.workers import Job
 from geocore.mapping.tracks import track_lines
 
@@ -119,11 +119,15 @@ class MapActions:
             self.map.show_photo(photo_payload(current, self._cell_places))
 
     def _refresh_others(self) -> None:
+        """Every other photo's marker. 20,000 rows: the GUI thread only compares object identities and takes
+        (path, lat, lon, state) tuples; names, keys and the JSON text are made in a worker."""
         current = self.current_item()
-        # Thousands of rows, on the GUI thread: compare cheap tuples, build and send the map's dicts only on change.
         placed = [item for item in self.model.items if item.lat is not None and item.lon is not None
                   and item.state in PLACED_STATES and item is not current]
-        signature = [(item.key, item.lat, item.lon, item.state) for item in placed]
-        if signature != self._others_sent:
-            self._others_sent = signature
-            self.map.show_others([marker_payload(item) for item in placed])
+        signature = list(map(id, placed))  # rows are replaced, never changed in place, when their position moves
+        if signature == self._others_sent:
+            return
+        self._others_sent = signature
+        rows = [(item.path, item.lat, item.lon, item.state, item.source) for item in placed]
+        job = Job(lambda ctx: markers_json(rows), "Map markers")
+        self.start_side_job(job, self.map.show_others_text)

@@ -95,3 +95,11 @@ def place_texts(points: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any,
     found = place_names([(round(lat, 4), round(lon, 4)) for _, lat, lon in points])
     return [(key, lat, lon, ", ".join(p for p in (place.city, place.state, place.country) if p))
             for (key, lat, lon), place in zip(points, found, strict=True)]
+
+
+def markers_json(rows: list[tuple[Any, Any, Any, str, str]]) -> str:
+    """(path, lat, lon, state, source) rows as the page's marker JSON text; runs in a worker."""
+    import json
+
+    return json.dumps([{"id": str(path), "name": path.name, "lat": lat, "lon": lon, "state": state, "source": source}
+                       for path, lat, lon, state, source in rows], ensure_ascii=True, allow_nan=False)

@@ -162,6 +162,13 @@ class MapView(QWebEngineView):
         """Draw one photo: name, lat/lon (or None), radius_km, editable, cells [{label, probability, polygon}]."""
         self._send("showPhoto", photo)
 
+    def show_others_text(self, text: str) -> None:
+        """The same as show_others, with the JSON already made (in a worker: 20,000 markers are megabytes)."""
+        if self.is_ready:
+            self.bridge.showOthers.emit(text)
+        else:
+            self._pending["showOthers"] = text
+
     def show_others(self, points: list[dict[str, Any]]) -> None:
         """The clustered layer of other photos' locations: [{id, name, lat, lon}]."""
         self._send("showOthers", points)
