@@ -24,6 +24,7 @@ from geocore.timesync.track import Track
 
 _ATTRIBUTE = rb"""\s*=\s*["']([^"'<>]*)["']"""
 _QUALITY = rb"(?:(?:(?!<sat>|</{tag}>).)*?<sat>([^<]*)</sat>)?(?:(?:(?!<hdop>|</{tag}>).)*?<hdop>([^<]*)</hdop>)?"
+_ELE_AFTER_TIME = re.compile(rb"</time>\s*<ele>")
 _SEGMENT_END = re.compile(rb"</(?:trkseg|rte)\s*>")
 _KINDS = (b"trkpt", b"rtept", b"wpt")
 
@@ -64,8 +65,9 @@ def _fast(data: bytes, path: Path) -> Track | None:
             continue
         if data.count(b"</" + tag) != expected:
             return None  # a self-closing or unclosed point
-        found = 0
-        for lon_first in (False, True):
+        simple = not quality and _ELE_AFTER_TIME.search(data) is None
+        found = _strict(tag, kind, pieces, expected, tables, segments) if simple else 0
+        for lon_first in (False, True) if found != expected else ():
             pattern = _pattern(tag, lon_first, quality)
             for index, piece in enumerate(pieces):
                 rows = pattern.findall(piece)
@@ -81,6 +83,27 @@ def _fast(data: bytes, path: Path) -> Track | None:
     if not tables:
         return None  # the streaming reader tells an empty GPX from a file that is not GPX at all
     return _from_tables(path, tables, segments, quality)
+
+
+def _strict(tag: bytes, kind: int, pieces: list[bytes], expected: int, tables: list[np.ndarray],
+            segments: list[np.ndarray]) -> int:
+    """The layout nearly every logger writes (`<trkpt lat="." lon="."><ele>.</ele><time>.</time>`), matched by a
+    simpler pattern (a third faster); 0, adding nothing, unless it accounts for every point of this kind."""
+    pattern = re.compile(b"<" + tag + rb' lat="([^"<>]*)" lon="([^"<>]*)">(?:<ele>([^<]*)</ele>)?'
+                         rb"(?:<time>([^<]*)</time>)?")
+    found_tables, found_segments, found = [], [], 0
+    for index, piece in enumerate(pieces):
+        rows = pattern.findall(piece)
+        if rows:
+            table = np.array(rows, dtype="S")
+            found_tables.append(np.concatenate([table, np.zeros((len(rows), 1), dtype=table.dtype)], axis=1))
+            found_segments.append(np.full(len(rows), len(pieces) if kind == 2 else index))
+            found += len(rows)
+    if found != expected:
+        return 0
+    tables += found_tables
+    segments += found_segments
+    return found
 
 
 def _from_tables(path: Path, tables: list[np.ndarray], segments: list[np.ndarray], quality: bool) -> Track | None:
