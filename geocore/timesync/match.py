@@ -89,9 +89,10 @@ def match_times(
     return _combine(placed, snapped, with_altitude)
 
 
-def point_accuracy_km(track: Track) -> FloatArray:
-    """Each point's accuracy in km: the stated one, never below GPS_POINT_ACCURACY_KM (or that when unstated)."""
-    stated_km = track.quality("accuracy_m") / 1000.0
+def point_accuracy_km(track: Track, points: npt.NDArray[np.intp]) -> FloatArray:
+    """These points' accuracy in km: the stated one, never below GPS_POINT_ACCURACY_KM (or that when unstated).
+    Only the points asked for are looked at: a million-point track is matched without a pass over all of it."""
+    stated_km = track.quality("accuracy_m")[points] / 1000.0
     return np.where(np.isfinite(stated_km), np.maximum(stated_km, GPS_POINT_ACCURACY_KM), GPS_POINT_ACCURACY_KM)
 
 
@@ -106,8 +107,8 @@ def _interpolate(
     # on a point itself, give back its exact coordinates rather than a round trip through unit vectors
     lat, lon = np.where(fraction == 0, track.lat[a], lat), np.where(fraction == 0, track.lon[a], lon)
     arc_km = EARTH_RADIUS_KM * central_angle_rad(vec_a, vec_b)
-    accuracy = point_accuracy_km(track)
-    stated = accuracy[a] + fraction * (accuracy[b] - accuracy[a])
+    accuracy_a, accuracy_b = point_accuracy_km(track, a), point_accuracy_km(track, b)
+    stated = accuracy_a + fraction * (accuracy_b - accuracy_a)
     radius_km = stated + np.minimum(fraction, 1.0 - fraction) * arc_km
     altitude = track.altitude_m[a] + fraction * (track.altitude_m[b] - track.altitude_m[a])
     nearest_s = np.where(fraction <= 0.5, t - track.times_s[a], track.times_s[b] - t)
@@ -147,7 +148,7 @@ def _snap(
     point = np.where(use_before, a, b)
     distance_s = np.minimum(to_before, to_after)
     matched = candidates & (distance_s <= max_snap_s)
-    radius_km = point_accuracy_km(track)[point] + ASSUMED_SPEED_KMH * distance_s / 3600.0
+    radius_km = point_accuracy_km(track, point) + ASSUMED_SPEED_KMH * distance_s / 3600.0
     return TrackMatch(
         matched, np.zeros_like(matched), track.lat[point], track.lon[point], track.altitude_m[point], radius_km,
         distance_s,
