@@ -168,3 +168,5 @@ def test_calibration_error_and_similarity_threshold() -> None:
     threshold = similarity_threshold(bank.similarity(near), 0.05)
     assert (bank.similarity(near) >= threshold).mean() >= 0.95
     assert (bank.similarity(rng.normal(size=(20, 16)) * 3) < threshold).all()
+    duplicates = similarity_threshold(np.ones(8))  # held-out photos identical to library ones
+    assert duplicates < 0.9999 and bank.similarity(library[:1].astype(np.float32))[0] > duplicates

@@ -22,6 +22,8 @@ from trainer.personalize.heads import LinearHead
 TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
 WITHHELD_SHARE = 0.05  # issue 13: at most 5% of known-place photos withheld
 MAX_BANK_PHOTOS = 4000
+MAX_THRESHOLD = 0.99
+FLOAT32_MARGIN = 1e-4
 UNKNOWN_PLACE = "looks like no place in your library"
 
 
@@ -69,6 +71,12 @@ def unit_rows(array: np.ndarray) -> np.ndarray:
 
 
 def similarity_threshold(heldout_similarity: Sequence[float] | np.ndarray, share: float = WITHHELD_SHARE) -> float:
-    """The similarity below which a photo is 'no place in the library': the `share` quantile of held-out days."""
+    """The similarity below which a photo is 'no place in the library': the `share` quantile of held-out days.
+
+    Capped at MAX_THRESHOLD and lowered by the graph's float32 rounding: held-out near-duplicates (similarity 1)
+    must not make a library photo itself (0.9999999 in float32) an unknown place.
+    """
     values = np.asarray(heldout_similarity, dtype=np.float64)
-    return float(np.quantile(values, share)) if len(values) else -1.0
+    if not len(values):
+        return -1.0
+    return float(min(np.quantile(values, share), MAX_THRESHOLD) - FLOAT32_MARGIN)
