@@ -57,7 +57,9 @@ def _fast(data: bytes, path: Path) -> Track | None:
     if not data[-256:].rstrip().endswith(b"</gpx>"):
         return None  # cut off: the streaming reader says where, and keeps the points before
     quality = b"<hdop>" in data or b"<sat>" in data
-    pieces = _SEGMENT_END.split(data) if b"</trkseg" in data or b"</rte" in data else [data]
+    # one segment or route (the usual logger file) needs no split, and no copy of the file
+    several = data.count(b"</trkseg") + data.count(b"</rte") > 1
+    pieces = _SEGMENT_END.split(data) if several else [data]
     tables, segments = [], []
     for kind, tag in enumerate(_KINDS):
         expected = data.count(b"<" + tag)  # a count that includes anything else starting so falls back: correct
