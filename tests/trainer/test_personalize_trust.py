@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import piexif
 import pytest
+from PIL import Image
 
 from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.semantic import build_semantic_partitionings
@@ -101,6 +102,9 @@ def _check_unknown_places(bundle: Path, generated: GeneratedLibrary, tmp_path: P
     assert np.mean([p.unknown_place == UNKNOWN_PLACE for p in never]) >= 0.6
     assert np.mean([p.unknown_place is not None for p in known]) <= 0.25
     assert all(p.lat is None for p in never if p.unknown_place)
+    Image.new("RGB", (640, 480), (40, 90, 200)).save(tmp_path / "flat_blue.png")  # once "personal · 100%"
+    flat = predictor.predict_path(tmp_path / "flat_blue.png")
+    assert flat.unknown_place == UNKNOWN_PLACE and flat.lat is None
     with Session(Library(tmp_path / "session.sqlite3"), ModelProvider(bundle, provider="cpu")) as session:
         result = session.predict([tmp_path / "never"])
         withheld = [o for o in result.outcomes if o.kind == "unknown_place"]
