@@ -69,7 +69,7 @@ class ScriptedPredictor:
                 ranked = [RankedCell(cell_at(lat, lon), cell_at(lat, lon), p, lat, lon) for lat, lon, p in cells]
                 best = ranked[0]
                 yield PhotoPrediction(path, self.model_id, self.provider, best.lat, best.lon, 25.0,
-                                      {"indoor": 0.1, "natural": 0.2, "urban": 0.7}, {}, ranked)
+                                      scene={"indoor": 0.1, "natural": 0.2, "urban": 0.7}, hierarchy_top=ranked)
             if progress is not None:
                 progress(done, len(paths))
 
