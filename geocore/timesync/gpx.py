@@ -60,7 +60,8 @@ def _fast(data: bytes, path: Path) -> Track | None:
     # one segment or route (the usual logger file) needs no split, and no copy of the file
     several = data.count(b"</trkseg") + data.count(b"</rte") > 1
     pieces = _SEGMENT_END.split(data) if several else [data]
-    tables, segments = [], []
+    tables: list[np.ndarray] = []
+    segments: list[np.ndarray] = []
     for kind, tag in enumerate(_KINDS):
         expected = data.count(b"<" + tag)  # a count that includes anything else starting so falls back: correct
         if not expected:
