@@ -86,8 +86,16 @@ class DecisionStore:
                      altitude_m=p.altitude_m, review=p.review, notes=p.notes, created_ns=now, updated_ns=now,
                      fix_utc_s=p.fix_utc_s)
                 for p in proposals]
+        accepted_photos = [p.photo_id for p in proposals if p.state == "accepted"]
         with self.database.write_lock, self.database.engine.begin() as connection:
-            if any(p.state == "accepted" for p in proposals):  # order matters: row by row
+            if accepted_photos and len(set(accepted_photos)) == len(accepted_photos):
+                # One accepted proposal per photo (a sync's usual batch): demote their earlier acceptances in one
+                # UPDATE per chunk of ids, before the inserts, then one executemany.
+                table = schema.decisions
+                for chunk in in_chunks(accepted_photos):
+                    demoted = table.c.photo_id.in_(chunk) & (table.c.state == "accepted")
+                    connection.execute(sa.update(table).where(demoted).values(state="proposed", updated_ns=now))
+            elif accepted_photos:  # a photo accepted twice in one batch: order matters, row by row
                 ids = []
                 for proposal, row in zip(proposals, rows, strict=True):
                     if proposal.state == "accepted":
