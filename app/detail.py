@@ -175,7 +175,7 @@ class DetailPanel(QScrollArea):
         self._photo = preview if preview is not None else QImage()
         self.overlay_toggle.setEnabled(not self._overlay.isNull())
         self.legend.setVisible(False)
-        self.title.setText(item.path.name if item else "No photo selected")
+        self.title.setText(item.name if item else "No photo selected")
         self._repaint_preview()
         self._show_location(item)
         self._show_scene(item.prediction if item else None)

@@ -11,6 +11,8 @@ from typing import Any
 from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap, QStandardItem, QStandardItemModel
 
+from geocore.library.paths import display_path
+
 # States in the order a photo moves through them; "error" can happen at any step.
 STATES = ("scanned", "has_gps", "proposed", "accepted", "rejected", "written", "error")
 STATE_LABELS = {
@@ -57,7 +59,16 @@ class PhotoItem:
 
     @property
     def key(self) -> str:
-        return str(self.path)
+        return str(self.path)  # the exact path (a name that is not UTF-8 keeps its escapes): never shown
+
+    @property
+    def name(self) -> str:
+        """The file name as shown: bytes that are not UTF-8 become U+FFFD (Qt would silently drop them)."""
+        return display_path(self.path.name)
+
+    @property
+    def shown_path(self) -> str:
+        return display_path(self.path)
 
     @property
     def has_location(self) -> bool:
@@ -72,7 +83,7 @@ def _state_icon(state: str) -> QIcon:
 
 def _display(item: PhotoItem, column: int) -> str:
     if column == 0:
-        return item.path.name
+        return item.name
     if column == 1:
         label = STATE_LABELS.get(item.state, item.state)
         return f"{label} {REVIEW_MARK}" if item.review else label
@@ -161,7 +172,7 @@ class PhotoTableModel(QStandardItemModel):
             cell.setText(_display(item, column))
             cell.setData(_sort_key(item, column), SORT_ROLE)
         cells[0].setData(filter_text(item), FILTER_ROLE)
-        cells[0].setToolTip(escaped_tooltip(str(item.path)))
+        cells[0].setToolTip(escaped_tooltip(item.shown_path))
         cells[1].setIcon(self._state_icons.get(item.state, QIcon()))
         cells[1].setToolTip(escaped_tooltip(state_tooltip(item)) if state_tooltip(item) else "")
         icon = self.thumbnails.get(item.key)

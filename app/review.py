@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 
 from app.items import STATE_LABELS, PhotoItem, needs_review
 from app.locations import format_location, parse_location
+from geocore.library.paths import display_path
 
 DECIDABLE = ("proposed", "rejected", "accepted")
 NOTHING_LEFT = "No photo left to review in this list"
@@ -111,10 +112,10 @@ class ReviewActions:
             return
         item = selected[0]
         if item.state == "rejected":
-            text = (f"{item.path.name} was rejected: Enter does not bring a rejected proposal back. Undo (Ctrl+Z) "
+            text = (f"{item.name} was rejected: Enter does not bring a rejected proposal back. Undo (Ctrl+Z) "
                     "the rejection, or place the photo on the map.")
         else:
-            text = f"Nothing to accept: {item.path.name} is {STATE_LABELS.get(item.state, item.state).lower()}."
+            text = f"Nothing to accept: {item.name} is {STATE_LABELS.get(item.state, item.state).lower()}."
         self.statusBar().showMessage(text, 8000)
 
     def reject_selected(self) -> None:
@@ -188,7 +189,7 @@ class ReviewActions:
                 self.apply_updates(summary)
                 return
             self.apply_updates(summary.items)
-            lines = [f"{e.path.name}: {e.reason} ({e.kind})" for e in summary.errors]
+            lines = [f"{display_path(e.path.name)}: {e.reason} ({e.kind})" for e in summary.errors]
             text = f"{title}: {summary.succeeded} succeeded, {len(summary.errors)} failed."
             self.show_summary(title, text, "\n".join(lines))
             self.writeFinished.emit(summary)

@@ -275,8 +275,9 @@ class Library(DecisionStore):
         places = self._places(chosen)
         fixes = self._fixes(chosen)
         jobs: list[FileJob] = []
+        photos = self.photos_by_ids(d.photo_id for d in chosen)  # a few queries, not one per photo
         for decision, place in zip(chosen, places, strict=True):
-            photo = self.photo(decision.photo_id)
+            photo = photos[decision.photo_id]
             try:
                 # Decisions stored before positions were bounded may hold values no file can carry
                 validate_position(decision.lat, decision.lon, decision.altitude_m, decision.radius_km)
