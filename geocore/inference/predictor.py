@@ -25,7 +25,7 @@ from geocore.inference.location import RankedCell, aggregate_crops, estimate_loc
 from geocore.inference.preprocess import PreparedPhoto, open_oriented, prepare_or_reason, prepare_photo
 from geocore.inference.runtime import ModelSession, create_session
 from geocore.inference.saliency import compose_crops, hierarchy_saliency, overlay_png, resize_map, scene_saliency
-from geocore.inference.scene_networks import pick_scene_network, route_outputs
+from geocore.inference.scene_networks import pick_scene_network, route_outputs, routed_bundle
 
 ProgressCallback = Callable[[int, int], None]
 DEFAULT_BATCH_PHOTOS = 8
@@ -322,6 +322,8 @@ class Predictor:
         if bundle.hierarchy is not None and prediction.hierarchy_top:
             finest = bundle.hierarchy.finest
             shown = prediction.hierarchy_top[0]
+            if prediction.scene_network is not None:  # the maps explain the network that made the prediction
+                bundle = routed_bundle(bundle, prediction.scene_network)
             cams = hierarchy_saliency(bundle, feature_maps, finest.keys.index(shown.key), self.aggregation)
             return cams, f"{finest.name}:{shown.key}", f'what made the model think "{shown.label}"'
         if bundle.card.scene is not None:

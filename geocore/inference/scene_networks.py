@@ -8,10 +8,12 @@ network's outputs under the partitioning heads' names, so hierarchical predictio
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
+from geocore.inference.bundle import ModelBundle
 from geocore.inference.card import ModelCard
 
 
@@ -33,3 +35,11 @@ def route_outputs(
     for head, output in card.scene_networks.network_heads(label).items():
         routed[head] = outputs[output]
     return routed
+
+
+def routed_bundle(bundle: ModelBundle, label: str) -> ModelBundle:
+    """`bundle` whose head weights under the partitioning heads' names are scene network `label`'s (for saliency)."""
+    if bundle.card.scene_networks is None:
+        return bundle
+    aliases = {head: bundle.heads[output] for head, output in bundle.card.scene_networks.network_heads(label).items()}
+    return replace(bundle, heads={**bundle.heads, **aliases})

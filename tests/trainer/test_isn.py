@@ -118,9 +118,12 @@ def test_the_predicted_scene_picks_the_network(tmp_path: Path, partitionings, sc
     model = _biased(_model(partitionings), partitionings, scene, cells)
     fields = CardFields("isn-routing", input_size_px=SIZE_PX, crops=CropSpec(1, "mean", SIZE_PX))
     path, _ = export_isn_bundle(model, fields, partitionings, Hierarchy(partitionings), tmp_path / "isn.geomodel")
-    prediction = Predictor(path, scene_bundle=None).predict_path(make_jpeg(tmp_path / "photo.jpg", size=(48, 40)))
+    predictor = Predictor(path, scene_bundle=None)
+    prediction = predictor.predict_path(make_jpeg(tmp_path / "photo.jpg", size=(48, 40)))
     assert prediction.ok and prediction.scene_network == scene
     assert prediction.hierarchy_top[0].key == partitionings[-1].keys[cells[scene]]
+    saliency = predictor.saliency(tmp_path / "photo.jpg")  # maps of the routed network's heads
+    assert saliency.target.endswith(partitionings[-1].keys[cells[scene]]) and saliency.map.ndim == 2
     assert PhotoPrediction.from_json(json.loads(json.dumps(prediction.to_json()))).scene_network == scene
 
 
