@@ -49,9 +49,11 @@ def test_semantic_partitionings(tmp_path: Path, capsys: pytest.CaptureFixture[st
     coords = write_coords(tmp_path / "c.csv", rows, header="latitude,longitude")
     out = tmp_path / "sem"
     assert main(["partition", "--coords", str(coords), "--semantic", "--tau-min", "10", "2", "--out", str(out)]) == 0
-    assert "semantic_10: 1 cells" in capsys.readouterr().out
-    # Paris has 3 < 10 locations: no class at the coarsest level, so it is left out of every level (nesting).
-    assert Partitioning.read_csv(out / "semantic_2.csv").labels == ["Kyoto, Kyoto, JP"]
+    assert "semantic_10: 2 cells, 15 images" in capsys.readouterr().out
+    # Paris has 3 < 10 locations: at the coarsest level it goes to its country rather than being dropped (every
+    # place that has photos is kept, issue 13), and the finer level has the town itself.
+    assert Partitioning.read_csv(out / "semantic_10.csv").labels == ["FR", "Kyoto, Kyoto, JP"]
+    assert Partitioning.read_csv(out / "semantic_2.csv").labels == ["Paris, Ile-de-France, FR", "Kyoto, Kyoto, JP"]
 
 
 @pytest.mark.parametrize(
