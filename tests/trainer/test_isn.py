@@ -166,3 +166,31 @@ def test_two_gloo_processes_train_identical_scene_networks(tmp_path: Path) -> No
     initial = build_isn_model("tiny", [3, 5], pretrained=False).parameters()
     assert np.array_equal(first, second)
     assert not np.allclose(first, np.concatenate([value.detach().numpy().ravel() for value in initial]))
+
+
+def test_geotag_train_isn_trains_from_a_meta_csv_and_writes_a_routing_bundle(tmp_path: Path) -> None:
+    import csv
+
+    from tests.trainer.synthetic import make_photo_set, spot_locations
+    from trainer.cli.main import main
+
+    lat, lon = spot_locations(4, 10, seed=3)
+    photos = make_photo_set(tmp_path / "img", lat, lon, seed=4, size_px=40)
+    cells = build_s2_partitionings(lat, lon, 5, [40, 10])
+    for partitioning in cells:
+        partitioning.write_csv(tmp_path / f"{partitioning.name}.csv")
+    with (tmp_path / "meta.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["IMG_ID", "AUTHOR", "LAT", "LON", "Prob_indoor", "Prob_natural", "Prob_urban"])
+        for index, name in enumerate(photos.names):
+            scene = [0.1, 0.1, 0.1]
+            scene[index % 3] = 0.8
+            writer.writerow([name, "a", lat[index], lon[index], *scene])
+    status = main(["isn", "--csv", str(tmp_path / "meta.csv"), "--images", str(tmp_path / "img"), "--partitionings",
+                   *[str(tmp_path / f"{p.name}.csv") for p in cells], "--out", str(tmp_path / "isn.geomodel"),
+                   "--backbone", "tiny", "--input-size", "32", "--epochs", "1"])
+    assert status == 0
+    bundle = load_bundle(tmp_path / "isn.geomodel")
+    assert bundle.card.scene_networks is not None and bundle.card.training["images"] == 40
+    prediction = Predictor(bundle, scene_bundle=None).predict_path(tmp_path / "img" / photos.names[0])
+    assert prediction.scene_network in {"indoor", "natural", "urban"} and prediction.lat is not None

@@ -1,4 +1,4 @@
-"""`geotag-train concepts` (SemP concept influence) and `geotag-train import segmentation` (ADE20K-style ONNX)."""
+"""`geotag-train concepts` (SemP concept influence), `isn` (individual scene networks) and `import segmentation`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     concepts.add_argument("--top-k", type=int, default=1000, help="explanation pixels counted (of the preview)")
     concepts.add_argument("--beta", type=int, default=3, help="concept mask dilation in pixels")
     concepts.set_defaults(handler=run_concepts)
+    isn = subparsers.add_parser("isn", help="individual scene networks (ECCV'18) from a meta CSV with Prob_* columns")
+    isn.add_argument("--csv", required=True, type=Path, help="IMG_ID,LAT,LON,Prob_indoor,Prob_natural,Prob_urban")
+    isn.add_argument("--images", required=True, type=Path, help="folder the IMG_IDs are relative to")
+    isn.add_argument("--partitionings", required=True, nargs="+", help="cells CSV files, coarse -> fine")
+    isn.add_argument("--out", required=True, type=Path, help="bundle to write (*.geomodel)")
+    isn.add_argument("--model-id", default="isn-s3")
+    isn.add_argument("--backbone", default="efficientnet_lite0", choices=("efficientnet_lite0", "tiny"))
+    isn.add_argument("--input-size", type=int, default=224)
+    isn.add_argument("--epochs", type=int, default=10)
+    isn.add_argument("--lr", type=float, default=0.05)
+    isn.set_defaults(handler=run_isn)
     segmentation = _import_sources(subparsers).add_parser(
         "segmentation", help="an ONNX segmentation model (ADE20K-style class maps) as a checked .geoseg file")
     segmentation.set_defaults(handler=run_import_segmentation)
@@ -80,4 +91,23 @@ def run_concepts(args: argparse.Namespace) -> int:
     for row in rows:
         print(f"{row.band:>10}  {row.concept:<24} ci {row.mean_ci:6.2f}  ({row.images} photos)")
     print(f"wrote {args.out / 'concepts.csv'} and {args.out / 'concepts.png'}")
+    return 0
+
+
+def run_isn(args: argparse.Namespace) -> int:
+    """Train ISNs(S3) and write the checked bundle."""
+    from trainer.export import ExportError
+    from trainer.isn_training import train_isn_bundle
+
+    try:
+        path, check, report = train_isn_bundle(args.csv, args.images, args.partitionings, args.out, args.model_id,
+                                               args.backbone, args.input_size, args.epochs, args.lr,
+                                               pretrained=args.backbone != "tiny")
+    except (OSError, ValueError) as error:
+        print(f"geotag-train isn: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ExportError as error:
+        print(f"geotag-train isn: refused: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"wrote {path}: {report.summary()}; onnxruntime vs torch max abs diff {check.worst:.2e}")
     return 0
