@@ -126,3 +126,35 @@ def test_two_gloo_processes_train_identical_translocators(tmp_path: Path) -> Non
 
     mp.start_processes(_ddp_worker, args=(str(tmp_path), _free_port()), nprocs=2, join=True, start_method="fork")
     assert np.array_equal(np.load(tmp_path / "rank0.npy"), np.load(tmp_path / "rank1.npy"))
+
+
+def test_geotag_train_translocator_caches_maps_as_a_shard_and_writes_a_bundle(tmp_path: Path) -> None:
+    import csv
+
+    from tests.trainer.synthetic import make_photo_set, spot_locations
+    from trainer.cli.main import main
+    from trainer.data.shards import iter_msgpack_shard
+
+    lat, lon = spot_locations(4, 8, seed=5)
+    photos = make_photo_set(tmp_path / "img", lat, lon, seed=6, size_px=40)
+    cells = build_s2_partitionings(lat, lon, 4, [32, 8])
+    for partitioning in cells:
+        partitioning.write_csv(tmp_path / f"{partitioning.name}.csv")
+    with (tmp_path / "meta.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["IMG_ID", "LAT", "LON", "Prob_indoor", "Prob_natural", "Prob_urban"])
+        writer.writerows([name, lat[i], lon[i], 0.2, 0.2, 0.6] for i, name in enumerate(photos.names))
+    (tmp_path / "seg.onnx").write_bytes(tiny_segmentation_onnx(3))
+    (tmp_path / "classes.txt").write_text("sky\nbuilding\ntree\n")
+    assert main(["import", "segmentation", "--onnx", str(tmp_path / "seg.onnx"), "--classes",
+                 str(tmp_path / "classes.txt"), "--out", str(tmp_path / "s.geoseg"), "--input-size", "32"]) == 0
+    arguments = ["translocator", "--csv", str(tmp_path / "meta.csv"), "--images", str(tmp_path / "img"),
+                 "--partitionings", *[str(tmp_path / f"{p.name}.csv") for p in cells], "--segmentation",
+                 str(tmp_path / "s.geoseg"), "--out", str(tmp_path / "tl.geomodel"), "--layout", "tiny", "--epochs",
+                 "1", "--cache", str(tmp_path / "maps.msgpack")]
+    assert main(arguments) == 0
+    records = list(iter_msgpack_shard(tmp_path / "maps.msgpack"))
+    assert len(records) == 32 and records[0][0] == photos.names[0]
+    prediction = Predictor(tmp_path / "tl.geomodel", scene_bundle=None).predict_path(tmp_path / "img" /
+                                                                                      photos.names[0])
+    assert prediction.ok and prediction.lat is not None

@@ -1,4 +1,4 @@
-"""`geotag-train concepts` (SemP concept influence), `isn` (individual scene networks) and `import segmentation`."""
+"""`geotag-train concepts` (SemP), `isn` (ECCV'18 ISNs), `translocator` (ECCV'22) and `import segmentation`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     isn.add_argument("--epochs", type=int, default=10)
     isn.add_argument("--lr", type=float, default=0.05)
     isn.set_defaults(handler=run_isn)
+    tl = subparsers.add_parser("translocator", help="TransLocator (ECCV'22): dual-branch ViT on photo + segmentation")
+    tl.add_argument("--csv", required=True, type=Path, help="IMG_ID,LAT,LON,Prob_indoor,Prob_natural,Prob_urban")
+    tl.add_argument("--images", required=True, type=Path, help="folder the IMG_IDs are relative to")
+    tl.add_argument("--partitionings", required=True, nargs="+", help="cells CSV files, coarse -> fine")
+    tl.add_argument("--segmentation", required=True, type=Path, help="file from `import segmentation` (*.geoseg)")
+    tl.add_argument("--out", required=True, type=Path, help="bundle to write (*.geomodel)")
+    tl.add_argument("--model-id", default="translocator")
+    tl.add_argument("--layout", choices=("vit_b16", "tiny"), default="vit_b16")
+    tl.add_argument("--vit-weights", type=Path, help="timm-layout ViT-B/16 state dict (.pth) for both branches")
+    tl.add_argument("--cache", type=Path, help="segmentation map shard (*.msgpack), written once, then read")
+    tl.add_argument("--epochs", type=int, default=10)
+    tl.add_argument("--lr", type=float, default=1e-4)
+    tl.set_defaults(handler=run_translocator)
     segmentation = _import_sources(subparsers).add_parser(
         "segmentation", help="an ONNX segmentation model (ADE20K-style class maps) as a checked .geoseg file")
     segmentation.set_defaults(handler=run_import_segmentation)
@@ -108,6 +121,26 @@ def run_isn(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     except ExportError as error:
         print(f"geotag-train isn: refused: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"wrote {path}: {report.summary()}; onnxruntime vs torch max abs diff {check.worst:.2e}")
+    return 0
+
+
+def run_translocator(args: argparse.Namespace) -> int:
+    """Train TransLocator and write the checked bundle (the segmentation runs inside it)."""
+    from trainer.export import ExportError
+    from trainer.segmentation import SegmentationError
+    from trainer.translocator_training import train_translocator_bundle
+
+    try:
+        path, check, report = train_translocator_bundle(
+            args.csv, args.images, args.partitionings, args.segmentation, args.out, args.model_id, args.layout,
+            args.vit_weights, args.epochs, args.lr, args.cache)
+    except (OSError, ValueError, SegmentationError) as error:
+        print(f"geotag-train translocator: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ExportError, RuntimeError) as error:  # RuntimeError: ViT weights of another layout
+        print(f"geotag-train translocator: refused: {error}", file=sys.stderr)
         return EXIT_REFUSED
     print(f"wrote {path}: {report.summary()}; onnxruntime vs torch max abs diff {check.worst:.2e}")
     return 0
