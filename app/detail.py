@@ -147,6 +147,10 @@ class DetailPanel(QScrollArea):
         self.scene_bars = {name: _probability_bar(name) for name in ("indoor", "natural", "urban")}
         for bar in self.scene_bars.values():
             layout.addWidget(bar)
+        self.scene_note = QLabel("")  # which network located the photo, and where the scene type came from
+        self.scene_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.scene_note.setWordWrap(True)
+        layout.addWidget(self.scene_note)
         return box
 
     def _build_cells(self) -> QWidget:
@@ -237,6 +241,7 @@ class DetailPanel(QScrollArea):
         for name, bar in self.scene_bars.items():
             bar.setValue(round(1000 * float(scene.get(name, 0.0))))
             bar.setEnabled(bool(scene))
+        self.scene_note.setText(scene_note(prediction))
 
     def set_cell_places(self, places: dict[str, str]) -> None:
         """Cell names arrived (token -> 'Lisbon, PT'): relabel the top cells."""
@@ -270,3 +275,17 @@ class DetailPanel(QScrollArea):
             self.facts_form.removeRow(0)
         for name, value in (item.facts if item else {}).items():
             self.facts_form.addRow(plain_label(name), plain_label(value))
+
+
+def scene_note(prediction: Any) -> str:
+    """One line under the scene bars: the individual scene network that located the photo, and the scene's source."""
+    if prediction is None:
+        return ""
+    parts = []
+    network = getattr(prediction, "scene_network", None)
+    if network:
+        parts.append(f"Located by the {network} network")
+    source = getattr(prediction, "scene_source", "") or ""
+    if source:
+        parts.append(f"scene type from {source}")
+    return "; ".join(parts)

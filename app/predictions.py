@@ -25,6 +25,8 @@ class PredictionView:
     kinds: dict[str, str] = field(default_factory=dict)  # partitioning name -> "s2" | "semantic"
     error: str | None = None
     unknown_place: str | None = None  # why the model proposed nothing ("looks like no place in your library")
+    scene_network: str | None = None  # individual scene networks: the scene whose network located the photo
+    scene_source: str = ""  # which model gave the scene type (a scene head, Places365, the ImageNet fallback)
 
     @property
     def confidence(self) -> float | None:
@@ -40,6 +42,7 @@ class PredictionView:
             scene_probabilities=prediction.scene, top_cells=prediction.partitioning_top,
             hierarchy_top=prediction.hierarchy_top, kinds=dict(kinds or data.get("kinds") or {}),
             error=prediction.error, unknown_place=prediction.unknown_place,
+            scene_network=prediction.scene_network, scene_source=prediction.scene_source,
         )
 
 

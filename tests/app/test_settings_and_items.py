@@ -74,3 +74,13 @@ def test_filter_and_sort(qtbot):
     names = [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
     assert names[-1:] == ["a.jpg"] and proxy.index(names.index("c.jpg"), 3).data() == ""
     assert proxy.index(names.index("d.jpg"), 4).data() == "corrupt_metadata"
+
+
+def test_the_detail_panel_says_which_scene_network_located_the_photo() -> None:
+    from app.detail import scene_note
+    from app.predictions import PredictionView
+
+    view = PredictionView.from_json({"path": "a.jpg", "model_id": "isn", "provider": "cpu", "scene_network": "urban",
+                                     "scene_source": "head:isn"})
+    assert scene_note(view) == "Located by the urban network; scene type from head:isn"
+    assert scene_note(PredictionView.from_json({"path": "a.jpg", "model_id": "m", "provider": "cpu"})) == ""
