@@ -2,7 +2,39 @@
 // coasts at 1:10m, lakes, rivers and first-level admin lines at 1:50m, and place labels chosen by population as
 // the user zooms. Shared by the app's live page and the exported trip map. Names go into the DOM as textContent.
 "use strict";
+(function () {
+  // A ring crossing the antimeridian is drawn in one piece: after each jump of more than 180 degrees the rest of the
+  // ring continues by +-360 (Eurasia then runs on past 180 to Chukotka instead of being drawn across the whole map).
+  // A ring that does not come back (Antarctica, closed along the antimeridian and the pole) is left as it is.
+  function unwrapRing(ring) {
+    let offset = 0;
+    let crosses = false;
+    const out = [ring[0]];
+    for (let i = 1; i < ring.length; i++) {
+      const step = ring[i][0] - ring[i - 1][0];
+      if (step > 180) { offset -= 360; crosses = true; } else if (step < -180) { offset += 360; crosses = true; }
+      out.push(offset ? [ring[i][0] + offset, ring[i][1]] : ring[i]);
+    }
+    return crosses && offset === 0 ? out : ring;
+  }
+  function unwrap(geojson) {
+    const fix = (geometry) => {
+      if (!geometry) return;
+      if (geometry.type === "Polygon") geometry.coordinates = geometry.coordinates.map(unwrapRing);
+      if (geometry.type === "MultiPolygon") geometry.coordinates = geometry.coordinates.map((p) => p.map(unwrapRing));
+      if (geometry.type === "LineString") geometry.coordinates = unwrapRing(geometry.coordinates);
+      if (geometry.type === "MultiLineString") geometry.coordinates = geometry.coordinates.map(unwrapRing);
+    };
+    if (geojson.type === "FeatureCollection") geojson.features.forEach((f) => fix(f.geometry));
+    else if (geojson.type === "Feature") fix(geojson.geometry);
+    else fix(geojson);
+    return geojson;
+  }
+  window.geotaggerUnwrap = unwrap; // the tests check the land layer with it
+})();
+
 window.geotaggerBasemap = function (map, options) {
+  const unwrap = window.geotaggerUnwrap;
   const opts = options || {};
   const state = { labels: 0, land: 0, lakes: 0, rivers: 0 };
   const basePane = map.createPane("gtBase");
@@ -12,26 +44,6 @@ window.geotaggerBasemap = function (map, options) {
   labelPane.style.pointerEvents = "none";
   const renderer = L.canvas({ pane: "gtBase", padding: 0.3 });
 
-  // A ring crossing the antimeridian is drawn in one piece: its western points move east by 360 degrees.
-  function unwrapRing(ring) {
-    let crosses = false;
-    for (let i = 1; i < ring.length; i++) if (Math.abs(ring[i][0] - ring[i - 1][0]) > 180) { crosses = true; break; }
-    if (!crosses) return ring;
-    const shifted = ring.map((p) => [p[0] < 0 ? p[0] + 360 : p[0], p[1]]);
-    const lons = shifted.map((p) => p[0]);
-    return Math.max(...lons) - Math.min(...lons) < 180 ? shifted : ring;
-  }
-  function unwrap(geojson) {
-    const fix = (geometry) => {
-      if (!geometry) return;
-      if (geometry.type === "Polygon") geometry.coordinates = geometry.coordinates.map(unwrapRing);
-      if (geometry.type === "MultiPolygon") geometry.coordinates = geometry.coordinates.map((p) => p.map(unwrapRing));
-    };
-    if (geojson.type === "FeatureCollection") geojson.features.forEach((f) => fix(f.geometry));
-    else if (geojson.type === "Feature") fix(geojson.geometry);
-    else fix(geojson);
-    return geojson;
-  }
   function layer(geojson, style) {
     return L.geoJSON(geojson, { pane: "gtBase", renderer: renderer, interactive: false, style: style,
       smoothFactor: 1.5 });
@@ -42,7 +54,7 @@ window.geotaggerBasemap = function (map, options) {
   if (countries && window.topojson) {
     const land = unwrap(topojson.feature(countries, countries.objects.land));
     layers.land = layer(land, { color: "#7c8a7a", weight: 0.8, fillColor: "#eef0e4", fillOpacity: 1 }).addTo(map);
-    layers.borders = layer(topojson.mesh(countries, countries.objects.countries, (a, b) => a !== b),
+    layers.borders = layer(unwrap(topojson.mesh(countries, countries.objects.countries, (a, b) => a !== b)),
       { color: "#8a6f8f", weight: 1, fill: false, opacity: 0.8 }).addTo(map);
     state.land = land.features ? land.features.length : 1;
   }

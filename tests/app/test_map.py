@@ -245,3 +245,21 @@ def test_online_tiles_unreachable_fall_back_with_message(qtbot):
     view.close()
     view.deleteLater()
     qtbot.wait(50)
+
+
+def test_offline_land_has_no_band_across_the_map(qtbot, map_view):
+    # Eurasia's ring runs from Portugal (-9) past 180 to Chukotka: drawn as stored, its jump back across the
+    # antimeridian painted a band of land across the whole map at 65-70 N. Only Antarctica may keep such a jump.
+    script = """(() => {
+      const land = window.geotaggerUnwrap(topojson.feature(GEOTAGGER_COUNTRIES, GEOTAGGER_COUNTRIES.objects.land));
+      const rings = land.features.flatMap(f => f.geometry.type === "Polygon" ? f.geometry.coordinates
+                                                 : f.geometry.coordinates.flat());
+      const jumping = rings.filter(r => r.some((p, i) => i && Math.abs(p[0] - r[i - 1][0]) > 180));
+      const square = {type: "Polygon", coordinates: [[[170, 60], [-170, 60], [-170, 70], [170, 70], [170, 60]]]};
+      return JSON.stringify({rings: rings.length,
+                             outside_antarctica: jumping.filter(r => r.some(p => p[1] > -60)).length,
+                             fixed: window.geotaggerUnwrap(square).coordinates[0].map(p => p[0])});
+    })()"""
+    result = json.loads(run_js(qtbot, map_view, script))
+    assert result["rings"] > 100 and result["outside_antarctica"] == 0
+    assert result["fixed"] == [170, 190, 190, 170, 170]
