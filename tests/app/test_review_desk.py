@@ -45,8 +45,8 @@ def test_enter_delete_and_paste_advance_to_the_next_photo_to_review(qtbot, make_
         qtbot.waitUntil(lambda: item(window, remaining[0]).state == "accepted", timeout=10_000)
         if len(remaining) > 1:
             qtbot.waitUntil(lambda: window.current_item().path.name != remaining[0], timeout=10_000)
-        else:  # that was the last one: the status bar says so
-            assert "No photo left to review" in window.statusBar().currentMessage()
+        else:  # that was the last one: the status bar says so once the saving job has finished
+            qtbot.waitUntil(lambda: "No photo left to review" in window.statusBar().currentMessage(), timeout=10_000)
     assert window.counts.text().startswith("4 photos")
     # the confidence filter keeps positions from the file, a track, a neighbour or the user
     window.confidence_filter.setValue(100)  # no model guess is that sure
