@@ -7,12 +7,12 @@ it again to show the reason, so what the GUI and the CLI say can never be staler
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from geocore.fusion import FusedDecision, LocationProposal, VisualEvidence, fuse
 from geocore.library.records import DecisionRecord
-from geocore.timesync.store import visual_from_payload
 from geocore.vocabulary import DecisionState, source_of
 
 
@@ -30,11 +30,23 @@ class Assessment:
 
 
 def visual_evidence(payload_json: str | None) -> VisualEvidence | None:
-    """The visual check from a cached prediction payload (None: no prediction, no S2 cell in it, or the model said
-    the photo looks like no place it knows: its cells are then no evidence either way)."""
-    if payload_json and '"unknown_place": "' in payload_json:
+    """The visual check from a cached prediction payload (`PhotoPrediction.to_json()`); None when there is no
+    prediction, no S2 cell in it, or the model said the photo looks like no place it knows (its cells are then no
+    evidence either way).
+
+    Only S2 cells take part: a prediction gives an S2 cell its token as its label, a semantic area a name.
+    """
+    if not payload_json:
         return None
-    return visual_from_payload(payload_json)
+    try:
+        payload = json.loads(payload_json)
+        if payload.get("unknown_place") is not None:
+            return None
+        cells = [(str(c["key"]), float(c["probability"])) for c in payload.get("hierarchy_top") or []
+                 if c.get("label") == c.get("key")]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None  # an unreadable cache entry only costs the visual check
+    return VisualEvidence.from_top_cells(cells)
 
 
 def _proposal(decision: DecisionRecord) -> LocationProposal:
