@@ -63,6 +63,12 @@ class ExportCheck:
         """The largest difference over all outputs."""
         return max(self.max_abs_diff.values())
 
+    def require_parity(self) -> ExportCheck:
+        """This check, or ExportError when onnxruntime and torch differ by more than TOLERANCE anywhere."""
+        if self.worst > TOLERANCE:
+            raise ExportError(f"ONNX differs from torch by {self.worst:.2e} (> {TOLERANCE}): {self.max_abs_diff}")
+        return self
+
 
 @dataclass
 class CardFields:
@@ -208,9 +214,7 @@ def export_bundle(
     _check_partitionings(model, partitionings)
     model_bytes = export_onnx(model, fields.input_size_px)
     images = check_images if check_images is not None else _check_batch(fields)
-    check = check_against_torch(model, model_bytes, images)
-    if check.worst > TOLERANCE:
-        raise ExportError(f"ONNX differs from torch by {check.worst:.2e} (> {TOLERANCE}): {check.max_abs_diff}")
+    check = check_against_torch(model, model_bytes, images).require_parity()
     if int8_calibration is not None:
         model_bytes, check = _quantise_checked(model, model_bytes, int8_calibration, check)
     if weights_fp16:  # real photos, when there are any, say more than noise about how far probabilities move

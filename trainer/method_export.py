@@ -20,7 +20,6 @@ from trainer.export import (
     INPUT_NAME,
     MAX_IR_VERSION,
     OPSET,
-    TOLERANCE,
     CardFields,
     ExportCheck,
     ExportError,
@@ -48,9 +47,7 @@ def export_isn_bundle(
     size = fields.input_size_px
     images = check_images if check_images is not None else torch.randn(
         3, 3, size, size, generator=torch.Generator().manual_seed(0))
-    check = check_against_torch(model, model_bytes, images)
-    if check.worst > TOLERANCE:
-        raise ExportError(f"ONNX differs from torch by {check.worst:.2e} (> {TOLERANCE}): {check.max_abs_diff}")
+    check = check_against_torch(model, model_bytes, images).require_parity()
     contents = {"model.onnx": model_bytes, "heads.npz": head_weights_npz(model)}
     partition_refs, hierarchy_ref = geography_files(partitionings, hierarchy, contents)
     networks = SceneNetworksSpec(model.threshold, {label: model.network_heads(label) for label in model.scene_labels})
@@ -159,9 +156,7 @@ def export_translocator_bundle(
     model_bytes = translocator_onnx(model, segmentation)
     images = check_images if check_images is not None else torch.randn(
         3, 3, size, size, generator=torch.Generator().manual_seed(0))
-    check = check_translocator(model, segmentation, model_bytes, images)
-    if check.worst > TOLERANCE:
-        raise ExportError(f"ONNX differs from torch by {check.worst:.2e} (> {TOLERANCE}): {check.max_abs_diff}")
+    check = check_translocator(model, segmentation, model_bytes, images).require_parity()
     contents = {"model.onnx": model_bytes, "heads.npz": head_weights_npz(model)}  # type: ignore[arg-type]
     partition_refs, hierarchy_ref = geography_files(partitionings, hierarchy, contents)
     training = {**fields.training, "method": "TransLocator: dual-branch ViT (RGB + segmentation map), CLS fusion "

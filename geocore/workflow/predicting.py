@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,8 +91,6 @@ class PredictUseCases:
                 yield Outcome(record.path, Status.SKIPPED, "unsupported", reason, record.id,
                               _error_record(record.path, predictor, reason))
             elif record.id not in todo_ids:
-                import json
-
                 yield Outcome(record.path, Status.OK, "cached", "", record.id,
                               json.loads(cached[record.id].payload_json or "{}"))
             else:
