@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_REFUSED, EXIT_BAD_INPUT = 1, 2
+from trainer.cli.checked import run_checked
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,16 +39,14 @@ def run_import_geoclip(args: argparse.Namespace) -> int:
     from geocore.geo.coordinates_file import CoordinateFileError, read_coordinates
     from trainer.importers.geoclip import GeoclipImportError, import_geoclip
 
-    try:
+    def build() -> tuple[Path, dict]:
         gallery = read_coordinates(args.gallery, None, None) if args.gallery else None
-        path, report = import_geoclip(args.out, args.clip, gallery, args.tau_min, args.tau_max, args.model_id,
-                                      say=_say)
-    except (CoordinateFileError, OSError) as error:
-        print(f"geotag-train import geoclip: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except GeoclipImportError as error:
-        print(f"geotag-train import geoclip: refused: {error}", file=sys.stderr)
-        return EXIT_REFUSED
+        return import_geoclip(args.out, args.clip, gallery, args.tau_min, args.tau_max, args.model_id, say=_say)
+
+    status, built = run_checked("import geoclip", build, (CoordinateFileError, OSError), GeoclipImportError)
+    if status:
+        return status
+    path, report = built
     measured = report["hierarchy_vs_geoclip"]
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); against GeoCLIP's torch forward on "
           f"{report['check_photos']} photos: embedding cosine >= {report['embedding_min_cosine']}, gallery logits "
@@ -63,13 +61,12 @@ def run_import_places365(args: argparse.Namespace) -> int:
     from trainer.export import ExportError
     from trainer.importers.places365 import Places365Error, import_places365
 
-    try:
-        path, worst = import_places365(args.weights, args.categories, args.hierarchy, args.out, args.model_id)
-    except (Places365Error, OSError) as error:
-        print(f"geotag-train import places365: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ExportError as error:
-        print(f"geotag-train import places365: refused: {error}", file=sys.stderr)
-        return EXIT_REFUSED
+    status, built = run_checked(
+        "import places365",
+        lambda: import_places365(args.weights, args.categories, args.hierarchy, args.out, args.model_id),
+        (Places365Error, OSError), ExportError)
+    if status:
+        return status
+    path, worst = built
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); onnxruntime vs torch max abs diff {worst:.2e}")
     return 0

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_REFUSED, EXIT_BAD_INPUT = 1, 2
+from trainer.cli.checked import EXIT_BAD_INPUT, run_checked
+
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".tif", ".tiff")
 
 
@@ -67,14 +68,11 @@ def run_import_segmentation(args: argparse.Namespace) -> int:
     """Check the graph on a test input and write the .geoseg file."""
     from trainer.segmentation import SegmentationError, import_segmentation, load_segmentation
 
-    try:
-        path = import_segmentation(args.onnx, args.classes, args.out, args.input_size)
-    except OSError as error:
-        print(f"geotag-train import segmentation: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except SegmentationError as error:
-        print(f"geotag-train import segmentation: refused: {error}", file=sys.stderr)
-        return EXIT_REFUSED
+    status, path = run_checked("import segmentation",
+                               lambda: import_segmentation(args.onnx, args.classes, args.out, args.input_size),
+                               OSError, SegmentationError)
+    if status:
+        return status
     model = load_segmentation(path)
     print(f"wrote {path}: {len(model.class_names)} classes, {model.output} output, {model.input_size_px} px input")
     return 0
@@ -112,16 +110,12 @@ def run_isn(args: argparse.Namespace) -> int:
     from trainer.export import ExportError
     from trainer.isn_training import train_isn_bundle
 
-    try:
-        path, check, report = train_isn_bundle(args.csv, args.images, args.partitionings, args.out, args.model_id,
-                                               args.backbone, args.input_size, args.epochs, args.lr,
-                                               pretrained=args.backbone != "tiny")
-    except (OSError, ValueError) as error:
-        print(f"geotag-train isn: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ExportError as error:
-        print(f"geotag-train isn: refused: {error}", file=sys.stderr)
-        return EXIT_REFUSED
+    status, built = run_checked("isn", lambda: train_isn_bundle(
+        args.csv, args.images, args.partitionings, args.out, args.model_id, args.backbone, args.input_size,
+        args.epochs, args.lr, pretrained=args.backbone != "tiny"), (OSError, ValueError), ExportError)
+    if status:
+        return status
+    path, check, report = built
     print(f"wrote {path}: {report.summary()}; onnxruntime vs torch max abs diff {check.worst:.2e}")
     return 0
 
@@ -132,15 +126,12 @@ def run_translocator(args: argparse.Namespace) -> int:
     from trainer.segmentation import SegmentationError
     from trainer.translocator_training import train_translocator_bundle
 
-    try:
-        path, check, report = train_translocator_bundle(
-            args.csv, args.images, args.partitionings, args.segmentation, args.out, args.model_id, args.layout,
-            args.vit_weights, args.epochs, args.lr, args.cache)
-    except (OSError, ValueError, SegmentationError) as error:
-        print(f"geotag-train translocator: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (ExportError, RuntimeError) as error:  # RuntimeError: ViT weights of another layout
-        print(f"geotag-train translocator: refused: {error}", file=sys.stderr)
-        return EXIT_REFUSED
+    status, built = run_checked("translocator", lambda: train_translocator_bundle(
+        args.csv, args.images, args.partitionings, args.segmentation, args.out, args.model_id, args.layout,
+        args.vit_weights, args.epochs, args.lr, args.cache),
+        (OSError, ValueError, SegmentationError), (ExportError, RuntimeError))  # RuntimeError: another ViT layout
+    if status:
+        return status
+    path, check, report = built
     print(f"wrote {path}: {report.summary()}; onnxruntime vs torch max abs diff {check.worst:.2e}")
     return 0
