@@ -16,12 +16,13 @@ from typing import BinaryIO
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from geocore.library import jpeg, provenance, xmp
+from geocore.library import jpeg, jpeg_metadata, provenance, xmp
 from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, Truncated
 from geocore.library.formats import Kind
 from geocore.library.gps import GpsFix, dms_rationals_to_degrees
 from geocore.library.tiffio import TiffView, read_gps_fix
 
+HEAD_READ_BYTES = 64 * 1024  # what a scan reads of each file (scanner.HEAD_BYTES)
 _heif_lock = threading.Lock()
 _heif_registered = False
 # warnings.catch_warnings swaps process-wide state: one Pillow metadata read at a time keeps captures apart.
@@ -207,37 +208,92 @@ def _from_raw_tiff(path: Path) -> PhotoMetadata:
         return PhotoMetadata()
 
 
-def read_metadata(path: Path, kind: Kind) -> PhotoMetadata:
-    """Metadata of one photo; EXIF GPS wins over a sidecar's. Raises LibraryError for unreadable files."""
-    try:
-        if kind is Kind.JPEG:
-            _check_jpeg_complete(path)
-        meta = _from_image(path, kind)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:  # the bomb guard is off: see above
-        if kind is not Kind.RAW:
-            if isinstance(exc, (PermissionError, FileNotFoundError)):
-                raise
-            raise LibraryError(ErrorKind.CORRUPT, path, f"cannot read image: {exc}") from None
-        meta = _from_raw_tiff(path)
-    if meta.gps is None:
+def read_metadata(path: Path, kind: Kind, head: bytes | None = None, sidecars: bool = True) -> PhotoMetadata:
+    """Metadata of one photo; EXIF GPS wins over a sidecar's. Raises LibraryError for unreadable files.
+
+    `head`: the file's first bytes when the caller has read them (a scan has): a well-formed JPEG is then read from
+    them alone. `sidecars=False`: the caller knows there is no sidecar (the scan's folder listing found none).
+    """
+    meta = _from_jpeg_head(path, head) if kind is Kind.JPEG and head is not None else None
+    if meta is None:
+        meta = _from_file(path, kind)
+    if meta.gps is None and sidecars:
         sidecar_gps = read_sidecar_gps(path)
         if sidecar_gps is not None:
             meta = PhotoMetadata(**{**meta.__dict__, "gps": sidecar_gps, "gps_source": "xmp"})
     return meta
 
 
+def _from_file(path: Path, kind: Kind) -> PhotoMetadata:
+    try:
+        if kind is Kind.JPEG:
+            _check_jpeg_complete(path)
+        return _from_image(path, kind)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:  # the bomb guard is off: see above
+        if kind is not Kind.RAW:
+            if isinstance(exc, (PermissionError, FileNotFoundError)):
+                raise
+            raise LibraryError(ErrorKind.CORRUPT, path, f"cannot read image: {exc}") from None
+        return _from_raw_tiff(path)
+
+
+def _from_jpeg_head(path: Path, head: bytes) -> PhotoMetadata | None:
+    """A well-formed JPEG's metadata from its head (jpeg_metadata), None when Pillow must read it."""
+    try:
+        found = jpeg_metadata.read_head(head)
+        if not _ends_with_image_end(path, head, found.sos):
+            return None
+        exif = jpeg_metadata.read_exif(found.exif) if found.exif is not None else jpeg_metadata.ExifValues()
+    except jpeg_metadata.Decline:
+        return None
+    gps = _gps_from_pil(exif.gps) if exif.gps is not None else None
+    gps_source = "exif" if gps is not None else None
+    if gps is None and found.xmp is not None:
+        gps = _xmp_gps(found.xmp)
+        gps_source = "xmp" if gps is not None else None
+    orientation = exif.orientation if exif.orientation is not None else jpeg_metadata.xmp_orientation(found.xmp)
+    return PhotoMetadata(
+        width=found.width, height=found.height,
+        capture_time=_with_subseconds(exif_time_to_iso(exif.date_original), exif.subsec_original)
+        or _with_subseconds(exif_time_to_iso(exif.date_digitized), exif.subsec_digitized),
+        capture_offset=_text(exif.offset_original), make=_text(exif.make), model=_text(exif.model),
+        orientation=orientation if 1 <= (orientation or 0) <= 8 else None, gps=gps, gps_source=gps_source,
+    )
+
+
+def _ends_with_image_end(path: Path, head: bytes, sos: int) -> bool:
+    """The truncation check of _check_jpeg_complete on the head: True when the file ends in EOI (or, all in the
+    head, has one after its SOS); False sends the file to the full check."""
+    if len(head) < HEAD_READ_BYTES:  # the whole file
+        return head[-2:] == b"\xff\xd9" or head.find(b"\xff\xd9", sos) >= 0
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(-2, io.SEEK_END)
+            return handle.read(2) == b"\xff\xd9"
+    except OSError:
+        return False
+
+
 def _xmp_gps(packet: bytes) -> GpsFix | None:
+    if not _may_hold_gps(packet):
+        return None
     try:
         return xmp.read_location(packet)
     except CorruptMetadata:
         return None
 
 
+def _may_hold_gps(packet: bytes) -> bool:
+    """False only when `packet` cannot name a GPS position (UTF-8 text without the name): no XML parse then. A
+    NUL near the start may be UTF-16/32 text, which the parser reads."""
+    return b"GPSLatitude" in packet or b"\x00" in packet[:64] or packet[:2] in (b"\xff\xfe", b"\xfe\xff")
+
+
 def read_sidecar_gps(photo: Path) -> GpsFix | None:
     """GPS from either sidecar naming style, None when absent or unreadable."""
     for candidate in xmp.existing_sidecars(photo):
         data = xmp.read_sidecar(candidate)
-        if data is None:
+        if data is None or not _may_hold_gps(data):
             continue
         try:
             fix = xmp.read_location(data)

@@ -63,6 +63,7 @@ class FoundFile:
     size: int
     mtime_ns: int
     sidecar_mtime_ns: int | None
+    sidecars_listed: bool = False  # True: the walk listed the folder, so sidecar_mtime_ns None means "none"
 
 
 def head_hash(path: Path | str) -> tuple[str, bytes]:
@@ -129,7 +130,8 @@ def walk_photos(folders: Iterable[Path | str], issues: list[ScanIssue], include_
                 elif is_photo_name(entry.name):
                     st = entry.stat()
                     if stat.S_ISREG(st.st_mode):
-                        yield FoundFile(entry.path, st.st_size, st.st_mtime_ns, _sidecar_mtime(entry.name, sidecars))
+                        yield FoundFile(entry.path, st.st_size, st.st_mtime_ns, _sidecar_mtime(entry.name, sidecars),
+                                        sidecars_listed=True)
             except OSError as exc:
                 issues.append(ScanIssue(entry.path, error_from_os(exc, entry.path).kind.value, str(exc)))
         stack.extend(reversed(subfolders))
@@ -149,7 +151,8 @@ def inspect_file(found: FoundFile) -> dict:
             raise LibraryError(ErrorKind.CORRUPT, found.path, "empty file")
         if kind is Kind.UNKNOWN:
             raise LibraryError(ErrorKind.UNSUPPORTED, found.path, "not a recognised image format")
-        meta = read_metadata(Path(found.path), kind)
+        meta = read_metadata(Path(found.path), kind, head=head,
+                             sidecars=found.sidecar_mtime_ns is not None or not found.sidecars_listed)
         if meta.warnings:  # readable, so no error kind: the note goes with the photo (per-file report)
             row["error"] = "; ".join(meta.warnings)
     except LibraryError as exc:
