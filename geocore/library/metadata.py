@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from geocore.library import jpeg, jpeg_metadata, provenance, xmp
+from geocore.library import jpeg, jpeg_metadata, png, provenance, xmp
 from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, Truncated
 from geocore.library.formats import Kind
 from geocore.library.gps import GpsFix, dms_rationals_to_degrees
@@ -159,6 +159,8 @@ def _from_image(path: Path, kind: Kind) -> PhotoMetadata:
         _ensure_heif_opener()
     with _pillow_warnings() as notes, _open_for_metadata(path) as image:
         exif = image.getexif()
+        if kind is Kind.PNG and not exif and (legacy := png.legacy_exif(path.read_bytes())) is not None:
+            exif.load(legacy)  # a 'Raw profile type APP1' text chunk, which Pillow does not read
         width, height = image.size
         sub = exif.get_ifd(0x8769)
         gps = _gps_from_pil(exif.get_ifd(0x8825))

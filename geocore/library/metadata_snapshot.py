@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from geocore.library import heif, xmp
+from geocore.library import heif, png, xmp
 from geocore.library.errors import CorruptMetadata
 
 Key = tuple[Any, ...]
@@ -493,8 +493,9 @@ def _png(data: bytes) -> Parsed:
             break
         body = data[position + 8 : position + 8 + length]
         packet = _png_xmp(body) if type_ == b"iTXt" else None
-        if type_ == b"eXIf":
-            parsed.add_block(parse_tiff(body, "exif"))
+        legacy = _png_raw_profile(type_, body)
+        if type_ == b"eXIf" or legacy is not None:  # a raw profile's EXIF is the EXIF a write converts to eXIf
+            parsed.add_block(parse_tiff(body if legacy is None else legacy, "exif"))
         elif packet is not None and ("xmp", "@present") not in parsed.entries:
             parsed.entries.update(xmp_properties(packet))
         else:
@@ -504,6 +505,15 @@ def _png(data: bytes) -> Parsed:
             break
     parsed.entries[("png", "@tail")] = Span(data, position, len(data))
     return parsed
+
+
+def _png_raw_profile(type_: bytes, body: bytes) -> bytes | None:
+    """The TIFF of an EXIF raw profile text chunk (ImageMagick's hex form), None for any other chunk."""
+    try:
+        found = png.raw_profile_tiff(type_, body)
+    except CorruptMetadata:
+        return None  # unreadable: compared as the chunk's bytes
+    return found[0] if found else None
 
 
 def _png_xmp(body: bytes) -> bytes | None:

@@ -4,6 +4,12 @@ PNG chunks carry their own length and CRC, so a chunk can be rewritten where it 
 are never touched. A write updates the existing eXIf and XMP chunks where they are, or adds them just before the
 first IDAT (PNG 1.5 wants eXIf there; readers such as exiftool and exiv2 find XMP there too). A compressed XMP
 chunk or a second eXIf is refused rather than left contradicting the new position.
+
+Files that went through ImageMagick (and older PHP/GIMP pipelines) keep EXIF as a hex "raw profile" in a text
+chunk (tEXt, zTXt or iTXt keyword `Raw profile type exif` or `Raw profile type APP1`), which exiftool, exiv2 and
+Pillow read. A write converts it: the same EXIF, with the new GPS, goes into an eXIf chunk (what Apple's and
+Google's readers look for) and the raw profile is removed, so no reader sees two positions and no tag is lost. A
+file holding both forms, or two raw profiles, is refused. Strip edits a raw profile where it stands.
 """
 
 from __future__ import annotations
@@ -20,6 +26,11 @@ from geocore.library.tiffio import new_exif_tiff, set_gps_patches, strip_gps_pat
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 XMP_KEYWORD = b"XML:com.adobe.xmp"
+RAW_PROFILE_KEYWORDS = (b"Raw profile type exif", b"Raw profile type APP1")
+EXIF_HEADER = b"Exif\x00\x00"
+TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+# zlib output of a hostile raw profile is capped: an EXIF block is at most 64 KiB in JPEG, far less in practice.
+MAX_PROFILE_TEXT = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,109 @@ def read_chunks(data: bytes) -> list[Chunk]:
     return chunks
 
 
+@dataclass(frozen=True)
+class RawProfile:
+    """An EXIF raw profile in a text chunk: the chunk, its keyword, the TIFF inside and whether 'Exif\\0\\0' led."""
+
+    chunk: Chunk
+    keyword: bytes
+    tiff: bytes
+    exif_header: bool
+
+
+def _inflate(compressed: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    text = inflater.decompress(compressed, MAX_PROFILE_TEXT)
+    if inflater.unconsumed_tail:
+        raise CorruptMetadata("raw profile larger than 16 MiB; not read")
+    return text
+
+
+def _text_of(type_: bytes, body: bytes) -> tuple[bytes, bytes]:
+    """Keyword and (decompressed) text of a tEXt, zTXt or iTXt chunk body; zlib.error for bad compression."""
+    keyword, _, rest = body.partition(b"\x00")
+    if type_ == b"tEXt":
+        return keyword, rest
+    if type_ == b"zTXt":
+        return keyword, _inflate(rest[1:])
+    compressed = rest[:1] == b"\x01"
+    text = rest[2:].partition(b"\x00")[2].partition(b"\x00")[2]
+    return keyword, _inflate(text) if compressed else text
+
+
+def _decode_raw_profile(text: bytes) -> bytes:
+    """The bytes of ImageMagick's layout: newline, profile name, newline, length, newline, hex digits."""
+    lines = text.lstrip(b"\n").split(b"\n", 2)
+    if len(lines) < 3 or not lines[1].strip().isdigit():
+        raise CorruptMetadata("raw profile without its length line")
+    payload = bytes.fromhex(lines[2].decode("ascii"))
+    if len(payload) != int(lines[1]):
+        raise CorruptMetadata(f"raw profile says {int(lines[1])} bytes, holds {len(payload)}")
+    return payload
+
+
+def _encode_raw_profile(name: bytes, payload: bytes) -> bytes:
+    """ImageMagick's layout of a raw profile (72 hex digits a line)."""
+    digits = payload.hex().encode("ascii")
+    lines = b"\n".join(digits[i : i + 72] for i in range(0, len(digits), 72))
+    return b"\n" + name + b"\n" + f"{len(payload):8d}".encode("ascii") + b"\n" + lines + b"\n"
+
+
+def raw_profile_tiff(type_: bytes, body: bytes) -> tuple[bytes, bool] | None:
+    """The TIFF of an EXIF raw profile chunk body (and whether 'Exif\\0\\0' led it); None for other chunks.
+
+    CorruptMetadata when the keyword says EXIF but the text is not a readable profile.
+    """
+    if type_ not in TEXT_CHUNKS or not body.startswith(RAW_PROFILE_KEYWORDS):
+        return None
+    try:
+        keyword, text = _text_of(type_, body)
+        if keyword not in RAW_PROFILE_KEYWORDS:
+            return None
+        payload = _decode_raw_profile(text)
+    except (zlib.error, ValueError, UnicodeDecodeError) as exc:
+        raise CorruptMetadata(f"unreadable raw EXIF profile: {exc}") from None
+    if payload.startswith(EXIF_HEADER):
+        return payload[len(EXIF_HEADER):], True
+    if payload[:4] in (b"II*\x00", b"MM\x00*"):
+        return payload, False
+    if keyword == b"Raw profile type APP1":
+        return None  # an APP1 profile may hold XMP or another APP1 payload: not EXIF
+    raise CorruptMetadata("raw EXIF profile without a TIFF header")
+
+
+def raw_profiles(data: bytes, chunks: list[Chunk]) -> list[RawProfile]:
+    """The EXIF raw profiles among `chunks`."""
+    found = []
+    for chunk in chunks:
+        if chunk.type in TEXT_CHUNKS:
+            body = data[chunk.data_start : chunk.data_start + chunk.length]
+            parsed = raw_profile_tiff(chunk.type, body)
+            if parsed is not None:
+                found.append(RawProfile(chunk, body.partition(b"\x00")[0], *parsed))
+    return found
+
+
+def _raw_profile_chunk(data: bytes, profile: RawProfile, tiff: bytes) -> bytes:
+    """The profile's chunk holding `tiff` instead, in the same chunk type, compression and profile name."""
+    chunk = profile.chunk
+    body = data[chunk.data_start : chunk.data_start + chunk.length]
+    _keyword, text = _text_of(chunk.type, body)
+    name = text.lstrip(b"\n").split(b"\n", 1)[0]
+    new_text = _encode_raw_profile(name, (EXIF_HEADER if profile.exif_header else b"") + tiff)
+    keyword, _, rest = body.partition(b"\x00")
+    if chunk.type == b"tEXt":
+        new_body = keyword + b"\x00" + new_text
+    elif chunk.type == b"zTXt":
+        new_body = keyword + b"\x00" + rest[:1] + zlib.compress(new_text)
+    else:
+        language, _, after_language = rest[2:].partition(b"\x00")
+        translated, _, _old = after_language.partition(b"\x00")
+        encoded = zlib.compress(new_text) if rest[:1] == b"\x01" else new_text
+        new_body = keyword + b"\x00" + rest[:2] + language + b"\x00" + translated + b"\x00" + encoded
+    return _chunk_bytes(chunk.type, new_body)
+
+
 def _chunk_bytes(type_: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + type_ + body + struct.pack(">I", zlib.crc32(type_ + body))
 
@@ -93,10 +207,29 @@ def _xmp_packet(data: bytes, chunk: Chunk) -> bytes | None:
     return rest[2:].partition(b"\x00")[2].partition(b"\x00")[2]
 
 
-def _exif_chunk_patch(data: bytes, chunks: list[Chunk], fix: GpsFix, at: int) -> Patch:
+def _exif_chunk_patches(data: bytes, chunks: list[Chunk], fix: GpsFix, at: int) -> list[Patch]:
     exif = [c for c in chunks if c.type == b"eXIf"]
     if len(exif) > 1:
         raise CorruptMetadata(f"the file holds {len(exif)} eXIf chunks; not patched")
+    profiles = raw_profiles(data, chunks)
+    if profiles and (exif or len(profiles) > 1):
+        raise CorruptMetadata("the file holds EXIF twice (eXIf and raw profile text chunks); not patched")
+    if profiles:
+        return _converted_profile_patches(data, profiles[0], fix, at)
+    return [_exif_chunk_patch(data, exif, fix, at)]
+
+
+def _converted_profile_patches(data: bytes, profile: RawProfile, fix: GpsFix, at: int) -> list[Patch]:
+    """The raw profile's EXIF with `fix` as an eXIf chunk (where the profile was, if before IDAT); profile gone."""
+    chunk = profile.chunk
+    old = data[chunk.offset : chunk.end]
+    new_chunk = _chunk_bytes(b"eXIf", apply_patches(profile.tiff, set_gps_patches(profile.tiff, fix)))
+    if chunk.offset < at:
+        return [Patch(chunk.offset, old, new_chunk)]
+    return [Patch(at, b"", new_chunk), Patch(chunk.offset, old, b"")]
+
+
+def _exif_chunk_patch(data: bytes, exif: list[Chunk], fix: GpsFix, at: int) -> Patch:
     if not exif:
         tiff = new_exif_tiff()
         return Patch(at, b"", _chunk_bytes(b"eXIf", apply_patches(tiff, set_gps_patches(tiff, fix))))
@@ -127,13 +260,21 @@ def set_gps_png(data: bytes, fix: GpsFix, place: xmp.Place | None = None) -> lis
     first_idat = next((c.offset for c in chunks if c.type == b"IDAT"), None)
     if first_idat is None:
         raise CorruptMetadata("PNG without image data (IDAT)")
-    return [_exif_chunk_patch(data, chunks, fix, first_idat), _xmp_chunk_patch(data, chunks, fix, place, first_idat)]
+    return [*_exif_chunk_patches(data, chunks, fix, first_idat),
+            _xmp_chunk_patch(data, chunks, fix, place, first_idat)]
 
 
 def strip_location_png(data: bytes) -> list[Patch]:
-    """Patches removing EXIF GPS (eXIf) and XMP location (iTXt) from a PNG."""
+    """Patches removing EXIF GPS (eXIf, raw profiles) and XMP location (iTXt) from a PNG."""
     patches = []
-    for chunk in read_chunks(data):
+    chunks = read_chunks(data)
+    for profile in raw_profiles(data, chunks):
+        inner = strip_gps_patches(profile.tiff)
+        if inner:
+            chunk = profile.chunk
+            patches.append(Patch(chunk.offset, data[chunk.offset : chunk.end],
+                                 _raw_profile_chunk(data, profile, apply_patches(profile.tiff, inner))))
+    for chunk in chunks:
         if chunk.type == b"eXIf":
             tiff = data[chunk.data_start : chunk.data_start + chunk.length]
             inner = strip_gps_patches(tiff)
@@ -145,6 +286,18 @@ def strip_location_png(data: bytes) -> list[Patch]:
             if new_chunk is not None:
                 patches.append(Patch(chunk.offset, data[chunk.offset : chunk.end], new_chunk))
     return patches
+
+
+def legacy_exif(data: bytes) -> bytes | None:
+    """The TIFF of a PNG's EXIF raw profile when it has no eXIf chunk (what a reader should take), else None."""
+    try:
+        chunks = read_chunks(data)
+        if any(c.type == b"eXIf" for c in chunks):
+            return None
+        profiles = raw_profiles(data, chunks)
+    except CorruptMetadata:
+        return None
+    return profiles[0].tiff if profiles else None
 
 
 def image_chunks_unchanged(old: bytes, new: bytes) -> bool:
