@@ -34,7 +34,8 @@ def located_photos(data: DataConfig, report: SkipReport) -> LocatedPhotos:
     if data.source == "folders":
         return photos_from_folders(data.folders, report)
     assert data.csv is not None and data.images is not None
-    return resolve_image_paths(read_meta_csv(data.csv, report, data.scene_column), data.images, report)
+    return resolve_image_paths(read_meta_csv(data.csv, report, data.scene_column, data.scene_probabilities),
+                               data.images, report)
 
 
 def labelled_photos(
@@ -47,7 +48,7 @@ def labelled_photos(
 
 
 def _record_labeller(partitionings: Sequence[Partitioning]) -> Any:
-    def label(meta: dict[str, Any]) -> tuple[np.ndarray, int] | str:
+    def label(meta: dict[str, Any]) -> tuple[np.ndarray, int, None] | str:
         try:
             lat, lon = np.array([float(meta["lat"])]), np.array([float(meta["lon"])])
         except (TypeError, ValueError):
@@ -56,7 +57,7 @@ def _record_labeller(partitionings: Sequence[Partitioning]) -> Any:
         kept, classes = label_locations(["record"], lat, lon, partitionings, report)
         if not len(kept):
             return next(iter(report.counts))
-        return classes[0], int(meta.get("scene", NO_SCENE))
+        return classes[0], int(meta.get("scene", NO_SCENE)), None
 
     return label
 
@@ -66,13 +67,17 @@ def shard_dataset(
     report: SkipReport,
 ) -> ShardDataset:
     """A streamed dataset over shards; locations from the meta CSV (by record id) or per-record `.json`."""
-    labels: dict[str, tuple[np.ndarray, int]] = {}
+    labels: dict[str, tuple[Any, ...]] = {}
     if data.csv:
-        rows = read_meta_csv(data.csv, report, data.scene_column)
+        rows = read_meta_csv(data.csv, report, data.scene_column, data.scene_probabilities)
         kept, classes = label_locations(rows.names, rows.lat, rows.lon, partitionings, report)
-        labels = {rows.names[i]: (classes[n], int(rows.scene[i])) for n, i in enumerate(kept)}
+        probabilities = rows.scene_probabilities
+        labels = {rows.names[i]: (classes[n], int(rows.scene[i]), None if probabilities is None else probabilities[i])
+                  for n, i in enumerate(kept)}
+    # Scene probabilities come from the CSV only: a record located by its own .json would lack them.
+    label_fn = None if data.scene_probabilities else _record_labeller(partitionings)
     return ShardDataset(expand_shards(data.shards), labels, transform, min_side_px, data.shuffle_buffer, seed,
-                        label_fn=_record_labeller(partitionings))
+                        label_fn=label_fn, segmentation_cache=data.segmentation_cache)
 
 
 def build_dataset(
@@ -88,4 +93,10 @@ def build_dataset(
     photos, classes = labelled_photos(data, partitionings, report)
     if len(photos) == 0:
         raise NoUsableDataError(f"no usable photos in {data.csv or ', '.join(data.folders)}\n{report.summary()}")
-    return PhotoDataset(photos, classes, transform, min_side_px), report
+    class_maps, keys = None, None
+    if data.segmentation_cache:
+        from trainer.data.segmentation_cache import photo_key, read_photo_cache
+
+        class_maps = read_photo_cache(data.segmentation_cache)
+        keys = [photo_key(name, data.images if data.source == "csv" else None) for name in photos.names]
+    return PhotoDataset(photos, classes, transform, min_side_px, class_maps, keys), report

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from trainer.data.images import ImageReadError, has_image_extension, open_rgb
-from trainer.data.sources import NO_SCENE, Transform
+from trainer.data.sources import NO_SCENE, Transform, make_sample
 
 LOG = logging.getLogger(__name__)
 Record = tuple[str, bytes, dict[str, Any]]  # (id, encoded image, per-record metadata such as a WebDataset .json)
@@ -99,17 +98,24 @@ def distributed_position() -> tuple[int, int]:
 class ShardDataset(IterableDataset):
     """Located, labelled samples streamed from shards; records without a location are yielded as skip markers.
 
-    `labels` maps a record id to (class row, scene); ids missing there are counted as "no location". Records
-    carrying a WebDataset `.json` with lat/lon are labelled through `label_fn` instead.
+    `labels` maps a record id to (class row, scene[, S3 probabilities]); ids missing there are counted as "no
+    location". Records carrying a WebDataset `.json` with lat/lon are labelled through `label_fn` instead.
+    `segmentation_cache`: folder of the shards' class maps (trainer.data.segmentation_cache), streamed beside them.
     """
 
     def __init__(
-        self, shards: Sequence[str], labels: Mapping[str, tuple[np.ndarray, int]], transform: Transform,
+        self, shards: Sequence[str], labels: Mapping[str, tuple[Any, ...]], transform: Transform,
         min_side_px: int, shuffle_buffer: int = 1000, seed: int = 0, label_fn: Any = None,
+        segmentation_cache: str | None = None,
     ) -> None:
         super().__init__()
         self.shards, self.labels, self.transform = list(shards), labels, transform
         self.min_side_px, self.shuffle_buffer, self.seed, self.label_fn = min_side_px, shuffle_buffer, seed, label_fn
+        self.segmentation_cache = segmentation_cache
+        if segmentation_cache is not None:
+            from trainer.data.segmentation_cache import check_cache_covers
+
+            check_cache_covers(segmentation_cache, self.shards)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -127,11 +133,18 @@ class ShardDataset(IterableDataset):
         # same number of samples, so no rank waits long for the others (they stop together when one runs out).
         whole = len(order) - len(order) % total
         for shard in order[mine:whole:total]:
-            yield from iter_shard(shard)
-        remainder = (record for shard in order[whole:] for record in iter_shard(shard))
+            yield from self._records_of(shard)
+        remainder = (record for shard in order[whole:] for record in self._records_of(shard))
         for index, record in enumerate(remainder):
             if index % total == mine:
                 yield record
+
+    def _records_of(self, shard: str) -> Iterator[Record]:
+        if self.segmentation_cache is None:
+            return iter_shard(shard)
+        from trainer.data.segmentation_cache import records_with_maps
+
+        return records_with_maps(shard, self.segmentation_cache)
 
     def _shuffled(self, records: Iterator[Record]) -> Iterator[Record]:
         rank, _ = distributed_position()
@@ -148,7 +161,7 @@ class ShardDataset(IterableDataset):
         rng.shuffle(buffer)
         yield from buffer
 
-    def _label(self, record_id: str, meta: dict[str, Any]) -> tuple[np.ndarray, int] | str:
+    def _label(self, record_id: str, meta: dict[str, Any]) -> tuple[Any, ...] | str:
         if meta.get("malformed"):
             return "malformed record"
         for candidate in (record_id, meta.get("image_name")):  # tar keys drop the extension a meta CSV id keeps
@@ -164,11 +177,19 @@ class ShardDataset(IterableDataset):
             if isinstance(label, str):
                 yield {"skipped": label, "name": record_id}
                 continue
+            class_map = None
+            if self.segmentation_cache is not None:
+                from trainer.data.segmentation_cache import sample_class_map
+
+                class_map = sample_class_map(meta)
+                if isinstance(class_map, str):
+                    yield {"skipped": class_map, "name": record_id}
+                    continue
             try:
                 image = open_rgb(payload, self.min_side_px, name=record_id)
             except ImageReadError as error:
                 yield {"skipped": f"unreadable image: {error.reason}", "name": record_id}
                 continue
-            classes, scene = label
-            yield {"image": self.transform(image), "geo": torch.from_numpy(np.asarray(classes, dtype=np.int64)),
-                   "scene": torch.tensor(int(scene if scene is not None else NO_SCENE), dtype=torch.int64)}
+            classes, scene, probabilities = (*label, None)[:3]
+            yield make_sample(image, self.transform, classes, NO_SCENE if scene is None else scene, probabilities,
+                              class_map)

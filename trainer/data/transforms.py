@@ -24,6 +24,20 @@ def to_normalized_tensor(image: Image.Image, spec: InputSpec) -> torch.Tensor:
     return torch.from_numpy(normalise(pixels, spec)[0])
 
 
+Box = tuple[int, int, int, int]
+
+
+def class_map_crop(classes: Image.Image, image: Image.Image, box: Box, size: int, flip: bool) -> torch.Tensor:
+    """(size, size) int64 classes of the same region as `box` on `image` (class maps may be stored at another
+    resolution of the same frame), resized by nearest, flipped with the photo."""
+    scale_x, scale_y = classes.width / image.width, classes.height / image.height
+    scaled = (box[0] * scale_x, box[1] * scale_y, box[2] * scale_x, box[3] * scale_y)
+    crop = classes.resize((size, size), Image.Resampling.NEAREST, box=scaled)
+    if flip:
+        crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return torch.from_numpy(np.asarray(crop, dtype=np.int64).copy())
+
+
 def random_resized_crop_box(
     width: int, height: int, scale: tuple[float, float], ratio: tuple[float, float], generator: torch.Generator | None
 ) -> tuple[int, int, int, int]:
@@ -69,11 +83,18 @@ class TrainTransform:
         self.spec = input_spec(size, mean, std)
 
     def __call__(self, image: Image.Image, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.paired(image, None, generator)[0]
+
+    def paired(self, image: Image.Image, classes: Image.Image | None, generator: torch.Generator | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The photo's crop and the same crop of its class map (TransLocator's two branches see one region)."""
         box = random_resized_crop_box(image.width, image.height, self.scale, self.ratio, generator)
         crop = image.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box)
-        if float(torch.rand(1, generator=generator)) < self.flip_probability:
+        flip = float(torch.rand(1, generator=generator)) < self.flip_probability
+        if flip:
             crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        return to_normalized_tensor(crop, self.spec)
+        class_crop = None if classes is None else class_map_crop(classes, image, box, self.size, flip)
+        return to_normalized_tensor(crop, self.spec), class_crop
 
 
 class ResizeCenterCropTransform:
@@ -88,7 +109,15 @@ class ResizeCenterCropTransform:
         self.crops = CropSpec(1, "mean", resize)
 
     def __call__(self, image: Image.Image, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.paired(image, None, generator)[0]
+
+    def paired(self, image: Image.Image, classes: Image.Image | None, generator: torch.Generator | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The centre crop and the same region of the class map."""
         short_px = target_short_side(self.crops, self.spec.size_px, 1)
         resized = image.resize(resized_dimensions(image.width, image.height, short_px), Image.Resampling.BILINEAR)
         left, top, right, bottom = crop_boxes(resized.width, resized.height, 1, self.spec.size_px)[0]
-        return to_normalized_tensor(resized.crop((left, top, right, bottom)), self.spec)
+        tensor = to_normalized_tensor(resized.crop((left, top, right, bottom)), self.spec)
+        if classes is None:
+            return tensor, None
+        return tensor, class_map_crop(classes, resized, (left, top, right, bottom), self.spec.size_px, False)

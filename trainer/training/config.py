@@ -13,6 +13,9 @@ import yaml
 
 DATA_SOURCES = ("csv", "folders", "shards")
 BACKBONES = ("efficientnet_lite0", "resnet50", "tiny")
+METHODS = ("multitask", "isn", "translocator")  # ECCV'18 multi-task net, its individual scene networks, ECCV'22
+VIT_LAYOUTS = ("vit_b16", "tiny")
+OPTIMIZERS = ("sgd", "adamw")
 
 
 class ConfigError(ValueError):
@@ -30,6 +33,8 @@ class DataConfig:
     shards: list[str] = field(default_factory=list)  # msgpack/tar shard files, folders or glob patterns
     scene_column: str | None = None  # e.g. S3_Label; needs model.scene_classes
     shuffle_buffer: int = 1000  # samples held for shuffling streamed shards
+    scene_probabilities: bool = False  # read the CSV's Prob_indoor/natural/urban (ISNs train on p > threshold)
+    segmentation_cache: str | None = None  # folder from `geotag-train segment` (TransLocator's class maps)
 
 
 @dataclass
@@ -43,6 +48,11 @@ class ModelConfig:
     input_size: int = 224
     eval_resize: int = 256
     head_dropout: float = 0.0
+    method: str = "multitask"  # multitask | isn (one set of heads per scene) | translocator (dual-branch ViT)
+    isn_threshold: float = 0.3  # isn: an image trains the networks of the scenes it has more probability of
+    vit_layout: str = "vit_b16"  # translocator: vit_b16 (ImageNet ViT weights fit) | tiny (tests)
+    vit_weights: str | None = None  # translocator: timm-layout ViT-B/16 state dict initialising both branches
+    segmentation: str | None = None  # translocator: the .geoseg file whose class maps the cache holds
 
 
 @dataclass
@@ -63,6 +73,7 @@ class OptimConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     max_steps_per_epoch: int | None = None  # cap for quick trials and streamed data of unknown length
     crop_scale_min: float = 0.66
+    optimizer: str = "sgd"  # sgd (the reference recipe) | adamw (TransLocator's; momentum unused)
 
 
 @dataclass
@@ -129,6 +140,7 @@ def _resolve_data_paths(data: DataConfig, base: Path) -> None:
     data.csv, data.images = _absolute(data.csv, base), _absolute(data.images, base)
     data.folders = [str(_absolute(p, base)) for p in data.folders]
     data.shards = [str(_absolute(p, base)) for p in data.shards]
+    data.segmentation_cache = _absolute(data.segmentation_cache, base)
 
 
 def _check_data(data: DataConfig, key: str, scene_classes: int | None) -> None:
@@ -142,6 +154,31 @@ def _check_data(data: DataConfig, key: str, scene_classes: int | None) -> None:
         raise ConfigError(f"{key}.scene_column: set model.scene_classes to train a scene head")
     if data.shuffle_buffer < 1:
         raise ConfigError(f"{key}.shuffle_buffer: must be at least 1")
+    if data.scene_probabilities and not data.csv:
+        raise ConfigError(f"{key}.scene_probabilities: needs a meta CSV with Prob_indoor/natural/urban ({key}.csv)")
+
+
+def _check_method(config: RunConfig) -> None:
+    model = config.model
+    if model.method not in METHODS:
+        raise ConfigError(f"model.method: {model.method!r} is not one of {', '.join(METHODS)}")
+    if model.method == "isn":
+        if not config.train.scene_probabilities:
+            raise ConfigError("train.scene_probabilities: isn trains each scene's network on its images; set it "
+                              "true (meta CSV with Prob_indoor/natural/urban)")
+        if config.val is not None and not config.val.scene_probabilities:
+            raise ConfigError("val.scene_probabilities: the ISN loss needs them on the validation data too")
+        if not 0 <= model.isn_threshold < 1:
+            raise ConfigError("model.isn_threshold: must be in [0, 1)")
+    if model.method == "translocator":
+        if model.vit_layout not in VIT_LAYOUTS:
+            raise ConfigError(f"model.vit_layout: {model.vit_layout!r} is not one of {', '.join(VIT_LAYOUTS)}")
+        if not model.segmentation:
+            raise ConfigError("model.segmentation: translocator needs the .geoseg file of its class maps")
+        for name, data in (("train", config.train), ("val", config.val)):
+            if data is not None and not data.segmentation_cache:
+                raise ConfigError(f"{name}.segmentation_cache: translocator reads class maps from a cache "
+                                  "(`geotag-train segment`)")
 
 
 def validate(config: RunConfig) -> None:
@@ -156,6 +193,7 @@ def validate(config: RunConfig) -> None:
     if model.input_size < 16 or model.eval_resize < model.input_size:
         raise ConfigError("model.input_size must be >= 16 and model.eval_resize >= model.input_size")
     _check_data(config.train, "train", model.scene_classes)
+    _check_method(config)
     if config.val is not None:
         _check_data(config.val, "val", model.scene_classes)
     positive = {"optim.epochs": optim.epochs, "optim.batch_size": optim.batch_size, "optim.lr": optim.lr}
@@ -166,6 +204,8 @@ def validate(config: RunConfig) -> None:
         raise ConfigError("optim: num_workers and weight_decay must be >= 0, momentum in [0, 1)")
     if not 0 < optim.crop_scale_min <= 1:
         raise ConfigError("optim.crop_scale_min: must be in (0, 1]")
+    if optim.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"optim.optimizer: {optim.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
     if optim.device != "auto" and optim.device != "cpu" and not optim.device.startswith("cuda"):
         raise ConfigError(f"optim.device: {optim.device!r} is not auto, cpu or cuda[:N]")
 
@@ -179,6 +219,8 @@ def config_from_dict(data: Any, base_dir: str | Path = ".") -> RunConfig:
         if data_config is not None:
             _resolve_data_paths(data_config, base)
     config.model.partitionings = [str(_absolute(p, base)) for p in config.model.partitionings]
+    config.model.vit_weights = _absolute(config.model.vit_weights, base)
+    config.model.segmentation = _absolute(config.model.segmentation, base)
     config.runs_dir = str(_absolute(config.runs_dir, base))
     validate(config)
     return config

@@ -23,10 +23,9 @@ from trainer.data.builder import NoUsableDataError, build_dataset
 from trainer.data.labels import SkipReport
 from trainer.data.sources import collate_skipping
 from trainer.data.transforms import ResizeCenterCropTransform, TrainTransform
-from trainer.models import GeoModel, build_model
 from trainer.training import distributed as dist_utils
 from trainer.training.config import RunConfig, config_to_dict, load_config, save_config
-from trainer.training.loss import geo_scene_loss
+from trainer.training.methods import build_method_model, build_optimizer, forward, location_outputs, method_loss
 from trainer.training.run_folder import (
     BEST,
     LATEST,
@@ -52,7 +51,7 @@ class Session:
     dist: dist_utils.Distributed
     partitionings: list[Partitioning]
     hierarchy: Hierarchy
-    model: GeoModel
+    model: nn.Module  # GeoModel, IsnModel or TransLocator (config.model.method)
     wrapped: nn.Module
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
@@ -129,13 +128,11 @@ def build_session(config: RunConfig, dist: dist_utils.Distributed, resume_dir: P
     """Model, optimiser, data and run folder for this process (restored from RUN/checkpoints/latest.pt on resume)."""
     partitionings, hierarchy = load_partitionings(config.model.partitionings)
     torch.manual_seed(config.optim.seed)  # identical initial weights on every rank and on every rerun
-    model = build_model(config.model.backbone, [len(p) for p in partitionings], config.model.scene_classes,
-                        pretrained=config.model.pretrained, head_dropout=config.model.head_dropout).to(dist.device)
+    model = build_method_model(config, [len(p) for p in partitionings], config.model.pretrained).to(dist.device)
     wrapped: nn.Module = model
     if dist.enabled:
         wrapped = DistributedDataParallel(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.optim.lr, momentum=config.optim.momentum,
-                                weight_decay=config.optim.weight_decay)
+    optimizer = build_optimizer(config, model)
     scaler = torch.amp.GradScaler("cuda", enabled=config.optim.amp and dist.device.type == "cuda")
     train_loader, val_loader = build_loaders(config, partitionings, dist)
     run_dir = _prepare_run_dir(config, dist, resume_dir)
@@ -191,12 +188,10 @@ def _set_epoch(session: Session, epoch: int) -> None:
 
 
 def _batch_loss(session: Session, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
-    device = session.dist.device
-    images = batch["image"].to(device, non_blocking=True)
-    geo, scene = batch["geo"].to(device, non_blocking=True), batch["scene"].to(device, non_blocking=True)
+    device, method = session.dist.device, session.config.model.method
     with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=session.amp):
-        outputs = session.wrapped(images)
-    return geo_scene_loss(outputs, geo, scene, session.config.optim.scene_weight)
+        outputs = forward(method, session.wrapped, batch, device)
+    return method_loss(session.config, session.model, outputs, batch, device)
 
 
 def _progress(session: Session, epoch: int) -> tqdm:
@@ -272,9 +267,9 @@ def validate(session: Session) -> dict[str, float]:
         if not batch["size"]:
             continue
         device = session.dist.device
-        outputs = session.model(batch["image"].to(device))
-        loss, _ = geo_scene_loss(outputs, batch["geo"].to(device), batch["scene"].to(device),
-                                 session.config.optim.scene_weight)
+        outputs = forward(session.config.model.method, session.model, batch, device)
+        loss, _ = method_loss(session.config, session.model, outputs, batch, device)
+        outputs = location_outputs(session.config, session.model, outputs)
         probabilities = [torch.softmax(outputs[f"geo_{i}"].float(), dim=1).cpu().numpy() for i in range(n_parts)]
         geo = batch["geo"].numpy()
         sums[0] += float(loss) * batch["size"]
@@ -377,14 +372,15 @@ def resume(run_dir: str | Path, on_epoch_end: EpochCallback | None = None) -> Pa
     return fit(load_config(run_dir / "config.yaml"), resume_dir=run_dir, on_epoch_end=on_epoch_end)
 
 
-def load_run_model(run_dir: str | Path, which: str = "best") -> tuple[GeoModel, list[Partitioning], RunConfig]:
-    """The trained model (eval mode, CPU) of a run folder, its partitionings (coarse -> fine) and config."""
+def load_run_model(run_dir: str | Path, which: str = "best") -> tuple[Any, list[Partitioning], RunConfig]:
+    """The trained model (eval mode, CPU) of a run folder, its partitionings (coarse -> fine) and config.
+
+    A GeoModel, IsnModel or TransLocator, as the run's model.method says."""
     run_dir = Path(run_dir)
     config = load_config(run_dir / "config.yaml")
     paths = [str(run_dir / "partitionings" / Path(p).name) for p in config.model.partitionings]
     partitionings, _ = load_partitionings(paths)
     state = load_checkpoint(run_dir / "checkpoints" / (BEST if which == "best" else LATEST))
-    model = build_model(config.model.backbone, [len(p) for p in partitionings], config.model.scene_classes,
-                        pretrained=False)
+    model = build_method_model(config, [len(p) for p in partitionings], pretrained=False)
     model.load_state_dict(state["model"])
     return model.eval(), partitionings, config
