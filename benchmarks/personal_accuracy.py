@@ -13,7 +13,7 @@ beside the targets of issue 13:
 - the expected calibration error (ECE, 10 bins) of the top cell's probability, and how often the truth lies inside
   the confidence radius.
 
-Usage: python benchmarks/personal_accuracy.py [--scale 1.0] [--keep DIR] [--json FILE]
+Usage: python benchmarks/personal_accuracy.py [--scale 1.0] [--seed 0] [--keep DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def print_table(columns: dict[str, dict[str, float]]) -> None:
         print(f"{row:<44}{cells}{TARGETS.get(row, ''):>10}")
 
 
-def run(scratch: Path, scale: float) -> dict[str, dict[str, float]]:
+def run(scratch: Path, scale: float, seed: int = 0) -> dict[str, dict[str, float]]:
     """Generate, personalize, predict; the figures per column."""
     from benchmarks.personalize import base_bundle
     from geocore.inference.bundle import load_bundle
@@ -169,13 +169,13 @@ def run(scratch: Path, scale: float) -> dict[str, dict[str, float]]:
 
     base_path = base_bundle(scratch)
     started = time.perf_counter()
-    generated = generate_library(scratch, Shape(scale=scale))
+    generated = generate_library(scratch, Shape(scale=scale, seed=seed))
     print(f"generated {len(generated.library)} library photos, {len(generated.heldout)} held-out, "
           f"{len(generated.never_visited)} never-visited in {time.perf_counter() - started:.1f} s")
     cache = scratch / "cache.sqlite3"
     started = time.perf_counter()
     result = personalize([scratch / "library"], scratch / "personal.geomodel",
-                         PersonalizeOptions(base_model=str(base_path), cache_path=str(cache)))
+                         PersonalizeOptions(base_model=str(base_path), cache_path=str(cache), seed=seed))
     print(result.format())
     print(f"personalize: {time.perf_counter() - started:.1f} s\n")
     known_lat, known_lon = knn_baseline(cache, load_bundle(base_path), scratch / "library", generated.heldout)
@@ -187,13 +187,14 @@ def run(scratch: Path, scale: float) -> dict[str, dict[str, float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="photo counts times this (1.0: the issue's library)")
+    parser.add_argument("--seed", type=int, default=0, help="another library of the same shape, and training seed")
     parser.add_argument("--keep", type=Path, help="work in this folder (kept) instead of a temporary one")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="geotag-personal-accuracy-") as temporary:
         scratch = args.keep or Path(temporary)
         scratch.mkdir(parents=True, exist_ok=True)
-        columns = run(scratch, args.scale)
+        columns = run(scratch, args.scale, args.seed)
     print_table(columns)
     if args.json:
         args.json.write_text(json.dumps(columns, indent=2))

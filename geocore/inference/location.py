@@ -79,10 +79,25 @@ def estimate_location(
     hierarchy: Hierarchy, head_probabilities: Sequence[npt.NDArray[np.float64]], top_k: int = 5
 ) -> LocationEstimate:
     """Hierarchical prediction for one photo from its per-partitioning probabilities (coarse -> fine)."""
+    return estimate_from_finest(hierarchy, normalised_hierarchical(hierarchy, head_probabilities), head_probabilities,
+                                top_k)
+
+
+def normalised_hierarchical(
+    hierarchy: Hierarchy, head_probabilities: Sequence[npt.NDArray[np.float64]]
+) -> npt.NDArray[np.float64]:
+    """One photo's p_hier over the finest cells, summing to 1 (uniform when every product is 0)."""
     batch = [np.asarray(p, dtype=np.float64)[None, :] for p in head_probabilities]
     hierarchical = hierarchy.hierarchical_probabilities(batch)[0]
     total = hierarchical.sum()
-    normalised = hierarchical / total if total > 0 else np.full_like(hierarchical, 1.0 / len(hierarchical))
+    return hierarchical / total if total > 0 else np.full_like(hierarchical, 1.0 / len(hierarchical))
+
+
+def estimate_from_finest(
+    hierarchy: Hierarchy, normalised: npt.NDArray[np.float64],
+    head_probabilities: Sequence[npt.NDArray[np.float64]], top_k: int = 5,
+) -> LocationEstimate:
+    """The prediction from a distribution over the finest cells (p_hier, or a personal bundle's retrieval blend)."""
     finest = hierarchy.finest
     best = int(np.argmax(normalised))
     lat, lon = float(finest.lat[best]), float(finest.lon[best])

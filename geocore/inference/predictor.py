@@ -22,6 +22,7 @@ from geocore.inference.bundle import ModelBundle, load_bundle
 from geocore.inference.card import AGGREGATIONS, CROP_COUNTS
 from geocore.inference.companion import PreparedWithScene, SceneCompanion, find_scene_bundle, read_scene
 from geocore.inference.location import RankedCell, aggregate_crops, estimate_location
+from geocore.inference.personal import PersonalRules
 from geocore.inference.preprocess import PreparedPhoto, open_oriented, prepare_or_reason, prepare_photo
 from geocore.inference.runtime import ModelSession, create_session
 from geocore.inference.saliency import compose_crops, hierarchy_saliency, overlay_png, resize_map, scene_saliency
@@ -128,6 +129,7 @@ class Predictor:
         self.batch_photos = max(1, batch_photos)
         self.session: ModelSession = create_session(self.bundle, provider, threads)
         self.unknown_place = _unknown_place_rule(self.bundle, self.session)
+        self.personal = PersonalRules.from_bundle(self.bundle)  # retrieval blend and measured radius
         self.scene_companion = self._companion(scene_bundle, provider, threads)
 
     def _companion(
@@ -255,13 +257,20 @@ class Predictor:
             outputs = route_outputs(bundle.card, outputs, prediction.scene_network)
         if bundle.hierarchy is not None:
             probabilities = [aggregate_crops(outputs[ref.head], self.aggregation) for ref in bundle.card.partitionings]
-            estimate = estimate_location(bundle.hierarchy, probabilities, self.top_k)
+            estimate = (self._personal_estimate(probabilities, outputs) if self.personal is not None
+                        else estimate_location(bundle.hierarchy, probabilities, self.top_k))
             prediction.lat, prediction.lon, prediction.radius_km = estimate.lat, estimate.lon, estimate.radius_km
             prediction.partitioning_top = estimate.partitioning_top
             prediction.hierarchy_top = estimate.hierarchy_top
             self._refine_in_gallery(prediction, outputs)
             self._judge_novelty(prediction, outputs)
         return prediction
+
+    def _personal_estimate(self, probabilities: list[npt.NDArray[np.float64]], outputs: dict[str, np.ndarray]) -> Any:
+        assert self.personal is not None and self.bundle.hierarchy is not None
+        output = self.bundle.card.embedding_output
+        embedding = outputs[output].mean(axis=0) if self.personal.needs_embedding and output in outputs else None
+        return self.personal.estimate(self.bundle.hierarchy, probabilities, embedding, self.top_k)
 
     def _judge_novelty(self, prediction: PhotoPrediction, outputs: dict[str, np.ndarray]) -> None:
         """No proposal for a photo unlike every library photo (the personal card's measured threshold)."""
@@ -276,8 +285,8 @@ class Predictor:
     def _refine_in_gallery(self, prediction: PhotoPrediction, outputs: dict[str, np.ndarray]) -> None:
         """Move the point from the winning cell's Class2GPS centroid to its best gallery point (GeoCLIP bundles)."""
         gallery, hierarchy = self.bundle.gallery, self.bundle.hierarchy
-        if gallery is None or hierarchy is None or not prediction.hierarchy_top:
-            return
+        if gallery is None or hierarchy is None or not prediction.hierarchy_top or self.personal is not None:
+            return  # a personal gallery votes for the cell instead (geocore.inference.personal)
         embedding = np.asarray(outputs[self.bundle.card.embedding_output], dtype=np.float64).mean(axis=0)
         embedding /= max(float(np.linalg.norm(embedding)), 1e-12)
         best_cell = hierarchy.finest.keys.index(prediction.hierarchy_top[0].key)

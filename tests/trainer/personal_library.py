@@ -20,6 +20,7 @@ from PIL import Image
 from tests.photo_factory import gps_ifd
 
 EARTH_KM_PER_DEG = 111.2
+SEED_STRIDE = 100_003  # Shape.seed shifts every generator by this much (0 keeps the reference library)
 
 
 @dataclass(frozen=True)
@@ -141,11 +142,12 @@ class Shape:
     generic_share: float = 0.1
     scale: float = 1.0
     photo_spread_km: float = 0.12  # photos scatter this far around their spot
+    seed: int = 0  # another library of the same shape (spots, looks, days, photos); 0 is the reference one
 
 
 def _place_photos(place: Place, seed: int, shape: Shape, heldout: bool) -> list[tuple[float, float, int, bool, Look]]:
     """(lat, lon, day, generic, look) of every photo of a place; held-out days get extra photos on top."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed + SEED_STRIDE * shape.seed)
     centres = _spot_centres(place, rng)
     city_colour = rng.uniform(30, 230, 3)
     looks = [_look(rng, city_colour) for _ in range(place.spots)]
@@ -170,7 +172,7 @@ def _place_photos(place: Place, seed: int, shape: Shape, heldout: bool) -> list[
 
 def _write_place(place: Place, number: int, folder: Path, shape: Shape, heldout: bool,
                  with_gps: bool) -> list[GeneratedPhoto]:
-    rng = np.random.default_rng(1000 + 7 * number + (1 if heldout else 0))
+    rng = np.random.default_rng(1000 + 7 * number + (1 if heldout else 0) + SEED_STRIDE * shape.seed)
     photos = []
     start = dt.datetime(2024, 1, 1, 9, 0) + dt.timedelta(days=90 * number)
     for index, (lat, lon, day, generic, look) in enumerate(_place_photos(place, number, shape, heldout)):
@@ -189,6 +191,6 @@ def generate_library(root: Path, shape: Shape | None = None, places: tuple[Place
     for number, place in enumerate(places):
         generated.library += _write_place(place, number, root / "library" / f"{number:02d}", shape, False, True)
         generated.heldout += _write_place(place, number, root / "heldout", shape, True, False)
-    never_shape = Shape(shape.width, shape.height, 0.0, 0.0, shape.scale, shape.photo_spread_km)
+    never_shape = Shape(shape.width, shape.height, 0.0, 0.0, shape.scale, shape.photo_spread_km, shape.seed)
     generated.never_visited = _write_place(never, len(places), root / "never", never_shape, False, False)
     return generated

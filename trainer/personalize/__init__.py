@@ -6,10 +6,12 @@ graph (cached in SQLite), evaluate on held-out days (accuracy, calibration, the 
 threshold: trainer.personalize.training), then refit on every photo and write a bundle whose card carries the
 held-out figures.
 
-Retrieval (the nearest library photo in embedding space) is used for "no place in your library" only. As the final
-point inside the winning cell (geocore.inference.gallery) it was measured on benchmarks/personal_accuracy.py's
-library at 86.3% within 1 km against 86.7% for the cell's centroid, and 92.9% within 25 km either way, so it is
-left out.
+Retrieval (the library photos nearest in embedding space) says "no place in your library", and its vote is blended
+with the heads to choose the cell (geocore.inference.personal; trainer.personalize.retrieval measures the blend on
+the held-out days and ships it only where it scores higher). As the final point inside the winning cell
+(geocore.inference.gallery's best_in_cell) it was measured at 86.3% within 1 km against 86.7% for the cell's
+centroid, and 92.9% within 25 km either way, so the point stays the cell's centroid. The confidence radius is the
+held-out error quantile of photos of similar confidence (geocore.inference.personal.RadiusTable).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from trainer.personalize.embeddings import EmbeddingStats, cached_embeddings
 from trainer.personalize.heads import HeadOptions
 from trainer.personalize.levels import day_groups
 from trainer.personalize.provenance import estimate_reason, estimate_written_by_us
+from trainer.personalize.retrieval import build_gallery
 from trainer.personalize.training import (
     Evaluation,
     TrainingError,
@@ -96,16 +99,27 @@ class PersonalizeResult:
         if evaluation.ece_calibrated is not None:
             lines.append(f"calibration error (ECE, top cell): {evaluation.ece_raw:.3f} before, "
                          f"{evaluation.ece_calibrated:.3f} after temperature scaling")
-        if evaluation.radius:
+        if "truth_inside_percent" in evaluation.radius:
             radius = evaluation.radius
             lines.append(f"confidence radius: the truth lies inside it for {radius['truth_inside_percent']:.0f}% of "
                          f"held-out photos (median radius {radius['median_radius_km']:.2f} km, median error "
                          f"{radius['median_error_km']:.2f} km, 90% within {radius['p90_error_km']:.1f} km)")
+        if evaluation.retrieval:
+            lines.append(_retrieval_line(evaluation.retrieval))
         for name, why in evaluation.dropped_levels.items():
             lines.append(f"level {name} not shipped: {why}")
         if evaluation.min_similarity is not None:
             lines.append(f"no proposal below similarity {evaluation.min_similarity:.3f} to the nearest library photo")
         return "\n".join(lines + [f"held-out accuracy:\n{format_accuracy_tables(self.tables)}"])
+
+
+def _retrieval_line(entry: dict) -> str:
+    figures = entry.get("heldout", {})
+    heads, blend = figures.get("heads", {}), figures.get("with_retrieval", {})
+    verdict = "kept" if entry.get("enabled") else "left out (no better)"
+    return (f"retrieval vote beside the heads: {verdict}; held-out within 1 / 25 km: heads "
+            f"{heads.get('within_1km_percent', 0):.1f} / {heads.get('within_25km_percent', 0):.1f}%, with the vote "
+            f"{blend.get('within_1km_percent', 0):.1f} / {blend.get('within_25km_percent', 0):.1f}%")
 
 
 @dataclass
@@ -218,8 +232,10 @@ def _train_and_write(
     }
     model_id = options.model_id or f"personal-{time.strftime('%Y%m%d-%H%M%S')}"
     bank = SimilarityBank.build(vectors, options.seed) if evaluation.min_similarity is not None else None
+    gallery = (build_gallery(vectors, lat, lon, fitted.hierarchy) if evaluation.retrieval_rule is not None
+               else None)
     path = write_personal_bundle(base, fitted.heads, fitted.partitionings, fitted.hierarchy, model_id, details,
-                                 out_path, bank)
+                                 out_path, bank, gallery)
     seconds["total_after_scan"] = seconds["embeddings"] + time.perf_counter() - started
     report.log("photos")
     return PersonalizeResult(path, evaluation.tables, evaluation.train_photos, evaluation.holdout_photos, sizes,

@@ -21,10 +21,12 @@ from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.partitioning import Partitioning
 from geocore.inference.bundle import ModelBundle, file_ref, geography_files, load_bundle, write_bundle
 from geocore.inference.card import FileRef, HeadSpec, ModelCard, PartitioningRef
+from geocore.inference.gallery import GALLERY_MEMBER, Gallery
 from geocore.inference.runtime import create_session
 from trainer.personalize.calibration import SimilarityBank
 from trainer.personalize.embeddings import embedding_crop_spec
 from trainer.personalize.heads import LinearHead
+from trainer.personalize.retrieval import gallery_npz
 
 TOLERANCE = 1e-4
 SIMILARITY_OUTPUT = "library_similarity"
@@ -120,7 +122,9 @@ def _card(base: ModelBundle, model_id: str, contents: dict[str, bytes], heads: S
     return ModelCard(
         model_id=model_id, backbone=base.card.backbone, input=base.card.input, crops=embedding_crop_spec(base),
         files={"model": file_ref("model.onnx", contents["model.onnx"]),
-               "heads": file_ref("heads.npz", contents["heads.npz"])},
+               "heads": file_ref("heads.npz", contents["heads.npz"]),
+               **({"gallery": file_ref(GALLERY_MEMBER, contents[GALLERY_MEMBER])} if GALLERY_MEMBER in contents
+                  else {})},
         embedding_output=base.card.embedding_output, feature_map_output=base.card.feature_map_output,
         heads=head_specs, partitionings=tuple(refs), hierarchy=hierarchy_ref,
         scene=base.card.scene, training=dict(details.get("training", {})),
@@ -132,10 +136,16 @@ def _card(base: ModelBundle, model_id: str, contents: dict[str, bytes], heads: S
 def write_personal_bundle(
     base: ModelBundle, heads: Sequence[LinearHead], partitionings: Sequence[Partitioning], hierarchy: Hierarchy,
     model_id: str, details: dict[str, Any], out_path: str | Path, bank: SimilarityBank | None = None,
+    gallery: Gallery | None = None,
 ) -> Path:
-    """Write and self-check the personal bundle; `details` holds the card's "training" and "evaluation"."""
+    """Write and self-check the personal bundle; `details` holds the card's "training" and "evaluation".
+
+    With a gallery (the library photos that vote beside the heads, geocore.inference.personal) it is gallery.npz.
+    """
     contents = {"model.onnx": graft_heads(base.model_bytes, base.card.embedding_output, heads, bank),
                 "heads.npz": _heads_npz(base, heads), **_base_extras(base)}
+    if gallery is not None:
+        contents[GALLERY_MEMBER] = gallery_npz(gallery)
     geography = geography_files(partitionings, hierarchy, contents)
     card = _card(base, model_id, contents, heads, geography, details)
     path = write_bundle(out_path, card, contents)

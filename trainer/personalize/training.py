@@ -23,6 +23,7 @@ import numpy as np
 from geocore.geo.distance import AccuracyTable
 from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.partitioning import Partitioning, PartitioningError
+from geocore.inference.personal import RadiusTable
 from geocore.inference.saliency import softmax
 from trainer.data.labels import SkipReport, label_locations
 from trainer.evaluate import accuracy_tables
@@ -36,6 +37,7 @@ from trainer.personalize.calibration import (
 )
 from trainer.personalize.heads import HeadOptions, LinearHead, train_heads
 from trainer.personalize.levels import SEMANTIC_TAUS, grouped_split, s2_partitionings
+from trainer.personalize.retrieval import RetrievalRule, build_gallery, compare, shown_errors_km
 
 
 class TrainingError(ValueError):
@@ -97,7 +99,10 @@ class Evaluation:
     holdout_photos: int = 0
     train_photos: int = 0
     dropped_levels: dict[str, str] = field(default_factory=dict)  # partitioning name -> why it is not shipped
-    radius: dict[str, float] = field(default_factory=dict)  # truth inside the radius (%), median error / radius km
+    radius: dict[str, Any] = field(default_factory=dict)  # truth inside the radius (%), median error / radius km
+    retrieval: dict[str, Any] = field(default_factory=dict)  # the card's "retrieval" entry
+    retrieval_rule: RetrievalRule | None = None  # the blend the bundle ships (None: heads alone)
+    ece_shown: float | None = None  # ECE of the shown cell's probability (after the blend, when kept)
 
     def kept(self, partitionings: Sequence[Partitioning]) -> int:
         """Index of the first level to ship among `partitionings` (coarse -> fine)."""
@@ -107,7 +112,8 @@ class Evaluation:
         """The card's "calibration" and "unknown_place" entries (plain JSON)."""
         entries: dict[str, Any] = {"calibration": {"temperatures": self.temperatures, "ece_raw": self.ece_raw,
                                                    "ece_calibrated": self.ece_calibrated, "bins": 10},
-                                   "radius": self.radius}
+                                   "radius": self.radius, "retrieval": self.retrieval}
+        entries["calibration"]["ece_shown"] = self.ece_shown
         if self.min_similarity is not None:
             entries["unknown_place"] = {"output": "library_similarity", "min_similarity": self.min_similarity,
                                         "reason": UNKNOWN_PLACE}
@@ -149,7 +155,13 @@ def evaluate(vectors: np.ndarray, lat: np.ndarray, lon: np.ndarray, names: Seque
     raw = [head.probabilities(held_vectors) for head in fitted.heads]
     calibrated = [tempered(head, temperature).probabilities(held_vectors) for head in fitted.heads]
     bank = SimilarityBank.build(vectors[train], options.seed)
-    return Evaluation(radius=radius_figures(fitted, calibrated, held_lat, held_lon),
+    gallery = build_gallery(vectors[train], lat[train], lon[train], fitted.hierarchy)
+    comparison = compare(fitted.hierarchy, calibrated, gallery, held_vectors, held_lat, held_lon)
+    shown = comparison.distribution
+    truth = fitted.hierarchy.finest.assign(held_lat, held_lon)
+    return Evaluation(radius=radius_figures(fitted, shown, held_lat, held_lon),
+        retrieval=comparison.card_entry(), retrieval_rule=comparison.rule,
+        ece_shown=expected_calibration_error(shown.max(axis=1), shown.argmax(axis=1) == truth),
         tables=accuracy_tables(fitted.partitionings, fitted.hierarchy, calibrated, held_lat, held_lon),
         dropped_levels=dropped, temperatures=temperatures, ece_raw=_top_cell_ece(fitted, raw, held_lat, held_lon),
         ece_calibrated=_top_cell_ece(fitted, calibrated, held_lat, held_lon),
@@ -157,17 +169,21 @@ def evaluate(vectors: np.ndarray, lat: np.ndarray, lon: np.ndarray, names: Seque
         holdout_photos=len(holdout), train_photos=len(train))
 
 
-def radius_figures(fitted: Fitted, probabilities: Sequence[np.ndarray], lat: np.ndarray,
-                   lon: np.ndarray) -> dict[str, float]:
-    """How the confidence radius the app shows compares with the real errors on held-out days."""
-    from geocore.geo.distance import haversine_km
-    from geocore.inference.location import estimate_location
+def radius_figures(fitted: Fitted, shown: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> dict[str, Any]:
+    """The radius by confidence measured on held-out days (geocore.inference.personal.RadiusTable) and how it fares.
 
-    estimates = [estimate_location(fitted.hierarchy, [p[row] for p in probabilities], 1) for row in range(len(lat))]
-    radius = np.array([e.radius_km for e in estimates])
-    error = haversine_km(np.array([e.lat for e in estimates]), np.array([e.lon for e in estimates]), lat, lon)
+    The radius is the 68% error quantile of held-out photos of similar confidence, so about 68% of held-out photos
+    have the truth inside it; without enough photos the app keeps the probability-mass radius.
+    """
+    error = shown_errors_km(fitted.hierarchy, shown, lat, lon)
+    confidence = shown.max(axis=1)
+    table = RadiusTable.fit(confidence, error)
+    if table is None:
+        return {"median_error_km": float(np.median(error)), "p90_error_km": float(np.quantile(error, 0.9))}
+    radius = table.radii(confidence)
     return {"truth_inside_percent": float(100 * np.mean(error <= radius)), "median_radius_km": float(np.median(radius)),
-            "median_error_km": float(np.median(error)), "p90_error_km": float(np.quantile(error, 0.9))}
+            "median_error_km": float(np.median(error)), "p90_error_km": float(np.quantile(error, 0.9)),
+            "by_confidence": table.to_card()}
 
 
 def _score(table: AccuracyTable) -> float:

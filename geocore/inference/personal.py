@@ -1,0 +1,196 @@
+"""Personal bundles: retrieval over the library's own photos beside the heads, and a radius measured on held-out days.
+
+Retrieval (card evaluation "retrieval", gallery.npz = the library photos' unit embeddings, positions and finest
+cells): the `neighbours` library photos most similar to the photo (cosine of the raw embedding) vote, each with
+weight exp((s - s_best) / temperature). The vote's *region* is the neighbour with the largest weighted support
+within `region_km` (a mode in geographic space: a photo whose neighbours agree on a city goes there even when no
+single cell has most of the vote). The cell shown is the best cell of the blend (1 - w) p_hier + w vote among the
+cells inside that region; cells outside it get probability 0 (the others keep their blended probability, so a
+photo whose neighbours disagree still shows a low top probability).
+
+Radius (card evaluation "radius" "by_confidence"): on held-out days the error (km) of the shown point is grouped by
+the top cell's probability; each group's `coverage` quantile (68%, the convention of a GPS fix's accuracy circle)
+is the radius shown for a photo of that confidence. Groups are made monotone (a more confident group never gets a
+larger radius).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from geocore.geo.distance import haversine_km
+from geocore.geo.hierarchy import Hierarchy
+from geocore.inference.gallery import Gallery
+
+RADIUS_COVERAGE = 0.68
+
+
+@dataclass(frozen=True)
+class RetrievalRule:
+    """How the library's nearest photos vote beside the heads (see the module docstring)."""
+
+    neighbours: int = 30
+    temperature: float = 0.02
+    region_km: float = 25.0
+    vote_weight: float = 0.5
+
+    @classmethod
+    def from_card(cls, entry: Any) -> RetrievalRule | None:
+        """From the card's "retrieval" entry; None when absent, switched off or malformed."""
+        if not isinstance(entry, Mapping) or not entry.get("enabled", False):
+            return None
+        try:
+            rule = cls(int(entry["neighbours"]), float(entry["temperature"]), float(entry["region_km"]),
+                       float(entry["vote_weight"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        sane = rule.neighbours >= 1 and rule.temperature > 0 and rule.region_km > 0 and 0 <= rule.vote_weight <= 1
+        return rule if sane else None
+
+    def to_card(self) -> dict[str, Any]:
+        """The card's "retrieval" entry."""
+        return {"enabled": True, "neighbours": self.neighbours, "temperature": self.temperature,
+                "region_km": self.region_km, "vote_weight": self.vote_weight}
+
+
+def unit(vectors: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Rows (or one vector) scaled to unit length."""
+    array = np.asarray(vectors, dtype=np.float64)
+    return array / np.maximum(np.linalg.norm(array, axis=-1, keepdims=True), 1e-12)
+
+
+def retrieval_blend(gallery: Gallery, rule: RetrievalRule, embedding: npt.ArrayLike,
+                    hierarchical: npt.NDArray[np.float64], finest_lat: npt.NDArray[np.float64],
+                    finest_lon: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The finest-cell distribution shown for one photo: the blend, zero outside the vote's region."""
+    similarity = gallery.embedding.astype(np.float64) @ unit(embedding)
+    count = min(rule.neighbours, len(similarity))
+    top = np.argpartition(-similarity, count - 1)[:count]
+    weight = np.exp((similarity[top] - similarity[top].max()) / rule.temperature)
+    weight /= weight.sum()
+    lat, lon = gallery.lat[top], gallery.lon[top]
+    near = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :]) <= rule.region_km
+    mode = int(np.argmax(near.astype(np.float64) @ weight))
+    vote = np.zeros(len(hierarchical))
+    cells = gallery.fine_index[top]
+    np.add.at(vote, cells[cells >= 0], weight[cells >= 0])
+    blend = (1 - rule.vote_weight) * np.asarray(hierarchical, dtype=np.float64) + rule.vote_weight * vote
+    inside = haversine_km(lat[mode], lon[mode], finest_lat, finest_lon) <= rule.region_km
+    if cells[mode] >= 0:
+        inside[cells[mode]] = True  # the mode's own cell, whatever its centroid's distance
+    return np.where(inside, blend, 0.0)
+
+
+def retrieval_blend_many(gallery: Gallery, rule: RetrievalRule, embeddings: npt.ArrayLike,
+                         hierarchical: npt.NDArray[np.float64], hierarchy: Hierarchy) -> npt.NDArray[np.float64]:
+    """`retrieval_blend` for a batch (rows of embeddings and normalised hierarchical probabilities)."""
+    finest = hierarchy.finest
+    rows = [retrieval_blend(gallery, rule, vector, probabilities, finest.lat, finest.lon)
+            for vector, probabilities in zip(np.asarray(embeddings), hierarchical, strict=True)]
+    return np.stack(rows) if rows else np.zeros((0, len(finest)))
+
+
+@dataclass(frozen=True)
+class RadiusTable:
+    """Radius (km) by the top cell's probability: group i holds confidences up to `upper[i]`."""
+
+    upper: tuple[float, ...]
+    radius_km: tuple[float, ...]
+    coverage: float = RADIUS_COVERAGE
+
+    @classmethod
+    def fit(cls, confidence: npt.ArrayLike, error_km: npt.ArrayLike, groups: int = 5,
+            coverage: float = RADIUS_COVERAGE) -> RadiusTable | None:
+        """Equal-count confidence groups of held-out photos, each with its error quantile; None for < 10 photos."""
+        values = np.asarray(confidence, dtype=np.float64)
+        errors = np.asarray(error_km, dtype=np.float64)
+        keep = np.isfinite(values) & np.isfinite(errors)
+        values, errors = values[keep], errors[keep]
+        if len(values) < 10:
+            return None
+        order = np.argsort(values, kind="stable")
+        chunks = [chunk for chunk in np.array_split(order, min(groups, len(order) // 5)) if len(chunk)]
+        upper = [float(values[chunk].max()) for chunk in chunks]
+        quantiles = np.array([np.quantile(errors[chunk], coverage) for chunk in chunks])
+        radius = np.maximum.accumulate(quantiles[::-1])[::-1]  # more confident: never a larger radius
+        upper[-1] = 1.0
+        return cls(tuple(upper), tuple(float(r) for r in radius), coverage)
+
+    @classmethod
+    def from_card(cls, entry: Any) -> RadiusTable | None:
+        """From the card's "radius" "by_confidence" entry; None when absent or malformed."""
+        if not isinstance(entry, Mapping):
+            return None
+        try:
+            upper = tuple(float(x) for x in entry["upper_confidence"])
+            radius = tuple(float(x) for x in entry["radius_km"])
+            coverage = float(entry.get("coverage", RADIUS_COVERAGE))
+        except (KeyError, TypeError, ValueError):
+            return None
+        values = np.array(upper + radius)
+        if not upper or len(upper) != len(radius) or not np.isfinite(values).all() or min(radius) < 0:
+            return None
+        return cls(upper, radius, coverage)
+
+    def to_card(self) -> dict[str, Any]:
+        """The card's "by_confidence" entry."""
+        return {"coverage": self.coverage, "upper_confidence": list(self.upper), "radius_km": list(self.radius_km)}
+
+    def radius_for(self, confidence: float) -> float:
+        """The radius of the group this confidence falls in."""
+        index = int(np.searchsorted(np.asarray(self.upper), confidence, side="left"))
+        return self.radius_km[min(index, len(self.radius_km) - 1)]
+
+    def radii(self, confidence: Sequence[float] | npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """`radius_for` of every confidence."""
+        return np.array([self.radius_for(float(c)) for c in np.asarray(confidence)])
+
+
+@dataclass(frozen=True)
+class PersonalRules:
+    """What a personal card adds to the hierarchical prediction: the retrieval blend and the measured radius."""
+
+    retrieval: RetrievalRule | None
+    gallery: Gallery | None
+    radius: RadiusTable | None
+
+    @classmethod
+    def from_bundle(cls, bundle: Any) -> PersonalRules | None:
+        """From a loaded bundle; None for bundles that are not personal or carry neither rule."""
+        evaluation = bundle.card.evaluation
+        if bundle.card.training.get("kind") != "personal" or bundle.hierarchy is None:
+            return None
+        retrieval = RetrievalRule.from_card(evaluation.get("retrieval"))
+        radius_entry = evaluation.get("radius")
+        radius = RadiusTable.from_card(radius_entry.get("by_confidence") if isinstance(radius_entry, Mapping)
+                                       else None)
+        if retrieval is not None and bundle.gallery is None:
+            retrieval = None
+        return cls(retrieval, bundle.gallery, radius) if retrieval is not None or radius is not None else None
+
+    @property
+    def needs_embedding(self) -> bool:
+        """True when the prediction scores the photo's embedding against the gallery."""
+        return self.retrieval is not None and self.gallery is not None
+
+    def estimate(self, hierarchy: Hierarchy, head_probabilities: Sequence[npt.NDArray[np.float64]],
+                 embedding: npt.ArrayLike | None, top_k: int) -> Any:
+        """The LocationEstimate of one photo: blended with retrieval when the card says so, measured radius."""
+        from geocore.inference.location import estimate_from_finest, normalised_hierarchical
+
+        distribution = normalised_hierarchical(hierarchy, head_probabilities)
+        if self.retrieval is not None and self.gallery is not None and embedding is not None:
+            finest = hierarchy.finest
+            distribution = retrieval_blend(self.gallery, self.retrieval, embedding, distribution, finest.lat,
+                                           finest.lon)
+        estimate = estimate_from_finest(hierarchy, distribution, head_probabilities, top_k)
+        if self.radius is None or not estimate.hierarchy_top:
+            return estimate
+        from dataclasses import replace
+
+        return replace(estimate, radius_km=self.radius.radius_for(estimate.hierarchy_top[0].probability))
