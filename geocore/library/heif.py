@@ -6,6 +6,11 @@ look for that link). A strip blanks the GPS in place (same size, nothing moves).
 and an XMP item (type 'mime', application/rdf+xml) in a new `mdat` at the end of the file and rebuilds `meta`
 with their entries; as `meta` changes size, every item offset behind it moves by the same amount, and the verify
 step decodes the primary image before and after. The old Exif bytes, referenced by nothing any more, are zeroed.
+
+Writing a file again must not grow it each time: an Exif (or XMP) payload of the same size as the item's is
+written where the item is, with `meta` untouched; a GPS IFD that is the Exif's own tail (where our previous write
+put it) is rebuilt where it stands instead of appended again; and an `mdat` at the end of the file that holds
+nothing but the items being rewritten (the one our previous write added) is replaced, not followed by another.
 Layouts a write cannot keep consistent (image sequences, items stored by reference, the last box running to the
 end of the file) are refused with a reason.
 """
@@ -21,7 +26,14 @@ from geocore.library import xmp
 from geocore.library.errors import CorruptMetadata
 from geocore.library.gps import GpsFix
 from geocore.library.patches import Patch, apply_patches
-from geocore.library.tiffio import new_exif_tiff, set_gps_patches, strip_gps_patches
+from geocore.library.tiffio import (
+    GPS_POINTER_TAG,
+    TiffView,
+    new_exif_tiff,
+    ranges_owned_by_others,
+    set_gps_patches,
+    strip_gps_patches,
+)
 
 
 class NoExifItem(CorruptMetadata):
@@ -361,7 +373,45 @@ def _exif_item_payload(data: bytes, layout: Layout, fix: GpsFix) -> tuple[int | 
         raise CorruptMetadata("Exif item too short")
     tiff_start = 4 + struct.unpack_from(">I", old, 0)[0]
     tiff = old[tiff_start:]
-    return items[0].item_id, old[:tiff_start] + apply_patches(tiff, set_gps_patches(tiff, fix))
+    return items[0].item_id, old[:tiff_start] + tiff_with_gps(tiff, fix)
+
+
+def tiff_with_gps(tiff: bytes, fix: GpsFix) -> bytes:
+    """`tiff` carrying `fix`; when its GPS IFD is its own tail (our previous write), the new one takes its place."""
+    written = apply_patches(tiff, set_gps_patches(tiff, fix))
+    try:
+        return _gps_tail_reused(tiff, written)
+    except (CorruptMetadata, struct.error):
+        return written
+
+
+def _gps_tail_reused(tiff: bytes, written: bytes) -> bytes:
+    """`written` with its appended GPS IFD moved down over the old one, when the old one was the tail of `tiff`,
+    was cleared whole, and nothing else points there; else `written` as it is."""
+    before, after = TiffView(tiff), TiffView(written)
+    old_gps, new_gps = before.gps_ifd(), after.gps_ifd()
+    others = ranges_owned_by_others(before)
+    if old_gps is None or new_gps is None or others is None or old_gps.offset % 2 or new_gps.offset < len(tiff):
+        return written
+    dead = (old_gps.offset, len(tiff))
+    if any(written[dead[0] : dead[1]]) or any(a < dead[1] and dead[0] < b for a, b in others):
+        return written
+    shift = new_gps.offset - dead[0]
+    block = bytearray(written[new_gps.offset :])
+    for entry in new_gps.entries:
+        span = after.value_range(entry)
+        if span is None:
+            continue
+        if span[0] >= new_gps.offset:  # our value, inside the appended block: it moves with it
+            struct.pack_into(after.endian + "I", block, entry.offset - new_gps.offset + 8, span[0] - shift)
+        elif span[1] > dead[0]:
+            return written  # a kept value lies in the old tail
+    pointer = after.read_ifd(after.ifd0_offset).find(GPS_POINTER_TAG)
+    if pointer is None:
+        return written
+    head = bytearray(written[: dead[0]])
+    struct.pack_into(after.endian + "I", head, pointer.offset + 8, dead[0])
+    return bytes(head + block)
 
 
 def _xmp_item_payload(data: bytes, layout: Layout, fix: GpsFix, place: xmp.Place | None) -> tuple[int | None, bytes]:
@@ -397,13 +447,50 @@ def set_gps_heif(data: bytes, fix: GpsFix, place: xmp.Place | None = None) -> li
     if max(exif_id, xmp_id) > 0xFFFF and (layout.locations.version < 2 or layout.iinf_version == 0):
         raise CorruptMetadata("item ids beyond what this file's boxes can hold; not patched")
     added = [(exif_id, b"Exif", b"")] * new_exif + [(xmp_id, b"mime", XMP_CONTENT_TYPE)] * new_xmp
+    payloads = {exif_id: exif_payload, xmp_id: packet}
+    in_place = {item_id: patch for item_id in payloads if item_id not in (i for i, _t, _c in added)
+                for patch in [_in_place_patch(data, layout, item_id, payloads[item_id])] if patch is not None}
+    if len(in_place) == len(payloads):
+        return list(in_place.values())  # same sizes: nothing moves, meta stays as it is
+    tail = _our_trailing_mdat(data, layout, set(payloads) - {i for i, _t, _c in added})
+    if tail is not None:  # everything in the last mdat moves: it is replaced, not followed by another
+        in_place = {item_id: patch for item_id, patch in in_place.items() if patch.offset < tail}
+    moved = {item_id: payload for item_id, payload in payloads.items() if item_id not in in_place}
+    mdat_at = len(data) if tail is None else tail
     meta_start, _payload, meta_end = layout.meta
-    in_place = None if new_xmp else _in_place_patch(data, layout, xmp_id, packet)
-    moved = {exif_id: exif_payload} | ({} if in_place else {xmp_id: packet})
-    new_meta = _rebuilt_meta(data, layout, added, {item_id: len(payload) for item_id, payload in moved.items()})
-    cleared = [p for item_id in moved for p in _cleared_item(data, layout, item_id)]
-    return [Patch(meta_start, data[meta_start:meta_end], new_meta), *cleared, *([in_place] if in_place else []),
-            Patch(len(data), b"", _box(b"mdat", b"".join(moved.values())))]
+    new_meta = _rebuilt_meta(data, layout, added, {item_id: len(payload) for item_id, payload in moved.items()},
+                             mdat_at)
+    cleared = [p for item_id in moved for p in _cleared_item(data, layout, item_id) if p.offset < mdat_at]
+    return [Patch(meta_start, data[meta_start:meta_end], new_meta), *cleared, *in_place.values(),
+            Patch(mdat_at, data[mdat_at:], _box(b"mdat", b"".join(moved.values())))]
+
+
+def _our_trailing_mdat(data: bytes, layout: Layout, item_ids: set[int]) -> int | None:
+    """Start of the file's last box when it is an mdat behind meta whose payload is exactly the data of some of
+    `item_ids` (what our previous write appended), else None."""
+    last = None
+    for box in boxes_at(data, 0, len(data)):
+        last = box
+    if last is None or last[0] != b"mdat" or last[1] < layout.meta[2] or last[3] != len(data):
+        return None
+    payload_start = last[2]
+    inside: list[tuple[int, int]] = []
+    for location in layout.locations.items:
+        span = _file_extent(layout, location.item_id)
+        starts_inside = span is not None and span[0] >= payload_start
+        if location.method == 0 and location.data_reference == 0 and any(
+                location.base_offset + e.offset + e.length > payload_start for e in location.extents):
+            if location.item_id not in item_ids or not starts_inside:
+                return None  # something else lives there
+            assert span is not None
+            inside.append(span)
+    inside.sort()
+    covered = payload_start
+    for start, end in inside:
+        if start != covered:
+            return None
+        covered = end
+    return last[1] if inside and covered == len(data) else None
 
 
 def _file_extent(layout: Layout, item_id: int) -> tuple[int, int] | None:
@@ -439,7 +526,7 @@ def _cleared_item(data: bytes, layout: Layout, item_id: int) -> list[Patch]:
 
 
 def _rebuilt_meta(data: bytes, layout: Layout, added: list[tuple[int, bytes, bytes]],
-                  lengths: dict[int, int]) -> bytes:
+                  lengths: dict[int, int], mdat_at: int) -> bytes:
     """The meta box with new item infos, references and locations; offsets behind it moved by its growth."""
     meta_start, payload_start, meta_end = layout.meta
     replaced: dict[bytes, bytes] = {}
@@ -452,9 +539,9 @@ def _rebuilt_meta(data: bytes, layout: Layout, added: list[tuple[int, bytes, byt
         replaced[b"iref"] = _grown_iref(b"\x00" * 4, 0, 4, added, layout.primary)
     header_size = payload_start + 4 - meta_start
     for _attempt in range(3):  # the offset field size can grow once with the offsets it must hold
-        body = _meta_body(data, layout, replaced, _moved_locations(layout, 0, len(data), lengths).pack())
+        body = _meta_body(data, layout, replaced, _moved_locations(layout, 0, mdat_at, lengths).pack())
         delta = header_size + len(body) - (meta_end - meta_start)
-        locations = _moved_locations(layout, delta, len(data) + delta + 8, lengths)
+        locations = _moved_locations(layout, delta, mdat_at + delta + 8, lengths)
         final = _meta_body(data, layout, replaced, locations.pack())
         if len(final) == len(body):
             fullbox = data[payload_start : payload_start + 4]
