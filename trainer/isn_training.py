@@ -1,68 +1,85 @@
-"""`geotag-train isn`: individual scene networks from an MP-16 style meta CSV with Prob_indoor/natural/urban.
+"""`geotag-train isn` and `translocator`: a run of `fit` (streamed data, DDP, checkpoints) then the checked bundle.
 
-Photos are decoded once with the prediction's own preprocessing (one centre crop) and held in memory, so this
-path suits libraries and benchmark sets (tens of thousands of photos), not MP-16; see trainer.models.isn.
+Both commands write the run configuration `fit` would read (model.method isn / translocator) into a run folder,
+train through the same loop and data path as the base model (CSV + image folder, or MP-16 shards with the meta CSV
+for locations and scene probabilities) and export the run. At MP-16 scale use `fit --config` under torchrun with
+the same keys (trainer/training/example_isn.yaml), then `geotag-train export --run RUN`.
 """
 
 from __future__ import annotations
 
-import csv
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import torch
-
-from geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD, CropSpec, InputSpec
-from geocore.inference.preprocess import prepare_photo
-from trainer.data.labels import SkipReport, label_locations
-from trainer.export import CardFields, ExportCheck
-from trainer.models.isn import ISN_THRESHOLD, S3_LABELS, build_isn_model, fit_isn
-from trainer.training.loop import load_partitionings
-
-PROBABILITY_COLUMNS = tuple(f"Prob_{label}" for label in S3_LABELS)
+from trainer.data.labels import SkipReport
+from trainer.export import ExportCheck
 
 
-def read_scene_rows(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """(ids, lat, lon, (N, 3) scene probabilities) from IMG_ID,LAT,LON,Prob_indoor,Prob_natural,Prob_urban."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [name for name in ("IMG_ID", "LAT", "LON", *PROBABILITY_COLUMNS) if name not in (reader.fieldnames
-                                                                                                  or [])]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-        rows = list(reader)
-    probabilities = np.asarray([[float(row[name]) for name in PROBABILITY_COLUMNS] for row in rows], np.float32)
-    return ([row["IMG_ID"] for row in rows], np.asarray([float(row["LAT"]) for row in rows]),
-            np.asarray([float(row["LON"]) for row in rows]), probabilities)
+@dataclass
+class MethodRun:
+    """Where a method's photos come from and how long it trains (the arguments the two commands share)."""
+
+    csv_path: Path
+    partitioning_paths: Sequence[str]
+    images: Path | None = None
+    shards: Sequence[str] = ()
+    epochs: int = 10
+    lr: float = 0.05
+    batch_size: int = 32
+    num_workers: int = 0
+    device: str = "auto"
+    runs_dir: Path | None = None
+    optim: dict[str, Any] = field(default_factory=dict)
+
+
+def data_section(run: MethodRun, segmentation_cache: Path | None = None) -> dict[str, Any]:
+    """The run config's `train` section: shards with the CSV's locations, or the CSV with its image root."""
+    if run.shards:
+        data: dict[str, Any] = {"source": "shards", "shards": [str(s) for s in run.shards], "csv": str(run.csv_path)}
+    elif run.images is not None:
+        data = {"source": "csv", "csv": str(run.csv_path), "images": str(run.images)}
+    else:
+        raise ValueError("give --images (the folder the CSV's IMG_IDs are relative to) or --shards")
+    data["scene_probabilities"] = True
+    if segmentation_cache is not None:
+        data["segmentation_cache"] = str(segmentation_cache)
+    return data
+
+
+def run_config(run: MethodRun, model: dict[str, Any], data: dict[str, Any], out: Path) -> Any:
+    """A validated RunConfig for `fit` (runs under RUNS_DIR, default beside the bundle)."""
+    from trainer.training.config import config_from_dict
+
+    input_size = int(model["input_size"])
+    return config_from_dict({
+        "name": out.stem, "runs_dir": str(run.runs_dir or out.parent / "runs"), "train": data,
+        "model": {"partitionings": [str(p) for p in run.partitioning_paths],
+                  "eval_resize": max(input_size, round(input_size * 8 / 7)), **model},
+        "optim": {"epochs": run.epochs, "lr": run.lr, "batch_size": run.batch_size, "num_workers": run.num_workers,
+                  "device": run.device, "lr_milestones": [], **run.optim},
+    })
+
+
+def fit_and_export(config: Any, out: Path, model_id: str) -> tuple[Path, ExportCheck, SkipReport]:
+    """Train `config`, export its best checkpoint; the skip report counts what the last epoch left out."""
+    from trainer.method_export import export_run_bundle
+    from trainer.training.loop import fit
+
+    run_dir = fit(config)
+    path, check, evaluation = export_run_bundle(run_dir, out, model_id, crops=1)
+    last = evaluation.get("last_epoch", {})
+    used, skipped = int(float(last.get("train_images", 0))), int(float(last.get("train_skipped", 0)))
+    report = SkipReport(considered=used + skipped)
+    if skipped:
+        report.counts[f"skipped while training (reasons in {run_dir / 'train.log'})"] = skipped
+    return path, check, report
 
 
 def train_isn_bundle(
-    csv_path: Path, images: Path, partitioning_paths: list[str], out: Path, model_id: str, backbone: str = "tiny",
-    input_size_px: int = 224, epochs: int = 10, lr: float = 0.05, pretrained: bool = True,
+    run: MethodRun, out: Path, model_id: str, backbone: str = "tiny", input_size_px: int = 224, pretrained: bool = True,
 ) -> tuple[Path, ExportCheck, SkipReport]:
-    """Train ISNs(S3) on the CSV's photos and write the checked bundle; returns it, the export check, the skips."""
-    from trainer.method_export import export_isn_bundle
-
-    partitionings, hierarchy = load_partitionings(partitioning_paths)
-    names, lat, lon, probabilities = read_scene_rows(csv_path)
-    report = SkipReport(considered=len(names))
-    kept, classes = label_locations(names, lat, lon, partitionings, report)
-    spec, crops = InputSpec(input_size_px, IMAGENET_MEAN, IMAGENET_STD), CropSpec(1, "mean", input_size_px)
-    tensors, rows = [], []
-    for index, row_classes in zip(kept, classes, strict=True):
-        try:
-            tensors.append(prepare_photo(images / names[int(index)], spec, crops, 1).crops[0])
-        except OSError as error:
-            report.skip(f"unreadable ({type(error).__name__})", names[int(index)])
-            continue
-        rows.append((row_classes, probabilities[int(index)]))
-    if not tensors:
-        raise ValueError(f"{csv_path}: no usable photo ({report.summary()})")
-    model = build_isn_model(backbone, [len(p) for p in partitionings], pretrained=pretrained)
-    fit_isn(model, torch.from_numpy(np.stack(tensors)), torch.from_numpy(np.stack([r[0] for r in rows])),
-            torch.from_numpy(np.stack([r[1] for r in rows])), epochs=epochs, lr=lr)
-    fields = CardFields(model_id, input_size_px=input_size_px, crops=CropSpec(1, "mean", input_size_px),
-                        training={"images": len(tensors), "epochs": epochs, "threshold": ISN_THRESHOLD,
-                                  "csv": csv_path.name})
-    path, check = export_isn_bundle(model, fields, partitionings, hierarchy, out)
-    return path, check, report
+    """Train ISNs(S3) on the run's photos (Prob_* > 0.3 per network) and write the checked routing bundle."""
+    model = {"method": "isn", "backbone": backbone, "pretrained": pretrained, "input_size": input_size_px}
+    return fit_and_export(run_config(run, model, data_section(run), out), out, model_id)

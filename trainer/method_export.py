@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import io
+import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -180,3 +184,53 @@ def export_translocator_bundle(
 def sizes_of(partitionings: Sequence[Partitioning]) -> list[int]:
     """Classes per partitioning."""
     return [len(partitioning) for partitioning in partitionings]
+
+
+def run_evaluation(run_dir: Path) -> dict[str, Any]:
+    """What the run measured: summary.json and the last metrics.csv row, when present."""
+    evaluation: dict[str, Any] = {}
+    summary = run_dir / "summary.json"
+    if summary.is_file():
+        with contextlib.suppress(OSError, json.JSONDecodeError):  # a damaged summary must not block the export
+            evaluation["summary"] = json.loads(summary.read_text(encoding="utf-8"))
+    metrics = run_dir / "metrics.csv"
+    if metrics.is_file():
+        with open(metrics, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if rows:
+            evaluation["last_epoch"] = rows[-1]
+    return evaluation
+
+
+def export_run_bundle(
+    run_dir: str | Path, out_path: str | Path, model_id: str | None = None, which: str = "best", crops: int = 1,
+    aggregation: str = "mean", license: str = "",
+) -> tuple[Path, ExportCheck, dict[str, Any]]:
+    """The checked bundle of an ISN or TransLocator run folder; returns it, the check and the run's figures."""
+    from geocore.inference.card import CropSpec
+    from trainer.segmentation import load_segmentation
+    from trainer.training.config import config_to_dict
+    from trainer.training.loop import load_run_model
+
+    run_dir = Path(run_dir)
+    model, partitionings, config = load_run_model(run_dir, which)
+    evaluation = run_evaluation(run_dir)
+    size = config.model.input_size
+    training = {"run": run_dir.resolve().name, "checkpoint": which, "config": config_to_dict(config),
+                "images": int(float(evaluation.get("last_epoch", {}).get("train_images", 0))),
+                "epochs": config.optim.epochs}
+    fields = CardFields(model_id or run_dir.resolve().name, input_size_px=size,
+                        crops=CropSpec(crops, aggregation, max(config.model.eval_resize, size)), training=training,
+                        evaluation=evaluation, license=license)
+    hierarchy = Hierarchy(partitionings)
+    if config.model.method == "isn":
+        training["threshold"] = config.model.isn_threshold
+        path, check = export_isn_bundle(model, fields, partitionings, hierarchy, out_path)
+    elif config.model.method == "translocator":
+        assert config.model.segmentation is not None
+        training["layout"] = config.model.vit_layout
+        segmentation = load_segmentation(config.model.segmentation)
+        path, check = export_translocator_bundle(model, segmentation, fields, partitionings, hierarchy, out_path)
+    else:
+        raise ExportError(f"run {run_dir} trained {config.model.method!r}: export it with `geotag-train export`")
+    return path, check, evaluation

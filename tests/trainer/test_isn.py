@@ -188,7 +188,7 @@ def test_geotag_train_isn_trains_from_a_meta_csv_and_writes_a_routing_bundle(tmp
             writer.writerow([name, "a", lat[index], lon[index], *scene])
     status = main(["isn", "--csv", str(tmp_path / "meta.csv"), "--images", str(tmp_path / "img"), "--partitionings",
                    *[str(tmp_path / f"{p.name}.csv") for p in cells], "--out", str(tmp_path / "isn.geomodel"),
-                   "--backbone", "tiny", "--input-size", "32", "--epochs", "1"])
+                   "--backbone", "tiny", "--input-size", "32", "--epochs", "1", "--batch-size", "8"])
     assert status == 0
     bundle = load_bundle(tmp_path / "isn.geomodel")
     assert bundle.card.scene_networks is not None and bundle.card.training["images"] == 40

@@ -151,9 +151,9 @@ def test_geotag_train_translocator_caches_maps_as_a_shard_and_writes_a_bundle(tm
     arguments = ["translocator", "--csv", str(tmp_path / "meta.csv"), "--images", str(tmp_path / "img"),
                  "--partitionings", *[str(tmp_path / f"{p.name}.csv") for p in cells], "--segmentation",
                  str(tmp_path / "s.geoseg"), "--out", str(tmp_path / "tl.geomodel"), "--layout", "tiny", "--epochs",
-                 "1", "--cache", str(tmp_path / "maps.msgpack")]
+                 "1", "--batch-size", "8", "--cache", str(tmp_path / "maps")]
     assert main(arguments) == 0
-    records = list(iter_msgpack_shard(tmp_path / "maps.msgpack"))
+    records = list(iter_msgpack_shard(tmp_path / "maps" / "photos.seg.msgpack"))
     assert len(records) == 32 and records[0][0] == photos.names[0]
     prediction = Predictor(tmp_path / "tl.geomodel", scene_bundle=None).predict_path(tmp_path / "img" /
                                                                                       photos.names[0])

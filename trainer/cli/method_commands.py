@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from trainer.cli.checked import EXIT_BAD_INPUT, run_checked
 
+# Bad data or configuration (ConfigError, NoUsableDataError, SegmentationError are ValueErrors) -> 2; a check that
+# refuses the bundle (ExportError) or ranks that diverged -> 1.
+TRAINING_INPUT_ERRORS = (OSError, ValueError, KeyError)
+TRAINING_REFUSALS = RuntimeError
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".tif", ".tiff")
 
 
@@ -24,29 +29,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     concepts.add_argument("--beta", type=int, default=3, help="concept mask dilation in pixels")
     concepts.set_defaults(handler=run_concepts)
     isn = subparsers.add_parser("isn", help="individual scene networks (ECCV'18) from a meta CSV with Prob_* columns")
-    isn.add_argument("--csv", required=True, type=Path, help="IMG_ID,LAT,LON,Prob_indoor,Prob_natural,Prob_urban")
-    isn.add_argument("--images", required=True, type=Path, help="folder the IMG_IDs are relative to")
-    isn.add_argument("--partitionings", required=True, nargs="+", help="cells CSV files, coarse -> fine")
-    isn.add_argument("--out", required=True, type=Path, help="bundle to write (*.geomodel)")
-    isn.add_argument("--model-id", default="isn-s3")
+    _method_arguments(isn, "isn-s3", lr=0.05)
     isn.add_argument("--backbone", default="efficientnet_lite0", choices=("efficientnet_lite0", "tiny"))
     isn.add_argument("--input-size", type=int, default=224)
-    isn.add_argument("--epochs", type=int, default=10)
-    isn.add_argument("--lr", type=float, default=0.05)
     isn.set_defaults(handler=run_isn)
     tl = subparsers.add_parser("translocator", help="TransLocator (ECCV'22): dual-branch ViT on photo + segmentation")
-    tl.add_argument("--csv", required=True, type=Path, help="IMG_ID,LAT,LON,Prob_indoor,Prob_natural,Prob_urban")
-    tl.add_argument("--images", required=True, type=Path, help="folder the IMG_IDs are relative to")
-    tl.add_argument("--partitionings", required=True, nargs="+", help="cells CSV files, coarse -> fine")
+    _method_arguments(tl, "translocator", lr=1e-4)
     tl.add_argument("--segmentation", required=True, type=Path, help="file from `import segmentation` (*.geoseg)")
-    tl.add_argument("--out", required=True, type=Path, help="bundle to write (*.geomodel)")
-    tl.add_argument("--model-id", default="translocator")
     tl.add_argument("--layout", choices=("vit_b16", "tiny"), default="vit_b16")
+    tl.add_argument("--input-size", type=int, help="square input in pixels (default 224 for vit_b16, 32 for tiny)")
     tl.add_argument("--vit-weights", type=Path, help="timm-layout ViT-B/16 state dict (.pth) for both branches")
-    tl.add_argument("--cache", type=Path, help="segmentation map shard (*.msgpack), written once, then read")
-    tl.add_argument("--epochs", type=int, default=10)
-    tl.add_argument("--lr", type=float, default=1e-4)
+    tl.add_argument("--cache", type=Path, help="folder of cached class maps (shard format): built once, then read "
+                    "(default: OUT's name + .segcache)")
     tl.set_defaults(handler=run_translocator)
+    segment = subparsers.add_parser("segment", help="cache class maps for TransLocator training (shard format)")
+    segment.add_argument("--segmentation", required=True, type=Path, help="file from `import segmentation` (*.geoseg)")
+    segment.add_argument("--shards", nargs="+", help="image shards (files, folders, globs): one cache shard each")
+    segment.add_argument("--csv", type=Path, help="meta CSV (with --images) instead of shards")
+    segment.add_argument("--images", type=Path, help="folder the CSV's IMG_IDs are relative to")
+    segment.add_argument("--out", required=True, type=Path, help="cache folder (the run config's segmentation_cache)")
+    segment.add_argument("--short-side", type=int, default=256, help="maps' short side in pixels (>= eval_resize)")
+    segment.set_defaults(handler=run_segment)
     segmentation = _import_sources(subparsers).add_parser(
         "segmentation", help="an ONNX segmentation model (ADE20K-style class maps) as a checked .geoseg file")
     segmentation.set_defaults(handler=run_import_segmentation)
@@ -54,6 +57,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     segmentation.add_argument("--classes", required=True, type=Path, help="class names, one a line")
     segmentation.add_argument("--out", required=True, type=Path, help="file to write (*.geoseg)")
     segmentation.add_argument("--input-size", type=int, default=512, help="square input side in pixels")
+
+
+def _method_arguments(parser: argparse.ArgumentParser, model_id: str, lr: float) -> None:
+    """Data and schedule arguments of `isn` and `translocator` (both train through `fit`)."""
+    parser.add_argument("--csv", required=True, type=Path, help="IMG_ID,LAT,LON,Prob_indoor,Prob_natural,Prob_urban")
+    parser.add_argument("--images", type=Path, help="folder the IMG_IDs are relative to")
+    parser.add_argument("--shards", nargs="+", help="streamed msgpack/tar shards instead of --images (MP-16)")
+    parser.add_argument("--partitionings", required=True, nargs="+", help="cells CSV files, coarse -> fine")
+    parser.add_argument("--out", required=True, type=Path, help="bundle to write (*.geomodel)")
+    parser.add_argument("--model-id", default=model_id)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--batch-size", type=int, default=32, help="per process")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--runs-dir", type=Path, help="where the run folder goes (default: OUT's folder/runs)")
+
+
+def _method_run(args: argparse.Namespace) -> Any:
+    from trainer.isn_training import MethodRun
+
+    return MethodRun(args.csv, args.partitionings, args.images, args.shards or (), args.epochs, args.lr,
+                     args.batch_size, args.workers, args.device, args.runs_dir)
 
 
 def _import_sources(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -106,13 +132,26 @@ def run_concepts(args: argparse.Namespace) -> int:
 
 
 def run_isn(args: argparse.Namespace) -> int:
-    """Train ISNs(S3) and write the checked bundle."""
-    from trainer.export import ExportError
+    """Train ISNs(S3) through `fit` and write the checked bundle."""
     from trainer.isn_training import train_isn_bundle
 
     status, built = run_checked("isn", lambda: train_isn_bundle(
-        args.csv, args.images, args.partitionings, args.out, args.model_id, args.backbone, args.input_size,
-        args.epochs, args.lr, pretrained=args.backbone != "tiny"), (OSError, ValueError), ExportError)
+        _method_run(args), args.out, args.model_id, args.backbone, args.input_size,
+        pretrained=args.backbone != "tiny"), TRAINING_INPUT_ERRORS, TRAINING_REFUSALS)
+    return _report_bundle(status, built)
+
+
+def run_translocator(args: argparse.Namespace) -> int:
+    """Cache the class maps, train TransLocator through `fit` and write the checked bundle."""
+    from trainer.translocator_training import train_translocator_bundle
+
+    status, built = run_checked("translocator", lambda: train_translocator_bundle(
+        _method_run(args), args.segmentation, args.out, args.model_id, args.layout, args.vit_weights, args.cache,
+        args.input_size), TRAINING_INPUT_ERRORS, TRAINING_REFUSALS)
+    return _report_bundle(status, built)
+
+
+def _report_bundle(status: int, built: Any) -> int:
     if status:
         return status
     path, check, report = built
@@ -120,18 +159,28 @@ def run_isn(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_translocator(args: argparse.Namespace) -> int:
-    """Train TransLocator and write the checked bundle (the segmentation runs inside it)."""
-    from trainer.export import ExportError
-    from trainer.segmentation import SegmentationError
-    from trainer.translocator_training import train_translocator_bundle
+def run_segment(args: argparse.Namespace) -> int:
+    """Write the cache shards this process owns (shards split over torchrun's RANK/WORLD_SIZE when set)."""
+    import os
 
-    status, built = run_checked("translocator", lambda: train_translocator_bundle(
-        args.csv, args.images, args.partitionings, args.segmentation, args.out, args.model_id, args.layout,
-        args.vit_weights, args.epochs, args.lr, args.cache),
-        (OSError, ValueError, SegmentationError), (ExportError, RuntimeError))  # RuntimeError: another ViT layout
+    from trainer.data.segmentation_cache import build_shard_cache
+    from trainer.isn_training import MethodRun
+    from trainer.segmentation import SegmentationError, load_segmentation
+    from trainer.translocator_training import build_cache
+
+    if bool(args.shards) == bool(args.csv):
+        print("geotag-train segment: give --shards, or --csv with --images", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    def build() -> dict[str, int]:
+        if args.shards:
+            rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+            return build_shard_cache(load_segmentation(args.segmentation), args.shards, args.out, args.short_side,
+                                     rank, world)
+        return build_cache(MethodRun(args.csv, [], args.images), args.segmentation, args.out, args.short_side)
+
+    status, written = run_checked("segment", build, (OSError, ValueError, SegmentationError), RuntimeError)
     if status:
         return status
-    path, check, report = built
-    print(f"wrote {path}: {report.summary()}; onnxruntime vs torch max abs diff {check.worst:.2e}")
+    print(f"{args.out}: {sum(written.values())} maps written in {len(written)} cache shard(s)")
     return 0

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 BASE_MODEL_ID = "base-efficientnet_lite0-imagenet-s3-int8-v2"
 BASE_LICENSE = (
@@ -39,9 +35,12 @@ def run_export(args: argparse.Namespace) -> int:
     from geocore.geo.hierarchy import Hierarchy
     from geocore.inference.card import CropSpec
     from trainer.export import CardFields, ExportError, export_bundle
+    from trainer.method_export import run_evaluation
     from trainer.training.config import config_to_dict
     from trainer.training.loop import load_run_model
 
+    if _run_method(args.run) in ("isn", "translocator"):
+        return _export_method_run(args)
     try:
         model, partitionings, config = load_run_model(args.run, args.checkpoint)
     except (OSError, KeyError, ValueError, RuntimeError) as error:
@@ -54,7 +53,7 @@ def run_export(args: argparse.Namespace) -> int:
         crops=CropSpec(args.crops, args.aggregation, max(config.model.eval_resize, config.model.input_size)),
         scene_labels=labels,
         training={"run": args.run.resolve().name, "checkpoint": args.checkpoint, "config": config_to_dict(config)},
-        evaluation=_run_evaluation(args.run),
+        evaluation=run_evaluation(args.run),
         license=args.license,
     )
     try:
@@ -66,20 +65,31 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_evaluation(run_dir: Path) -> dict[str, Any]:
-    """What the run measured: summary.json and the last metrics.csv row, when present."""
-    evaluation: dict[str, Any] = {}
-    summary = run_dir / "summary.json"
-    if summary.is_file():
-        with contextlib.suppress(OSError, json.JSONDecodeError):  # a damaged summary must not block the export
-            evaluation["summary"] = json.loads(summary.read_text(encoding="utf-8"))
-    metrics = run_dir / "metrics.csv"
-    if metrics.is_file():
-        with open(metrics, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        if rows:
-            evaluation["last_epoch"] = rows[-1]
-    return evaluation
+def _run_method(run_dir: Path) -> str:
+    """model.method of a run folder's config ("multitask" when unreadable: the usual error path reports it)."""
+    from trainer.training.config import ConfigError, load_config
+
+    try:
+        return load_config(run_dir / "config.yaml").model.method
+    except (ConfigError, OSError):
+        return "multitask"
+
+
+def _export_method_run(args: argparse.Namespace) -> int:
+    """Export an ISN or TransLocator run (the scene networks' routing card, or the merged segmentation graph)."""
+    from trainer.cli.checked import run_checked
+    from trainer.export import ExportError
+    from trainer.method_export import export_run_bundle
+    from trainer.segmentation import SegmentationError
+
+    status, built = run_checked("export", lambda: export_run_bundle(
+        args.run, args.out, args.model_id, args.checkpoint, args.crops, args.aggregation, args.license),
+        (OSError, KeyError, ValueError, SegmentationError), (ExportError, RuntimeError))
+    if status:
+        return status
+    path, check, _ = built
+    print(f"wrote {path} (onnxruntime vs torch max abs diff {check.worst:.2e})")
+    return 0
 
 
 def run_base_model(args: argparse.Namespace) -> int:
