@@ -29,7 +29,7 @@ from geocore.library import db as schema
 from geocore.library import xmp
 from geocore.library.patches import apply_patches, decode_patches, invert_patches, patches_match
 from geocore.library.safe_files import backup_path_for, remove_quietly, temp_path_for
-from geocore.library.scanner import FoundFile, inspect_file
+from geocore.library.scanner import FoundFile, inspect_file, listed_sidecar_mtime, listed_sidecar_mtimes
 
 # What reading back a journal row can raise besides OSError: a blob that does not decode.
 UNSETTLED_ERRORS = (OSError, ValueError, struct.error, IndexError)
@@ -201,13 +201,31 @@ def _sidecar_mtime(photo: Path) -> int | None:
     return max(mtimes) if mtimes else None
 
 
-def reread_row(path: str) -> dict | None:
-    """The cache row of the photo at `path` as it is now (without its path), None when it cannot be reached."""
+def sidecar_listing(folder: Path) -> dict[str, int] | None:
+    """Lower-cased .xmp names in `folder` -> mtime_ns, listed as the scan's walk lists them; None when unreadable.
+
+    One listing serves every photo of a folder re-read after an undo: looking the sidecars up per photo listed the
+    folder once per file (the folder changes with every rename), quadratic in the folder's size."""
+    try:
+        with os.scandir(folder) as entries:
+            return listed_sidecar_mtimes(list(entries))
+    except OSError:
+        return None
+
+
+def reread_row(path: str, sidecars: dict[str, int] | None = None) -> dict | None:
+    """The cache row of the photo at `path` as it is now (without its path), None when it cannot be reached.
+    `sidecars`: its folder's sidecar_listing, taken after the changes."""
     try:
         info = os.stat(path)
     except OSError:
         return None  # gone or unreachable: the next scan says so
-    row = inspect_file(FoundFile(path, info.st_size, info.st_mtime_ns, _sidecar_mtime(Path(path))))
+    if sidecars is None:
+        found = FoundFile(path, info.st_size, info.st_mtime_ns, _sidecar_mtime(Path(path)))
+    else:
+        found = FoundFile(path, info.st_size, info.st_mtime_ns, listed_sidecar_mtime(os.path.basename(path), sidecars),
+                          sidecars_listed=True)
+    row = inspect_file(found)
     row.pop("path")
     return row
 

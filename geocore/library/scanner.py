@@ -73,7 +73,7 @@ def head_hash(path: Path | str) -> tuple[str, bytes]:
     return hashlib.blake2b(head, digest_size=16).hexdigest(), head
 
 
-def _sidecar_mtimes(entries: list[os.DirEntry]) -> dict[str, int]:
+def listed_sidecar_mtimes(entries: list[os.DirEntry]) -> dict[str, int]:
     """Lower-cased .xmp names in one folder -> mtime_ns."""
     mtimes = {}
     for entry in entries:
@@ -85,7 +85,8 @@ def _sidecar_mtimes(entries: list[os.DirEntry]) -> dict[str, int]:
     return mtimes
 
 
-def _sidecar_mtime(name: str, sidecars: dict[str, int]) -> int | None:
+def listed_sidecar_mtime(name: str, sidecars: dict[str, int]) -> int | None:
+    """The newest mtime of the sidecars of photo `name` in a folder's listed_sidecar_mtimes (any case)."""
     lower = name.lower()
     candidates = (lower + ".xmp", lower.rsplit(".", 1)[0] + ".xmp")
     found = [sidecars[c] for c in candidates if c in sidecars]
@@ -119,7 +120,7 @@ def walk_photos(folders: Iterable[Path | str], issues: list[ScanIssue], include_
             continue
         visited.add((info.st_dev, info.st_ino))
         entries = _list_folder(folder, issues)
-        sidecars = _sidecar_mtimes(entries)
+        sidecars = listed_sidecar_mtimes(entries)
         subfolders = []
         for entry in sorted(entries, key=lambda e: e.name):
             if entry.name.startswith(".") and not include_hidden:
@@ -130,8 +131,8 @@ def walk_photos(folders: Iterable[Path | str], issues: list[ScanIssue], include_
                 elif is_photo_name(entry.name):
                     st = entry.stat()
                     if stat.S_ISREG(st.st_mode):
-                        yield FoundFile(entry.path, st.st_size, st.st_mtime_ns, _sidecar_mtime(entry.name, sidecars),
-                                        sidecars_listed=True)
+                        sidecar_mtime_ns = listed_sidecar_mtime(entry.name, sidecars)
+                        yield FoundFile(entry.path, st.st_size, st.st_mtime_ns, sidecar_mtime_ns, sidecars_listed=True)
             except OSError as exc:
                 issues.append(ScanIssue(entry.path, error_from_os(exc, entry.path).kind.value, str(exc)))
         stack.extend(reversed(subfolders))

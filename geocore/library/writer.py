@@ -272,12 +272,24 @@ class SafeWriter:
                 results[index] = result
             for folder in {item.job.path.parent for _, item in prepared}:  # make the renames durable
                 _fsync_folder(folder)
+            self._reread_undone([item for index, item in prepared if results[index].ok])
             self._journal_states(batch_id, [_outcome(item, results[index]) for index, item in prepared
                                             if results[index].journal_id is not None])
         for index, item in prepared:
             results.setdefault(index, FileResult(item.job.path, item.job.target, True, None, "dry run",
                                                  item.job.photo_id, item.job.decision_id))
         return [results[i] for i in range(len(jobs))]
+
+    def _reread_undone(self, items: list[_Prepared]) -> None:
+        """The cache rows of photos an undo put back, read in the I/O threads (not on the one thread that settles),
+        with one sidecar listing per folder taken after all of the chunk's renames."""
+        undone = [item for item in items
+                  if item.job.undoes_id is not None and item.job.target == "photo" and item.job.photo_id is not None]
+        listings = {folder: journal.sidecar_listing(folder) for folder in {item.job.path.parent for item in undone}}
+        rows = self._pool.map(lambda item: journal.reread_row(str(item.job.path), listings[item.job.path.parent]),
+                              undone)
+        for item, row in zip(undone, rows, strict=True):
+            item.cache_row = row
 
     def _try_prepare(self, job: FileJob, dry_run: bool) -> _Prepared | LibraryError:
         try:
@@ -387,8 +399,6 @@ class SafeWriter:
                 job.path.unlink()
             else:
                 os.replace(temp, job.path)
-            if job.undoes_id is not None and job.target == "photo" and job.photo_id is not None:
-                item.cache_row = journal.reread_row(str(job.path))  # here, not on the one thread that settles
             return FileResult(job.path, job.target, True, None, "", job.photo_id, job.decision_id, item.journal_id,
                               self._new_state(item))
         except OSError as exc:
