@@ -2,8 +2,10 @@
 
 The backbone stays byte-for-byte the base model's (so cached embeddings stay valid and scene output keeps working);
 each head is MatMul + Add + Softmax on the "embedding" output. With a similarity bank, one more output,
-`library_similarity`, is the cosine similarity of the centred embedding to its nearest library photo (the "looks
-like no place in your library" test; trainer.personalize.calibration). The written bundle checks itself:
+`library_similarity`, is the cosine similarity of the embedding (less the bank's mean, zero unless centred) to its
+nearest library photo (the "looks like no place in your library" test; trainer.personalize.calibration). With a
+gallery (gallery.npz) the library photos also vote for the cell (geocore.inference.personal). The written bundle
+checks itself:
 onnxruntime's outputs must equal the numpy heads and bank applied to the graph's own embedding within 1e-4.
 """
 
