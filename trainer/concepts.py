@@ -1,12 +1,6 @@
-"""Concept influence (Theiner et al., SemP, WACV'22): which semantic concepts drive the predicted cell.
+"""Concept influence (Theiner et al., SemP, WACV'22) over a test set: `geotag-train concepts`.
 
-For an explanation map e of the predicted cell and a concept mask from the segmentation map, dilated by beta
-pixels (m):
-
-    ci = (share of the top-k pixels of e that lie inside m) / (share of the image's pixels inside m)
-
-ci = 1 is what a concept gets by chance; ci > 1 means the explanation concentrates on it. Both shares use the
-same dilated mask, so a concept covering the whole image scores exactly 1. Scores are averaged per concept
+The ci score itself (geocore.inference.concepts, shared with the app's detail panel) is averaged per concept
 within each band of geolocation error (1 / 25 / 200 / 750 / 2500 km, as the accuracy tables) and ordered by
 magnitude.
 """
@@ -21,58 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
+
+from geocore.inference.concepts import (
+    DEFAULT_BETA_PX,
+    DEFAULT_TOP_K,
+    concept_influence,
+    dilate,
+    image_concept_scores,
+    saliency_concepts,
+    top_k_mask,
+)
 
 ERROR_THRESHOLDS_KM = (1.0, 25.0, 200.0, 750.0, 2500.0)
-DEFAULT_TOP_K = 1000
-DEFAULT_BETA_PX = 3
-
-
-def dilate(mask: npt.NDArray[np.bool_], beta_px: int) -> npt.NDArray[np.bool_]:
-    """Binary dilation by a disk of radius `beta_px` pixels (Euclidean; 0 leaves the mask unchanged)."""
-    if beta_px <= 0:
-        return mask.copy()
-    height, width = mask.shape
-    padded = np.pad(mask, beta_px)
-    out = np.zeros_like(mask)
-    for dy in range(-beta_px, beta_px + 1):
-        for dx in range(-beta_px, beta_px + 1):
-            if dy * dy + dx * dx <= beta_px * beta_px:
-                out |= padded[beta_px + dy:beta_px + dy + height, beta_px + dx:beta_px + dx + width]
-    return out
-
-
-def top_k_mask(explanation: npt.NDArray[np.floating], k: int) -> npt.NDArray[np.bool_]:
-    """The k pixels of highest explanation (ties broken by raster order, so the result is deterministic)."""
-    flat = explanation.ravel()
-    k = max(1, min(int(k), flat.size))
-    chosen = np.argsort(-flat, kind="stable")[:k]
-    mask = np.zeros(flat.size, dtype=bool)
-    mask[chosen] = True
-    return mask.reshape(explanation.shape)
-
-
-def concept_influence(
-    explanation: npt.NDArray[np.floating], concept_mask: npt.NDArray[np.bool_], k: int, beta_px: int
-) -> float:
-    """ci of one concept in one image; NaN when the (dilated) concept is absent."""
-    if explanation.shape != concept_mask.shape:
-        raise ValueError(f"explanation {explanation.shape} and mask {concept_mask.shape} differ in shape")
-    dilated = dilate(concept_mask.astype(bool), beta_px)
-    image_share = float(dilated.mean())
-    if image_share == 0.0:
-        return math.nan
-    top = top_k_mask(explanation, k)
-    return float(dilated[top].mean()) / image_share
-
-
-def image_concept_scores(
-    explanation: npt.NDArray[np.floating], segmentation: npt.NDArray[np.integer], class_names: Sequence[str],
-    k: int = DEFAULT_TOP_K, beta_px: int = DEFAULT_BETA_PX,
-) -> dict[str, float]:
-    """ci of every concept present in the class map `segmentation` (same shape as the explanation)."""
-    return {class_names[int(index)]: concept_influence(explanation, segmentation == index, k, beta_px)
-            for index in np.unique(segmentation) if 0 <= int(index) < len(class_names)}
+__all__ = ["DEFAULT_BETA_PX", "DEFAULT_TOP_K", "aggregate", "concept_influence", "dilate", "error_band",
+           "image_concept_scores", "plot_png", "read_truth", "score_photos", "top_k_mask", "write_csv"]
 
 
 def error_band(error_km: float) -> str:
@@ -164,7 +120,6 @@ def score_photos(
     """(error km, ci per concept) for every photo with a truth and a prediction: explanation of the predicted cell
     (Predictor.saliency) against the segmentation of the same preview."""
     from geocore.geo.distance import haversine_km
-    from geocore.inference.preprocess import open_oriented
 
     scored = []
     for path in paths:
@@ -174,11 +129,7 @@ def score_photos(
         prediction = saliency.prediction
         if prediction is None or prediction.lat is None:
             continue
-        height, width = saliency.map.shape
-        preview, _ = open_oriented(path, min_short_px=min(height, width))
-        classes = segmentation.segment(preview, (width, height))  # type: ignore[attr-defined]
         lat, lon = truth[path.name]
         error_km = float(haversine_km(prediction.lat, prediction.lon, lat, lon))
-        scored.append((error_km, image_concept_scores(saliency.map, classes, segmentation.class_names,  # type: ignore[attr-defined]
-                                                      k, beta_px)))
+        scored.append((error_km, saliency_concepts(saliency.map, path, segmentation, k, beta_px)))
     return scored

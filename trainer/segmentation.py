@@ -1,10 +1,8 @@
-"""Imported semantic segmentation models (ADE20K-style class maps) in ONNX, checked on import.
+"""Importing semantic segmentation models (ADE20K-style class maps) in ONNX, checked on import.
 
-A segmentation file (`*.geoseg`) is a zip of `segmentation.onnx`, `classes.txt` (one class name a line, index =
-line number) and `segmentation.json`: {"input_size_px", "mean", "std", "output": "logits"|"labels", "classes"}.
-The graph takes one (N, 3, S, S) float32 input normalised with mean/std and gives either class logits
-(N, C, h, w) or class indices (N, h, w). Used by `geotag-train concepts` and by TransLocator (maps cached for
-training; the graph merged into the TransLocator bundle so prediction runs it).
+The file format and the runner live in geocore.inference.segmentation (the app runs them without torch); this
+module checks a graph and writes the `.geoseg` file. Used by `geotag-train concepts` and by TransLocator (maps
+cached for training; the graph merged into the TransLocator bundle so prediction runs it).
 """
 
 from __future__ import annotations
@@ -12,60 +10,22 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-from PIL import Image
 
 from geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD
+from geocore.inference.segmentation import (
+    CLASSES_NAME,
+    MODEL_NAME,
+    SPEC_NAME,
+    SegmentationError,
+    SegmentationModel,
+    load_segmentation,
+)
 
-MODEL_NAME, CLASSES_NAME, SPEC_NAME = "segmentation.onnx", "classes.txt", "segmentation.json"
-
-
-class SegmentationError(ValueError):
-    """The segmentation model or its class list cannot be used."""
-
-
-@dataclass
-class SegmentationModel:
-    """An imported segmentation graph, its class names and preprocessing."""
-
-    model_bytes: bytes
-    class_names: list[str]
-    input_size_px: int
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    output: str = "logits"
-
-    def __post_init__(self) -> None:
-        from geocore.inference.runtime import import_onnxruntime
-
-        ort = import_onnxruntime()
-        self._session = ort.InferenceSession(self.model_bytes, providers=["CPUExecutionProvider"])
-        self._input = self._session.get_inputs()[0].name
-
-    def normalise(self, image: Image.Image) -> npt.NDArray[np.float32]:
-        """(1, 3, S, S) network input of an RGB image (squashed to the square input)."""
-        resized = image.convert("RGB").resize((self.input_size_px, self.input_size_px), Image.Resampling.BILINEAR)
-        pixels = np.asarray(resized, dtype=np.float32) / 255.0
-        pixels = (pixels - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return pixels.transpose(2, 0, 1)[None].astype(np.float32)
-
-    def class_map_of_input(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
-        """(N, h, w) class indices of normalised inputs."""
-        raw = self._session.run(None, {self._input: batch})[0]
-        labels = raw.argmax(axis=1) if self.output == "logits" else raw.reshape(raw.shape[0], *raw.shape[-2:])
-        return labels.astype(np.int64)
-
-    def segment(self, image: Image.Image, size: tuple[int, int] | None = None) -> npt.NDArray[np.int64]:
-        """(height, width) class map of `image`, at `size` (width, height; default the image's) by nearest."""
-        labels = self.class_map_of_input(self.normalise(image))[0]
-        width, height = size or image.size
-        resized = Image.fromarray(labels.astype(np.int32)).resize((width, height), Image.Resampling.NEAREST)
-        return np.asarray(resized, dtype=np.int64)
+__all__ = ["SegmentationError", "SegmentationModel", "import_segmentation", "load_segmentation", "probe",
+           "read_classes", "tiny_segmentation_onnx"]
 
 
 def read_classes(path: str | Path) -> list[str]:
@@ -111,21 +71,6 @@ def import_segmentation(onnx_path: str | Path, classes_path: str | Path, out_pat
         archive.writestr(SPEC_NAME, json.dumps(spec, indent=2))
     load_segmentation(out)
     return out
-
-
-def load_segmentation(path: str | Path) -> SegmentationModel:
-    """A `.geoseg` file back as a runnable model."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            spec: dict[str, Any] = json.loads(archive.read(SPEC_NAME))
-            names = archive.read(CLASSES_NAME).decode("utf-8").splitlines()
-            model_bytes = archive.read(MODEL_NAME)
-    except (OSError, KeyError, zipfile.BadZipFile, ValueError) as error:
-        raise SegmentationError(f"{path}: not a segmentation file ({error})") from None
-    if len(names) != spec.get("classes"):
-        raise SegmentationError(f"{path}: {len(names)} class names for {spec.get('classes')} classes")
-    return SegmentationModel(model_bytes, names, int(spec["input_size_px"]), tuple(spec["mean"]),  # type: ignore[arg-type]
-                             tuple(spec["std"]), str(spec["output"]))  # type: ignore[arg-type]
 
 
 def tiny_segmentation_onnx(n_classes: int, seed: int = 0) -> bytes:
