@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from geocore.timesync.points import FloatArray, Points, TrackFormatError, finish_arrays, iso_times_s, parse_time_s
+from geocore.timesync.gpx_columns import optional_numbers, read_gpx_columns
+from geocore.timesync.points import Points, TrackFormatError, finish_arrays, iso_times_s, parse_time_s
 from geocore.timesync.track import Track
 
 _ATTRIBUTE = rb"""\s*=\s*["']([^"'<>]*)["']"""
@@ -45,6 +46,9 @@ def parse_gpx_bytes(data: bytes, path: Path) -> Track:
     """Track from the bytes of a GPX file (fast reader when it covers the file, else the streaming one)."""
     if data[:3] == b"\xef\xbb\xbf":
         data = data[3:]
+    columns = read_gpx_columns(data, path)
+    if columns is not None:
+        return columns
     if b"<!--" not in data and b"&" not in data and b"<![CDATA[" not in data:
         fast = _fast(data, path)
         if fast is not None:
@@ -85,7 +89,7 @@ def _fast(data: bytes, path: Path) -> Track | None:
             return None
     if not tables:
         return None  # the streaming reader tells an empty GPX from a file that is not GPX at all
-    return _from_tables(path, tables, segments, quality)
+    return _from_tables(path, tables, segments, quality, data)
 
 
 def _strict(tag: bytes, kind: int, pieces: list[bytes], expected: int, tables: list[np.ndarray],
@@ -109,41 +113,23 @@ def _strict(tag: bytes, kind: int, pieces: list[bytes], expected: int, tables: l
     return found
 
 
-def _from_tables(path: Path, tables: list[np.ndarray], segments: list[np.ndarray], quality: bool) -> Track | None:
+def _from_tables(path: Path, tables: list[np.ndarray], segments: list[np.ndarray], quality: bool,
+                 data: bytes) -> Track | None:
     width = max(table.shape[1] for table in tables)
     columns = [np.concatenate([table[:, k] for table in tables]) for k in range(width)]
-    lat, lon = _optional_numbers(columns[0]), _optional_numbers(columns[1])
+    # a <time> or <ele> the patterns did not take (after another child, with an attribute, given twice) would be
+    # lost: every one in the file is a point's, bar the <metadata> time before the first point
+    first_point = min(at for at in (data.find(b"<" + tag) for tag in _KINDS) if at >= 0)
+    for name, taken in ((b"<time", columns[3]), (b"<ele", np.concatenate([columns[2], columns[4]]))):
+        if data.count(name) != int((taken != b"").sum()) + data.count(name, 0, first_point):
+            return None
+    lat, lon = optional_numbers(columns[0]), optional_numbers(columns[1])
     if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
         return None  # the streaming reader names the point
-    altitude, times = _optional_numbers(columns[2]), iso_times_s(columns[3])  # it strips what it must
-    altitude = np.where(np.isnan(altitude), _optional_numbers(columns[4]), altitude)
-    satellites, hdop = (_optional_numbers(columns[5]), _optional_numbers(columns[6])) if quality else (None, None)
+    altitude, times = optional_numbers(columns[2]), iso_times_s(columns[3])  # it strips what it must
+    altitude = np.where(np.isnan(altitude), optional_numbers(columns[4]), altitude)
+    satellites, hdop = (optional_numbers(columns[5]), optional_numbers(columns[6])) if quality else (None, None)
     return finish_arrays(path, times, lat, lon, altitude, np.concatenate(segments), hdop, satellites)
-
-
-def _optional_numbers(column: np.ndarray) -> FloatArray:
-    out = np.full(column.shape, np.nan)
-    present = column != b""
-    if present.all():
-        try:
-            return column.astype(np.float64)  # numpy's float parsing skips surrounding white space
-        except ValueError:
-            pass
-    column = np.char.strip(column)
-    present = column != b""
-    if present.any():
-        try:
-            out[present] = column[present].astype(np.float64)
-        except ValueError:
-            out[present] = [_number_or_nan(value) for value in column[present].tolist()]
-    return out
-
-
-def _number_or_nan(value: bytes) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        return float("nan")
 
 
 def _local(tag: str) -> str:

@@ -64,107 +64,119 @@ def datetime_to_s(value: datetime) -> float:
 
 
 def iso_times_s(texts: npt.ArrayLike) -> FloatArray:
-    """POSIX seconds of many ISO 8601 times at once (bytes or str), NaN where unusable.
+    """POSIX seconds of many ISO 8601 times at once (bytes or str), NaN where unusable; the same as `parse_time_s`.
 
-    The common forms "YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM)" are converted with array arithmetic on the bytes (a
-    million in a fraction of a second); anything else goes through `parse_time_s` one by one.
+    The common forms "YYYY-MM-DD(T| )HH:MM:SS[(.|,)f...][Z|(+|-)HH[[:]MM]]" are read with array arithmetic on the
+    bytes (numpy's datetime64 parser for the fixed-width part): a million in a few hundredths of a second. Anything
+    else goes through `parse_time_s` one by one.
     """
-    raw = np.asarray(texts, dtype="S")
+    try:
+        raw = np.asarray(texts, dtype="S")
+    except UnicodeEncodeError:  # a non-ASCII text among them: never a time this reads
+        values = [parse_time_s(text) for text in np.asarray(texts, dtype=object).ravel().tolist()]
+        return np.array([np.nan if value is None else value for value in values], dtype=np.float64)
     out = np.full(raw.shape, np.nan)
     if raw.size == 0:
         return out
-    if raw.dtype.itemsize < 29:  # room for every position looked at below ("...SS.fff+HH:MM")
-        raw = raw.astype("S29")
-    raw = np.ascontiguousarray(raw)
-    u = raw.view(np.uint8).reshape(raw.size, raw.dtype.itemsize)
-    length = np.char.str_len(raw)
-    common = _common_shape(u)
-    rows = np.arange(raw.size)
-    has_fraction = common & (u[:, 19] == ord(".")) & (length >= 24)
-    for k in (20, 21, 22):
-        has_fraction &= _is_digit(u[:, k])
-    tail = np.where(has_fraction, 23, 19)
-    at_tail = u[rows, np.minimum(tail, u.shape[1] - 1)]
-    zulu = common & (at_tail == ord("Z")) & (length == tail + 1)
-    offset = common & np.isin(at_tail, (ord("+"), ord("-"))) & (length == tail + 6)
-    offset_s = np.zeros(raw.size)
-    if offset.any():
-        offset, offset_s = _offsets(u, rows, tail, offset)
-    good = zulu | offset
-    if good.any():
-        good_rows = np.flatnonzero(good)
-        seconds = _civil_seconds(u[good_rows])
-        fraction = np.where(has_fraction[good_rows], _digits(u[good_rows], 20, 3) / 1000.0, 0.0)
-        out[good_rows] = seconds + fraction - offset_s[good_rows]
+    if raw.dtype.itemsize < _TIME_WIDTH:  # room for every position looked at below
+        raw = raw.astype(f"S{_TIME_WIDTH}")
+    raw = np.ascontiguousarray(raw).ravel()
+    seconds, good = _vector_times(raw.view(np.uint8).reshape(raw.size, raw.dtype.itemsize))
+    out.ravel()[good] = seconds[good]
     for index in np.flatnonzero(~good):
         value = parse_time_s(raw[index].decode("utf-8", "replace"))
-        out[index] = np.nan if value is None else value
+        out.ravel()[index] = np.nan if value is None else value
     return out
+
+
+_TIME_WIDTH = 40  # 19 + "." + 12 fraction digits + "+HH:MM" + a NUL
+_FRACTION_DIGITS = 12
+_DAYS_IN_MONTH = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int16)
+
+
+def _vector_times(u: npt.NDArray[np.uint8]) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Seconds of rows of bytes in the common forms, and which rows were in one of them."""
+    columns = np.ascontiguousarray(u[:, :_TIME_WIDTH].T)  # a column at a time reads memory in order
+    whole, good = _whole_seconds(u, columns)
+    separator = (columns[19] == ord(".")) | (columns[19] == ord(","))
+    run = separator.copy()
+    count = np.zeros(u.shape[0], dtype=np.int64)
+    micro = np.zeros(u.shape[0], dtype=np.int64)
+    for k in range(_FRACTION_DIGITS):  # fromisoformat reads any number of digits and keeps six
+        digit = columns[20 + k]
+        run &= _is_digit(digit)
+        if not run.any():
+            break
+        count += run
+        if k < 6:
+            micro += np.where(run, (digit.astype(np.int64) - 48) * 10 ** (5 - k), 0)
+    good &= ~separator | (count > 0)
+    offset_s, ok = _zone(u, np.where(separator, 20 + count, 19))
+    good &= ok
+    micro_total = (whole - offset_s) * 1_000_000 + micro
+    exact = np.abs(micro_total) < 2**53  # as timedelta.total_seconds() divides; past 2255 the float sum is closer
+    return np.where(exact, micro_total / 1e6, (whole - offset_s) + micro / 1e6), good
+
+
+def _zone(u: npt.NDArray[np.uint8], tail: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64],
+                                                                              npt.NDArray[np.bool_]]:
+    """The UTC offset in seconds of what follows the time at `tail` (nothing, Z, +HH, +HHMM, +HH:MM), and which
+    rows end so."""
+    if tail.size and tail.min() == tail.max():  # one form throughout (nearly every file): whole columns
+        at = [u[:, int(tail[0]) + k] for k in range(7)]
+    else:
+        rows = np.arange(u.shape[0])
+        at = [u[rows, tail + k] for k in range(7)]
+    zulu = ((at[0] == ord("Z")) | (at[0] == ord("z"))) & (at[1] == 0)
+    sign = ((at[0] == ord("+")) | (at[0] == ord("-"))) & _is_digit(at[1]) & _is_digit(at[2])
+    hours = (at[1].astype(np.int64) - 48) * 10 + at[2] - 48
+    colon = at[3] == ord(":")
+    minute_at = [np.where(colon, at[4], at[3]), np.where(colon, at[5], at[4])]
+    minutes = (minute_at[0].astype(np.int64) - 48) * 10 + minute_at[1] - 48
+    with_minutes = sign & _is_digit(minute_at[0]) & _is_digit(minute_at[1]) & (np.where(colon, at[6], at[5]) == 0)
+    minutes = np.where(with_minutes, minutes, 0)
+    offset = ((sign & (at[3] == 0)) | with_minutes) & (hours < 24) & (minutes < 60)
+    offset_s = np.where(offset, np.where(at[0] == ord("-"), -1, 1) * (hours * 3600 + minutes * 60), 0)
+    return offset_s, (at[0] == 0) | zulu | offset
+
+
+def _whole_seconds(u: npt.NDArray[np.uint8], columns: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.int64],
+                                                                                        npt.NDArray[np.bool_]]:
+    """Seconds since 1970 of rows starting YYYY-MM-DD(T| )HH:MM:SS with fields that exist, and which rows do."""
+    shape = (columns[4] == ord("-")) & (columns[7] == ord("-")) & (columns[13] == ord(":")) \
+        & (columns[16] == ord(":")) & ((columns[10] == ord("T")) | (columns[10] == ord(" ")))
+    for k in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18):
+        shape &= _is_digit(columns[k])
+    shape &= (columns[0] != ord("0")) | (columns[1] != ord("0")) | (columns[2] != ord("0")) \
+        | (columns[3] != ord("0"))  # year 0 is no datetime
+    shape &= _valid_fields(columns)
+    rows = np.flatnonzero(shape)
+    seconds = np.zeros(u.shape[0], dtype=np.int64)
+    # numpy's own parser, on validated rows only: an invalid one among thousands crashes numpy 2.4's cast
+    seconds[rows] = np.ascontiguousarray(u[rows, :19]).view("S19").ravel().astype("datetime64[s]").astype(np.int64)
+    return seconds, shape
 
 
 def _is_digit(column: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
     return (column >= 48) & (column <= 57)
 
 
-def _digits(u: npt.NDArray[np.uint8], start: int, count: int) -> npt.NDArray[np.int64]:
-    value = np.zeros(u.shape[0], dtype=np.int64)
-    for k in range(start, start + count):
-        value = value * 10 + (u[:, k].astype(np.int64) - 48)
-    return value
+def _two_digits(columns: npt.NDArray[np.uint8], start: int) -> npt.NDArray[np.int16]:
+    return (columns[start].astype(np.int16) - 48) * 10 + columns[start + 1] - 48
 
 
-def _common_shape(u: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
-    """Rows shaped YYYY-MM-DD[T ]HH:MM:SS with fields that exist."""
-    shape = (u[:, 4] == ord("-")) & (u[:, 7] == ord("-")) & ((u[:, 10] == ord("T")) | (u[:, 10] == ord(" ")))
-    shape &= (u[:, 13] == ord(":")) & (u[:, 16] == ord(":"))
-    for k in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18):
-        shape &= _is_digit(u[:, k])
-    shape[shape] &= _valid_fields(u[shape])
-    return shape
-
-
-def _offsets(u: npt.NDArray[np.uint8], rows: npt.NDArray[np.intp], tail: npt.NDArray[np.intp],
-             offset: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.bool_], FloatArray]:
-    """Rows whose "+HH:MM" after the seconds is readable, and that offset in seconds."""
-    last = u.shape[1] - 1
-    picks = [u[rows, np.minimum(tail + k, last)] for k in range(6)]
-    offset = offset & (picks[3] == ord(":")) & _is_digit(picks[1]) & _is_digit(picks[2]) & _is_digit(picks[4]) \
-        & _is_digit(picks[5])
-    hours = (picks[1].astype(np.int64) - 48) * 10 + picks[2] - 48
-    minutes = (picks[4].astype(np.int64) - 48) * 10 + picks[5] - 48
-    offset &= (hours <= 14) & (minutes < 60)
-    sign = np.where(picks[0] == ord("-"), -1.0, 1.0)
-    return offset, np.where(offset, sign * (hours * 3600 + minutes * 60), 0.0)
-
-
-_DAYS_IN_MONTH = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-
-
-def _fields(u: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.int64], ...]:
-    """Year, month, day, hour, minute, second of rows shaped YYYY-MM-DDTHH:MM:SS."""
-    return (_digits(u, 0, 4), _digits(u, 5, 2), _digits(u, 8, 2), _digits(u, 11, 2), _digits(u, 14, 2),
-            _digits(u, 17, 2))
-
-
-def _valid_fields(u: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+def _valid_fields(columns: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
     """Rows whose month, day (leap years included), hour, minute and second exist, as fromisoformat requires."""
-    year, month, day, hour, minute, second = _fields(u)
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month, day = _two_digits(columns, 5), _two_digits(columns, 8)
     month_ok = (month >= 1) & (month <= 12)
-    days = np.where(month_ok, _DAYS_IN_MONTH[np.clip(month, 0, 12)], 0) - ((month == 2) & ~leap)
-    return month_ok & (day >= 1) & (day <= days) & (hour < 24) & (minute < 60) & (second < 60) & (year >= 1)
-
-
-def _civil_seconds(u: npt.NDArray[np.uint8]) -> FloatArray:
-    """Seconds since 1970 of rows YYYY-MM-DDTHH:MM:SS (days from the civil calendar, Howard Hinnant's rule)."""
-    year, month, day, hour, minute, second = _fields(u)
-    year = year - (month <= 2)
-    era = np.floor_divide(year, 400)
-    year_of_era = year - era * 400
-    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    days = era * 146097 + day_of_era - 719468
-    return (days * 86400 + hour * 3600 + minute * 60 + second).astype(np.float64)
+    days = _DAYS_IN_MONTH[np.where(month_ok, month, 0)]
+    valid = month_ok & (day >= 1) & (day <= days) & (_two_digits(columns, 11) < 24) \
+        & (_two_digits(columns, 14) < 60) & (_two_digits(columns, 17) < 60)
+    leap_day = np.flatnonzero(valid & (month == 2) & (day == 29))
+    if leap_day.size:
+        year = (_two_digits(columns, 0)[leap_day].astype(np.int64) * 100 + _two_digits(columns, 2)[leap_day])
+        valid[leap_day] = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    return valid
 
 
 @dataclass
