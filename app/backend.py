@@ -19,6 +19,7 @@ from app.map import data as map_data
 from app.rows import item_from_view
 from app.scan_stream import ScanStreamer
 from app.settings import Settings
+from geocore.inference.concepts import ConceptExplainer
 from geocore.library.api import Library
 from geocore.workflow import Reporter, Result, Session, SyncPreview, TimeOptions, TrackSyncResult, WorkflowSettings
 from geocore.workflow.models import ModelProvider, base_bundle
@@ -70,6 +71,7 @@ class Backend:
         self.session = Session(library, models)
         self.settings = settings
         self.time_options: TimeOptions | None = None  # the sync dialog's camera clocks, for neighbour sync too
+        self.concepts = ConceptExplainer()  # the installed segmentation, loaded once, for the concepts of a guess
 
     @property
     def settings(self) -> Settings:
@@ -220,6 +222,10 @@ class Backend:
 
     def saliency_overlay(self, path: Path) -> bytes | None:
         return pictures.saliency_overlay(self.session.models.loaded, path)
+
+    def explain(self, path: Path) -> Any:
+        """Saliency overlay plus the concepts that drove the guess (when a segmentation is installed)."""
+        return pictures.explanation(self.concepts, self.session.models.loaded, path)
 
     def map_photo(self, item: PhotoItem, places: dict[str, str] | None = None) -> dict[str, Any]:
         """What the map page draws for the current photo (plain data: the page never parses it as HTML)."""

@@ -127,10 +127,13 @@ class DetailPanel(QScrollArea):
         self.legend = QWidget()
         self.legend.setLayout(legend)
         self.legend.hide()
+        self.concepts = plain_label()  # the concepts behind a visual guess, when a segmentation is installed
+        self.concepts.hide()
         layout.addWidget(self.title)
         layout.addWidget(self.preview)
         layout.addLayout(row)
         layout.addWidget(self.legend)
+        layout.addWidget(self.concepts)
         return box
 
     def _build_location(self) -> QWidget:
@@ -175,6 +178,7 @@ class DetailPanel(QScrollArea):
         """Fill every section from one photo (None clears); the preview may come later through set_photo."""
         if item is None or item.key != self.shown_key:
             self._overlay = QImage()
+            self.set_concepts(None)
         self.shown_key = item.key if item else ""
         self._photo = preview if preview is not None else QImage()
         self.overlay_toggle.setEnabled(not self._overlay.isNull())
@@ -205,6 +209,11 @@ class DetailPanel(QScrollArea):
         self.overlay_toggle.setEnabled(not overlay.isNull())
         self.legend.setVisible(not overlay.isNull())
         self._repaint_preview()
+
+    def set_concepts(self, concepts: list[Any] | None) -> None:
+        """The concepts that drove the guess arrived with the overlay (None: no segmentation installed)."""
+        self.concepts.setText(concepts_text(concepts) if concepts is not None else "")
+        self.concepts.setVisible(concepts is not None)
 
     def _repaint_preview(self) -> None:
         if self._photo.isNull():
@@ -289,3 +298,11 @@ def scene_note(prediction: Any) -> str:
     if source:
         parts.append(f"scene type from {source}")
     return "; ".join(parts)
+
+
+def concepts_text(concepts: list[Any]) -> str:
+    """'Concepts behind the guess: building (ci 1.60), ...' (concept influence: 1 = chance), strongest first."""
+    if not concepts:
+        return "Concepts behind the guess: none stands out (all at or below chance)"
+    listed = ", ".join(f"{item.concept} (ci {item.ci:.2f})" for item in concepts)
+    return f"Concepts behind the guess: {listed}"

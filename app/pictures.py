@@ -29,3 +29,13 @@ def saliency_overlay(predictor: Any, path: Path) -> bytes | None:
         return bytes(predictor.saliency(path).overlay_png)
     except Exception:  # saliency is an extra; a photo that cannot be explained just shows no overlay
         return None
+
+
+def explanation(explainer: Any, predictor: Any, path: Path) -> Any:
+    """The saliency overlay and the concepts behind the guess (geocore.inference.concepts.Explanation), or None."""
+    if predictor is None:
+        return None
+    try:
+        return explainer.explain(predictor, path)
+    except Exception:  # like the overlay, an extra: a photo that cannot be explained shows neither
+        return None

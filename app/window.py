@@ -529,8 +529,8 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         if not explains_position(item):  # a track or neighbour position owes nothing to the image
             return
         self._saliency_pending.add(key)
-        job = Job(lambda ctx: self.backend.saliency_overlay(item.path), "Saliency")
-        self.start_side_job(job, lambda png: self._saliency_ready(key, png))
+        job = Job(lambda ctx: self.backend.explain(item.path), "Saliency")
+        self.start_side_job(job, lambda explained: self._saliency_ready(key, explained))
 
     def start_side_job(self, job: Job, on_done: Any) -> None:
         """Run a small job without progress (thumbnails, saliency); kept referenced until it finishes."""
@@ -539,11 +539,12 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         job.signals.done.connect(self._unless_closed(on_done))
         self.pools.thumbnails.start(job)
 
-    def _saliency_ready(self, key: str, png: Any) -> None:
+    def _saliency_ready(self, key: str, explained: Any) -> None:
         self._saliency_pending.discard(key)
         current = self.current_item()
-        if png and current is not None and current.key == key:
-            self.detail.set_overlay(QImage.fromData(png))
+        if explained is not None and current is not None and current.key == key:
+            self.detail.set_overlay(QImage.fromData(explained.overlay_png))
+            self.detail.set_concepts(explained.concepts)
 
     def _request_visible_thumbnails(self) -> None:
         """Thumbnails only for the rows on screen (the library caches them on disk for next time)."""

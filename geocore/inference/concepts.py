@@ -100,3 +100,56 @@ def saliency_concepts(
     preview, _ = open_oriented(photo_path, min_short_px=min(height, width))
     classes = segmentation.segment(preview, (width, height))
     return image_concept_scores(saliency_map, classes, segmentation.class_names, k, beta_px)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A guess explained: the saliency overlay and, when a segmentation is installed, the concepts behind it."""
+
+    overlay_png: bytes
+    concepts: list[ConceptScore] | None  # None: no segmentation installed (nothing to list)
+
+
+class ConceptExplainer:
+    """Saliency plus concept influence for the app, with the installed segmentation loaded once per file.
+
+    The segmentation is found beside the location bundle (geocore.inference.segmentation.find_segmentation); one
+    that cannot be loaded is remembered with its reason (`problem`) and the photo is explained without concepts.
+    """
+
+    def __init__(self, k: int = DEFAULT_TOP_K, beta_px: int = DEFAULT_BETA_PX, count: int = SHOWN_CONCEPTS) -> None:
+        import threading
+
+        self.k, self.beta_px, self.count = k, beta_px, count
+        self.problem = ""
+        self._loaded: dict[tuple[Path, int], Any] = {}
+        self._lock = threading.Lock()
+
+    def segmentation_for(self, location_bundle: str | Path | None) -> Any:
+        """The SegmentationModel installed for this bundle, or None (none installed, or it cannot load)."""
+        from geocore.inference.segmentation import SegmentationError, find_segmentation, load_segmentation
+
+        path = find_segmentation(location_bundle)
+        if path is None:
+            return None
+        try:
+            key = (path, path.stat().st_mtime_ns)  # a replaced file is loaded again
+        except OSError:
+            return None
+        with self._lock:
+            if key not in self._loaded:
+                try:
+                    self._loaded[key] = load_segmentation(path)
+                    self.problem = ""
+                except SegmentationError as error:
+                    self._loaded[key], self.problem = None, str(error)
+            return self._loaded[key]
+
+    def explain(self, predictor: Any, photo_path: str | Path) -> Explanation:
+        """Predictor.saliency of the photo and its driving concepts (a visual proposal's explanation)."""
+        saliency = predictor.saliency(photo_path)
+        segmentation = self.segmentation_for(getattr(predictor.bundle, "path", None))
+        if segmentation is None:
+            return Explanation(bytes(saliency.overlay_png), None)
+        scores = saliency_concepts(saliency.map, photo_path, segmentation, self.k, self.beta_px)
+        return Explanation(bytes(saliency.overlay_png), driving_concepts(scores, self.count))
