@@ -14,6 +14,7 @@
 
   const basemap = window.geotaggerBasemap(map, {});
   state.basemap = basemap.state;
+  window.geotaggerBasemapLayer = basemap; // the tests read its canvas
   map.attributionControl.setPrefix("Leaflet");
   map.attributionControl.addAttribution(config.offline_attribution || "");
 
@@ -265,7 +266,7 @@
     if (!Number.isFinite(place.lat) || !Number.isFinite(place.lon)) return;
     searchLayer.clearLayers();
     const ring = L.circleMarker([place.lat, place.lon], { radius: 10, color: "#dc2626", weight: 3, fill: false });
-    ring.bindTooltip(textElement("span", place.label || ""), { permanent: true, direction: "top" });
+    if (place.label) ring.bindTooltip(textElement("span", place.label), { permanent: true, direction: "top" });
     ring.addTo(searchLayer);
     map.setView([place.lat, place.lon], Number(place.zoom) || 11, { animate: false });
     state.followed = true;

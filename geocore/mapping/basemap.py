@@ -11,10 +11,11 @@ from typing import Any
 
 from geocore.resources import resource_path
 
-BASEMAP_SCRIPTS = ("countries-10m.js", "physical-50m.js", "places.js")
+BASEMAP_SCRIPTS = ("countries-10m.js", "admin1-50m.js", "water-10m.js", "places.js")
 DECODER_SCRIPT = "topojson-client.min.js"
 ATTRIBUTION = "Natural Earth (public domain) · GeoNames (CC BY 4.0)"
 SIZE_BUDGET_BYTES = 10_000_000
+WATER_BUDGET_BYTES = 2_800_000  # water-10m.js: build_basemap.py simplifies the lakes and rivers to fit
 
 
 def basemap_dir() -> Path:
@@ -85,6 +86,68 @@ def search_places(query: str, limit: int = 10) -> list[PlaceHit]:
         elif len(inside) < limit and wanted in folded:
             inside.append(place)
     return (prefix + inside)[:limit]
+
+
+def _arc_boxes(topology: dict[str, Any]) -> list[tuple[float, float, float, float]]:
+    """(west, south, east, north) of each arc of a quantised, delta-encoded topology."""
+    (scale_x, scale_y), (shift_x, shift_y) = topology["transform"]["scale"], topology["transform"]["translate"]
+    boxes = []
+    for arc in topology["arcs"]:
+        x = y = 0
+        xs, ys = [], []
+        for dx, dy in arc:
+            x, y = x + dx, y + dy
+            xs.append(x)
+            ys.append(y)
+        boxes.append((min(xs) * scale_x + shift_x, min(ys) * scale_y + shift_y,
+                      max(xs) * scale_x + shift_x, max(ys) * scale_y + shift_y))
+    return boxes
+
+
+def _arc_indices(arcs: Any) -> list[int]:
+    if isinstance(arcs, list):
+        return [index for item in arcs for index in _arc_indices(item)]
+    return [~arcs if arcs < 0 else arcs]
+
+
+def topology_in(topology: dict[str, Any], bounds: tuple[float, float, float, float]) -> dict[str, Any]:
+    """The parts of a quantised topology with an arc inside (south, west, north, east), the arcs renumbered: the
+    trip map carries the lakes and rivers around the trip, not the world's. A Multi* geometry is a group (the water
+    layer's lakes or rivers of one zoom): only its members near the box are kept, and its count `n` follows."""
+    south, west, north, east = bounds
+    boxes = _arc_boxes(topology)
+    inside = [w <= east and e >= west and s <= north and n >= south for w, s, e, n in boxes]
+    used: dict[int, int] = {}
+
+    def renumber(arcs: Any) -> Any:
+        if isinstance(arcs, list):
+            return [renumber(item) for item in arcs]
+        old = ~arcs if arcs < 0 else arcs
+        new = used.setdefault(old, len(used))
+        return ~new if arcs < 0 else new
+
+    def near(part: Any) -> bool:
+        return any(inside[i] for i in _arc_indices(part))
+
+    objects = {}
+    for name, collection in topology["objects"].items():
+        kept = []
+        for geometry in collection["geometries"]:
+            parts = geometry.get("arcs", [])
+            if geometry["type"] in ("MultiPolygon", "MultiLineString"):  # a group: keep its members nearby
+                parts = [part for part in parts if near(part)]
+            elif not near(parts):
+                parts = []
+            if parts:
+                properties = dict(geometry.get("properties") or {})
+                if "n" in properties:
+                    properties["n"] = len(parts)
+                kept.append(dict(geometry, arcs=renumber(parts), properties=properties))
+        objects[name] = {"type": "GeometryCollection", "geometries": kept}
+    arcs: list[Any] = [None] * len(used)
+    for old, new in used.items():
+        arcs[new] = topology["arcs"][old]
+    return {"type": "Topology", "transform": topology["transform"], "objects": objects, "arcs": arcs}
 
 
 def places_in(bounds: tuple[float, float, float, float], limit: int = 400) -> list[list[Any]]:

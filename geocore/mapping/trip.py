@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from geocore.mapping.basemap import ATTRIBUTION, basemap_dir, places_in
+from geocore.mapping.basemap import ATTRIBUTION, basemap_dir, places_in, read_js_data, topology_in
 from geocore.mapping.page import inline_page, safe_json
 from geocore.mapping.tracks import track_lines
 
@@ -54,7 +54,9 @@ def trip_bounds(photos: list[dict[str, Any]], tracks: list[dict[str, Any]]) -> t
 def trip_html(photos: list[dict[str, Any]], tracks: list[dict[str, Any]], title: str = "Trip") -> str:
     """The page: basemap (Natural Earth, GeoNames places around the trip), tracks, photo markers with pop-ups."""
     folder = basemap_dir()
-    data = {name: (folder / name).read_text(encoding="utf-8") for name in ("countries-10m.js", "physical-50m.js")}
+    data = {name: (folder / name).read_text(encoding="utf-8") for name in ("countries-10m.js", "admin1-50m.js")}
+    water = topology_in(read_js_data(folder / "water-10m.js"), trip_bounds(photos, tracks))
+    data["water"] = f"window.GEOTAGGER_WATER={safe_json(water)};"
     data["places"] = f"window.GEOTAGGER_PLACES={safe_json(places_in(trip_bounds(photos, tracks), 3000))};"
     data["trip"] = f"window.GEOTAGGER_TRIP={safe_json({'photos': photos, 'tracks': tracks, 'title': title})};"
     config = {"offline_attribution": ATTRIBUTION}

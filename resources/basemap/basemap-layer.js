@@ -1,5 +1,5 @@
 // The offline basemap drawn from the vendored Natural Earth and GeoNames data (resources/basemap): land and
-// coasts at 1:10m, lakes, rivers and first-level admin lines at 1:50m, and place labels chosen by population as
+// coasts, lakes and rivers at 1:10m, first-level admin lines at 1:50m, and place labels chosen by population as
 // the user zooms. Shared by the app's live page and the exported trip map. Names go into the DOM as textContent.
 "use strict";
 (function () {
@@ -36,7 +36,8 @@
 window.geotaggerBasemap = function (map, options) {
   const unwrap = window.geotaggerUnwrap;
   const opts = options || {};
-  const state = { labels: 0, land: 0, lakes: 0, rivers: 0 };
+  const state = { labels: 0, land: 0, lakes: 0, rivers: 0, waterShown: 0 };
+  const WATER_ZOOM_AHEAD = 1; // one level before Natural Earth's own min_zoom: a river to place photos by
   const basePane = map.createPane("gtBase");
   basePane.style.zIndex = 150; // under the tile pane (200): online or archive tiles, once loaded, cover it
   const labelPane = map.createPane("gtLabels");
@@ -58,24 +59,52 @@ window.geotaggerBasemap = function (map, options) {
       { color: "#8a6f8f", weight: 1, fill: false, opacity: 0.8 }).addTo(map);
     state.land = land.features ? land.features.length : 1;
   }
-  const physical = window.GEOTAGGER_PHYSICAL;
-  if (physical && window.topojson) {
-    layers.admin1 = layer(topojson.mesh(physical, physical.objects.subunits, (a, b) => a !== b),
+  const admin1 = window.GEOTAGGER_ADMIN1;
+  if (admin1 && window.topojson) {
+    layers.admin1 = layer(topojson.mesh(admin1, admin1.objects.subunits, (a, b) => a !== b),
       { color: "#a78bab", weight: 0.7, dashArray: "4 3", fill: false });
-    layers.lakes = layer(topojson.feature(physical, physical.objects.lakes),
-      { color: "#8fb3d1", weight: 0.6, fillColor: "#c9dbe9", fillOpacity: 1 }).addTo(map);
-    layers.rivers = layer(topojson.feature(physical, physical.objects.rivers),
-      { color: "#8fb3d1", weight: 1.1, fill: false });
-    state.lakes = physical.objects.lakes.geometries.length;
-    state.rivers = physical.objects.rivers.geometries.length;
+  }
+  // Natural Earth 1:10m lakes and rivers, grouped by the zoom Natural Earth shows them from (`z`; rivers also by
+  // stroke weight `w`): the Great Lakes and the Amazon on the world map, a town's river by zoom 8-10. Each group is
+  // one layer, added as the user zooms in; all of them sit in the base pane, under the labels.
+  const water = window.GEOTAGGER_WATER;
+  const waterLayers = [];
+  if (water && window.topojson) {
+    for (const feature of topojson.feature(water, water.objects.lakes).features) {
+      waterLayers.push([Number(feature.properties.z) || 0, 0, layer(feature,
+        { color: "#7fa6c6", weight: 0.6, fillColor: "#c9dbe9", fillOpacity: 1 })]);
+      state.lakes += Number(feature.properties.n) || 0;
+    }
+    for (const feature of topojson.feature(water, water.objects.rivers).features) {
+      const weight = Math.max(1.2, Math.min(3.5, 0.8 + 2 * (Number(feature.properties.w) || 0.2)));
+      waterLayers.push([Number(feature.properties.z) || 0, 1, layer(feature, { color: "#4f8fca", fill: false,
+        opacity: 0.95, lineCap: "round", lineJoin: "round", weight: weight })]);
+      state.rivers += Number(feature.properties.n) || 0;
+    }
+    // drawn in order: rivers over the lakes they run through, smaller features over bigger ones
+    waterLayers.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
   }
   function zoomLayers() {
     const zoom = map.getZoom();
-    for (const [name, minZoom] of [["admin1", 4], ["rivers", 4]]) {
+    for (const [name, minZoom] of [["admin1", 4]]) {
       const item = layers[name];
       if (!item) continue;
       if (zoom >= minZoom && !map.hasLayer(item)) item.addTo(map);
       if (zoom < minZoom && map.hasLayer(item)) map.removeLayer(item);
+    }
+    state.waterShown = 0;
+    let added = false;
+    for (const [minZoom, , item] of waterLayers) {
+      const show = zoom + WATER_ZOOM_AHEAD >= minZoom;
+      if (show && !map.hasLayer(item)) { item.addTo(map); added = true; }
+      if (!show && map.hasLayer(item)) map.removeLayer(item);
+      if (show) state.waterShown += 1;
+    }
+    if (added) { // a lake group shown later is drawn last: put the rivers back over it
+      for (const [, kind, item] of waterLayers) if (kind === 1 && map.hasLayer(item)) item.bringToFront();
+    }
+    for (const name of ["borders", "admin1"]) { // borders run across lakes, over the water drawn under them
+      if (layers[name] && map.hasLayer(layers[name])) layers[name].bringToFront();
     }
   }
 
@@ -117,6 +146,7 @@ window.geotaggerBasemap = function (map, options) {
   return {
     state: state,
     layers: layers,
+    renderer: renderer,
     setLabels(on) { labelsOn = on; drawLabels(); },
     redraw: drawLabels,
   };

