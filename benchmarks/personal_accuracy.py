@@ -11,7 +11,9 @@ beside the targets of issue 13:
   pipeline withholds, the point it would have proposed (its best cell) counts, so the columns stay comparable;
 - the share of never-visited photos without a proposal and of known-place photos wrongly withheld;
 - the expected calibration error (ECE, 10 bins) of the top cell's probability, and how often the truth lies inside
-  the confidence radius.
+  the confidence radius (the held-out 68% error quantile of photos of similar confidence: about 68% expected);
+- the same bundle with the heads alone choosing the cell ("heads only": the retrieval vote switched off), and the
+  share of held-out generic shots taken away from home, which no look can place (the ceiling within 25 km).
 
 Usage: python benchmarks/personal_accuracy.py [--scale 1.0] [--seed 0] [--keep DIR] [--json FILE]
 """
@@ -37,7 +39,7 @@ from trainer.personalize.calibration import expected_calibration_error  # noqa: 
 
 THRESHOLDS_KM = (1.0, 25.0, 200.0, 750.0)
 TARGETS = {"within 1 km %": ">= 85", "within 25 km %": ">= 95", "never-visited without proposal %": ">= 70",
-           "known-place photos withheld %": "<= 5"}
+           "known-place photos withheld %": "<= 5", "truth inside radius % (proposals)": "~68"}
 
 
 def distance_figures(lat: np.ndarray, lon: np.ndarray, true_lat: np.ndarray, true_lon: np.ndarray) -> dict[str, float]:
@@ -79,10 +81,16 @@ def knn_baseline(cache: Path, base: Any, folder: Path, photos: list[GeneratedPho
     return bank_lat[nearest], bank_lon[nearest]
 
 
-def _predict(bundle_path: Path, photos: list[GeneratedPhoto]) -> list[Any]:
+def _predict(bundle_path: Path, photos: list[GeneratedPhoto], retrieval: bool = True) -> list[Any]:
+    """The app's predictions; `retrieval=False`: the same bundle with the heads alone choosing the cell."""
+    from dataclasses import replace
+
     from geocore.inference.predictor import Predictor
 
-    return list(Predictor(bundle_path, provider="cpu").predict_paths([p.path for p in photos]))
+    predictor = Predictor(bundle_path, provider="cpu")
+    if not retrieval and predictor.personal is not None:
+        predictor.personal = replace(predictor.personal, retrieval=None)
+    return list(predictor.predict_paths([p.path for p in photos]))
 
 
 def withheld(prediction: Any) -> bool:
@@ -98,17 +106,19 @@ def _point(prediction: Any) -> tuple[float, float]:
     return (top[0].lat, top[0].lon) if top else (np.nan, np.nan)
 
 
-def shipped_figures(bundle_path: Path, generated: GeneratedLibrary) -> dict[str, float]:
+def shipped_figures(bundle_path: Path, generated: GeneratedLibrary, retrieval: bool = True) -> dict[str, float]:
     """The shipped pipeline's figures on the held-out days and the never-visited place."""
     from geocore.inference.bundle import load_bundle
 
-    known, never = _predict(bundle_path, generated.heldout), _predict(bundle_path, generated.never_visited)
+    known = _predict(bundle_path, generated.heldout, retrieval)
+    never = _predict(bundle_path, generated.never_visited, retrieval)
     true_lat = np.array([p.lat for p in generated.heldout])
     true_lon = np.array([p.lon for p in generated.heldout])
     lat = np.array([_point(p)[0] for p in known])
     lon = np.array([_point(p)[1] for p in known])
     figures = distance_figures(np.nan_to_num(lat), np.nan_to_num(lon), true_lat, true_lon)
-    _print_misses(generated.heldout, haversine_km(np.nan_to_num(lat), np.nan_to_num(lon), true_lat, true_lon))
+    if retrieval:
+        _print_misses(generated.heldout, haversine_km(np.nan_to_num(lat), np.nan_to_num(lon), true_lat, true_lon))
     figures["never-visited without proposal %"] = float(100 * np.mean([withheld(p) for p in never]))
     figures["known-place photos withheld %"] = float(100 * np.mean([withheld(p) for p in known]))
     finest = load_bundle(bundle_path).hierarchy.finest
@@ -181,7 +191,21 @@ def run(scratch: Path, scale: float, seed: int = 0) -> dict[str, dict[str, float
     known_lat, known_lon = knn_baseline(cache, load_bundle(base_path), scratch / "library", generated.heldout)
     knn = distance_figures(known_lat, known_lon, np.array([p.lat for p in generated.heldout]),
                            np.array([p.lon for p in generated.heldout]))
-    return {"shipped": shipped_figures(result.bundle_path, generated), "kNN": knn, "chance": chance_figures(generated)}
+    shipped = shipped_figures(result.bundle_path, generated)
+    shipped["generic shots away from home % (no look)"] = unlocatable_percent(generated)
+    return {"shipped": shipped, "heads only": shipped_figures(result.bundle_path, generated, retrieval=False),
+            "kNN": knn, "chance": chance_figures(generated)}
+
+
+def unlocatable_percent(generated: GeneratedLibrary) -> float:
+    """Held-out generic shots taken away from the place with most generic library shots: no look can place them.
+
+    They look alike everywhere, so the best any image model can do is send them all where most such shots were
+    taken; 100 minus this is the ceiling of "within 25 km" for the pixels alone.
+    """
+    places = [p.place for p in generated.library if p.generic]
+    home = max(set(places), key=places.count) if places else ""
+    return float(100 * np.mean([p.generic and p.place != home for p in generated.heldout]))
 
 
 def main() -> int:
