@@ -51,10 +51,10 @@ PREPARE_THREADS = 2  # reading, hashing and patching the next chunk while the cu
 IO_THREADS = 4  # I/O bound (write, fsync, read back): more threads than cores still overlap the waits
 # Files held in memory between the two journal commits of a chunk, and their bytes. Two chunks are in flight (one
 # prepared, one written), so the bytes bound the memory: 128 MiB let 16 phone JPEGs take ~250 MiB. Many small
-# files per chunk keep the commits and syncs few: chunks start at CHUNK_FILES (progress shows early) and double
-# up to MAX_CHUNK_FILES.
+# files per chunk keep the commits and syncs few (each chunk costs two journal commits, a syncfs and a folder
+# fsync): chunks start at CHUNK_FILES (progress shows early) and double up to MAX_CHUNK_FILES or CHUNK_BYTES.
 CHUNK_FILES = 16
-MAX_CHUNK_FILES = 128
+MAX_CHUNK_FILES = 512
 CHUNK_BYTES = 16 * 1024 * 1024
 # What the format parsers raise on malformed bytes: besides their own CorruptMetadata, a truncated structure can
 # surface as struct.error or IndexError; all of them must become a typed per-file error, never end the batch.
