@@ -50,6 +50,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     segment.add_argument("--out", required=True, type=Path, help="cache folder (the run config's segmentation_cache)")
     segment.add_argument("--short-side", type=int, default=256, help="maps' short side in pixels (>= eval_resize)")
     segment.set_defaults(handler=run_segment)
+    scenes = subparsers.add_parser("scene-probabilities", help="add Prob_indoor/natural/urban to a meta CSV from a "
+                                   "scene bundle (for isn when the CSV has none)")
+    scenes.add_argument("--scene-bundle", required=True, type=Path, help="bundle with an S3 scene (e.g. Places365)")
+    scenes.add_argument("--csv", required=True, type=Path, help="meta CSV (IMG_ID, LAT, LON, ...)")
+    scenes.add_argument("--images", type=Path, help="folder the IMG_IDs are relative to")
+    scenes.add_argument("--shards", nargs="+", help="the photos as msgpack/tar shards instead of --images")
+    scenes.add_argument("--out", required=True, type=Path, help="annotated CSV to write")
+    scenes.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
+    scenes.set_defaults(handler=run_scene_probabilities)
     segmentation = _import_sources(subparsers).add_parser(
         "segmentation", help="an ONNX segmentation model (ADE20K-style class maps) as a checked .geoseg file")
     segmentation.set_defaults(handler=run_import_segmentation)
@@ -183,4 +192,19 @@ def run_segment(args: argparse.Namespace) -> int:
     if status:
         return status
     print(f"{args.out}: {sum(written.values())} maps written in {len(written)} cache shard(s)")
+    return 0
+
+
+def run_scene_probabilities(args: argparse.Namespace) -> int:
+    """Write the meta CSV with the scene bundle's S3 probabilities; rows it could not read stay, blank."""
+    from geocore.inference.card import BundleError
+    from trainer.scene_probabilities import annotate_csv
+
+    status, counted = run_checked("scene-probabilities", lambda: annotate_csv(
+        args.scene_bundle, args.csv, args.out, args.images, args.shards or (), args.provider),
+        (OSError, ValueError, BundleError), RuntimeError)
+    if status:
+        return status
+    rows, filled = counted
+    print(f"wrote {args.out}: scene probabilities for {filled} of {rows} rows")
     return 0
