@@ -71,3 +71,12 @@ def test_the_shipped_example_config_is_valid_and_is_the_reference_recipe() -> No
     assert config.train.source == "shards" and config.model.scene_classes == 3
     assert len(config.model.partitionings) == 3 and config.model.partitionings[0].endswith("cells_50_5000.csv")
     assert config.val is not None and config.val.images is not None
+
+
+def test_the_isn_and_translocator_examples_are_valid_runs_of_their_methods() -> None:
+    folder = Path(__file__).resolve().parents[2] / "trainer" / "training"
+    isn = load_config(folder / "example_isn.yaml")
+    assert isn.model.method == "isn" and isn.train.scene_probabilities and isn.model.isn_threshold == 0.3
+    translocator = load_config(folder / "example_translocator.yaml")
+    assert translocator.model.method == "translocator" and translocator.optim.optimizer == "adamw"
+    assert translocator.train.source == "shards" and translocator.train.segmentation_cache is not None
