@@ -125,6 +125,15 @@ class Library(DecisionStore):
                 found.update((row.id, from_row(PhotoRecord, row)) for row in connection.execute(query))
         return found
 
+    def photos_in_order(self, photo_ids: Iterable[int]) -> list[PhotoRecord]:
+        """These photos in the order given (repeats dropped), in a few queries; KeyError for an unknown id."""
+        ids = list(dict.fromkeys(photo_ids))
+        found = self.photos_by_ids(ids)
+        missing = [photo_id for photo_id in ids if photo_id not in found]
+        if missing:
+            raise KeyError(f"photo not in the library: {missing[0]}")
+        return [found[photo_id] for photo_id in ids]
+
     def _photo_where(self, condition: Any, label: object) -> PhotoRecord:
         with self.database.engine.connect() as connection:
             row = connection.execute(sa.select(schema.photos).where(condition)).first()

@@ -41,7 +41,7 @@ class PredictUseCases:
         reporter = reporter or Reporter()
         result = Result("predict")
         if photo_ids is not None:
-            records = [self.library.photo(photo_id) for photo_id in dict.fromkeys(photo_ids)]
+            records = self.library.photos_in_order(photo_ids)  # one query per 500, not per photo
             problems: list[Outcome] = []
         else:
             selection = self.select(paths)

@@ -280,7 +280,7 @@ class TimeUseCases:
                          result: TrackSyncResult, reporter: Reporter) -> dict[str, PhotoRecord]:
         """The readable photos named (by path or id), keyed by id as text (timesync's key)."""
         if photo_ids is not None:
-            records = [self.library.photo(photo_id) for photo_id in dict.fromkeys(photo_ids)]
+            records = self.library.photos_in_order(photo_ids)  # one query per 500, not per photo
         else:
             selection = self.select(photos)
             records = selection.records
