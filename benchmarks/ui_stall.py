@@ -1,7 +1,7 @@
 """Worst UI-thread stall while the window scans N photos (targets: under 50 ms while scanning, under 100 ms
 while predicting, for 20,000 files), and how soon the list starts to fill.
 
-    python benchmarks/ui_stall.py [SIZE] [--files 10000] [--keep DIR]     # SIZE: number of photos, e.g. 20000
+    python benchmarks/ui_stall.py [SIZE] [--files 10000] [--keep DIR] [--profile]   # SIZE: photos, e.g. 20000
 
 Makes N small JPEGs with real EXIF (copies of generated photos, half of them with GPS and a capture time, so the
 time-neighbour pass has work), opens the real MainWindow on them (offscreen, throw-away settings and cache) and
@@ -44,23 +44,109 @@ def make_photos(folder: Path, count: int) -> None:
 
 
 class StallMeter:
-    """A QTimer that records how late each tick is."""
+    """A QTimer that records how late each tick is (every tick: the worst and the 99th percentile)."""
 
     def __init__(self) -> None:
         from PySide6.QtCore import QTimer
 
-        self.worst_ms = 0.0
-        self.ticks = 0
+        self.late_ms: list[float] = []
         self.last = time.perf_counter()
         self.timer = QTimer(interval=TICK_MS, timeout=self._tick)
         self.timer.start()
 
     def _tick(self) -> None:
         now = time.perf_counter()
-        late_ms = (now - self.last) * 1000 - TICK_MS
-        self.worst_ms = max(self.worst_ms, late_ms)
-        self.ticks += 1
+        self.late_ms.append(max(0.0, (now - self.last) * 1000 - TICK_MS))
         self.last = now
+
+    @property
+    def ticks(self) -> int:
+        return len(self.late_ms)
+
+    @property
+    def worst_ms(self) -> float:
+        return max(self.late_ms, default=0.0)
+
+    def percentile_ms(self, fraction: float = 0.99) -> float:
+        ordered = sorted(self.late_ms)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+    def summary(self) -> str:
+        return f"worst {self.worst_ms:.1f} ms, p99 {self.percentile_ms():.1f} ms over {self.ticks} ticks"
+
+
+class StallSampler:
+    """--profile: a watchdog thread that, while the GUI thread is more than `after_ms` late, samples every thread's
+    Python stack every 2 ms; prints the most frequent innermost app/geocore frames of the GUI thread (what blocked
+    it) and of the other threads (what held the GIL meanwhile), and a timeline of the long stalls."""
+
+    def __init__(self, meter_source, after_ms: float = 15.0) -> None:
+        import collections
+        import threading
+
+        self.meter_source = meter_source  # () -> the StallMeter measuring now
+        self.after_ms = after_ms
+        self.gui_thread = threading.get_ident()
+        self.me = None
+        self.gui: collections.Counter[str] = collections.Counter()
+        self.others: collections.Counter[str] = collections.Counter()
+        self.stalls: list[tuple[float, float, collections.Counter[str]]] = []  # (start s, length ms, samples)
+        self.began = time.perf_counter()
+        self.monotonic_offset = time.monotonic()  # stalls are printed on the monotonic clock (perf -k CLOCK_MONOTONIC)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        import collections
+        import threading
+
+        self.me = threading.get_ident()
+        current: collections.Counter[str] | None = None
+        stall_start = 0.0
+        while not self.stop.wait(0.002):
+            meter = self.meter_source()
+            late = meter is not None and (time.perf_counter() - meter.last) * 1000 >= self.after_ms
+            if not late:
+                if current is not None:
+                    self.stalls.append((stall_start - self.began + self.monotonic_offset,
+                                        (time.perf_counter() - stall_start) * 1000, current))
+                    current = None
+                continue
+            if current is None:
+                current, stall_start = collections.Counter(), meter.last
+            for thread, frame in sys._current_frames().items():
+                if thread == self.me:
+                    continue
+                where = self._where(frame)
+                if thread == self.gui_thread:
+                    self.gui[where] += 1
+                    current["GUI " + where] += 1
+                elif where:
+                    self.others[where] += 1
+                    current["    other " + where] += 1
+
+    @staticmethod
+    def _where(frame) -> str:
+        stack = []
+        while frame is not None:
+            code = frame.f_code
+            if "/app/" in code.co_filename or "/geocore/" in code.co_filename:
+                stack.append(f"{Path(code.co_filename).name}:{frame.f_lineno} {code.co_name}")
+            frame = frame.f_back
+        return " < ".join(stack[:4])
+
+    def report(self) -> None:
+        self.stop.set()
+        for title, counter in (("GUI thread while late", self.gui), ("other threads meanwhile", self.others)):
+            print(f"{title} (2 ms samples):")
+            for where, count in counter.most_common(12):
+                print(f"  {count:5d}  {where or '(event loop: Qt in C++ or waiting for the GIL)'}")
+        print("longest stalls (start on the monotonic clock, ms):")
+        for start, length_ms, samples in sorted(self.stalls, key=lambda s: -s[1])[:8]:
+            print(f"  {start:9.3f} s  {length_ms:6.0f} ms")
+            for where, count in samples.most_common(5):
+                print(f"      {count:4d}  {where}")
 
 
 def wait_for(signal, timeout_s: float) -> None:
@@ -74,7 +160,16 @@ def wait_for(signal, timeout_s: float) -> None:
     loop.exec()
 
 
-def run(count: int, scratch: Path, predict_s: float) -> int:
+def phase(label: str, started: float) -> None:
+    print(f"[{time.perf_counter() - started:6.1f} s] {label} (monotonic {time.monotonic():.3f})", flush=True)
+
+
+def verdict(meter: StallMeter, target_ms: float) -> str:
+    return f"target {target_ms:.0f} ms, ratio target/worst {target_ms / max(meter.worst_ms, 1e-3):.2f} " + (
+        "(met)" if meter.worst_ms <= target_ms else "(NOT met)")
+
+
+def run(count: int, scratch: Path, predict_s: float, profile: bool) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([sys.argv[0]])  # noqa: F841 (must exist while the window lives)
@@ -83,41 +178,50 @@ def run(count: int, scratch: Path, predict_s: float) -> int:
 
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # as `geotagger` does
 
+    began = time.perf_counter()
     photos = scratch / "photos"
     photos.mkdir()
-    started = time.perf_counter()
     make_photos(photos, count)
-    print(f"made {count} photos in {time.perf_counter() - started:.1f} s")
+    phase(f"made {count} photos", began)
     window = MainWindow(config=scratch / "config", data=scratch / "data")
     window.show()
     wait_for(window.map.loaded, 60)
-    idle = StallMeter()  # the same window doing nothing: what the machine's scheduler alone costs
+    phase("map page loaded", began)
+    current: list[StallMeter | None] = [None]
+    sampler = StallSampler(lambda: current[0]) if profile else None
+    idle = current[0] = StallMeter()  # the same window doing nothing: what the machine's scheduler alone costs
     wait_for(idle.timer.destroyed, IDLE_S)
     idle.timer.stop()
-    meter = StallMeter()
+    scanning = current[0] = StallMeter()
     started = time.perf_counter()
     first_rows: list[float] = []
     window.model.rowsInserted.connect(lambda *_: first_rows or first_rows.append(time.perf_counter() - started))
+    phase("scan starts", began)
     window.open_paths([photos])
     wait_for(window.scanFinished, 600)
     scan_s = time.perf_counter() - started
-    meter.timer.stop()
-    predicting = StallMeter()  # prediction with the shipped model starts right after the scan
+    scanning.timer.stop()
+    phase(f"scan done: {len(window.model.items)} photos listed", began)
+    predicting = current[0] = StallMeter()  # prediction with the shipped model starts right after the scan
     done = time.perf_counter()
     wait_for(window.predictionsFinished, predict_s)
     predicting.timer.stop()
+    current[0] = None
+    predict_s_measured = time.perf_counter() - done
     predicted = sum(1 for item in window.model.items if item.prediction is not None)
     window.cancel_jobs()
-    print(f"scanned and listed {len(window.model.items)} photos in {scan_s:.1f} s ({meter.ticks} timer ticks); "
+    while window.busy():  # let cancelled jobs end while their signals still have somewhere to go
+        wait_for(window.predictionsFinished, 1)
+    phase("prediction cancelled", began)
+    print(f"scanned and listed {len(window.model.items)} photos in {scan_s:.1f} s; "
           f"first rows listed after {first_rows[0] if first_rows else float('nan'):.1f} s")
-    verdict = "met" if meter.worst_ms <= TARGET_MS else "NOT met"
-    print(f"worst UI stall while scanning: {meter.worst_ms:.1f} ms   target: {TARGET_MS:.0f} ms   "
-          f"ratio target/worst: {TARGET_MS / max(meter.worst_ms, 1e-3):.2f} ({verdict})")
-    print(f"worst UI stall during {time.perf_counter() - done:.0f} s of prediction ({predicted} photos predicted): "
-          f"{predicting.worst_ms:.1f} ms   target: {PREDICT_TARGET_MS:.0f} ms   "
-          f"ratio {PREDICT_TARGET_MS / max(predicting.worst_ms, 1e-3):.2f}")
-    print(f"noise floor, same window idle for {IDLE_S:.0f} s: worst {idle.worst_ms:.1f} ms "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(f"UI stall while scanning:   {scanning.summary()}; {verdict(scanning, TARGET_MS)}")
+    print(f"UI stall while predicting: {predicting.summary()} ({predict_s_measured:.0f} s, {predicted} photos "
+          f"predicted); {verdict(predicting, PREDICT_TARGET_MS)}")
+    print(f"noise floor, same window idle {IDLE_S:.0f} s: {idle.summary()} "
+          f"(load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs)")
+    if sampler is not None:
+        sampler.report()
     window.close()
     return 0
 
@@ -128,6 +232,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--predict-s", type=float, default=10.0, help="also measure this long into prediction")
+    parser.add_argument("--profile", action="store_true", help="sample what the GUI thread does while it is late")
     args = parser.parse_args()
     if args.size:
         args.files = args.size
@@ -136,9 +241,9 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=False)
-        return run(args.files, args.keep, args.predict_s)
+        return run(args.files, args.keep, args.predict_s, args.profile)
     with tempfile.TemporaryDirectory() as scratch:
-        return run(args.files, Path(scratch), args.predict_s)
+        return run(args.files, Path(scratch), args.predict_s, args.profile)
 
 
 if __name__ == "__main__":
