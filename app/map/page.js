@@ -8,7 +8,7 @@
   const styles = config.styles || {};
   const state = { ready: false, cells: 0, highlighted: null, photo: null, others: 0, clusters: 0, markers: 0,
     tracks: 0, ticks: 0, lastClick: null, tilesLoaded: 0, tilesFailed: 0, message: "", archiveTiles: 0,
-    followed: false, searched: null };
+    followed: false, searched: null, vectorFeatures: 0, vectorErrors: 0 };
   window.geotaggerState = state;
   let bridge = null;
 
@@ -17,6 +17,12 @@
   window.geotaggerBasemapLayer = basemap; // the tests read its canvas
   map.attributionControl.setPrefix("Leaflet");
   map.attributionControl.addAttribution(config.offline_attribution || "");
+
+  function escapeHtml(text) { // Leaflet puts attributions in as HTML; an archive's metadata is the user's file
+    const element = document.createElement("span");
+    element.textContent = String(text || "");
+    return element.innerHTML;
+  }
 
   function textElement(tag, text, className) {
     const element = document.createElement(tag);
@@ -65,9 +71,82 @@
     tiles.addTo(map);
     showMessage(`Online map: ${config.tiles.name}. The positions you view are sent to its server.`, 8);
   }
+  // A vector archive's tiles arrive from Python as base64 (bridge.vectorTile) and are decoded here with the
+  // vendored VectorGrid bundle's Pbf and VectorTile: no URL is ever fetched. Layers are styled by their usual names
+  // (OpenMapTiles, Shortbread, Protomaps); anything else is drawn as thin grey lines; labels and POIs are left to
+  // our own place labels.
+  const VECTOR_STYLES = [
+    [/^(water|ocean|lake|sea)/, { fill: true, fillColor: "#aacbe3", fillOpacity: 1, stroke: false }],
+    [/^(waterway|river|stream)/, { color: "#6fa3d3", weight: 1.5 }],
+    [/^(park|landcover|landuse|natural|green|wood|forest)/,
+      { fill: true, fillColor: "#d6e8c8", fillOpacity: 0.7, stroke: false }],
+    [/^(building|buildings)/, { fill: true, fillColor: "#ddd3c9", fillOpacity: 0.9, color: "#c5b8ab", weight: 0.5 }],
+    [/^(transportation|road|roads|street|streets|highway|railway|rail)/,
+      [{ color: "#b8aea3", weight: 4, lineCap: "round" }, { color: "#ffffff", weight: 2.5, lineCap: "round" }]],
+    [/^(boundary|boundaries|admin)/, { color: "#9e7fa3", weight: 1, dashArray: "4 3" }],
+    [/(label|name|place|poi|housenumber|mountain_peak|aerodrome)/, []],
+  ];
+  function vectorStyle(layerName) {
+    const name = String(layerName).toLowerCase();
+    const found = VECTOR_STYLES.find(([pattern]) => pattern.test(name));
+    const style = found ? found[1] : { color: "#8a8a8a", weight: 1, radius: 2 };
+    return () => { state.vectorFeatures += 1; return style; };
+  }
+  function decodeVectorTile(base64) {
+    const binary = atob(base64);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    const tile = new VectorTile(new Pbf(bytes));
+    for (const name of Object.keys(tile.layers)) {
+      const layer = tile.layers[name];
+      layer.features = [];
+      for (let i = 0; i < layer.length; i++) {
+        const feature = layer.feature(i);
+        feature.geometry = feature.loadGeometry();
+        layer.features.push(feature);
+      }
+    }
+    return tile;
+  }
+  function addVectorArchiveLayer(archive, options) {
+    if (!L.VectorGrid || typeof VectorTile === "undefined" || typeof Pbf === "undefined") {
+      showMessage(`${archive.name}: the vector tile decoder is missing; showing the offline map.`);
+      return;
+    }
+    const VectorArchive = L.VectorGrid.extend({
+      _getVectorTilePromise(coords) {
+        return new Promise((resolve) => {
+          bridge.vectorTile(coords.z, coords.x, coords.y, (text) => {
+            if (typeof text !== "string" || !text) { resolve({ layers: {} }); return; }
+            try {
+              const tile = decodeVectorTile(text);
+              state.archiveTiles += 1;
+              resolve(tile);
+            } catch (error) {
+              state.vectorErrors += 1;
+              resolve({ layers: {} });
+            }
+          });
+        });
+      },
+    });
+    const styles = new Proxy({}, { get: (target, name) => (typeof name === "string" ? vectorStyle(name) : undefined) });
+    new VectorArchive(Object.assign(options, { vectorTileLayerStyles: styles, interactive: false }))
+      .addTo(map);
+  }
   function addArchiveLayer() {
     const archive = config.archive;
     if (!archive) return;
+    if (archive.vector) {
+      const options = { minZoom: archive.min_zoom, maxNativeZoom: archive.max_zoom, maxZoom: 19,
+        attribution: escapeHtml(archive.attribution || archive.name) };
+      if (archive.bounds) {
+        options.bounds = [[archive.bounds[1], archive.bounds[0]], [archive.bounds[3], archive.bounds[2]]];
+      }
+      addVectorArchiveLayer(archive, options);
+      showMessage(`Offline vector tiles: ${archive.name}`, 6);
+      return;
+    }
     const ArchiveLayer = L.GridLayer.extend({
       createTile(coords, done) {
         const tile = document.createElement("img");
@@ -86,7 +165,7 @@
       },
     });
     const options = { minZoom: archive.min_zoom, maxNativeZoom: archive.max_zoom, maxZoom: 19,
-      attribution: archive.attribution || archive.name };
+      attribution: escapeHtml(archive.attribution || archive.name) };
     if (archive.bounds) options.bounds = [[archive.bounds[1], archive.bounds[0]], [archive.bounds[3], archive.bounds[2]]];
     new ArchiveLayer(options).addTo(map);
     showMessage(`Offline tiles: ${archive.name}`, 6);

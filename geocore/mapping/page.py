@@ -16,6 +16,7 @@ from geocore.resources import resource_path
 BASEMAP_LAYER_JS = "basemap-layer.js"  # our drawing code for the basemap, shipped beside its data
 LEAFLET_JS = ("leaflet", "leaflet.js")
 LEAFLET_CSS = ("leaflet", "leaflet.css")
+VECTORGRID_JS = "Leaflet.VectorGrid.bundled.min.js"  # vector tiles of the user's archive (with pbf, vector-tile)
 CONTENT_SECURITY_POLICY = (
     "default-src 'self' file: qrc:; img-src 'self' file: qrc: data: https:; "
     "script-src 'self' file: qrc: 'unsafe-inline'; style-src 'self' file: 'unsafe-inline'"
@@ -80,7 +81,8 @@ def new_map(scripts: list[tuple[str, str]], styles: list[tuple[str, str]]) -> An
 
 def live_page(config: dict[str, Any], live_code: str, extra_scripts: tuple[str, ...] = ()) -> str:
     """The app's page: local files linked relative to the resources folder (the page's base URL)."""
-    scripts = [("leaflet", "leaflet/leaflet.js"), ("topojson", f"basemap/{DECODER_SCRIPT}")]
+    scripts = [("leaflet", "leaflet/leaflet.js"), ("vectorgrid", f"leaflet/{VECTORGRID_JS}"),
+               ("topojson", f"basemap/{DECODER_SCRIPT}")]
     scripts += [(name, f"basemap/{name}") for name in BASEMAP_SCRIPTS]
     scripts += [(url, url) for url in extra_scripts]
     world_map = new_map(scripts, [("leaflet_css", "leaflet/leaflet.css")])

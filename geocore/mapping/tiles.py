@@ -1,4 +1,5 @@
-"""Offline tile archives the user supplies: MBTiles (SQLite) and PMTiles v3, raster tiles read by z/x/y."""
+"""Offline tile archives the user supplies: MBTiles (SQLite) and PMTiles v3, raster or vector (Mapbox Vector Tiles,
+"pbf") tiles read by z/x/y; vector tiles come out decompressed, as the page's decoder reads them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 
 RASTER_FORMATS = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
 PMTILES_TYPES = {1: "pbf", 2: "png", 3: "jpg", 4: "webp", 5: "avif"}
+VECTOR_FORMATS = {"pbf", "mvt"}
+PMTILES_COMPRESSIONS = {0: "unknown", 1: "none", 2: "gzip", 3: "brotli", 4: "zstd"}
 PMTILES_HEADER_BYTES = 127
 MAX_DIRECTORY_DEPTH = 4
 
@@ -37,10 +40,15 @@ class ArchiveInfo:
     def raster(self) -> bool:
         return self.tile_format in RASTER_FORMATS
 
+    @property
+    def vector(self) -> bool:
+        return self.tile_format in VECTOR_FORMATS
+
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "format": self.tile_format, "min_zoom": self.min_zoom, "max_zoom": self.max_zoom,
                 "bounds": list(self.bounds) if self.bounds else None, "attribution": self.attribution,
-                "name": self.name or Path(self.path).name, "mime": RASTER_FORMATS.get(self.tile_format, "")}
+                "name": self.name or Path(self.path).name, "mime": RASTER_FORMATS.get(self.tile_format, ""),
+                "vector": self.vector}
 
 
 class MBTiles:
@@ -56,7 +64,10 @@ class MBTiles:
         bounds = _floats(metadata.get("bounds", ""))
         zooms = self._db().execute("SELECT MIN(zoom_level), MAX(zoom_level) FROM tiles").fetchone()
         min_zoom, max_zoom = int(metadata.get("minzoom", zooms[0] or 0)), int(metadata.get("maxzoom", zooms[1] or 0))
-        self.info = ArchiveInfo(str(path), "mbtiles", str(metadata.get("format", "png")).lower(), min_zoom, max_zoom,
+        tile_format = str(metadata.get("format", "png")).lower()
+        tile_format = "pbf" if tile_format in ("mvt", "application/x-protobuf", "application/vnd.mapbox-vector-tile") \
+            else tile_format
+        self.info = ArchiveInfo(str(path), "mbtiles", tile_format, min_zoom, max_zoom,
                                 bounds, str(metadata.get("attribution", "")), str(metadata.get("name", "")))
 
     def _db(self) -> sqlite3.Connection:
@@ -70,7 +81,15 @@ class MBTiles:
         """The tile's bytes (XYZ numbering), None when the archive has none there."""
         row = self._db().execute("SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?",
                                  (z, x, (1 << z) - 1 - y)).fetchone()
-        return bytes(row[0]) if row else None
+        if not row:
+            return None
+        data = bytes(row[0])
+        if self.info.vector and data[:2] == b"\x1f\x8b":  # MBTiles vector tiles are usually gzipped
+            try:
+                return gzip.decompress(data)
+            except (OSError, EOFError) as error:
+                raise TileArchiveError(f"{self.path.name}: a broken gzip tile at {z}/{x}/{y} ({error})") from None
+        return data
 
 
 def _floats(text: str) -> tuple[float, float, float, float] | None:
@@ -163,6 +182,10 @@ class PMTiles:
         west, south, east, north = (v / 1e7 for v in struct.unpack("<iiii", header[102:118]))
         self.info = ArchiveInfo(str(self.path), "pmtiles", PMTILES_TYPES.get(tile_type, "unknown"), min_zoom,
                                 max_zoom, (west, south, east, north))
+        for compression in (self.internal_compression, self.tile_compression):
+            if compression not in (0, 1, 2):
+                name = PMTILES_COMPRESSIONS.get(compression, str(compression))
+                raise TileArchiveError(f"{self.path.name}: {name} compression is not supported (none or gzip)")
 
     def _read(self, offset: int, length: int) -> bytes:
         with open(self.path, "rb") as handle:
@@ -173,8 +196,12 @@ class PMTiles:
         if compression in (0, 1):
             return data
         if compression == 2:
-            return gzip.decompress(data)
-        raise TileArchiveError(f"{self.path.name}: compression {compression} is not supported (none or gzip)")
+            try:
+                return gzip.decompress(data)
+            except (OSError, EOFError) as error:
+                raise TileArchiveError(f"{self.path.name}: broken gzip data ({error})") from None
+        name = PMTILES_COMPRESSIONS.get(compression, str(compression))
+        raise TileArchiveError(f"{self.path.name}: {name} compression is not supported (none or gzip)")
 
     def _directory(self, offset: int, length: int) -> list[_Entry]:
         key = (offset, length)

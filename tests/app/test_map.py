@@ -305,3 +305,72 @@ def test_offline_land_has_no_band_across_the_map(qtbot, map_view):
     result = json.loads(run_js(qtbot, map_view, script))
     assert result["rings"] > 100 and result["outside_antarctica"] == 0
     assert result["fixed"] == [170, 190, 190, 170, 170]
+
+
+@pytest.mark.parametrize("suffix", ["pmtiles", "mbtiles"])
+def test_vector_archive_draws_its_features_offline(qtbot, tmp_path, suffix):
+    from geocore.mapping.tiles import open_archive
+    from tests.app.tile_archives import vector_tile, vector_tiles_around, write_mbtiles, write_pmtiles
+
+    tiles = vector_tiles_around((38.72, -9.14), range(13, 15))
+    if suffix == "pmtiles":
+        path = write_pmtiles(tmp_path / "streets.pmtiles", tiles, tile_type=1, tile_compression=2)
+    else:
+        path = write_mbtiles(tmp_path / "streets.mbtiles", tiles, tile_format="pbf")
+    archive = open_archive(path)
+    assert archive.info.vector and not archive.info.raster
+    assert all(archive.tile(*key) == vector_tile(*key) for key in tiles)  # served decompressed
+    view = MapView(archive_path=str(path))
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    with qtbot.waitSignal(view.loaded, timeout=30_000):
+        pass
+    assert view.archive_problem == ""
+    view.go_to(38.72, -9.14, "", 14)
+    qtbot.waitUntil(lambda: run_js(qtbot, view, "window.geotaggerState.archiveTiles") >= 4, timeout=15_000)
+    qtbot.wait(300)
+    # the lake of the tile under the map's centre is an SVG path covering that tile's middle
+    script = """(() => {
+      const map = window.GEOTAGGER_MAP, z = map.getZoom(), size = 256;
+      const centre = map.project(map.getCenter(), z).divideBy(size).floor();
+      const middle = map.unproject(centre.multiplyBy(size).add([size / 2, size / 2]), z);
+      const point = map.latLngToContainerPoint(middle), box = map.getContainer().getBoundingClientRect();
+      const x = box.left + point.x, y = box.top + point.y;
+      const paths = Array.from(document.querySelectorAll(".leaflet-tile-pane svg path"));
+      const lakes = paths.filter(p => p.getAttribute("fill") === "#aacbe3");
+      const under = lakes.filter(p => { const r = p.getBoundingClientRect();
+                                        return r.left < x && x < r.right && r.top < y && y < r.bottom; });
+      const streets = paths.filter(p => p.getAttribute("stroke") === "#ffffff");
+      const remote = performance.getEntriesByType("resource").filter(e => /^https?:/.test(e.name)).length;
+      return JSON.stringify({paths: paths.length, lakes: lakes.length, under: under.length, streets: streets.length,
+                             features: window.geotaggerState.vectorFeatures, errors: window.geotaggerState.vectorErrors,
+                             remote: remote});
+    })()"""
+    drawn = json.loads(run_js(qtbot, view, script))
+    assert drawn["errors"] == 0 and drawn["remote"] == 0
+    assert drawn["lakes"] >= 4 and drawn["streets"] >= 8 and drawn["under"] >= 1, drawn
+    assert drawn["features"] >= 16  # 4 features in each of at least 4 tiles
+    assert view.bridge.tiles_served >= 4
+    assert view.guard.blocked == []
+    view.close()
+    view.deleteLater()
+    qtbot.wait(50)
+
+
+def test_vector_archive_problems_are_reported_not_crashes(tmp_path):
+    from geocore.mapping.tiles import TileArchiveError, open_archive
+    from tests.app.tile_archives import vector_tiles_around, write_mbtiles, write_pmtiles
+
+    tiles = vector_tiles_around((38.72, -9.14), range(13, 14), compress=False)
+    with pytest.raises(TileArchiveError, match="brotli"):
+        open_archive(write_pmtiles(tmp_path / "b.pmtiles", tiles, tile_type=1, tile_compression=3))
+    broken = {key: b"\x1f\x8b" + bytes(10) for key in tiles}
+    archive = open_archive(write_mbtiles(tmp_path / "broken.mbtiles", broken, tile_format="pbf"))
+    with pytest.raises(TileArchiveError, match="gzip"):
+        archive.tile(*next(iter(broken)))
+    from app.map.view import MapBridge
+
+    bridge = MapBridge(archive)
+    assert bridge.vectorTile(*next(iter(broken))) == "" and bridge.tile(*next(iter(broken))) == ""
+    assert bridge.vectorTile(13, 1 << 13, 0) == ""  # outside the zoom's grid

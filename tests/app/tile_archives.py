@@ -36,12 +36,12 @@ def tiles_around(lat_lon: tuple[float, float], zooms: range) -> dict[tuple[int, 
     return tiles
 
 
-def write_mbtiles(path: Path, tiles: dict[tuple[int, int, int], bytes]) -> Path:
+def write_mbtiles(path: Path, tiles: dict[tuple[int, int, int], bytes], tile_format: str = "png") -> Path:
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
     db.execute("CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB)")
     zooms = [z for z, _, _ in tiles]
-    db.executemany("INSERT INTO metadata VALUES (?, ?)", [("name", "test streets"), ("format", "png"),
+    db.executemany("INSERT INTO metadata VALUES (?, ?)", [("name", "test streets"), ("format", tile_format),
                    ("minzoom", str(min(zooms))), ("maxzoom", str(max(zooms))), ("attribution", "test tiles")])
     db.executemany("INSERT INTO tiles VALUES (?, ?, ?, ?)",
                    [(z, x, (1 << z) - 1 - y, data) for (z, x, y), data in tiles.items()])
@@ -60,8 +60,10 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def write_pmtiles(path: Path, tiles: dict[tuple[int, int, int], bytes], bounds=(-180.0, -85.0, 180.0, 85.0)) -> Path:
-    """A clustered PMTiles v3 archive with one gzip root directory (no leaves), tiles uncompressed."""
+def write_pmtiles(path: Path, tiles: dict[tuple[int, int, int], bytes], bounds=(-180.0, -85.0, 180.0, 85.0),
+                  tile_type: int = 2, tile_compression: int = 1) -> Path:
+    """A clustered PMTiles v3 archive with one gzip root directory (no leaves); tiles stored as given (type 2 PNG,
+    1 vector; compression 1 none, 2 gzip)."""
     entries = sorted((zxy_to_tile_id(z, x, y), data) for (z, x, y), data in tiles.items())
     blob, offsets = bytearray(), []
     for _, data in entries:
@@ -85,9 +87,83 @@ def write_pmtiles(path: Path, tiles: dict[tuple[int, int, int], bytes], bounds=(
     header += struct.pack("<QQQQQQQQ", root_offset, len(root), meta_offset, len(metadata), data_offset, 0,
                           data_offset, len(blob))
     header += struct.pack("<QQQ", len(entries), len(entries), len(entries))
-    header += bytes([1, 2, 1, 2, min(zooms), max(zooms)])
+    header += bytes([1, 2, tile_compression, tile_type, min(zooms), max(zooms)])
     header += struct.pack("<iiii", *(round(v * 1e7) for v in bounds))
     header += bytes([min(zooms)]) + struct.pack("<ii", 0, 0)
     assert len(header) == 127
     path.write_bytes(header + root + metadata + bytes(blob))
     return path
+
+
+# ----- Mapbox Vector Tiles (protobuf), encoded by hand: the spec's Tile/Layer/Feature messages and geometry commands
+
+
+def _field(number: int, wire_type: int) -> bytes:
+    return _varint((number << 3) | wire_type)
+
+
+def _bytes_field(number: int, data: bytes) -> bytes:
+    return _field(number, 2) + _varint(len(data)) + data
+
+
+def _zigzag(value: int) -> int:
+    return (value << 1) ^ (value >> 31)
+
+
+def _geometry(rings: list[list[tuple[int, int]]], closed: bool) -> list[int]:
+    """MoveTo / LineTo (/ ClosePath) commands with zigzag deltas from the previous point."""
+    out: list[int] = []
+    cx = cy = 0
+    for ring in rings:
+        points = ring[:-1] if closed and ring[0] == ring[-1] else ring
+        out += [(1 & 7) | (1 << 3), _zigzag(points[0][0] - cx), _zigzag(points[0][1] - cy)]
+        cx, cy = points[0]
+        out.append((2 & 7) | ((len(points) - 1) << 3))
+        for x, y in points[1:]:
+            out += [_zigzag(x - cx), _zigzag(y - cy)]
+            cx, cy = x, y
+        if closed:
+            out.append((7 & 7) | (1 << 3))
+    return out
+
+
+def mvt_layer(name: str, features: list[tuple[int, list[list[tuple[int, int]]], dict[str, str]]],
+              extent: int = 4096) -> bytes:
+    """One layer: features are (geometry type 1/2/3, rings or lines in tile units, string properties)."""
+    keys: list[str] = []
+    values: list[str] = []
+    body = _field(15, 0) + _varint(2) + _bytes_field(1, name.encode())
+    for index, (geometry_type, rings, properties) in enumerate(features):
+        tags: list[int] = []
+        for key, value in properties.items():
+            if key not in keys:
+                keys.append(key)
+            if value not in values:
+                values.append(value)
+            tags += [keys.index(key), values.index(value)]
+        packed_tags = b"".join(_varint(t) for t in tags)
+        packed_geometry = b"".join(_varint(c) for c in _geometry(rings, geometry_type == 3))
+        feature = (_field(1, 0) + _varint(index + 1) + _bytes_field(2, packed_tags) + _field(3, 0)
+                   + _varint(geometry_type) + _bytes_field(4, packed_geometry))
+        body += _bytes_field(2, feature)
+    body += b"".join(_bytes_field(3, k.encode()) for k in keys)
+    body += b"".join(_bytes_field(4, _bytes_field(1, v.encode())) for v in values)
+    body += _field(5, 0) + _varint(extent)
+    return _bytes_field(3, body)
+
+
+def vector_tile(z: int, x: int, y: int) -> bytes:
+    """A tile with a lake (polygon) in its middle, two crossing streets (lines) and one building."""
+    lake = [[(1024, 1024), (3072, 1024), (3072, 3072), (1024, 3072), (1024, 1024)]]
+    streets = [[(0, 512), (4096, 512)], [(512, 0), (512, 4096)]]
+    building = [[(3300, 3300), (3800, 3300), (3800, 3800), (3300, 3800), (3300, 3300)]]
+    return (mvt_layer("water", [(3, lake, {"class": "lake", "name": f"lake {z}/{x}/{y}"})])
+            + mvt_layer("transportation", [(2, [line], {"class": "street"}) for line in streets])
+            + mvt_layer("building", [(3, building, {})]))
+
+
+def vector_tiles_around(lat_lon: tuple[float, float], zooms: range,
+                        compress: bool = True) -> dict[tuple[int, int, int], bytes]:
+    """A 3x3 block of vector tiles around a point at each zoom (gzipped, as archives usually store them)."""
+    return {key: (gzip.compress(vector_tile(*key)) if compress else vector_tile(*key))
+            for key in tiles_around(lat_lon, zooms)}
