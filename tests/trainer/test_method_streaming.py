@@ -189,6 +189,7 @@ def test_a_streamed_translocator_run_reads_the_cached_maps_and_exports(tmp_path:
     run_dir = fit(config_from_dict(setup))
     row = next(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
     assert float(row["train_images"]) >= 32 and float(row["train_skipped"]) == 0
+    assert float(row["train_scene_loss"]) > 0.1  # the scene head learns the CSV's most probable S3 label
     path, check, _ = export_run_bundle(run_dir, tmp_path / "tl.geomodel", "tl")
     assert check.worst < 1e-3
     prediction = Predictor(path, scene_bundle=None).predict_path(next((tmp_path / "img").iterdir()))

@@ -93,10 +93,10 @@ def method_loss(config: RunConfig, model: nn.Module, outputs: Mapping[str, torch
         total, parts = isn_loss(model, outputs, geo, probabilities, weight)  # type: ignore[arg-type]
         geo_parts = [value for key, value in parts.items() if key.startswith("geo_loss_")]
         return total, {"geo_loss": sum(geo_parts), "scene_loss": parts["scene_loss"]}
-    scene = batch["scene"].to(device, non_blocking=True)
-    if "scene_probs" in batch:  # TransLocator's scene head learns the most probable S3 label
+    scene: torch.Tensor | None = batch["scene"].to(device, non_blocking=True)
+    if method == "translocator" and "scene_probs" in batch:  # its S3 scene head learns the most probable label
         scene = batch["scene_probs"].to(device, non_blocking=True).argmax(dim=1)
-    elif method == "translocator" and bool((scene == NO_SCENE).all()):
+    elif method == "translocator" and bool((batch["scene"] == NO_SCENE).all()):
         scene = None
     return geo_scene_loss(outputs, geo, scene, weight)
 
