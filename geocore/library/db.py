@@ -178,6 +178,8 @@ def migrate(engine: Engine) -> int:
     """Create or upgrade the schema to SCHEMA_VERSION; returns the version found before."""
     with engine.begin() as connection:
         found = schema_version(connection)
+        if found == SCHEMA_VERSION:
+            return found  # up to date: no write, so no commit and fsync on every open of the cache
         if found is None:
             metadata.create_all(connection)
         else:
