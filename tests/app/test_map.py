@@ -374,3 +374,28 @@ def test_vector_archive_problems_are_reported_not_crashes(tmp_path):
     bridge = MapBridge(archive)
     assert bridge.vectorTile(*next(iter(broken))) == "" and bridge.tile(*next(iter(broken))) == ""
     assert bridge.vectorTile(13, 1 << 13, 0) == ""  # outside the zoom's grid
+
+
+def test_archive_attribution_is_text_not_markup(qtbot, tmp_path):
+    import sqlite3
+
+    from tests.app.tile_archives import tiles_around, write_mbtiles
+
+    path = write_mbtiles(tmp_path / "evil.mbtiles", tiles_around((38.72, -9.14), range(12, 13)))
+    db = sqlite3.connect(path)
+    db.execute("UPDATE metadata SET value=? WHERE name='attribution'", (XSS_NAME,))
+    db.commit()
+    db.close()
+    view = MapView(archive_path=str(path))
+    qtbot.addWidget(view)
+    view.show()
+    with qtbot.waitSignal(view.loaded, timeout=30_000):
+        pass
+    qtbot.wait(300)
+    text = run_js(qtbot, view, "document.querySelector('.leaflet-control-attribution').textContent")
+    assert "onerror" in text  # shown as the text it is
+    assert run_js(qtbot, view, "String(window.pwned)") == "undefined"
+    assert run_js(qtbot, view, "document.querySelectorAll('.leaflet-control-attribution img').length") == 0
+    view.close()
+    view.deleteLater()
+    qtbot.wait(50)
