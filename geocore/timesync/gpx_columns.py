@@ -34,7 +34,7 @@ _IS_SPACE = np.zeros(256, dtype=bool)
 _IS_SPACE[[32, 9, 10, 13]] = True
 _IS_QUOTE = np.zeros(256, dtype=bool)
 _IS_QUOTE[[34, 39]] = True
-_ATTRIBUTE_WINDOW = 64  # ` lat="-46.000299975690865" lon="-116.9998257540824955">` (Python reprs) and more
+_VALUE_WINDOW = 28  # "-116.9998257540824955" (a Python repr) and some white space
 _MAX_VALUE = 64
 
 
@@ -59,12 +59,18 @@ def read_gpx_columns(data: bytes, path: Path) -> Track | None:
 def _windows(a: Bytes, starts: IntArray, width: int) -> Bytes:
     """Rows of `width` bytes from each start (zero past the end of the data)."""
     n = a.size
-    if n >= width and (starts.size == 0 or int(starts.max()) <= n - width):
-        rows = as_strided(a, shape=(n - width + 1, width), strides=(1, 1), writeable=False)
-        return rows[starts]
-    padded = np.zeros(n + width, dtype=np.uint8)  # only for tiny files or a start near the very end
-    padded[:n] = a
-    return _windows(padded, np.minimum(starts, n), width)
+    near = starts > n - width
+    if not near.any():
+        return as_strided(a, shape=(n - width + 1, width), strides=(1, 1), writeable=False)[starts]
+    # the few rows that run past the end (the last tags of a file) come from a padded copy of its tail only
+    keep = min(n, width)
+    tail = np.zeros(keep + width, dtype=np.uint8)
+    tail[:keep] = a[n - keep:]
+    out = np.empty((starts.size, width), dtype=np.uint8)
+    out[near] = _windows(tail, np.minimum(starts[near], n) - (n - keep), width)
+    if not near.all():
+        out[~near] = _windows(a, starts[~near], width)
+    return out
 
 
 def _text(a: Bytes, starts: IntArray, lengths: IntArray, most: int) -> npt.NDArray[np.bytes_]:
@@ -87,20 +93,25 @@ def _code(name: bytes) -> int:
     return int.from_bytes(name, "little")
 
 
-def _attribute(rows: Bytes, at: IntArray) -> tuple[npt.NDArray[np.int64], IntArray]:
-    """(name, index of the closing quote) of `nam="value"` (a three-letter name) at column `at` of each row."""
-    if (at + 5 >= rows.shape[1]).any():
+def _attribute(a: Bytes, start: IntArray) -> tuple[npt.NDArray[np.int64], FloatArray, IntArray]:
+    """(name, value, index just past the closing quote) of ` nam="value"` (white space, a three-letter name) at
+    each start."""
+    head = _windows(a, start, 6)
+    name = head[:, 1] | head[:, 2].astype(np.int64) << 8 | head[:, 3].astype(np.int64) << 16
+    quote = head[:, 5]
+    if not (_IS_SPACE[head[:, 0]] & (head[:, 4] == ord("=")) & _IS_QUOTE[quote]).all():
         raise _Decline
-    index = np.arange(rows.shape[0])
-    name = rows[index, at] | rows[index, at + 1].astype(np.int64) << 8 | rows[index, at + 2].astype(np.int64) << 16
-    quote = rows[index, at + 4]
-    if not ((rows[index, at + 3] == ord("=")) & _IS_QUOTE[quote]).all():
+    rows = _windows(a, start + 6, _VALUE_WINDOW)
+    closing = rows == quote[:, None]
+    length = closing.argmax(axis=1)
+    if not closing[np.arange(rows.shape[0]), length].all():
         raise _Decline
-    closing = (rows == quote[:, None]) & (np.arange(rows.shape[1]) > (at + 4)[:, None])
-    end = closing.argmax(axis=1)
-    if not closing[index, end].all():
-        raise _Decline
-    return name, end
+    text = np.where(np.arange(_VALUE_WINDOW) < length[:, None], rows, np.uint8(0)).view(f"S{_VALUE_WINDOW}").ravel()
+    try:
+        value = text.astype(np.float64)
+    except ValueError:
+        raise _Decline from None  # the other readers name the point
+    return name, value, start + 6 + length + 1
 
 
 class _Tags:
@@ -178,28 +189,17 @@ class _Tags:
     def _coordinates(self) -> tuple[FloatArray, FloatArray]:
         """lat and lon of every point: ` lat="..." lon="...">` right after the name, either order, either quote."""
         lengths = np.array([len(name) for name in _POINTS])[self.kinds]
-        start = self.name_at[self.opens] + lengths  # the white space after the name
-        rows = _windows(self.a, start, _ATTRIBUTE_WINDOW)
-        index = np.arange(rows.shape[0])
-        name1, end1 = _attribute(rows, np.ones(rows.shape[0], dtype=np.intp))
-        name2, end2 = _attribute(rows, end1 + 2)
-        if (end2 + 1 >= rows.shape[1]).any():
-            raise _Decline
-        if not (_IS_SPACE[rows[index, end1 + 1]].all() and (rows[index, end2 + 1] == ord(">")).all()):
+        name1, value1, after1 = _attribute(self.a, self.name_at[self.opens] + lengths)
+        name2, value2, after2 = _attribute(self.a, after1)
+        if not (self.a[np.minimum(after2, self.a.size - 1)] == ord(">")).all():
             raise _Decline
         lat_first = name1 == _code(b"lat")
         if not ((lat_first & (name2 == _code(b"lon"))) | (~lat_first & (name1 == _code(b"lon"))
                                                           & (name2 == _code(b"lat")))).all():
             raise _Decline
-        values = []
-        for value_start, value_end in ((np.full(rows.shape[0], 6), end1), (end1 + 7, end2)):
-            try:
-                values.append(_text(self.a, start + value_start, value_end - value_start, 32).astype(np.float64))
-            except ValueError:
-                raise _Decline from None  # the other readers name the point
-        if not (np.isfinite(values[0]).all() and np.isfinite(values[1]).all()):
+        if not (np.isfinite(value1).all() and np.isfinite(value2).all()):
             raise _Decline
-        return np.where(lat_first, values[0], values[1]), np.where(lat_first, values[1], values[0])
+        return np.where(lat_first, value1, value2), np.where(lat_first, value2, value1)
 
     def _child(self, name: bytes) -> npt.NDArray[np.bytes_]:
         """The text of every point's `<name>` child (b"" where it has none)."""
