@@ -121,17 +121,21 @@ window.geotaggerBasemap = function (map, options) {
     const zoom = map.getZoom();
     const floor = MIN_POPULATION[Math.min(Math.max(zoom, 0), MIN_POPULATION.length - 1)];
     const bounds = map.getBounds().pad(0.05);
-    const taken = new Set();
+    const taken = []; // [left, top, right, bottom] of each label placed, in container pixels
     for (const place of places) {
       const population = place[3];
       if (population < floor || state.labels >= MAX_LABELS) break;
       if (!bounds.contains([place[1], place[2]])) continue;
+      // a label's box from its length (11-12 px sans-serif: about 6.5 px a character, bold 7.5), with a margin;
+      // more populous places come first and keep their room, a smaller one that would overlap is left out
       const point = map.latLngToContainerPoint([place[1], place[2]]);
-      const key = `${Math.floor(point.x / 110)}:${Math.floor(point.y / 22)}`;
-      if (taken.has(key)) continue;
-      taken.add(key);
+      const big = population >= floor * 10;
+      const box = [point.x - 6, point.y - 10, point.x + 14 + String(place[0]).length * (big ? 7.5 : 6.5),
+        point.y + 8];
+      if (taken.some((t) => box[0] < t[2] && t[0] < box[2] && box[1] < t[3] && t[1] < box[3])) continue;
+      taken.push(box);
       const label = document.createElement("span");
-      label.className = population >= floor * 10 ? "gt-place gt-big" : "gt-place";
+      label.className = big ? "gt-place gt-big" : "gt-place";
       label.textContent = "• " + String(place[0]);
       const icon = L.divIcon({ html: label, className: "", iconSize: null, iconAnchor: [3, 8] });
       L.marker([place[1], place[2]], { icon: icon, pane: "gtLabels", interactive: false, keyboard: false })
