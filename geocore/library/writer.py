@@ -54,7 +54,7 @@ IO_THREADS = 4  # I/O bound (write, fsync, read back): more threads than cores s
 # files per chunk keep the commits and syncs few (each chunk costs two journal commits, a syncfs and a folder
 # fsync): chunks start at CHUNK_FILES (progress shows early) and double up to MAX_CHUNK_FILES or CHUNK_BYTES.
 CHUNK_FILES = 16
-MAX_CHUNK_FILES = 512
+MAX_CHUNK_FILES = 128
 CHUNK_BYTES = 16 * 1024 * 1024
 # What the format parsers raise on malformed bytes: besides their own CorruptMetadata, a truncated structure can
 # surface as struct.error or IndexError; all of them must become a typed per-file error, never end the batch.
