@@ -64,10 +64,10 @@ def unit(vectors: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return array / np.maximum(np.linalg.norm(array, axis=-1, keepdims=True), 1e-12)
 
 
-def retrieval_blend(gallery: Gallery, rule: RetrievalRule, embedding: npt.ArrayLike,
-                    hierarchical: npt.NDArray[np.float64], finest_lat: npt.NDArray[np.float64],
-                    finest_lon: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """The finest-cell distribution shown for one photo: the blend, zero outside the vote's region."""
+def retrieval_vote(gallery: Gallery, rule: RetrievalRule, embedding: npt.ArrayLike,
+                   finest_lat: npt.NDArray[np.float64], finest_lon: npt.NDArray[np.float64]) -> tuple[
+                       npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """(vote over the finest cells summing to 1, cells inside the vote's region) for one photo."""
     similarity = gallery.embedding.astype(np.float64) @ unit(embedding)
     count = min(rule.neighbours, len(similarity))
     top = np.argpartition(-similarity, count - 1)[:count]
@@ -76,23 +76,38 @@ def retrieval_blend(gallery: Gallery, rule: RetrievalRule, embedding: npt.ArrayL
     lat, lon = gallery.lat[top], gallery.lon[top]
     near = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :]) <= rule.region_km
     mode = int(np.argmax(near.astype(np.float64) @ weight))
-    vote = np.zeros(len(hierarchical))
+    vote = np.zeros(len(finest_lat))
     cells = gallery.fine_index[top]
     np.add.at(vote, cells[cells >= 0], weight[cells >= 0])
-    blend = (1 - rule.vote_weight) * np.asarray(hierarchical, dtype=np.float64) + rule.vote_weight * vote
-    inside = haversine_km(lat[mode], lon[mode], finest_lat, finest_lon) <= rule.region_km
+    inside = np.asarray(haversine_km(lat[mode], lon[mode], finest_lat, finest_lon) <= rule.region_km)
     if cells[mode] >= 0:
         inside[cells[mode]] = True  # the mode's own cell, whatever its centroid's distance
+    return vote, inside
+
+
+def blend_vote(hierarchical: npt.NDArray[np.float64], vote: npt.NDArray[np.float64], inside: npt.NDArray[np.bool_],
+               rule: RetrievalRule) -> npt.NDArray[np.float64]:
+    """(1 - w) p_hier + w vote inside the region, 0 outside (rows or one photo)."""
+    blend = (1 - rule.vote_weight) * np.asarray(hierarchical, dtype=np.float64) + rule.vote_weight * vote
     return np.where(inside, blend, 0.0)
 
 
-def retrieval_blend_many(gallery: Gallery, rule: RetrievalRule, embeddings: npt.ArrayLike,
-                         hierarchical: npt.NDArray[np.float64], hierarchy: Hierarchy) -> npt.NDArray[np.float64]:
-    """`retrieval_blend` for a batch (rows of embeddings and normalised hierarchical probabilities)."""
+def retrieval_blend(gallery: Gallery, rule: RetrievalRule, embedding: npt.ArrayLike,
+                    hierarchical: npt.NDArray[np.float64], finest_lat: npt.NDArray[np.float64],
+                    finest_lon: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The finest-cell distribution shown for one photo: the blend, zero outside the vote's region."""
+    vote, inside = retrieval_vote(gallery, rule, embedding, finest_lat, finest_lon)
+    return blend_vote(hierarchical, vote, inside, rule)
+
+
+def retrieval_votes(gallery: Gallery, rule: RetrievalRule, embeddings: npt.ArrayLike, hierarchy: Hierarchy) -> tuple[
+        npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """`retrieval_vote` for a batch: (N, finest cells) votes and region masks."""
     finest = hierarchy.finest
-    rows = [retrieval_blend(gallery, rule, vector, probabilities, finest.lat, finest.lon)
-            for vector, probabilities in zip(np.asarray(embeddings), hierarchical, strict=True)]
-    return np.stack(rows) if rows else np.zeros((0, len(finest)))
+    rows = [retrieval_vote(gallery, rule, vector, finest.lat, finest.lon) for vector in np.asarray(embeddings)]
+    if not rows:
+        return np.zeros((0, len(finest))), np.zeros((0, len(finest)), dtype=bool)
+    return np.stack([vote for vote, _ in rows]), np.stack([inside for _, inside in rows])
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,9 @@ class PersonalizeResult:
         evaluation = self.evaluation
         if evaluation.ece_calibrated is not None:
             lines.append(f"calibration error (ECE, top cell): {evaluation.ece_raw:.3f} before, "
-                         f"{evaluation.ece_calibrated:.3f} after temperature scaling")
+                         f"{evaluation.ece_calibrated:.3f} after temperature scaling"
+                         + (f", {evaluation.ece_shown:.3f} with the retrieval vote" if evaluation.retrieval_rule
+                            and evaluation.ece_shown is not None else ""))
         if "truth_inside_percent" in evaluation.radius:
             radius = evaluation.radius
             lines.append(f"confidence radius: the truth lies inside it for {radius['truth_inside_percent']:.0f}% of "
