@@ -13,9 +13,11 @@ per-round ratios, with the load average.
 
 Then undo and memory, on `--undo-count` (default 1,000) small JPEGs, whole processes as a user runs them:
 - ours: `geotag set` (scan + write, full safety) and `geotag undo --batch` (identity check, journal, temp file +
-  fsync, read back, folder fsync, cache re-read), each a fresh process, with its peak RSS (wait4's ru_maxrss);
+  fsync, read back, folder fsync, cache re-read), each a fresh process, with its peak RSS (GNU time);
 - reference: exiftool writing the same tags keeping `_original` backups, then `exiftool -restore_original`
   (renames the backups back, no fsync, no check of what it puts back); target: our undo within 2x of it;
+- CPU time (user + system, GNU time) of each process beside its wall time: on a loaded machine the wall time of
+  both sides waits for cores unevenly, the CPU time does not;
 - memory: peak RSS (GNU time) of `geotag set` and of exiftool writing 48 copies of the 12 MP (~5 MB) JPEGs, where
   the bytes held per chunk show (exiftool holds one file at a time).
 Usage: python benchmarks/write.py [--count 500] [--rounds 3] [--undo-count 1000] [--folder PATH]
@@ -48,15 +50,17 @@ GPS_ARGS = ["-GPSVersionID=2 3 0 0", "-GPSLatitudeRef=N", "-GPSLatitude=45.5", "
             "-GPSLongitude=7.25", "-GPSMapDatum=WGS-84", "-GPSProcessingMethod=MANUAL"]
 
 
-def child(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one whole child process. The peak comes from GNU time (started small, so
-    the child's RSS is its own: a child forked from this process would start with this process's pages)."""
+def child(command: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MiB, CPU seconds) of one whole child process, from GNU time (started small, so the
+    child's RSS is its own: a child forked from this process would start with this process's pages). CPU time is
+    what a loaded machine cannot hide: waiting for a core inflates the wall time of both sides unevenly."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         started = time.perf_counter()
-        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *command], check=True,
+        subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", rss.name, *command], check=True,
                        stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
         seconds = time.perf_counter() - started
-        return seconds, int(rss.read().split()[-1]) / 1024
+        kib, user, system = rss.read().split()[-3:]
+        return seconds, int(kib) / 1024, float(user) + float(system)
 
 
 def memory_of_large_writes(args: argparse.Namespace) -> dict[str, float]:
@@ -66,9 +70,9 @@ def memory_of_large_writes(args: argparse.Namespace) -> dict[str, float]:
     theirs = copies(originals, args.folder / "mem-exiftool", 48)
     for leftover in args.folder.glob("mem.sqlite3*"):
         leftover.unlink()
-    _, ours_mib = child([sys.executable, "-m", "geocore.cli.main", "set", "-q", "--lat", "45.5", "--lon", "7.25",
+    _, ours_mib, _ = child([sys.executable, "-m", "geocore.cli.main", "set", "-q", "--lat", "45.5", "--lon", "7.25",
                          "--db", str(args.folder / "mem.sqlite3"), str(ours[0].parent)])
-    _, exiftool_mib = child(["exiftool", "-q", "-q", "-overwrite_original", *GPS_ARGS, str(theirs[0].parent)])
+    _, exiftool_mib, _ = child(["exiftool", "-q", "-q", "-overwrite_original", *GPS_ARGS, str(theirs[0].parent)])
     shutil.rmtree(args.folder / "mem-ours")
     shutil.rmtree(args.folder / "mem-exiftool")
     return {"ours write 12 MP MiB": ours_mib, "exiftool write 12 MP MiB": exiftool_mib}
@@ -95,18 +99,18 @@ def undo_round(args: argparse.Namespace, originals: list[Path]) -> dict[str, flo
     geotag = [sys.executable, "-m", "geocore.cli.main"]
     figures: dict[str, float] = {}
     os.sync()  # earlier writes must not be flushed during (and billed to) the timed runs
-    figures["ours write"], figures["ours write MiB"] = child(
+    figures["ours write"], figures["ours write MiB"], figures["ours write cpu"] = child(
         [*geotag, "set", "-q", "--lat", "45.5", "--lon", "7.25", "--db", str(database), str(ours[0].parent)])
     with sqlite3.connect(database) as connection:
         batch = connection.execute("SELECT id FROM batches WHERE operation = 'write'").fetchone()[0]
     os.sync()
-    figures["ours undo"], figures["ours undo MiB"] = child([*geotag, "undo", "-q", "--batch", batch,
-                                                            "--db", str(database)])
+    figures["ours undo"], figures["ours undo MiB"], figures["ours undo cpu"] = child(
+        [*geotag, "undo", "-q", "--batch", batch, "--db", str(database)])
     os.sync()
-    figures["exiftool write"], figures["exiftool write MiB"] = child(
+    figures["exiftool write"], figures["exiftool write MiB"], figures["exiftool write cpu"] = child(
         ["exiftool", "-q", "-q", *GPS_ARGS, str(theirs[0].parent)])
     os.sync()
-    figures["exiftool restore"], figures["exiftool restore MiB"] = child(
+    figures["exiftool restore"], figures["exiftool restore MiB"], figures["exiftool restore cpu"] = child(
         ["exiftool", "-q", "-q", "-restore_original", str(theirs[0].parent)])
     assert all(p.read_bytes() == originals[i % len(originals)].read_bytes() for i, p in enumerate(ours))
     shutil.rmtree(args.folder / "undo-ours")
@@ -135,11 +139,17 @@ def undo_and_memory(args: argparse.Namespace) -> None:
               f"   load {os.getloadavg()[0]:.2f}")
     print(f"{'':28} {'min':>8} {'median':>8} {'max':>8}")
     for name in rounds[0]:
-        print(f"{name + (' (MiB)' if 'MiB' in name else ' (s)'):28} {spread([r[name] for r in rounds])}".replace(
-            " MiB (MiB)", " (MiB)"))
+        unit = " (MiB)" if "MiB" in name else " (s)"
+        print(f"{name.replace(' MiB', '').replace(' cpu', ' CPU') + unit:28} {spread([r[name] for r in rounds])}")
     ratios = [r["ours undo"] / r["exiftool restore"] for r in rounds]
     print(f"undo ours / exiftool -restore_original, per round: {spread(ratios)}   target <= {UNDO_TARGET_RATIO} "
           f"({'meets' if statistics.median(ratios) <= UNDO_TARGET_RATIO else 'MISSES'} on the median)")
+    cpu_ratios = [r["ours undo cpu"] / r["exiftool restore cpu"] for r in rounds]
+    print(f"undo CPU time ours / exiftool, per round: {spread(cpu_ratios)}")
+    memory = [r["ours write MiB"] / r["exiftool write MiB"] for r in rounds]
+    print(f"peak RSS of the write, ours / exiftool, per round: {spread(memory)}   (ours: "
+          f"{statistics.median(r['ours write MiB'] for r in rounds):.0f} MiB, exiftool: "
+          f"{statistics.median(r['exiftool write MiB'] for r in rounds):.0f} MiB)")
 
 
 def make_originals(folder: Path) -> list[Path]:
