@@ -221,3 +221,17 @@ def test_two_gloo_processes_stream_the_new_methods_to_identical_weights(tmp_path
     rows = list(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
     # 40 photos in 3 shards, whole batches of 8 per rank: both ranks together see 32 or more every epoch
     assert len(rows) == 2 and all(32 <= float(row["train_images"]) <= 40 for row in rows)
+
+
+def test_geotag_train_isn_streams_shards_and_names_a_missing_photo_source(tmp_path: Path, capsys) -> None:
+    from geocore.inference.bundle import load_bundle
+    from trainer.cli.main import main
+
+    setup = _setup(tmp_path, "isn")
+    arguments = ["isn", "--csv", setup["train"]["csv"], "--partitionings", *setup["model"]["partitionings"], "--out",
+                 str(tmp_path / "isn.geomodel"), "--backbone", "tiny", "--input-size", "32", "--epochs", "1",
+                 "--batch-size", "8"]
+    assert main(arguments) == 2 and "--images" in capsys.readouterr().err
+    assert main([*arguments, "--shards", str(tmp_path / "shards")]) == 0
+    card = load_bundle(tmp_path / "isn.geomodel").card
+    assert card.training["config"]["train"]["source"] == "shards" and card.training["images"] >= 32
