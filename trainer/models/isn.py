@@ -122,7 +122,8 @@ def fit_isn(
 ) -> IsnModel:
     """Train on in-memory tensors with SGD (momentum 0.9); under torch.distributed each rank takes its share.
 
-    The full-scale path is `geotag-train train` data; this loop serves tests, benchmarks and small libraries.
+    The full-scale path is `fit` with model.method isn (streamed shards, DDP, checkpoints; isn_loss there too);
+    this loop serves tests and benchmarks.
     """
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel

@@ -200,7 +200,8 @@ def fit_translocator(
     seed: int = 0,
 ) -> TransLocator:
     """AdamW on in-memory tensors (cached class maps), multi-task loss; under torch.distributed each rank takes
-    its share of every epoch (the same number of steps on every rank)."""
+    its share of every epoch (the same number of steps on every rank). Tests and benchmarks; at scale, `fit` with
+    model.method translocator streams photos and cached maps instead."""
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
