@@ -30,7 +30,6 @@ class TrackActions:
     """Mixed into MainWindow. The sync stores decisions, so it runs on the single writer thread."""
 
     # provided by MainWindow
-    backend: Any
     pools: Any
     model: Any
     trackSyncFinished: Any  # noqa: N815
@@ -42,6 +41,17 @@ class TrackActions:
         def start_job(self, function: Any, title: str, pool: Any, on_batch: Any = None, on_done: Any = None) -> Any:
             ...
         def show_summary(self, title: str, text: str, details: str = "") -> None: ...
+
+    @property
+    def backend(self) -> Any:
+        return self._backend
+
+    @backend.setter
+    def backend(self, backend: Any) -> None:
+        """The window's backend; its session reads the camera clocks from this window's clock.json, so a sync
+        given no options (a scan's neighbour sync before the dialog was opened) starts from them."""
+        self._backend = backend
+        backend.session.clock_path = self.config_folder / CLOCK_FILE
 
     def track_dialog(self, tracks: list[Path] | None = None) -> TrackSyncDialog:
         """The sync dialog over the listed photos, with the remembered camera clock settings."""
@@ -81,7 +91,7 @@ class TrackActions:
         """Place the library's photos without GPS on these tracks in the background; placed rows refresh as
         they come, the summary follows at the end."""
         keys = list(self.model.rows_by_key)  # the photos listed in the window, not every photo of the cache
-        options = self.track_options or TimeOptions(clock=self.remembered_clock())
+        options = self.track_options or self.backend.session.default_time_options()  # the remembered clocks
         self.start_job(lambda ctx: self.backend.sync_tracks(paths, keys, ctx, options), "Syncing with GPS track",
                        self.pools.writer,
                        on_batch=self.apply_updates, on_done=self._tracks_synced)

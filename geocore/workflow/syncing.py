@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from geocore.fusion import LocationProposal
 from geocore.library.decisions import Proposal
 from geocore.timesync.clock import ClockSettings, camera_key, format_duration
+from geocore.timesync.clock_store import load_clock
 from geocore.timesync.match import DEFAULT_MAX_GAP_S, EXIFTOOL_MAX_EXT_S, EXIFTOOL_MAX_INT_S
 from geocore.timesync.parsers import expand_track_paths, load_track
 from geocore.timesync.points import TrackFormatError
@@ -118,6 +119,13 @@ class TimeUseCases:
     """Mixed into Session."""
 
     library: Library
+    clock_path: Path | None = None  # the remembered clock settings (clock.json); None: clock_store's own file
+
+    def default_time_options(self) -> TimeOptions:
+        """The options of a sync that is given none (the GUI before its sync dialog was opened, a scan's neighbour
+        sync): the defaults with the per-camera clock offsets and zones remembered in the clock store, read
+        afresh, so that a camera's clock set once (in the dialog or by the CLI) counts in every later run."""
+        return TimeOptions(clock=load_clock(self.clock_path))
 
     if TYPE_CHECKING:
         def select(self, paths: Iterable[Path | str], *, scan_folders: bool = True,
@@ -133,7 +141,7 @@ class TimeUseCases:
                     dry_run: bool = False) -> TrackSyncResult:
         """Place the given photos without GPS on these tracks (files or folders of them, any mix of formats) by
         capture time."""
-        options, reporter = options or TimeOptions(), reporter or Reporter()
+        options, reporter = options or self.default_time_options(), reporter or Reporter()
         result = TrackSyncResult("sync-track", dry_run=dry_run)
         paths = expand_track_paths(track_paths)
         reporter.progress(0, 3, f"Reading {len(paths)} track file(s)")
@@ -170,7 +178,7 @@ class TimeUseCases:
                        options: TimeOptions | None = None) -> SyncPreview:
         """How many of these photos the options would place on the tracks; stores nothing (the GUI's live count).
         Tracks are read once and kept while their files do not change, so a preview per keystroke is cheap."""
-        options = options or TimeOptions()
+        options = options or self.default_time_options()
         paths = expand_track_paths(track_paths)
         track, _, errors = self.load_track_set(paths, options) if paths else (None, 0, [])
         preview = SyncPreview(problems=[str(error) for error in errors])
@@ -265,7 +273,7 @@ class TimeUseCases:
                         accept: bool = False, dry_run: bool = False) -> TrackSyncResult:
         """Place the given photos without GPS between the given photos with GPS taken near in time (never leaning
         on a position we wrote from an estimate)."""
-        options, reporter = options or TimeOptions(), reporter or Reporter()
+        options, reporter = options or self.default_time_options(), reporter or Reporter()
         result = TrackSyncResult("sync-neighbours", dry_run=dry_run)
         records = self._photos_to_place(photos, photo_ids, result, reporter)
         clock = self._clock_for(records, None, options, result, reporter)
