@@ -73,23 +73,25 @@
   }
   // A vector archive's tiles arrive from Python as base64 (bridge.vectorTile) and are decoded here with the
   // vendored VectorGrid bundle's Pbf and VectorTile: no URL is ever fetched. Layers are styled by their usual names
-  // (OpenMapTiles, Shortbread, Protomaps); anything else is drawn as thin grey lines; labels and POIs are left to
-  // our own place labels.
-  const VECTOR_STYLES = [
-    [/^(water|ocean|lake|sea)/, { fill: true, fillColor: "#aacbe3", fillOpacity: 1, stroke: false }],
-    [/^(waterway|river|stream)/, { color: "#6fa3d3", weight: 1.5 }],
-    [/^(park|landcover|landuse|natural|green|wood|forest)/,
+  // (OpenMapTiles, Shortbread, Protomaps basemaps); anything else is drawn as thin grey lines; labels and POIs are
+  // left to our own place labels (VectorGrid draws no text).
+  const VECTOR_STYLES = [ // first match wins: labels before the layers whose names they extend (water_name)
+    [/(label|name|place|poi|housenumber|address|mountain_peak|aerodrome)/, []],
+    [/^(waterway|water_lines|river|stream|physical_line)/, { color: "#6fa3d3", weight: 1.5, fill: false }],
+    [/^(water|ocean|lake|sea|water_polygons)$/, { fill: true, fillColor: "#aacbe3", fillOpacity: 1, stroke: false }],
+    [/^(earth|land)$/, { fill: true, fillColor: "#eef0e4", fillOpacity: 1, stroke: false }],
+    [/^(park|landcover|landuse|natural|green|wood|forest|sites)/,
       { fill: true, fillColor: "#d6e8c8", fillOpacity: 0.7, stroke: false }],
     [/^(building|buildings)/, { fill: true, fillColor: "#ddd3c9", fillOpacity: 0.9, color: "#c5b8ab", weight: 0.5 }],
-    [/^(transportation|road|roads|street|streets|highway|railway|rail)/,
-      [{ color: "#b8aea3", weight: 4, lineCap: "round" }, { color: "#ffffff", weight: 2.5, lineCap: "round" }]],
-    [/^(boundary|boundaries|admin)/, { color: "#9e7fa3", weight: 1, dashArray: "4 3" }],
-    [/(label|name|place|poi|housenumber|mountain_peak|aerodrome)/, []],
+    [/^(transportation|road|roads|street|streets|highway|railway|rail|transit|aerialways|public_transport)/,
+      [{ color: "#b8aea3", weight: 4, lineCap: "round", fill: false },
+        { color: "#ffffff", weight: 2.5, lineCap: "round", fill: false }]],
+    [/^(boundary|boundaries|admin)/, { color: "#9e7fa3", weight: 1, dashArray: "4 3", fill: false }],
   ];
   function vectorStyle(layerName) {
     const name = String(layerName).toLowerCase();
     const found = VECTOR_STYLES.find(([pattern]) => pattern.test(name));
-    const style = found ? found[1] : { color: "#8a8a8a", weight: 1, radius: 2 };
+    const style = found ? found[1] : { color: "#8a8a8a", weight: 1, radius: 2, fill: false };
     return () => { state.vectorFeatures += 1; return style; };
   }
   function decodeVectorTile(base64) {

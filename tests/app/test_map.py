@@ -339,18 +339,21 @@ def test_vector_archive_draws_its_features_offline(qtbot, tmp_path, suffix):
       const x = box.left + point.x, y = box.top + point.y;
       const paths = Array.from(document.querySelectorAll(".leaflet-tile-pane svg path"));
       const lakes = paths.filter(p => p.getAttribute("fill") === "#aacbe3");
+      const dots = paths.filter(p => { const r = p.getBoundingClientRect();  // the label point, if it were drawn
+                                       return r.width < 20 && r.height < 20; }).length;
       const under = lakes.filter(p => { const r = p.getBoundingClientRect();
                                         return r.left < x && x < r.right && r.top < y && y < r.bottom; });
       const streets = paths.filter(p => p.getAttribute("stroke") === "#ffffff");
       const remote = performance.getEntriesByType("resource").filter(e => /^https?:/.test(e.name)).length;
       return JSON.stringify({paths: paths.length, lakes: lakes.length, under: under.length, streets: streets.length,
+                             dots: dots,
                              features: window.geotaggerState.vectorFeatures, errors: window.geotaggerState.vectorErrors,
                              remote: remote});
     })()"""
     drawn = json.loads(run_js(qtbot, view, script))
     assert drawn["errors"] == 0 and drawn["remote"] == 0
-    assert drawn["lakes"] >= 4 and drawn["streets"] >= 8 and drawn["under"] >= 1, drawn
-    assert drawn["features"] >= 16  # 4 features in each of at least 4 tiles
+    assert drawn["lakes"] >= 4 and drawn["streets"] >= 8 and drawn["under"] >= 1 and drawn["dots"] == 0, drawn
+    assert drawn["features"] >= 20  # styled: the 5 features (the label point styled as nothing) of at least 4 tiles
     assert view.bridge.tiles_served >= 4
     assert view.guard.blocked == []
     view.close()

@@ -153,11 +153,12 @@ def mvt_layer(name: str, features: list[tuple[int, list[list[tuple[int, int]]], 
 
 
 def vector_tile(z: int, x: int, y: int) -> bytes:
-    """A tile with a lake (polygon) in its middle, two crossing streets (lines) and one building."""
+    """A tile with a lake (polygon) in its middle, its name (a point), two crossing streets (lines), a building."""
     lake = [[(1024, 1024), (3072, 1024), (3072, 3072), (1024, 3072), (1024, 1024)]]
     streets = [[(0, 512), (4096, 512)], [(512, 0), (512, 4096)]]
     building = [[(3300, 3300), (3800, 3300), (3800, 3800), (3300, 3800), (3300, 3300)]]
     return (mvt_layer("water", [(3, lake, {"class": "lake", "name": f"lake {z}/{x}/{y}"})])
+            + mvt_layer("water_name", [(1, [[(2048, 2048)]], {"name": "a label point, left to our labels"})])
             + mvt_layer("transportation", [(2, [line], {"class": "street"}) for line in streets])
             + mvt_layer("building", [(3, building, {})]))
 
