@@ -7,22 +7,29 @@ Printed side by side in one run:
 - reference 2: a per-photo Python loop (bisect + scalar great-circle interpolation), the straightforward way, on the
   same 1 M-point track;
 - time neighbours: `locate_by_neighbours` with N geotagged and N untagged photos, photos per second;
-- parsing and indexing (into the sorted numpy Track), side by side on the same generated files:
-  a 1 M-point GPX through `load_track` (target <= 3 s) against gpxpy.parse (on a 100 k-point file, its rate
-  extrapolated to 1 M unless --full-gpxpy), and a 1 M-record Takeout Records.json through `load_track` (streamed,
-  target <= 5 s) against json.load of the same file (which only builds the Python objects, all in memory).
-Usage: python benchmarks/timesync_match.py [--photos N] [--track-points N] [--parse-points N] [--full-gpxpy]
+- parsing and indexing (into the sorted numpy Track), side by side on the same generated files, min/median/max of
+  --rounds rounds that interleave ours and the references: a 1 M-point GPX through `load_track` (target <= 3 s)
+  against the standard library's iterparse loop on the same file (its result also checks ours) and gpxpy.parse
+  (on a 100 k-point file, its rate extrapolated to 1 M unless --full-gpxpy), and a 1 M-record Takeout
+  Records.json through `load_track` (streamed, target <= 5 s) against json.load of the same file (which only
+  builds the Python objects, all in memory). Which reader took each file (or that the fast one declined) is printed.
+Usage: python benchmarks/timesync_match.py [--photos N] [--track-points N] [--parse-points N] [--rounds N]
+       [--full-gpxpy]
 """
 
 from __future__ import annotations
 
 import argparse
 import bisect
+import gc
 import json
+import logging
 import math
 import os
+import statistics
 import tempfile
 import time
+import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -115,31 +122,96 @@ def timed(function: object) -> float:
     return time.perf_counter() - started
 
 
-def parse_benchmark(points: int, full_gpxpy: bool) -> list[tuple[str, int, float]]:
-    """(label, points, seconds) for ours and the references, on files written to a temporary folder."""
-    rows = []
+def stats(seconds: list[float]) -> str:
+    """min / median / max."""
+    return f"{min(seconds):7.2f} {statistics.median(seconds):7.2f} {max(seconds):7.2f}"
+
+
+GPX_NS = "{http://www.topografix.com/GPX/1/1}"
+
+
+def iterparse_loop(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The straightforward streaming reading with the standard library: ElementTree.iterparse, one point at a time
+    (float() of the attributes, datetime.fromisoformat of the time), each element cleared once read."""
+    times, lat, lon = [], [], []
+    for _, element in ElementTree.iterparse(path):
+        if element.tag == GPX_NS + "trkpt":
+            lat.append(float(element.get("lat", "nan")))
+            lon.append(float(element.get("lon", "nan")))
+            text = element.findtext(GPX_NS + "time") or ""
+            times.append(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+            element.clear()
+    return np.array(times), np.array(lat), np.array(lon)
+
+
+class Messages(logging.Handler):
+    """The readers' debug lines (which reader took a file, or that the fast one declined)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def parse_benchmark(points: int, full_gpxpy: bool, rounds: int) -> list[tuple[str, int, list[float]]]:
+    """(label, points, seconds of each round) for ours and the references, on files written to a temporary
+    folder; the rounds interleave ours and the references so that both see the same load."""
+    times: dict[str, list[float]] = {}
+    messages = Messages()
+    logger = logging.getLogger("geocore.timesync")
+    logger.addHandler(messages)
+    logger.setLevel(logging.DEBUG)
     with tempfile.TemporaryDirectory() as folder:
         gpx, records, small = Path(folder) / "big.gpx", Path(folder) / "Records.json", Path(folder) / "small.gpx"
         write_gpx_file(gpx, points)
         write_records_file(records, points)
-        write_gpx_file(small, min(points, 100_000))
-        parsed: list[Track] = []
-        rows.append(("ours: load_track GPX (parse + index)", points, timed(lambda: parsed.append(load_track(gpx)))))
-        assert len(parsed[-1]) == points
-        gpxpy_file = gpx if full_gpxpy else small
         gpxpy_points = points if full_gpxpy else min(points, 100_000)
-        text = gpxpy_file.read_text(encoding="utf-8")
-        rows.append((f"ref: gpxpy.parse GPX ({gpxpy_points:,} points)", gpxpy_points,
-                     timed(lambda: gpxpy.parse(text))))
-        rows.append(("ours: load_track Records.json (streamed)", points,
-                     timed(lambda: parsed.append(load_track(records)))))
-        assert len(parsed[-1]) == points
-        with open(records, encoding="utf-8") as handle:
-            rows.append(("ref: json.load Records.json (objects only)", points, timed(lambda: json.load(handle))))
-        rows.append(("file sizes (MB): GPX / Records.json", 0, 0.0))
+        write_gpx_file(small, gpxpy_points)
         sizes = (os.path.getsize(gpx) / 1e6, os.path.getsize(records) / 1e6)
-    rows[-1] = (f"file sizes: GPX {sizes[0]:.0f} MB, Records.json {sizes[1]:.0f} MB", 0, 0.0)
-    return rows
+        labels = {"ours_gpx": ("ours: load_track GPX (read, parse, index)", points),
+                  "iterparse": ("ref: stdlib iterparse loop GPX", points),
+                  "gpxpy": (f"ref: gpxpy.parse GPX ({gpxpy_points:,} points)", gpxpy_points),
+                  "ours_records": ("ours: load_track Records.json (streamed)", points),
+                  "json_load": ("ref: json.load Records.json (objects only)", points)}
+        parsed: list[Track] = []
+        reference: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        text = small.read_text(encoding="utf-8")
+        for _ in range(rounds):
+            times.setdefault("ours_gpx", []).append(timed(lambda: parsed.append(load_track(gpx))))
+            times.setdefault("iterparse", []).append(timed(lambda: reference.append(iterparse_loop(gpx))))
+            times.setdefault("gpxpy", []).append(timed(lambda: gpxpy.parse(text)))
+            times.setdefault("ours_records", []).append(timed(lambda: parsed.append(load_track(records))))
+            with open(records, encoding="utf-8") as handle:
+                times.setdefault("json_load", []).append(timed(lambda: json.load(handle)))  # noqa: B023
+            del parsed[2:], reference[1:]
+            gc.collect()
+        ours, (ref_times, ref_lat, ref_lon) = parsed[0], reference[0]
+        assert len(ours) == points and len(parsed[1]) == points
+        worst = max(np.abs(ours.times_s - ref_times).max(), np.abs(ours.lat - ref_lat).max(),
+                    np.abs(ours.lon - ref_lon).max())
+    logger.removeHandler(messages)
+    print(f"files: GPX {sizes[0]:.0f} MB, Records.json {sizes[1]:.0f} MB; largest |ours - iterparse| over time, lat, "
+          f"lon: {worst:.1e}")
+    for line in sorted(set(messages.lines)):
+        print("reader:", line.replace(folder, "<tmp>"))
+    return [(*labels[key], seconds) for key, seconds in times.items()]
+
+
+def print_parsing(parsing: list[tuple[str, int, list[float]]]) -> None:
+    print(f"{'parse + index':44s} {'points':>9s} {'min':>7s} {'median':>7s} {'max':>7s} {'median s/1M':>11s}"
+          f" {'ref/ours':>8s}")
+    ours = {"GPX": 0.0, "Records.json": 0.0}
+    for label, points, seconds in parsing:
+        per_million = statistics.median(seconds) * 1e6 / points
+        kind = "GPX" if "GPX" in label else "Records.json"
+        if label.startswith("ours"):
+            ours[kind] = per_million
+        ratio = f"{per_million / ours[kind]:8.1f}" if not label.startswith("ours") and ours[kind] else ""
+        print(f"{label:44s} {points:9,d} {stats(seconds)} {per_million:11.2f} {ratio:>8s}")
+    print("targets: 1 M-point GPX <= 3 s, 1 M-point Records.json <= 5 s (gpxpy: its median per 1 M extrapolated "
+          "from the smaller file unless --full-gpxpy)")
 
 
 def main() -> None:
@@ -147,15 +219,19 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=100_000)
     parser.add_argument("--track-points", type=int, default=1_000_000)
     parser.add_argument("--parse-points", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--full-gpxpy", action="store_true", help="time gpxpy on the full file (minutes)")
     args = parser.parse_args()
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     track = random_walk(args.track_points)
     rng = np.random.default_rng(2)
     photos = rng.uniform(track.start_s, track.end_s, args.photos)
 
-    started = time.perf_counter()
-    ours = match_times(track, photos)
-    ours_s = time.perf_counter() - started
+    ours_s: list[float] = []
+    for _ in range(args.rounds):
+        started = time.perf_counter()
+        ours = match_times(track, photos)
+        ours_s.append(time.perf_counter() - started)
     loop_photos = photos[: max(1, args.photos // 10)]
     started = time.perf_counter()
     loop = per_photo_loop(track, loop_photos)
@@ -165,28 +241,24 @@ def main() -> None:
     gpxpy_photos = rng.uniform(small.start_s, small.end_s, 200)
     gpxpy_s = gpxpy_reference(small, gpxpy_photos)
     neighbours = random_walk(args.photos, seed=3)  # as many geotagged phone photos as camera photos, 1 s apart
-    started = time.perf_counter()
-    located = locate_by_neighbours(neighbours, rng.uniform(neighbours.start_s, neighbours.end_s, args.photos))
-    neighbours_s = time.perf_counter() - started
+    neighbours_s: list[float] = []
+    for _ in range(args.rounds):
+        started = time.perf_counter()
+        located = locate_by_neighbours(neighbours, rng.uniform(neighbours.start_s, neighbours.end_s, args.photos))
+        neighbours_s.append(time.perf_counter() - started)
     assert located.matched.all()
-    parsing = parse_benchmark(args.parse_points, args.full_gpxpy)
 
-    ours_rate, loop_rate, gpxpy_rate = args.photos / ours_s, len(loop_photos) / loop_s, len(gpxpy_photos) / gpxpy_s
-    print(f"track {len(track):,} points, {args.photos:,} photos")
+    ours_rate = args.photos / statistics.median(ours_s)
+    loop_rate, gpxpy_rate = len(loop_photos) / loop_s, len(gpxpy_photos) / gpxpy_s
+    print(f"track {len(track):,} points, {args.photos:,} photos; match times min/median/max {stats(ours_s)} s")
     print(f"{'':38s} {'photos/s':>12s} {'ratio ours/ref':>15s}")
     print(f"{'ours: match_times (vectorised)':38s} {ours_rate:12,.0f} {'':>15s}")
     print(f"{'ref: per-photo bisect + slerp loop':38s} {loop_rate:12,.0f} {ours_rate / loop_rate:15.1f}")
     print(f"{'ref: gpxpy get_location_at (20k track)':38s} {gpxpy_rate:12,.0f} {ours_rate / gpxpy_rate:15.1f}")
-    print(f"{'ours: locate_by_neighbours':38s} {args.photos / neighbours_s:12,.0f} {'':>15s}")
+    print(f"{'ours: locate_by_neighbours':38s} {args.photos / statistics.median(neighbours_s):12,.0f} {'':>15s}")
     print(f"largest |ours - loop| position difference: {worst_deg:.2e} degrees")
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"{'parse + index':46s} {'points':>10s} {'seconds':>9s} {'points/s':>12s} {'s per 1 M':>10s}")
-    for label, points, seconds in parsing:
-        if not points:
-            print(label)
-            continue
-        print(f"{label:46s} {points:10,d} {seconds:9.2f} {points / seconds:12,.0f} {seconds * 1e6 / points:10.2f}")
-    print("targets: 1 M-point GPX <= 3 s, 1 M-point Records.json <= 5 s")
+    print_parsing(parse_benchmark(args.parse_points, args.full_gpxpy, args.rounds))
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ points, self-closing points, entities) falls back to the streaming ElementTree r
 
 from __future__ import annotations
 
+import logging
 import re
 import xml.etree.ElementTree as ElementTree
 from io import BytesIO
@@ -22,6 +23,8 @@ import numpy as np
 from geocore.timesync.gpx_columns import optional_numbers, read_gpx_columns
 from geocore.timesync.points import Points, TrackFormatError, finish_arrays, iso_times_s, parse_time_s
 from geocore.timesync.track import Track
+
+_log = logging.getLogger(__name__)
 
 _ATTRIBUTE = rb"""\s*=\s*["']([^"'<>]*)["']"""
 _QUALITY = rb"(?:(?:(?!<sat>|</{tag}>).)*?<sat>([^<]*)</sat>)?(?:(?:(?!<hdop>|</{tag}>).)*?<hdop>([^<]*)</hdop>)?"
@@ -43,16 +46,20 @@ def _pattern(tag: bytes, lon_first: bool, quality: bool) -> re.Pattern[bytes]:
 
 
 def parse_gpx_bytes(data: bytes, path: Path) -> Track:
-    """Track from the bytes of a GPX file (fast reader when it covers the file, else the streaming one)."""
+    """Track from the bytes of a GPX file: the column reader (gpx_columns) when it can vouch for the file, else
+    the regular expressions when they account for every point, else the streaming ElementTree reader."""
     if data[:3] == b"\xef\xbb\xbf":
         data = data[3:]
     columns = read_gpx_columns(data, path)
     if columns is not None:
+        _log.debug("%s: read by the column reader", path)
         return columns
     if b"<!--" not in data and b"&" not in data and b"<![CDATA[" not in data:
         fast = _fast(data, path)
         if fast is not None:
+            _log.debug("%s: the column reader declined; read by the regular expressions", path)
             return fast
+    _log.debug("%s: the column reader and the regular expressions declined; read by ElementTree", path)
     return _streaming(data, path)
 
 

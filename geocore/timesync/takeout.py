@@ -19,6 +19,7 @@ error naming the line and the record.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from pathlib import Path
@@ -30,6 +31,7 @@ from geocore.timesync.json_stream import JsonStreamError, iter_array_batches
 from geocore.timesync.points import TrackFormatError, finish_arrays, iso_times_s, parse_time_s
 from geocore.timesync.track import Track
 
+_log = logging.getLogger(__name__)
 VISIT_STEP_S = 10 * 60.0
 MAX_VISIT_S = 31 * 86400.0
 TAKEOUT_KEYS = ("locations", "semanticSegments", "rawSignals", "timelineObjects")
@@ -78,11 +80,14 @@ def _number(value: Any) -> float:
 def parse_takeout(path: Path) -> Track:
     """Track from a Google location history file in any of the forms of this module's docstring."""
     history = _History()
+    by_item = batches = 0
     try:
         with open(path, encoding="utf-8-sig") as handle:
             for key, first, line, items in iter_array_batches(handle):
+                batches += 1
                 if key == "locations" and _records_batch(history, items):
                     continue
+                by_item += 1
                 for offset, item in enumerate(items):
                     if not isinstance(item, dict):
                         history.skip(first + offset, line, "not an object")
@@ -94,6 +99,8 @@ def parse_takeout(path: Path) -> Track:
         raise TrackFormatError(path, f"not valid JSON: {error.reason}", line=error.line) from None
     except (OSError, UnicodeDecodeError) as error:
         raise TrackFormatError(path, f"cannot read: {error}") from error
+    _log.debug("%s: %d of %d batches read column by column, %d item by item", path, batches - by_item, batches,
+               by_item)
     return _finish(path, history)
 
 
