@@ -36,6 +36,7 @@ _IS_QUOTE = np.zeros(256, dtype=bool)
 _IS_QUOTE[[34, 39]] = True
 _VALUE_WINDOW = 28  # "-116.9998257540824955" (a Python repr) and some white space
 _MAX_VALUE = 64
+MAX_BYTES = 256 << 20  # the index arrays take about four times the file: beyond this the other readers
 
 
 class _Decline(Exception):
@@ -45,7 +46,7 @@ class _Decline(Exception):
 def read_gpx_columns(data: bytes, path: Path) -> Track | None:
     """Track from GPX bytes, or None when this reader cannot vouch for the result (see the module docstring)."""
     root = _ROOT.search(data, 0, 1 << 16)
-    if root is None or not data[-256:].rstrip().endswith(b"gpx>"):
+    if len(data) > MAX_BYTES or root is None or not data[-256:].rstrip().endswith(b"gpx>"):
         return None  # not GPX, or cut off: the streaming reader says where, and keeps the points before
     a = np.frombuffer(data, dtype=np.uint8)
     if (a == ord("&")).any():
