@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -104,4 +105,11 @@ class PredictionRecord:
 def from_row(cls: Any, row: Any) -> Any:
     """Build a record of type `cls` from a SQLAlchemy row with matching column names."""
     mapping = row._mapping
-    return cls(**{f.name: mapping[f.name] for f in fields(cls)})
+    return cls(**{name: mapping[name] for name in _field_names(cls)})
+
+
+@functools.cache
+def _field_names(cls: Any) -> tuple[str, ...]:
+    """The record's field names, looked up once per class (dataclasses.fields per row was a third of the cost of
+    reading 50,000 records)."""
+    return tuple(f.name for f in fields(cls))
