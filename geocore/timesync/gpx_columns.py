@@ -127,36 +127,39 @@ class _Tags:
         self.closing = after == ord("/")
         # nesting depth before each tag; a self-closing tag counts as open, which only makes the tags after it
         # in the same element look deeper (never shallower), and a child that looks deeper declines
-        step = np.where(self.closing, -1, np.where(after == ord("?"), 0, 1))
-        self.depth = np.cumsum(step) - step
+        step = np.where(self.closing, np.int8(-1), np.where(after == ord("?"), np.int8(0), np.int8(1)))
+        self.depth = np.cumsum(step, dtype=np.int32) - step
         self.name_at = self.lt + 1 + self.closing + len(prefix)
-        codes = _windows(a, self.name_at, 8).view("<u8").ravel()
+        head = _windows(a, self.name_at, 4).view("<u4").ravel()  # the first four bytes of every tag's name
         if prefix:
             own = _windows(a, self.lt + 1 + self.closing, len(prefix)) == np.frombuffer(prefix, dtype=np.uint8)
-            codes = np.where(own.all(axis=1), codes, 0)
-        self.codes = codes
-        self._by_length: dict[int, tuple[npt.NDArray[np.uint64], Bytes]] = {}
+            head = np.where(own.all(axis=1), head, np.uint32(0))
+        self.head: npt.NDArray[np.uint32] = head
+        self._head3: npt.NDArray[np.uint32] | None = None
         self._points()
         self._accounted(data)
 
-    def _named(self, name: bytes) -> tuple[npt.NDArray[np.bool_], Bytes]:
-        """Tags called `name` (with the file's prefix), and the byte after the name."""
-        if len(name) not in self._by_length:
-            bits = 8 * len(name)
-            self._by_length[len(name)] = (self.codes & np.uint64((1 << bits) - 1),
-                                          ((self.codes >> np.uint64(bits)) & np.uint64(0xFF)).astype(np.uint8))
-        low, after = self._by_length[len(name)]
-        return low == np.uint64(_code(name)), after
+    def _named(self, name: bytes) -> tuple[IntArray, Bytes]:
+        """The tags called `name` (with the file's prefix) as indices into `lt`, and the byte after each name."""
+        if len(name) >= 4:
+            index = np.flatnonzero(self.head == np.uint32(_code(name[:4])))
+        else:
+            if self._head3 is None:
+                self._head3 = self.head & np.uint32(0xFFFFFF)
+            index = np.flatnonzero(self._head3 == np.uint32(_code(name)))
+        rest = _windows(self.a, self.name_at[index] + min(len(name), 4), len(name) - min(len(name), 4) + 1)
+        same = (rest[:, :-1] == np.frombuffer(name[4:], dtype=np.uint8)).all(axis=1)
+        return index[same], rest[same, -1]
 
     def _ends(self, name: bytes) -> IntArray:
-        named, after = self._named(name)
-        return np.flatnonzero(named & self.closing & ((after == ord(">")) | _IS_SPACE[after]))
+        index, after = self._named(name)
+        return index[self.closing[index] & ((after == ord(">")) | _IS_SPACE[after])]
 
     def _points(self) -> None:
         opens, closes, kinds, close_kinds = [], [], [], []
         for kind, name in enumerate(_POINTS):
-            named, after = self._named(name)
-            opens.append(np.flatnonzero(named & ~self.closing & _IS_SPACE[after]))
+            index, after = self._named(name)
+            opens.append(index[~self.closing[index] & _IS_SPACE[after]])
             closes.append(self._ends(name))
             kinds.append(np.full(opens[-1].size, kind))
             close_kinds.append(np.full(closes[-1].size, kind))
@@ -204,10 +207,11 @@ class _Tags:
 
     def _child(self, name: bytes) -> npt.NDArray[np.bytes_]:
         """The text of every point's `<name>` child (b"" where it has none)."""
-        named, after = self._named(name)
-        if (named & ~self.closing & (_IS_SPACE[after] | (after == ord("/")))).any():
+        index, after = self._named(name)
+        opening = ~self.closing[index]
+        if (opening & (_IS_SPACE[after] | (after == ord("/")))).any():
             raise _Decline  # with attributes or self-closing: ElementTree's reading is not this one
-        found = np.flatnonzero(named & ~self.closing & (after == ord(">")))
+        found = index[opening & (after == ord(">"))]
         point = np.searchsorted(self.opens, found) - 1
         inside = (point >= 0) & (found < self.closes[np.maximum(point, 0)])
         found, point = found[inside], point[inside]
