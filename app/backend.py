@@ -118,10 +118,10 @@ class Backend:
         this at once; the CLI has `geotag sync-neighbours`); streams the rows, returns the count."""
         streamer = ScanStreamer(self, paths, ctx)  # rows appear while a large scan runs
         result = self.session.scan(paths, Reporter(streamer.progress, cancel=ctx.cancel_event), in_child=True)
+        placed: set[int] = set()
         if not ctx.cancelled:
-            self.session.sync_neighbours(options=self.time_options, photo_ids=result.photo_ids)
-        for item in self.items(result.photo_ids):
-            ctx.emit(item)
+            placed = set(self.session.sync_neighbours(options=self.time_options, photo_ids=result.photo_ids).photo_ids)
+        streamer.finish(result.photo_ids, placed)  # rows already listed and unchanged are not sent again
         ctx.progress(result.report.found, result.report.found,
                      f"{len(result.photo_ids)} photos, {len(result.failed)} problems")
         return len(result.photo_ids)
@@ -195,6 +195,10 @@ class Backend:
 
     def model_status(self) -> str:
         return self.session.models.status()
+
+    def can_predict(self) -> bool:
+        """Whether a model bundle is there to load (the shipped one or the chosen one)."""
+        return self.session.models.chosen_bundle() is not None
 
     def can_explain(self) -> bool:
         return self.session.models.loaded is not None

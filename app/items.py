@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,7 @@ class PhotoTableModel(QStandardItemModel):
         self.items: list[PhotoItem] = []
         self.rows_by_key: dict[str, int] = {}
         self.thumbnails: dict[str, QIcon] = {}
+        self.state_counts: Counter[str] = Counter()  # kept as rows come and change: the status bar never walks rows
         self._state_icons = {state: _state_icon(state) for state in STATES}
 
     def _cells(self, item: PhotoItem) -> list[QStandardItem]:
@@ -186,12 +188,15 @@ class PhotoTableModel(QStandardItemModel):
             if row is None:
                 self.rows_by_key[item.key] = len(self.items)
                 self.items.append(item)
+                self.state_counts[item.state] += 1
                 self.appendRow(self._cells(item))
             else:
                 self.set_item(row, item)
 
     def set_item(self, row: int, item: PhotoItem) -> None:
         """Replace the photo in a row and refresh its cells."""
+        self.state_counts[self.items[row].state] -= 1
+        self.state_counts[item.state] += 1
         self.items[row] = item
         self._fill([super(PhotoTableModel, self).item(row, column) for column in range(len(COLUMNS))], item)
 
@@ -212,6 +217,7 @@ class PhotoTableModel(QStandardItemModel):
         """Forget every photo."""
         self.removeRows(0, self.rowCount())
         self.items, self.rows_by_key = [], {}
+        self.state_counts.clear()
 
 
 class PhotoFilterProxy(QSortFilterProxyModel):

@@ -8,11 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-POLL_EVERY_S = 3.0  # each look reads the folder's rows: rarely enough to stay cheap
+from app.items import PhotoItem
+
+POLL_EVERY_S = 1.0  # each look reads only the rows added since the last one (ids grow as the child inserts)
 
 
 class ScanStreamer:
-    """Wraps a job's progress: every POLL_EVERY_S it emits rows of photos the cache has gained under `folders`."""
+    """Wraps a job's progress: every POLL_EVERY_S it emits rows of photos the cache has gained under `folders`,
+    and remembers what it sent so that the scan's end sends only rows that are new or changed."""
 
     def __init__(self, backend: Any, paths: list[Path], ctx: Any,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -20,7 +23,8 @@ class ScanStreamer:
         self.folders = [p for p in paths if p.is_dir()]
         self.ctx = ctx
         self.clock = clock
-        self.sent: set[int] = set()
+        self.sent: dict[int, PhotoItem] = {}  # photo id -> the row as sent
+        self.last_id = 0  # the highest photo id seen: the next look reads only rows after it
         self.last = clock()
 
     def progress(self, done: int, total: int, message: str = "") -> None:
@@ -33,11 +37,27 @@ class ScanStreamer:
         """Emit rows not sent yet; returns how many."""
         self.last = self.clock()
         library = self.backend.library
-        fresh = [r.id for folder in self.folders for r in library.photos(folder=folder) if r.id not in self.sent]
+        found = [r.id for folder in self.folders for r in library.photos(folder=folder, after_id=self.last_id)]
+        fresh = [photo_id for photo_id in dict.fromkeys(found) if photo_id not in self.sent]
         if not fresh:
             return 0
-        self.sent.update(fresh)
-        for item in self.backend.items(fresh):
-            self.ctx.emit(item)
+        self.last_id = max(self.last_id, *fresh)
+        self.send(self.backend.items(fresh))
         self.last = self.clock()
+        return len(fresh)
+
+    def send(self, items: list[PhotoItem]) -> None:
+        """Emit these rows, remembering them by photo id."""
+        for item in items:
+            if item.record is not None:
+                self.sent[item.record.id] = item
+            self.ctx.emit(item)
+
+    def finish(self, photo_ids: list[int], changed: set[int]) -> int:
+        """The scan's end: send the rows never sent and those `changed` since (neighbour proposals), skipping
+        any whose row is the same as sent; returns how many were sent."""
+        wanted = [photo_id for photo_id in photo_ids if photo_id not in self.sent or photo_id in changed]
+        fresh = [item for item in self.backend.items(wanted)
+                 if item.record is None or self.sent.get(item.record.id) != item]
+        self.send(fresh)
         return len(fresh)

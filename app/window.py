@@ -38,13 +38,16 @@ from app.review import ReviewActions
 from app.settings import Settings, config_dir, data_dir
 from app.track_actions import TrackActions
 from app.window_map import MapActions
-from app.workers import Job, Pools
+from app.workers import BACKGROUND_NICE, Job, Pools
 
 THUMBNAIL_PX = 48
 COMPACT_ROW_PX = 22  # the compact row option: about 40 rows at 1600x1000 instead of 17
 OTHERS_REFRESH_MS = 400
+# While a scan streams rows the other photos' markers are redrawn at most this often: the page redraws every marker
+# each time (about 300 ms of the renderer's CPU for 10,000 of them), and on a busy machine that CPU is the GUI's.
+OTHERS_REFRESH_SCANNING_MS = 4000
 PLACES_REFRESH_MS = 600
-COUNTS_REFRESH_MS = 250  # the status-bar tally walks every row (7 ms per 10,000)
+COUNTS_REFRESH_MS = 250  # the status-bar tally is kept by the model; its label is redrawn at most this often
 
 
 def single_shot_timer(parent: QObject, interval_ms: int, slot: Any) -> QTimer:
@@ -98,11 +101,13 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         self._build_actions()
         self._build_status()
         self._others_timer = single_shot_timer(self, OTHERS_REFRESH_MS, self._refresh_others)
+        self._others_scanning_timer = single_shot_timer(self, OTHERS_REFRESH_SCANNING_MS, self._refresh_others)
         self._counts_timer = single_shot_timer(self, COUNTS_REFRESH_MS, self._update_counts)
         self._places_timer = single_shot_timer(self, PLACES_REFRESH_MS, self._load_places)
         self.trackSyncFinished.connect(lambda *_: self._show_tracks())
         self._restore_layout()
         self.show_selected()
+        QTimer.singleShot(0, self._preload_model)
 
     # ----- layout -----
     def _build_body(self) -> None:
@@ -295,10 +300,9 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
                               self.confidence_filter.value() / 100)
 
     def _update_counts(self) -> None:
-        tally = {state: 0 for state in STATES}
-        for item in self.model.items:
-            tally[item.state] = tally.get(item.state, 0) + 1
-        shown = [f"{count} {STATE_LABELS[state].lower()}" for state, count in tally.items() if count]
+        tally = self.model.state_counts
+        shown = [f"{tally[state]} {STATE_LABELS.get(state, state).lower()}"
+                 for state in (*STATES, *sorted(set(tally) - set(STATES))) if tally[state] > 0]
         count = len(self.model.items)
         self.counts.setText(f"{count} photo{'' if count == 1 else 's'}" + (": " + ", ".join(shown) if shown else ""))
         self.empty_hint.setVisible(not self.model.items)
@@ -348,12 +352,27 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         # Photos stay for the session: keep them out of the cyclic collector's full passes, which otherwise walk
         # every listed photo and stall the GUI for tens of milliseconds at 10,000 photos.
         gc.freeze()
-        self._update_counts()
-        self._others_timer.start()
+        if not self._counts_timer.isActive():  # throttled, not debounced: the tally moves while rows stream in
+            self._counts_timer.start()
+        self.empty_hint.hide()
+        if not self._others_scanning_timer.isActive():  # throttled: markers follow every few seconds
+            self._others_scanning_timer.start()
         if not self.table.selectionModel().hasSelection() and self.proxy.rowCount():
             self.table.selectRow(0)
 
+    def _preload_model(self) -> None:
+        """Load the model while the window starts: onnxruntime holds the GIL while it builds a session (130 ms
+        for the base model), which would otherwise stall the list just as the first predictions come."""
+        if not self.closed and self.backend.can_predict():
+            job = Job(lambda ctx: self.backend.predictor() is not None, "Loading model")
+            job.nice = BACKGROUND_NICE
+            self.pools.work.start(job)
+            self._side_jobs.add(job)
+            job.signals.finished.connect(lambda: self._side_jobs.discard(job))
+
     def _scan_done(self, count: Any) -> None:
+        self._others_scanning_timer.stop()
+        self._others_timer.start()
         self.scanFinished.emit(int(count or 0))
         self.predict_missing()
 
@@ -378,6 +397,7 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         Slots are connected before the job starts, so not even the first batch can be missed. A text returned by
         `on_done` stays in the status bar when the job ends (instead of "Ready")."""
         job = Job(function, title)
+        job.nice = 0 if pool is self.pools.writer else BACKGROUND_NICE  # the user waits on a decision, not a scan
         if on_batch is not None:
             job.signals.batch.connect(self._unless_closed(on_batch))
         job.signals.batch.connect(job.signals.batch_taken)  # after the consumer: the worker may send the next one
@@ -535,6 +555,7 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
     def start_side_job(self, job: Job, on_done: Any) -> None:
         """Run a small job without progress (thumbnails, saliency); kept referenced until it finishes."""
         self._side_jobs.add(job)
+        job.nice = BACKGROUND_NICE
         job.signals.finished.connect(lambda: self._side_jobs.discard(job))
         job.signals.done.connect(self._unless_closed(on_done))
         self.pools.thumbnails.start(job)

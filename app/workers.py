@@ -5,6 +5,8 @@ Writes go through a pool of exactly one thread so two writes never race on the s
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 import traceback
@@ -20,6 +22,24 @@ BATCH_MAX_ITEMS = 50
 # At most this many batches wait in the GUI thread's queue: a worker faster than the GUI would otherwise pile up
 # batches that the event loop then handles back to back, one long stall.
 MAX_QUEUED_BATCHES = 1
+# Scanning, predicting, thumbnails and the like run at this nice level (Linux: per thread, inherited by the scan's
+# child and onnxruntime's threads): on a busy machine the GUI thread then gets a core first and the window keeps
+# pace. Modest on purpose: a worker holding the GIL must still be scheduled soon when the GUI thread waits for it.
+BACKGROUND_NICE = 5
+
+_thread_state = threading.local()
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Raise the calling thread's nice value to `nice` (once per thread; Linux only, elsewhere nothing)."""
+    if getattr(_thread_state, "nice", 0) >= nice or not sys.platform.startswith("linux"):
+        return
+    _thread_state.nice = nice
+    try:
+        thread_id = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread_id, max(nice, os.getpriority(os.PRIO_PROCESS, thread_id)))
+    except OSError:  # a sandbox that forbids it: the job simply runs at normal priority
+        pass
 
 
 class JobSignals(QObject):
@@ -92,12 +112,15 @@ class Job(QRunnable):
         self.context = JobContext(self.signals, self.cancel_event)
         self.running = True
         self.final_message = ""  # the status bar's last word on this job, set from its done slot
+        self.nice = 0  # BACKGROUND_NICE for work the user does not wait on (set by whoever starts the job)
 
     def cancel(self) -> None:
         """Ask the job to stop at its next check."""
         self.cancel_event.set()
 
     def run(self) -> None:
+        if self.nice:
+            lower_thread_priority(self.nice)
         try:
             result = self.function(self.context)
             self.context.flush()

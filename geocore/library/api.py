@@ -78,10 +78,13 @@ class Library(DecisionStore):
         """Scan folders recursively into the cache (unchanged files only stat'ed)."""
         return self._scanner.scan(folders, progress, cancel, include_hidden)
 
-    def photos(self, where: str = "all", folder: Path | str | None = None) -> list[PhotoRecord]:
-        """Cached photos by state (PHOTO_FILTERS: GPS, errors, or having a decision in a state), by path."""
+    def photos(self, where: str = "all", folder: Path | str | None = None, after_id: int = 0) -> list[PhotoRecord]:
+        """Cached photos by state (PHOTO_FILTERS: GPS, errors, or having a decision in a state), by path;
+        `after_id`: only rows added after that one (a scan's progress, read as it goes)."""
         table, decisions = schema.photos, schema.decisions
         query = sa.select(table).order_by(table.c.path)
+        if after_id:
+            query = query.where(table.c.id > after_id)
         if where not in PHOTO_FILTERS:
             raise ValueError(f"unknown photo filter {where!r}; one of {PHOTO_FILTERS}")
         with_decision = (decisions.c.review.is_(True) if where == "review" else decisions.c.state == where)

@@ -1,4 +1,5 @@
-"""What the map is sent, without a page: the proposal cell holding the pin, markers by state, rows while scanning."""
+"""What the map is sent, without a page: the proposal cell holding the pin, markers by state (rows while scanning:
+test_scan_stream.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from pathlib import Path
 
 from app.items import PhotoItem, filter_text, format_radius
 from app.map.data import marker_payload, photo_payload, proposal_cells
-from app.scan_stream import ScanStreamer
 from geocore.inference.location import RankedCell
 
 
@@ -39,50 +39,3 @@ def test_track_positions_show_no_model_cells_and_markers_carry_state():
     assert format_radius(0.015) == "± 15 m" and format_radius(2.5) == "± 2.5 km" and format_radius(None) == "—"
     assert filter_text(tracked).endswith("|keep|")
 
-
-class _Ctx:
-    def __init__(self) -> None:
-        self.emitted: list = []
-        self.progressed: list = []
-
-    def progress(self, done, total, message=""):
-        self.progressed.append(done)
-
-    def emit(self, item):
-        self.emitted.append(item)
-
-
-class _Library:
-    def __init__(self) -> None:
-        self.rows: list = []
-
-    def photos(self, folder=None):
-        return self.rows
-
-
-@dataclass
-class _Row:
-    id: int
-
-
-class _Backend:
-    def __init__(self) -> None:
-        self.library = _Library()
-
-    def items(self, ids):
-        return [f"item {i}" for i in ids]
-
-
-def test_scan_streamer_sends_new_rows_while_the_scan_runs(tmp_path):
-    backend, ctx, now = _Backend(), _Ctx(), [0.0]
-    streamer = ScanStreamer(backend, [tmp_path], ctx, clock=lambda: now[0])
-    backend.library.rows = [_Row(1), _Row(2)]
-    streamer.progress(1, 10)
-    assert ctx.emitted == []  # too soon
-    now[0] = 5.0
-    streamer.progress(2, 10)
-    assert ctx.emitted == ["item 1", "item 2"]
-    backend.library.rows.append(_Row(3))
-    now[0] = 10.0
-    streamer.progress(3, 10)
-    assert ctx.emitted[-1] == "item 3" and len(ctx.emitted) == 3 and ctx.progressed == [1, 2, 3]
