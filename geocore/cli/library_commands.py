@@ -51,7 +51,7 @@ def _scan(args: argparse.Namespace) -> int:
     progress = json_lines_progress() if args.json_lines else progress_line("scan")
     with open_session(args) as session:
         result = session.scan([p for p in args.paths if p not in missing], Reporter(progress),
-                              include_hidden=args.include_hidden)
+                              include_hidden=args.include_hidden, records=False)
     report = result.report
     if args.json_lines:
         print_report(report)
