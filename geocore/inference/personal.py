@@ -4,9 +4,11 @@ Retrieval (card evaluation "retrieval", gallery.npz = the library photos' unit e
 cells): the `neighbours` library photos most similar to the photo (cosine of the raw embedding) vote, each with
 weight exp((s - s_best) / temperature). The vote's *region* is the neighbour with the largest weighted support
 within `region_km` (a mode in geographic space: a photo whose neighbours agree on a city goes there even when no
-single cell has most of the vote). The cell shown is the best cell of the blend (1 - w) p_hier + w vote among the
-cells inside that region; cells outside it get probability 0 (the others keep their blended probability, so a
-photo whose neighbours disagree still shows a low top probability).
+single cell has most of the vote). When that region holds less than `spread_share` of the vote (a look seen in many
+places, such as a generic indoor shot), the region is instead the one holding most of the `wide_neighbours` nearest
+photos, counted alike: where most photos of that look were taken. The cell shown is the best cell of the blend
+(1 - w) p_hier + w vote among the cells inside that region; cells outside it get probability 0 (the others keep
+their blended probability, so a photo whose neighbours disagree still shows a low top probability).
 
 Radius (card evaluation "radius" "by_confidence"): on held-out days the error (km) of the shown point is grouped by
 the top cell's probability; each group's `coverage` quantile (68%, the convention of a GPS fix's accuracy circle)
@@ -38,6 +40,8 @@ class RetrievalRule:
     temperature: float = 0.02
     region_km: float = 25.0
     vote_weight: float = 0.5
+    spread_share: float = 0.0  # below this share of the vote in its region: the region of the wider neighbourhood
+    wide_neighbours: int = 60
 
     @classmethod
     def from_card(cls, entry: Any) -> RetrievalRule | None:
@@ -46,16 +50,19 @@ class RetrievalRule:
             return None
         try:
             rule = cls(int(entry["neighbours"]), float(entry["temperature"]), float(entry["region_km"]),
-                       float(entry["vote_weight"]))
+                       float(entry["vote_weight"]), float(entry.get("spread_share", 0.0)),
+                       int(entry.get("wide_neighbours", 60)))
         except (KeyError, TypeError, ValueError):
             return None
-        sane = rule.neighbours >= 1 and rule.temperature > 0 and rule.region_km > 0 and 0 <= rule.vote_weight <= 1
+        sane = (rule.neighbours >= 1 and rule.temperature > 0 and rule.region_km > 0 and 0 <= rule.vote_weight <= 1
+                and 0 <= rule.spread_share <= 1 and rule.wide_neighbours >= 1)
         return rule if sane else None
 
     def to_card(self) -> dict[str, Any]:
         """The card's "retrieval" entry."""
         return {"enabled": True, "neighbours": self.neighbours, "temperature": self.temperature,
-                "region_km": self.region_km, "vote_weight": self.vote_weight}
+                "region_km": self.region_km, "vote_weight": self.vote_weight, "spread_share": self.spread_share,
+                "wide_neighbours": self.wide_neighbours}
 
 
 def unit(vectors: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -74,15 +81,23 @@ def retrieval_vote(gallery: Gallery, rule: RetrievalRule, embedding: npt.ArrayLi
     weight = np.exp((similarity[top] - similarity[top].max()) / rule.temperature)
     weight /= weight.sum()
     lat, lon = gallery.lat[top], gallery.lon[top]
-    near = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :]) <= rule.region_km
-    mode = int(np.argmax(near.astype(np.float64) @ weight))
+    support = _near(lat, lon, rule.region_km).astype(np.float64) @ weight
+    mode = int(top[int(np.argmax(support))])
+    if support.max() < rule.spread_share:  # no region holds the vote: a look seen in many places
+        wide = np.argpartition(-similarity, min(rule.wide_neighbours, len(similarity)) - 1)[:rule.wide_neighbours]
+        mode = int(wide[int(np.argmax(_near(gallery.lat[wide], gallery.lon[wide], rule.region_km).sum(axis=1)))])
     vote = np.zeros(len(finest_lat))
     cells = gallery.fine_index[top]
     np.add.at(vote, cells[cells >= 0], weight[cells >= 0])
-    inside = np.asarray(haversine_km(lat[mode], lon[mode], finest_lat, finest_lon) <= rule.region_km)
-    if cells[mode] >= 0:
-        inside[cells[mode]] = True  # the mode's own cell, whatever its centroid's distance
+    inside = np.asarray(haversine_km(gallery.lat[mode], gallery.lon[mode], finest_lat, finest_lon) <= rule.region_km)
+    if gallery.fine_index[mode] >= 0:
+        inside[gallery.fine_index[mode]] = True  # the mode's own cell, whatever its centroid's distance
     return vote, inside
+
+
+def _near(lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], km: float) -> npt.NDArray[np.bool_]:
+    """(n, n): which of these points lie within `km` of each other."""
+    return np.asarray(haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :]) <= km)
 
 
 def blend_vote(hierarchical: npt.NDArray[np.float64], vote: npt.NDArray[np.float64], inside: npt.NDArray[np.bool_],

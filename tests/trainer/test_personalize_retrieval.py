@@ -11,11 +11,11 @@ import pytest
 
 from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.partitioning import Partitioning
-from geocore.inference.personal import RadiusTable, RetrievalRule
+from geocore.inference.personal import RadiusTable
 from geocore.inference.predictor import Predictor
 from tests.trainer.personal_library import Place, Shape, generate_library
 from trainer.personalize import PersonalizeOptions, personalize
-from trainer.personalize.retrieval import build_gallery, compare
+from trainer.personalize.retrieval import RULES, build_gallery, compare
 
 BASE = Path(__file__).resolve().parents[2] / "resources" / "models" / "base.geomodel"
 CITIES = [(38.72, -9.14), (41.15, -8.61), (48.86, 2.35), (41.90, 12.50)]
@@ -47,7 +47,7 @@ def test_the_vote_is_kept_where_it_helps_and_left_out_where_it_does_not() -> Non
     confused = np.full((len(held), len(CITIES)), 0.1)
     confused[np.arange(len(held)), (held_city + 1) % len(CITIES)] = 0.7  # heads one city off
     comparison = compare(hierarchy, [confused], build_gallery(vectors, lat, lon, hierarchy), held, held_lat, held_lon)
-    assert comparison.rule == RetrievalRule()
+    assert comparison.rule in RULES
     assert comparison.figures["with_retrieval"]["within_25km_percent"] > comparison.figures["heads"][
         "within_25km_percent"]
     assert (comparison.distribution.argmax(axis=1) == held_city).mean() > 0.9
@@ -69,7 +69,8 @@ def test_the_shown_radius_is_the_cards_held_out_error_quantile(tmp_path: Path) -
     result = personalize([tmp_path / "library"], tmp_path / "me.geomodel", options)
     card = json.loads(zipfile.ZipFile(result.bundle_path).read("model_card.json"))
     retrieval = card["evaluation"]["retrieval"]
-    assert set(retrieval["heldout"]) == {"heads", "with_retrieval"}
+    assert set(retrieval["heldout"]) == {"heads", "with_retrieval", "candidates"}
+    assert len(retrieval["heldout"]["candidates"]) == len(RULES)
     assert ("gallery" in card["files"]) == retrieval["enabled"]
     assert "retrieval vote beside the heads" in result.format()
     table = RadiusTable.from_card(card["evaluation"]["radius"]["by_confidence"])
