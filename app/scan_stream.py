@@ -11,6 +11,10 @@ from typing import Any
 from app.items import PhotoItem
 
 POLL_EVERY_S = 1.0  # each look reads only the rows added since the last one (ids grow as the child inserts)
+# Rows are built this many at a time and sent before the next are built: thousands of rows built at once give the
+# cyclic collector full passes of 100 ms (holding the GIL, so stalling the GUI thread); the window freezes what
+# it has listed after each batch, so a pass only ever walks the few hundred rows in flight.
+ROWS_PER_PASS = 250
 
 
 class ScanStreamer:
@@ -42,22 +46,26 @@ class ScanStreamer:
         if not fresh:
             return 0
         self.last_id = max(self.last_id, *fresh)
-        self.send(self.backend.items(fresh))
+        self.send_ids(fresh)
         self.last = self.clock()
         return len(fresh)
 
-    def send(self, items: list[PhotoItem]) -> None:
-        """Emit these rows, remembering them by photo id."""
-        for item in items:
-            if item.record is not None:
-                self.sent[item.record.id] = item
-            self.ctx.emit(item)
+    def send_ids(self, photo_ids: list[int], changed_only: bool = False) -> int:
+        """Build and emit the rows of these photos, a few hundred at a time, remembering them by photo id;
+        `changed_only`: skip rows that are the same as sent. Returns how many were sent."""
+        count = 0
+        for start in range(0, len(photo_ids), ROWS_PER_PASS):
+            for item in self.backend.items(photo_ids[start:start + ROWS_PER_PASS]):
+                if changed_only and item.record is not None and self.sent.get(item.record.id) == item:
+                    continue
+                if item.record is not None:
+                    self.sent[item.record.id] = item
+                self.ctx.emit(item)
+                count += 1
+        return count
 
     def finish(self, photo_ids: list[int], changed: set[int]) -> int:
         """The scan's end: send the rows never sent and those `changed` since (neighbour proposals), skipping
         any whose row is the same as sent; returns how many were sent."""
         wanted = [photo_id for photo_id in photo_ids if photo_id not in self.sent or photo_id in changed]
-        fresh = [item for item in self.backend.items(wanted)
-                 if item.record is None or self.sent.get(item.record.id) != item]
-        self.send(fresh)
-        return len(fresh)
+        return self.send_ids(wanted, changed_only=True)

@@ -47,7 +47,19 @@ OTHERS_REFRESH_MS = 400
 # each time (about 300 ms of the renderer's CPU for 10,000 of them), and on a busy machine that CPU is the GUI's.
 OTHERS_REFRESH_SCANNING_MS = 4000
 PLACES_REFRESH_MS = 600
+FULL_COLLECTION_THRESHOLD = 10  # CPython's default third threshold
+FULL_COLLECTIONS_HELD = 1_000_000  # ... and one no job reaches
 COUNTS_REFRESH_MS = 250  # the status-bar tally is kept by the model; its label is redrawn at most this often
+
+
+def hold_full_collections(hold: bool) -> None:
+    """While jobs run, the cyclic collector skips its full passes: a worker building 20,000 rows (or a neighbour
+    sync's records) makes each pass walk them all while holding the GIL, 50-100 ms the GUI thread cannot run.
+    Young generations are still collected; once the jobs end, what lives is frozen and full passes resume."""
+    young, middle, _full = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTIONS_HELD if hold else FULL_COLLECTION_THRESHOLD)
+    if not hold:
+        gc.freeze()
 
 
 def single_shot_timer(parent: QObject, interval_ms: int, slot: Any) -> QTimer:
@@ -408,6 +420,7 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         job.signals.failed.connect(self._unless_closed(lambda text: self.show_error(f"{title} failed", text)))
         job.signals.finished.connect(self._unless_closed(lambda: self._job_finished(job)))
         self.jobs.append(job)
+        hold_full_collections(True)
         self.progress.setRange(0, 0)
         self.progress.show()
         self.cancel_button.show()
@@ -438,6 +451,7 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         if not self.jobs:
             self.progress.hide()
             self.cancel_button.hide()
+            hold_full_collections(False)
         if job.final_message:
             self.statusBar().showMessage(job.final_message, 30_000)
         elif not self.jobs:
@@ -464,6 +478,7 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
             if row is not None:
                 self.model.set_item(row, item)
         self._want_places(items)
+        gc.freeze()  # as in _on_scanned: the fresh rows stay, and full collections must not walk them (GIL)
         if not self._counts_timer.isActive():  # throttled, not debounced: counts move while predictions stream in
             self._counts_timer.start()
         self._others_timer.start()

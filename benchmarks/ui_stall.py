@@ -94,8 +94,22 @@ class StallSampler:
         self.began = time.perf_counter()
         self.monotonic_offset = time.monotonic()  # stalls are printed on the monotonic clock (perf -k CLOCK_MONOTONIC)
         self.stop = threading.Event()
+        self.gc_pauses: list[tuple[float, int, str]] = []  # (ms, generation, thread name): a collection holds the GIL
+        self._gc_started = 0.0
+        import gc
+
+        gc.callbacks.append(self._gc_event)
         self.thread = threading.Thread(target=self._watch, daemon=True)
         self.thread.start()
+
+    def _gc_event(self, phase: str, info: dict) -> None:
+        import threading
+
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_pauses.append(((time.perf_counter() - self._gc_started) * 1000, info["generation"],
+                                   threading.current_thread().name))
 
     def _watch(self) -> None:
         import collections
@@ -142,6 +156,9 @@ class StallSampler:
             print(f"{title} (2 ms samples):")
             for where, count in counter.most_common(12):
                 print(f"  {count:5d}  {where or '(event loop: Qt in C++ or waiting for the GIL)'}")
+        worst_gc = sorted(self.gc_pauses, reverse=True)[:5]
+        print(f"garbage collections: {len(self.gc_pauses)}, longest: "
+              + ", ".join(f"{ms:.0f} ms (gen {gen}, {name})" for ms, gen, name in worst_gc))
         print("longest stalls (start on the monotonic clock, ms):")
         for start, length_ms, samples in sorted(self.stalls, key=lambda s: -s[1])[:8]:
             print(f"  {start:9.3f} s  {length_ms:6.0f} ms")

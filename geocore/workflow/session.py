@@ -36,6 +36,8 @@ from geocore.workflow.settings import DEFAULTS, WorkflowSettings
 from geocore.workflow.syncing import TimeUseCases
 from geocore.workflow.view import PhotoView, photo_view, shown_decision
 
+VIEWS_PER_PASS = 500
+
 SIDECAR_SUFFIXES = frozenset({".xmp"})
 
 
@@ -211,8 +213,12 @@ class Session(PredictUseCases, TimeUseCases):
 
     def _emit_views(self, reporter: Reporter, photo_ids: Iterable[int]) -> None:
         if reporter.wants_views:
-            for view in self.views(photo_ids):
-                reporter.view(view)
+            ids = list(dict.fromkeys(photo_ids))
+            # A few hundred views at a time: 20,000 built at once make the cyclic collector's full passes (which
+            # hold the GIL, 100 ms and more) long enough to stall a GUI that listens in another thread.
+            for start in range(0, len(ids), VIEWS_PER_PASS):
+                for view in self.views(ids[start:start + VIEWS_PER_PASS]):
+                    reporter.view(view)
 
     # -- the fusion rule, again for new evidence ------------------------------------------------------------------
 

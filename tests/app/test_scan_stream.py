@@ -102,3 +102,19 @@ def test_background_threads_yield_to_the_gui_thread() -> None:
     thread.join()
     assert seen == [max(5, before)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # the calling thread is untouched
+
+
+def test_full_collections_wait_while_jobs_run_and_resume_after() -> None:
+    import gc
+
+    from app.window import FULL_COLLECTION_THRESHOLD, hold_full_collections
+
+    before = gc.get_threshold()
+    try:
+        hold_full_collections(True)
+        young, middle, full = gc.get_threshold()
+        assert (young, middle) == before[:2] and full > 1000 * FULL_COLLECTION_THRESHOLD
+        hold_full_collections(False)
+        assert gc.get_threshold() == (*before[:2], FULL_COLLECTION_THRESHOLD)
+    finally:
+        gc.set_threshold(*before)
