@@ -106,11 +106,13 @@ def _encode(text: str, utf8: bool) -> bytes | None:
         return None  # not writable in this file's IIM character set: the dataset goes, XMP carries the name
 
 
-def set_location_iim(data: bytes, city: str, state: str, country: str, country_code: str) -> bytes:
-    """IIM datasets with the record-2 location ones replaced by these names (sub-location removed: it belonged to
-    the old place), the new ones where the first old one stood."""
+def set_location_iim(data: bytes, city: str, state: str, country: str, country_code: str,
+                     sublocation: str = "") -> bytes:
+    """IIM datasets with the record-2 location ones replaced by these names (an old sub-location goes with its old
+    place; the new place's, when known, is written), the new ones where the first old one stood."""
     utf8 = b"\x1c\x01\x5a\x00\x03" + UTF8_MARKER in data  # record 1 is the envelope: it comes first
-    values = ((CITY, city), (PROVINCE_STATE, state), (COUNTRY_CODE, _alpha3(country_code)), (COUNTRY_NAME, country))
+    values = ((CITY, city), (SUBLOCATION, sublocation), (PROVINCE_STATE, state), (COUNTRY_CODE, _alpha3(country_code)),
+              (COUNTRY_NAME, country))
     new = b"".join(_dataset(number, encoded) for number, text in values if text
                    for encoded in (_encode(text, utf8),) if encoded is not None)
     stripped = strip_location_iim(data)
@@ -144,14 +146,15 @@ def has_location_iim(payload: bytes) -> bool:
     return strip_location_iim(iim) != iim
 
 
-def set_location_app13(payload: bytes, city: str, state: str, country: str, country_code: str) -> bytes:
+def set_location_app13(payload: bytes, city: str, state: str, country: str, country_code: str,
+                       sublocation: str = "") -> bytes:
     """An APP13 payload whose IIM names this place (only when it named one already; the digest is refreshed)."""
     if not has_location_iim(payload):
         return payload
     new_resources = []
     for resource_id, name_block, data in _resources(payload):
         if resource_id == IPTC_RESOURCE:
-            data = set_location_iim(data, city, state, country, country_code)
+            data = set_location_iim(data, city, state, country, country_code, sublocation)
         new_resources.append((resource_id, name_block, data))
     iim = next((d for r, _, d in new_resources if r == IPTC_RESOURCE), b"")
     new_resources = [(r, n, hashlib.md5(iim).digest() if r == IPTC_DIGEST_RESOURCE else d)

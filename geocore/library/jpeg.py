@@ -127,7 +127,8 @@ def _iim_place_patches(data: bytes, segments: list[Segment], place: xmp.Place | 
     for segment in segments:
         payload = data[segment.payload_start : segment.end]
         if segment.marker == 0xED and payload.startswith(iptc.PHOTOSHOP_HEADER):
-            new_payload = iptc.set_location_app13(payload, place.city, place.state, place.country, place.country_code)
+            new_payload = iptc.set_location_app13(payload, place.city, place.state, place.country, place.country_code,
+                                                  place.sublocation)
             if new_payload != payload:
                 patches.append(Patch(segment.offset, data[segment.offset : segment.end],
                                      _segment_bytes(0xED, new_payload)))

@@ -150,13 +150,15 @@ def _majority(keys: Sequence[object], distance_km: npt.NDArray[np.float64],
     return max(votes, key=votes.__getitem__)
 
 
-def choose_city(gazetteer: Gazetteer, index: npt.NDArray[np.int64], distance_km: npt.NDArray[np.float64]) -> int:
-    """The place (an index of `gazetteer`) a point lies in, from its neighbours `index` at `distance_km`.
+def choose_city(gazetteer: Gazetteer, index: npt.NDArray[np.int64],
+                distance_km: npt.NDArray[np.float64]) -> tuple[int, int | None]:
+    """The place (an index of `gazetteer`) a point lies in, from its neighbours `index` at `distance_km`, and the
+    named part of it the point lies in (None when the city itself is the best fit).
 
     Keeps the neighbours of the majority (country, admin1), then of the majority admin2 among those that name one
     (a place without an admin2, often the city itself, stays), and picks the smallest distance / disc radius. A
     pick whose disc lies wholly inside the disc of a larger kept place of the same admin2 is a part of it (a
-    neighbourhood such as Deutz): the larger place is the city.
+    neighbourhood such as Deutz): the larger place is the city, the pick its sub-location.
     """
     area = [(gazetteer.country_codes[i], gazetteer.admin1[i]) for i in index]
     population = gazetteer.population[index]
@@ -168,11 +170,11 @@ def choose_city(gazetteer: Gazetteer, index: npt.NDArray[np.int64], distance_km:
         keep &= np.array([not gazetteer.admin2[i] or gazetteer.admin2[i] == county for i in index])
     score = np.where(keep, distance_km / gazetteer.radius_km[index], np.inf)
     chosen = int(index[int(np.argmin(score))])
-    kept = index[keep & (gazetteer.admin2[index] == gazetteer.admin2[chosen])]
+    kept = index[keep & (gazetteer.admin2[index] == gazetteer.admin2[chosen]) & (index != chosen)]
     inside = gazetteer.distance_km(chosen, kept) + gazetteer.radius_km[chosen] <= gazetteer.radius_km[kept]
     if inside.any():
-        return int(kept[inside][int(np.argmax(gazetteer.population[kept[inside]]))])
-    return chosen
+        return int(kept[inside][int(np.argmax(gazetteer.population[kept[inside]]))]), chosen
+    return chosen, None
 
 
 def place_names(coordinates: Sequence[tuple[float, float]], gazetteer: Gazetteer | None = None) -> list[Place]:
@@ -193,10 +195,10 @@ def _place(gazetteer: Gazetteer, index: npt.NDArray[np.int64], distance_km: npt.
     if nearest_km > MAX_CITY_DISTANCE_KM:
         return Place(country=country_name(code), country_code=code)
     near = distance_km <= MAX_CITY_DISTANCE_KM
-    city = choose_city(gazetteer, index[near], distance_km[near])
+    city, part = choose_city(gazetteer, index[near], distance_km[near])
     code = str(gazetteer.country_codes[city])
     return Place(city=str(gazetteer.names[city]), state=str(gazetteer.admin1[city]), country=country_name(code),
-                 country_code=code)
+                 country_code=code, sublocation=str(gazetteer.names[part]) if part is not None else "")
 
 
 def place_name(lat: float, lon: float) -> Place:

@@ -55,7 +55,7 @@ METADATA_DATE = (NS["xmp"], "MetadataDate")
 LOCATION_CREATED = f"{{{NS['Iptc4xmpExt']}}}LocationCreated"
 # IPTC Extension Location structure fields, in the order written (Photini and exiftool's MWG module write these).
 LOCATION_FIELDS = (("City", "city"), ("ProvinceState", "state"), ("CountryName", "country"),
-                   ("CountryCode", "country_code"))
+                   ("CountryCode", "country_code"), ("Sublocation", "sublocation"))
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ class Place:
     state: str = ""
     country: str = ""
     country_code: str = ""
+    # The named part of the city the point lies in (a GeoNames neighbourhood such as Deutz in Köln), when known.
+    sublocation: str = ""
 
 
 def sidecar_candidates(photo: Path) -> list[Path]:
@@ -268,7 +270,8 @@ def _location_properties(fix: GpsFix, place: Place | None) -> list[tuple[str, st
     if place is not None:
         props += [(prefix, name, value) for prefix, name, value in (
             ("photoshop", "City", place.city), ("photoshop", "State", place.state),
-            ("photoshop", "Country", place.country), ("Iptc4xmpCore", "CountryCode", place.country_code)) if value]
+            ("photoshop", "Country", place.country), ("Iptc4xmpCore", "CountryCode", place.country_code),
+            ("Iptc4xmpCore", "Location", place.sublocation)) if value]
     return props
 
 
@@ -320,7 +323,7 @@ def merge_location(existing: bytes | None, fix: GpsFix, place: Place | None = No
 
 def names_place(place: Place | None) -> bool:
     """True when `place` names anything (a point at sea has no place names to write)."""
-    return place is not None and any((place.city, place.state, place.country, place.country_code))
+    return place is not None and any((place.city, place.state, place.country, place.country_code, place.sublocation))
 
 
 def _merge_into(root: ET.Element, fix: GpsFix, place: Place | None) -> None:

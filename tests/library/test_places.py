@@ -31,7 +31,14 @@ def test_a_neighbourhood_is_named_by_its_city() -> None:
     gazetteer = _gazetteer([("Metropolis", "State", "County", 50.933, 6.950, 960_000),
                             ("Quarter", "State", "County", 50.935, 6.975, 15_000),
                             ("Other quarter", "State", "County", 50.945, 6.990, 15_000)])
-    assert places.place_names([(50.9350, 6.9760)], gazetteer)[0].city == "Metropolis"
+    place = places.place_names([(50.9350, 6.9760)], gazetteer)[0]
+    assert (place.city, place.sublocation) == ("Metropolis", "Quarter")
+
+
+def test_a_town_that_is_its_own_best_fit_has_no_sublocation() -> None:
+    gazetteer = _gazetteer([("Bigcity", "North", "", 41.150, -8.611, 250_000),
+                            ("Smalltown", "North", "Smalltown", 41.133, -8.617, 5_000)])
+    assert places.place_names([(41.1500, -8.6110)], gazetteer)[0].sublocation == ""
 
 
 def test_the_area_most_nearby_places_belong_to_keeps_its_own_town() -> None:

@@ -117,6 +117,22 @@ def test_iim_place_names_follow_the_new_place(tmp_path, monkeypatch) -> None:
     assert "IPTC:Sub-location" not in tags
 
 
+def test_a_known_sublocation_is_written_where_readers_look(tmp_path, monkeypatch) -> None:
+    """IPTC Extension LocationCreated/Sublocation, the legacy Iptc4xmpCore:Location and IIM 2:92, all one name."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    path = photos / "deutz.jpg"
+    path.write_bytes(with_segments(make_jpeg(tmp_path / "src.jpg", size=(32, 24)).read_bytes(), iptc_app13("Paris")))
+    monkeypatch.setattr(places, "place_names", lambda coordinates: [
+        Place("Köln", "North Rhine-Westphalia", "Germany", "DE", sublocation="Deutz") for _ in coordinates])
+    with _library(tmp_path, place_names=True) as library:
+        _write(library, path, "manual")
+    tags = exiftool_tags(path)
+    assert tags["IPTC:City"] == "Köln" and tags["IPTC:Sub-location"] == "Deutz"
+    assert tags["XMP-iptcCore:Location"] == "Deutz" and tags["XMP-iptcExt:LocationCreatedSublocation"] == "Deutz"
+    assert tags["XMP-iptcExt:LocationCreatedCity"] == "Köln"
+
+
 def test_both_sidecar_names_are_updated(tmp_path) -> None:
     raw = make_raw_like(tmp_path / "photos" / "b.NEF")
     darktable, lightroom = raw.with_name("b.NEF.xmp"), raw.with_name("b.XMP")
