@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
     from geocore.library.records import PhotoRecord
     from geocore.workflow.models import ModelProvider
     from geocore.workflow.session import Selection
+
+# While a listener wants views, predicted photos get their fusion rule and their views in batches this often (and
+# at most this many at a time), so a list fills in as predictions arrive instead of all at the end of the run.
+VIEWS_EVERY_S = 0.5
+VIEWS_AT_MOST = 500
 
 
 class PredictUseCases:
@@ -57,12 +63,25 @@ class PredictUseCases:
                 self._report(result, reporter, Outcome(record.path, Status.FAILED, "no_model", self.models.problem,
                                                        record.id))
             return result
+        settled: set[int] = set()
+        pending: list[int] = []
+        last = time.monotonic()
         for outcome in self._predict_records(records, predictor, reporter, force):
             self._report(result, reporter, outcome)
+            if reporter.wants_views and outcome.photo_id is not None:
+                pending.append(outcome.photo_id)
+                if len(pending) >= VIEWS_AT_MOST or time.monotonic() - last >= VIEWS_EVERY_S:
+                    self._refuse_and_show(reporter, pending)  # per photo: a batch gives the same flags
+                    settled.update(pending)
+                    pending, last = [], time.monotonic()
         result.photo_ids = [record.id for record in records]
-        self.refuse(result.photo_ids)
-        self._emit_views(reporter, result.photo_ids)
+        self._refuse_and_show(reporter, [i for i in result.photo_ids if i not in settled])  # all, without a listener
         return result
+
+    def _refuse_and_show(self, reporter: Reporter, photo_ids: list[int]) -> None:
+        """The fusion rule again for these photos (they have new evidence), then their views to the listener."""
+        self.refuse(photo_ids)
+        self._emit_views(reporter, photo_ids)
 
     @staticmethod
     def _report(result: Result, reporter: Reporter, outcome: Outcome) -> None:
