@@ -11,7 +11,7 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from geocore import __version__
 from geocore.cli.output import EXIT_CODES_HELP, EXIT_USAGE, configure
@@ -23,6 +23,21 @@ COMMAND_MODULES = (
     "geocore.cli.time_commands",
     "geocore.cli.map_command",
 )
+# Which module registers each sub-command, so that a command imports only its own module: `geotag undo` must not
+# pay for the predict command's inference runtime or the time commands' track parsers (tests/cli/test_lazy_commands.py
+# checks this table against what the modules register). A name not listed here, or no name (`geotag --help`),
+# imports every module.
+COMMAND_HOMES = {
+    "scan": "geocore.cli.library_commands",
+    "write": "geocore.cli.library_commands",
+    "undo": "geocore.cli.library_commands",
+    "strip": "geocore.cli.library_commands",
+    "set": "geocore.cli.library_commands",
+    "predict": "geocore.cli.predict_command",
+    "sync-track": "geocore.cli.time_commands",
+    "sync-neighbours": "geocore.cli.time_commands",
+    "map": "geocore.cli.map_command",
+}
 BROKEN_PIPE_STATUS = 141  # what a shell reports for a program killed by SIGPIPE (128 + 13)
 
 
@@ -82,6 +97,16 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
+def chosen_modules(argv: Sequence[str], modules: Sequence[str], homes: Mapping[str, str]) -> list[str]:
+    """The modules to import for `argv`: the home of its sub-command when `homes` knows it, else all `modules`.
+
+    The sub-command is the first argument that is not an option (the top-level parser takes only -h and
+    --version); `geotag --help`, a typo or no command at all get every module, so the usage lists every command."""
+    command = next((argument for argument in argv if not argument.startswith("-")), None)
+    home = homes.get(command) if command is not None else None
+    return [home] if home is not None and home in modules else list(modules)
+
+
 def build_command_parser(prog: str, description: str, modules: Sequence[str],
                          common_options: bool = True) -> argparse.ArgumentParser:
     """Build a parser whose sub-commands come from `modules` (also used by `geotag-train`)."""
@@ -97,17 +122,22 @@ def build_command_parser(prog: str, description: str, modules: Sequence[str],
     return parser
 
 
-def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+def run_command(parser: argparse.ArgumentParser | Callable[[Sequence[str]], argparse.ArgumentParser],
+                argv: Sequence[str] | None, prog: str = "geotag") -> int:
     """Parse `argv` and run the chosen sub-command's handler; returns its exit status.
 
-    `geotag scan --json-lines | head` closes the pipe early: that ends the command quietly, as for any Unix tool.
+    `parser` may be a function of the (expanded) arguments that builds the parser: `geotag` builds only the chosen
+    command's module that way. `geotag scan --json-lines | head` closes the pipe early: that ends the command
+    quietly, as for any Unix tool.
     """
     raw = list(sys.argv[1:] if argv is None else argv)
     try:
         raw = expand_argfiles(raw)
     except ArgfileError as error:
-        print(f"{parser.prog}: {error}", file=sys.stderr)
+        print(f"{parser.prog if isinstance(parser, argparse.ArgumentParser) else prog}: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if not isinstance(parser, argparse.ArgumentParser):
+        parser = parser(raw)
     for stream in (sys.stdout, sys.stderr):
         # The last line of defence for a file name that is not UTF-8 (lines use display_path already): a strict
         # UTF-8 terminal must get a replacement character, never a UnicodeEncodeError halfway through a batch.
@@ -129,8 +159,14 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `geotag`; returns the exit status."""
-    parser = build_command_parser("geotag", "Find and write where photos were taken.", COMMAND_MODULES)
-    return run_command(parser, argv)
+    return run_command(geotag_parser, argv)
+
+
+def geotag_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser of `geotag` for these arguments: only the chosen command's module is imported (see
+    COMMAND_HOMES); with no known command, every command's."""
+    return build_command_parser("geotag", "Find and write where photos were taken.",
+                                chosen_modules(argv, COMMAND_MODULES, COMMAND_HOMES))
 
 
 if __name__ == "__main__":
