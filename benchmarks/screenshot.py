@@ -4,6 +4,8 @@
     python benchmarks/screenshot.py OUT.png --scenario town     # a trip around Lisbon, map at zoom 10, offline
     python benchmarks/screenshot.py OUT.png --scenario track    # the same trip synced with its GPX track
     python benchmarks/screenshot.py OUT.png --scenario search   # the place search typing "Kyoto" (whole screen)
+    python benchmarks/screenshot.py OUT.png --scenario dialog   # the track-sync dialog: a camera clock 2 min slow,
+                                                                # the live preview of matches (whole screen)
 
 The default scenario opens resources/samples.
 Runs under Xvfb (through xvfb-run when no DISPLAY is set) with a throw-away settings and data folder, so the
@@ -91,6 +93,15 @@ def scenario(app, window, name: str, scratch: Path) -> None:
         run_js(app, window, "GEOTAGGER_MAP.setView([38.72, -9.13], 13, {animate: false}); 1")
     elif name == "town":
         run_js(app, window, "GEOTAGGER_MAP.setView([38.74, -9.14], 10, {animate: false}); 1")
+    elif name == "dialog":
+        _, gpx = make_trip.last  # type: ignore[attr-defined]
+        dialog = window.track_dialog([gpx])
+        dialog.show()
+        _wait(app, lambda: bool(dialog._cameras), 20)  # the first preview lists the cameras
+        if dialog._cameras:
+            dialog.set_camera(dialog._cameras[0], offset="+0:02:00")
+        _wait(app, lambda: False, 3.0)  # the preview of the new offset runs in the background
+        scenario.dialog = dialog  # type: ignore[attr-defined]  (kept alive until the screenshot)
     elif name == "search":
         window.search.line.setFocus()
         window.search.search("Kyoto")
@@ -114,7 +125,7 @@ def shoot(out: Path, select: str, size: tuple[int, int], overlay: bool, scenario
         window = MainWindow(config=Path(scratch) / "config", data=Path(scratch) / "data")
         window.resize(*size)
         window.show()
-        if scenario_name in ("town", "track", "search"):
+        if scenario_name in ("town", "track", "search", "dialog"):
             make_trip.last = make_trip(Path(scratch) / "trip" / "photos")  # type: ignore[attr-defined]
             window.open_paths([make_trip.last[0]])  # type: ignore[attr-defined]
         else:
@@ -129,7 +140,7 @@ def shoot(out: Path, select: str, size: tuple[int, int], overlay: bool, scenario
             scenario(app, window, scenario_name, Path(scratch))
         _wait(app, lambda: False, 2.5)  # let Leaflet finish drawing and fitting bounds, thumbnails arrive
         out.parent.mkdir(parents=True, exist_ok=True)
-        if scenario_name == "search":  # the completer is a popup of its own: grab the whole screen
+        if scenario_name in ("search", "dialog"):  # popups and dialogs are windows of their own: the screen
             saved = app.primaryScreen().grabWindow(0).save(str(out))
         else:
             saved = window.grab().save(str(out))
@@ -147,7 +158,7 @@ def main() -> int:
     parser.add_argument("--select", default="chelsea_the_cat.jpg")
     parser.add_argument("--size", default="1400x860")
     parser.add_argument("--no-overlay", action="store_true", help="leave the saliency overlay off")
-    parser.add_argument("--scenario", choices=("samples", "town", "track", "search"), default="samples")
+    parser.add_argument("--scenario", choices=("samples", "town", "track", "search", "dialog"), default="samples")
     args = parser.parse_args()
     if not os.environ.get("DISPLAY") and not os.environ.get("GEOTAGGER_UNDER_XVFB"):
         return _reexec_under_xvfb()
