@@ -101,7 +101,7 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         self._thumbnail_queue: set[str] = set()
         self._side_jobs: set[Job] = set()
         self.closed = False
-        self._others_sent: list[int] | None = None
+        self._others_sent: dict[str, PhotoItem] | None = None  # the markers the page has, by key
         self._saliency_pending: set[str] = set()
         self._cell_places: dict[str, str] = {}  # cell token -> "Lisbon, PT"
         self._places_wanted: set[str] = set()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog
 
-from app.map.data import cell_place_labels, markers_json, photo_payload, place_texts
+from app.map.data import cell_place_labels, markers_delta_json, markers_json, photo_payload, place_texts
 from app.workers import Job
 from geocore.mapping.tracks import track_lines
 
@@ -120,14 +120,26 @@ class MapActions:
 
     def _refresh_others(self) -> None:
         """Every other photo's marker. 20,000 rows: the GUI thread only compares object identities and takes
-        (path, lat, lon, state) tuples; names, keys and the JSON text are made in a worker."""
+        (path, lat, lon, state) tuples; names, keys and the JSON text are made in a worker. After the first full
+        set only the changed markers are sent (the page applies them in order: side jobs run one at a time)."""
         current = self.current_item()
-        placed = [item for item in self.model.items if item.lat is not None and item.lon is not None
-                  and item.state in PLACED_STATES and item is not current]
-        signature = list(map(id, placed))  # rows are replaced, never changed in place, when their position moves
-        if signature == self._others_sent:
+        placed = {item.key: item for item in self.model.items if item.lat is not None and item.lon is not None
+                  and item.state in PLACED_STATES and item is not current}
+        sent = self._others_sent
+        # rows are replaced, never changed in place, when their position or state moves: identity says "changed"
+        changed = [item for key, item in placed.items() if sent is None or sent.get(key) is not item]
+        removed = [item.path for key, item in sent.items() if key not in placed] if sent is not None else []
+        if sent is not None and not changed and not removed:
             return
-        self._others_sent = signature
-        rows = [(item.path, item.lat, item.lon, item.state, item.source) for item in placed]
-        job = Job(lambda ctx: markers_json(rows), "Map markers")
-        self.start_side_job(job, self.map.show_others_text)
+        self._others_sent = placed
+        if sent is None or len(changed) + len(removed) > len(placed) // 2:  # most of them: the whole set is less
+            rows = [_marker_row(item) for item in placed.values()]
+            self.start_side_job(Job(lambda ctx: markers_json(rows), "Map markers"), self.map.show_others_text)
+        else:
+            delta = [_marker_row(item) for item in changed]
+            self.start_side_job(Job(lambda ctx: markers_delta_json(delta, removed), "Map markers"),
+                                self.map.update_others_text)
+
+
+def _marker_row(item: Any) -> tuple[Any, Any, Any, str, str]:
+    return item.path, item.lat, item.lon, item.state, item.source

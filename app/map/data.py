@@ -101,5 +101,17 @@ def markers_json(rows: list[tuple[Any, Any, Any, str, str]]) -> str:
     """(path, lat, lon, state, source) rows as the page's marker JSON text; runs in a worker."""
     import json
 
-    return json.dumps([{"id": str(path), "name": path.name, "lat": lat, "lon": lon, "state": state, "source": source}
-                       for path, lat, lon, state, source in rows], ensure_ascii=True, allow_nan=False)
+    return json.dumps(_markers(rows), ensure_ascii=True, allow_nan=False)
+
+
+def markers_delta_json(changed: list[tuple[Any, Any, Any, str, str]], removed: list[Any]) -> str:
+    """Changes to the page's markers: rows as in markers_json, and the paths of markers to take away."""
+    import json
+
+    return json.dumps({"changed": _markers(changed), "removed": [str(path) for path in removed]},
+                      ensure_ascii=True, allow_nan=False)
+
+
+def _markers(rows: list[tuple[Any, Any, Any, str, str]]) -> list[dict[str, Any]]:
+    return [{"id": str(path), "name": path.name, "lat": lat, "lon": lon, "state": state, "source": source}
+            for path, lat, lon, state, source in rows]

@@ -180,7 +180,7 @@
   const searchLayer = L.layerGroup().addTo(map);
   let marker = null;
   let circle = null;
-  let others = [];
+  let others = new Map(); // photo id -> {id, name, lat, lon, state, source}
 
   function drawCells(cells) {
     cellLayer.clearLayers();
@@ -272,7 +272,7 @@
     otherLayer.clearLayers();
     const selectedId = state.photo ? String(state.photo.id) : null;
     const buckets = new Map();
-    for (const point of others) {
+    for (const point of others.values()) {
       if (String(point.id) === selectedId) continue;
       const pixel = map.project([point.lat, point.lon], map.getZoom());
       const key = `${Math.floor(pixel.x / 28)}:${Math.floor(pixel.y / 28)}`;
@@ -307,10 +307,24 @@
     }
     state.clusters = buckets.size;
   }
+  // A list replaces every marker; {changed: [...], removed: [ids]} updates only those (20,000 markers are
+  // megabytes of JSON through the channel: while predictions stream in, only the changed rows are sent).
+  function keepPoint(point) {
+    if (!point || typeof point !== "object") return;
+    const id = String(point.id);
+    if (Number.isFinite(point.lat) && Number.isFinite(point.lon)) others.set(id, point);
+    else others.delete(id);
+  }
   function showOthers(text) {
-    const points = JSON.parse(text);
-    others = Array.isArray(points) ? points.filter((p) => Number.isFinite(p.lat) && Number.isFinite(p.lon)) : [];
-    state.others = others.length;
+    const data = JSON.parse(text);
+    if (Array.isArray(data)) {
+      others = new Map();
+      data.forEach(keepPoint);
+    } else if (data && typeof data === "object") {
+      for (const id of Array.isArray(data.removed) ? data.removed : []) others.delete(String(id));
+      (Array.isArray(data.changed) ? data.changed : []).forEach(keepPoint);
+    }
+    state.others = others.size;
     drawOthers();
   }
 

@@ -141,6 +141,7 @@ class MapView(QWebEngineView):
             except TileArchiveError as error:
                 self.archive_problem = str(error)
         self._pending: dict[str, str] = {}
+        self._pending_deltas: list[str] = []  # marker changes sent before the page was up, in order
         provider = TILE_PROVIDERS.get(tile_provider or "")
         host = QUrl(provider["url"].replace("{z}/{x}/{y}", "0/0/0")).host() if provider else None
         self.profile, self.guard = _make_profile(host)
@@ -166,7 +167,10 @@ class MapView(QWebEngineView):
         self.is_ready = True
         for name, text in self._pending.items():
             getattr(self.bridge, name).emit(text)
+        for text in self._pending_deltas:
+            self.bridge.showOthers.emit(text)
         self._pending.clear()
+        self._pending_deltas.clear()
         self.loaded.emit()
 
     def _send(self, signal_name: str, value: Any) -> None:
@@ -186,10 +190,23 @@ class MapView(QWebEngineView):
             self.bridge.showOthers.emit(text)
         else:
             self._pending["showOthers"] = text
+            self._pending_deltas.clear()  # a full set replaces what came before it
 
     def show_others(self, points: list[dict[str, Any]]) -> None:
         """The clustered layer of other photos' locations: [{id, name, lat, lon}]."""
-        self._send("showOthers", points)
+        self.show_others_text(json.dumps(points, ensure_ascii=True, allow_nan=False))
+
+    def update_others_text(self, text: str) -> None:
+        """Changes to that layer as JSON text, {"changed": [points], "removed": [ids]}; applied in order, also
+        those sent before the page is up (after the full set that came before them)."""
+        if self.is_ready:
+            self.bridge.showOthers.emit(text)
+        else:
+            self._pending_deltas.append(text)
+
+    def update_others(self, changed: list[dict[str, Any]], removed: list[str]) -> None:
+        self.update_others_text(json.dumps({"changed": changed, "removed": removed}, ensure_ascii=True,
+                                           allow_nan=False))
 
     def show_tracks(self, tracks: list[dict[str, Any]]) -> None:
         """GPS tracks as lines with time ticks: [{name, segments, ticks, start, end}] (geocore.mapping.tracks)."""

@@ -402,3 +402,52 @@ def test_archive_attribution_is_text_not_markup(qtbot, tmp_path):
     view.close()
     view.deleteLater()
     qtbot.wait(50)
+
+
+def test_marker_changes_update_only_those_markers(qtbot, map_view):
+    map_view.show_others([{"id": "a", "name": "a.jpg", "lat": 38.70, "lon": -9.0, "state": "has_gps"},
+                          {"id": "b", "name": "b.jpg", "lat": 38.80, "lon": -9.3, "state": "proposed"},
+                          {"id": "c", "name": "c.jpg", "lat": 41.15, "lon": -8.61, "state": "proposed"}])
+    qtbot.waitUntil(lambda: run_js(qtbot, map_view, "window.geotaggerState.others") == 3, timeout=10_000)
+    moved = {"id": "b", "name": "b.jpg", "lat": 10.0, "lon": 20.0, "state": "accepted"}
+    map_view.update_others([moved, {"id": "d", "name": "d.jpg", "lat": -33.9, "lon": 151.2, "state": "written"},
+                            {"id": "a", "name": "a.jpg", "lat": None, "lon": None}],  # no position: no marker
+                           removed=["c", "never-sent"])
+    qtbot.waitUntil(lambda: run_js(qtbot, map_view, "window.geotaggerState.others") == 2, timeout=10_000)
+    run_js(qtbot, map_view, "GEOTAGGER_MAP.setView([0, 0], 1, {animate: false}); 1")
+    for gone in ("a", "c"):
+        assert run_js(qtbot, map_view, f"window.geotaggerClickPhoto('{gone}')") is False
+    with qtbot.waitSignal(map_view.photoClicked, timeout=5000) as clicked:
+        assert run_js(qtbot, map_view, "window.geotaggerClickPhoto('b')") is True
+    assert clicked.args == ["b"]
+    where = json.loads(run_js(qtbot, map_view, "(() => { let at = null; GEOTAGGER_MAP.eachLayer((l) => { "
+                              "if (l.gtId === 'b') at = [l.getLatLng().lat, l.getLatLng().lng, l.options.color]; }); "
+                              "return JSON.stringify(at); })()"))
+    assert where[:2] == [10.0, 20.0]
+    accepted = json.loads(run_js(qtbot, map_view, "JSON.stringify(GEOTAGGER_CONFIG.styles.accepted)"))
+    assert where[2] == accepted["color"]  # restyled by its new state
+    map_view.show_others([{"id": "e", "name": "e.jpg", "lat": 1.0, "lon": 1.0}])  # a full set replaces them all
+    qtbot.waitUntil(lambda: run_js(qtbot, map_view, "window.geotaggerState.others") == 1, timeout=10_000)
+
+
+def test_marker_changes_sent_before_the_page_is_up_apply_in_order(qtbot):
+    view = MapView()
+    qtbot.addWidget(view)
+    view.resize(640, 480)
+    view.update_others([{"id": "old", "name": "old.jpg", "lat": 5.0, "lon": 5.0}], [])  # replaced by the full set
+    view.show_others([{"id": "a", "name": "a.jpg", "lat": 1.0, "lon": 1.0},
+                      {"id": "b", "name": "b.jpg", "lat": 2.0, "lon": 2.0}])
+    view.update_others([{"id": "c", "name": "c.jpg", "lat": 3.0, "lon": 3.0}], ["a"])
+    view.update_others([{"id": "a", "name": "a.jpg", "lat": 4.0, "lon": 4.0}], ["b"])
+    with qtbot.waitSignal(view.loaded, timeout=30_000):
+        view.show()
+    qtbot.waitUntil(lambda: run_js(qtbot, view, "window.geotaggerState.others") == 2, timeout=10_000)
+    run_js(qtbot, view, "GEOTAGGER_MAP.setView([0, 0], 1, {animate: false}); 1")
+    ids = json.loads(run_js(qtbot, view, "(() => { const ids = []; GEOTAGGER_MAP.eachLayer((l) => { if (l.gtId) "
+                                         "ids.push(l.gtId); }); return JSON.stringify(ids.sort()); })()"))
+    clusters = run_js(qtbot, view, "window.geotaggerState.clusters")
+    assert ids == ["a", "c"] or clusters == 1  # a and c (one cluster if they crowd at this zoom); never old or b
+    assert run_js(qtbot, view, "window.geotaggerClickPhoto('b') || window.geotaggerClickPhoto('old')") is False
+    view.close()
+    view.deleteLater()
+    qtbot.wait(50)
