@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.items import PhotoItem
+from app.workers import SCAN_CHILD_NICE, lower_children_priority
 
 POLL_EVERY_S = 1.0  # each look reads only the rows added since the last one (ids grow as the child inserts)
 # Rows are built this many at a time and sent before the next are built: thousands of rows built at once give the
@@ -30,12 +31,17 @@ class ScanStreamer:
         self.sent: dict[int, PhotoItem] = {}  # photo id -> the row as sent
         self.last_id = 0  # the highest photo id seen: the next look reads only rows after it
         self.last = clock()
+        self.children_niced = 0
 
     def progress(self, done: int, total: int, message: str = "") -> None:
-        """The job's own progress, plus a look for new rows when it is time."""
+        """The job's own progress, plus a look for new rows when it is time (and the scan child's priority)."""
         self.ctx.progress(done, total, message)
+        if self.children_niced < 2:  # its first report, and a second look for the decode workers it starts later
+            self.children_niced += 1
+            lower_children_priority(SCAN_CHILD_NICE)
         if self.folders and self.clock() - self.last >= POLL_EVERY_S:
             self.poll()
+            lower_children_priority(SCAN_CHILD_NICE)
 
     def poll(self) -> int:
         """Emit rows not sent yet; returns how many."""

@@ -27,7 +27,45 @@ MAX_QUEUED_BATCHES = 1
 # pace. Modest on purpose: a worker holding the GIL must still be scheduled soon when the GUI thread waits for it.
 BACKGROUND_NICE = 5
 
+# The scan's child process (and its decode workers) run at this nice level: it shares no GIL with the window, so
+# it can yield the CPU further without the GUI thread ever waiting on it.
+SCAN_CHILD_NICE = 10
+
 _thread_state = threading.local()
+
+
+def lower_children_priority(nice: int) -> int:
+    """Raise to `nice` the nice value of every thread of every process the calling thread started, and of their
+    descendants (Linux /proc; elsewhere nothing). Threads they start later inherit it. Returns how many threads
+    were lowered."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    lowered = 0
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/children") as handle:
+            pending = [int(pid) for pid in handle.read().split()]
+    except (OSError, ValueError):  # a kernel without the children file: the child keeps our priority
+        return 0
+    seen: set[int] = set()
+    while pending:
+        pid = pending.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:  # it has ended
+            continue
+        for task in tasks:
+            try:
+                if os.getpriority(os.PRIO_PROCESS, int(task)) < nice:
+                    os.setpriority(os.PRIO_PROCESS, int(task), nice)
+                    lowered += 1
+                with open(f"/proc/{pid}/task/{task}/children") as handle:
+                    pending.extend(int(child) for child in handle.read().split())
+            except (OSError, ValueError):
+                continue
+    return lowered
 
 
 def lower_thread_priority(nice: int) -> None:
