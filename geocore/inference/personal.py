@@ -14,6 +14,17 @@ Radius (card evaluation "radius" "by_confidence"): on held-out days the error (k
 the top cell's probability; each group's `coverage` quantile (68%, the convention of a GPS fix's accuracy circle)
 is the radius shown for a photo of that confidence. Groups are made monotone (a more confident group never gets a
 larger radius).
+
+Unknown place (card evaluation "unknown_place" with "rule": "relative_similarity"): a local outlier score over the
+gallery. Embeddings are centred on the gallery mean; a photo's score is its similarity to the nearest library photo
+less the mean, over its `neighbours` nearest library photos, of their own `reference_rank`-th neighbour's similarity
+(within the gallery, themselves left out). A photo of a known place is as close to the library as library photos are
+to each other; a never-visited place that merely resembles one spot is much less close than that spot's photos are
+to one another. A photo scoring below `min_score` gets no proposal; the trainer sets `min_score` to the
+`withheld_share` quantile of the library's photos scored with their own day held out (`day_out_scores`; trainer
+.personalize.calibration). Measured on benchmarks/personal_accuracy.py seeds 0-4 against the nearest centred
+similarity alone and combinations of it with the raw similarity, the k nearest neighbours' geographic agreement and
+the blended probability (see trainer.personalize.calibration).
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ from geocore.geo.hierarchy import Hierarchy
 from geocore.inference.gallery import Gallery
 
 RADIUS_COVERAGE = 0.68
+REFERENCE_RANK = 1  # unknown place: a library photo's nearest photo of another day is its reference
 
 
 @dataclass(frozen=True)
@@ -182,12 +194,148 @@ class RadiusTable:
 
 
 @dataclass(frozen=True)
+class UnknownPlaceRule:
+    """No proposal below `min_score` of `relative_similarity` (see the module docstring)."""
+
+    min_score: float
+    neighbours: int = 3
+    reference_rank: int = REFERENCE_RANK
+    reason: str = "looks like no place in your library"
+
+    @classmethod
+    def from_card(cls, entry: Any) -> UnknownPlaceRule | None:
+        """From the card's "unknown_place" entry when it is this rule; None when absent, another rule or malformed."""
+        if not isinstance(entry, Mapping) or entry.get("rule") != "relative_similarity":
+            return None
+        try:
+            rule = cls(float(entry["min_score"]), int(entry.get("neighbours", 3)),
+                       int(entry.get("reference_rank", REFERENCE_RANK)), str(entry.get("reason", cls.reason)))
+        except (KeyError, TypeError, ValueError):
+            return None
+        sane = np.isfinite(rule.min_score) and rule.neighbours >= 1 and rule.reference_rank >= 1
+        return rule if sane else None
+
+    def to_card(self, **measured: Any) -> dict[str, Any]:
+        """The card's "unknown_place" entry, with what the held-out days measured."""
+        return {"rule": "relative_similarity", "min_score": self.min_score, "neighbours": self.neighbours,
+                "reference_rank": self.reference_rank, "reason": self.reason, **measured}
+
+
+def reference_similarity(vectors: npt.NDArray[np.float32], rank: int = REFERENCE_RANK,
+                         days: npt.ArrayLike | None = None, chunk: int = 1024) -> npt.NDArray[np.float32]:
+    """Each (centred, unit) gallery row's `rank`-th neighbour similarity among the photos of other days.
+
+    A new photo is never of a library photo's own day, so the photos of its day (bursts, near-duplicates) do not
+    count; without days only the photo itself is left out. Fewer than `rank` such photos: the last one there is;
+    none: 1.0 (no known spread, so only a very close photo counts as known).
+    """
+    day = np.arange(len(vectors)) if days is None else np.asarray(days)
+    reference = np.ones(len(vectors), dtype=np.float32)
+    for start in range(0, len(vectors), chunk):
+        block = vectors[start:start + chunk] @ vectors.T
+        block[day[start:start + chunk, None] == day[None, :]] = -np.inf
+        block[np.arange(len(block)), np.arange(start, start + len(block))] = -np.inf
+        others = np.isfinite(block).sum(axis=1)
+        rows = np.flatnonzero(others > 0)
+        if len(rows):
+            ranks = np.minimum(rank, others[rows]) - 1
+            ordered = -np.sort(-block[rows], axis=1)
+            reference[start + rows] = ordered[np.arange(len(rows)), ranks]
+    return reference
+
+
+def day_codes(days: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """Days (any labels) as codes 0..n-1."""
+    return np.unique(np.asarray(days), return_inverse=True)[1].astype(np.int64).reshape(-1)
+
+
+def _two_days_references(vectors: npt.NDArray[np.float32], day: npt.NDArray[Any], chunk: int = 1024) -> tuple[
+        npt.NDArray[np.float64], npt.NDArray[Any], npt.NDArray[np.float64]]:
+    """Per row: its nearest similarity among other days, that photo's day code (-1: none; codes: `day_codes`) and its
+    nearest similarity among a third day (1.0 where there is none)."""
+    best = np.ones(len(vectors))
+    second = np.ones(len(vectors))
+    best_day = np.full(len(vectors), -1, dtype=np.int64)
+    codes = day_codes(day)
+    for start in range(0, len(vectors), chunk):
+        block = (vectors[start:start + chunk] @ vectors.T).astype(np.float64)
+        rows = np.arange(len(block))
+        block[codes[start:start + chunk, None] == codes[None, :]] = -np.inf
+        nearest = block.argmax(axis=1)
+        found = np.isfinite(block[rows, nearest])
+        best[start:start + len(block)] = np.where(found, block[rows, nearest], 1.0)
+        best_day[start:start + len(block)] = np.where(found, codes[nearest], -1)
+        block[codes[nearest][:, None] == codes[None, :]] = -np.inf
+        third = block.max(axis=1)
+        second[start:start + len(block)] = np.where(np.isfinite(third), third, 1.0)
+    return best, best_day, second
+
+
+@dataclass(frozen=True)
+class NoveltyIndex:
+    """The gallery centred on its mean, unit rows, and each photo's `reference_rank`-th neighbour similarity."""
+
+    mean: npt.NDArray[np.float32]
+    vectors: npt.NDArray[np.float32]
+    reference: npt.NDArray[np.float32]
+
+    @classmethod
+    def build(cls, embedding: npt.ArrayLike, reference_rank: int = REFERENCE_RANK, days: npt.ArrayLike | None = None,
+              reference: npt.ArrayLike | None = None) -> NoveltyIndex:
+        """From gallery embeddings (N, C) and either their stored `reference` or the `days` to compute it with."""
+        rows = np.asarray(embedding, dtype=np.float32)
+        mean = rows.mean(axis=0) if len(rows) else np.zeros(rows.shape[1], np.float32)
+        vectors = unit(rows - mean).astype(np.float32)
+        values = (np.asarray(reference, dtype=np.float32) if reference is not None
+                  else reference_similarity(vectors, reference_rank, days))
+        return cls(mean.astype(np.float32), vectors, values)
+
+    def day_out_scores(self, days: npt.ArrayLike, neighbours: int = 3, chunk: int = 1024) -> npt.NDArray[np.float64]:
+        """`relative_similarity` of every gallery photo with its own day held out, as if that day were new.
+
+        The day leaves the gallery and the references: a neighbour whose nearest photo of another day lies on the
+        held-out day takes its nearest photo of a third day instead (none: 1.0), so no reference leans on the very
+        photos being scored. Exact for the nearest-photo reference (`reference_rank` 1), which the rule uses.
+        """
+        day = day_codes(days)
+        best, best_day, second = _two_days_references(self.vectors, day, chunk)
+        scores = np.full(len(self.vectors), -np.inf)
+        count = max(1, min(neighbours, len(self.vectors)))
+        for start in range(0, len(self.vectors), chunk):
+            block = (self.vectors[start:start + chunk] @ self.vectors.T).astype(np.float64)
+            own = day[start:start + chunk, None]
+            block[own == day[None, :]] = -np.inf
+            top = np.argpartition(-block, count - 1, axis=1)[:, :count]
+            similarity = np.take_along_axis(block, top, axis=1)
+            known = np.isfinite(similarity)
+            reference = np.where(best_day[top] == own, second[top], best[top])
+            reference = np.where(known, reference, 0.0).sum(axis=1) / np.maximum(known.sum(axis=1), 1)
+            scores[start:start + len(block)] = np.where(known.any(axis=1), similarity.max(axis=1) - reference,
+                                                        -np.inf)
+        return scores
+
+    def relative_similarity(self, embeddings: npt.ArrayLike, neighbours: int = 3) -> npt.NDArray[np.float64]:
+        """Per photo (rows, or one vector): nearest similarity less its nearest photos' mean reference similarity."""
+        queries = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
+        if not len(self.vectors):
+            return np.full(len(queries), -np.inf)
+        centred = unit(unit(queries) - self.mean.astype(np.float64))
+        similarity = centred @ self.vectors.T.astype(np.float64)
+        count = max(1, min(neighbours, len(self.vectors)))
+        top = np.argpartition(-similarity, count - 1, axis=1)[:, :count]
+        nearest = np.take_along_axis(similarity, top, axis=1).max(axis=1)
+        return np.asarray(nearest - self.reference[top].astype(np.float64).mean(axis=1))
+
+
+@dataclass(frozen=True)
 class PersonalRules:
     """What a personal card adds to the hierarchical prediction: the retrieval blend and the measured radius."""
 
     retrieval: RetrievalRule | None
     gallery: Gallery | None
     radius: RadiusTable | None
+    unknown: UnknownPlaceRule | None = None
+    novelty: NoveltyIndex | None = None
 
     @classmethod
     def from_bundle(cls, bundle: Any) -> PersonalRules | None:
@@ -199,14 +347,26 @@ class PersonalRules:
         radius_entry = evaluation.get("radius")
         radius = RadiusTable.from_card(radius_entry.get("by_confidence") if isinstance(radius_entry, Mapping)
                                        else None)
-        if retrieval is not None and bundle.gallery is None:
-            retrieval = None
-        return cls(retrieval, bundle.gallery, radius) if retrieval is not None or radius is not None else None
+        unknown = UnknownPlaceRule.from_card(evaluation.get("unknown_place"))
+        if bundle.gallery is None or not len(bundle.gallery.embedding):
+            retrieval = unknown = None
+        novelty = (NoveltyIndex.build(bundle.gallery.embedding, unknown.reference_rank,
+                                      reference=_stored_reference(bundle)) if unknown is not None else None)
+        if retrieval is None and radius is None and unknown is None:
+            return None
+        return cls(retrieval, bundle.gallery, radius, unknown, novelty)
 
     @property
     def needs_embedding(self) -> bool:
         """True when the prediction scores the photo's embedding against the gallery."""
-        return self.retrieval is not None and self.gallery is not None
+        return self.gallery is not None and (self.retrieval is not None or self.unknown is not None)
+
+    def unknown_place(self, embedding: npt.ArrayLike | None) -> tuple[float, str | None] | None:
+        """(score, reason or None) of the unknown-place rule for one photo; None without the rule or embedding."""
+        if self.unknown is None or self.novelty is None or embedding is None:
+            return None
+        score = float(self.novelty.relative_similarity(embedding, self.unknown.neighbours)[0])
+        return score, (self.unknown.reason if not score >= self.unknown.min_score else None)
 
     def estimate(self, hierarchy: Hierarchy, head_probabilities: Sequence[npt.NDArray[np.float64]],
                  embedding: npt.ArrayLike | None, top_k: int) -> Any:
@@ -224,3 +384,20 @@ class PersonalRules:
         from dataclasses import replace
 
         return replace(estimate, radius_km=self.radius.radius_for(estimate.hierarchy_top[0].probability))
+
+
+def _stored_reference(bundle: Any) -> npt.NDArray[np.float32] | None:
+    """The gallery's "reference" array (its photos' reference similarity among other days), when it is sound."""
+    import io
+    import zipfile
+
+    ref = bundle.card.files.get("gallery")
+    try:
+        with zipfile.ZipFile(bundle.path) as archive:
+            arrays = np.load(io.BytesIO(archive.read(ref.file)), allow_pickle=False)
+            values = np.asarray(arrays["reference"], dtype=np.float32) if "reference" in arrays.files else None
+    except (AttributeError, OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    if values is None or values.shape != (len(bundle.gallery),) or not np.isfinite(values).all():
+        return None
+    return values

@@ -274,6 +274,15 @@ class Predictor:
 
     def _judge_novelty(self, prediction: PhotoPrediction, outputs: dict[str, np.ndarray]) -> None:
         """No proposal for a photo unlike every library photo (the personal card's measured threshold)."""
+        output = self.bundle.card.embedding_output
+        judged = (self.personal.unknown_place(outputs[output].mean(axis=0))
+                  if self.personal is not None and output in outputs else None)
+        if judged is not None:  # geocore.inference.personal: relative similarity to the library's photos
+            prediction.library_similarity, reason = judged
+            if reason is not None:
+                prediction.unknown_place = reason
+                prediction.lat = prediction.lon = prediction.radius_km = None
+            return
         if not self.unknown_place or self.unknown_place[0] not in outputs:
             return
         output, threshold = self.unknown_place

@@ -105,6 +105,16 @@ def _check_unknown_places(bundle: Path, generated: GeneratedLibrary, tmp_path: P
     Image.new("RGB", (640, 480), (40, 90, 200)).save(tmp_path / "flat_blue.png")  # once "personal · 100%"
     flat = predictor.predict_path(tmp_path / "flat_blue.png")
     assert flat.unknown_place == UNKNOWN_PLACE and flat.lat is None
+    from geocore.cli.main import main as geotag
+
+    records_path = tmp_path / "never.jsonl"
+    assert geotag(["predict", str(tmp_path / "never"), "--model", str(bundle), "--provider", "cpu",
+                   "--db", str(tmp_path / "cli.sqlite3"), "--json", str(records_path)]) == 0
+    records = [json.loads(line) for line in records_path.read_text().splitlines() if line.strip()]
+    assert len(records) == len(never)
+    cli_withheld = [r for r in records if r.get("unknown_place")]
+    assert len(cli_withheld) >= 0.6 * len(never)
+    assert all(r["unknown_place"] == UNKNOWN_PLACE and r["lat"] is None for r in cli_withheld)
     with Session(Library(tmp_path / "session.sqlite3"), ModelProvider(bundle, provider="cpu")) as session:
         result = session.predict([tmp_path / "never"])
         withheld = [o for o in result.outcomes if o.kind == "unknown_place"]

@@ -110,7 +110,13 @@ class PersonalizeResult:
             lines.append(_retrieval_line(evaluation.retrieval))
         for name, why in evaluation.dropped_levels.items():
             lines.append(f"level {name} not shipped: {why}")
-        if evaluation.min_similarity is not None:
+        if evaluation.unknown_place:
+            unknown = evaluation.unknown_place
+            unseen = unknown.get("heldout_unseen_place_withheld_percent")
+            lines.append(f"no proposal below relative similarity {unknown['min_score']:.3f} to the library: on "
+                         f"held-out days {unknown['heldout_withheld_percent']:.1f}% of photos of known places"
+                         + (f", {unseen:.0f}% of places seen that day only" if unseen is not None else ""))
+        elif evaluation.min_similarity is not None:
             lines.append(f"no proposal below similarity {evaluation.min_similarity:.3f} to the nearest library photo")
         return "\n".join(lines + [f"held-out accuracy:\n{format_accuracy_tables(self.tables)}"])
 
@@ -234,10 +240,10 @@ def _train_and_write(
     }
     model_id = options.model_id or f"personal-{time.strftime('%Y%m%d-%H%M%S')}"
     bank = SimilarityBank.build(vectors, options.seed) if evaluation.min_similarity is not None else None
-    gallery = (build_gallery(vectors, lat, lon, fitted.hierarchy) if evaluation.retrieval_rule is not None
-               else None)
+    gallery = (build_gallery(vectors, lat, lon, fitted.hierarchy)
+               if evaluation.retrieval_rule is not None or evaluation.unknown_place else None)
     path = write_personal_bundle(base, fitted.heads, fitted.partitionings, fitted.hierarchy, model_id, details,
-                                 out_path, bank, gallery)
+                                 out_path, bank, gallery, groups)
     seconds["total_after_scan"] = seconds["embeddings"] + time.perf_counter() - started
     report.log("photos")
     return PersonalizeResult(path, evaluation.tables, evaluation.train_photos, evaluation.holdout_photos, sizes,

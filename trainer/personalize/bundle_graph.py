@@ -138,16 +138,17 @@ def _card(base: ModelBundle, model_id: str, contents: dict[str, bytes], heads: S
 def write_personal_bundle(
     base: ModelBundle, heads: Sequence[LinearHead], partitionings: Sequence[Partitioning], hierarchy: Hierarchy,
     model_id: str, details: dict[str, Any], out_path: str | Path, bank: SimilarityBank | None = None,
-    gallery: Gallery | None = None,
+    gallery: Gallery | None = None, gallery_days: np.ndarray | None = None,
 ) -> Path:
     """Write and self-check the personal bundle; `details` holds the card's "training" and "evaluation".
 
-    With a gallery (the library photos that vote beside the heads, geocore.inference.personal) it is gallery.npz.
+    With a gallery (the library photos that vote beside the heads and tell unknown places, geocore.inference
+    .personal) it is gallery.npz; with their capture days, it holds their reference similarity among other days.
     """
     contents = {"model.onnx": graft_heads(base.model_bytes, base.card.embedding_output, heads, bank),
                 "heads.npz": _heads_npz(base, heads), **_base_extras(base)}
     if gallery is not None:
-        contents[GALLERY_MEMBER] = gallery_npz(gallery)
+        contents[GALLERY_MEMBER] = gallery_npz(gallery, gallery_days)
     geography = geography_files(partitionings, hierarchy, contents)
     card = _card(base, model_id, contents, heads, geography, details)
     path = write_bundle(out_path, card, contents)

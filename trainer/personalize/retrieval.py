@@ -27,7 +27,7 @@ import numpy as np
 from geocore.geo.distance import haversine_km
 from geocore.geo.hierarchy import Hierarchy
 from geocore.inference.gallery import Gallery
-from geocore.inference.personal import RetrievalRule, blend_vote, retrieval_votes, unit
+from geocore.inference.personal import NoveltyIndex, RetrievalRule, blend_vote, retrieval_votes, unit
 
 RULE = RetrievalRule()
 RULES = (RULE, RetrievalRule(spread_share=0.5))  # the tight vote's region alone; a wider one for spread votes
@@ -40,11 +40,15 @@ def build_gallery(vectors: np.ndarray, lat: np.ndarray, lon: np.ndarray, hierarc
     return Gallery(np.asarray(lat, np.float64), np.asarray(lon, np.float64), embedding, fine_index)
 
 
-def gallery_npz(gallery: Gallery) -> bytes:
-    """gallery.npz (geocore.inference.gallery) of a gallery."""
+def gallery_npz(gallery: Gallery, days: np.ndarray | None = None) -> bytes:
+    """gallery.npz (geocore.inference.gallery) of a gallery; with the photos' days, also "reference": each photo's
+    reference similarity among the other days (geocore.inference.personal.reference_similarity)."""
     buffer = io.BytesIO()
+    extra = {}
+    if days is not None and len(days) == len(gallery):
+        extra["reference"] = NoveltyIndex.build(gallery.embedding, days=days).reference.astype(np.float32)
     np.savez(buffer, lat=gallery.lat, lon=gallery.lon, embedding=gallery.embedding.astype(np.float16),
-             fine_index=gallery.fine_index.astype(np.int32))
+             fine_index=gallery.fine_index.astype(np.int32), **extra)
     return buffer.getvalue()
 
 

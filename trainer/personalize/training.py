@@ -23,7 +23,7 @@ import numpy as np
 from geocore.geo.distance import AccuracyTable
 from geocore.geo.hierarchy import Hierarchy
 from geocore.geo.partitioning import Partitioning, PartitioningError
-from geocore.inference.personal import RadiusTable
+from geocore.inference.personal import RadiusTable, unit
 from geocore.inference.saliency import softmax
 from trainer.data.labels import SkipReport, label_locations
 from trainer.evaluate import accuracy_tables
@@ -34,6 +34,7 @@ from trainer.personalize.calibration import (
     expected_calibration_error,
     similarity_threshold,
     tempered,
+    unknown_place_rule,
 )
 from trainer.personalize.heads import HeadOptions, LinearHead, train_heads
 from trainer.personalize.levels import SEMANTIC_TAUS, grouped_split, s2_partitionings
@@ -103,6 +104,7 @@ class Evaluation:
     retrieval: dict[str, Any] = field(default_factory=dict)  # the card's "retrieval" entry
     retrieval_rule: RetrievalRule | None = None  # the blend the bundle ships (None: heads alone)
     ece_shown: float | None = None  # ECE of the shown cell's probability (after the blend, when kept)
+    unknown_place: dict[str, Any] = field(default_factory=dict)  # the card's "unknown_place" entry (relative rule)
 
     def kept(self, partitionings: Sequence[Partitioning]) -> int:
         """Index of the first level to ship among `partitionings` (coarse -> fine)."""
@@ -114,7 +116,9 @@ class Evaluation:
                                                    "ece_calibrated": self.ece_calibrated, "bins": 10},
                                    "radius": self.radius, "retrieval": self.retrieval}
         entries["calibration"]["ece_shown"] = self.ece_shown
-        if self.min_similarity is not None:
+        if self.unknown_place:
+            entries["unknown_place"] = self.unknown_place
+        elif self.min_similarity is not None:
             entries["unknown_place"] = {"output": "library_similarity", "min_similarity": self.min_similarity,
                                         "reason": UNKNOWN_PLACE}
         return entries
@@ -159,7 +163,10 @@ def evaluate(vectors: np.ndarray, lat: np.ndarray, lon: np.ndarray, names: Seque
     comparison = compare(fitted.hierarchy, calibrated, gallery, held_vectors, held_lat, held_lon)
     shown = comparison.distribution
     truth = fitted.hierarchy.finest.assign(held_lat, held_lon)
-    return Evaluation(radius=radius_figures(fitted, shown, held_lat, held_lon),
+    unknown = unknown_place_rule(unit(vectors).astype(np.float16).astype(np.float32), groups, lat, lon)
+    return Evaluation(
+        unknown_place=unknown[0].to_card(**unknown[1]) if unknown is not None else {},
+        radius=radius_figures(fitted, shown, held_lat, held_lon),
         retrieval=comparison.card_entry(), retrieval_rule=comparison.rule,
         ece_shown=expected_calibration_error(shown.max(axis=1), shown.argmax(axis=1) == truth),
         tables=accuracy_tables(fitted.partitionings, fitted.hierarchy, calibrated, held_lat, held_lon),
