@@ -9,7 +9,9 @@ beside the targets of issue 13:
 - within 1 / 25 / 200 / 750 km and the median error of the shipped pipeline, a kNN baseline (the nearest library
   photo in the base model's embedding space) and chance (a random library photo's position); for a photo the
   pipeline withholds, the point it would have proposed (its best cell) counts, so the columns stay comparable;
-- the share of never-visited photos without a proposal and of known-place photos wrongly withheld;
+- the share of never-visited photos without a proposal and of known-place photos wrongly withheld, beside what the
+  card measured on the library's own held-out days (every day held out in turn: photos of places other days also
+  saw, whose 5% quantile is the threshold, and photos of places seen that day only, a never-visited place's stand-in);
 - the expected calibration error (ECE, 10 bins) of the top cell's probability, and how often the truth lies inside
   the confidence radius (the held-out 68% error quantile of photos of similar confidence: about 68% expected);
 - the same bundle with the heads alone choosing the cell ("heads only": the retrieval vote switched off), and the
@@ -193,6 +195,11 @@ def run(scratch: Path, scale: float, seed: int = 0) -> dict[str, dict[str, float
                            np.array([p.lon for p in generated.heldout]))
     shipped = shipped_figures(result.bundle_path, generated)
     shipped["generic shots away from home % (no look)"] = unlocatable_percent(generated)
+    unknown = load_bundle(result.bundle_path).card.evaluation.get("unknown_place") or {}
+    for row, key in (("card: held-out known places withheld %", "heldout_withheld_percent"),
+                     ("card: held-out one-day places withheld %", "heldout_unseen_place_withheld_percent")):
+        value = unknown.get(key)
+        shipped[row] = float(value) if isinstance(value, (int, float)) else float("nan")
     return {"shipped": shipped, "heads only": shipped_figures(result.bundle_path, generated, retrieval=False),
             "kNN": knn, "chance": chance_figures(generated)}
 
