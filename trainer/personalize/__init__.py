@@ -10,9 +10,9 @@ Retrieval (the library photos nearest in embedding space) says "no place in your
 similarity, geocore.inference.personal.NoveltyIndex, thresholded on held-out days: trainer.personalize.calibration),
 and its vote is blended with the heads to choose the cell (geocore.inference.personal; trainer.personalize.retrieval
 measures the blend on the held-out days and ships it only where it scores higher). As the final point inside the
-winning cell (geocore.inference.gallery's best_in_cell) it was measured at 86.3% within 1 km against 86.7% for the cell's
-centroid, and 92.9% within 25 km either way, so the point stays the cell's centroid. The confidence radius is the
-held-out error quantile of photos of similar confidence (geocore.inference.personal.RadiusTable).
+winning cell (geocore.inference.gallery's best_in_cell) it was measured at 86.3% within 1 km against 86.7% for the
+cell's centroid, and 92.9% within 25 km either way, so the point stays the cell's centroid. The confidence radius is
+the held-out error quantile of photos of similar confidence (geocore.inference.personal.RadiusTable).
 """
 
 from __future__ import annotations
