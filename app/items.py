@@ -159,6 +159,10 @@ class PhotoTableModel(QStandardItemModel):
         self.rows_by_key: dict[str, int] = {}
         self.thumbnails: dict[str, QIcon] = {}
         self.state_counts: Counter[str] = Counter()  # kept as rows come and change: the status bar never walks rows
+        # Rows added or replaced since the map last looked (key -> the row now), so that it never walks every row;
+        # `cleared`: rows went away, the map must look at all of them again.
+        self.touched: dict[str, PhotoItem] = {}
+        self.cleared = False
         self._state_icons = {state: _state_icon(state) for state in STATES}
 
     def _cells(self, item: PhotoItem) -> list[QStandardItem]:
@@ -189,6 +193,7 @@ class PhotoTableModel(QStandardItemModel):
                 self.rows_by_key[item.key] = len(self.items)
                 self.items.append(item)
                 self.state_counts[item.state] += 1
+                self.touched[item.key] = item
                 self.appendRow(self._cells(item))
             else:
                 self.set_item(row, item)
@@ -198,6 +203,7 @@ class PhotoTableModel(QStandardItemModel):
         self.state_counts[self.items[row].state] -= 1
         self.state_counts[item.state] += 1
         self.items[row] = item
+        self.touched[item.key] = item
         self._fill([super(PhotoTableModel, self).item(row, column) for column in range(len(COLUMNS))], item)
 
     def item(self, key: str) -> PhotoItem | None:  # type: ignore[override]
@@ -218,6 +224,7 @@ class PhotoTableModel(QStandardItemModel):
         self.removeRows(0, self.rowCount())
         self.items, self.rows_by_key = [], {}
         self.state_counts.clear()
+        self.touched, self.cleared = {}, True
 
 
 class PhotoFilterProxy(QSortFilterProxyModel):

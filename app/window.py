@@ -102,6 +102,7 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         self._side_jobs: set[Job] = set()
         self.closed = False
         self._others_sent: dict[str, PhotoItem] | None = None  # the markers the page has, by key
+        self._others_current_key: str | None = None  # the photo the map shows apart from the others
         self._saliency_pending: set[str] = set()
         self._cell_places: dict[str, str] = {}  # cell token -> "Lisbon, PT"
         self._places_wanted: set[str] = set()

@@ -35,6 +35,7 @@ class MapActions:
     _places_timer: Any
     _cell_places: dict[str, str]
     _others_sent: Any
+    _others_current_key: str | None
 
     if TYPE_CHECKING:
         def current_item(self) -> PhotoItem | None: ...
@@ -119,26 +120,38 @@ class MapActions:
             self.map.show_photo(photo_payload(current, self._cell_places))
 
     def _refresh_others(self) -> None:
-        """Every other photo's marker. 20,000 rows: the GUI thread only compares object identities and takes
-        (path, lat, lon, state) tuples; names, keys and the JSON text are made in a worker. After the first full
-        set only the changed markers are sent (the page applies them in order: side jobs run one at a time)."""
+        """Every other photo's marker. 20,000 rows: after the first full set the GUI thread looks only at the rows
+        added or replaced since (the model keeps them) and at the selection, and sends only the markers that changed
+        (the page applies them in order: side jobs run one at a time); names and JSON are made in a worker."""
         current = self.current_item()
-        placed = {item.key: item for item in self.model.items if item.lat is not None and item.lon is not None
-                  and item.state in PLACED_STATES and item is not current}
-        sent = self._others_sent
-        # rows are replaced, never changed in place, when their position or state moves: identity says "changed"
-        changed = [item for key, item in placed.items() if sent is None or sent.get(key) is not item]
-        removed = [item.path for key, item in sent.items() if key not in placed] if sent is not None else []
-        if sent is not None and not changed and not removed:
-            return
-        self._others_sent = placed
-        if sent is None or len(changed) + len(removed) > len(placed) // 2:  # most of them: the whole set is less
-            rows = [_marker_row(item) for item in placed.values()]
+        touched, self.model.touched = self.model.touched, {}
+        sent, shown_key = self._others_sent, self._others_current_key
+        self._others_current_key = current.key if current is not None else None
+        if sent is None or self.model.cleared:
+            self.model.cleared = False
+            self._others_sent = {item.key: item for item in self.model.items if _on_map(item) and item is not current}
+            rows = [_marker_row(item) for item in self._others_sent.values()]
             self.start_side_job(Job(lambda ctx: markers_json(rows), "Map markers"), self.map.show_others_text)
-        else:
-            delta = [_marker_row(item) for item in changed]
-            self.start_side_job(Job(lambda ctx: markers_delta_json(delta, removed), "Map markers"),
+            return
+        if shown_key is not None and shown_key not in touched:  # the photo shown before is one of the others again
+            touched[shown_key] = self.model.item(shown_key)  # type: ignore[assignment]
+        if current is not None:
+            touched[current.key] = current
+        changed, removed = [], []
+        for key, item in touched.items():
+            if item is not None and _on_map(item) and item is not current:
+                if sent.get(key) is not item:  # rows are replaced, never changed in place: identity says "changed"
+                    sent[key] = item
+                    changed.append(_marker_row(item))
+            elif key in sent:
+                removed.append(sent.pop(key).path)
+        if changed or removed:
+            self.start_side_job(Job(lambda ctx: markers_delta_json(changed, removed), "Map markers"),
                                 self.map.update_others_text)
+
+
+def _on_map(item: Any) -> bool:
+    return item.lat is not None and item.lon is not None and item.state in PLACED_STATES
 
 
 def _marker_row(item: Any) -> tuple[Any, Any, Any, str, str]:

@@ -388,6 +388,7 @@
     });
     return hit;
   };
+  window.geotaggerOtherIds = () => Array.from(others.keys()).sort(); // what the layer holds, clustered or not
   window.geotaggerDragMarkerTo = (lat, lon) => {
     if (!marker) return false;
     marker.setLatLng([lat, lon]);
