@@ -213,19 +213,24 @@ def sidecar_listing(folder: Path) -> dict[str, int] | None:
         return None
 
 
-def reread_row(path: str, sidecars: dict[str, int] | None = None) -> dict | None:
+def reread_row(path: str, sidecars: dict[str, int] | None = None,
+               known: tuple[os.stat_result, str, bytes] | None = None) -> dict | None:
     """The cache row of the photo at `path` as it is now (without its path), None when it cannot be reached.
-    `sidecars`: its folder's sidecar_listing, taken after the changes."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None  # gone or unreachable: the next scan says so
+    `sidecars`: its folder's sidecar_listing, taken after the changes. `known`: (stat, head hash, head) of bytes
+    the writer has just read back and renamed into place (the file is then not read again)."""
+    if known is not None:
+        info = known[0]
+    else:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None  # gone or unreachable: the next scan says so
     if sidecars is None:
         found = FoundFile(path, info.st_size, info.st_mtime_ns, _sidecar_mtime(Path(path)))
     else:
         found = FoundFile(path, info.st_size, info.st_mtime_ns, listed_sidecar_mtime(os.path.basename(path), sidecars),
                           sidecars_listed=True)
-    row = inspect_file(found)
+    row = inspect_file(found, known[1:] if known is not None else None)
     row.pop("path")
     return row
 

@@ -138,14 +138,16 @@ def walk_photos(folders: Iterable[Path | str], issues: list[ScanIssue], include_
         stack.extend(reversed(subfolders))
 
 
-def inspect_file(found: FoundFile) -> dict:
-    """The cache row of one photo: identity, kind and metadata, or the typed error that prevented reading it."""
+def inspect_file(found: FoundFile, known_head: tuple[str, bytes] | None = None) -> dict:
+    """The cache row of one photo: identity, kind and metadata, or the typed error that prevented reading it.
+    `known_head`: (hash, bytes) of the head of the file whose stat `found` holds, when the caller has just read
+    them back itself (an undo); else the head is read here, consistent with a fresh stat."""
     row: dict = {"path": found.path, "size": found.size, "mtime_ns": found.mtime_ns,
                  "sidecar_mtime_ns": found.sidecar_mtime_ns, "scanned_ns": time.time_ns(),
                  "error_kind": None, "error": None, "kind": None, "head_hash": None}
     meta = PhotoMetadata()
     try:
-        row["head_hash"], head = _consistent_head_hash(found.path, row)
+        row["head_hash"], head = known_head if known_head is not None else _consistent_head_hash(found.path, row)
         kind = sniff(head[:SNIFF_BYTES], Path(found.path).suffix)
         row["kind"] = kind.value
         if row["size"] == 0:

@@ -134,6 +134,10 @@ class _Prepared:
     size_uid_gid: tuple[int, int, int] | None = None  # of the original, None when it did not exist
     journal_id: int | None = None
     head_hash: str | None = None  # of the written file, once read back
+    read_back: bool = False  # an undone photo whose temp file read back as exactly the new bytes
+    written_stat: os.stat_result | None = None  # the file's stat just after the rename
+    temp: Path | None = None  # temp_path_for(job.path), worked out once (it asks the file system for NAME_MAX)
+    pieces: list[bytes | memoryview] | None = None  # patched_pieces(original, patches), views worked out once
     cache_row: dict | None = None  # an undone photo read again in the I/O thread (journal.Outcome.row)
     failed: FileResult | None = None  # its temp file could not be written or made durable
 
@@ -286,8 +290,8 @@ class SafeWriter:
         undone = [item for item in items
                   if item.job.undoes_id is not None and item.job.target == "photo" and item.job.photo_id is not None]
         listings = {folder: journal.sidecar_listing(folder) for folder in {item.job.path.parent for item in undone}}
-        rows = self._pool.map(lambda item: journal.reread_row(str(item.job.path), listings[item.job.path.parent]),
-                              undone)
+        rows = self._pool.map(lambda item: journal.reread_row(str(item.job.path), listings[item.job.path.parent],
+                                                              _known_head(item)), undone)
         for item, row in zip(undone, rows, strict=True):
             item.cache_row = row
 
@@ -360,9 +364,9 @@ class SafeWriter:
         if job.mtime_ns is not None:
             times = (job.mtime_ns, job.mtime_ns)
         try:
-            write_temp(job.path, patched_pieces(item.original, item.patches), item.mode, times)
+            write_temp(job.path, _pieces_of(item), item.mode, times)
             if item.size_uid_gid is not None:
-                temp = temp_path_for(job.path)
+                temp = _temp_of(item)
                 keep_owner(temp, item.size_uid_gid[1:])
                 copy_xattrs(job.path, temp)
         except OSError as exc:
@@ -370,12 +374,12 @@ class SafeWriter:
 
     def _make_durable(self, items: list[_Prepared]) -> None:
         """fsync the chunk's temp files together (one syncfs per file system where it reports errors)."""
-        temps = {temp_path_for(item.job.path): item for item in items if item.failed is None and not _deletes(item)}
+        temps = {_temp_of(item): item for item in items if item.failed is None and not _deletes(item)}
         for temp, exc in sync_files(list(temps)).items():
             temps[temp].failed = self._os_failure(temps[temp], exc)
 
     def _os_failure(self, item: _Prepared, exc: OSError) -> FileResult:
-        remove_quietly(temp_path_for(item.job.path))
+        remove_quietly(_temp_of(item))
         job, error = item.job, error_from_os(exc, item.job.path)
         return FileResult(job.path, job.target, False, error.kind, error.reason, job.photo_id, job.decision_id,
                           item.journal_id)
@@ -385,7 +389,7 @@ class SafeWriter:
         if item.failed is not None:
             return item.failed
         job = item.job
-        temp = temp_path_for(job.path)
+        temp = _temp_of(item)
         try:
             if not _deletes(item):
                 failure = self._check_temp(item, temp)
@@ -410,17 +414,18 @@ class SafeWriter:
     def _check_temp(self, item: _Prepared, temp: Path) -> LibraryError | None:
         """The temp file read back: exactly the new bytes, and the job's own check passes on them."""
         job = item.job
-        pieces = patched_pieces(item.original, item.patches)
+        pieces = _pieces_of(item)
         written = temp.read_bytes()
         if not pieces_equal(written, pieces):
             return LibraryError(ErrorKind.VERIFY_FAILED, job.path, "temp file read back differs")
         failure = _verify_read_back(job, item.original, written)
         if failure is None:
             item.head_hash = hashlib.blake2b(written[:HEAD_BYTES], digest_size=16).hexdigest()
+            item.read_back = job.undoes_id is not None and job.target == "photo"
         return failure
 
     def _fail(self, item: _Prepared, kind: ErrorKind, reason: str) -> FileResult:
-        remove_quietly(temp_path_for(item.job.path))
+        remove_quietly(_temp_of(item))
         job = item.job
         return FileResult(job.path, job.target, False, kind, reason, job.photo_id, job.decision_id, item.journal_id)
 
@@ -431,6 +436,7 @@ class SafeWriter:
             info = os.stat(item.job.path)
         except OSError:  # the file is already replaced: failing now would journal it 'abandoned' and lose its undo
             return None  # the cache then re-reads it
+        item.written_stat = info
         return WrittenState(info.st_size, info.st_mtime_ns, item.head_hash)
 
     def _journal_states(self, batch_id: str, outcomes: list[Outcome]) -> None:
@@ -439,6 +445,32 @@ class SafeWriter:
             return
         with self.database.write_lock, self.database.engine.begin() as connection:
             journal.settle(connection, batch_id, outcomes)
+
+
+def _temp_of(item: _Prepared) -> Path:
+    if item.temp is None:
+        item.temp = temp_path_for(item.job.path)
+    return item.temp
+
+
+def _pieces_of(item: _Prepared) -> list[bytes | memoryview]:
+    """The new file as pieces (views into the original), checked against the patches once per file."""
+    if item.pieces is None:
+        item.pieces = patched_pieces(item.original, item.patches)
+    return item.pieces
+
+
+def _known_head(item: _Prepared) -> tuple[os.stat_result, str, bytes] | None:
+    """(stat after the rename, head hash, head) of an undone photo whose renamed temp file was read back and checked:
+    the same trust the write path gives its new identity (WrittenState). None: read the file again."""
+    if not item.read_back or item.head_hash is None or item.written_stat is None:
+        return None
+    head = bytearray()
+    for piece in _pieces_of(item):  # the bytes read back, without keeping a copy
+        head += piece[: HEAD_BYTES - len(head)]
+        if len(head) >= HEAD_BYTES:
+            break
+    return item.written_stat, item.head_hash, bytes(head)
 
 
 def _outcome(item: _Prepared, result: FileResult) -> Outcome:
