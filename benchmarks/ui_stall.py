@@ -261,6 +261,7 @@ def run(count: int, scratch: Path, predict_s: float, predict_rows: int, profile:
     current[0] = None
     predict_s_measured = time.perf_counter() - done
     predicted = sum(1 for item in window.model.items if item.prediction is not None)
+    batches, first_s = rows.batches, rows.first_s  # in the window measured (not what the cancel still sends)
     window.cancel_jobs()
     while window.busy():  # let cancelled jobs end while their signals still have somewhere to go
         wait_for(window.predictionsFinished, 1)
@@ -269,7 +270,7 @@ def run(count: int, scratch: Path, predict_s: float, predict_rows: int, profile:
           f"first rows listed after {first_rows[0] if first_rows else float('nan'):.1f} s")
     print(f"UI stall while scanning:   {scanning.summary()}; {verdict(scanning, TARGET_MS)}")
     print(f"UI stall while predicting: {predicting.summary()} ({predict_s_measured:.0f} s, {predicted} rows "
-          f"listed with a prediction, {rows.batches} batches, first after {rows.first_s:.1f} s); "
+          f"listed with a prediction, {batches} batches, first after {first_s:.1f} s); "
           f"{verdict(predicting, PREDICT_TARGET_MS)}")
     print(f"noise floor, same window idle {IDLE_S:.0f} s: {idle.summary()} "
           f"(load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs)")
