@@ -136,9 +136,11 @@ class Backend:
         """How many listed photos these settings would place (the sync dialog's live count); stores nothing."""
         return self.session.preview_tracks(paths, self.session.ids_of(keys), options)
 
-    def predict(self, keys: list[str], ctx: Any) -> int:
-        """Predict photos (reusing cached predictions); rows refresh with proposals and review flags."""
-        result = self.session.predict(reporter=self._reporter(ctx), photo_ids=self.session.ids_of(keys))
+    def predict(self, keys: list[str], ctx: Any, photo_ids: list[int] | None = None) -> int:
+        """Predict photos, by key and by id (reusing cached predictions); rows refresh with proposals and review
+        flags as predictions arrive."""
+        ids = list(photo_ids or []) + (self.session.ids_of(keys) if keys else [])
+        result = self.session.predict(reporter=self._reporter(ctx), photo_ids=ids)
         if result.notes:
             ctx.progress(0, 0, result.notes[0])
         return sum(o.kind == "predicted" for o in result.outcomes)

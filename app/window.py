@@ -392,12 +392,15 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
     def predict_missing(self, every_photo: bool = False) -> None:
         """Predict every photo without GPS that has no prediction yet, or all of them after a model change
         (predictions already in the cache for that model come back from the library instead)."""
-        keys = [i.key for i in self.model.items
-                if (every_photo or i.prediction is None) and i.state not in ("error", "has_gps")]
-        if not keys:
+        chosen = [i for i in self.model.items
+                  if (every_photo or i.prediction is None) and i.state not in ("error", "has_gps")]
+        if not chosen:
             self._predictions_done(0)
             return
-        self.start_job(lambda ctx: self.backend.predict(keys, ctx), "Predicting", self.pools.work,
+        # By photo id where the row has its record: 10,000 paths looked up again would hold the GIL for tens of ms
+        ids = [i.record.id for i in chosen if i.record is not None]
+        keys = [i.key for i in chosen if i.record is None]
+        self.start_job(lambda ctx: self.backend.predict(keys, ctx, ids), "Predicting", self.pools.work,
                        on_batch=self.apply_updates, on_done=lambda count: self._predictions_done(int(count or 0)))
 
     def _predictions_done(self, count: int) -> None:
