@@ -30,7 +30,7 @@ lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP_DEV)
-	$(VENV)/bin/mypy geocore
+	$(VENV)/bin/mypy geotagger/geocore
 
 pytest: $(STAMP_DEV)
 	QT_QPA_PLATFORM=offscreen QTWEBENGINE_DISABLE_SANDBOX=1 $(VENV)/bin/pytest -q

@@ -1,16 +1,25 @@
-"""The one thing pyproject.toml cannot say: resources/ is installed as the package `geotagger_resources` beside
-the code packages (found by `geocore.resources` through importlib.resources in every kind of install)."""
+"""What pyproject.toml cannot say: the package-dir mapping of the installed names.
+
+- app/, geocore/ and trainer/ install as `geotagger.app`, `geotagger.geocore` and `geotagger.trainer` (the
+  folders stay at the top of the checkout; geotagger/ holds links to them for a checkout's imports and mypy);
+- resources/ installs as the package `geotagger_resources` (found by `geotagger.geocore.resources` through
+  importlib.resources in every kind of install).
+"""
 
 from setuptools import find_packages, setup
 
-CODE_PACKAGES = find_packages(include=["app", "app.*", "geocore", "geocore.*", "trainer", "trainer.*"])
+NAMESPACE = "geotagger"
+CODE_FOLDERS = ("app", "geocore", "trainer")
+CODE_PACKAGES = [f"{NAMESPACE}.{name}" for name in find_packages(
+    include=[pattern for folder in CODE_FOLDERS for pattern in (folder, f"{folder}.*")])]
 # What the app reads at run time; resources/calibration and the build scripts are for building, not shipped.
 SHIPPED = ["models/*.geomodel", "models/README.md", "scene/*", "leaflet/*", "leaflet/images/*", "world/*",
            "basemap/*.js", "basemap/*.json", "basemap/LICENSE*", "basemap/README.md", "samples/*.jpg",
            "samples/LICENSES.md", "icons/*", "icons/hicolor/*/apps/*", "desktop/*"]
 
 setup(
-    packages=[*CODE_PACKAGES, "geotagger_resources"],
-    package_dir={"geotagger_resources": "resources"},
-    package_data={"geotagger_resources": SHIPPED, "": ["py.typed"], "app.map": ["*.js", "*.css", "*.html"]},
+    packages=[NAMESPACE, *CODE_PACKAGES, "geotagger_resources"],
+    package_dir={NAMESPACE: NAMESPACE, **{f"{NAMESPACE}.{folder}": folder for folder in CODE_FOLDERS},
+                 "geotagger_resources": "resources"},
+    package_data={"geotagger_resources": SHIPPED, "": ["py.typed"], "geotagger.app.map": ["*.js", "*.css", "*.html"]},
 )

@@ -9,42 +9,30 @@ writer thread) and return fresh PhotoItems for the GUI thread.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app import model_files, pictures
-from app.items import PhotoItem
-from app.map import data as map_data
-from app.rows import item_from_view
-from app.scan_stream import ScanStreamer
-from app.settings import Settings
-from geocore.inference.concepts import ConceptExplainer
-from geocore.library.api import Library
-from geocore.workflow import Reporter, Result, Session, SyncPreview, TimeOptions, TrackSyncResult, WorkflowSettings
-from geocore.workflow.models import ModelProvider, base_bundle
+from geotagger.app import model_files, pictures
+from geotagger.app.batch_summary import BatchSummary, FileError
+from geotagger.app.items import PhotoItem
+from geotagger.app.map import data as map_data
+from geotagger.app.rows import item_from_view
+from geotagger.app.scan_stream import ScanStreamer
+from geotagger.app.settings import Settings
+from geotagger.geocore.inference.concepts import ConceptExplainer
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.workflow import (
+    Reporter,
+    Result,
+    Session,
+    SyncPreview,
+    TimeOptions,
+    TrackSyncResult,
+    WorkflowSettings,
+)
+from geotagger.geocore.workflow.models import ModelProvider, base_bundle
 
 LIBRARY_NAME = "library.sqlite"
-
-
-@dataclass
-class BatchSummary:
-    """A finished write, strip or undo: fresh items, how many files succeeded, and every per-file error."""
-
-    title: str
-    items: list[PhotoItem] = field(default_factory=list)
-    succeeded: int = 0
-    errors: list[Any] = field(default_factory=list)  # Outcome-like: .path (Path), .kind, .reason
-    batch_id: str = ""
-
-
-@dataclass(frozen=True)
-class FileError:
-    """One file that failed, as the summary lists it."""
-
-    path: Path
-    kind: str
-    reason: str
 
 
 def workflow_settings(settings: Settings) -> WorkflowSettings:
@@ -239,13 +227,13 @@ class Backend:
 
     def export_map(self, keys: list[str], out: Path, tracks: list[Path], ctx: Any) -> Path:
         """Write the trip map of these photos (and tracks) as one self-contained HTML file."""
-        from geocore.mapping.trip import export_trip
+        from geotagger.geocore.mapping.trip import export_trip
 
         return export_trip(self.session, self.session.ids_of(keys), out, tracks)
 
     def place_text(self, lat: float, lon: float) -> str:
         """'City, State, Country' from offline GeoNames ('' at sea or far from any place)."""
-        from geocore.library.places import place_names
+        from geotagger.geocore.library.places import place_names
 
         place = place_names([(round(lat, 4), round(lon, 4))])[0]
         return ", ".join(p for p in (place.city, place.state, place.country) if p)

@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from geocore.resources import resource_path
+from geotagger.geocore.resources import resource_path
 
 APP_ID = "io.github.geotagger.Geotagger"
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.items import STATE_LABELS, VISUAL_SOURCES, PhotoItem, escaped_tooltip, format_radius
+from geotagger.app.items import STATE_LABELS, VISUAL_SOURCES, PhotoItem, escaped_tooltip, format_radius
 
 PREVIEW_SIZE = 330
 # geocore.inference.saliency.colourise's ramp, for the legend's colour scale

@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from app.card_summary import card_summary
-from app.items import escaped_tooltip
-from app.map.page import TILE_PROVIDERS
-from app.settings import Settings
-from geocore.child_protocol import ProtocolError, read_message
+from geotagger.app.card_summary import card_summary
+from geotagger.app.items import escaped_tooltip
+from geotagger.app.map.page import TILE_PROVIDERS
+from geotagger.app.settings import Settings
+from geotagger.geocore.child_protocol import ProtocolError, read_message
 
 
 class SettingsDialog(QDialog):
@@ -171,14 +171,14 @@ class LearnProcess(QObject):
             return str(self.result.get("summary", ""))
         text = self.error or "\n".join(self.log)
         if any(marker in text for marker in ("No module named 'torch'", "No module named 'onnx'",
-                                             "No module named 'trainer'", "geotag-train: not found")):
+                                             "No module named 'geotagger.trainer'", "geotag-train: not found")):
             return f"{TRAIN_EXTRA_HINT}\n\n{text}"
         return text
 
 
 TRAIN_EXTRA_HINT = ("Learning from your photos needs the trainer, which is not installed. Install it with:\n"
                     "    pip install 'geotagger-desktop[train]'\n(torch and onnx, about 1 GB; CPU is enough).")
-TRAIN_MODULES = ("torch", "onnx", "trainer")
+TRAIN_MODULES = ("torch", "onnx", "geotagger.trainer")
 
 
 def missing_train_extra() -> str | None:
@@ -191,7 +191,7 @@ def missing_train_extra() -> str | None:
 
 def is_sample_folder(folder: Path) -> bool:
     """True for the shipped sample photos (never the user's own places)."""
-    from geocore.resources import resource_path
+    from geotagger.geocore.resources import resource_path
 
     try:
         return folder.resolve().is_relative_to(resource_path("samples").resolve())

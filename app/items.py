@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap, QStandardItem, QStandardItemModel
 
-from geocore.library.paths import display_path
+from geotagger.geocore.library.paths import display_path
 
 # States in the order a photo moves through them; "error" can happen at any step.
 STATES = ("scanned", "has_gps", "proposed", "accepted", "rejected", "written", "error")

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from geocore import __version__
+from geotagger.geocore import __version__
 
 GIL_SWITCH_INTERVAL_S = 0.001
 
@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Open the main window on the given folders; returns the Qt exit status."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.install_desktop:
-        from app.desktop_integration import install_desktop_files
+        from geotagger.app.desktop_integration import install_desktop_files
 
         for path in install_desktop_files():
             print(path)
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Chromium refuses to start its sandbox as root (containers, CI). The page is our own local file with a
         # strict CSP and a request guard, so running it unsandboxed there is the lesser evil than not starting.
         os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
-    from app.qt_compat import make_none_immortal
+    from geotagger.app.qt_compat import make_none_immortal
 
     make_none_immortal()
     from PySide6.QtCore import QCoreApplication, Qt
@@ -51,14 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("Geotagger")
     from PySide6.QtGui import QGuiApplication, QIcon
 
-    from app.desktop_integration import APP_ID, icon_path
+    from geotagger.app.desktop_integration import APP_ID, icon_path
 
     # Wayland compositors match the window to its launcher (and icon) by this id, not by the window title.
     QGuiApplication.setDesktopFileName(APP_ID)
     app.setWindowIcon(QIcon(str(icon_path())))
     # Workers run Python too; a short GIL switch interval keeps the GUI thread's waits for it short.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    from app.window import MainWindow
+    from geotagger.app.window import MainWindow
 
     window = MainWindow(config=args.config_dir, data=args.data_dir)
     # Deleted on close, while the application still runs: QtWebEngine must go before QApplication does.

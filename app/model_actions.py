@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QDialog, QFileDialog
 
-from app.dialogs import LearnFoldersDialog, LearnProcess, ModelsDialog, SettingsDialog, missing_train_extra
-from app.model_files import PERSONAL_PREFIX
+from geotagger.app.dialogs import LearnFoldersDialog, LearnProcess, ModelsDialog, SettingsDialog, missing_train_extra
+from geotagger.app.model_files import PERSONAL_PREFIX
 
 
 class ModelActions:

@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from geocore.workflow.models import is_personal, shipped_bundles
+from geotagger.geocore.workflow.models import is_personal, shipped_bundles
 
 PERSONAL_PREFIX = "personal-"  # file names of models trained here; being personal is the card's word, not the name
 
@@ -23,8 +23,8 @@ def list_bundles(models_folder: Path) -> list[tuple[str, Path]]:
 
 def card_text(path: Path) -> str:
     """A readable model card (the card JSON, validated by geocore), or why it cannot be read."""
-    from geocore.inference.bundle import read_card
-    from geocore.inference.card import card_to_dict
+    from geotagger.geocore.inference.bundle import read_card
+    from geotagger.geocore.inference.card import card_to_dict
 
     # Called on the GUI thread for every row the models dialog selects: read the card alone; the model's
     # checksums are verified when the bundle is loaded to predict.

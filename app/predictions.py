@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from geocore.inference.location import RankedCell
-from geocore.inference.predictor import PhotoPrediction
+from geotagger.geocore.inference.location import RankedCell
+from geotagger.geocore.inference.predictor import PhotoPrediction
 
 CELLS_ON_MAP = 8  # top cells of the finest partitioning drawn on the map
 
@@ -65,7 +65,7 @@ def map_cells(view: PredictionView | None) -> list[dict[str, Any]]:
 
 
 def _s2_polygon(token: str) -> list[list[float]] | None:
-    from geocore.geo.s2cells import cell_polygon
+    from geotagger.geocore.geo.s2cells import cell_polygon
 
     try:
         return [[float(lat), float(lon)] for lat, lon in cell_polygon(token)]

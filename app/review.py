@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 
-from app.items import STATE_LABELS, PhotoItem, needs_review
-from app.locations import format_location, parse_location
-from geocore.library.paths import display_path
+from geotagger.app.items import STATE_LABELS, PhotoItem, needs_review
+from geotagger.app.locations import format_location, parse_location
+from geotagger.geocore.library.paths import display_path
 
 DECIDABLE = ("proposed", "rejected", "accepted")
 NOTHING_LEFT = "No photo left to review in this list"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.items import PhotoItem
-from app.predictions import PredictionView
-from geocore.library.records import PhotoRecord
-from geocore.workflow.view import PhotoView
+from geotagger.app.items import PhotoItem
+from geotagger.app.predictions import PredictionView
+from geotagger.geocore.library.records import PhotoRecord
+from geotagger.geocore.workflow.view import PhotoView
 
 
 def item_from_view(view: PhotoView, kinds: dict[str, str] | None = None) -> PhotoItem:

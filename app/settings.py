@@ -10,7 +10,7 @@ from typing import Any
 
 import appdirs
 
-from geocore.workflow.settings import DEFAULTS
+from geotagger.geocore.workflow.settings import DEFAULTS
 
 APP_NAME = "geotagger"
 MAX_RECENT_FOLDERS = 10

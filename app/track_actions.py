@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QDialog
 
-from app.track_dialog import TrackSyncDialog
-from app.workers import Job
-from geocore.workflow import CLOCK_FILE, TRACK_SUFFIXES, ClockSettings, TimeOptions, load_clock, save_clock
+from geotagger.app.track_dialog import TrackSyncDialog
+from geotagger.app.workers import Job
+from geotagger.geocore.workflow import CLOCK_FILE, TRACK_SUFFIXES, ClockSettings, TimeOptions, load_clock, save_clock
 
 if TYPE_CHECKING:
-    from app.items import PhotoItem
-    from geocore.workflow import TrackSyncResult
+    from geotagger.app.items import PhotoItem
+    from geotagger.geocore.workflow import TrackSyncResult
 
 SYNC_TITLE = "Sync with GPS track"
 

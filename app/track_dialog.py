@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from geocore.workflow import (
+from geotagger.geocore.workflow import (
     ClockSettings,
     Reference,
     SyncPreview,

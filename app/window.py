@@ -26,19 +26,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.backend import Backend
-from app.detail import DetailPanel, explains_position, plain_label
-from app.items import STATE_LABELS, STATES, TAKEN_COLUMN, PhotoFilterProxy, PhotoItem, PhotoTableModel
-from app.map.data import photo_payload
-from app.map.search import PlaceSearch
-from app.map.view import MapView
-from app.model_actions import ModelActions
-from app.qt_compat import make_none_immortal
-from app.review import ReviewActions
-from app.settings import Settings, config_dir, data_dir
-from app.track_actions import TrackActions
-from app.window_map import MapActions
-from app.workers import BACKGROUND_NICE, Job, Pools
+from geotagger.app.backend import Backend
+from geotagger.app.detail import DetailPanel, explains_position, plain_label
+from geotagger.app.items import STATE_LABELS, STATES, TAKEN_COLUMN, PhotoFilterProxy, PhotoItem, PhotoTableModel
+from geotagger.app.map.data import photo_payload
+from geotagger.app.map.search import PlaceSearch
+from geotagger.app.map.view import MapView
+from geotagger.app.model_actions import ModelActions
+from geotagger.app.qt_compat import make_none_immortal
+from geotagger.app.review import ReviewActions
+from geotagger.app.settings import Settings, config_dir, data_dir
+from geotagger.app.track_actions import TrackActions
+from geotagger.app.window_map import MapActions
+from geotagger.app.workers import BACKGROUND_NICE, Job, Pools
 
 THUMBNAIL_PX = 48
 COMPACT_ROW_PX = 22  # the compact row option: about 40 rows at 1600x1000 instead of 17
@@ -74,8 +74,8 @@ def single_shot_timer(parent: QObject, interval_ms: int, slot: Any) -> QTimer:
 def preload_worker_modules() -> None:
     """Import what the workers need now, before any work starts: an import inside a worker holds the GIL for
     long stretches (PySide's import hook reads module sources) and stalls the GUI thread mid-scan."""
-    import geocore.inference.predictor  # noqa: F401
-    import geocore.workflow.session  # noqa: F401  (and with it time sync and the fusion rule)
+    import geotagger.geocore.inference.predictor  # noqa: F401
+    import geotagger.geocore.workflow.session  # noqa: F401  (and with it time sync and the fusion rule)
 
 
 class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWindow):

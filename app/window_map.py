@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog
 
-from app.map.data import cell_place_labels, markers_delta_json, markers_json, photo_payload, place_texts
-from app.workers import Job
-from geocore.mapping.tracks import track_lines
+from geotagger.app.map.data import cell_place_labels, markers_delta_json, markers_json, photo_payload, place_texts
+from geotagger.app.workers import Job
+from geotagger.geocore.mapping.tracks import track_lines
 
 if TYPE_CHECKING:
-    from app.items import PhotoItem
+    from geotagger.app.items import PhotoItem
 
 PLACES_PER_TURN = 300
 PLACED_STATES = frozenset(("has_gps", "proposed", "accepted", "written"))  # shown as the map's other photos

@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geocore.library.api import Library  # noqa: E402
-from geocore.library.formats import JpegWriter  # noqa: E402
-from geocore.library.metadata_diff import Intended, check_only_intended  # noqa: E402
-from geocore.library.patches import apply_patches  # noqa: E402
+from geotagger.geocore.library.api import Library  # noqa: E402
+from geotagger.geocore.library.formats import JpegWriter  # noqa: E402
+from geotagger.geocore.library.metadata_diff import Intended, check_only_intended  # noqa: E402
+from geotagger.geocore.library.patches import apply_patches  # noqa: E402
 from tests.library.hostile_corpus import FIX, build_corpus, run_corpus  # noqa: E402
 from tests.photo_factory import make_jpeg  # noqa: E402
 

@@ -46,7 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--photos", type=int, default=220)
     args = parser.parse_args()
-    from geocore.cli.main import main as geotag
+    from geotagger.geocore.cli.main import main as geotag
 
     with tempfile.TemporaryDirectory() as tmp:
         folder, db = Path(tmp) / "trip", str(Path(tmp) / "cache.sqlite")
@@ -60,7 +60,7 @@ def main() -> None:
                 geotag([*step, "--db", db])
             rows.append((step[0], sum(STATEMENTS.values()), time.perf_counter() - started, dict(STATEMENTS)))
         written = sum(1 for p in folder.iterdir() if p.name.startswith("camera_"))
-    import geocore
+    from geotagger import geocore
 
     print(f"checkout: {Path(geocore.__file__).resolve().parents[1]}  photos: {args.photos}, camera photos "
           f"written: {written}")

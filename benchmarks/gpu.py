@@ -39,7 +39,7 @@ class Row:
 
 def time_kind(kind: str, bundle: Path, scene: Path | None, provider: str, photos: list[Path]) -> Row:
     """Load `bundle` (with `scene` as companion, or none), warm up, time `photos`."""
-    from geocore.inference.predictor import Predictor
+    from geotagger.geocore.inference.predictor import Predictor
 
     row = Row(kind, bundle.name)
     if not bundle.is_file() or (scene is not None and not scene.is_file()):

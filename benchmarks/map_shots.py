@@ -63,11 +63,11 @@ def main() -> int:
     os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
     from PySide6.QtWidgets import QApplication
 
-    from app.qt_compat import make_none_immortal
+    from geotagger.app.qt_compat import make_none_immortal
 
     make_none_immortal()
     app = QApplication.instance() or QApplication([])
-    from app.map.view import MapView
+    from geotagger.app.map.view import MapView
 
     lat, lon, zoom = (float(v) for v in args.at.split(","))
     archive = args.archive

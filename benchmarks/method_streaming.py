@@ -23,13 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from geotagger.trainer.data.segmentation_cache import build_shard_cache  # noqa: E402
+from geotagger.trainer.segmentation import import_segmentation, load_segmentation, tiny_segmentation_onnx  # noqa: E402
+from geotagger.trainer.training.config import config_from_dict  # noqa: E402
+from geotagger.trainer.training.distributed import init_distributed  # noqa: E402
+from geotagger.trainer.training.loop import build_loaders, fit, load_partitionings  # noqa: E402
 from tests.trainer.synthetic import training_setup  # noqa: E402
 from tests.trainer.test_method_streaming import _probabilities, _write_tar_shards  # noqa: E402
-from trainer.data.segmentation_cache import build_shard_cache  # noqa: E402
-from trainer.segmentation import import_segmentation, load_segmentation, tiny_segmentation_onnx  # noqa: E402
-from trainer.training.config import config_from_dict  # noqa: E402
-from trainer.training.distributed import init_distributed  # noqa: E402
-from trainer.training.loop import build_loaders, fit, load_partitionings  # noqa: E402
 
 
 def prepare(root: Path, photos: int) -> dict[str, dict]:

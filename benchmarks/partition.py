@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from geocore.geo import s2cells
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import build_s2_partitionings
+from geotagger.geocore.geo import s2cells
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import build_s2_partitionings
 
 MP16_IMAGES = 4_723_695
 PAPER_CELLS = {5000: 3298, 2000: 7202, 1000: 12893}

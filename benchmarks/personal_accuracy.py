@@ -35,9 +35,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geocore.geo.distance import haversine_km  # noqa: E402
+from geotagger.geocore.geo.distance import haversine_km  # noqa: E402
+from geotagger.trainer.personalize.calibration import expected_calibration_error  # noqa: E402
 from tests.trainer.personal_library import GeneratedLibrary, GeneratedPhoto, Shape, generate_library  # noqa: E402
-from trainer.personalize.calibration import expected_calibration_error  # noqa: E402
 
 THRESHOLDS_KM = (1.0, 25.0, 200.0, 750.0)
 TARGETS = {"within 1 km %": ">= 85", "within 25 km %": ">= 95", "never-visited without proposal %": ">= 70",
@@ -54,8 +54,8 @@ def distance_figures(lat: np.ndarray, lon: np.ndarray, true_lat: np.ndarray, tru
 
 def _library_embeddings(cache: Path, base: Any, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(embeddings, lat, lon) of the library's geotagged photos from the cache personalize filled."""
-    from geocore.library.api import Library
-    from trainer.personalize.embeddings import feature_model_id
+    from geotagger.geocore.library.api import Library
+    from geotagger.trainer.personalize.embeddings import feature_model_id
 
     library = Library(str(cache))
     try:
@@ -70,8 +70,8 @@ def _library_embeddings(cache: Path, base: Any, folder: Path) -> tuple[np.ndarra
 
 def knn_baseline(cache: Path, base: Any, folder: Path, photos: list[GeneratedPhoto]) -> tuple[np.ndarray, np.ndarray]:
     """Position of the nearest library photo (cosine similarity of base embeddings) for every photo."""
-    from trainer.data.labels import SkipReport
-    from trainer.personalize.embeddings import compute_embeddings
+    from geotagger.trainer.data.labels import SkipReport
+    from geotagger.trainer.personalize.embeddings import compute_embeddings
 
     bank, bank_lat, bank_lon = _library_embeddings(cache, base, folder)
     queries, _ = compute_embeddings(base, [str(p.path) for p in photos], SkipReport())
@@ -87,7 +87,7 @@ def _predict(bundle_path: Path, photos: list[GeneratedPhoto], retrieval: bool = 
     """The app's predictions; `retrieval=False`: the same bundle with the heads alone choosing the cell."""
     from dataclasses import replace
 
-    from geocore.inference.predictor import Predictor
+    from geotagger.geocore.inference.predictor import Predictor
 
     predictor = Predictor(bundle_path, provider="cpu")
     if not retrieval and predictor.personal is not None:
@@ -110,7 +110,7 @@ def _point(prediction: Any) -> tuple[float, float]:
 
 def shipped_figures(bundle_path: Path, generated: GeneratedLibrary, retrieval: bool = True) -> dict[str, float]:
     """The shipped pipeline's figures on the held-out days and the never-visited place."""
-    from geocore.inference.bundle import load_bundle
+    from geotagger.geocore.inference.bundle import load_bundle
 
     known = _predict(bundle_path, generated.heldout, retrieval)
     never = _predict(bundle_path, generated.never_visited, retrieval)
@@ -176,8 +176,8 @@ def print_table(columns: dict[str, dict[str, float]]) -> None:
 def run(scratch: Path, scale: float, seed: int = 0) -> dict[str, dict[str, float]]:
     """Generate, personalize, predict; the figures per column."""
     from benchmarks.personalize import base_bundle
-    from geocore.inference.bundle import load_bundle
-    from trainer.personalize import PersonalizeOptions, personalize
+    from geotagger.geocore.inference.bundle import load_bundle
+    from geotagger.trainer.personalize import PersonalizeOptions, personalize
 
     base_path = base_bundle(scratch)
     started = time.perf_counter()

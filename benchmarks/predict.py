@@ -64,7 +64,7 @@ def ensure_base_bundle(path: Path) -> Path:
     """The base bundle, built into a temp folder when it is not in resources/models."""
     if path.is_file():
         return path
-    from trainer.export import build_base_bundle
+    from geotagger.trainer.export import build_base_bundle
 
     built = Path(tempfile.gettempdir()) / "geotag-bench-base.geomodel"
     if not built.is_file():
@@ -89,7 +89,7 @@ class Timer:
 
 
 def run_ours(bundle: Path, paths: list[Path], crops: int | None) -> tuple[float, float]:
-    from geocore.inference.predictor import Predictor
+    from geotagger.geocore.inference.predictor import Predictor
 
     predictor = Predictor(bundle, provider="cpu", crops=crops, threads=CORES, decode_workers=CORES, batch_photos=8)
     list(predictor.predict_paths(paths[:8]))  # warm-up: session, thread pool, page cache
@@ -119,9 +119,9 @@ def run_same_model(bundle_path: Path, paths: list[Path], crops: int | None) -> t
     """(a1): the same ONNX model and crops as ours, straightforwardly: full decode, one photo at a time."""
     from PIL import ImageOps
 
-    from geocore.inference.bundle import load_bundle
-    from geocore.inference.preprocess import crop_boxes, resized_dimensions, target_short_side
-    from geocore.inference.runtime import create_session
+    from geotagger.geocore.inference.bundle import load_bundle
+    from geotagger.geocore.inference.preprocess import crop_boxes, resized_dimensions, target_short_side
+    from geotagger.geocore.inference.runtime import create_session
 
     bundle = load_bundle(bundle_path)
     card = bundle.card
@@ -150,7 +150,7 @@ def run_reference(paths: list[Path]) -> tuple[float, float]:
     import torch
     from PIL import ImageOps
 
-    from trainer.models import build_imagenet_model
+    from geotagger.trainer.models import build_imagenet_model
 
     torch.set_num_threads(CORES)
     model = build_imagenet_model().eval()
@@ -221,7 +221,7 @@ def main() -> int:
     limit_to_cores(CORES)
     bundle = ensure_base_bundle(args.model)
     paths = generate_photos(args.photos, args.count)
-    from geocore.inference.bundle import read_card
+    from geotagger.geocore.inference.bundle import read_card
 
     precision = str(read_card(bundle).training.get("precision", "float32")).split(" ")[0]
     print(f"{len(paths)} JPEGs of 4000x3000 in {args.photos}, {CORES} cores, model {bundle.name} ({precision}), "

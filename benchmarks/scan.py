@@ -117,7 +117,7 @@ def one_round(args: argparse.Namespace, subset: list[str]) -> dict[str, float]:
     ours_db, loop_db = args.folder / "bench-ours.sqlite3", args.folder / "bench-loop.sqlite3"
     remove_database(ours_db)
     remove_database(loop_db)
-    geotag = [sys.executable, "-m", "geocore.cli.main", "scan", "-q", "--db", str(ours_db), str(photos)]
+    geotag = [sys.executable, "-m", "geotagger.geocore.cli.main", "scan", "-q", "--db", str(ours_db), str(photos)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     figures = {}
     figures["loop"], figures["loop cpu"], found = timed([sys.executable, "-c", MINIMAL_LOOP, str(photos),

@@ -115,8 +115,8 @@ def shoot(out: Path, select: str, size: tuple[int, int], overlay: bool, scenario
 
     QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
     app = QApplication([sys.argv[0]])
-    from app.qt_compat import make_none_immortal
-    from app.window import MainWindow
+    from geotagger.app.qt_compat import make_none_immortal
+    from geotagger.app.window import MainWindow
 
     make_none_immortal()
 

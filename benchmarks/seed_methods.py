@@ -29,12 +29,12 @@ from torch.nn import functional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geocore.geo.distance import haversine_km  # noqa: E402
-from trainer.concepts import ERROR_THRESHOLDS_KM, aggregate, image_concept_scores  # noqa: E402
-from trainer.models import build_model  # noqa: E402
-from trainer.models.isn import build_isn_model, fit_isn  # noqa: E402
-from trainer.models.translocator import TransLocator, VitConfig, fit_translocator  # noqa: E402
-from trainer.training.loss import geo_scene_loss  # noqa: E402
+from geotagger.geocore.geo.distance import haversine_km  # noqa: E402
+from geotagger.trainer.concepts import ERROR_THRESHOLDS_KM, aggregate, image_concept_scores  # noqa: E402
+from geotagger.trainer.models import build_model  # noqa: E402
+from geotagger.trainer.models.isn import build_isn_model, fit_isn  # noqa: E402
+from geotagger.trainer.models.translocator import TransLocator, VitConfig, fit_translocator  # noqa: E402
+from geotagger.trainer.training.loss import geo_scene_loss  # noqa: E402
 
 CITIES = np.array([(48.86, 2.35), (40.71, -74.01), (-33.87, 151.21), (35.68, 139.69), (30.04, 31.24),
                    (-22.91, -43.17), (55.76, 37.62), (-33.92, 18.42)])

@@ -36,10 +36,10 @@ from pathlib import Path
 import gpxpy.gpx
 import numpy as np
 
-from geocore.timesync.match import match_times
-from geocore.timesync.neighbours import locate_by_neighbours
-from geocore.timesync.parsers import load_track
-from geocore.timesync.track import Track, make_track
+from geotagger.geocore.timesync.match import match_times
+from geotagger.geocore.timesync.neighbours import locate_by_neighbours
+from geotagger.geocore.timesync.parsers import load_track
+from geotagger.geocore.timesync.track import Track, make_track
 
 
 def random_walk(points: int, seed: int = 0) -> Track:
@@ -160,7 +160,7 @@ def parse_benchmark(points: int, full_gpxpy: bool, rounds: int) -> list[tuple[st
     folder; the rounds interleave ours and the references so that both see the same load."""
     times: dict[str, list[float]] = {}
     messages = Messages()
-    logger = logging.getLogger("geocore.timesync")
+    logger = logging.getLogger("geotagger.geocore.timesync")
     logger.addHandler(messages)
     logger.setLevel(logging.DEBUG)
     with tempfile.TemporaryDirectory() as folder:

@@ -222,8 +222,8 @@ def run(count: int, scratch: Path, predict_s: float, predict_rows: int, profile:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([sys.argv[0]])  # noqa: F841 (must exist while the window lives)
-    from app.main import GIL_SWITCH_INTERVAL_S
-    from app.window import MainWindow
+    from geotagger.app.main import GIL_SWITCH_INTERVAL_S
+    from geotagger.app.window import MainWindow
 
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # as `geotagger` does
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geocore.library.api import Library  # noqa: E402
+from geotagger.geocore.library.api import Library  # noqa: E402
 from tests.photo_factory import make_jpeg  # noqa: E402
 
 SIZE_12MP = (4000, 3000)
@@ -70,8 +70,8 @@ def memory_of_large_writes(args: argparse.Namespace) -> dict[str, float]:
     theirs = copies(originals, args.folder / "mem-exiftool", 48)
     for leftover in args.folder.glob("mem.sqlite3*"):
         leftover.unlink()
-    _, ours_mib, _ = child([sys.executable, "-m", "geocore.cli.main", "set", "-q", "--lat", "45.5", "--lon", "7.25",
-                         "--db", str(args.folder / "mem.sqlite3"), str(ours[0].parent)])
+    _, ours_mib, _ = child([sys.executable, "-m", "geotagger.geocore.cli.main", "set", "-q", "--lat", "45.5",
+                         "--lon", "7.25", "--db", str(args.folder / "mem.sqlite3"), str(ours[0].parent)])
     _, exiftool_mib, _ = child(["exiftool", "-q", "-q", "-overwrite_original", *GPS_ARGS, str(theirs[0].parent)])
     shutil.rmtree(args.folder / "mem-ours")
     shutil.rmtree(args.folder / "mem-exiftool")
@@ -96,7 +96,7 @@ def undo_round(args: argparse.Namespace, originals: list[Path]) -> dict[str, flo
     database = args.folder / "undo.sqlite3"
     for leftover in args.folder.glob("undo.sqlite3*"):
         leftover.unlink()
-    geotag = [sys.executable, "-m", "geocore.cli.main"]
+    geotag = [sys.executable, "-m", "geotagger.geocore.cli.main"]
     figures: dict[str, float] = {}
     os.sync()  # earlier writes must not be flushed during (and billed to) the timed runs
     figures["ours write"], figures["ours write MiB"], figures["ours write cpu"] = child(

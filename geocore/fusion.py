@@ -30,9 +30,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from geocore.geo import s2cells
-from geocore.geo.distance import haversine_km
-from geocore.vocabulary import SOURCES_BY_PRIORITY, Source, source_of
+from geotagger.geocore.geo import s2cells
+from geotagger.geocore.geo.distance import haversine_km
+from geotagger.geocore.vocabulary import SOURCES_BY_PRIORITY, Source, source_of
 
 SOURCE_MANUAL = Source.MANUAL.value
 SOURCE_GPS_TRACK = Source.GPS_TRACK.value

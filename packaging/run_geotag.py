@@ -2,6 +2,6 @@
 
 import sys
 
-from geocore.cli.main import main
+from geotagger.geocore.cli.main import main
 
 sys.exit(main())

@@ -8,15 +8,16 @@ import textwrap
 
 import pytest
 
-# Blocks the top-level modules listed in argv[2], as if they were not installed.
+# Blocks the modules listed in argv[2] (and their submodules), as if they were not installed.
 BLOCK_IMPORTS = textwrap.dedent(
     """
     import importlib.abc, sys
     BLOCKED = set(sys.argv[2].split(','))
     class Block(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name.split('.')[0] in BLOCKED:
-                raise ModuleNotFoundError('No module named ' + repr(name), name=name.split('.')[0])
+            blocked = next((b for b in BLOCKED if name == b or name.startswith(b + '.')), None)
+            if blocked:
+                raise ModuleNotFoundError('No module named ' + repr(name), name=blocked)
             return None
     sys.meta_path.insert(0, Block())
     """
@@ -36,7 +37,8 @@ BLOCKER = BLOCK_IMPORTS + WALK_PACKAGE
 
 @pytest.mark.parametrize(
     ("package", "blocked"),
-    [("geocore", "PySide6,torch,torchvision,onnx,app,trainer"), ("trainer", "PySide6,app")],
+    [("geotagger.geocore", "PySide6,torch,torchvision,onnx,geotagger.app,geotagger.trainer"),
+     ("geotagger.trainer", "PySide6,geotagger.app")],
 )
 def test_imports_flow_one_way(package: str, blocked: str) -> None:
     command = [sys.executable, "-c", BLOCKER, package, blocked]
@@ -47,7 +49,7 @@ def test_imports_flow_one_way(package: str, blocked: str) -> None:
 
 @pytest.mark.parametrize("command", ["geotag", "geotag-train"])
 def test_console_scripts_show_help(command: str) -> None:
-    module = {"geotag": "geocore.cli.main", "geotag-train": "trainer.cli.main"}[command]
+    module = {"geotag": "geotagger.geocore.cli.main", "geotag-train": "geotagger.trainer.cli.main"}[command]
     result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "usage" in result.stdout
@@ -56,18 +58,19 @@ def test_console_scripts_show_help(command: str) -> None:
 def test_training_commands_say_what_is_missing_without_torch(tmp_path) -> None:
     code = BLOCK_IMPORTS + textwrap.dedent(
         """
-        from trainer.cli.main import main
+        from geotagger.trainer.cli.main import main
         sys.exit(main(['personalize', '--library', sys.argv[3], '--out', sys.argv[3] + '/p.geomodel']))
         """
     )
-    result = subprocess.run([sys.executable, "-c", code, "geocore", "torch", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-c", code, "geotagger.geocore", "torch", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "needs the training extra (torch is not installed)" in result.stderr
 
 
 # The app reaches the workflow only through geocore.workflow (and value types): never the parts it composes.
-APP_MUST_NOT_IMPORT = ("geocore.fusion", "geocore.timesync", "geocore.library.decisions")
+APP_MUST_NOT_IMPORT = ("geotagger.geocore.fusion", "geotagger.geocore.timesync",
+                       "geotagger.geocore.library.decisions")
 BACKEND_MAX_LINES = 250
 
 
@@ -95,5 +98,28 @@ def test_the_app_uses_the_session_layer_not_the_parts_it_composes() -> None:
 
 
 def test_the_import_check_sees_both_import_forms() -> None:
-    names = _imported_modules("import geocore.fusion\nfrom geocore.timesync.store import x\n")
-    assert names == {"geocore.fusion", "geocore.timesync.store"}
+    names = _imported_modules("import geotagger.geocore.fusion\nfrom geotagger.geocore.timesync.store import x\n")
+    assert names == {"geotagger.geocore.fusion", "geotagger.geocore.timesync.store"}
+
+
+TOP_LEVEL_NAMES_WE_MUST_NOT_CLAIM = ("app", "geocore", "trainer")
+
+
+def test_every_module_lives_under_the_geotagger_namespace() -> None:
+    """Importing all three packages (app, CLI, trainer) loads nothing under a bare `app`, `geocore` or `trainer`:
+    those top-level names belong to other distributions (Coqui's `trainer`)."""
+    code = textwrap.dedent(
+        """
+        import pkgutil, importlib, sys
+        for name in ('geotagger.geocore', 'geotagger.trainer', 'geotagger.app'):
+            package = importlib.import_module(name)
+            for info in pkgutil.walk_packages(package.__path__, name + '.'):
+                importlib.import_module(info.name)
+        print(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1].split(','))))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code, ",".join(TOP_LEVEL_NAMES_WE_MUST_NOT_CLAIM)],
+                            capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PROBE = ("from geocore.resources import resource_path, resources_dir; "
+PROBE = ("from geotagger.geocore.resources import resource_path, resources_dir; "
          "print(resources_dir()); print(resource_path('models', 'base.geomodel').is_file())")
 
 
@@ -52,6 +52,25 @@ def test_the_wheel_carries_the_shipped_data_as_a_package(wheel: Path) -> None:
     assert "geotagger_resources/leaflet/leaflet.js" in names
     assert not any(name.startswith("geotagger_resources/calibration/") for name in names)  # build-time only
     assert not any("/share/geotagger/" in name for name in names)  # the old data-files layout is gone
+
+
+def test_the_wheel_installs_the_code_under_one_namespace(wheel: Path) -> None:
+    """app/, geocore/ and trainer/ install as geotagger.*: no top-level name another distribution uses."""
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert {"geotagger", "geotagger_resources"} <= tops
+    assert not tops & {"app", "geocore", "trainer"}
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"geotagger/__init__.py", "geotagger/geocore/cli/main.py", "geotagger/trainer/cli/main.py",
+            "geotagger/app/main.py", "geotagger/app/map/page.js", "geotagger/geocore/py.typed"} <= names
+
+
+def test_an_installed_wheel_claims_no_bare_top_level_package(wheel: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    _make_venv(venv, wheel, tmp_path)
+    probe = ("import importlib.util as u, geotagger.geocore.resources as r; "
+             "print([n for n in ('app', 'geocore', 'trainer') if u.find_spec(n)]); print(r.__file__)")
+    claimed, where = _run([str(venv / "bin" / "python"), "-c", probe], tmp_path).split()
+    assert claimed == "[]" and Path(where).is_relative_to(venv)
 
 
 def test_a_venv_install_finds_its_resources(wheel: Path, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from geocore.inference.files import BASE_BUNDLE
+from geotagger.geocore.inference.files import BASE_BUNDLE
 from tests.photo_factory import make_jpeg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +88,8 @@ def test_violations_are_recognised() -> None:
 @pytest.mark.skipif(not BASE_BUNDLE.exists(), reason="the base bundle is not built")
 def test_onnxruntime_telemetry_is_off_before_it_loads(tmp_path: Path) -> None:
     """Without strace: the telemetry client, when on, creates its device-id store under ~/.cache at load time."""
-    driver = ("from geocore.inference.bundle import load_bundle; from geocore.inference.runtime import create_session; "
+    driver = ("from geotagger.geocore.inference.bundle import load_bundle; "
+              "from geotagger.geocore.inference.runtime import create_session; "
               f"create_session(load_bundle({str(BASE_BUNDLE)!r}), 'cpu'); "
               "import os; print(os.environ.get('ORT_DISABLE_TELEMETRY'))")
     env = _clean_env(tmp_path)
@@ -106,7 +107,7 @@ def test_predict_makes_no_network_request(tmp_path: Path) -> None:
     folder.mkdir()
     make_jpeg(folder / "a.jpg", size=(96, 64))
     # `geotag predict`, then the process stays alive as long as a GUI session would
-    driver = ("import sys, time; from geocore.cli.main import main; status = main(sys.argv[1:]); "
+    driver = ("import sys, time; from geotagger.geocore.cli.main import main; status = main(sys.argv[1:]); "
               f"time.sleep({LINGER_S}); sys.exit(status)")
     command = [sys.executable, "-c", driver, "predict", str(folder), "--provider", "cpu",
                "--json", str(tmp_path / "out.jsonl")]
@@ -126,7 +127,7 @@ def test_gui_start_makes_no_network_request(tmp_path: Path) -> None:
         import sys, time
         from PySide6.QtCore import QCoreApplication, Qt, QTimer
         from PySide6.QtWidgets import QApplication
-        import geocore.inference.runtime as runtime
+        import geotagger.geocore.inference.runtime as runtime
         QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
         app = QApplication(["geotagger"])
         created, started = [], time.monotonic()
@@ -144,7 +145,7 @@ def test_gui_start_makes_no_network_request(tmp_path: Path) -> None:
         timer = QTimer()
         timer.timeout.connect(maybe_quit)
         timer.start(250)
-        from app.main import main
+        from geotagger.app.main import main
         sys.exit(main(sys.argv[1:]))
     """)
     command = [sys.executable, "-c", driver, "--config-dir", str(tmp_path / "config"),

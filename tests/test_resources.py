@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from geocore.resources import resource_path
+from geotagger.geocore.resources import resource_path
 
 
 def test_checkout_resources_are_found() -> None:
@@ -16,7 +16,7 @@ def test_checkout_resources_are_found() -> None:
 
 def test_override_variable_wins(tmp_path: Path) -> None:
     (tmp_path / "scene").mkdir()
-    code = "from geocore.resources import resource_path; print(resource_path('scene'))"
+    code = "from geotagger.geocore.resources import resource_path; print(resource_path('scene'))"
     env = {"GEOTAGGER_RESOURCES": str(tmp_path), "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert result.stdout.strip() == str(tmp_path / "scene"), result.stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geocore.inference.concepts import (
+from geotagger.geocore.inference.concepts import (
     DEFAULT_BETA_PX,
     DEFAULT_TOP_K,
     concept_influence,
@@ -119,7 +119,7 @@ def score_photos(
 ) -> list[tuple[float, dict[str, float]]]:
     """(error km, ci per concept) for every photo with a truth and a prediction: explanation of the predicted cell
     (Predictor.saliency) against the segmentation of the same preview."""
-    from geocore.geo.distance import haversine_km
+    from geotagger.geocore.geo.distance import haversine_km
 
     scored = []
     for path in paths:

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from geocore.geo.distance import AccuracyTable, accuracy_table, format_accuracy_tables, haversine_km
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning
-from geocore.inference.location import class_points, hierarchical_points
-from trainer.data.labels import SkipReport, keep_valid_coordinates
-from trainer.data.sources import read_meta_csv, resolve_image_paths
+from geotagger.geocore.geo.distance import AccuracyTable, accuracy_table, format_accuracy_tables, haversine_km
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning
+from geotagger.geocore.inference.location import class_points, hierarchical_points
+from geotagger.trainer.data.labels import SkipReport, keep_valid_coordinates
+from geotagger.trainer.data.sources import read_meta_csv, resolve_image_paths
 
 LOG = logging.getLogger(__name__)
 HIERARCHY_ROW = "hierarchy"
@@ -104,9 +104,9 @@ def evaluate_bundle(
     batch_size: int = 32,
 ) -> EvaluationResult:
     """Accuracy tables of a bundle on a test CSV (ids relative to `image_root`) through geocore's Predictor."""
-    from geocore.inference.bundle import load_bundle
-    from geocore.inference.card import BundleError
-    from geocore.inference.predictor import Predictor
+    from geotagger.geocore.inference.bundle import load_bundle
+    from geotagger.geocore.inference.card import BundleError
+    from geotagger.geocore.inference.predictor import Predictor
 
     try:
         bundle = load_bundle(model_path)

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning
-from geocore.inference.bundle import file_ref, geography_files, load_bundle, write_bundle
-from geocore.inference.card import (
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning
+from geotagger.geocore.inference.bundle import file_ref, geography_files, load_bundle, write_bundle
+from geotagger.geocore.inference.card import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     CropSpec,
@@ -33,7 +33,7 @@ from geocore.inference.card import (
     ModelCard,
     SceneSpec,
 )
-from trainer.models import GeoModel
+from geotagger.trainer.models import GeoModel
 
 EMBEDDING_OUTPUT = "embedding"
 FEATURE_MAP_OUTPUT = "feature_map"
@@ -162,7 +162,7 @@ def store_weights_fp16(model_bytes: bytes, min_elements: int = 1024) -> bytes:
 
 def check_against_torch(model: GeoModel, model_bytes: bytes, images: torch.Tensor) -> ExportCheck:
     """Run the ONNX bytes in onnxruntime (CPU) and torch on the same tensors; max abs difference per output."""
-    from geocore.inference.runtime import import_onnxruntime
+    from geotagger.geocore.inference.runtime import import_onnxruntime
 
     ort = import_onnxruntime()  # telemetry off before the native library loads
 
@@ -251,7 +251,7 @@ def _compress_checked(
 def _quantise_checked(
     model: GeoModel, model_bytes: bytes, calibration: np.ndarray, check: ExportCheck
 ) -> tuple[bytes, ExportCheck]:
-    from trainer.quantize import quantize_int8
+    from geotagger.trainer.quantize import quantize_int8
 
     quantised = quantize_int8(model_bytes, calibration, INPUT_NAME)
     diff = _max_probability_diff(model_bytes, quantised, model.head_names, calibration)
@@ -260,7 +260,7 @@ def _quantise_checked(
 
 def _max_probability_diff(before: bytes, after: bytes, heads: Sequence[str], images: np.ndarray) -> float:
     """Largest change of any head probability between two graphs run by onnxruntime on the same images."""
-    from geocore.inference.runtime import import_onnxruntime
+    from geotagger.geocore.inference.runtime import import_onnxruntime
 
     ort = import_onnxruntime()  # telemetry off before the native library loads
 
@@ -334,10 +334,10 @@ def build_base_bundle(out_path: str | Path) -> tuple[Path, ExportCheck, dict[str
 
     Refuses to write a bundle whose ImageNet top-1 on the sanity views falls more than a point below float32 torch.
     """
-    from geocore.inference.scene import MAPPING_RESOURCE, S3_LABELS
-    from trainer.cli.model_commands import BASE_LICENSE, BASE_MODEL_ID
-    from trainer.models import build_imagenet_model
-    from trainer.quantize import CALIBRATION_SHORT_SIDES, calibration_batch, calibration_photos
+    from geotagger.geocore.inference.scene import MAPPING_RESOURCE, S3_LABELS
+    from geotagger.trainer.cli.model_commands import BASE_LICENSE, BASE_MODEL_ID
+    from geotagger.trainer.models import build_imagenet_model
+    from geotagger.trainer.quantize import CALIBRATION_SHORT_SIDES, calibration_batch, calibration_photos
 
     model = build_imagenet_model()
     torch_sanity = imagenet_sanity(model)
@@ -388,11 +388,11 @@ def _rewrite_card(source: Path, out_path: str | Path, evaluation: dict[str, Any]
 
 def onnx_imagenet_sanity(bundle_path: Path) -> dict[str, Any]:
     """The sanity figures of a written bundle's "imagenet" output, run by onnxruntime."""
-    from geocore.inference.runtime import import_onnxruntime
+    from geotagger.geocore.inference.runtime import import_onnxruntime
 
     ort = import_onnxruntime()  # telemetry off before the native library loads
 
-    from trainer.models.check_imagenet import normalised_sanity_batch
+    from geotagger.trainer.models.check_imagenet import normalised_sanity_batch
 
     images, labels = normalised_sanity_batch()
     session = ort.InferenceSession(load_bundle(bundle_path).model_bytes, providers=["CPUExecutionProvider"])
@@ -401,7 +401,7 @@ def onnx_imagenet_sanity(bundle_path: Path) -> dict[str, Any]:
 
 def imagenet_sanity(model: GeoModel) -> dict[str, Any]:
     """Top-1 and mean log p(correct) of the ImageNet head on the licensed sample photos (3 scales x flip)."""
-    from trainer.models.check_imagenet import normalised_sanity_batch
+    from geotagger.trainer.models.check_imagenet import normalised_sanity_batch
 
     images, labels = normalised_sanity_batch()
     with torch.no_grad():
@@ -410,7 +410,7 @@ def imagenet_sanity(model: GeoModel) -> dict[str, Any]:
 
 
 def _sanity_figures(probabilities: np.ndarray, labels: list[tuple[int, ...]]) -> dict[str, Any]:
-    from trainer.models.check_imagenet import score_probabilities
+    from geotagger.trainer.models.check_imagenet import score_probabilities
 
     top1, log_p = score_probabilities(probabilities, labels)
     return {"top1_percent": top1, "mean_log_p_correct": round(log_p, 4), "views": len(labels)}

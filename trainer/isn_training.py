@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer.data.labels import SkipReport
-from trainer.export import ExportCheck
+from geotagger.trainer.data.labels import SkipReport
+from geotagger.trainer.export import ExportCheck
 
 
 @dataclass
@@ -50,7 +50,7 @@ def data_section(run: MethodRun, segmentation_cache: Path | None = None) -> dict
 
 def run_config(run: MethodRun, model: dict[str, Any], data: dict[str, Any], out: Path) -> Any:
     """A validated RunConfig for `fit` (runs under RUNS_DIR, default beside the bundle)."""
-    from trainer.training.config import config_from_dict
+    from geotagger.trainer.training.config import config_from_dict
 
     input_size = int(model["input_size"])
     return config_from_dict({
@@ -64,8 +64,8 @@ def run_config(run: MethodRun, model: dict[str, Any], data: dict[str, Any], out:
 
 def fit_and_export(config: Any, out: Path, model_id: str) -> tuple[Path, ExportCheck, SkipReport]:
     """Train `config`, export its best checkpoint; the skip report counts what the last epoch left out."""
-    from trainer.method_export import export_run_bundle
-    from trainer.training.loop import fit
+    from geotagger.trainer.method_export import export_run_bundle
+    from geotagger.trainer.training.loop import fit
 
     run_dir = fit(config)
     path, check, evaluation = export_run_bundle(run_dir, out, model_id, crops=1)

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning
-from geocore.inference.bundle import file_ref, geography_files, load_bundle, write_bundle
-from geocore.inference.card import HeadSpec, InputSpec, ModelCard, SceneNetworksSpec, SceneSpec
-from trainer.export import (
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning
+from geotagger.geocore.inference.bundle import file_ref, geography_files, load_bundle, write_bundle
+from geotagger.geocore.inference.card import HeadSpec, InputSpec, ModelCard, SceneNetworksSpec, SceneSpec
+from geotagger.trainer.export import (
     EMBEDDING_OUTPUT,
     FEATURE_MAP_OUTPUT,
     INPUT_NAME,
@@ -31,9 +31,9 @@ from trainer.export import (
     export_onnx,
     head_weights_npz,
 )
-from trainer.models.isn import IsnModel
-from trainer.models.translocator import TransLocator
-from trainer.segmentation import SegmentationModel
+from geotagger.trainer.models.isn import IsnModel
+from geotagger.trainer.models.translocator import TransLocator
+from geotagger.trainer.segmentation import SegmentationModel
 
 SEGMENTATION_INPUT = "segmentation_logits"
 
@@ -128,7 +128,7 @@ def translocator_onnx(model: TransLocator, segmentation: SegmentationModel) -> b
 def check_translocator(model: TransLocator, segmentation: SegmentationModel, model_bytes: bytes,
                        images: torch.Tensor) -> ExportCheck:
     """onnxruntime on the merged graph vs torch on the class maps the segmentation graph gives for the same input."""
-    from geocore.inference.runtime import import_onnxruntime
+    from geotagger.geocore.inference.runtime import import_onnxruntime
 
     ort = import_onnxruntime()
     onnx_outputs = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"]).run(
@@ -207,10 +207,10 @@ def export_run_bundle(
     aggregation: str = "mean", license: str = "",
 ) -> tuple[Path, ExportCheck, dict[str, Any]]:
     """The checked bundle of an ISN or TransLocator run folder; returns it, the check and the run's figures."""
-    from geocore.inference.card import CropSpec
-    from trainer.segmentation import load_segmentation
-    from trainer.training.config import config_to_dict
-    from trainer.training.loop import load_run_model
+    from geotagger.geocore.inference.card import CropSpec
+    from geotagger.trainer.segmentation import load_segmentation
+    from geotagger.trainer.training.config import config_to_dict
+    from geotagger.trainer.training.loop import load_run_model
 
     run_dir = Path(run_dir)
     model, partitionings, config = load_run_model(run_dir, which)

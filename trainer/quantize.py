@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from geocore.resources import resource_path
+from geotagger.geocore.resources import resource_path
 
 CALIBRATION_DIR = resource_path("calibration")
 # A sample photo no sanity check scores joins the vendored calibration photos (the others stay held out).
@@ -75,7 +75,7 @@ def float_node_names(model_bytes: bytes) -> list[str]:
 
 def quantize_int8(model_bytes: bytes, calibration: np.ndarray, input_name: str = "image") -> bytes:
     """The graph with int8 weights (per channel) and uint8 activations (ranges from `calibration`), as bytes."""
-    from geocore.inference.runtime import import_onnxruntime
+    from geotagger.geocore.inference.runtime import import_onnxruntime
 
     import_onnxruntime()  # telemetry off before onnxruntime.quantization loads the native library
     from onnxruntime.quantization import (

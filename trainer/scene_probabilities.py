@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.data.sources import ID_COLUMNS, PROBABILITY_COLUMNS
+from geotagger.trainer.data.sources import ID_COLUMNS, PROBABILITY_COLUMNS
 
 S3 = tuple(name.removeprefix("Prob_") for name in PROBABILITY_COLUMNS)
 BATCH_PHOTOS = 16
@@ -25,7 +25,7 @@ Source = tuple[str, str | bytes]  # (id, photo path or encoded photo)
 
 def _prepared(companion: object, source: str | bytes) -> np.ndarray | None:
     """The scene bundle's crops of one photo (encoded bytes go through a temporary file), None if unreadable."""
-    from geocore.inference.preprocess import prepare_or_reason
+    from geotagger.geocore.inference.preprocess import prepare_or_reason
 
     card = companion.bundle.card  # type: ignore[attr-defined]
     if isinstance(source, str):
@@ -69,7 +69,7 @@ def scene_probabilities(companion: object, sources: Iterable[Source]) -> Iterato
 
 def load_scene_companion(path: str | Path, provider: str = "auto") -> object:
     """A scene bundle whose card reads S3 (indoor, natural, urban); ValueError otherwise."""
-    from geocore.inference.companion import SceneCompanion
+    from geotagger.geocore.inference.companion import SceneCompanion
 
     companion = SceneCompanion(path, provider)
     scene = companion.bundle.card.scene
@@ -80,7 +80,7 @@ def load_scene_companion(path: str | Path, provider: str = "auto") -> object:
 
 def shard_sources(patterns: Sequence[str]) -> Iterator[Source]:
     """(id, bytes) of every record of the shards; a tar record is also known by its member name (the CSV's id)."""
-    from trainer.data.shards import expand_shards, iter_shard
+    from geotagger.trainer.data.shards import expand_shards, iter_shard
 
     for shard in expand_shards(patterns):
         for record_id, payload, meta in iter_shard(shard):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD
-from geocore.inference.segmentation import (
+from geotagger.geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD
+from geotagger.geocore.inference.segmentation import (
     CLASSES_NAME,
     MODEL_NAME,
     SPEC_NAME,
@@ -38,7 +38,7 @@ def read_classes(path: str | Path) -> list[str]:
 
 def probe(model_bytes: bytes, n_classes: int, input_size_px: int) -> str:
     """Run the graph on noise; "logits" or "labels" by its output, or SegmentationError saying why not."""
-    from geocore.inference.runtime import import_onnxruntime
+    from geotagger.geocore.inference.runtime import import_onnxruntime
 
     ort = import_onnxruntime()
     try:

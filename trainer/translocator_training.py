@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainer.data.labels import SkipReport
-from trainer.export import ExportCheck
-from trainer.isn_training import MethodRun, data_section, fit_and_export, run_config
+from geotagger.trainer.data.labels import SkipReport
+from geotagger.trainer.export import ExportCheck
+from geotagger.trainer.isn_training import MethodRun, data_section, fit_and_export, run_config
 
 LAYOUT_INPUT_PX = {"vit_b16": 224, "tiny": 32}
 CACHE_SHORT_SIDE = 8 / 7  # maps at the evaluation resize of the input (256 px for 224)
@@ -18,11 +18,11 @@ CACHE_SHORT_SIDE = 8 / 7  # maps at the evaluation resize of the input (256 px f
 
 def build_cache(run: MethodRun, segmentation_path: Path, cache: Path, short_side_px: int) -> dict[str, int]:
     """Segment every photo of the run not cached yet (one process; `geotag-train segment` splits over ranks)."""
-    from trainer.data.builder import located_photos
-    from trainer.data.labels import SkipReport as Report
-    from trainer.data.segmentation_cache import PHOTOS_CACHE, build_photo_cache, build_shard_cache, photo_key
-    from trainer.segmentation import load_segmentation
-    from trainer.training.config import DataConfig
+    from geotagger.trainer.data.builder import located_photos
+    from geotagger.trainer.data.labels import SkipReport as Report
+    from geotagger.trainer.data.segmentation_cache import PHOTOS_CACHE, build_photo_cache, build_shard_cache, photo_key
+    from geotagger.trainer.segmentation import load_segmentation
+    from geotagger.trainer.training.config import DataConfig
 
     segmentation, short_px = load_segmentation(segmentation_path), short_side_px
     if run.shards:

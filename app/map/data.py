@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from app.items import VISUAL_SOURCES, PhotoItem
-from app.predictions import _s2_polygon
+from geotagger.app.items import VISUAL_SOURCES, PhotoItem
+from geotagger.app.predictions import _s2_polygon
 
 CELLS_ON_MAP = 8
 SEMANTIC_RADIUS_KM = 25.0
@@ -76,7 +76,7 @@ def marker_payload(item: PhotoItem) -> dict[str, Any]:
 
 def cell_place_labels(points: dict[str, tuple[float, float]]) -> dict[str, str]:
     """Cell token -> 'City, CC' of its Class2GPS point (offline GeoNames); runs in a worker."""
-    from geocore.library.places import place_names
+    from geotagger.geocore.library.places import place_names
 
     keys = list(points)
     found = place_names([points[key] for key in keys])
@@ -90,7 +90,7 @@ def cell_place_labels(points: dict[str, tuple[float, float]]) -> dict[str, str]:
 
 def place_texts(points: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any, str]]:
     """(key, lat, lon) -> (key, lat, lon, 'City, State, Country') in one offline lookup; runs in a worker."""
-    from geocore.library.places import place_names
+    from geotagger.geocore.library.places import place_names
 
     found = place_names([(round(lat, 4), round(lon, 4)) for _, lat, lon in points])
     return [(key, lat, lon, ", ".join(p for p in (place.city, place.state, place.country) if p))

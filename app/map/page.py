@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.items import STATE_COLOURS, STATE_LABELS
-from geocore.mapping.basemap import ATTRIBUTION
-from geocore.mapping.page import live_page, safe_json, safe_script_text
-from geocore.resources import resources_dir
+from geotagger.app.items import STATE_COLOURS, STATE_LABELS
+from geotagger.geocore.mapping.basemap import ATTRIBUTION
+from geotagger.geocore.mapping.page import live_page, safe_json, safe_script_text
+from geotagger.geocore.resources import resources_dir
 
 __all__ = ["TILE_PROVIDERS", "base_url_dir", "build_page", "marker_styles", "safe_json", "safe_json_text"]
 

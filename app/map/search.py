@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject, QStringListModel, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QCompleter, QLineEdit
 
-from geocore.mapping.basemap import PlaceHit, places, search_places
+from geotagger.geocore.mapping.basemap import PlaceHit, places, search_places
 
 MAX_HITS = 12
 

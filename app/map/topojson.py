@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from geocore.resources import resources_dir
+from geotagger.geocore.resources import resources_dir
 
 RESOURCES = resources_dir()
 WORLD_TOPOJSON = RESOURCES / "world" / "countries-110m.json"

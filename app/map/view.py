@@ -18,10 +18,10 @@ from PySide6.QtWebEngineCore import (
 )
 from PySide6.QtWebEngineWidgets import QWebEngineView
 
-from app import __version__
-from app.map.page import TILE_PROVIDERS, base_url_dir, build_page
-from app.qt_compat import make_none_immortal
-from geocore.mapping.tiles import RASTER_FORMATS, TileArchiveError, open_archive
+from geotagger.app import __version__
+from geotagger.app.map.page import TILE_PROVIDERS, base_url_dir, build_page
+from geotagger.app.qt_compat import make_none_immortal
+from geotagger.geocore.mapping.tiles import RASTER_FORMATS, TileArchiveError, open_archive
 
 USER_AGENT = f"Geotagger/{__version__} (+https://github.com/geotagger/geotagger; desktop photo geotagging)"
 LOCAL_SCHEMES = {b"file", b"qrc", b"data", b"blob", b"about"}

@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geocore.cli.output import MODE, outcome_line, print_batch, print_json, progress_line, result_document
-from geocore.library.paths import display_path
-from geocore.workflow.results import Reporter
-from geocore.workflow.settings import DEFAULTS, WorkflowSettings
+from geotagger.geocore.cli.output import MODE, outcome_line, print_batch, print_json, progress_line, result_document
+from geotagger.geocore.library.paths import display_path
+from geotagger.geocore.workflow.results import Reporter
+from geotagger.geocore.workflow.settings import DEFAULTS, WorkflowSettings
 
 if TYPE_CHECKING:
-    from geocore.workflow.session import Session
+    from geotagger.geocore.workflow.session import Session
 
 
 def settings_from_args(args: argparse.Namespace) -> WorkflowSettings:
@@ -34,7 +34,7 @@ def settings_from_args(args: argparse.Namespace) -> WorkflowSettings:
 
 
 def open_session(args: argparse.Namespace, settings: WorkflowSettings | None = None) -> Session:
-    from geocore.workflow.session import Session
+    from geotagger.geocore.workflow.session import Session
 
     session = Session.open(args.db, settings or settings_from_args(args))
     for line in session.recovery_warnings:
@@ -43,7 +43,7 @@ def open_session(args: argparse.Namespace, settings: WorkflowSettings | None = N
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from geocore.library.scan_process import json_lines_progress, print_report
+    from geotagger.geocore.library.scan_process import json_lines_progress, print_report
 
     missing = [p for p in args.paths if not Path(p).exists()]
     for path in missing:
@@ -106,7 +106,7 @@ def _strip(args: argparse.Namespace) -> int:
 
 
 def _set(args: argparse.Namespace) -> int:
-    from geocore.library.gps import validate_position
+    from geotagger.geocore.library.gps import validate_position
 
     try:
         validate_position(args.lat, args.lon, args.alt, args.radius_km)

@@ -13,30 +13,30 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from geocore import __version__
-from geocore.cli.output import EXIT_CODES_HELP, EXIT_USAGE, configure
+from geotagger.geocore import __version__
+from geotagger.geocore.cli.output import EXIT_CODES_HELP, EXIT_USAGE, configure
 
 # Each module exposes `register(subparsers)`; parsers set `handler=callable(args) -> int`.
 COMMAND_MODULES = (
-    "geocore.cli.library_commands",
-    "geocore.cli.predict_command",
-    "geocore.cli.time_commands",
-    "geocore.cli.map_command",
+    "geotagger.geocore.cli.library_commands",
+    "geotagger.geocore.cli.predict_command",
+    "geotagger.geocore.cli.time_commands",
+    "geotagger.geocore.cli.map_command",
 )
 # Which module registers each sub-command, so that a command imports only its own module: `geotag undo` must not
 # pay for the predict command's inference runtime or the time commands' track parsers (tests/cli/test_lazy_commands.py
 # checks this table against what the modules register). A name not listed here, or no name (`geotag --help`),
 # imports every module.
 COMMAND_HOMES = {
-    "scan": "geocore.cli.library_commands",
-    "write": "geocore.cli.library_commands",
-    "undo": "geocore.cli.library_commands",
-    "strip": "geocore.cli.library_commands",
-    "set": "geocore.cli.library_commands",
-    "predict": "geocore.cli.predict_command",
-    "sync-track": "geocore.cli.time_commands",
-    "sync-neighbours": "geocore.cli.time_commands",
-    "map": "geocore.cli.map_command",
+    "scan": "geotagger.geocore.cli.library_commands",
+    "write": "geotagger.geocore.cli.library_commands",
+    "undo": "geotagger.geocore.cli.library_commands",
+    "strip": "geotagger.geocore.cli.library_commands",
+    "set": "geotagger.geocore.cli.library_commands",
+    "predict": "geotagger.geocore.cli.predict_command",
+    "sync-track": "geotagger.geocore.cli.time_commands",
+    "sync-neighbours": "geotagger.geocore.cli.time_commands",
+    "map": "geotagger.geocore.cli.map_command",
 }
 BROKEN_PIPE_STATUS = 141  # what a shell reports for a program killed by SIGPIPE (128 + 13)
 

@@ -13,12 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from geocore.cli.library_commands import add_db_option, open_session
-from geocore.workflow import Reporter
+from geotagger.geocore.cli.library_commands import add_db_option, open_session
+from geotagger.geocore.workflow import Reporter
 
 
 def _map(args: argparse.Namespace) -> int:
-    from geocore.mapping.trip import export_trip
+    from geotagger.geocore.mapping.trip import export_trip
 
     missing = [p for p in list(args.paths) + list(args.track) if not Path(p).exists()]
     if missing:

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from geocore.library.paths import display_path, json_safe
-from geocore.workflow.results import Outcome, Result, Status
+from geotagger.geocore.library.paths import display_path, json_safe
+from geotagger.geocore.workflow.results import Outcome, Result, Status
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_CODES_HELP = "exit status: 0 all good, 1 some files failed, 2 usage error"

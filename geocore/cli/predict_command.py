@@ -14,16 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from geocore.cli.library_commands import add_db_option
-from geocore.cli.output import MODE, progress_line
-from geocore.inference.card import AGGREGATIONS, CROP_COUNTS
-from geocore.inference.files import BASE_BUNDLE
-from geocore.inference.runtime import PROVIDER_CHOICES
-from geocore.library.paths import display_path, json_line
-from geocore.workflow.results import Outcome, Reporter, Result
+from geotagger.geocore.cli.library_commands import add_db_option
+from geotagger.geocore.cli.output import MODE, progress_line
+from geotagger.geocore.inference.card import AGGREGATIONS, CROP_COUNTS
+from geotagger.geocore.inference.files import BASE_BUNDLE
+from geotagger.geocore.inference.runtime import PROVIDER_CHOICES
+from geotagger.geocore.library.paths import display_path, json_line
+from geotagger.geocore.workflow.results import Outcome, Reporter, Result
 
 if TYPE_CHECKING:
-    from geocore.workflow.session import Session
+    from geotagger.geocore.workflow.session import Session
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,9 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Exit status 0 when every photo was predicted, 1 when any could not be, 2 when the model cannot run."""
-    from geocore.library.api import Library
-    from geocore.workflow.models import ModelProvider
-    from geocore.workflow.session import Session
+    from geotagger.geocore.library.api import Library
+    from geotagger.geocore.workflow.models import ModelProvider
+    from geotagger.geocore.workflow.session import Session
 
     models = ModelProvider(args.model, provider=args.provider, crops=args.crops, aggregation=args.aggregation,
                            top_k=args.top_k, batch_photos=args.batch)

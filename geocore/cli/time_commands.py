@@ -24,25 +24,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geocore.cli.library_commands import add_db_option, open_session
-from geocore.timesync.clock import ClockSettings, parse_duration_s, parse_geosync_s, zone
-from geocore.timesync.clock_store import load_clock, save_clock
-from geocore.timesync.match import EXIFTOOL_MAX_EXT_S, EXIFTOOL_MAX_INT_S
-from geocore.timesync.parsers import TRACK_SUFFIXES
-from geocore.timesync.store import timed_photo
-from geocore.timesync.sync import (
+from geotagger.geocore.cli.library_commands import add_db_option, open_session
+from geotagger.geocore.timesync.clock import ClockSettings, parse_duration_s, parse_geosync_s, zone
+from geotagger.geocore.timesync.clock_store import load_clock, save_clock
+from geotagger.geocore.timesync.match import EXIFTOOL_MAX_EXT_S, EXIFTOOL_MAX_INT_S
+from geotagger.geocore.timesync.parsers import TRACK_SUFFIXES
+from geotagger.geocore.timesync.store import timed_photo
+from geotagger.geocore.timesync.sync import (
     TimedPhoto,
     estimate_offsets_from_pairs,
     offset_from_reference_place,
     offset_from_reference_time,
     with_clock_offsets,
 )
-from geocore.timesync.track import Track
-from geocore.workflow.syncing import TimeOptions
+from geotagger.geocore.timesync.track import Track
+from geotagger.geocore.workflow.syncing import TimeOptions
 
 if TYPE_CHECKING:
-    from geocore.library.records import PhotoRecord
-    from geocore.workflow.results import TrackSyncResult
+    from geotagger.geocore.library.records import PhotoRecord
+    from geotagger.geocore.workflow.results import TrackSyncResult
 
 
 class UsageError(ValueError):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from geocore.geo.partitioning import Partitioning, PartitioningError
+from geotagger.geocore.geo.partitioning import Partitioning, PartitioningError
 
 
 class Hierarchy:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from geocore.geo import s2cells
+from geotagger.geocore.geo import s2cells
 
 CSV_COLUMNS = ("class_label", "hex_id", "imgs_per_cell", "latitude_mean", "longitude_mean")
 S2 = "s2"
@@ -56,7 +56,7 @@ class Partitioning:
         """Class index of every point, -1 where no class contains it."""
         if self.kind == S2:
             return self.locate_cell_ids(s2cells.latlon_to_cell_ids(lat, lon))
-        from geocore.geo import semantic  # the geocoder loads lazily; S2 users never pay for it
+        from geotagger.geocore.geo import semantic  # the geocoder loads lazily; S2 users never pay for it
 
         return semantic.assign_to_keys(self.keys, lat, lon)
 
@@ -75,7 +75,7 @@ class Partitioning:
             raise PartitioningError(f"cannot nest {finer.kind} partitioning {finer.name} in {self.kind} {self.name}")
         if self.kind == S2:
             return self.locate_cell_ids(s2cells.tokens_to_cell_ids(finer.keys))
-        from geocore.geo import semantic
+        from geotagger.geocore.geo import semantic
 
         return semantic.ancestor_index(self.keys, finer.keys)
 

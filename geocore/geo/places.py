@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from geocore.geo.distance import EARTH_RADIUS_KM
-from geocore.geo.s2cells import latlon_to_xyz
+from geotagger.geocore.geo.distance import EARTH_RADIUS_KM
+from geotagger.geocore.geo.s2cells import latlon_to_xyz
 
 GEONAMES_FILE = "rg_cities1000.csv"
 

@@ -22,9 +22,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from geocore.geo import s2cells
-from geocore.geo.partitioning import SEMANTIC, Partitioning, PartitioningError
-from geocore.geo.places import PlaceIndex, default_place_index
+from geotagger.geocore.geo import s2cells
+from geotagger.geocore.geo.partitioning import SEMANTIC, Partitioning, PartitioningError
+from geotagger.geocore.geo.places import PlaceIndex, default_place_index
 
 SEPARATOR = "|"
 PLACE_CUTOFF_KM = 30.0

@@ -22,9 +22,9 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning, PartitioningError
-from geocore.inference.card import (
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning, PartitioningError
+from geotagger.geocore.inference.card import (
     CARD_NAME,
     MAPPED_SCENE_SOURCES,
     BundleError,
@@ -33,8 +33,8 @@ from geocore.inference.card import (
     PartitioningRef,
     card_from_json,
 )
-from geocore.inference.gallery import Gallery, read_gallery
-from geocore.inference.scene import SceneMappingError, read_scene_mapping
+from geotagger.geocore.inference.gallery import Gallery, read_gallery
+from geotagger.geocore.inference.scene import SceneMappingError, read_scene_mapping
 
 BUNDLE_SUFFIX = ".geomodel"
 # 1.5 GiB: a CLIP ViT-L/14 graph is 0.6 GB with float16 weights, 1.2 GB in float32; still small enough to stop a

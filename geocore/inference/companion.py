@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from geocore.inference.bundle import ModelBundle, load_bundle
-from geocore.inference.location import aggregate_crops
-from geocore.inference.preprocess import PreparedPhoto, prepare_photo
-from geocore.inference.runtime import ModelSession, create_session
-from geocore.inference.scene import scene_from_class_probabilities
-from geocore.resources import resource_path
+from geotagger.geocore.inference.bundle import ModelBundle, load_bundle
+from geotagger.geocore.inference.location import aggregate_crops
+from geotagger.geocore.inference.preprocess import PreparedPhoto, prepare_photo
+from geotagger.geocore.inference.runtime import ModelSession, create_session
+from geotagger.geocore.inference.scene import scene_from_class_probabilities
+from geotagger.geocore.resources import resource_path
 
 SCENE_BUNDLE_NAME = "scene.geomodel"
 FALLBACK_SOURCE = "imagenet_mapping (fallback: ImageNet classes summed to S3, no scene model)"

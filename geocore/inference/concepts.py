@@ -94,7 +94,7 @@ def saliency_concepts(
 ) -> dict[str, float]:
     """ci of every concept of a photo: its explanation map (Predictor.saliency, preview frame) against the
     segmentation (geocore.inference.segmentation.SegmentationModel) of the same oriented photo at that size."""
-    from geocore.inference.preprocess import open_oriented
+    from geotagger.geocore.inference.preprocess import open_oriented
 
     height, width = saliency_map.shape
     preview, _ = open_oriented(photo_path, min_short_px=min(height, width))
@@ -127,7 +127,7 @@ class ConceptExplainer:
 
     def segmentation_for(self, location_bundle: str | Path | None) -> Any:
         """The SegmentationModel installed for this bundle, or None (none installed, or it cannot load)."""
-        from geocore.inference.segmentation import SegmentationError, find_segmentation, load_segmentation
+        from geotagger.geocore.inference.segmentation import SegmentationError, find_segmentation, load_segmentation
 
         path = find_segmentation(location_bundle)
         if path is None:

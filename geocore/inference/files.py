@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from geocore.resources import resource_path
+from geotagger.geocore.resources import resource_path
 
 DECODABLE_EXTENSIONS = frozenset(
     [".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".hif", ".bmp"]

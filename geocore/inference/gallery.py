@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from geocore.inference.card import BundleError
+from geotagger.geocore.inference.card import BundleError
 
 GALLERY_MEMBER = "gallery.npz"
 

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geocore.geo.distance import haversine_km
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning
+from geotagger.geocore.geo.distance import haversine_km
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning
 
 RADIUS_MASS = 0.5
 
@@ -154,6 +154,6 @@ def cell_extent_km(partitioning: Partitioning, index: int) -> float:
 
 @lru_cache(maxsize=4096)
 def _corners(token: str) -> tuple[tuple[float, float], ...]:
-    from geocore.geo.s2cells import cell_polygon
+    from geotagger.geocore.geo.s2cells import cell_polygon
 
     return tuple(cell_polygon(token))

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from geocore.inference.location import aggregate_crops
-from geocore.inference.preprocess import open_oriented
-from geocore.inference.saliency import compose_crops, overlay_png, resize_map
+from geotagger.geocore.inference.location import aggregate_crops
+from geotagger.geocore.inference.preprocess import open_oriented
+from geotagger.geocore.inference.saliency import compose_crops, overlay_png, resize_map
 
 if TYPE_CHECKING:
-    from geocore.inference.predictor import PhotoPrediction, Predictor, Saliency
+    from geotagger.geocore.inference.predictor import PhotoPrediction, Predictor, Saliency
 
 DEFAULT_GRID = 6
 DEFAULT_BATCH = 12
@@ -81,7 +81,7 @@ def occlusion_maps(predictor: Predictor, crops: npt.NDArray[np.float32], predict
 def occlusion_saliency(predictor: Predictor, path: str | Path, preview_long_px: int = 512,
                        grid: int = DEFAULT_GRID) -> Saliency:
     """The occlusion map of the photo's prediction on the crops it used, fitted to a preview, with its overlay."""
-    from geocore.inference.predictor import Saliency
+    from geotagger.geocore.inference.predictor import Saliency
 
     photo = predictor.prepare(path)
     prediction = next(iter(predictor.predict_paths([path])))

@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geocore.geo.distance import haversine_km
-from geocore.geo.hierarchy import Hierarchy
-from geocore.inference.gallery import Gallery
+from geotagger.geocore.geo.distance import haversine_km
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.inference.gallery import Gallery
 
 RADIUS_COVERAGE = 0.68
 REFERENCE_RANK = 1  # unknown place: a library photo's nearest photo of another day is its reference
@@ -371,7 +371,7 @@ class PersonalRules:
     def estimate(self, hierarchy: Hierarchy, head_probabilities: Sequence[npt.NDArray[np.float64]],
                  embedding: npt.ArrayLike | None, top_k: int) -> Any:
         """The LocationEstimate of one photo: blended with retrieval when the card says so, measured radius."""
-        from geocore.inference.location import estimate_from_finest, normalised_hierarchical
+        from geotagger.geocore.inference.location import estimate_from_finest, normalised_hierarchical
 
         distribution = normalised_hierarchical(hierarchy, head_probabilities)
         if self.retrieval is not None and self.gallery is not None and embedding is not None:

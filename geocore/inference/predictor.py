@@ -18,15 +18,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geocore.inference.bundle import ModelBundle, load_bundle
-from geocore.inference.card import AGGREGATIONS, CROP_COUNTS
-from geocore.inference.companion import PreparedWithScene, SceneCompanion, find_scene_bundle, read_scene
-from geocore.inference.location import RankedCell, aggregate_crops, estimate_location
-from geocore.inference.personal import PersonalRules
-from geocore.inference.preprocess import PreparedPhoto, open_oriented, prepare_or_reason, prepare_photo
-from geocore.inference.runtime import ModelSession, create_session
-from geocore.inference.saliency import compose_crops, hierarchy_saliency, overlay_png, resize_map, scene_saliency
-from geocore.inference.scene_networks import pick_scene_network, route_outputs, routed_bundle
+from geotagger.geocore.inference.bundle import ModelBundle, load_bundle
+from geotagger.geocore.inference.card import AGGREGATIONS, CROP_COUNTS
+from geotagger.geocore.inference.companion import PreparedWithScene, SceneCompanion, find_scene_bundle, read_scene
+from geotagger.geocore.inference.location import RankedCell, aggregate_crops, estimate_location
+from geotagger.geocore.inference.personal import PersonalRules
+from geotagger.geocore.inference.preprocess import PreparedPhoto, open_oriented, prepare_or_reason, prepare_photo
+from geotagger.geocore.inference.runtime import ModelSession, create_session
+from geotagger.geocore.inference.saliency import (
+    compose_crops,
+    hierarchy_saliency,
+    overlay_png,
+    resize_map,
+    scene_saliency,
+)
+from geotagger.geocore.inference.scene_networks import pick_scene_network, route_outputs, routed_bundle
 
 ProgressCallback = Callable[[int, int], None]
 DEFAULT_BATCH_PHOTOS = 8
@@ -314,7 +320,7 @@ class Predictor:
         bundle without a feature map (a ViT) gets an occlusion map instead (geocore.inference.occlusion).
         """
         if self.bundle.card.feature_map_output is None:
-            from geocore.inference.occlusion import occlusion_saliency
+            from geotagger.geocore.inference.occlusion import occlusion_saliency
 
             return occlusion_saliency(self, path, preview_long_px)
         feature_map = self.bundle.card.feature_map_output

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps
 
-from geocore.inference.card import CropSpec, InputSpec
+from geotagger.geocore.inference.card import CropSpec, InputSpec
 
 Box = tuple[int, int, int, int]
 _HEIF_LOCK = threading.Lock()

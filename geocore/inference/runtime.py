@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geocore.inference.bundle import ModelBundle
-from geocore.inference.card import BundleError
+from geotagger.geocore.inference.bundle import ModelBundle
+from geotagger.geocore.inference.card import BundleError
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 PROVIDER_CHOICES = ("auto", "cpu", "cuda")

@@ -27,8 +27,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from geocore.inference.bundle import ModelBundle
-from geocore.inference.preprocess import Box
+from geotagger.geocore.inference.bundle import ModelBundle
+from geotagger.geocore.inference.preprocess import Box
 
 
 def class_activation_map(

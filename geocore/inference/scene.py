@@ -8,7 +8,7 @@ import io
 import numpy as np
 import numpy.typing as npt
 
-from geocore.resources import resource_path
+from geotagger.geocore.resources import resource_path
 
 S3_LABELS = ("indoor", "natural", "urban")
 MAPPING_RESOURCE = resource_path("scene", "imagenet_s3.csv")

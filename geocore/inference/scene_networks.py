@@ -13,8 +13,8 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
-from geocore.inference.bundle import ModelBundle
-from geocore.inference.card import ModelCard
+from geotagger.geocore.inference.bundle import ModelBundle
+from geotagger.geocore.inference.card import ModelCard
 
 
 def pick_scene_network(card: ModelCard, scene: Mapping[str, float]) -> str | None:

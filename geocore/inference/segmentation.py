@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD
-from geocore.resources import resource_path
+from geotagger.geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD
+from geotagger.geocore.resources import resource_path
 
 MODEL_NAME, CLASSES_NAME, SPEC_NAME = "segmentation.onnx", "classes.txt", "segmentation.json"
 SEGMENTATION_SUFFIX = ".geoseg"
@@ -42,7 +42,7 @@ class SegmentationModel:
     output: str = "logits"
 
     def __post_init__(self) -> None:
-        from geocore.inference.runtime import import_onnxruntime
+        from geotagger.geocore.inference.runtime import import_onnxruntime
 
         ort = import_onnxruntime()
         self._session = ort.InferenceSession(self.model_bytes, providers=["CPUExecutionProvider"])

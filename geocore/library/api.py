@@ -17,19 +17,19 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from geocore.library import db as schema
-from geocore.library import jobs as job_builders
-from geocore.library.decisions import DecisionStore, _new_id, in_chunks
-from geocore.library.errors import ErrorKind, LibraryError, error_from_os
-from geocore.library.formats import Kind
-from geocore.library.gps import PROCESSING_METHODS, GpsFix, PositionError, validate_position
-from geocore.library.provenance import Provenance
-from geocore.library.records import DecisionRecord, PhotoRecord, PredictionRecord, from_row
-from geocore.library.scanner import FoundFile, ProgressCallback, Scanner, ScanReport, inspect_file
-from geocore.library.thumbnails import make_thumbnail, thumbnail_file
-from geocore.library.writer import BatchReport, FileJob, FileResult, SafeWriter, recover
-from geocore.library.xmp import Place
-from geocore.vocabulary import Source, source_of
+from geotagger.geocore.library import db as schema
+from geotagger.geocore.library import jobs as job_builders
+from geotagger.geocore.library.decisions import DecisionStore, _new_id, in_chunks
+from geotagger.geocore.library.errors import ErrorKind, LibraryError, error_from_os
+from geotagger.geocore.library.formats import Kind
+from geotagger.geocore.library.gps import PROCESSING_METHODS, GpsFix, PositionError, validate_position
+from geotagger.geocore.library.provenance import Provenance
+from geotagger.geocore.library.records import DecisionRecord, PhotoRecord, PredictionRecord, from_row
+from geotagger.geocore.library.scanner import FoundFile, ProgressCallback, Scanner, ScanReport, inspect_file
+from geotagger.geocore.library.thumbnails import make_thumbnail, thumbnail_file
+from geotagger.geocore.library.writer import BatchReport, FileJob, FileResult, SafeWriter, recover
+from geotagger.geocore.library.xmp import Place
+from geotagger.geocore.vocabulary import Source, source_of
 
 PHOTO_FILTERS = ("all", "no_gps", "has_gps", "error", "proposed", "accepted", "rejected", "written", "review")
 MODEL_SOURCES = (Source.MODEL, Source.PERSONAL_MODEL)  # their provenance names the model of the latest prediction
@@ -339,7 +339,7 @@ class Library(DecisionStore):
     def _places(self, chosen: Sequence[Any]) -> list[Place | None]:
         if not self.place_names or not chosen:
             return [None] * len(chosen)
-        from geocore.library.places import place_names
+        from geotagger.geocore.library.places import place_names
 
         places = place_names([(d.lat, d.lon) for d in chosen])
         self.store_places([(d.id, p) for d, p in zip(chosen, places, strict=True)])

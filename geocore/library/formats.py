@@ -12,12 +12,12 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from geocore.library import heif, png, webp, xmp
-from geocore.library.gps import GpsFix
-from geocore.library.jpeg import image_data_start, set_gps_jpeg, strip_location_jpeg
-from geocore.library.patches import Patch
-from geocore.library.tiffio import image_data_ranges, set_location_patches, strip_location_patches
-from geocore.library.xmp import Place
+from geotagger.geocore.library import heif, png, webp, xmp
+from geotagger.geocore.library.gps import GpsFix
+from geotagger.geocore.library.jpeg import image_data_start, set_gps_jpeg, strip_location_jpeg
+from geotagger.geocore.library.patches import Patch
+from geotagger.geocore.library.tiffio import image_data_ranges, set_location_patches, strip_location_patches
+from geotagger.geocore.library.xmp import Place
 
 
 class Kind(str, enum.Enum):

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
-from geocore.library.provenance import Provenance
-from geocore.vocabulary import Source
+from geotagger.geocore.library.provenance import Provenance
+from geotagger.geocore.vocabulary import Source
 
 # EXIF GPSProcessingMethod per decision source (geocore.vocabulary's table): estimates never pass for receiver fixes.
 PROCESSING_METHODS = {source.value: source.processing_method for source in Source}

@@ -22,11 +22,11 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from geocore.library import xmp
-from geocore.library.errors import CorruptMetadata
-from geocore.library.gps import GpsFix
-from geocore.library.patches import Patch, apply_patches
-from geocore.library.tiffio import (
+from geotagger.geocore.library import xmp
+from geotagger.geocore.library.errors import CorruptMetadata
+from geotagger.geocore.library.gps import GpsFix
+from geotagger.geocore.library.patches import Patch, apply_patches
+from geotagger.geocore.library.tiffio import (
     GPS_POINTER_TAG,
     TiffView,
     new_exif_tiff,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import struct
 
-from geocore.library.errors import CorruptMetadata
+from geotagger.geocore.library.errors import CorruptMetadata
 
 PHOTOSHOP_HEADER = b"Photoshop 3.0\x00"
 IPTC_RESOURCE = 0x0404

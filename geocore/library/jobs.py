@@ -7,15 +7,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from geocore.library import xmp
-from geocore.library.errors import ErrorKind, LibraryError
-from geocore.library.formats import FormatWriter, Kind, writer_for
-from geocore.library.gps import GpsFix
-from geocore.library.metadata import read_exif_gps_pil
-from geocore.library.metadata_diff import Intended, check_only_intended
-from geocore.library.patches import Patch, decode_patches, invert_patches
-from geocore.library.records import PhotoRecord
-from geocore.library.writer import FileJob, Identity, VerifyError, is_written_version
+from geotagger.geocore.library import xmp
+from geotagger.geocore.library.errors import ErrorKind, LibraryError
+from geotagger.geocore.library.formats import FormatWriter, Kind, writer_for
+from geotagger.geocore.library.gps import GpsFix
+from geotagger.geocore.library.metadata import read_exif_gps_pil
+from geotagger.geocore.library.metadata_diff import Intended, check_only_intended
+from geotagger.geocore.library.patches import Patch, decode_patches, invert_patches
+from geotagger.geocore.library.records import PhotoRecord
+from geotagger.geocore.library.writer import FileJob, Identity, VerifyError, is_written_version
 
 COORDINATE_TOLERANCE_DEG = 1e-7  # ~1 cm
 

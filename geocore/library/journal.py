@@ -25,11 +25,11 @@ try:
 except ImportError:  # no advisory locks (Windows): recovery then trusts that no other process is writing
     fcntl = None  # type: ignore[assignment]
 
-from geocore.library import db as schema
-from geocore.library import xmp
-from geocore.library.patches import apply_patches, decode_patches, invert_patches, patches_match
-from geocore.library.safe_files import backup_path_for, remove_quietly, temp_path_for
-from geocore.library.scanner import FoundFile, inspect_file, listed_sidecar_mtime, listed_sidecar_mtimes
+from geotagger.geocore.library import db as schema
+from geotagger.geocore.library import xmp
+from geotagger.geocore.library.patches import apply_patches, decode_patches, invert_patches, patches_match
+from geotagger.geocore.library.safe_files import backup_path_for, remove_quietly, temp_path_for
+from geotagger.geocore.library.scanner import FoundFile, inspect_file, listed_sidecar_mtime, listed_sidecar_mtimes
 
 # What reading back a journal row can raise besides OSError: a blob that does not decode.
 UNSETTLED_ERRORS = (OSError, ValueError, struct.error, IndexError)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from geocore.library import iptc, xmp
-from geocore.library.errors import CorruptMetadata, NoRoom, Truncated
-from geocore.library.gps import GpsFix
-from geocore.library.patches import Patch, apply_patches
-from geocore.library.tiffio import new_exif_tiff, set_gps_patches, strip_gps_patches
+from geotagger.geocore.library import iptc, xmp
+from geotagger.geocore.library.errors import CorruptMetadata, NoRoom, Truncated
+from geotagger.geocore.library.gps import GpsFix
+from geotagger.geocore.library.patches import Patch, apply_patches
+from geotagger.geocore.library.tiffio import new_exif_tiff, set_gps_patches, strip_gps_patches
 
 EXIF_HEADER = b"Exif\x00\x00"
 MAX_SEGMENT_LENGTH = 0xFFFF

@@ -16,11 +16,11 @@ from typing import BinaryIO
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from geocore.library import jpeg, jpeg_metadata, png, provenance, xmp
-from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, Truncated
-from geocore.library.formats import Kind
-from geocore.library.gps import GpsFix, dms_rationals_to_degrees
-from geocore.library.tiffio import TiffView, read_gps_fix
+from geotagger.geocore.library import jpeg, jpeg_metadata, png, provenance, xmp
+from geotagger.geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, Truncated
+from geotagger.geocore.library.formats import Kind
+from geotagger.geocore.library.gps import GpsFix, dms_rationals_to_degrees
+from geotagger.geocore.library.tiffio import TiffView, read_gps_fix
 
 HEAD_READ_BYTES = 64 * 1024  # what a scan reads of each file (scanner.HEAD_BYTES)
 _heif_lock = threading.Lock()

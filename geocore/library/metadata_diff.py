@@ -12,10 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from geocore.library import provenance, xmp
-from geocore.library.gps import GpsFix
-from geocore.library.metadata_snapshot import GPS_POINTER_TAG, IPTC_RESOURCE, Key, Parsed, Span, TiffBlock, snapshot
-from geocore.library.writer import VerifyError
+from geotagger.geocore.library import provenance, xmp
+from geotagger.geocore.library.gps import GpsFix
+from geotagger.geocore.library.metadata_snapshot import (
+    GPS_POINTER_TAG,
+    IPTC_RESOURCE,
+    Key,
+    Parsed,
+    Span,
+    TiffBlock,
+    snapshot,
+)
+from geotagger.geocore.library.writer import VerifyError
 
 MISSING = "<missing>"
 MINIMAL_IFD0_TAGS = frozenset({0x11A, 0x11B, 0x128, 0x213})  # what a writer adds when it creates EXIF

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from geocore.library import heif, png, xmp
-from geocore.library.errors import CorruptMetadata
+from geotagger.geocore.library import heif, png, xmp
+from geotagger.geocore.library.errors import CorruptMetadata
 
 Key = tuple[Any, ...]
 Snapshot = dict[Key, Any]

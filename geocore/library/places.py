@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from geocore.geo.distance import EARTH_RADIUS_KM
-from geocore.geo.places import default_place_index
-from geocore.geo.s2cells import latlon_to_xyz
-from geocore.library.xmp import Place
+from geotagger.geocore.geo.distance import EARTH_RADIUS_KM
+from geotagger.geocore.geo.places import default_place_index
+from geotagger.geocore.geo.s2cells import latlon_to_xyz
+from geotagger.geocore.library.xmp import Place
 
 # GeoNames has every place with 1000+ people: further than this, the nearest one does not name the spot.
 MAX_CITY_DISTANCE_KM = 50.0

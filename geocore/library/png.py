@@ -18,11 +18,11 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from geocore.library import xmp
-from geocore.library.errors import CorruptMetadata, Truncated
-from geocore.library.gps import GpsFix
-from geocore.library.patches import Patch, apply_patches
-from geocore.library.tiffio import new_exif_tiff, set_gps_patches, strip_gps_patches
+from geotagger.geocore.library import xmp
+from geotagger.geocore.library.errors import CorruptMetadata, Truncated
+from geotagger.geocore.library.gps import GpsFix
+from geotagger.geocore.library.patches import Patch, apply_patches
+from geotagger.geocore.library.tiffio import new_exif_tiff, set_gps_patches, strip_gps_patches
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 XMP_KEYWORD = b"XML:com.adobe.xmp"

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from geocore.vocabulary import DecisionState, Source
+from geotagger.geocore.vocabulary import DecisionState, Source
 
 DECISION_STATES = tuple(state.value for state in DecisionState)
 DECISION_SOURCES = tuple(source.value for source in Source)
@@ -59,7 +59,7 @@ class PhotoRecord:
     @property
     def display_path(self) -> str:
         """`path` for labels and messages: bytes that are not UTF-8 shown as U+FFFD (see geocore.library.paths)."""
-        from geocore.library.paths import display_path
+        from geotagger.geocore.library.paths import display_path
 
         return display_path(self.path)
 

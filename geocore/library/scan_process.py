@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from geocore.child_protocol import ProtocolError, message, read_message
-from geocore.library.paths import display_path, json_safe, path_from_json
-from geocore.library.scanner import ProgressCallback, ScanIssue, ScanReport
+from geotagger.geocore.child_protocol import ProtocolError, message, read_message
+from geotagger.geocore.library.paths import display_path, json_safe, path_from_json
+from geotagger.geocore.library.scanner import ProgressCallback, ScanIssue, ScanReport
 
 PROGRESS_INTERVAL_S = 0.05
 
@@ -59,7 +59,7 @@ def scan_in_subprocess(
     report = ScanReport()
     if not names:
         return report
-    command = [sys.executable, "-m", "geocore.cli.main", "scan", "--json-lines", "--db", str(db_path)]
+    command = [sys.executable, "-m", "geotagger.geocore.cli.main", "scan", "--json-lines", "--db", str(db_path)]
     command += ["--include-hidden"] if include_hidden else []
     command += names
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:

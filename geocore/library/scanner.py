@@ -18,10 +18,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from geocore.library import db as schema
-from geocore.library.errors import ErrorKind, LibraryError, error_from_os
-from geocore.library.formats import SNIFF_BYTES, Kind, is_photo_name, sniff
-from geocore.library.metadata import PhotoMetadata, read_metadata
+from geotagger.geocore.library import db as schema
+from geotagger.geocore.library.errors import ErrorKind, LibraryError, error_from_os
+from geotagger.geocore.library.formats import SNIFF_BYTES, Kind, is_photo_name, sniff
+from geotagger.geocore.library.metadata import PhotoMetadata, read_metadata
 
 HEAD_BYTES = 64 * 1024
 ProgressCallback = Callable[[int, int, str], None]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from geocore.library.errors import ErrorKind, LibraryError, error_from_os
-from geocore.library.formats import Kind
-from geocore.library.metadata import _ensure_heif_opener
+from geotagger.geocore.library.errors import ErrorKind, LibraryError, error_from_os
+from geotagger.geocore.library.formats import Kind
+from geotagger.geocore.library.metadata import _ensure_heif_opener
 
 THUMBNAIL_PX = 256
 

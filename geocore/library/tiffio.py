@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timezone
 
-from geocore.library.errors import CorruptMetadata
-from geocore.library.gps import GpsFix, degrees_to_dms_rationals, dms_rationals_to_degrees, to_rational
-from geocore.library.patches import Patch, apply_patches
-from geocore.library.xmp import fit_to_size as xmp_fit
+from geotagger.geocore.library.errors import CorruptMetadata
+from geotagger.geocore.library.gps import GpsFix, degrees_to_dms_rationals, dms_rationals_to_degrees, to_rational
+from geotagger.geocore.library.patches import Patch, apply_patches
+from geotagger.geocore.library.xmp import fit_to_size as xmp_fit
 
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 GPS_POINTER_TAG = 0x8825

@@ -11,11 +11,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from geocore.library import xmp
-from geocore.library.errors import CorruptMetadata, Truncated
-from geocore.library.gps import GpsFix
-from geocore.library.patches import Patch, apply_patches
-from geocore.library.tiffio import new_exif_tiff, set_gps_patches, strip_gps_patches
+from geotagger.geocore.library import xmp
+from geotagger.geocore.library.errors import CorruptMetadata, Truncated
+from geotagger.geocore.library.gps import GpsFix
+from geotagger.geocore.library.patches import Patch, apply_patches
+from geotagger.geocore.library.tiffio import new_exif_tiff, set_gps_patches, strip_gps_patches
 
 EXIF_PREFIX = b"Exif\x00\x00"
 IMAGE_CHUNKS = (b"VP8 ", b"VP8L", b"ALPH", b"ANMF")

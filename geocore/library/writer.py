@@ -26,15 +26,22 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from geocore.library import db as schema
-from geocore.library import journal
-from geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, NoRoom, error_from_os
-from geocore.library.journal import Outcome, WrittenState, batch_lock, sha256
-from geocore.library.journal import is_written_version as is_written_version
-from geocore.library.journal import recover as recover
-from geocore.library.patches import Patch, apply_patches, encode_patches, patched_pieces, patches_match, pieces_equal
-from geocore.library.safe_files import TEMP_SUFFIX as TEMP_SUFFIX
-from geocore.library.safe_files import (
+from geotagger.geocore.library import db as schema
+from geotagger.geocore.library import journal
+from geotagger.geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, NoRoom, error_from_os
+from geotagger.geocore.library.journal import Outcome, WrittenState, batch_lock, sha256
+from geotagger.geocore.library.journal import is_written_version as is_written_version
+from geotagger.geocore.library.journal import recover as recover
+from geotagger.geocore.library.patches import (
+    Patch,
+    apply_patches,
+    encode_patches,
+    patched_pieces,
+    patches_match,
+    pieces_equal,
+)
+from geotagger.geocore.library.safe_files import TEMP_SUFFIX as TEMP_SUFFIX
+from geotagger.geocore.library.safe_files import (
     backup_path_for,
     copy_xattrs,
     fsync_folder,
@@ -45,7 +52,7 @@ from geocore.library.safe_files import (
     temp_path_for,
     write_file,
 )
-from geocore.library.scanner import HEAD_BYTES
+from geotagger.geocore.library.scanner import HEAD_BYTES
 
 PREPARE_THREADS = 2  # reading, hashing and patching the next chunk while the current one is written
 IO_THREADS = 4  # I/O bound (write, fsync, read back): more threads than cores still overlap the waits

@@ -20,9 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from xml.parsers import expat
 
-from geocore.library import provenance
-from geocore.library.errors import CorruptMetadata
-from geocore.library.gps import GpsFix, from_xmp_coordinate, to_rational, to_xmp_coordinate
+from geotagger.geocore.library import provenance
+from geotagger.geocore.library.errors import CorruptMetadata
+from geotagger.geocore.library.gps import GpsFix, from_xmp_coordinate, to_rational, to_xmp_coordinate
 
 JPEG_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 NS = {

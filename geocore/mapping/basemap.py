@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from geocore.resources import resource_path
+from geotagger.geocore.resources import resource_path
 
 BASEMAP_SCRIPTS = ("countries-10m.js", "admin1-50m.js", "water-10m.js", "places.js")
 DECODER_SCRIPT = "topojson-client.min.js"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from geocore.mapping.basemap import BASEMAP_SCRIPTS, DECODER_SCRIPT, basemap_dir
-from geocore.resources import resource_path
+from geotagger.geocore.mapping.basemap import BASEMAP_SCRIPTS, DECODER_SCRIPT, basemap_dir
+from geotagger.geocore.resources import resource_path
 
 BASEMAP_LAYER_JS = "basemap-layer.js"  # our drawing code for the basemap, shipped beside its data
 LEAFLET_JS = ("leaflet", "leaflet.js")

@@ -50,7 +50,7 @@ def _iso(seconds: Any) -> str:
 def track_lines(paths: Iterable[Path]) -> list[dict[str, Any]]:
     """The readable tracks among these files and folders as map lines (unreadable ones are left out: the sync says
     why)."""
-    from geocore.timesync.parsers import TrackFormatError, expand_track_paths, load_track
+    from geotagger.geocore.timesync.parsers import TrackFormatError, expand_track_paths, load_track
 
     lines = []
     for path in expand_track_paths(paths):

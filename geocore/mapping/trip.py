@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from geocore.mapping.basemap import ATTRIBUTION, basemap_dir, places_in, read_js_data, topology_in
-from geocore.mapping.page import inline_page, safe_json
-from geocore.mapping.tracks import track_lines
+from geotagger.geocore.mapping.basemap import ATTRIBUTION, basemap_dir, places_in, read_js_data, topology_in
+from geotagger.geocore.mapping.page import inline_page, safe_json
+from geotagger.geocore.mapping.tracks import track_lines
 
 TRIP_LAYER_JS = "trip-layer.js"
 MARGIN_DEG = 1.0  # place labels around the trip, not the world's 69,000

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from geocore.timesync.clock import ClockSettings
+from geotagger.geocore.timesync.clock import ClockSettings
 
 CLOCK_FILE = "clock.json"
 

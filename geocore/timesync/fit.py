@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from geocore.timesync.points import Points, TrackFormatError, datetime_to_s
-from geocore.timesync.track import Track
+from geotagger.geocore.timesync.points import Points, TrackFormatError, datetime_to_s
+from geotagger.geocore.timesync.track import Track
 
 SEMICIRCLE_DEG = 180.0 / 2**31
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from geocore.timesync.gpx_columns import optional_numbers, read_gpx_columns
-from geocore.timesync.points import Points, TrackFormatError, finish_arrays, iso_times_s, parse_time_s
-from geocore.timesync.track import Track
+from geotagger.geocore.timesync.gpx_columns import optional_numbers, read_gpx_columns
+from geotagger.geocore.timesync.points import Points, TrackFormatError, finish_arrays, iso_times_s, parse_time_s
+from geotagger.geocore.timesync.track import Track
 
 _log = logging.getLogger(__name__)
 

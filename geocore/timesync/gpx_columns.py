@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 
-from geocore.timesync.points import FloatArray, finish_arrays, iso_times_s
-from geocore.timesync.track import Track
+from geotagger.geocore.timesync.points import FloatArray, finish_arrays, iso_times_s
+from geotagger.geocore.timesync.track import Track
 
 IntArray = npt.NDArray[np.intp]
 Bytes = npt.NDArray[np.uint8]

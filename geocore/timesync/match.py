@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from geocore.geo.distance import EARTH_RADIUS_KM
-from geocore.timesync.sphere import central_angle_rad, from_unit_vectors, slerp, to_unit_vectors
-from geocore.timesync.track import Track
+from geotagger.geocore.geo.distance import EARTH_RADIUS_KM
+from geotagger.geocore.timesync.sphere import central_angle_rad, from_unit_vectors, slerp, to_unit_vectors
+from geotagger.geocore.timesync.track import Track
 
 DEFAULT_MAX_GAP_S = 30 * 60.0
 DEFAULT_MAX_SNAP_S = 60.0

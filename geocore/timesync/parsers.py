@@ -28,13 +28,13 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from geocore.geo.distance import haversine_km
-from geocore.timesync.fit import parse_fit
-from geocore.timesync.gpx import parse_gpx_bytes
-from geocore.timesync.points import Points, TrackFormatError, parse_time_s
-from geocore.timesync.takeout import looks_like_takeout, parse_takeout
-from geocore.timesync.text_formats import parse_csv, parse_igc, parse_nmea
-from geocore.timesync.track import Track
+from geotagger.geocore.geo.distance import haversine_km
+from geotagger.geocore.timesync.fit import parse_fit
+from geotagger.geocore.timesync.gpx import parse_gpx_bytes
+from geotagger.geocore.timesync.points import Points, TrackFormatError, parse_time_s
+from geotagger.geocore.timesync.takeout import looks_like_takeout, parse_takeout
+from geotagger.geocore.timesync.text_formats import parse_csv, parse_igc, parse_nmea
+from geotagger.geocore.timesync.track import Track
 
 __all__ = ["TRACK_SUFFIXES", "TrackFormatError", "expand_track_paths", "load_track", "load_tracks", "parse_geojson",
            "parse_gpx", "parse_kml", "parse_tcx", "parse_time_s"]

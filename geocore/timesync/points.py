@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geocore.library.gps import ALTITUDE_RANGE_M
-from geocore.timesync.track import Track, make_track
+from geotagger.geocore.library.gps import ALTITUDE_RANGE_M
+from geotagger.geocore.timesync.track import Track, make_track
 
 _log = logging.getLogger(__name__)
 FIRST_TIME_S = -62_135_596_800.0  # 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the range of a datetime

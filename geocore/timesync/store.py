@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from geocore.timesync.clock import CaptureTime, camera_key
-from geocore.timesync.sync import TimedPhoto
-from geocore.vocabulary import Source
+from geotagger.geocore.timesync.clock import CaptureTime, camera_key
+from geotagger.geocore.timesync.sync import TimedPhoto
+from geotagger.geocore.vocabulary import Source
 
 if TYPE_CHECKING:
-    from geocore.library.api import Library
-    from geocore.library.records import PhotoRecord
+    from geotagger.geocore.library.api import Library
+    from geotagger.geocore.library.records import PhotoRecord
 
 
 def timed_photo(record: PhotoRecord) -> TimedPhoto:

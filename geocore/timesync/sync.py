@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from geocore.fusion import SOURCE_GPS_TRACK, SOURCE_TIME_NEIGHBOUR, LocationProposal
-from geocore.timesync.clock import (
+from geotagger.geocore.fusion import SOURCE_GPS_TRACK, SOURCE_TIME_NEIGHBOUR, LocationProposal
+from geotagger.geocore.timesync.clock import (
     CaptureTime,
     ClockSettings,
     OffsetEstimate,
@@ -23,7 +23,7 @@ from geocore.timesync.clock import (
     resolve_known_zone,
     zone_at_place,
 )
-from geocore.timesync.match import (
+from geotagger.geocore.timesync.match import (
     DEFAULT_MAX_GAP_S,
     DEFAULT_MAX_SNAP_S,
     TrackMatch,
@@ -31,8 +31,8 @@ from geocore.timesync.match import (
     match_times,
     nearest_position_at,
 )
-from geocore.timesync.neighbours import DEFAULT_NEIGHBOUR_GAP_S, locate_by_neighbours
-from geocore.timesync.track import Track, make_track
+from geotagger.geocore.timesync.neighbours import DEFAULT_NEIGHBOUR_GAP_S, locate_by_neighbours
+from geotagger.geocore.timesync.track import Track, make_track
 
 
 @dataclass(frozen=True)
@@ -343,7 +343,7 @@ def check_against_geotagged(
     placed = [i for i, matched in enumerate(match.matched) if matched]
     lats = np.array([float(by_id[ids[i]].lat or 0.0) for i in placed])
     lons = np.array([float(by_id[ids[i]].lon or 0.0) for i in placed])
-    from geocore.geo.distance import haversine_km
+    from geotagger.geocore.geo.distance import haversine_km
 
     errors_km = haversine_km(lats, lons, match.lat[placed], match.lon[placed])
     return TrackCheck(float(np.median(errors_km)) * 1000.0, len(placed))

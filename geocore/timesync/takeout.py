@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from geocore.timesync.json_stream import JsonStreamError, iter_array_batches
-from geocore.timesync.points import TrackFormatError, finish_arrays, iso_times_s, parse_time_s
-from geocore.timesync.track import Track
+from geotagger.geocore.timesync.json_stream import JsonStreamError, iter_array_batches
+from geotagger.geocore.timesync.points import TrackFormatError, finish_arrays, iso_times_s, parse_time_s
+from geotagger.geocore.timesync.track import Track
 
 _log = logging.getLogger(__name__)
 VISIT_STEP_S = 10 * 60.0

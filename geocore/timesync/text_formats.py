@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from geocore.timesync.points import Points, TrackFormatError, parse_time_s
-from geocore.timesync.track import Track
+from geotagger.geocore.timesync.points import Points, TrackFormatError, parse_time_s
+from geotagger.geocore.timesync.track import Track
 
 _DAY_S = 86400.0
 

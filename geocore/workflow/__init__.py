@@ -13,15 +13,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _HOMES = {
-    "geocore.timesync.clock": ("ClockSettings", "format_duration", "parse_duration_s", "parse_geosync_s"),
-    "geocore.timesync.clock_store": ("CLOCK_FILE", "load_clock", "save_clock"),
-    "geocore.timesync.parsers": ("TRACK_SUFFIXES",),
-    "geocore.workflow.models": ("ModelProvider",),
-    "geocore.workflow.results": ("Outcome", "Reporter", "Result", "Status", "TrackSyncResult"),
-    "geocore.workflow.session": ("ScanResult", "Selection", "Session"),
-    "geocore.workflow.settings": ("DEFAULTS", "WorkflowSettings"),
-    "geocore.workflow.syncing": ("Reference", "SyncPreview", "TimeOptions"),
-    "geocore.workflow.view": ("PhotoView", "PredictionSummary", "describe", "photo_view"),
+    "geotagger.geocore.timesync.clock": ("ClockSettings", "format_duration", "parse_duration_s", "parse_geosync_s"),
+    "geotagger.geocore.timesync.clock_store": ("CLOCK_FILE", "load_clock", "save_clock"),
+    "geotagger.geocore.timesync.parsers": ("TRACK_SUFFIXES",),
+    "geotagger.geocore.workflow.models": ("ModelProvider",),
+    "geotagger.geocore.workflow.results": ("Outcome", "Reporter", "Result", "Status", "TrackSyncResult"),
+    "geotagger.geocore.workflow.session": ("ScanResult", "Selection", "Session"),
+    "geotagger.geocore.workflow.settings": ("DEFAULTS", "WorkflowSettings"),
+    "geotagger.geocore.workflow.syncing": ("Reference", "SyncPreview", "TimeOptions"),
+    "geotagger.geocore.workflow.view": ("PhotoView", "PredictionSummary", "describe", "photo_view"),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -31,15 +31,15 @@ __all__ = ["CLOCK_FILE", "DEFAULTS", "TRACK_SUFFIXES", "ClockSettings", "ModelPr
            "load_clock", "parse_duration_s", "parse_geosync_s", "photo_view", "save_clock"]
 
 if TYPE_CHECKING:
-    from geocore.timesync.clock import ClockSettings, format_duration, parse_duration_s, parse_geosync_s
-    from geocore.timesync.clock_store import CLOCK_FILE, load_clock, save_clock
-    from geocore.timesync.parsers import TRACK_SUFFIXES
-    from geocore.workflow.models import ModelProvider
-    from geocore.workflow.results import Outcome, Reporter, Result, Status, TrackSyncResult
-    from geocore.workflow.session import ScanResult, Selection, Session
-    from geocore.workflow.settings import DEFAULTS, WorkflowSettings
-    from geocore.workflow.syncing import Reference, SyncPreview, TimeOptions
-    from geocore.workflow.view import PhotoView, PredictionSummary, describe, photo_view
+    from geotagger.geocore.timesync.clock import ClockSettings, format_duration, parse_duration_s, parse_geosync_s
+    from geotagger.geocore.timesync.clock_store import CLOCK_FILE, load_clock, save_clock
+    from geotagger.geocore.timesync.parsers import TRACK_SUFFIXES
+    from geotagger.geocore.workflow.models import ModelProvider
+    from geotagger.geocore.workflow.results import Outcome, Reporter, Result, Status, TrackSyncResult
+    from geotagger.geocore.workflow.session import ScanResult, Selection, Session
+    from geotagger.geocore.workflow.settings import DEFAULTS, WorkflowSettings
+    from geotagger.geocore.workflow.syncing import Reference, SyncPreview, TimeOptions
+    from geotagger.geocore.workflow.view import PhotoView, PredictionSummary, describe, photo_view
 
 
 def __getattr__(name: str) -> Any:

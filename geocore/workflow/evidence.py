@@ -11,9 +11,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from geocore.fusion import FusedDecision, LocationProposal, VisualEvidence, fuse
-from geocore.library.records import DecisionRecord
-from geocore.vocabulary import DecisionState, source_of
+from geotagger.geocore.fusion import FusedDecision, LocationProposal, VisualEvidence, fuse
+from geotagger.geocore.library.records import DecisionRecord
+from geotagger.geocore.vocabulary import DecisionState, source_of
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geocore.inference.files import BASE_BUNDLE
-from geocore.resources import resource_path
-from geocore.vocabulary import Source
+from geotagger.geocore.inference.files import BASE_BUNDLE
+from geotagger.geocore.resources import resource_path
+from geotagger.geocore.vocabulary import Source
 
 if TYPE_CHECKING:
-    from geocore.inference.predictor import Predictor
+    from geotagger.geocore.inference.predictor import Predictor
 
 PERSONAL_KIND = "personal"
 
@@ -38,7 +38,7 @@ def base_bundle() -> Path | None:
 
 def is_personal(bundle: Path) -> bool:
     """True when the bundle's card says it was trained on the user's own photos."""
-    from geocore.inference.bundle import read_card
+    from geotagger.geocore.inference.bundle import read_card
 
     try:
         return read_card(bundle).training.get("kind") == PERSONAL_KIND
@@ -94,9 +94,9 @@ class ModelProvider:
             if bundle is None:
                 self.problem = self.problem or "no model bundle installed (resources/models is empty)"
                 return None
-            from geocore.inference.card import BundleError
-            from geocore.inference.predictor import Predictor
-            from geocore.inference.runtime import ProviderError
+            from geotagger.geocore.inference.card import BundleError
+            from geotagger.geocore.inference.predictor import Predictor
+            from geotagger.geocore.inference.runtime import ProviderError
 
             try:
                 loaded = Predictor(bundle, **self.options)

@@ -8,16 +8,16 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geocore.inference.files import is_decodable
-from geocore.vocabulary import DecisionState
-from geocore.workflow.results import Outcome, Reporter, Result, Status
+from geotagger.geocore.inference.files import is_decodable
+from geotagger.geocore.vocabulary import DecisionState
+from geotagger.geocore.workflow.results import Outcome, Reporter, Result, Status
 
 if TYPE_CHECKING:
-    from geocore.inference.predictor import Predictor
-    from geocore.library.api import Library
-    from geocore.library.records import PhotoRecord
-    from geocore.workflow.models import ModelProvider
-    from geocore.workflow.session import Selection
+    from geotagger.geocore.inference.predictor import Predictor
+    from geotagger.geocore.library.api import Library
+    from geotagger.geocore.library.records import PhotoRecord
+    from geotagger.geocore.workflow.models import ModelProvider
+    from geotagger.geocore.workflow.session import Selection
 
 # While a listener wants views, predicted photos get their fusion rule and their views in batches this often (and
 # at most this many at a time), so a list fills in as predictions arrive instead of all at the end of the run.
@@ -144,7 +144,7 @@ class PredictUseCases:
 
 def _error_record(path: str, predictor: Predictor | None, reason: str) -> dict[str, Any]:
     """The JSON record of a photo that could not be predicted (same fields as a prediction)."""
-    from geocore.inference.predictor import PhotoPrediction
+    from geotagger.geocore.inference.predictor import PhotoPrediction
 
     model_id = predictor.model_id if predictor is not None else ""
     provider = predictor.provider if predictor is not None else ""

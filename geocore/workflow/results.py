@@ -10,7 +10,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from geocore.workflow.view import PhotoView
+    from geotagger.geocore.workflow.view import PhotoView
 
 
 class Status(str, Enum):

@@ -22,19 +22,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geocore.library.api import Library
-from geocore.library.errors import ErrorKind, LibraryError
-from geocore.library.records import DecisionRecord, PhotoRecord
-from geocore.library.scanner import ScanReport
-from geocore.library.writer import BatchReport
-from geocore.vocabulary import DecisionState, PhotoState, Source
-from geocore.workflow.evidence import Assessment, assess, visual_evidence
-from geocore.workflow.models import ModelProvider
-from geocore.workflow.predicting import PredictUseCases
-from geocore.workflow.results import Outcome, Reporter, Result, Status
-from geocore.workflow.settings import DEFAULTS, WorkflowSettings
-from geocore.workflow.syncing import TimeUseCases
-from geocore.workflow.view import PhotoView, photo_view, shown_decision
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.errors import ErrorKind, LibraryError
+from geotagger.geocore.library.records import DecisionRecord, PhotoRecord
+from geotagger.geocore.library.scanner import ScanReport
+from geotagger.geocore.library.writer import BatchReport
+from geotagger.geocore.vocabulary import DecisionState, PhotoState, Source
+from geotagger.geocore.workflow.evidence import Assessment, assess, visual_evidence
+from geotagger.geocore.workflow.models import ModelProvider
+from geotagger.geocore.workflow.predicting import PredictUseCases
+from geotagger.geocore.workflow.results import Outcome, Reporter, Result, Status
+from geotagger.geocore.workflow.settings import DEFAULTS, WorkflowSettings
+from geotagger.geocore.workflow.syncing import TimeUseCases
+from geotagger.geocore.workflow.view import PhotoView, photo_view, shown_decision
 
 VIEWS_PER_PASS = 500
 
@@ -167,7 +167,7 @@ class Session(PredictUseCases, TimeUseCases):
         files = [p for p in given if not p.is_dir() and p.suffix.lower() not in SIDECAR_SUFFIXES]
         progress = lambda done, total, path: reporter.progress(done, total, f"Scanning {path}")  # noqa: E731
         if in_child:
-            from geocore.library.scan_process import scan_in_subprocess
+            from geotagger.geocore.library.scan_process import scan_in_subprocess
 
             report = scan_in_subprocess(self.library.database.path, folders, progress, reporter.cancel,
                                         include_hidden)
@@ -276,7 +276,7 @@ class Session(PredictUseCases, TimeUseCases):
     def place(self, photo_ids: Iterable[int], lat: float, lon: float, *, altitude_m: float | None = None,
               radius_km: float | None = None, notes: str | None = None, tentative: bool = False) -> Result:
         """Place photos by hand: an accepted manual decision each (`tentative`: only proposed, for dry runs)."""
-        from geocore.library.gps import validate_position
+        from geotagger.geocore.library.gps import validate_position
 
         validate_position(lat, lon, altitude_m, radius_km)  # PositionError (a ValueError) names the bad field
         result = Result("place")
@@ -372,7 +372,7 @@ class Session(PredictUseCases, TimeUseCases):
 
     def _tags_to_write(self, decision_id: int) -> tuple[str, dict[str, object]]:
         """What a write of this decision puts into the file: a line and the tags with their values."""
-        from geocore.library.gps import PROCESSING_METHODS
+        from geotagger.geocore.library.gps import PROCESSING_METHODS
 
         decision = self.library.decision(decision_id)
         tags: dict[str, object] = {"GPSLatitude": round(decision.lat, 7), "GPSLongitude": round(decision.lon, 7)}

@@ -9,15 +9,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geocore.fusion import LocationProposal
-from geocore.library.decisions import Proposal
-from geocore.timesync.clock import ClockSettings, camera_key, format_duration
-from geocore.timesync.clock_store import load_clock
-from geocore.timesync.match import DEFAULT_MAX_GAP_S, EXIFTOOL_MAX_EXT_S, EXIFTOOL_MAX_INT_S
-from geocore.timesync.parsers import expand_track_paths, load_track
-from geocore.timesync.points import TrackFormatError
-from geocore.timesync.store import estimated_by_us, timed_photo
-from geocore.timesync.sync import (
+from geotagger.geocore.fusion import LocationProposal
+from geotagger.geocore.library.decisions import Proposal
+from geotagger.geocore.timesync.clock import ClockSettings, camera_key, format_duration
+from geotagger.geocore.timesync.clock_store import load_clock
+from geotagger.geocore.timesync.match import DEFAULT_MAX_GAP_S, EXIFTOOL_MAX_EXT_S, EXIFTOOL_MAX_INT_S
+from geotagger.geocore.timesync.parsers import expand_track_paths, load_track
+from geotagger.geocore.timesync.points import TrackFormatError
+from geotagger.geocore.timesync.store import estimated_by_us, timed_photo
+from geotagger.geocore.timesync.sync import (
     DEFAULT_MAX_SNAP_S,
     DEFAULT_NEIGHBOUR_GAP_S,
     SyncResult,
@@ -30,16 +30,16 @@ from geocore.timesync.sync import (
     suggest_offsets,
     with_clock_offsets,
 )
-from geocore.timesync.track import Track, filter_quality, merge_tracks
-from geocore.vocabulary import DecisionState, Source
-from geocore.workflow.evidence import assess, visual_evidence
-from geocore.workflow.results import Outcome, Reporter, Status, TrackSyncResult
+from geotagger.geocore.timesync.track import Track, filter_quality, merge_tracks
+from geotagger.geocore.vocabulary import DecisionState, Source
+from geotagger.geocore.workflow.evidence import assess, visual_evidence
+from geotagger.geocore.workflow.results import Outcome, Reporter, Status, TrackSyncResult
 
 if TYPE_CHECKING:
-    from geocore.library.api import Library
-    from geocore.library.records import DecisionRecord, PhotoRecord
-    from geocore.workflow.evidence import Assessment
-    from geocore.workflow.session import Selection
+    from geotagger.geocore.library.api import Library
+    from geotagger.geocore.library.records import DecisionRecord, PhotoRecord
+    from geotagger.geocore.workflow.evidence import Assessment
+    from geotagger.geocore.workflow.session import Selection
 
 # Clock offsets a caller derives once the photos and the track are known (reference photos, pairs): the CLI's
 # --reference options. Gets the photos by id (as text) and the track (None for neighbours).
@@ -381,7 +381,7 @@ class TimeUseCases:
 
 def _unsaved(photo_id: int, source: Source, proposal: LocationProposal) -> DecisionRecord:
     """A placement as the decision it would become, for the fusion rule to judge before it is stored."""
-    from geocore.library.records import DecisionRecord
+    from geotagger.geocore.library.records import DecisionRecord
 
     return DecisionRecord(-1, photo_id, DecisionState.PROPOSED.value, source.value, proposal.lat, proposal.lon,
                           proposal.radius_km, proposal.altitude_m, None, None, None, None, False, proposal.note,

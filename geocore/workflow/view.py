@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from geocore.library.records import DecisionRecord, PhotoRecord, PredictionRecord
-from geocore.vocabulary import SHOWN_STATE_ORDER, DecisionState, PhotoState, Source, source_of
-from geocore.workflow.evidence import Assessment, assess, visual_evidence
+from geotagger.geocore.library.records import DecisionRecord, PhotoRecord, PredictionRecord
+from geotagger.geocore.vocabulary import SHOWN_STATE_ORDER, DecisionState, PhotoState, Source, source_of
+from geotagger.geocore.workflow.evidence import Assessment, assess, visual_evidence
 
 
 @dataclass(frozen=True)

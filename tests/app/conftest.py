@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
 
-from app.qt_compat import make_none_immortal
+from geotagger.app.qt_compat import make_none_immortal
 from tests.photo_factory import make_jpeg
 
 make_none_immortal()  # before any Qt call of the test session (see app/qt_compat.py)
@@ -23,11 +23,11 @@ PARIS = (48.8584, 2.2945)
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny three-level location model with a scene head, exported through the trainer (seconds)."""
     torch = pytest.importorskip("torch")
-    from geocore.geo.hierarchy import Hierarchy
-    from geocore.geo.partitioning import build_s2_partitionings
-    from geocore.inference.card import CropSpec
-    from trainer.export import CardFields, export_bundle
-    from trainer.models import build_model
+    from geotagger.geocore.geo.hierarchy import Hierarchy
+    from geotagger.geocore.geo.partitioning import build_s2_partitionings
+    from geotagger.geocore.inference.card import CropSpec
+    from geotagger.trainer.export import CardFields, export_bundle
+    from geotagger.trainer.models import build_model
 
     rng = np.random.default_rng(0)
     centres = [(48.85, 2.35), (40.71, -74.0), (-33.87, 151.21)]
@@ -62,8 +62,8 @@ def photo_folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def make_window(qtbot, tmp_path: Path, tiny_bundle: Path):
     """Build a MainWindow whose settings and cache live in tmp_path (never the user's), with the tiny model."""
-    from app.settings import Settings
-    from app.window import MainWindow
+    from geotagger.app.settings import Settings
+    from geotagger.app.window import MainWindow
 
     built = []
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from app.workers import lower_children_priority
+from geotagger.app.workers import lower_children_priority
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values: Linux /proc")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.desktop_integration import APP_ID, install_desktop_files
-from geocore import __version__
-from geocore.resources import resource_path
+from geotagger.app.desktop_integration import APP_ID, install_desktop_files
+from geotagger.geocore import __version__
+from geotagger.geocore.resources import resource_path
 
 
 def _validate(tool: str, *args: str) -> None:
@@ -42,5 +42,6 @@ def test_install_desktop_puts_everything_where_desktops_look(tmp_path: Path) -> 
 
 
 def test_the_gui_reports_its_version() -> None:
-    done = subprocess.run([sys.executable, "-m", "app.main", "--version"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "geotagger.app.main", "--version"], capture_output=True, text=True,
+                          timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == f"geotagger {__version__}"

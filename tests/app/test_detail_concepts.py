@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from app.detail import DetailPanel, concepts_text
-from geocore.inference.concepts import ConceptExplainer, driving_concepts, saliency_concepts
-from geocore.inference.segmentation import load_segmentation
+from geotagger.app.detail import DetailPanel, concepts_text
+from geotagger.geocore.inference.concepts import ConceptExplainer, driving_concepts, saliency_concepts
+from geotagger.geocore.inference.segmentation import load_segmentation
 from tests.inference.test_concepts_explainer import EXPECTED, fake_predictor, two_colour_photo, write_geoseg
 
 from .test_window import TIMEOUT_MS, open_and_wait, select

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.dialogs import LearnProcess, ModelsDialog, SettingsDialog, personalize_command
-from app.settings import Settings
+from geotagger.app.dialogs import LearnProcess, ModelsDialog, SettingsDialog, personalize_command
+from geotagger.app.settings import Settings
 
 
 def test_settings_dialog_maps_every_widget(qtbot):
@@ -30,7 +30,7 @@ def test_settings_dialog_maps_every_widget(qtbot):
 
 
 def test_models_dialog_lists_bundles_and_shows_their_cards(qtbot, tiny_bundle: Path):
-    from app.backend import Backend
+    from geotagger.app.backend import Backend
 
     backend = Backend(tiny_bundle.parent / "data", Settings())
     try:
@@ -77,7 +77,7 @@ def test_personal_training_is_followed_through_typed_versioned_messages(qtbot, t
 
 
 def test_gpu_setting_falls_back_to_cpu_without_cuda(tiny_bundle: Path):
-    from app.backend import Backend
+    from geotagger.app.backend import Backend
 
     backend = Backend(tiny_bundle.parent / "data-gpu", Settings(provider="gpu", active_model=str(tiny_bundle)))
     try:
@@ -89,8 +89,8 @@ def test_gpu_setting_falls_back_to_cpu_without_cuda(tiny_bundle: Path):
 
 
 def test_importing_never_overwrites_and_never_poses_as_personal(tmp_path: Path, tiny_bundle: Path):
-    from app.backend import Backend
-    from geocore.workflow.models import is_personal
+    from geotagger.app.backend import Backend
+    from geotagger.geocore.workflow.models import is_personal
 
     backend = Backend(tmp_path / "data", Settings())
     try:
@@ -115,7 +115,7 @@ def test_resetting_the_model_never_waits_for_a_load_in_progress(tiny_bundle: Pat
     import threading
     import time
 
-    from app.backend import Backend
+    from geotagger.app.backend import Backend
 
     backend = Backend(tiny_bundle.parent / "data-reset", Settings(active_model=str(tiny_bundle)))
     try:

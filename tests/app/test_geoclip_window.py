@@ -19,7 +19,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 
 @pytest.fixture(scope="module")
 def planet_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from trainer.importers.geoclip import import_geoclip
+    from geotagger.trainer.importers.geoclip import import_geoclip
 
     clip = save_tiny_clip(tmp_path_factory.mktemp("clip"))
     out = tmp_path_factory.mktemp("planet") / "planet.geomodel"

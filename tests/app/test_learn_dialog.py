@@ -9,9 +9,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.detail import explained_text
-from app.dialogs import TRAIN_EXTRA_HINT, LearnFoldersDialog, LearnProcess, is_sample_folder, missing_train_extra
-from geocore.resources import resource_path
+from geotagger.app.detail import explained_text
+from geotagger.app.dialogs import (
+    TRAIN_EXTRA_HINT,
+    LearnFoldersDialog,
+    LearnProcess,
+    is_sample_folder,
+    missing_train_extra,
+)
+from geotagger.geocore.resources import resource_path
 
 
 def test_the_user_chooses_the_folders_and_samples_are_not_ticked(qtbot, tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("PySide6.QtWebEngineWidgets")
 
-from app.map.page import build_page, safe_json  # noqa: E402
-from app.map.topojson import topology_to_geojson  # noqa: E402
-from app.map.view import MapView  # noqa: E402
+from geotagger.app.map.page import build_page, safe_json  # noqa: E402
+from geotagger.app.map.topojson import topology_to_geojson  # noqa: E402
+from geotagger.app.map.view import MapView  # noqa: E402
 
 XSS_NAME = '<img src=x onerror="window.pwned=1">"</span><script>window.pwned=2</script>.jpg'
 
@@ -100,7 +100,7 @@ def test_click_on_map_picks_location(qtbot, map_view):
 
 
 def test_world_outline_has_no_antimeridian_streaks():
-    from app.map.topojson import world_geojson_text
+    from geotagger.app.map.topojson import world_geojson_text
 
     world = json.loads(world_geojson_text())
     names = {feature["properties"]["name"] for feature in world["features"]}
@@ -115,7 +115,7 @@ def test_world_outline_has_no_antimeridian_streaks():
 
 
 def test_basemap_within_size_budget_and_licensed():
-    from geocore.mapping.basemap import SIZE_BUDGET_BYTES, WATER_BUDGET_BYTES, basemap_dir
+    from geotagger.geocore.mapping.basemap import SIZE_BUDGET_BYTES, WATER_BUDGET_BYTES, basemap_dir
 
     folder = basemap_dir()
     assert sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) <= SIZE_BUDGET_BYTES
@@ -125,8 +125,8 @@ def test_basemap_within_size_budget_and_licensed():
 
 
 def test_water_layer_holds_the_lakes_and_rivers_at_1_10m():
-    from geocore.mapping.basemap import basemap_dir, read_js_data, topology_in
-    from geocore.mapping.page import safe_json
+    from geotagger.geocore.mapping.basemap import basemap_dir, read_js_data, topology_in
+    from geotagger.geocore.mapping.page import safe_json
 
     water = read_js_data(basemap_dir() / "water-10m.js")
     lakes = sum(g["properties"]["n"] for g in water["objects"]["lakes"]["geometries"])
@@ -144,7 +144,7 @@ def test_water_layer_holds_the_lakes_and_rivers_at_1_10m():
 
 
 def test_place_search_is_offline_and_ranks_by_population():
-    from geocore.mapping.basemap import search_places
+    from geotagger.geocore.mapping.basemap import search_places
 
     assert search_places("Kyoto")[0].label == "Kyoto, JP"
     assert search_places("zurich")[0].name == "Zürich"
@@ -214,8 +214,8 @@ def test_markers_cells_and_selection_behave(qtbot, map_view):
 
 
 def test_track_drawn_with_time_ticks(qtbot, map_view):
-    from geocore.mapping.tracks import track_line
-    from geocore.timesync.track import make_track
+    from geotagger.geocore.mapping.tracks import track_line
+    from geotagger.geocore.timesync.track import make_track
 
     times = [1_700_000_000 + 60 * i for i in range(120)]
     track = make_track(times, [38.7 + 0.001 * i for i in range(120)], [-9.1 - 0.001 * i for i in range(120)])
@@ -229,7 +229,7 @@ def test_track_drawn_with_time_ticks(qtbot, map_view):
 
 
 def test_pmtiles_tile_ids_and_reader(tmp_path):
-    from geocore.mapping.tiles import TileArchiveError, open_archive, zxy_to_tile_id
+    from geotagger.geocore.mapping.tiles import TileArchiveError, open_archive, zxy_to_tile_id
     from tests.app.tile_archives import tiles_around, write_mbtiles, write_pmtiles
 
     assert [zxy_to_tile_id(0, 0, 0), zxy_to_tile_id(1, 0, 0), zxy_to_tile_id(1, 0, 1), zxy_to_tile_id(1, 1, 1),
@@ -309,7 +309,7 @@ def test_offline_land_has_no_band_across_the_map(qtbot, map_view):
 
 @pytest.mark.parametrize("suffix", ["pmtiles", "mbtiles"])
 def test_vector_archive_draws_its_features_offline(qtbot, tmp_path, suffix):
-    from geocore.mapping.tiles import open_archive
+    from geotagger.geocore.mapping.tiles import open_archive
     from tests.app.tile_archives import vector_tile, vector_tiles_around, write_mbtiles, write_pmtiles
 
     tiles = vector_tiles_around((38.72, -9.14), range(13, 15))
@@ -362,7 +362,7 @@ def test_vector_archive_draws_its_features_offline(qtbot, tmp_path, suffix):
 
 
 def test_vector_archive_problems_are_reported_not_crashes(tmp_path):
-    from geocore.mapping.tiles import TileArchiveError, open_archive
+    from geotagger.geocore.mapping.tiles import TileArchiveError, open_archive
     from tests.app.tile_archives import vector_tiles_around, write_mbtiles, write_pmtiles
 
     tiles = vector_tiles_around((38.72, -9.14), range(13, 14), compress=False)
@@ -372,7 +372,7 @@ def test_vector_archive_problems_are_reported_not_crashes(tmp_path):
     archive = open_archive(write_mbtiles(tmp_path / "broken.mbtiles", broken, tile_format="pbf"))
     with pytest.raises(TileArchiveError, match="gzip"):
         archive.tile(*next(iter(broken)))
-    from app.map.view import MapBridge
+    from geotagger.app.map.view import MapBridge
 
     bridge = MapBridge(archive)
     assert bridge.vectorTile(*next(iter(broken))) == "" and bridge.tile(*next(iter(broken))) == ""

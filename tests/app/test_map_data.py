@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.items import PhotoItem, filter_text, format_radius
-from app.map.data import marker_payload, photo_payload, proposal_cells
-from geocore.inference.location import RankedCell
+from geotagger.app.items import PhotoItem, filter_text, format_radius
+from geotagger.app.map.data import marker_payload, photo_payload, proposal_cells
+from geotagger.geocore.inference.location import RankedCell
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.items import COLUMNS
+from geotagger.app.items import COLUMNS
 from tests.photo_factory import make_jpeg
 
 from .test_window import open_and_wait

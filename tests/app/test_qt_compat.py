@@ -17,7 +17,7 @@ print("alive", sys.getrefcount(None) > 0)
 
 
 def test_many_void_calls_do_not_abort_the_interpreter():
-    prelude = "from app.qt_compat import make_none_immortal; make_none_immortal()"
+    prelude = "from geotagger.app.qt_compat import make_none_immortal; make_none_immortal()"
     result = subprocess.run([sys.executable, "-c", SCRIPT.format(prelude=prelude)], capture_output=True, text=True,
                             timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -78,7 +78,7 @@ def test_place_search_goes_there_and_enter_can_place_the_selection(qtbot, make_w
 
 
 def test_layout_and_compact_rows_are_restored(qtbot, make_window):
-    from app.window import MainWindow
+    from geotagger.app.window import MainWindow
 
     window = make_window()
     window.compact_action.trigger()

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from app.backend import Backend
-from app.items import PhotoItem, PhotoTableModel
-from app.scan_stream import ScanStreamer
-from app.settings import Settings
-from app.workers import lower_thread_priority
+from geotagger.app.backend import Backend
+from geotagger.app.items import PhotoItem, PhotoTableModel
+from geotagger.app.scan_stream import ScanStreamer
+from geotagger.app.settings import Settings
+from geotagger.app.workers import lower_thread_priority
 from tests.photo_factory import make_jpeg
 
 PARIS = (48.8584, 2.2945)
@@ -107,7 +107,7 @@ def test_background_threads_yield_to_the_gui_thread() -> None:
 def test_full_collections_wait_while_jobs_run_and_resume_after() -> None:
     import gc
 
-    from app.window import FULL_COLLECTION_THRESHOLD, hold_full_collections
+    from geotagger.app.window import FULL_COLLECTION_THRESHOLD, hold_full_collections
 
     before = gc.get_threshold()
     try:

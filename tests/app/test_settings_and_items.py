@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.items import PhotoFilterProxy, PhotoItem, PhotoTableModel
-from app.locations import format_location, parse_location
-from app.settings import Settings
+from geotagger.app.items import PhotoFilterProxy, PhotoItem, PhotoTableModel
+from geotagger.app.locations import format_location, parse_location
+from geotagger.app.settings import Settings
 
 
 def test_settings_round_trip_and_damaged_file(tmp_path: Path):
@@ -77,8 +77,8 @@ def test_filter_and_sort(qtbot):
 
 
 def test_the_detail_panel_says_which_scene_network_located_the_photo() -> None:
-    from app.detail import scene_note
-    from app.predictions import PredictionView
+    from geotagger.app.detail import scene_note
+    from geotagger.app.predictions import PredictionView
 
     view = PredictionView.from_json({"path": "a.jpg", "model_id": "isn", "provider": "cpu", "scene_network": "urban",
                                      "scene_source": "head:isn"})

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from app.items import COLUMNS, REVIEW_MARK
-from app.track_actions import track_file_filter
-from geocore.workflow import Outcome, Status, TrackSyncResult
+from geotagger.app.items import COLUMNS, REVIEW_MARK
+from geotagger.app.track_actions import track_file_filter
+from geotagger.geocore.workflow import Outcome, Status, TrackSyncResult
 from tests.photo_factory import make_jpeg
 
 from .test_window import TIMEOUT_MS, item, open_and_wait

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from geocore.cli.main import main as geotag
+from geotagger.geocore.cli.main import main as geotag
 from tests.photo_factory import make_jpeg
 
 XSS = '<img src=x onerror="window.pwned=1">'

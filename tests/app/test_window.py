@@ -12,7 +12,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from geocore.library.metadata import read_exif_gps_pil
+from geotagger.geocore.library.metadata import read_exif_gps_pil
 
 from .conftest import PARIS
 

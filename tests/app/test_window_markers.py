@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from app.window_map import PLACED_STATES
+from geotagger.app.window_map import PLACED_STATES
 from tests.app.test_window import TIMEOUT_MS, item, key, open_and_wait, run_js, select
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from geocore.library.metadata import read_exif_gps_pil
+from geotagger.geocore.library.metadata import read_exif_gps_pil
 from tests.photo_factory import make_jpeg
 
 from .test_window import TIMEOUT_MS, item, key, open_and_wait, run_js, select
@@ -90,7 +90,7 @@ def test_online_tiles_need_the_setting_and_carry_attribution_and_user_agent(qtbo
     assert window.map.profile.httpUserAgent().startswith("Geotagger/")
     attribution = run_js(qtbot, window, "document.querySelector('.leaflet-control-attribution').textContent")
     assert "OpenStreetMap contributors" in attribution
-    from app.settings import Settings
+    from geotagger.app.settings import Settings
 
     assert Settings.load(window.config_folder).online_tiles  # persisted
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from geocore.mapping.tiles import zxy_to_tile_id
+from geotagger.geocore.mapping.tiles import zxy_to_tile_id
 
 
 def png_tile(colour: tuple[int, int, int]) -> bytes:

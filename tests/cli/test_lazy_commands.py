@@ -11,8 +11,10 @@ import sys
 
 import pytest
 
-from geocore.cli.main import COMMAND_HOMES, COMMAND_MODULES, chosen_modules, geotag_parser, main
+from geotagger.geocore.cli.main import COMMAND_HOMES, COMMAND_MODULES, chosen_modules, geotag_parser, main
 from tests.photo_factory import make_jpeg
+
+CLI = "geotagger.geocore.cli"
 
 
 def test_the_table_of_homes_is_what_the_modules_register() -> None:
@@ -27,8 +29,8 @@ def test_the_table_of_homes_is_what_the_modules_register() -> None:
 
 
 def test_only_the_chosen_commands_module_is_built() -> None:
-    assert chosen_modules(["undo", "--batch", "x"], COMMAND_MODULES, COMMAND_HOMES) == ["geocore.cli.library_commands"]
-    assert chosen_modules(["-q", "predict", "a"], COMMAND_MODULES, COMMAND_HOMES) == ["geocore.cli.predict_command"]
+    assert chosen_modules(["undo", "--batch", "x"], COMMAND_MODULES, COMMAND_HOMES) == [f"{CLI}.library_commands"]
+    assert chosen_modules(["-q", "predict", "a"], COMMAND_MODULES, COMMAND_HOMES) == [f"{CLI}.predict_command"]
     for everything in ([], ["--help"], ["--version"], ["no-such-command"]):
         assert chosen_modules(everything, COMMAND_MODULES, COMMAND_HOMES) == list(COMMAND_MODULES)
     commands = geotag_parser(["undo"])._subparsers._group_actions[0].choices  # type: ignore[union-attr]
@@ -80,8 +82,8 @@ def _modules_after(arguments: list[str]) -> set[str]:
 
 def test_undo_help_imports_neither_the_library_nor_numpy() -> None:
     modules = _modules_after(["undo", "--help"])
-    assert "geocore.cli.library_commands" in modules
-    assert not {"numpy", "sqlalchemy", "PIL", "geocore.cli.predict_command", "geocore.cli.time_commands"} & modules
+    assert "geotagger.geocore.cli.library_commands" in modules
+    assert not {"numpy", "sqlalchemy", "PIL", f"{CLI}.predict_command", f"{CLI}.time_commands"} & modules
 
 
 def test_undo_does_not_import_the_predict_commands_runtime(tmp_path) -> None:
@@ -89,6 +91,6 @@ def test_undo_does_not_import_the_predict_commands_runtime(tmp_path) -> None:
     db = str(tmp_path / "c.sqlite")
     assert main(["scan", "-q", str(tmp_path / "p"), "--db", db]) == 0
     modules = _modules_after(["undo", "--list", "--db", db])
-    assert "geocore.library.api" in modules  # it did run
-    assert not {"geocore.inference.runtime", "geocore.inference.bundle", "geocore.cli.predict_command",
-                "geocore.cli.time_commands"} & modules
+    assert "geotagger.geocore.library.api" in modules  # it did run
+    assert not {"geotagger.geocore.inference.runtime", "geotagger.geocore.inference.bundle",
+                f"{CLI}.predict_command", f"{CLI}.time_commands"} & modules

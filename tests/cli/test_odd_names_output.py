@@ -22,7 +22,7 @@ def test_text_and_json_output_survive_a_strict_utf8_terminal(tmp_path: Path) -> 
     photo = Path(os.fsdecode(os.fsencode(folder) + b"/" + LATIN1_NAME))
     make_jpeg(photo)
     env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "LC_ALL": "C.UTF-8", "GEOTAGGER_DB": str(tmp_path / "c")}
-    command = [sys.executable, "-m", "geocore.cli.main"]
+    command = [sys.executable, "-m", "geotagger.geocore.cli.main"]
     lines = subprocess.run([*command, "set", str(folder), "--lat", "1", "--lon", "2"], capture_output=True,
                            env=env, timeout=120)
     assert lines.returncode == 0, lines.stderr.decode("utf-8", "replace")

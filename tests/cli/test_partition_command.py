@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning
-from trainer.cli.main import main
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning
+from geotagger.trainer.cli.main import main
 
 
 def write_coords(path: Path, rows: list[tuple[object, object]], header: str = "LAT,LON") -> Path:

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from geocore.cli.main import main
-from geocore.library.api import Library
+from geotagger.geocore.cli.main import main
+from geotagger.geocore.library.api import Library
 from tests.photo_factory import make_jpeg
 
 
@@ -95,8 +95,8 @@ def test_version_argfiles_stdin_quiet_and_json(tmp_path, capsys, monkeypatch) ->
 
     import pytest
 
-    from geocore import __version__
-    from geocore.cli.main import expand_argfiles
+    from geotagger.geocore import __version__
+    from geotagger.geocore.cli.main import expand_argfiles
 
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
@@ -121,7 +121,7 @@ def test_version_argfiles_stdin_quiet_and_json(tmp_path, capsys, monkeypatch) ->
 def test_every_command_speaks_json_and_documents_its_exit_codes(tmp_path, capsys) -> None:
     import json
 
-    from geocore.cli.main import COMMAND_MODULES, build_command_parser
+    from geotagger.geocore.cli.main import COMMAND_MODULES, build_command_parser
 
     parser = build_command_parser("geotag", "", COMMAND_MODULES)
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
@@ -159,14 +159,14 @@ def test_dry_runs_of_write_strip_and_undo_change_nothing_and_say_what(tmp_path, 
 
 
 def test_changes_a_crash_left_unsettled_are_reported_when_the_library_opens(tmp_path, capsys, monkeypatch) -> None:
-    from geocore.library import journal
+    from geotagger.geocore.library import journal
 
     db = str(tmp_path / "c.sqlite")
     make_jpeg(tmp_path / "p" / "a.jpg")
     assert main(["scan", str(tmp_path / "p"), "--db", db]) == 0
     capsys.readouterr()
     monkeypatch.setattr(journal, "recover", lambda database: ["/gone/a.jpg: not settled, left pending (drive)"])
-    monkeypatch.setattr("geocore.library.api.recover", journal.recover)
+    monkeypatch.setattr("geotagger.geocore.library.api.recover", journal.recover)
     assert main(["undo", "--list", "--db", db]) == 0
     assert "warning: /gone/a.jpg: not settled, left pending (drive)" in capsys.readouterr().err
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geocore.geo.distance import accuracy_table, format_accuracy_tables, haversine_km
+from geotagger.geocore.geo.distance import accuracy_table, format_accuracy_tables, haversine_km
 
 
 def test_known_distances() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geocore.geo import s2cells
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import S2, Partitioning, PartitioningError
+from geotagger.geocore.geo import s2cells
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import S2, Partitioning, PartitioningError
 
 
 def s2_partitioning(name: str, tokens: list[str]) -> Partitioning:

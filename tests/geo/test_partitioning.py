@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import s2sphere
 
-from geocore.geo import s2cells
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning, PartitioningError, build_s2_partitionings
+from geotagger.geocore.geo import s2cells
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning, PartitioningError, build_s2_partitionings
 
 PAPER_CELL_COUNTS = (3298, 7202, 12893)  # ECCV'18 Table 1, tau_min 50, tau_max 5000/2000/1000 on 4.72 M images
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import s2sphere
 
-from geocore.geo import s2cells
+from geotagger.geocore.geo import s2cells
 
 EDGE_POINTS = [
     (90.0, 0.0),

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning
-from geocore.geo.semantic import address_keys, ancestors, build_semantic_partitionings, label
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning
+from geotagger.geocore.geo.semantic import address_keys, ancestors, build_semantic_partitionings, label
 
 
 def test_address_keys_name_real_places_and_skip_the_open_sea() -> None:
@@ -63,7 +63,7 @@ def test_nested_partitionings_on_mp16(mp16_locations: tuple[np.ndarray, np.ndarr
 
 
 def test_place_index_is_right_across_the_antimeridian() -> None:
-    from geocore.geo.places import default_place_index
+    from geotagger.geocore.geo.places import default_place_index
 
     # Taveuni (Fiji) straddles 180 degrees; a planar search in degrees would look on the wrong side of the globe.
     place = default_place_index().lookup(-16.80, -179.99)

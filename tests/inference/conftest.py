@@ -9,8 +9,8 @@ import piexif
 import pytest
 from PIL import Image
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning, build_s2_partitionings
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning, build_s2_partitionings
 
 TINY_INPUT_PX = 64
 
@@ -35,7 +35,7 @@ def tiny_partitionings() -> list[Partitioning]:
 @pytest.fixture(scope="session")
 def tiny_model(tiny_partitionings: list[Partitioning]):
     torch = pytest.importorskip("torch")
-    from trainer.models import build_model
+    from geotagger.trainer.models import build_model
 
     torch.manual_seed(0)
     model = build_model("tiny", [len(p) for p in tiny_partitionings], scene_classes=3).eval()
@@ -52,8 +52,8 @@ def tiny_model(tiny_partitionings: list[Partitioning]):
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_model, tiny_partitionings) -> Path:
-    from geocore.inference.card import CropSpec
-    from trainer.export import CardFields, export_bundle
+    from geotagger.geocore.inference.card import CropSpec
+    from geotagger.trainer.export import CardFields, export_bundle
 
     out = tmp_path_factory.mktemp("bundle") / "tiny.geomodel"
     fields = CardFields("tiny-test", input_size_px=TINY_INPUT_PX, crops=CropSpec(3, "mean", 72),
@@ -70,7 +70,7 @@ def base_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shipped.is_file():
         return shipped
     pytest.importorskip("torch")
-    from trainer.export import build_base_bundle
+    from geotagger.trainer.export import build_base_bundle
 
     path, _, _ = build_base_bundle(tmp_path_factory.mktemp("base") / "base.geomodel")
     return path

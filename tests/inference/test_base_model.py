@@ -10,9 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from geocore.inference.bundle import load_bundle  # noqa: E402
-from geocore.inference.card import card_to_dict  # noqa: E402
-from trainer.models.check_imagenet import normalised_sanity_batch  # noqa: E402
+from geotagger.geocore.inference.bundle import load_bundle  # noqa: E402
+from geotagger.geocore.inference.card import card_to_dict  # noqa: E402
+from geotagger.trainer.models.check_imagenet import normalised_sanity_batch  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "models" / "base.geomodel"
 
@@ -23,7 +23,7 @@ def _contents(path: Path) -> dict[str, bytes]:
 
 
 def test_shipped_base_bundle_matches_a_fresh_build(tmp_path, capsys) -> None:
-    from trainer.cli.main import main as geotag_train
+    from geotagger.trainer.cli.main import main as geotag_train
 
     if not SHIPPED.is_file():
         pytest.skip("resources/models/base.geomodel is not checked out")
@@ -57,7 +57,7 @@ def test_shipped_base_bundle_matches_a_fresh_build(tmp_path, capsys) -> None:
 def test_shipped_base_bundle_is_int8_with_a_float_stem_feature_map_and_heads() -> None:
     import onnx
 
-    from trainer.quantize import float_node_names
+    from geotagger.trainer.quantize import float_node_names
 
     if not SHIPPED.is_file():
         pytest.skip("resources/models/base.geomodel is not checked out")
@@ -76,8 +76,8 @@ def test_shipped_base_bundle_is_int8_with_a_float_stem_feature_map_and_heads() -
 
 
 def test_float16_weight_storage_halves_the_model_and_stays_close(tiny_model, tiny_partitionings, tmp_path) -> None:
-    from geocore.geo.hierarchy import Hierarchy
-    from trainer.export import CardFields, export_bundle
+    from geotagger.geocore.geo.hierarchy import Hierarchy
+    from geotagger.trainer.export import CardFields, export_bundle
 
     fields = CardFields("tiny-fp16", input_size_px=64)
     hierarchy = Hierarchy(tiny_partitionings)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geocore.inference import bundle as bundle_module
-from geocore.inference.bundle import load_bundle, sha256_hex
-from geocore.inference.card import BundleError
+from geotagger.geocore.inference import bundle as bundle_module
+from geotagger.geocore.inference.bundle import load_bundle, sha256_hex
+from geotagger.geocore.inference.card import BundleError
 
 
 def _members(path: Path) -> dict[str, bytes]:
@@ -73,7 +73,7 @@ def test_partitioning_disagreeing_with_head_outputs(tiny_bundle, tmp_path) -> No
 
 
 def test_card_class_counts_disagreeing_with_the_onnx_outputs(tiny_bundle, tmp_path) -> None:
-    from geocore.inference.runtime import create_session
+    from geotagger.geocore.inference.runtime import create_session
 
     members = _members(tiny_bundle)
     with zipfile.ZipFile(tiny_bundle) as archive, archive.open("heads.npz") as handle:

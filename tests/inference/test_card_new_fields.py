@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from geocore.inference.card import (
+from geotagger.geocore.inference.card import (
     BundleError,
     CropSpec,
     FileRef,

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from geocore.inference.bundle import load_bundle, read_card, sha256_hex
-from geocore.inference.card import BundleError
+from geotagger.geocore.inference.bundle import load_bundle, read_card, sha256_hex
+from geotagger.geocore.inference.card import BundleError
 
 CARD = "model_card.json"
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from geocore.cli.main import main as geotag
+from geotagger.geocore.cli.main import main as geotag
 from tests.photo_factory import make_jpeg, make_png
 
 
@@ -43,9 +43,9 @@ def test_predict_exit_status_when_nothing_is_readable(tiny_bundle, tmp_path, cap
 
 def test_export_command_writes_a_bundle_from_a_run_folder(tiny_model, tiny_partitionings, tmp_path, capsys) -> None:
     torch = pytest.importorskip("torch")
-    from trainer.cli.main import main as geotag_train
-    from trainer.training.config import config_from_dict, save_config
-    from trainer.training.run_folder import save_checkpoint
+    from geotagger.trainer.cli.main import main as geotag_train
+    from geotagger.trainer.training.config import config_from_dict, save_config
+    from geotagger.trainer.training.run_folder import save_checkpoint
 
     run = tmp_path / "runs" / "20260101-000000-tiny"
     (run / "partitionings").mkdir(parents=True)
@@ -65,7 +65,7 @@ def test_export_command_writes_a_bundle_from_a_run_folder(tiny_model, tiny_parti
     assert geotag_train(["export", "--run", str(run), "--out", str(out)]) == 0
     assert "max abs diff" in capsys.readouterr().out
 
-    from geocore.inference.predictor import Predictor
+    from geotagger.geocore.inference.predictor import Predictor
 
     predictor = Predictor(out, provider="cpu")
     card = predictor.bundle.card

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from geocore.inference.concepts import (
+from geotagger.geocore.inference.concepts import (
     ConceptExplainer,
     ConceptScore,
     driving_concepts,
     saliency_concepts,
 )
-from geocore.inference.segmentation import SegmentationError, find_segmentation, load_segmentation
+from geotagger.geocore.inference.segmentation import SegmentationError, find_segmentation, load_segmentation
 
 SIZE = 64
 CLASSES = ("sky", "building", "tree")
@@ -103,7 +103,7 @@ def test_the_explainer_lists_the_concepts_above_chance(tmp_path: Path) -> None:
 
 
 def test_without_a_segmentation_there_is_nothing_to_list(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("geocore.inference.segmentation.resource_path", lambda *parts: tmp_path / "none")
+    monkeypatch.setattr("geotagger.geocore.inference.segmentation.resource_path", lambda *parts: tmp_path / "none")
     explained = ConceptExplainer().explain(fake_predictor(tmp_path), two_colour_photo(tmp_path / "p.png"))
     assert explained.concepts is None and explained.overlay_png == b"overlay"
 

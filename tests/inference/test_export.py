@@ -8,9 +8,9 @@ import pytest
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from geocore.geo.hierarchy import Hierarchy  # noqa: E402
-from geocore.inference.bundle import load_bundle  # noqa: E402
-from geocore.inference.preprocess import prepare_photo  # noqa: E402
+from geotagger.geocore.geo.hierarchy import Hierarchy  # noqa: E402
+from geotagger.geocore.inference.bundle import load_bundle  # noqa: E402
+from geotagger.geocore.inference.preprocess import prepare_photo  # noqa: E402
 from tests.inference.conftest import TINY_INPUT_PX  # noqa: E402
 from tests.photo_factory import make_jpeg  # noqa: E402
 
@@ -59,7 +59,7 @@ def test_bundle_card_heads_and_partitionings_match_the_model(tiny_bundle, tiny_m
 
 
 def test_export_refuses_partitionings_that_do_not_match_heads(tiny_model, tiny_partitionings, tmp_path) -> None:
-    from trainer.export import CardFields, ExportError, export_bundle
+    from geotagger.trainer.export import CardFields, ExportError, export_bundle
 
     with pytest.raises(ExportError, match="classes"):
         export_bundle(tiny_model, CardFields("x", input_size_px=TINY_INPUT_PX), tiny_partitionings[:2], None,

@@ -19,9 +19,9 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("geoclip")
 
-from geocore.geo.distance import haversine_km  # noqa: E402
-from geocore.inference.bundle import load_bundle  # noqa: E402
-from geocore.inference.location import estimate_location  # noqa: E402
+from geotagger.geocore.geo.distance import haversine_km  # noqa: E402
+from geotagger.geocore.inference.bundle import load_bundle  # noqa: E402
+from geotagger.geocore.inference.location import estimate_location  # noqa: E402
 from tests.inference.tiny_clip import GALLERY_FILE, gallery_sample, save_tiny_clip  # noqa: E402
 
 GALLERY_POINTS = 1500  # the full 100,000 take ~2 min per pass on 2 cores; the sample keeps the real points
@@ -44,7 +44,7 @@ def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def planet(tmp_path_factory: pytest.TempPathFactory, clip_dir: Path, gallery: Path) -> Path:
-    from trainer.cli.main import main
+    from geotagger.trainer.cli.main import main
 
     out = tmp_path_factory.mktemp("planet") / "planet.geomodel"
     status = main(["import", "geoclip", "--out", str(out), "--clip", str(clip_dir.parent.parent), "--gallery",
@@ -74,7 +74,7 @@ def test_corrupted_conversion_is_refused(tmp_path: Path, clip_dir: Path, damage:
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from trainer.importers import geoclip as importer
+    from geotagger.trainer.importers import geoclip as importer
 
     if damage == "gallery_rows":  # an off-by-one between gallery rows and their embeddings
         original = importer.location_embeddings
@@ -98,7 +98,7 @@ def test_corrupted_conversion_is_refused(tmp_path: Path, clip_dir: Path, damage:
 
 def test_geotag_predict_lists_three_levels(planet: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    from geocore.cli.main import main
+    from geotagger.geocore.cli.main import main
 
     out = tmp_path / "predictions.jsonl"
     photo = SAMPLES / "coffee_cup.jpg"
@@ -118,8 +118,8 @@ def test_geotag_predict_lists_three_levels(planet: Path, tmp_path: Path,
 
 
 def test_large_model_member_is_streamed_not_copied(planet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from geocore.inference import bundle as bundle_module
-    from geocore.inference.predictor import Predictor
+    from geotagger.geocore.inference import bundle as bundle_module
+    from geotagger.geocore.inference.predictor import Predictor
 
     in_memory = Predictor(planet, provider="cpu", scene_bundle=None).predict_path(SAMPLES / "chelsea_the_cat.jpg")
     monkeypatch.setattr(bundle_module, "SPILL_MODEL_BYTES", 0)
@@ -141,7 +141,7 @@ def test_hierarchy_derivation_with_real_location_encoder(planet: Path, clip_dir:
     Flat GeoCLIP retrieval, the winning cell's centroid and the refined point are compared by their distance to the
     true place: the refinement must recover GeoCLIP's accuracy that the cell centroid alone loses.
     """
-    from trainer.importers.geoclip import load_geoclip, location_embeddings
+    from geotagger.trainer.importers.geoclip import load_geoclip, location_embeddings
 
     bundle = load_bundle(planet)
     with gzip.open(GALLERY_FILE, "rt", encoding="utf-8") as handle:
@@ -171,8 +171,8 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def test_occlusion_saliency_for_vit_bundle(planet: Path) -> None:
-    from geocore.inference.occlusion import occluded_variants
-    from geocore.inference.predictor import Predictor
+    from geotagger.geocore.inference.occlusion import occluded_variants
+    from geotagger.geocore.inference.predictor import Predictor
 
     predictor = Predictor(planet, provider="cpu", scene_bundle=None)
     result = predictor.saliency(SAMPLES / "rocket_dscovr_launch.jpg", preview_long_px=160)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from geocore.inference import runtime
-from geocore.inference.bundle import load_bundle
+from geotagger.geocore.inference import runtime
+from geotagger.geocore.inference.bundle import load_bundle
 
 
 def test_auto_falls_back_to_cpu_quietly(tiny_bundle, capfd: pytest.CaptureFixture[str],

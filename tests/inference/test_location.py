@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geocore.geo.distance import haversine_km
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning
-from geocore.inference.location import aggregate_crops, confidence_radius_km, estimate_location
+from geotagger.geocore.geo.distance import haversine_km
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning
+from geotagger.geocore.inference.location import aggregate_crops, confidence_radius_km, estimate_location
 
 
 def _level(name: str, keys: list[str], points: list[tuple[float, float]]) -> Partitioning:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning
-from geocore.inference.gallery import Gallery
-from geocore.inference.personal import PersonalRules, RadiusTable, RetrievalRule, retrieval_blend
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning
+from geotagger.geocore.inference.gallery import Gallery
+from geotagger.geocore.inference.personal import PersonalRules, RadiusTable, RetrievalRule, retrieval_blend
 
 # Finest cells: two streets of a home city (A), one street of a town 300 km away (B).
 CELLS = [(38.72, -9.14), (38.73, -9.13), (41.15, -8.61)]

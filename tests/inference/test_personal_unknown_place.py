@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geocore.inference.personal import NoveltyIndex, UnknownPlaceRule
-from trainer.personalize.calibration import WITHHELD_SHARE, unknown_place_rule
+from geotagger.geocore.inference.personal import NoveltyIndex, UnknownPlaceRule
+from geotagger.trainer.personalize.calibration import WITHHELD_SHARE, unknown_place_rule
 
 DIM = 64
 

@@ -11,11 +11,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from geocore.inference.bundle import load_bundle  # noqa: E402
-from geocore.inference.companion import FALLBACK_SOURCE, SCENE_BUNDLE_NAME  # noqa: E402
-from geocore.inference.predictor import Predictor  # noqa: E402
+from geotagger.geocore.inference.bundle import load_bundle  # noqa: E402
+from geotagger.geocore.inference.companion import FALLBACK_SOURCE, SCENE_BUNDLE_NAME  # noqa: E402
+from geotagger.geocore.inference.predictor import Predictor  # noqa: E402
+from geotagger.trainer.importers.places365 import S16_LABELS, Places365Error, ResNet18  # noqa: E402
 from tests.inference.conftest import TINY_INPUT_PX  # noqa: E402
-from trainer.importers.places365 import S16_LABELS, Places365Error, ResNet18  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 PHOTO = SAMPLES / "chelsea_the_cat.jpg"
@@ -57,7 +57,7 @@ def places_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def scene_bundle(places_files: dict[str, Path]) -> Path:
-    from trainer.cli.main import main
+    from geotagger.trainer.cli.main import main
 
     out = places_files["folder"] / "models" / SCENE_BUNDLE_NAME
     assert main(["import", "places365", "--weights", str(places_files["weights"]), "--categories",
@@ -87,8 +87,8 @@ def test_scene_bundle_gives_s365_s16_s3(scene_bundle: Path) -> None:
 
 
 def test_onnx_matches_the_torch_layers(places_files: dict[str, Path], scene_bundle: Path) -> None:
-    from geocore.inference.runtime import import_onnxruntime
-    from trainer.importers.places365 import load_weights
+    from geotagger.geocore.inference.runtime import import_onnxruntime
+    from geotagger.trainer.importers.places365 import load_weights
 
     model = load_weights(places_files["weights"])
     images = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(5))
@@ -99,13 +99,13 @@ def test_onnx_matches_the_torch_layers(places_files: dict[str, Path], scene_bund
 
 
 def test_location_bundle_without_scene_is_combined(scene_bundle: Path, tiny_partitionings, tmp_path: Path) -> None:
-    from geocore.inference.card import CropSpec
-    from trainer.export import CardFields, export_bundle
-    from trainer.models import build_model
+    from geotagger.geocore.inference.card import CropSpec
+    from geotagger.trainer.export import CardFields, export_bundle
+    from geotagger.trainer.models import build_model
 
     torch.manual_seed(1)
     model = build_model("tiny", [len(p) for p in tiny_partitionings]).eval()
-    from geocore.geo.hierarchy import Hierarchy
+    from geotagger.geocore.geo.hierarchy import Hierarchy
 
     location = scene_bundle.parent / "location.geomodel"
     export_bundle(model, CardFields("tiny-no-scene", input_size_px=TINY_INPUT_PX, crops=CropSpec(3, "mean", 72)),
@@ -129,7 +129,7 @@ def test_imagenet_mapping_is_labelled_as_the_fallback() -> None:
 
 
 def test_bad_inputs_are_named(places_files: dict[str, Path], tmp_path: Path) -> None:
-    from trainer.importers.places365 import import_places365
+    from geotagger.trainer.importers.places365 import import_places365
 
     short = tmp_path / "categories.txt"
     short.write_text("".join(f"/a/x{i} {i}\n" for i in range(364)))

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from geocore.inference.predictor import Predictor
-from geocore.inference.runtime import ProviderError, create_session
+from geotagger.geocore.inference.predictor import Predictor
+from geotagger.geocore.inference.runtime import ProviderError, create_session
 from tests.photo_factory import make_jpeg, make_png
 
 
@@ -86,7 +86,7 @@ def test_provider_auto_is_quiet_and_reported(tiny_bundle, capfd) -> None:
 
 
 def test_cuda_request_without_gpu_is_a_clear_error(tiny_bundle) -> None:
-    from geocore.inference.bundle import load_bundle
+    from geotagger.geocore.inference.bundle import load_bundle
 
     bundle = load_bundle(tiny_bundle)
     if Predictor(bundle, provider="auto").provider == "cuda":
@@ -101,7 +101,7 @@ def test_cuda_request_without_gpu_is_a_clear_error(tiny_bundle) -> None:
 def test_prediction_json_round_trip(tiny_bundle, tmp_path) -> None:
     import json
 
-    from geocore.inference.predictor import PhotoPrediction
+    from geotagger.geocore.inference.predictor import PhotoPrediction
 
     prediction = Predictor(tiny_bundle, provider="cpu").predict_path(make_jpeg(tmp_path / "a.jpg", size=(96, 64)))
     assert prediction.ok and prediction.hierarchy_top

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from geocore.inference.card import CropSpec, InputSpec
-from geocore.inference.preprocess import (
+from geotagger.geocore.inference.card import CropSpec, InputSpec
+from geotagger.geocore.inference.preprocess import (
     PhotoError,
     crop_boxes,
     normalise,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.inference.bundle import load_bundle
-from geocore.inference.predictor import Predictor
-from geocore.inference.saliency import class_activation_map
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.inference.bundle import load_bundle
+from geotagger.geocore.inference.predictor import Predictor
+from geotagger.geocore.inference.saliency import class_activation_map
 from tests.inference.conftest import TINY_INPUT_PX
 from tests.photo_factory import make_jpeg
 
@@ -18,15 +18,15 @@ onnx = pytest.importorskip("onnx")
 
 @pytest.fixture(scope="module")
 def calibration():
-    from geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD
-    from trainer.quantize import calibration_batch, calibration_photos
+    from geotagger.geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD
+    from geotagger.trainer.quantize import calibration_batch, calibration_photos
 
     return calibration_batch(IMAGENET_MEAN, IMAGENET_STD, TINY_INPUT_PX, calibration_photos()[:4])
 
 
 @pytest.fixture(scope="module")
 def bundles(tiny_model, tiny_partitionings, calibration, tmp_path_factory):
-    from trainer.export import CardFields, export_bundle
+    from geotagger.trainer.export import CardFields, export_bundle
 
     folder = tmp_path_factory.mktemp("int8")
     fields = CardFields("tiny-int8", input_size_px=TINY_INPUT_PX)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from geocore.inference.bundle import load_bundle
-from geocore.inference.predictor import Predictor
-from geocore.inference.saliency import class_activation_map, compose_crops, target_weights
+from geotagger.geocore.inference.bundle import load_bundle
+from geotagger.geocore.inference.predictor import Predictor
+from geotagger.geocore.inference.saliency import class_activation_map, compose_crops, target_weights
 from tests.photo_factory import make_jpeg
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geocore.inference.bundle import load_bundle
-from geocore.inference.card import AGGREGATIONS, CROP_COUNTS
-from geocore.inference.predictor import Predictor
-from geocore.inference.saliency import (
+from geotagger.geocore.inference.bundle import load_bundle
+from geotagger.geocore.inference.card import AGGREGATIONS, CROP_COUNTS
+from geotagger.geocore.inference.predictor import Predictor
+from geotagger.geocore.inference.saliency import (
     crop_logits,
     gradient_maps,
     hierarchy_saliency,

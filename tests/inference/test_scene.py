@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geocore.inference.scene import (
+from geotagger.geocore.inference.scene import (
     MAPPING_RESOURCE,
     S3_LABELS,
     SceneMappingError,
@@ -49,7 +49,7 @@ def test_malformed_mapping_tables_are_refused() -> None:
 
 
 def test_base_bundle_scene_on_sample_photos(base_bundle) -> None:
-    from geocore.inference.predictor import Predictor
+    from geotagger.geocore.inference.predictor import Predictor
 
     predictor = Predictor(base_bundle, provider="cpu")
     assert not predictor.bundle.has_location and predictor.bundle.card.scene.source == "imagenet_mapping"

@@ -1,4 +1,4 @@
-"""trainer.models: backbones, head split, strict ImageNet weights, torchvision key names."""
+"""geotagger.trainer.models: backbones, head split, strict ImageNet weights, torchvision key names."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from trainer.models import build_backbone, build_imagenet_model, build_model, load_backbone_state  # noqa: E402
+from geotagger.trainer.models import build_backbone, build_imagenet_model, build_model, load_backbone_state  # noqa: E402
 
 
 def test_tiny_model_outputs_one_head_per_partitioning_and_scene() -> None:
@@ -25,7 +25,7 @@ def test_tiny_model_outputs_one_head_per_partitioning_and_scene() -> None:
 
 
 def test_imagenet_weights_load_strictly_and_classify_the_cat() -> None:
-    from trainer.models.check_imagenet import imagenet_sanity_views
+    from geotagger.trainer.models.check_imagenet import imagenet_sanity_views
 
     model = build_imagenet_model()
     image, correct = next(iter(imagenet_sanity_views()))

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from geocore.library.api import Library
-from geocore.library.gps import PROCESSING_METHODS, GpsFix
-from geocore.library.metadata_diff import Intended, unintended_differences
-from geocore.library.writer import FileResult
-from geocore.library.xmp import sidecar_candidates
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.gps import PROCESSING_METHODS, GpsFix
+from geotagger.geocore.library.metadata_diff import Intended, unintended_differences
+from geotagger.geocore.library.writer import FileResult
+from geotagger.geocore.library.xmp import sidecar_candidates
 from tests.library.exiftool_helpers import EXIFTOOL
 from tests.photo_factory import make_heic, make_jpeg, make_png, make_tiff, make_webp
 

@@ -16,9 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from geocore.library.api import Library
-from geocore.library.gps import MAX_RADIUS_KM, UINT32_MAX, GpsFix, PositionError, to_rational, validate_position
-from geocore.timesync.parsers import parse_gpx
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.gps import (
+    MAX_RADIUS_KM,
+    UINT32_MAX,
+    GpsFix,
+    PositionError,
+    to_rational,
+    validate_position,
+)
+from geotagger.geocore.timesync.parsers import parse_gpx
 from tests.library.exiftool_helpers import sha256_of
 from tests.photo_factory import make_jpeg
 from tests.timesync.track_files import write_gpx
@@ -38,7 +45,7 @@ def run_guarded(code: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_to_rational_terminates_for_every_float() -> None:
     result = run_guarded("""
-        from geocore.library.gps import to_rational
+        from geotagger.geocore.library.gps import to_rational
         for value in (5e9, 2.0**32, 4294967295.6, 1e300, float("inf"), float("-inf"), float("nan")):
             try:
                 print(value, to_rational(value))
@@ -98,7 +105,7 @@ def test_cli_set_with_absurd_values_fails_fast_and_leaves_the_file(tmp_path: Pat
     before = sha256_of(photo)
     result = run_guarded("""
         import sys
-        from geocore.cli.main import main
+        from geotagger.geocore.cli.main import main
         sys.exit(main(sys.argv[1:]))
     """, "set", str(photo), "--lat", "1", "--lon", "2", *option, "--db", str(tmp_path / "lib.sqlite3"))
     assert result.returncode == 2, result.stdout + result.stderr
@@ -113,8 +120,8 @@ def test_stored_absurd_decision_is_refused_per_file_at_write(tmp_path: Path) -> 
     result = run_guarded("""
         import sys, time
         import sqlalchemy as sa
-        from geocore.library import db as schema
-        from geocore.library.api import Library
+        from geotagger.geocore.library import db as schema
+        from geotagger.geocore.library.api import Library
         with Library(sys.argv[1]) as library:
             library.scan([sys.argv[2]])
             photo_id = library.photos()[0].id
@@ -140,7 +147,7 @@ def _gpx_with_absurd_elevation(path: Path) -> Path:
 
 def test_gpx_absurd_elevations_are_dropped_with_a_reason(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = _gpx_with_absurd_elevation(tmp_path / "t.gpx")
-    with caplog.at_level(logging.WARNING, logger="geocore.timesync.parsers"):
+    with caplog.at_level(logging.WARNING, logger="geotagger.geocore.timesync.parsers"):
         track = parse_gpx(path.read_text(), path)
     assert len(track) == 5 and all(math.isnan(value) for value in track.altitude_m)
     assert "5 elevation(s) outside" in caplog.text and "t.gpx" in caplog.text
@@ -153,7 +160,7 @@ def test_sync_track_then_write_all_proposed_with_absurd_elevation_finishes(tmp_p
     db = str(tmp_path / "lib.sqlite3")
     result = run_guarded("""
         import sys
-        from geocore.cli.main import main
+        from geotagger.geocore.cli.main import main
         db, track, photos = sys.argv[1:4]
         assert main(["sync-track", track, photos, "--db", db]) == 0
         assert main(["write", "--all-proposed", "--db", db]) == 0

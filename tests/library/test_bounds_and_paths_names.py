@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from geocore.inference.files import BASE_BUNDLE
-from geocore.library import db as schema
-from geocore.library.api import Library
-from geocore.library.paths import display_path, json_line, json_path_fields, json_safe, path_from_json
+from geotagger.geocore.inference.files import BASE_BUNDLE
+from geotagger.geocore.library import db as schema
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.paths import display_path, json_line, json_path_fields, json_safe, path_from_json
 from tests.library.exiftool_helpers import sha256_of
 from tests.photo_factory import make_jpeg
 
@@ -129,9 +129,9 @@ def test_a_cache_of_schema_2_is_migrated(folder: Path, tmp_path: Path) -> None:
 def test_predict_records_and_json_lines_keep_the_name(folder: Path, tmp_path: Path) -> None:
     out, db = tmp_path / "out.jsonl", tmp_path / "lib.sqlite3"
     env = dict(os.environ, PYTHONIOENCODING="utf-8:strict", PYTHONPATH=str(REPO))  # as in a UTF-8 terminal
-    result = subprocess.run([sys.executable, "-m", "geocore.cli.main", "predict", str(folder), "--provider", "cpu",
-                             "--db", str(db), "--json", str(out)], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "geotagger.geocore.cli.main", "predict", str(folder),
+                             "--provider", "cpu", "--db", str(db), "--json", str(out)], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(records) == 2 and all(record.get("error") is None for record in records)
@@ -155,7 +155,7 @@ def test_scan_json_lines_are_valid_unicode_and_reversible(folder: Path, tmp_path
     with open(broken, "wb") as handle:
         handle.write(b"\xff\xd8\xff\xe0\x00")  # an issue of the scan, reported with its path
     env = dict(os.environ, PYTHONIOENCODING="utf-8:strict", PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, "-m", "geocore.cli.main", "scan", "--json-lines", "--db",
+    result = subprocess.run([sys.executable, "-m", "geotagger.geocore.cli.main", "scan", "--json-lines", "--db",
                              str(tmp_path / "lib.sqlite3"), str(folder)], cwd=REPO, env=env, capture_output=True,
                             timeout=120)
     assert result.returncode == 1, result.stderr[-2000:]  # 1: the broken file is reported
@@ -167,7 +167,7 @@ def test_scan_json_lines_are_valid_unicode_and_reversible(folder: Path, tmp_path
 
 
 def test_scan_in_subprocess_gives_back_the_exact_issue_path(folder: Path, tmp_path: Path) -> None:
-    from geocore.library.scan_process import scan_in_subprocess
+    from geotagger.geocore.library.scan_process import scan_in_subprocess
 
     broken = os.fsdecode(os.fsencode(folder) + b"/bad\xe9.jpg")
     with open(broken, "wb") as handle:

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from geocore.cli.main import main
-from geocore.library.api import Library
+from geotagger.geocore.cli.main import main
+from geotagger.geocore.library.api import Library
 from tests.library.exiftool_helpers import sha256_of
 from tests.photo_factory import make_jpeg, make_png
 
@@ -33,7 +33,7 @@ def test_cli_scan_set_undo_strip(tmp_path, capsys, monkeypatch) -> None:
     assert sha256_of(jpeg) == sha
     monkeypatch.setenv("GEOTAGGER_DB", str(db))
     assert main(["strip", str(png)]) == 0
-    from geocore.library.metadata import read_exif_gps_pil
+    from geotagger.geocore.library.metadata import read_exif_gps_pil
 
     assert read_exif_gps_pil(png.read_bytes()) is None and not (root / "b.png.xmp").exists()
     assert main(["set", str(root / "broken.jpg"), "--lat", "1", "--lon", "2"]) == 1
@@ -62,8 +62,8 @@ def test_cli_write_accepted_dry_run_and_batch_undo(tmp_path, capsys) -> None:
 
 
 def test_console_help_lists_library_commands() -> None:
-    result = subprocess.run([sys.executable, "-m", "geocore.cli.main", "--help"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[2], timeout=120)
+    result = subprocess.run([sys.executable, "-m", "geotagger.geocore.cli.main", "--help"], capture_output=True,
+                            text=True, cwd=Path(__file__).resolve().parents[2], timeout=120)
     for command in ("scan", "write", "undo", "strip", "set"):
         assert command in result.stdout
 

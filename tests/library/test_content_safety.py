@@ -13,8 +13,8 @@ from pathlib import Path
 import piexif
 import pytest
 
-from geocore.library.api import Library
-from geocore.library.errors import ErrorKind
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.errors import ErrorKind
 from tests.library.exiftool_helpers import exiftool_tags, needs_exiftool, non_gps_tags, sha256_of, validate_warnings
 from tests.photo_factory import build_exif, make_pixels
 

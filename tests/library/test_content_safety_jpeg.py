@@ -11,10 +11,10 @@ from pathlib import Path
 import piexif
 import pytest
 
-from geocore.library.api import Library
-from geocore.library.errors import CorruptMetadata, ErrorKind
-from geocore.library.gps import GpsFix
-from geocore.library.jpeg import image_data_start, read_segments, set_gps_jpeg
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.errors import CorruptMetadata, ErrorKind
+from geotagger.geocore.library.gps import GpsFix
+from geotagger.geocore.library.jpeg import image_data_start, read_segments, set_gps_jpeg
 from tests.library.exiftool_helpers import exiftool_tags, needs_exiftool, non_gps_tags, sha256_of
 from tests.photo_factory import build_exif, make_jpeg, make_pixels
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from geocore.library.api import Library
-from geocore.library.errors import ErrorKind
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.errors import ErrorKind
 from tests.library.exiftool_helpers import EXIFTOOL, exiftool_tags, needs_exiftool, sha256_of
 from tests.photo_factory import make_jpeg, make_raw_like
 
@@ -192,8 +192,8 @@ def test_a_sidecar_in_another_encoding_is_refused_untouched(tmp_path) -> None:
 
 def test_embedded_xmp_is_edited_in_its_padding(tmp_path) -> None:
     """Like exiftool: the packet keeps its size when its padding allows, so nothing after it moves."""
-    from geocore.library.jpeg import read_segments
-    from geocore.library.xmp import JPEG_XMP_HEADER
+    from geotagger.geocore.library.jpeg import read_segments
+    from geotagger.geocore.library.xmp import JPEG_XMP_HEADER
 
     def xmp_length(data: bytes) -> int:
         return next(s.length for s in read_segments(data)[0]

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from geocore.library import xmp
-from geocore.library.api import Library
-from geocore.library.decisions import Proposal
-from geocore.library.patches import decode_patches
-from geocore.library.writer import CHUNK_FILES, is_written_version
+from geotagger.geocore.library import xmp
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.decisions import Proposal
+from geotagger.geocore.library.patches import decode_patches
+from geotagger.geocore.library.writer import CHUNK_FILES, is_written_version
 from tests.library.exiftool_helpers import sha256_of
 from tests.photo_factory import make_jpeg, make_raw_like, make_tiff
 
@@ -222,7 +222,7 @@ def test_stacked_killed_writes_never_corrupt_and_undo_restores(tmp_path) -> None
 
 
 def test_a_second_library_leaves_a_batch_in_flight_alone(tmp_path, monkeypatch) -> None:
-    from geocore.library import writer as writer_module
+    from geotagger.geocore.library import writer as writer_module
 
     path = make_jpeg(tmp_path / "photos" / "a.jpg")
     db = tmp_path / "lib.sqlite3"

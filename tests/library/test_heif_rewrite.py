@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from geocore.library import heif, places
-from geocore.library.api import Library
-from geocore.library.gps import GpsFix
-from geocore.library.patches import apply_patches
+from geotagger.geocore.library import heif, places
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.gps import GpsFix
+from geotagger.geocore.library.patches import apply_patches
 from tests.library.exiftool_helpers import exiftool_tags, sha256_of
 from tests.library.test_in_place_formats import SYDNEY, _rich_heic, decoded_pixels, exiv2_position, pytestmark
 from tests.photo_factory import make_heic

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from geocore.library.api import Library
-from geocore.library.metadata_diff import Intended, unintended_differences
-from geocore.library.metadata_snapshot import snapshot
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.metadata_diff import Intended, unintended_differences
+from geotagger.geocore.library.metadata_snapshot import snapshot
 from tests.library.exiftool_helpers import needs_exiftool
 from tests.library.hostile_corpus import (
     CAMERAS,
@@ -107,9 +107,9 @@ def test_stripping_the_written_corpus_removes_only_location(written_corpus) -> N
 def test_the_diff_sees_every_loss_exiftool_sees(tmp_path) -> None:
     """Differential check of the two judges: corrupt written files at random; whenever exiftool reads a prior tag
     differently, metadata_diff must report a difference too (it may see more: it also compares bytes)."""
-    from geocore.library.formats import JpegWriter
-    from geocore.library.jpeg import image_data_start
-    from geocore.library.patches import apply_patches
+    from geotagger.geocore.library.formats import JpegWriter
+    from geotagger.geocore.library.jpeg import image_data_start
+    from geotagger.geocore.library.patches import apply_patches
     from tests.library.hostile_corpus import FIX
 
     rng = random.Random(5)

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from geocore.library import places
-from geocore.library.api import Library
-from geocore.library.xmp import Place
+from geotagger.geocore.library import places
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.xmp import Place
 from tests.library.exiftool_helpers import exiftool_tags, needs_exiftool, sha256_of, validate_warnings
 from tests.photo_factory import make_heic, make_jpeg, make_pixels, make_png, make_raw_like, make_tiff, make_webp
 
@@ -104,7 +104,7 @@ def decoded_pixels(path: Path) -> bytes:
     """The image as decoded (pillow-heif for HEIC), mode and size included."""
     data = path.read_bytes()
     if data[4:8] == b"ftyp":
-        from geocore.library.heif import primary_pixels
+        from geotagger.geocore.library.heif import primary_pixels
 
         return primary_pixels(data)
     with Image.open(io.BytesIO(data)) as image:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from geocore.library import jpeg_metadata
-from geocore.library.errors import LibraryError
-from geocore.library.formats import Kind, sniff
-from geocore.library.metadata import PhotoMetadata, _from_file, _from_jpeg_head, read_metadata
-from geocore.library.scanner import HEAD_BYTES
+from geotagger.geocore.library import jpeg_metadata
+from geotagger.geocore.library.errors import LibraryError
+from geotagger.geocore.library.formats import Kind, sniff
+from geotagger.geocore.library.metadata import PhotoMetadata, _from_file, _from_jpeg_head, read_metadata
+from geotagger.geocore.library.scanner import HEAD_BYTES
 from tests.library.hostile_corpus import build_corpus, jpeg_bytes, segment, with_segments, xmp_app1
 from tests.photo_factory import make_jpeg
 

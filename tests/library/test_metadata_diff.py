@@ -6,13 +6,18 @@ import struct
 
 import pytest
 
-from geocore.library.api import Library
-from geocore.library.errors import ErrorKind
-from geocore.library.gps import GpsFix
-from geocore.library.metadata_diff import Intended, UnintendedChange, check_only_intended, unintended_differences
-from geocore.library.metadata_snapshot import snapshot
-from geocore.library.writer import VerifyError
-from geocore.library.xmp import Place
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.errors import ErrorKind
+from geotagger.geocore.library.gps import GpsFix
+from geotagger.geocore.library.metadata_diff import (
+    Intended,
+    UnintendedChange,
+    check_only_intended,
+    unintended_differences,
+)
+from geotagger.geocore.library.metadata_snapshot import snapshot
+from geotagger.geocore.library.writer import VerifyError
+from geotagger.geocore.library.xmp import Place
 from tests.library.exiftool_helpers import needs_exiftool
 from tests.library.hostile_corpus import (
     PLACE_XMP,
@@ -181,7 +186,7 @@ def test_unintended_change_is_a_verify_error_with_reasons() -> None:
 
 def test_a_write_that_would_lose_a_tag_is_refused_and_the_file_untouched(tmp_path, monkeypatch) -> None:
     """The safety net end to end: a writer defect becomes a typed per-file refusal, never a damaged photo."""
-    from geocore.library import formats
+    from geotagger.geocore.library import formats
 
     path = tmp_path / "photos" / "a.jpg"
     path.parent.mkdir()
@@ -190,7 +195,7 @@ def test_a_write_that_would_lose_a_tag_is_refused_and_the_file_untouched(tmp_pat
     real_set_gps = formats.JpegWriter.set_gps
 
     def losing_set_gps(self, data, fix, place=None):  # a defect: the Make string is blanked on the way
-        from geocore.library.patches import Patch
+        from geotagger.geocore.library.patches import Patch
 
         at = data.find(b"Hostile Camera")
         return [*real_set_gps(self, data, fix, place), Patch(at, data[at:at + 7], bytes(7))]
@@ -208,8 +213,8 @@ def test_a_write_that_would_lose_a_tag_is_refused_and_the_file_untouched(tmp_pat
 @needs_exiftool
 def test_exiftool_agrees_with_the_diff_on_a_real_write(tmp_path) -> None:
     """Both judges on the same before/after pair: no difference for one means no lost tag for the other."""
-    from geocore.library.formats import JpegWriter
-    from geocore.library.patches import apply_patches
+    from geotagger.geocore.library.formats import JpegWriter
+    from geotagger.geocore.library.patches import apply_patches
 
     before, after = tmp_path / "before.jpg", tmp_path / "after.jpg"
     data = _jpeg(standard_layout("<", gps=False).pack())
@@ -223,7 +228,7 @@ def test_exiftool_agrees_with_the_diff_on_a_real_write(tmp_path) -> None:
 
 def test_a_sidecar_merge_that_would_lose_a_property_is_refused(tmp_path, monkeypatch) -> None:
     """Sidecars get the same net: a merge dropping a keyword is refused and the sidecar stays byte-identical."""
-    from geocore.library import xmp
+    from geotagger.geocore.library import xmp
 
     photo = tmp_path / "photos" / "a.dng"
     photo.parent.mkdir()

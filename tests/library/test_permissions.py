@@ -12,8 +12,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from geocore.library.api import Library
-from geocore.library.errors import ErrorKind
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.errors import ErrorKind
 from tests.photo_factory import make_jpeg
 
 NOBODY = 65534
@@ -89,8 +89,8 @@ def test_owner_and_group_are_kept_when_root_writes(tmp_path) -> None:
 
 
 def test_file_changed_while_batch_runs_is_left_alone(tmp_path, monkeypatch) -> None:
-    from geocore.library import writer
-    from geocore.library.errors import ErrorKind
+    from geotagger.geocore.library import writer
+    from geotagger.geocore.library.errors import ErrorKind
 
     path = make_jpeg(tmp_path / "photos" / "a.jpg")
     library = Library(tmp_path / "lib.sqlite3")

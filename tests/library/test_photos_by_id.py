@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from geocore.library.api import Library
+from geotagger.geocore.library.api import Library
 from tests.photo_factory import make_jpeg
 
 

@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from geocore.library import places
+from geotagger.geocore.library import places
 from tests.library.known_places import KNOWN_POINTS
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from PIL import PngImagePlugin
 
-from geocore.library import png
-from geocore.library.api import Library
-from geocore.library.formats import Kind
-from geocore.library.metadata import read_metadata
+from geotagger.geocore.library import png
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.formats import Kind
+from geotagger.geocore.library.metadata import read_metadata
 from tests.library.exiftool_helpers import EXIFTOOL, exiftool_tags, sha256_of, validate_warnings
 from tests.library.test_in_place_formats import (
     LAT,

@@ -14,12 +14,12 @@ from pathlib import Path
 import piexif
 import pytest
 
-from geocore.library import places
-from geocore.library.api import Library
-from geocore.library.decisions import Proposal
-from geocore.library.metadata import EstimateMarks, written_estimate
-from geocore.library.xmp import Place
-from geocore.vocabulary import SOURCE_TABLE, Source
+from geotagger.geocore.library import places
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.decisions import Proposal
+from geotagger.geocore.library.metadata import EstimateMarks, written_estimate
+from geotagger.geocore.library.xmp import Place
+from geotagger.geocore.vocabulary import SOURCE_TABLE, Source
 from tests.library.exiftool_helpers import EXIFTOOL, exiftool_tags, needs_exiftool, validate_warnings
 from tests.library.hostile_corpus import iptc_app13, with_segments
 from tests.photo_factory import make_jpeg, make_raw_like

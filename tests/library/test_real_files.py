@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from geocore.library.api import Library
+from geotagger.geocore.library.api import Library
 from tests.library.exiftool_helpers import exiftool_tags, needs_exiftool, non_gps_tags, sha256_of, validate_warnings
 from tests.photo_factory import make_pixels
 

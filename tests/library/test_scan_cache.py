@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from geocore.library import db as schema
-from geocore.library import scanner
-from geocore.library.api import Library
-from geocore.library.formats import Kind, sniff
+from geotagger.geocore.library import db as schema
+from geotagger.geocore.library import scanner
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.formats import Kind, sniff
 from tests.photo_factory import make_heic, make_jpeg, make_png, make_raw_like, make_tiff
 
 
@@ -165,7 +165,7 @@ def test_a_file_back_as_it_was_keeps_its_predictions(tmp_path) -> None:
 def test_image_over_the_bomb_guard_is_refused_for_thumbnails_only(tmp_path, monkeypatch) -> None:
     from PIL import Image
 
-    from geocore.library.errors import LibraryError
+    from geotagger.geocore.library.errors import LibraryError
 
     root = tmp_path / "p"
     make_jpeg(root / "huge.jpg")
@@ -300,7 +300,7 @@ def test_failed_thumbnail_save_leaves_no_partial_file(tmp_path, monkeypatch) -> 
 
     from PIL import Image
 
-    from geocore.library.errors import LibraryError
+    from geotagger.geocore.library.errors import LibraryError
 
     make_jpeg(tmp_path / "p" / "a.jpg")
     library = _library(tmp_path)
@@ -374,7 +374,7 @@ def test_photo_queries_by_decision_state(tmp_path) -> None:
 
 
 def test_bulk_proposals_and_features(tmp_path) -> None:
-    from geocore.library.decisions import Proposal
+    from geotagger.geocore.library.decisions import Proposal
 
     paths = [make_jpeg(tmp_path / "p" / f"{i}.jpg", size=(32, 32), color_seed=i) for i in range(3)]
     library = _library(tmp_path)
@@ -392,8 +392,8 @@ def test_bulk_proposals_and_features(tmp_path) -> None:
 
 
 def test_sidecar_change_rereads_gps_but_keeps_predictions(tmp_path) -> None:
-    from geocore.library import xmp
-    from geocore.library.gps import GpsFix
+    from geotagger.geocore.library import xmp
+    from geotagger.geocore.library.gps import GpsFix
 
     raw = make_raw_like(tmp_path / "p" / "a.ORF")
     library = _library(tmp_path)
@@ -409,7 +409,7 @@ def test_sidecar_change_rereads_gps_but_keeps_predictions(tmp_path) -> None:
 
 
 def test_identity_is_that_of_the_bytes_read_not_of_a_stale_walk(tmp_path) -> None:
-    from geocore.library.scanner import FoundFile, inspect_file
+    from geotagger.geocore.library.scanner import FoundFile, inspect_file
 
     path = make_jpeg(tmp_path / "a.jpg", color_seed=3)
     stale = FoundFile(str(path), 1, 1, None)  # what a walk saw before the file was rewritten
@@ -420,7 +420,7 @@ def test_identity_is_that_of_the_bytes_read_not_of_a_stale_walk(tmp_path) -> Non
 
 
 def test_batch_lookups_match_the_per_photo_ones_across_chunks(tmp_path, monkeypatch) -> None:
-    import geocore.library.decisions as decisions_module
+    import geotagger.geocore.library.decisions as decisions_module
 
     monkeypatch.setattr(decisions_module, "SQL_IN_CHUNK", 2)  # five photos span three IN (...) chunks
     paths = [make_jpeg(tmp_path / "p" / f"{name}.jpg", color_seed=index) for index, name in enumerate("abcde")]
@@ -447,8 +447,8 @@ def test_batch_lookups_match_the_per_photo_ones_across_chunks(tmp_path, monkeypa
 
 
 def test_propose_many_in_short_transactions_keeps_order_and_ids(tmp_path, monkeypatch) -> None:
-    import geocore.library.decisions as decisions_module
-    from geocore.library.decisions import Proposal
+    import geotagger.geocore.library.decisions as decisions_module
+    from geotagger.geocore.library.decisions import Proposal
 
     monkeypatch.setattr(decisions_module, "PROPOSALS_PER_TRANSACTION", 2)
     paths = [make_jpeg(tmp_path / "p" / f"{name}.jpg", color_seed=index) for index, name in enumerate("abc")]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from geocore.library.api import Library
-from geocore.library.scan_process import scan_in_subprocess
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.scan_process import scan_in_subprocess
 from tests.photo_factory import make_jpeg
 
 

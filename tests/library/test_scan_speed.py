@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from geocore.library import safe_files, scanner, writer
-from geocore.library.api import Library
+from geotagger.geocore.library import safe_files, scanner, writer
+from geotagger.geocore.library.api import Library
 from tests.photo_factory import make_jpeg
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from geocore.workflow.session import Session
+from geotagger.geocore.workflow.session import Session
 from tests.photo_factory import make_jpeg
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from geocore.library.api import Library
-from geocore.library.errors import ErrorKind
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.errors import ErrorKind
 from tests.library.exiftool_helpers import EXIFTOOL, exiftool_tags, needs_exiftool, sha256_of, validate_warnings
 from tests.photo_factory import make_heic, make_jpeg, make_png, make_raw_like
 
@@ -174,7 +174,7 @@ def test_two_photos_sharing_one_lightroom_sidecar(tmp_path) -> None:
 def test_malformed_photoshop_segment_fails_one_file_and_the_strip_goes_on(tmp_path) -> None:
     import struct
 
-    from geocore.library import iptc
+    from geotagger.geocore.library import iptc
 
     bad = make_jpeg(tmp_path / "p" / "bad.jpg", gps=(1.0, 2.0))
     good = make_jpeg(tmp_path / "p" / "good.jpg", gps=(3.0, 4.0), color_seed=1)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from geocore.library import scanner
-from geocore.library.api import Library
-from geocore.library.scanner import FoundFile, inspect_file
+from geotagger.geocore.library import scanner
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.scanner import FoundFile, inspect_file
 from tests.photo_factory import make_jpeg
 
 COMPARED = ("size", "mtime_ns", "head_hash", "kind", "error_kind", "error", "capture_time", "make", "model",

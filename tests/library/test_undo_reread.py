@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from geocore.library.api import Library
+from geotagger.geocore.library.api import Library
 from tests.photo_factory import make_jpeg
 
 SIDECAR = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'

@@ -11,9 +11,9 @@ import piexif
 import pytest
 from PIL import Image
 
-from geocore.library.api import Library
-from geocore.library.errors import ErrorKind
-from geocore.library.jpeg import image_data_start
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.errors import ErrorKind
+from geotagger.geocore.library.jpeg import image_data_start
 from tests.library.exiftool_helpers import (
     exiftool_tags,
     needs_exiftool,
@@ -68,7 +68,7 @@ def test_jpeg_write_is_exact_and_undoable(tmp_path, source, method, existing_gps
 def _assert_untouched_except_exif(path: Path, library: Library) -> None:
     """Image data, MakerNote, thumbnail, ICC and DateTimeOriginal are byte-identical to the original."""
     row = library.journal_rows(path)[0]
-    from geocore.library.patches import apply_patches, decode_patches, invert_patches
+    from geotagger.geocore.library.patches import apply_patches, decode_patches, invert_patches
 
     written = path.read_bytes()
     original = apply_patches(written, invert_patches(decode_patches(row["patches"])))
@@ -279,7 +279,7 @@ def test_webp_with_exif_chunk_is_written_in_place_and_stripped(tmp_path) -> None
 def test_disk_full_is_typed_leaves_no_temp_and_batch_goes_on(tmp_path, monkeypatch) -> None:
     import errno
 
-    from geocore.library import writer
+    from geotagger.geocore.library import writer
 
     full = make_jpeg(tmp_path / "photos" / "full.jpg", color_seed=1)
     fine = make_jpeg(tmp_path / "photos" / "fine.jpg", color_seed=2)
@@ -319,7 +319,7 @@ def test_full_exif_block_is_refused_cleanly(tmp_path) -> None:
 
 
 def test_bad_read_back_is_caught_before_the_rename(tmp_path, monkeypatch) -> None:
-    from geocore.library import writer
+    from geotagger.geocore.library import writer
 
     path = make_jpeg(tmp_path / "photos" / "a.jpg")
     sha = sha256_of(path)

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from geocore.library import db as schema
-from geocore.library import writer
-from geocore.library.api import Library
-from geocore.library.errors import ErrorKind
-from geocore.library.patches import Patch
-from geocore.library.writer import FileJob, SafeWriter
+from geotagger.geocore.library import db as schema
+from geotagger.geocore.library import writer
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.errors import ErrorKind
+from geotagger.geocore.library.patches import Patch
+from geotagger.geocore.library.writer import FileJob, SafeWriter
 from tests.library.exiftool_helpers import sha256_of
 from tests.photo_factory import make_jpeg, make_raw_like
 
@@ -57,7 +57,7 @@ def test_names_of_244_bytes_and_more_write_and_undo(tmp_path) -> None:
 def test_the_long_name_recipe_through_the_cli(tmp_path, capsys) -> None:
     from PIL import Image
 
-    from geocore.cli.main import main
+    from geotagger.geocore.cli.main import main
 
     folder, db = tmp_path / "photos", str(tmp_path / "lib.sqlite3")
     folder.mkdir()

@@ -8,8 +8,8 @@ from pathlib import Path
 import piexif
 import pytest
 
-from geocore.cli.main import main
-from geocore.library.api import Library
+from geotagger.geocore.cli.main import main
+from geotagger.geocore.library.api import Library
 from tests.photo_factory import make_jpeg
 from tests.timesync.track_files import write_gpx, write_kml_gx_track
 
@@ -222,7 +222,7 @@ def test_sync_neighbours_without_geotagged_photos(tmp_path, capsys):
 
 
 def test_cached_visual_prediction_that_disagrees_flags_for_review(trip, capsys):
-    from geocore.geo import s2cells
+    from geotagger.geocore.geo import s2cells
 
     tmp_path, photos, track = trip
     db = tmp_path / "cache.sqlite3"
@@ -248,7 +248,7 @@ def test_cached_visual_prediction_that_disagrees_flags_for_review(trip, capsys):
     assert a_decision.review and a_decision.state == "proposed"  # flagged: not accepted
     assert not b_decision.review and b_decision.state == "accepted"
     # The visual probability is part of the photo's view (the fusion rule runs again whenever it is built).
-    from geocore.workflow import Session
+    from geotagger.geocore.workflow import Session
 
     with Session.open(db) as session:
         a_view, b_view = session.views([a.id, b.id])

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from geocore.timesync.clock import (
+from geotagger.geocore.timesync.clock import (
     MAX_ZONE_ITERATIONS,
     CaptureTime,
     ClockSettings,

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geocore.timesync.parsers import TrackFormatError, expand_track_paths, load_track, load_tracks
-from geocore.timesync.points import iso_times_s, parse_time_s
+from geotagger.geocore.timesync.parsers import TrackFormatError, expand_track_paths, load_track, load_tracks
+from geotagger.geocore.timesync.points import iso_times_s, parse_time_s
 from tests.timesync import track_files as tf
 
 T0 = datetime(2024, 6, 1, 23, 58, 0, tzinfo=timezone.utc)

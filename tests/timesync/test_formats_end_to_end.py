@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from geocore.library.api import Library
-from geocore.workflow import Session, TimeOptions
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.workflow import Session, TimeOptions
 from tests.photo_factory import make_jpeg
 from tests.timesync import track_files as tf
 

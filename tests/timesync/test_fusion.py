@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geocore.fusion import (
+from geotagger.geocore.fusion import (
     FLAG_RATIO,
     SOURCE_PRIORITY,
     LocationProposal,
@@ -99,7 +99,7 @@ def test_disagreeing_time_sources_are_flagged():
 
 
 def test_with_a_real_s2_partitioning():
-    from geocore.geo.partitioning import build_s2_partitionings
+    from geotagger.geocore.geo.partitioning import build_s2_partitionings
 
     rng = np.random.default_rng(0)
     lat = np.concatenate([48.85 + rng.normal(0, 0.01, 60), 35.68 + rng.normal(0, 0.01, 60)])
@@ -119,7 +119,7 @@ def test_with_a_real_s2_partitioning():
 
 
 def test_from_top_cells_of_a_cached_prediction():
-    from geocore.geo import s2cells
+    from geotagger.geocore.geo import s2cells
 
     paris = s2cells.cell_ids_to_tokens(s2cells.parent_ids(s2cells.latlon_to_cell_ids([48.85], [2.35]), 8))[0]
     tokyo = s2cells.cell_ids_to_tokens(s2cells.parent_ids(s2cells.latlon_to_cell_ids([35.68], [139.7]), 8))[0]

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geocore.timesync import gpx
-from geocore.timesync.gpx_columns import read_gpx_columns
-from geocore.timesync.parsers import load_track
-from geocore.timesync.track import Track
+from geotagger.geocore.timesync import gpx
+from geotagger.geocore.timesync.gpx_columns import read_gpx_columns
+from geotagger.geocore.timesync.parsers import load_track
+from geotagger.geocore.timesync.track import Track
 
 RNG = np.random.default_rng(7)
 N = 40

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from geocore.timesync.points import iso_times_s, parse_time_s
+from geotagger.geocore.timesync.points import iso_times_s, parse_time_s
 
 DATES = ["2024-06-01T10:00:00", "1999-12-31T23:59:59", "2024-02-29T01:02:03", "2023-02-29T00:00:00",
          "0000-01-01T00:00:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59", "2024-06-01T24:00:00",

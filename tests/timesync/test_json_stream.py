@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from geocore.timesync import json_stream
-from geocore.timesync.json_stream import JsonStreamError, iter_array_items
+from geotagger.geocore.timesync import json_stream
+from geotagger.geocore.timesync.json_stream import JsonStreamError, iter_array_items
 
 DOCUMENT = {"version": 1, "locations": [
     {"latitudeE7": i, "activity": [{"activity": [{"type": "STILL", "confidence": i}], "timestamp": f"t{i}"}],

@@ -7,16 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from geocore.geo.distance import EARTH_RADIUS_KM, haversine_km
-from geocore.timesync.match import (
+from geotagger.geocore.geo.distance import EARTH_RADIUS_KM, haversine_km
+from geotagger.geocore.timesync.match import (
     ASSUMED_SPEED_KMH,
     GPS_POINT_ACCURACY_KM,
     clock_offset_from_place_s,
     match_times,
     nearest_position_at,
 )
-from geocore.timesync.sphere import slerp, to_unit_vectors
-from geocore.timesync.track import make_track, merge_tracks
+from geotagger.geocore.timesync.sphere import slerp, to_unit_vectors
+from geotagger.geocore.timesync.track import make_track, merge_tracks
 
 KM_PER_DEGREE = EARTH_RADIUS_KM * math.pi / 180.0
 

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from geocore.geo.distance import EARTH_RADIUS_KM
-from geocore.timesync.match import ASSUMED_SPEED_KMH
-from geocore.timesync.neighbours import NEIGHBOUR_BASE_KM, locate_by_neighbours
-from geocore.timesync.track import make_track
+from geotagger.geocore.geo.distance import EARTH_RADIUS_KM
+from geotagger.geocore.timesync.match import ASSUMED_SPEED_KMH
+from geotagger.geocore.timesync.neighbours import NEIGHBOUR_BASE_KM, locate_by_neighbours
+from geotagger.geocore.timesync.track import make_track
 
 KM_PER_DEGREE = EARTH_RADIUS_KM * math.pi / 180.0
 

@@ -11,13 +11,13 @@ import numpy as np
 import piexif
 import pytest
 
-from geocore.library.api import Library
-from geocore.timesync.clock import ClockSettings, parse_geosync_s
-from geocore.timesync.clock_store import clock_file, load_clock, save_clock
-from geocore.timesync.match import GPS_POINT_ACCURACY_KM, match_times
-from geocore.timesync.neighbours import locate_by_neighbours
-from geocore.timesync.track import filter_quality, make_track
-from geocore.workflow import Reference, Session, TimeOptions
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.timesync.clock import ClockSettings, parse_geosync_s
+from geotagger.geocore.timesync.clock_store import clock_file, load_clock, save_clock
+from geotagger.geocore.timesync.match import GPS_POINT_ACCURACY_KM, match_times
+from geotagger.geocore.timesync.neighbours import locate_by_neighbours
+from geotagger.geocore.timesync.track import filter_quality, make_track
+from geotagger.geocore.workflow import Reference, Session, TimeOptions
 from tests.photo_factory import make_jpeg
 from tests.timesync.test_cli import START, lat_at, run, track_points
 from tests.timesync.track_files import write_gpx, write_records_json
@@ -131,7 +131,7 @@ def test_live_preview_counts_and_caches_the_track(walk, monkeypatch):
     with Session(Library(tmp_path / "c.sqlite3")) as session:
         ids = session.scan([photos]).photo_ids
         assert session.preview_tracks([track], ids).matched == 0
-        import geocore.workflow.syncing as syncing
+        import geotagger.geocore.workflow.syncing as syncing
 
         monkeypatch.setattr(syncing, "load_track", lambda path: pytest.fail("the track was read again"))
         preview = session.preview_tracks([track], ids, TimeOptions(global_offset_s=3600))

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from geocore.timesync.parsers import TrackFormatError, load_track, load_tracks, parse_time_s
+from geotagger.geocore.timesync.parsers import TrackFormatError, load_track, load_tracks, parse_time_s
 
 T0 = datetime(2024, 6, 1, 10, 0, 0, tzinfo=timezone.utc).timestamp()
 

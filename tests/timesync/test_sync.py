@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from geocore.timesync.clock import CaptureTime, ClockSettings
-from geocore.timesync.match import GPS_POINT_ACCURACY_KM
-from geocore.timesync.sync import (
+from geotagger.geocore.timesync.clock import CaptureTime, ClockSettings
+from geotagger.geocore.timesync.match import GPS_POINT_ACCURACY_KM
+from geotagger.geocore.timesync.sync import (
     TimedPhoto,
     estimate_offsets_from_pairs,
     offset_from_reference_place,
@@ -18,7 +18,7 @@ from geocore.timesync.sync import (
     propose_from_track,
     with_clock_offsets,
 )
-from geocore.timesync.track import Track, make_track, merge_tracks
+from geotagger.geocore.timesync.track import Track, make_track, merge_tracks
 
 STEP_S = 30.0
 LAT_STEP = 0.001  # northwards along a meridian: great-circle position is linear in latitude, exactly
@@ -210,7 +210,7 @@ def test_pairs_read_an_unzoned_camera_in_the_zone_of_the_reference_place():
 
 
 def test_offset_hint_finds_a_camera_left_on_the_wrong_zone():
-    from geocore.timesync.sync import suggest_offsets
+    from geotagger.geocore.timesync.sync import suggest_offsets
 
     start = utc(2024, 5, 1, 8, 0)
     track = meridian_track(start, 60, 45.0, 7.0)  # 08:00-09:00Z

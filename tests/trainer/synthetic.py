@@ -90,7 +90,7 @@ def training_setup(
     seed: int = 1, size_px: int = 40, **optim: object,
 ) -> dict:
     """Photos, meta CSV and partitionings under `root`; returns a run-config dict for the tiny backbone."""
-    from geocore.geo.partitioning import build_s2_partitionings
+    from geotagger.geocore.geo.partitioning import build_s2_partitionings
 
     lat, lon = spot_locations(n_spots, per_spot, seed)
     photos = make_photo_set(root / "img", lat, lon, seed=seed + 1, size_px=size_px)

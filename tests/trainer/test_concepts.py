@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trainer.concepts import aggregate, concept_influence, dilate, error_band, image_concept_scores, plot_png, write_csv
+from geotagger.trainer.concepts import (
+    aggregate,
+    concept_influence,
+    dilate,
+    error_band,
+    image_concept_scores,
+    plot_png,
+    write_csv,
+)
 
 
 def _explanation() -> np.ndarray:
@@ -70,15 +78,15 @@ def test_aggregation_orders_by_magnitude_within_each_band(tmp_path) -> None:
 def test_import_segmentation_and_concepts_end_to_end(tmp_path) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
-    from geocore.geo.hierarchy import Hierarchy
-    from geocore.geo.partitioning import build_s2_partitionings
-    from geocore.inference.card import CropSpec
+    from geotagger.geocore.geo.hierarchy import Hierarchy
+    from geotagger.geocore.geo.partitioning import build_s2_partitionings
+    from geotagger.geocore.inference.card import CropSpec
+    from geotagger.trainer.cli.main import main
+    from geotagger.trainer.export import CardFields, export_bundle
+    from geotagger.trainer.models import build_model
+    from geotagger.trainer.segmentation import tiny_segmentation_onnx
     from tests.inference.conftest import clustered_points
     from tests.photo_factory import make_jpeg
-    from trainer.cli.main import main
-    from trainer.export import CardFields, export_bundle
-    from trainer.models import build_model
-    from trainer.segmentation import tiny_segmentation_onnx
 
     partitionings = build_s2_partitionings(*clustered_points(), 20, [300, 100, 50])
     model = build_model("tiny", [len(p) for p in partitionings], pretrained=False).eval()
@@ -103,8 +111,8 @@ def test_import_segmentation_and_concepts_end_to_end(tmp_path) -> None:
 
 def test_a_graph_with_the_wrong_number_of_classes_is_refused(tmp_path) -> None:
     pytest.importorskip("torch")
-    from trainer.cli.main import main
-    from trainer.segmentation import tiny_segmentation_onnx
+    from geotagger.trainer.cli.main import main
+    from geotagger.trainer.segmentation import tiny_segmentation_onnx
 
     (tmp_path / "seg.onnx").write_bytes(tiny_segmentation_onnx(5))
     (tmp_path / "classes.txt").write_text("sky\nbuilding\n")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.training.config import ConfigError, config_from_dict, load_config, save_config
+from geotagger.trainer.training.config import ConfigError, config_from_dict, load_config, save_config
 
 MINIMAL = {
     "train": {"source": "csv", "csv": "train.csv", "images": "img"},

@@ -14,15 +14,15 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from geocore.geo.partitioning import build_s2_partitionings
+from geotagger.geocore.geo.partitioning import build_s2_partitionings
+from geotagger.trainer.data import shards as shards_module
+from geotagger.trainer.data.builder import NoUsableDataError, build_dataset
+from geotagger.trainer.data.labels import SkipReport
+from geotagger.trainer.data.shards import ShardDataset, expand_shards
+from geotagger.trainer.data.sources import collate_skipping, photos_from_folders, read_exif_gps
+from geotagger.trainer.data.transforms import ResizeCenterCropTransform, TrainTransform, random_resized_crop_box
+from geotagger.trainer.training.config import DataConfig
 from tests.trainer.synthetic import location_pixels, make_photo_set, spot_locations, write_meta_csv, write_photo
-from trainer.data import shards as shards_module
-from trainer.data.builder import NoUsableDataError, build_dataset
-from trainer.data.labels import SkipReport
-from trainer.data.shards import ShardDataset, expand_shards
-from trainer.data.sources import collate_skipping, photos_from_folders, read_exif_gps
-from trainer.data.transforms import ResizeCenterCropTransform, TrainTransform, random_resized_crop_box
-from trainer.training.config import DataConfig
 
 
 def _jpeg_bytes(seed: int) -> bytes:
@@ -54,9 +54,9 @@ def test_transforms_give_normalised_tensors_of_the_requested_size() -> None:
 
 
 def test_validation_view_equals_geocore_preprocessing_of_the_same_file(tmp_path: Path) -> None:
-    from geocore.inference.card import CropSpec, InputSpec
-    from geocore.inference.preprocess import prepare_photo
-    from trainer.data.images import open_rgb
+    from geotagger.geocore.inference.card import CropSpec, InputSpec
+    from geotagger.geocore.inference.preprocess import prepare_photo
+    from geotagger.trainer.data.images import open_rgb
 
     pixels = location_pixels(47.0, 3.0, 90, np.random.default_rng(1), 20.0)
     write_photo(tmp_path / "v.jpg", np.ascontiguousarray(pixels[:, :70]), (47.0, 3.0))

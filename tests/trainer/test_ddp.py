@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _torchrun(config_path: Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "trainer.cli.main", "fit", "--config", str(config_path)]
+               "-m", "geotagger.trainer.cli.main", "fit", "--config", str(config_path)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.inference.card import CropSpec
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.inference.card import CropSpec
+from geotagger.trainer.cli.main import main as train_main
+from geotagger.trainer.evaluate import EvaluationError, evaluate_bundle
+from geotagger.trainer.export import CardFields, export_bundle
+from geotagger.trainer.training.config import config_from_dict
+from geotagger.trainer.training.loop import fit, load_run_model
 from tests.trainer.synthetic import make_photo_set, train_test_split_by_spot, training_setup, write_meta_csv
 from tests.trainer.test_personalize import tiny_base_bundle
-from trainer.cli.main import main as train_main
-from trainer.evaluate import EvaluationError, evaluate_bundle
-from trainer.export import CardFields, export_bundle
-from trainer.training.config import config_from_dict
-from trainer.training.loop import fit, load_run_model
 
 
 def _bundle(tmp_path: Path) -> Path:

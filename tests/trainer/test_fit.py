@@ -10,10 +10,10 @@ import pytest
 import torch
 import yaml
 
+from geotagger.trainer.cli.main import main as train_main
+from geotagger.trainer.training.config import config_from_dict
+from geotagger.trainer.training.loop import fit, learning_rate, load_run_model, resume
 from tests.trainer.synthetic import training_setup
-from trainer.cli.main import main as train_main
-from trainer.training.config import config_from_dict
-from trainer.training.loop import fit, learning_rate, load_run_model, resume
 
 
 class Crash(RuntimeError):
@@ -104,7 +104,7 @@ def test_scene_labels_train_a_scene_head_with_the_weighted_loss(tmp_path: Path, 
 
 
 def test_partitionings_that_do_not_nest_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from geocore.geo.partitioning import build_s2_partitionings
+    from geotagger.geocore.geo.partitioning import build_s2_partitionings
     from tests.trainer.synthetic import spot_locations
 
     setup = training_setup(tmp_path, n_spots=4, per_spot=10)

@@ -12,16 +12,16 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from geocore.geo.hierarchy import Hierarchy  # noqa: E402
-from geocore.geo.partitioning import build_s2_partitionings  # noqa: E402
-from geocore.inference.bundle import load_bundle  # noqa: E402
-from geocore.inference.card import BundleError, CropSpec, card_from_json  # noqa: E402
-from geocore.inference.predictor import PhotoPrediction, Predictor  # noqa: E402
+from geotagger.geocore.geo.hierarchy import Hierarchy  # noqa: E402
+from geotagger.geocore.geo.partitioning import build_s2_partitionings  # noqa: E402
+from geotagger.geocore.inference.bundle import load_bundle  # noqa: E402
+from geotagger.geocore.inference.card import BundleError, CropSpec, card_from_json  # noqa: E402
+from geotagger.geocore.inference.predictor import PhotoPrediction, Predictor  # noqa: E402
+from geotagger.trainer.export import CardFields  # noqa: E402
+from geotagger.trainer.method_export import export_isn_bundle  # noqa: E402
+from geotagger.trainer.models.isn import build_isn_model, isn_loss, network_head_name, scene_members  # noqa: E402
 from tests.inference.conftest import clustered_points  # noqa: E402
 from tests.photo_factory import make_jpeg  # noqa: E402
-from trainer.export import CardFields  # noqa: E402
-from trainer.method_export import export_isn_bundle  # noqa: E402
-from trainer.models.isn import build_isn_model, isn_loss, network_head_name, scene_members  # noqa: E402
 
 SIZE_PX = 32
 
@@ -138,7 +138,7 @@ def _free_port() -> int:
 def _ddp_worker(rank: int, folder: str, partition_sizes: list[int], port: int) -> None:
     import torch.distributed as dist
 
-    from trainer.models.isn import fit_isn
+    from geotagger.trainer.models.isn import fit_isn
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
@@ -171,8 +171,8 @@ def test_two_gloo_processes_train_identical_scene_networks(tmp_path: Path) -> No
 def test_geotag_train_isn_trains_from_a_meta_csv_and_writes_a_routing_bundle(tmp_path: Path) -> None:
     import csv
 
+    from geotagger.trainer.cli.main import main
     from tests.trainer.synthetic import make_photo_set, spot_locations
-    from trainer.cli.main import main
 
     lat, lon = spot_locations(4, 10, seed=3)
     photos = make_photo_set(tmp_path / "img", lat, lon, seed=4, size_px=40)

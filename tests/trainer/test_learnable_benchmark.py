@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geocore.geo.distance import format_accuracy_tables
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import build_s2_partitionings
-from geocore.inference.card import CropSpec, InputSpec
-from geocore.inference.preprocess import prepare_photo
+from geotagger.geocore.geo.distance import format_accuracy_tables
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import build_s2_partitionings
+from geotagger.geocore.inference.card import CropSpec, InputSpec
+from geotagger.geocore.inference.preprocess import prepare_photo
+from geotagger.trainer.evaluate import HIERARCHY_ROW, accuracy_tables, evaluate_bundle
+from geotagger.trainer.export import CardFields, export_bundle
+from geotagger.trainer.training.config import config_from_dict
+from geotagger.trainer.training.loop import fit, load_run_model
 from tests.trainer.synthetic import make_photo_set, train_test_split_by_spot, write_meta_csv
-from trainer.evaluate import HIERARCHY_ROW, accuracy_tables, evaluate_bundle
-from trainer.export import CardFields, export_bundle
-from trainer.training.config import config_from_dict
-from trainer.training.loop import fit, load_run_model
 
 N_SPOTS, TRAIN_PER_SPOT, TEST_PER_SPOT = 80, 12, 5
 INPUT_PX, RESIZE_PX = 32, 36
@@ -83,8 +83,8 @@ def result_locations(root: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_what_is_evaluated_is_what_ships_onnx_equals_torch_on_geocore_crops(tmp_path: Path) -> None:
-    from geocore.inference.bundle import load_bundle
-    from geocore.inference.runtime import create_session
+    from geotagger.geocore.inference.bundle import load_bundle
+    from geotagger.geocore.inference.runtime import create_session
 
     (lat, lon), _ = train_test_split_by_spot(6, 10, 0, 5)
     photos = make_photo_set(tmp_path / "img", lat, lon, seed=1, size_px=40)

@@ -15,8 +15,8 @@ import torch
 import yaml
 from PIL import Image
 
+from geotagger.trainer.training.config import ConfigError, config_from_dict
 from tests.trainer.synthetic import training_setup
-from trainer.training.config import ConfigError, config_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENES = ("indoor", "natural", "urban")
@@ -49,7 +49,7 @@ def _write_tar_shards(root: Path, n_shards: int) -> Path:
 
 
 def _segmentation(root: Path) -> Path:
-    from trainer.segmentation import import_segmentation, tiny_segmentation_onnx
+    from geotagger.trainer.segmentation import import_segmentation, tiny_segmentation_onnx
 
     (root / "seg.onnx").write_bytes(tiny_segmentation_onnx(3))
     (root / "classes.txt").write_text("sky\nbuilding\ntree\n")
@@ -64,7 +64,7 @@ def _setup(root: Path, method: str, **optim: object) -> dict:
                       "shuffle_buffer": 8, "scene_probabilities": True}
     setup["model"]["method"] = method
     if method == "translocator":
-        from trainer.cli.main import main
+        from geotagger.trainer.cli.main import main
 
         setup["model"].update({"vit_layout": "tiny", "segmentation": str(_segmentation(root))})
         setup["train"]["segmentation_cache"] = str(root / "maps")
@@ -75,9 +75,9 @@ def _setup(root: Path, method: str, **optim: object) -> dict:
 
 
 def test_streamed_samples_carry_the_csv_s_scene_probabilities(tmp_path: Path) -> None:
-    from trainer.data.builder import build_dataset
-    from trainer.data.transforms import ResizeCenterCropTransform
-    from trainer.training.loop import load_partitionings
+    from geotagger.trainer.data.builder import build_dataset
+    from geotagger.trainer.data.transforms import ResizeCenterCropTransform
+    from geotagger.trainer.training.loop import load_partitionings
 
     config = config_from_dict(_setup(tmp_path, "isn"))
     partitionings, _ = load_partitionings(config.model.partitionings)
@@ -88,8 +88,8 @@ def test_streamed_samples_carry_the_csv_s_scene_probabilities(tmp_path: Path) ->
 
 
 def test_a_streamed_isn_run_trains_only_the_networks_of_its_images_scenes(tmp_path: Path) -> None:
-    from trainer.models.isn import network_head_name
-    from trainer.training.loop import fit, load_run_model
+    from geotagger.trainer.models.isn import network_head_name
+    from geotagger.trainer.training.loop import fit, load_run_model
 
     setup = _setup(tmp_path, "isn")
     run_dir = fit(config_from_dict(setup))
@@ -99,7 +99,7 @@ def test_a_streamed_isn_run_trains_only_the_networks_of_its_images_scenes(tmp_pa
     state = torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=True)
     assert state["config"]["model"]["method"] == "isn"
     torch.manual_seed(0)  # the loop seeds the initial weights with optim.seed before building the model
-    from trainer.training.methods import build_method_model
+    from geotagger.trainer.training.methods import build_method_model
 
     initial = build_method_model(config, trained.network_partition_sizes, pretrained=False)
     for index in range(len(trained.network_partition_sizes)):
@@ -111,10 +111,10 @@ def test_a_streamed_isn_run_trains_only_the_networks_of_its_images_scenes(tmp_pa
 
 
 def test_an_isn_run_exports_a_routing_bundle(tmp_path: Path) -> None:
-    from geocore.inference.bundle import load_bundle
-    from geocore.inference.predictor import Predictor
-    from trainer.cli.main import main
-    from trainer.training.loop import fit
+    from geotagger.geocore.inference.bundle import load_bundle
+    from geotagger.geocore.inference.predictor import Predictor
+    from geotagger.trainer.cli.main import main
+    from geotagger.trainer.training.loop import fit
 
     run_dir = fit(config_from_dict(_setup(tmp_path, "isn", epochs=1)))
     assert main(["export", "--run", str(run_dir), "--out", str(tmp_path / "isn.geomodel"), "--crops", "1"]) == 0
@@ -141,7 +141,7 @@ def test_isn_and_translocator_configs_name_what_they_lack(tmp_path: Path) -> Non
 
 
 def test_the_training_crop_takes_the_same_region_of_photo_and_class_map() -> None:
-    from trainer.data.transforms import ResizeCenterCropTransform, TrainTransform
+    from geotagger.trainer.data.transforms import ResizeCenterCropTransform, TrainTransform
 
     photo = np.zeros((60, 90, 3), dtype=np.uint8)
     photo[:, :30] = (255, 0, 0)  # red left third
@@ -164,8 +164,8 @@ def test_the_training_crop_takes_the_same_region_of_photo_and_class_map() -> Non
 def test_a_cache_out_of_step_with_its_shard_skips_rather_than_mislabels(tmp_path: Path) -> None:
     import msgpack
 
-    from trainer.data.segmentation_cache import OUT_OF_STEP, cache_shard_path, records_with_maps
-    from trainer.data.shards import iter_shard
+    from geotagger.trainer.data.segmentation_cache import OUT_OF_STEP, cache_shard_path, records_with_maps
+    from geotagger.trainer.data.shards import iter_shard
 
     training_setup(tmp_path, n_spots=1, per_spot=3)
     shard = str(next(_write_tar_shards(tmp_path, 1).iterdir()))
@@ -180,9 +180,9 @@ def test_a_cache_out_of_step_with_its_shard_skips_rather_than_mislabels(tmp_path
 
 
 def test_a_streamed_translocator_run_reads_the_cached_maps_and_exports(tmp_path: Path) -> None:
-    from geocore.inference.predictor import Predictor
-    from trainer.method_export import export_run_bundle
-    from trainer.training.loop import fit
+    from geotagger.geocore.inference.predictor import Predictor
+    from geotagger.trainer.method_export import export_run_bundle
+    from geotagger.trainer.training.loop import fit
 
     setup = _setup(tmp_path, "translocator", epochs=1)
     assert len(list((tmp_path / "maps").glob("*.seg.msgpack"))) == 3
@@ -197,7 +197,7 @@ def test_a_streamed_translocator_run_reads_the_cached_maps_and_exports(tmp_path:
 
 
 def test_removing_the_cache_is_a_clear_error(tmp_path: Path) -> None:
-    from trainer.training.loop import fit
+    from geotagger.trainer.training.loop import fit
 
     setup = _setup(tmp_path, "translocator", epochs=1)
     next((tmp_path / "maps").glob("*.seg.msgpack")).unlink()
@@ -211,7 +211,7 @@ def test_two_gloo_processes_stream_the_new_methods_to_identical_weights(tmp_path
     setup = _setup(tmp_path, method)
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(setup))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "trainer.cli.main", "fit", "--config", str(tmp_path / "run.yaml")]
+               "-m", "geotagger.trainer.cli.main", "fit", "--config", str(tmp_path / "run.yaml")]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -224,8 +224,8 @@ def test_two_gloo_processes_stream_the_new_methods_to_identical_weights(tmp_path
 
 
 def test_geotag_train_isn_streams_shards_and_names_a_missing_photo_source(tmp_path: Path, capsys) -> None:
-    from geocore.inference.bundle import load_bundle
-    from trainer.cli.main import main
+    from geotagger.geocore.inference.bundle import load_bundle
+    from geotagger.trainer.cli.main import main
 
     setup = _setup(tmp_path, "isn")
     arguments = ["isn", "--csv", setup["train"]["csv"], "--partitionings", *setup["model"]["partitionings"], "--out",

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from geocore.inference.bundle import load_bundle
-from geocore.inference.card import CropSpec
-from geocore.inference.predictor import Predictor
+from geotagger.geocore.inference.bundle import load_bundle
+from geotagger.geocore.inference.card import CropSpec
+from geotagger.geocore.inference.predictor import Predictor
+from geotagger.trainer.cli.main import main as train_main
+from geotagger.trainer.export import CardFields, export_bundle
+from geotagger.trainer.models import build_model
+from geotagger.trainer.personalize import PersonalizeError, PersonalizeOptions, personalize
 from tests.trainer.synthetic import make_photo_set, train_test_split_by_spot
-from trainer.cli.main import main as train_main
-from trainer.export import CardFields, export_bundle
-from trainer.models import build_model
-from trainer.personalize import PersonalizeError, PersonalizeOptions, personalize
 
 
 def tiny_base_bundle(path: Path) -> Path:

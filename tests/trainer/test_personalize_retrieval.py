@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning
-from geocore.inference.personal import RadiusTable
-from geocore.inference.predictor import Predictor
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning
+from geotagger.geocore.inference.personal import RadiusTable
+from geotagger.geocore.inference.predictor import Predictor
+from geotagger.trainer.personalize import PersonalizeOptions, personalize
+from geotagger.trainer.personalize.retrieval import RULES, build_gallery, compare
 from tests.trainer.personal_library import Place, Shape, generate_library
-from trainer.personalize import PersonalizeOptions, personalize
-from trainer.personalize.retrieval import RULES, build_gallery, compare
 
 BASE = Path(__file__).resolve().parents[2] / "resources" / "models" / "base.geomodel"
 CITIES = [(38.72, -9.14), (41.15, -8.61), (48.86, 2.35), (41.90, 12.50)]

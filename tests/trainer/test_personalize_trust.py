@@ -13,20 +13,20 @@ import piexif
 import pytest
 from PIL import Image
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.semantic import build_semantic_partitionings
-from geocore.inference.predictor import UNKNOWN_PLACE, Predictor
-from geocore.library import provenance
-from geocore.library.api import Library
-from geocore.library.records import DecisionRecord
-from geocore.workflow import Session
-from geocore.workflow.models import ModelProvider
-from geocore.workflow.view import describe
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.semantic import build_semantic_partitionings
+from geotagger.geocore.inference.predictor import UNKNOWN_PLACE, Predictor
+from geotagger.geocore.library import provenance
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.library.records import DecisionRecord
+from geotagger.geocore.workflow import Session
+from geotagger.geocore.workflow.models import ModelProvider
+from geotagger.geocore.workflow.view import describe
+from geotagger.trainer.personalize import PersonalizeOptions, personalize
+from geotagger.trainer.personalize.calibration import SimilarityBank, expected_calibration_error, similarity_threshold
+from geotagger.trainer.personalize.levels import day_groups, grouped_split, s2_partitionings
+from geotagger.trainer.personalize.provenance import MARKED_REASON, estimate_written_by_us, marked_as_estimate
 from tests.trainer.personal_library import GeneratedLibrary, Place, Shape, generate_library, write_jpeg
-from trainer.personalize import PersonalizeOptions, personalize
-from trainer.personalize.calibration import SimilarityBank, expected_calibration_error, similarity_threshold
-from trainer.personalize.levels import day_groups, grouped_split, s2_partitionings
-from trainer.personalize.provenance import MARKED_REASON, estimate_written_by_us, marked_as_estimate
 
 BASE = Path(__file__).resolve().parents[2] / "resources" / "models" / "base.geomodel"
 HOME = (38.7223, -9.1393)
@@ -87,7 +87,7 @@ def test_photos_marked_as_estimates_are_never_training_data(tmp_path: Path) -> N
     assert MARKED_REASON in result.format()
     card = json.loads(zipfile.ZipFile(result.bundle_path).read("model_card.json"))
     assert card["training"]["excluded"][MARKED_REASON] == 12
-    from geocore.inference.bundle import load_bundle
+    from geotagger.geocore.inference.bundle import load_bundle
 
     finest = load_bundle(result.bundle_path).hierarchy.finest
     assert (finest.lat < 60).all(), "an estimate became training data"
@@ -105,7 +105,7 @@ def _check_unknown_places(bundle: Path, generated: GeneratedLibrary, tmp_path: P
     Image.new("RGB", (640, 480), (40, 90, 200)).save(tmp_path / "flat_blue.png")  # once "personal · 100%"
     flat = predictor.predict_path(tmp_path / "flat_blue.png")
     assert flat.unknown_place == UNKNOWN_PLACE and flat.lat is None
-    from geocore.cli.main import main as geotag
+    from geotagger.geocore.cli.main import main as geotag
 
     records_path = tmp_path / "never.jsonl"
     assert geotag(["predict", str(tmp_path / "never"), "--model", str(bundle), "--provider", "cpu",

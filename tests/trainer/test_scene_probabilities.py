@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from geotagger.trainer.cli.main import main
 from tests.trainer.synthetic import training_setup
-from trainer.cli.main import main
 
 PROBABILITIES = ("Prob_indoor", "Prob_natural", "Prob_urban")
 
@@ -18,12 +18,12 @@ def scene_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny bundle with an S3 scene head (its location heads are not used here)."""
     import torch
 
-    from geocore.geo.hierarchy import Hierarchy
-    from geocore.geo.partitioning import build_s2_partitionings
-    from geocore.inference.card import CropSpec
+    from geotagger.geocore.geo.hierarchy import Hierarchy
+    from geotagger.geocore.geo.partitioning import build_s2_partitionings
+    from geotagger.geocore.inference.card import CropSpec
+    from geotagger.trainer.export import CardFields, export_bundle
+    from geotagger.trainer.models import build_model
     from tests.trainer.synthetic import spot_locations
-    from trainer.export import CardFields, export_bundle
-    from trainer.models import build_model
 
     lat, lon = spot_locations(3, 10, seed=9)
     partitionings = build_s2_partitionings(lat, lon, 5, [20])
@@ -43,7 +43,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def test_every_row_gets_the_bundle_s_own_prediction_and_a_missing_photo_stays_blank(tmp_path: Path,
                                                                                    scene_bundle: Path) -> None:
-    from geocore.inference.predictor import Predictor
+    from geotagger.geocore.inference.predictor import Predictor
 
     training_setup(tmp_path, n_spots=2, per_spot=5)
     with (tmp_path / "train.csv").open("a", newline="") as handle:
@@ -62,9 +62,9 @@ def test_every_row_gets_the_bundle_s_own_prediction_and_a_missing_photo_stays_bl
 
 
 def test_shards_are_annotated_and_an_isn_run_streams_the_result(tmp_path: Path, scene_bundle: Path) -> None:
+    from geotagger.trainer.training.config import config_from_dict
+    from geotagger.trainer.training.loop import fit
     from tests.trainer.test_method_streaming import _write_tar_shards
-    from trainer.training.config import config_from_dict
-    from trainer.training.loop import fit
 
     setup = training_setup(tmp_path, n_spots=4, per_spot=8, epochs=1, batch_size=8)
     shards = _write_tar_shards(tmp_path, 2)

@@ -12,18 +12,18 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from geocore.geo.hierarchy import Hierarchy  # noqa: E402
-from geocore.geo.partitioning import build_s2_partitionings  # noqa: E402
-from geocore.inference.bundle import load_bundle  # noqa: E402
-from geocore.inference.card import CropSpec  # noqa: E402
-from geocore.inference.predictor import Predictor  # noqa: E402
+from geotagger.geocore.geo.hierarchy import Hierarchy  # noqa: E402
+from geotagger.geocore.geo.partitioning import build_s2_partitionings  # noqa: E402
+from geotagger.geocore.inference.bundle import load_bundle  # noqa: E402
+from geotagger.geocore.inference.card import CropSpec  # noqa: E402
+from geotagger.geocore.inference.predictor import Predictor  # noqa: E402
+from geotagger.trainer.export import CardFields  # noqa: E402
+from geotagger.trainer.method_export import export_translocator_bundle  # noqa: E402
+from geotagger.trainer.models.translocator import CLSFusion, TransLocator, VitBranch, VitConfig, load_vit_state  # noqa: E402
+from geotagger.trainer.segmentation import SegmentationModel, tiny_segmentation_onnx  # noqa: E402
 from tests.inference.conftest import clustered_points  # noqa: E402
 from tests.photo_factory import make_jpeg  # noqa: E402
 from tests.trainer.test_isn import _free_port  # noqa: E402
-from trainer.export import CardFields  # noqa: E402
-from trainer.method_export import export_translocator_bundle  # noqa: E402
-from trainer.models.translocator import CLSFusion, TransLocator, VitBranch, VitConfig, load_vit_state  # noqa: E402
-from trainer.segmentation import SegmentationModel, tiny_segmentation_onnx  # noqa: E402
 
 SIZE_PX = 32
 
@@ -107,7 +107,7 @@ def _inputs(model_bytes: bytes):
 def _ddp_worker(rank: int, folder: str, port: int) -> None:
     import torch.distributed as dist
 
-    from trainer.models.translocator import fit_translocator
+    from geotagger.trainer.models.translocator import fit_translocator
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
@@ -131,9 +131,9 @@ def test_two_gloo_processes_train_identical_translocators(tmp_path: Path) -> Non
 def test_geotag_train_translocator_caches_maps_as_a_shard_and_writes_a_bundle(tmp_path: Path) -> None:
     import csv
 
+    from geotagger.trainer.cli.main import main
+    from geotagger.trainer.data.shards import iter_msgpack_shard
     from tests.trainer.synthetic import make_photo_set, spot_locations
-    from trainer.cli.main import main
-    from trainer.data.shards import iter_msgpack_shard
 
     lat, lon = spot_locations(4, 8, seed=5)
     photos = make_photo_set(tmp_path / "img", lat, lon, seed=6, size_px=40)

@@ -10,11 +10,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from geocore.geo import s2cells
-from geocore.inference.location import RankedCell
-from geocore.inference.predictor import PhotoPrediction
-from geocore.workflow import Outcome, PhotoView, Reporter, Session
-from geocore.workflow.models import ModelProvider
+from geotagger.geocore.geo import s2cells
+from geotagger.geocore.inference.location import RankedCell
+from geotagger.geocore.inference.predictor import PhotoPrediction
+from geotagger.geocore.workflow import Outcome, PhotoView, Reporter, Session
+from geotagger.geocore.workflow.models import ModelProvider
 
 
 class RecordingReporter(Reporter):
@@ -88,7 +88,7 @@ class ScriptedModels(ModelProvider):
 
 def scripted_session(db: Path, answers: dict[str, list[tuple[float, float, float]]], **predictor: Any
                      ) -> tuple[Session, ScriptedPredictor]:
-    from geocore.library.api import Library
+    from geotagger.geocore.library.api import Library
 
     scripted = ScriptedPredictor(answers, **predictor)
     return Session(Library(db), ScriptedModels(scripted)), scripted

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import geocore.workflow.predicting as predicting
+import geotagger.geocore.workflow.predicting as predicting
 from tests.photo_factory import make_jpeg
 from tests.workflow.fixture import RecordingReporter, scripted_session
 

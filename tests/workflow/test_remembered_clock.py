@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from geocore.library.api import Library
-from geocore.timesync.clock import ClockSettings
-from geocore.timesync.clock_store import save_clock
-from geocore.workflow import Session, TimeOptions
+from geotagger.geocore.library.api import Library
+from geotagger.geocore.timesync.clock import ClockSettings
+from geotagger.geocore.timesync.clock_store import save_clock
+from geotagger.geocore.workflow import Session, TimeOptions
 from tests.photo_factory import make_jpeg
 
 SONY = "SONY ILCE-7M3"

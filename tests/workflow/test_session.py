@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from geocore.library.metadata import read_exif_gps_pil
-from geocore.vocabulary import PhotoState, Source
-from geocore.workflow import Session, Status, WorkflowSettings
+from geotagger.geocore.library.metadata import read_exif_gps_pil
+from geotagger.geocore.vocabulary import PhotoState, Source
+from geotagger.geocore.workflow import Session, Status, WorkflowSettings
 from tests.photo_factory import make_jpeg
 from tests.workflow.fixture import RecordingReporter, scripted_session
 
@@ -80,7 +80,7 @@ def test_scan_neighbours_predict_accept_write_undo(trip: Path, tmp_path: Path) -
             method = subprocess.run(["exiftool", "-s3", "-GPSProcessingMethod", str(trip / "camera_agrees.jpg")],
                                     capture_output=True, text=True, check=True).stdout.strip()
             assert method == "MANUAL"  # what EXIF allows for a position no receiver measured
-        from geocore.library.metadata import written_estimate
+        from geotagger.geocore.library.metadata import written_estimate
 
         assert written_estimate(trip / "camera_agrees.jpg")  # a time-neighbour position is an estimate (our XMP)
         assert session.view(agrees.photo_id).state is PhotoState.WRITTEN

@@ -8,9 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from geocore.inference.predictor import UNKNOWN_PLACE, PhotoPrediction
-from geocore.workflow.evidence import visual_evidence
-from geocore.workflow.view import describe
+from geotagger.geocore.inference.predictor import UNKNOWN_PLACE, PhotoPrediction
+from geotagger.geocore.workflow.evidence import visual_evidence
+from geotagger.geocore.workflow.view import describe
 from tests.photo_factory import make_jpeg
 from tests.workflow.fixture import ScriptedPredictor, scripted_session
 

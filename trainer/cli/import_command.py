@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from trainer.cli.checked import run_checked
+from geotagger.trainer.cli.checked import run_checked
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,8 +36,8 @@ def _say(text: str) -> None:
 
 def run_import_geoclip(args: argparse.Namespace) -> int:
     """Convert GeoCLIP; exit 0 when the bundle passed its self-check and was written."""
-    from geocore.geo.coordinates_file import CoordinateFileError, read_coordinates
-    from trainer.importers.geoclip import GeoclipImportError, import_geoclip
+    from geotagger.geocore.geo.coordinates_file import CoordinateFileError, read_coordinates
+    from geotagger.trainer.importers.geoclip import GeoclipImportError, import_geoclip
 
     def build() -> tuple[Path, dict]:
         gallery = read_coordinates(args.gallery, None, None) if args.gallery else None
@@ -58,8 +58,8 @@ def run_import_geoclip(args: argparse.Namespace) -> int:
 
 def run_import_places365(args: argparse.Namespace) -> int:
     """Convert a Places365 ResNet-18; exit 0 when the bundle passed its self-check and was written."""
-    from trainer.export import ExportError
-    from trainer.importers.places365 import Places365Error, import_places365
+    from geotagger.trainer.export import ExportError
+    from geotagger.trainer.importers.places365 import Places365Error, import_places365
 
     status, built = run_checked(
         "import places365",

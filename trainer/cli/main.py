@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from geocore.cli.main import build_command_parser, run_command
+from geotagger.geocore.cli.main import build_command_parser, run_command
 
 COMMAND_MODULES = (
-    "trainer.cli.partition_command",
-    "trainer.cli.train_commands",
-    "trainer.cli.model_commands",
-    "trainer.cli.import_command",
-    "trainer.cli.method_commands",  # after import_command: adds `import segmentation`
+    "geotagger.trainer.cli.partition_command",
+    "geotagger.trainer.cli.train_commands",
+    "geotagger.trainer.cli.model_commands",
+    "geotagger.trainer.cli.import_command",
+    "geotagger.trainer.cli.method_commands",  # after import_command: adds `import segmentation`
 )
 
 

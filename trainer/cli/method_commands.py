@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trainer.cli.checked import EXIT_BAD_INPUT, run_checked
+from geotagger.trainer.cli.checked import EXIT_BAD_INPUT, run_checked
 
 # Bad data or configuration (ConfigError, NoUsableDataError, SegmentationError are ValueErrors) -> 2; a check that
 # refuses the bundle (ExportError) or ranks that diverged -> 1.
@@ -85,7 +85,7 @@ def _method_arguments(parser: argparse.ArgumentParser, model_id: str, lr: float)
 
 
 def _method_run(args: argparse.Namespace) -> Any:
-    from trainer.isn_training import MethodRun
+    from geotagger.trainer.isn_training import MethodRun
 
     return MethodRun(args.csv, args.partitionings, args.images, args.shards or (), args.epochs, args.lr,
                      args.batch_size, args.workers, args.device, args.runs_dir)
@@ -101,7 +101,7 @@ def _import_sources(subparsers: argparse._SubParsersAction) -> argparse._SubPars
 
 def run_import_segmentation(args: argparse.Namespace) -> int:
     """Check the graph on a test input and write the .geoseg file."""
-    from trainer.segmentation import SegmentationError, import_segmentation, load_segmentation
+    from geotagger.trainer.segmentation import SegmentationError, import_segmentation, load_segmentation
 
     status, path = run_checked("import segmentation",
                                lambda: import_segmentation(args.onnx, args.classes, args.out, args.input_size),
@@ -115,9 +115,9 @@ def run_import_segmentation(args: argparse.Namespace) -> int:
 
 def run_concepts(args: argparse.Namespace) -> int:
     """Score every photo with a truth; write concepts.csv and concepts.png; print the top concepts per band."""
-    from geocore.inference.predictor import Predictor
-    from trainer.concepts import aggregate, plot_png, read_truth, score_photos, write_csv
-    from trainer.segmentation import SegmentationError, load_segmentation
+    from geotagger.geocore.inference.predictor import Predictor
+    from geotagger.trainer.concepts import aggregate, plot_png, read_truth, score_photos, write_csv
+    from geotagger.trainer.segmentation import SegmentationError, load_segmentation
 
     try:
         truth = read_truth(args.csv)
@@ -142,7 +142,7 @@ def run_concepts(args: argparse.Namespace) -> int:
 
 def run_isn(args: argparse.Namespace) -> int:
     """Train ISNs(S3) through `fit` and write the checked bundle."""
-    from trainer.isn_training import train_isn_bundle
+    from geotagger.trainer.isn_training import train_isn_bundle
 
     status, built = run_checked("isn", lambda: train_isn_bundle(
         _method_run(args), args.out, args.model_id, args.backbone, args.input_size,
@@ -152,7 +152,7 @@ def run_isn(args: argparse.Namespace) -> int:
 
 def run_translocator(args: argparse.Namespace) -> int:
     """Cache the class maps, train TransLocator through `fit` and write the checked bundle."""
-    from trainer.translocator_training import train_translocator_bundle
+    from geotagger.trainer.translocator_training import train_translocator_bundle
 
     status, built = run_checked("translocator", lambda: train_translocator_bundle(
         _method_run(args), args.segmentation, args.out, args.model_id, args.layout, args.vit_weights, args.cache,
@@ -172,10 +172,10 @@ def run_segment(args: argparse.Namespace) -> int:
     """Write the cache shards this process owns (shards split over torchrun's RANK/WORLD_SIZE when set)."""
     import os
 
-    from trainer.data.segmentation_cache import build_shard_cache
-    from trainer.isn_training import MethodRun
-    from trainer.segmentation import SegmentationError, load_segmentation
-    from trainer.translocator_training import build_cache
+    from geotagger.trainer.data.segmentation_cache import build_shard_cache
+    from geotagger.trainer.isn_training import MethodRun
+    from geotagger.trainer.segmentation import SegmentationError, load_segmentation
+    from geotagger.trainer.translocator_training import build_cache
 
     if bool(args.shards) == bool(args.csv):
         print("geotag-train segment: give --shards, or --csv with --images", file=sys.stderr)
@@ -197,8 +197,8 @@ def run_segment(args: argparse.Namespace) -> int:
 
 def run_scene_probabilities(args: argparse.Namespace) -> int:
     """Write the meta CSV with the scene bundle's S3 probabilities; rows it could not read stay, blank."""
-    from geocore.inference.card import BundleError
-    from trainer.scene_probabilities import annotate_csv
+    from geotagger.geocore.inference.card import BundleError
+    from geotagger.trainer.scene_probabilities import annotate_csv
 
     status, counted = run_checked("scene-probabilities", lambda: annotate_csv(
         args.scene_bundle, args.csv, args.out, args.images, args.shards or (), args.provider),

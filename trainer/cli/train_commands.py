@@ -7,9 +7,9 @@ import logging
 import sys
 from typing import Any
 
-from geocore.child_protocol import message
+from geotagger.geocore.child_protocol import message
 
-LOG = logging.getLogger("trainer")
+LOG = logging.getLogger("geotagger.trainer")
 
 
 PROGRESS_INTERVAL_S = 0.2
@@ -28,11 +28,11 @@ def _fail(message: object) -> int:
 def run_fit(args: argparse.Namespace) -> int:
     """Train from a YAML config, or continue a run folder."""
     _setup_logging(args.verbose)
-    from geocore.geo.partitioning import PartitioningError
-    from trainer.data.builder import NoUsableDataError
-    from trainer.training.config import ConfigError, load_config
-    from trainer.training.distributed import launched_rank, launched_world_size
-    from trainer.training.loop import fit, resume
+    from geotagger.geocore.geo.partitioning import PartitioningError
+    from geotagger.trainer.data.builder import NoUsableDataError
+    from geotagger.trainer.training.config import ConfigError, load_config
+    from geotagger.trainer.training.distributed import launched_rank, launched_world_size
+    from geotagger.trainer.training.loop import fit, resume
 
     if not args.config and not args.resume:
         return _fail("give --config RUN.yaml or --resume RUN_DIR")
@@ -67,7 +67,7 @@ def exit_without_teardown(status: int) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     """Print the accuracy table of a bundle on a test CSV."""
     _setup_logging(args.verbose)
-    from trainer.evaluate import EvaluationError, evaluate_bundle
+    from geotagger.trainer.evaluate import EvaluationError, evaluate_bundle
 
     try:
         result = evaluate_bundle(args.model, args.csv, args.images, crops=args.crops, batch_size=args.batch_size)
@@ -82,7 +82,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_personalize(args: argparse.Namespace) -> int:
     """Learn a user's places from their geotagged photos."""
     _setup_logging(args.verbose)
-    from trainer.personalize import PersonalizeError, PersonalizeOptions, personalize
+    from geotagger.trainer.personalize import PersonalizeError, PersonalizeOptions, personalize
 
     options = PersonalizeOptions(base_model=args.base_model, holdout_share=args.holdout, epochs=args.epochs,
                                  cache_path=args.cache, partitioning=args.partitioning, seed=args.seed)

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from trainer.data.labels import SkipReport, label_locations
-from trainer.data.shards import ShardDataset, expand_shards
-from trainer.data.sources import (
+from geotagger.trainer.data.labels import SkipReport, label_locations
+from geotagger.trainer.data.shards import ShardDataset, expand_shards
+from geotagger.trainer.data.sources import (
     NO_SCENE,
     LocatedPhotos,
     PhotoDataset,
@@ -21,8 +21,8 @@ from trainer.data.sources import (
 )
 
 if TYPE_CHECKING:
-    from geocore.geo.partitioning import Partitioning
-    from trainer.training.config import DataConfig
+    from geotagger.geocore.geo.partitioning import Partitioning
+    from geotagger.trainer.training.config import DataConfig
 
 
 class NoUsableDataError(ValueError):
@@ -95,7 +95,7 @@ def build_dataset(
         raise NoUsableDataError(f"no usable photos in {data.csv or ', '.join(data.folders)}\n{report.summary()}")
     class_maps, keys = None, None
     if data.segmentation_cache:
-        from trainer.data.segmentation_cache import photo_key, read_photo_cache
+        from geotagger.trainer.data.segmentation_cache import photo_key, read_photo_cache
 
         class_maps = read_photo_cache(data.segmentation_cache)
         keys = [photo_key(name, data.images if data.source == "csv" else None) for name in photos.names]

@@ -8,8 +8,8 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from geocore.inference.files import DECODABLE_EXTENSIONS
-from geocore.inference.preprocess import draft_short_side, register_heif
+from geotagger.geocore.inference.files import DECODABLE_EXTENSIONS
+from geotagger.geocore.inference.preprocess import draft_short_side, register_heif
 
 
 class ImageReadError(Exception):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from geocore.geo.partitioning import Partitioning
+    from geotagger.geocore.geo.partitioning import Partitioning
 
 LOG = logging.getLogger(__name__)
 IGNORE_INDEX = -1  # class index of an image outside one partitioning (but inside another): that head ignores it

@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from trainer.data.images import ImageReadError, open_rgb
-from trainer.data.shards import Record, expand_shards, iter_msgpack_shard, iter_shard
+from geotagger.trainer.data.images import ImageReadError, open_rgb
+from geotagger.trainer.data.shards import Record, expand_shards, iter_msgpack_shard, iter_shard
 
 CACHE_SUFFIX = ".seg.msgpack"
 PHOTOS_CACHE = "photos" + CACHE_SUFFIX

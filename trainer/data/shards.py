@@ -20,8 +20,8 @@ import msgpack
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from trainer.data.images import ImageReadError, has_image_extension, open_rgb
-from trainer.data.sources import NO_SCENE, Transform, make_sample
+from geotagger.trainer.data.images import ImageReadError, has_image_extension, open_rgb
+from geotagger.trainer.data.sources import NO_SCENE, Transform, make_sample
 
 LOG = logging.getLogger(__name__)
 Record = tuple[str, bytes, dict[str, Any]]  # (id, encoded image, per-record metadata such as a WebDataset .json)
@@ -113,7 +113,7 @@ class ShardDataset(IterableDataset):
         self.min_side_px, self.shuffle_buffer, self.seed, self.label_fn = min_side_px, shuffle_buffer, seed, label_fn
         self.segmentation_cache = segmentation_cache
         if segmentation_cache is not None:
-            from trainer.data.segmentation_cache import check_cache_covers
+            from geotagger.trainer.data.segmentation_cache import check_cache_covers
 
             check_cache_covers(segmentation_cache, self.shards)
         self.epoch = 0
@@ -142,7 +142,7 @@ class ShardDataset(IterableDataset):
     def _records_of(self, shard: str) -> Iterator[Record]:
         if self.segmentation_cache is None:
             return iter_shard(shard)
-        from trainer.data.segmentation_cache import records_with_maps
+        from geotagger.trainer.data.segmentation_cache import records_with_maps
 
         return records_with_maps(shard, self.segmentation_cache)
 
@@ -179,7 +179,7 @@ class ShardDataset(IterableDataset):
                 continue
             class_map = None
             if self.segmentation_cache is not None:
-                from trainer.data.segmentation_cache import sample_class_map
+                from geotagger.trainer.data.segmentation_cache import sample_class_map
 
                 class_map = sample_class_map(meta)
                 if isinstance(class_map, str):

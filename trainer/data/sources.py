@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from geocore.library.errors import LibraryError
-from trainer.data.images import ImageReadError, has_image_extension, open_rgb
-from trainer.data.labels import SkipReport
+from geotagger.geocore.library.errors import LibraryError
+from geotagger.trainer.data.images import ImageReadError, has_image_extension, open_rgb
+from geotagger.trainer.data.labels import SkipReport
 
 LOG = logging.getLogger(__name__)
 ID_COLUMNS = ("IMG_ID", "img_id", "image_id", "id", "image", "path", "filename", "file")
@@ -51,8 +51,8 @@ class LocatedPhotos:
 def read_exif_gps(path: str | os.PathLike[str]) -> tuple[float, float] | None:
     """(lat, lon) in degrees of a photo, read by geocore's library code (EXIF GPS, embedded XMP, then an XMP
     sidecar: the same rules as the app); None when it has none. Raises LibraryError/OSError for unreadable files."""
-    from geocore.library.formats import sniff
-    from geocore.library.metadata import read_metadata
+    from geotagger.geocore.library.formats import sniff
+    from geotagger.geocore.library.metadata import read_metadata
 
     path = Path(path)
     with open(path, "rb") as handle:
@@ -204,7 +204,7 @@ class PhotoDataset(Dataset):
         return len(self.photos)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        from trainer.data.segmentation_cache import NO_MAP, sample_class_map
+        from geotagger.trainer.data.segmentation_cache import NO_MAP, sample_class_map
 
         name = self.photos.names[index]
         class_map = None

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD, CropSpec, InputSpec
-from geocore.inference.preprocess import crop_boxes, normalise, resized_dimensions, target_short_side
+from geotagger.geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD, CropSpec, InputSpec
+from geotagger.geocore.inference.preprocess import crop_boxes, normalise, resized_dimensions, target_short_side
 
 
 def input_spec(size: int, mean: Sequence[float], std: Sequence[float]) -> InputSpec:

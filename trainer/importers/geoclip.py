@@ -40,12 +40,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning, build_s2_partitionings
-from geocore.inference.bundle import file_ref, geography_files, write_bundle
-from geocore.inference.card import CropSpec, HeadSpec, InputSpec, ModelCard
-from geocore.inference.gallery import GALLERY_MEMBER
-from trainer.export import (
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning, build_s2_partitionings
+from geotagger.geocore.inference.bundle import file_ref, geography_files, write_bundle
+from geotagger.geocore.inference.card import CropSpec, HeadSpec, InputSpec, ModelCard
+from geotagger.geocore.inference.gallery import GALLERY_MEMBER
+from geotagger.trainer.export import (
     EMBEDDING_OUTPUT,
     INPUT_NAME,
     OPSET,
@@ -278,7 +278,7 @@ def import_geoclip(out: Path, clip_dir: Path | None = None, gallery: tuple[np.nd
                    model_id: str = "geoclip-vitl14-s2-hierarchy", check_photos: Sequence[Path] | None = None,
                    say: Say = print) -> tuple[Path, dict[str, Any]]:
     """Convert, check against GeoCLIP's own torch forward, and write `out`; raises GeoclipImportError."""
-    from trainer.importers.geoclip_check import check_conversion, default_check_photos
+    from geotagger.trainer.importers.geoclip_check import check_conversion, default_check_photos
 
     clip = resolve_clip_dir(clip_dir) if clip_dir is not None else resolve_clip_dir(fetch_clip(say))
     source = load_geoclip(clip, gallery)

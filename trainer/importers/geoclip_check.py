@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from geocore.geo.distance import haversine_km
-from geocore.inference.bundle import ModelBundle, load_bundle, write_bundle
-from geocore.inference.card import ModelCard
-from geocore.inference.preprocess import prepare_photo
-from geocore.resources import resource_path
-from trainer.importers.geoclip import LOCATION_BATCH, GeoclipImportError, GeoclipSource
+from geotagger.geocore.geo.distance import haversine_km
+from geotagger.geocore.inference.bundle import ModelBundle, load_bundle, write_bundle
+from geotagger.geocore.inference.card import ModelCard
+from geotagger.geocore.inference.preprocess import prepare_photo
+from geotagger.geocore.resources import resource_path
+from geotagger.trainer.importers.geoclip import LOCATION_BATCH, GeoclipImportError, GeoclipSource
 
 EMBEDDING_MIN_COSINE = 0.999
 LOGIT_TOLERANCE = 0.05  # GeoCLIP logit units (s * cosine, s ~ 39.7): float16 gallery storage moves them ~0.01
@@ -56,7 +56,7 @@ def check_conversion(card: ModelCard, contents: dict[str, bytes], source: Geocli
 
 
 def _run_onnx(bundle: ModelBundle, images: np.ndarray) -> dict[str, np.ndarray]:
-    from geocore.inference.runtime import import_onnxruntime
+    from geotagger.geocore.inference.runtime import import_onnxruntime
 
     session = import_onnxruntime().InferenceSession(bundle.model_source, providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
@@ -120,7 +120,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 def _measure_hierarchy(bundle: ModelBundle, photos: list[Path], reference: dict[str, np.ndarray]) -> dict[str, Any]:
     """How far the bundle's answers lie from GeoCLIP's top-1: winning cell centroid, refined point (km)."""
-    from geocore.inference.predictor import Predictor
+    from geotagger.geocore.inference.predictor import Predictor
 
     predictor = Predictor(bundle, provider="cpu", scene_bundle=None, top_k=1)
     predictions = list(predictor.predict_paths(photos))

@@ -22,10 +22,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from geocore.inference.bundle import file_ref, write_bundle
-from geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD, CropSpec, HeadSpec, InputSpec, ModelCard, SceneSpec
-from geocore.inference.scene import S3_LABELS
-from trainer.export import (
+from geotagger.geocore.inference.bundle import file_ref, write_bundle
+from geotagger.geocore.inference.card import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    CropSpec,
+    HeadSpec,
+    InputSpec,
+    ModelCard,
+    SceneSpec,
+)
+from geotagger.geocore.inference.scene import S3_LABELS
+from geotagger.trainer.export import (
     EMBEDDING_OUTPUT,
     FEATURE_MAP_OUTPUT,
     INPUT_NAME,

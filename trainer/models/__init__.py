@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from trainer.models.efficientnet_lite import EfficientNetLite0, load_lite0_imagenet_state, split_classifier
-from trainer.models.geo_model import GeoModel, geo_head_name
-from trainer.models.resnet import ResNet50, strip_torchvision_classifier
-from trainer.models.tiny import TinyBackbone
+from geotagger.trainer.models.efficientnet_lite import EfficientNetLite0, load_lite0_imagenet_state, split_classifier
+from geotagger.trainer.models.geo_model import GeoModel, geo_head_name
+from geotagger.trainer.models.resnet import ResNet50, strip_torchvision_classifier
+from geotagger.trainer.models.tiny import TinyBackbone
 
 BACKBONES = ("efficientnet_lite0", "resnet50", "tiny")
 IMAGENET_HEAD = "imagenet"

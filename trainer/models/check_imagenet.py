@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD
-from geocore.resources import resource_path
-from trainer.quantize import five_crop_views
+from geotagger.geocore.inference.card import IMAGENET_MEAN, IMAGENET_STD
+from geotagger.geocore.resources import resource_path
+from geotagger.trainer.quantize import five_crop_views
 
 SAMPLES_DIR = resource_path("samples")
 # ImageNet class indices that are a correct answer for each sample photo.
@@ -59,7 +59,7 @@ def score_probabilities(probabilities: np.ndarray, labels: list[tuple[int, ...]]
 def main() -> int:
     import torch
 
-    from trainer.models import build_imagenet_model
+    from geotagger.trainer.models import build_imagenet_model
 
     model = build_imagenet_model()
     views = list(imagenet_sanity_views())

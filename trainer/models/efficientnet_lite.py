@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trainer.models.layers import conv2d, drop_connect
+from geotagger.trainer.models.layers import conv2d, drop_connect
 
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01  # TF's 0.99 decay expressed as PyTorch momentum

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch.nn import functional
 
-from trainer.data.labels import IGNORE_INDEX
-from trainer.models.geo_model import GeoModel, geo_head_name
+from geotagger.trainer.data.labels import IGNORE_INDEX
+from geotagger.trainer.models.geo_model import GeoModel, geo_head_name
 
 ISN_THRESHOLD = 0.3
 S3_LABELS = ("indoor", "natural", "urban")
@@ -76,7 +76,7 @@ def build_isn_model(
     threshold: float = ISN_THRESHOLD,
 ) -> IsnModel:
     """An IsnModel on a registry backbone."""
-    from trainer.models import build_backbone
+    from geotagger.trainer.models import build_backbone
 
     return IsnModel(build_backbone(backbone, pretrained), backbone, partition_sizes, scene_labels, threshold)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trainer.models.geo_model import geo_head_name
+from geotagger.trainer.models.geo_model import geo_head_name
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def fit_translocator(
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from trainer.training.loss import geo_scene_loss
+    from geotagger.trainer.training.loss import geo_scene_loss
 
     distributed = dist.is_available() and dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)

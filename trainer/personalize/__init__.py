@@ -25,19 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
-from geocore.geo.distance import AccuracyTable, format_accuracy_tables
-from geocore.inference.bundle import ModelBundle
-from geocore.library.api import Library
-from trainer.data.labels import SkipReport
-from trainer.evaluate import table_to_dict
-from trainer.personalize.bundle_graph import write_personal_bundle
-from trainer.personalize.calibration import SimilarityBank
-from trainer.personalize.embeddings import EmbeddingStats, cached_embeddings
-from trainer.personalize.heads import HeadOptions
-from trainer.personalize.levels import day_groups
-from trainer.personalize.provenance import estimate_reason, estimate_written_by_us
-from trainer.personalize.retrieval import build_gallery
-from trainer.personalize.training import (
+from geotagger.geocore.geo.distance import AccuracyTable, format_accuracy_tables
+from geotagger.geocore.inference.bundle import ModelBundle
+from geotagger.geocore.library.api import Library
+from geotagger.trainer.data.labels import SkipReport
+from geotagger.trainer.evaluate import table_to_dict
+from geotagger.trainer.personalize.bundle_graph import write_personal_bundle
+from geotagger.trainer.personalize.calibration import SimilarityBank
+from geotagger.trainer.personalize.embeddings import EmbeddingStats, cached_embeddings
+from geotagger.trainer.personalize.heads import HeadOptions
+from geotagger.trainer.personalize.levels import day_groups
+from geotagger.trainer.personalize.provenance import estimate_reason, estimate_written_by_us
+from geotagger.trainer.personalize.retrieval import build_gallery
+from geotagger.trainer.personalize.training import (
     Evaluation,
     TrainingError,
     build_partitionings,
@@ -173,9 +173,9 @@ def scan_library(library: Library, folders: Sequence[str | Path], report: SkipRe
 
 
 def _load_base(path: str | None) -> ModelBundle:
-    from geocore.inference.bundle import load_bundle
-    from geocore.inference.card import BundleError
-    from geocore.inference.files import BASE_BUNDLE
+    from geotagger.geocore.inference.bundle import load_bundle
+    from geotagger.geocore.inference.card import BundleError
+    from geotagger.geocore.inference.files import BASE_BUNDLE
 
     try:
         base = load_bundle(path or BASE_BUNDLE)

@@ -19,16 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning
-from geocore.inference.bundle import ModelBundle, file_ref, geography_files, load_bundle, write_bundle
-from geocore.inference.card import FileRef, HeadSpec, ModelCard, PartitioningRef
-from geocore.inference.gallery import GALLERY_MEMBER, Gallery
-from geocore.inference.runtime import create_session
-from trainer.personalize.calibration import SimilarityBank
-from trainer.personalize.embeddings import embedding_crop_spec
-from trainer.personalize.heads import LinearHead
-from trainer.personalize.retrieval import gallery_npz
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning
+from geotagger.geocore.inference.bundle import ModelBundle, file_ref, geography_files, load_bundle, write_bundle
+from geotagger.geocore.inference.card import FileRef, HeadSpec, ModelCard, PartitioningRef
+from geotagger.geocore.inference.gallery import GALLERY_MEMBER, Gallery
+from geotagger.geocore.inference.runtime import create_session
+from geotagger.trainer.personalize.calibration import SimilarityBank
+from geotagger.trainer.personalize.embeddings import embedding_crop_spec
+from geotagger.trainer.personalize.heads import LinearHead
+from geotagger.trainer.personalize.retrieval import gallery_npz
 
 TOLERANCE = 1e-4
 SIMILARITY_OUTPUT = "library_similarity"

@@ -42,9 +42,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geocore.geo.distance import haversine_km
-from geocore.inference.personal import NoveltyIndex, UnknownPlaceRule
-from trainer.personalize.heads import LinearHead
+from geotagger.geocore.geo.distance import haversine_km
+from geotagger.geocore.inference.personal import NoveltyIndex, UnknownPlaceRule
+from geotagger.trainer.personalize.heads import LinearHead
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
 WITHHELD_SHARE = 0.05  # issue 13: at most 5% of known-place photos withheld

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from geocore.inference.bundle import ModelBundle
-from geocore.inference.card import CropSpec
-from geocore.inference.preprocess import prepare_or_reason
-from geocore.inference.runtime import create_session
-from trainer.data.labels import SkipReport
+from geotagger.geocore.inference.bundle import ModelBundle
+from geotagger.geocore.inference.card import CropSpec
+from geotagger.geocore.inference.preprocess import prepare_or_reason
+from geotagger.geocore.inference.runtime import create_session
+from geotagger.trainer.data.labels import SkipReport
 
 LOG = logging.getLogger(__name__)
 EMBEDDING_CROPS = 1  # one centre crop: the personal bundle's card says so too, so training and the app agree

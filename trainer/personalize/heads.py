@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from trainer.data.labels import IGNORE_INDEX
+from geotagger.trainer.data.labels import IGNORE_INDEX
 
 
 @dataclass

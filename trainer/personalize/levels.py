@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from geocore.geo import s2cells
-from geocore.geo.partitioning import S2, Partitioning, PartitioningError, SortedLocations
+from geotagger.geocore.geo import s2cells
+from geotagger.geocore.geo.partitioning import S2, Partitioning, PartitioningError, SortedLocations
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from geocore.library.metadata import written_estimate
-from geocore.library.records import DecisionRecord
-from geocore.vocabulary import DecisionState, source_of
+from geotagger.geocore.library.metadata import written_estimate
+from geotagger.geocore.library.records import DecisionRecord
+from geotagger.geocore.vocabulary import DecisionState, source_of
 
 MARKED_REASON = "GPS marked as Geotagger's estimate in the file: not training data"
 WRITTEN_REASON = "GPS written by Geotagger from an estimate ({source}): not training data"

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from geocore.geo.distance import haversine_km
-from geocore.geo.hierarchy import Hierarchy
-from geocore.inference.gallery import Gallery
-from geocore.inference.personal import NoveltyIndex, RetrievalRule, blend_vote, retrieval_votes, unit
+from geotagger.geocore.geo.distance import haversine_km
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.inference.gallery import Gallery
+from geotagger.geocore.inference.personal import NoveltyIndex, RetrievalRule, blend_vote, retrieval_votes, unit
 
 RULE = RetrievalRule()
 RULES = (RULE, RetrievalRule(spread_share=0.5))  # the tight vote's region alone; a wider one for spread votes

@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from geocore.geo.distance import AccuracyTable
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning, PartitioningError
-from geocore.inference.personal import RadiusTable, unit
-from geocore.inference.saliency import softmax
-from trainer.data.labels import SkipReport, label_locations
-from trainer.evaluate import accuracy_tables
-from trainer.personalize.calibration import (
+from geotagger.geocore.geo.distance import AccuracyTable
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning, PartitioningError
+from geotagger.geocore.inference.personal import RadiusTable, unit
+from geotagger.geocore.inference.saliency import softmax
+from geotagger.trainer.data.labels import SkipReport, label_locations
+from geotagger.trainer.evaluate import accuracy_tables
+from geotagger.trainer.personalize.calibration import (
     TEMPERATURES,
     UNKNOWN_PLACE,
     SimilarityBank,
@@ -36,9 +36,9 @@ from trainer.personalize.calibration import (
     tempered,
     unknown_place_rule,
 )
-from trainer.personalize.heads import HeadOptions, LinearHead, train_heads
-from trainer.personalize.levels import SEMANTIC_TAUS, grouped_split, s2_partitionings
-from trainer.personalize.retrieval import RetrievalRule, build_gallery, compare, shown_errors_km
+from geotagger.trainer.personalize.heads import HeadOptions, LinearHead, train_heads
+from geotagger.trainer.personalize.levels import SEMANTIC_TAUS, grouped_split, s2_partitionings
+from geotagger.trainer.personalize.retrieval import RetrievalRule, build_gallery, compare, shown_errors_km
 
 
 class TrainingError(ValueError):
@@ -51,7 +51,7 @@ def build_partitionings(lat: np.ndarray, lon: np.ndarray, kind: str) -> list[Par
         return s2_partitionings(lat, lon)
     if kind != "semantic":
         raise TrainingError(f"unknown partitioning kind {kind!r} (s2 or semantic)")
-    from geocore.geo.semantic import build_semantic_partitionings
+    from geotagger.geocore.geo.semantic import build_semantic_partitionings
 
     built = build_semantic_partitionings(lat, lon, list(SEMANTIC_TAUS))
     unique: list[Partitioning] = []

@@ -17,16 +17,22 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, RandomSampler
 from tqdm import tqdm
 
-from geocore.geo.hierarchy import Hierarchy
-from geocore.geo.partitioning import Partitioning
-from trainer.data.builder import NoUsableDataError, build_dataset
-from trainer.data.labels import SkipReport
-from trainer.data.sources import collate_skipping
-from trainer.data.transforms import ResizeCenterCropTransform, TrainTransform
-from trainer.training import distributed as dist_utils
-from trainer.training.config import RunConfig, config_to_dict, load_config, save_config
-from trainer.training.methods import build_method_model, build_optimizer, forward, location_outputs, method_loss
-from trainer.training.run_folder import (
+from geotagger.geocore.geo.hierarchy import Hierarchy
+from geotagger.geocore.geo.partitioning import Partitioning
+from geotagger.trainer.data.builder import NoUsableDataError, build_dataset
+from geotagger.trainer.data.labels import SkipReport
+from geotagger.trainer.data.sources import collate_skipping
+from geotagger.trainer.data.transforms import ResizeCenterCropTransform, TrainTransform
+from geotagger.trainer.training import distributed as dist_utils
+from geotagger.trainer.training.config import RunConfig, config_to_dict, load_config, save_config
+from geotagger.trainer.training.methods import (
+    build_method_model,
+    build_optimizer,
+    forward,
+    location_outputs,
+    method_loss,
+)
+from geotagger.trainer.training.run_folder import (
     BEST,
     LATEST,
     MetricsLog,

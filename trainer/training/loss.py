@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch.nn import functional
 
-from trainer.data.labels import IGNORE_INDEX
+from geotagger.trainer.data.labels import IGNORE_INDEX
 
 
 def _head_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:

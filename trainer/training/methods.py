@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainer.data.sources import NO_SCENE
-from trainer.training.config import RunConfig
-from trainer.training.loss import geo_scene_loss
+from geotagger.trainer.data.sources import NO_SCENE
+from geotagger.trainer.training.config import RunConfig
+from geotagger.trainer.training.loss import geo_scene_loss
 
 
 class MissingBatchField(ValueError):
@@ -25,7 +25,7 @@ class MissingBatchField(ValueError):
 
 def vit_config(config: RunConfig) -> Any:
     """The TransLocator layout of a run (ViT-B/16 or tiny) at the run's input size."""
-    from trainer.models.translocator import VitConfig
+    from geotagger.trainer.models.translocator import VitConfig
 
     size = config.model.input_size
     return VitConfig(image_px=size) if config.model.vit_layout == "vit_b16" else VitConfig.tiny(size)
@@ -33,7 +33,7 @@ def vit_config(config: RunConfig) -> Any:
 
 def segmentation_class_count(config: RunConfig) -> int:
     """Classes of the run's segmentation file (the TransLocator's palette size)."""
-    from trainer.segmentation import load_segmentation
+    from geotagger.trainer.segmentation import load_segmentation
 
     assert config.model.segmentation is not None
     return len(load_segmentation(config.model.segmentation).class_names)
@@ -43,17 +43,17 @@ def build_method_model(config: RunConfig, partition_sizes: list[int], pretrained
     """The run's model, untrained (or from the configured pretrained weights)."""
     model = config.model
     if model.method == "isn":
-        from trainer.models.isn import build_isn_model
+        from geotagger.trainer.models.isn import build_isn_model
 
         return build_isn_model(model.backbone, partition_sizes, pretrained=pretrained, threshold=model.isn_threshold)
     if model.method == "translocator":
-        from trainer.models.translocator import TransLocator, load_vit_state
+        from geotagger.trainer.models.translocator import TransLocator, load_vit_state
 
         translocator = TransLocator(vit_config(config), partition_sizes, segmentation_class_count(config))
         if pretrained and model.vit_weights:
             load_vit_state(translocator, torch.load(model.vit_weights, map_location="cpu", weights_only=True))
         return translocator
-    from trainer.models import build_model
+    from geotagger.trainer.models import build_model
 
     return build_model(model.backbone, partition_sizes, model.scene_classes, pretrained=pretrained,
                        head_dropout=model.head_dropout)
@@ -87,7 +87,7 @@ def method_loss(config: RunConfig, model: nn.Module, outputs: Mapping[str, torch
     method, weight = config.model.method, config.optim.scene_weight
     geo = batch["geo"].to(device, non_blocking=True)
     if method == "isn":
-        from trainer.models.isn import isn_loss
+        from geotagger.trainer.models.isn import isn_loss
 
         probabilities = _field(batch, "scene_probs", method, device)
         total, parts = isn_loss(model, outputs, geo, probabilities, weight)  # type: ignore[arg-type]

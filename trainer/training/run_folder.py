@@ -112,7 +112,7 @@ def attach_log_file(run_dir: Path) -> logging.Handler:
     """Send the trainer's log records to RUN/train.log as well."""
     handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("trainer")
+    logger = logging.getLogger("geotagger.trainer")
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)  # the run's log keeps the per-epoch figures whatever the console shows
     logger.addHandler(handler)
@@ -121,5 +121,5 @@ def attach_log_file(run_dir: Path) -> logging.Handler:
 
 def detach_log_file(handler: logging.Handler) -> None:
     """Stop writing to a run's train.log (the next run in this process gets its own)."""
-    logging.getLogger("trainer").removeHandler(handler)
+    logging.getLogger("geotagger.trainer").removeHandler(handler)
     handler.close()
