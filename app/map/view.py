@@ -73,16 +73,9 @@ class MapBridge(QObject):
     @Slot(int, int, int, result=str)
     def tile(self, z: int, x: int, y: int) -> str:
         """One tile of the user's archive as a data: URI ('' where it has none); the page never reads files."""
-        if (self.archive is None or not self.archive.info.raster
-                or not (0 <= z <= 24 and 0 <= x < (1 << z) and 0 <= y < (1 << z))):
+        data = self._archive_tile(z, x, y, vector=False)
+        if not data or self.archive is None:
             return ""
-        try:
-            data = self.archive.tile(z, x, y)
-        except (OSError, ValueError, TileArchiveError):
-            return ""
-        if not data:
-            return ""
-        self.tiles_served += 1
         mime = RASTER_FORMATS.get(self.archive.info.tile_format, "image/png")
         return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
@@ -90,17 +83,21 @@ class MapBridge(QObject):
     def vectorTile(self, z: int, x: int, y: int) -> str:  # noqa: N802 (JS-facing name)
         """One vector tile of the user's archive, decompressed, as base64 ('' where it has none); the page decodes
         it with the vendored VectorGrid (Mapbox Vector Tile) code, so nothing is fetched."""
-        if (self.archive is None or not self.archive.info.vector
+        data = self._archive_tile(z, x, y, vector=True)
+        return base64.b64encode(data).decode("ascii") if data else ""
+
+    def _archive_tile(self, z: int, x: int, y: int, *, vector: bool) -> bytes:
+        """The archive's tile (b'' outside the tile grid, where it has none, or for the other kind of archive)."""
+        if (self.archive is None or not (self.archive.info.vector if vector else self.archive.info.raster)
                 or not (0 <= z <= 24 and 0 <= x < (1 << z) and 0 <= y < (1 << z))):
-            return ""
+            return b""
         try:
             data = self.archive.tile(z, x, y)
         except (OSError, ValueError, TileArchiveError):
-            return ""
-        if not data:
-            return ""
-        self.tiles_served += 1
-        return base64.b64encode(data).decode("ascii")
+            return b""
+        if data:
+            self.tiles_served += 1
+        return data or b""
 
     @Slot()
     def pageReady(self) -> None:  # noqa: N802

@@ -110,6 +110,26 @@ def _arc_indices(arcs: Any) -> list[int]:
     return [~arcs if arcs < 0 else arcs]
 
 
+class ArcRenumbering:
+    """The arcs a pruned topology keeps, renumbered in the order they are first used (~i is arc i reversed)."""
+
+    def __init__(self) -> None:
+        self.used: dict[int, int] = {}
+
+    def __call__(self, arcs: Any) -> Any:
+        if isinstance(arcs, list):
+            return [self(item) for item in arcs]
+        old = ~arcs if arcs < 0 else arcs
+        new = self.used.setdefault(old, len(self.used))
+        return ~new if arcs < 0 else new
+
+    def kept_arcs(self, topology: dict[str, Any]) -> list[Any]:
+        arcs: list[Any] = [None] * len(self.used)
+        for old, new in self.used.items():
+            arcs[new] = topology["arcs"][old]
+        return arcs
+
+
 def topology_in(topology: dict[str, Any], bounds: tuple[float, float, float, float]) -> dict[str, Any]:
     """The parts of a quantised topology with an arc inside (south, west, north, east), the arcs renumbered: the
     trip map carries the lakes and rivers around the trip, not the world's. A Multi* geometry is a group (the water
@@ -117,14 +137,7 @@ def topology_in(topology: dict[str, Any], bounds: tuple[float, float, float, flo
     south, west, north, east = bounds
     boxes = _arc_boxes(topology)
     inside = [w <= east and e >= west and s <= north and n >= south for w, s, e, n in boxes]
-    used: dict[int, int] = {}
-
-    def renumber(arcs: Any) -> Any:
-        if isinstance(arcs, list):
-            return [renumber(item) for item in arcs]
-        old = ~arcs if arcs < 0 else arcs
-        new = used.setdefault(old, len(used))
-        return ~new if arcs < 0 else new
+    renumber = ArcRenumbering()
 
     def near(part: Any) -> bool:
         return any(inside[i] for i in _arc_indices(part))
@@ -144,10 +157,8 @@ def topology_in(topology: dict[str, Any], bounds: tuple[float, float, float, flo
                     properties["n"] = len(parts)
                 kept.append(dict(geometry, arcs=renumber(parts), properties=properties))
         objects[name] = {"type": "GeometryCollection", "geometries": kept}
-    arcs: list[Any] = [None] * len(used)
-    for old, new in used.items():
-        arcs[new] = topology["arcs"][old]
-    return {"type": "Topology", "transform": topology["transform"], "objects": objects, "arcs": arcs}
+    return {"type": "Topology", "transform": topology["transform"], "objects": objects,
+            "arcs": renumber.kept_arcs(topology)}
 
 
 def places_in(bounds: tuple[float, float, float, float], limit: int = 400) -> list[list[Any]]:

@@ -45,24 +45,15 @@ def write_js(name: str, variable: str, value: object) -> int:
 
 def prune_topology(topology: dict[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:
     """The topology with only the objects `keep` and the arcs they use (renumbered)."""
+    from geotagger.geocore.mapping.basemap import ArcRenumbering  # the trip map's pruning uses the same
+
     objects = {name: topology["objects"][name] for name in keep}
-    used: dict[int, int] = {}
-
-    def renumber(arcs: Any) -> Any:
-        if isinstance(arcs, list):
-            return [renumber(item) for item in arcs]
-        old = ~arcs if arcs < 0 else arcs
-        new = used.setdefault(old, len(used))
-        return ~new if arcs < 0 else new
-
+    renumber = ArcRenumbering()
     for collection in objects.values():
         for geometry in collection["geometries"]:
             if "arcs" in geometry:
                 geometry["arcs"] = renumber(geometry["arcs"])
-    arcs: list[Any] = [None] * len(used)
-    for old, new in used.items():
-        arcs[new] = topology["arcs"][old]
-    pruned = dict(topology, objects=objects, arcs=arcs)
+    pruned = dict(topology, objects=objects, arcs=renumber.kept_arcs(topology))
     pruned.pop("bbox", None)
     return pruned
 
