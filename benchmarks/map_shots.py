@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,31 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def _reexec_under_xvfb() -> int:
-    xvfb_run = shutil.which("xvfb-run")
-    if xvfb_run is None:
-        print("map_shots: no DISPLAY and no xvfb-run; install Xvfb", file=sys.stderr)
-        return 2
-    command = [xvfb_run, "-a", "-s", "-screen 0 1600x1000x24", sys.executable, *sys.argv]
-    return subprocess.call(command, env=dict(os.environ, GEOTAGGER_UNDER_XVFB="1"))
-
-
-def _wait(app, condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        app.processEvents()
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def _js(app, view, script: str):
-    box: list = []
-    view.page().runJavaScript(script, 0, box.append)
-    _wait(app, lambda: bool(box), 10)
-    return box[0] if box else None
+from screenshot import _reexec_under_xvfb, _wait  # noqa: E402  (the same script folder)
+from screenshot import page_js as _js  # noqa: E402
 
 
 def main() -> int:
@@ -59,7 +34,7 @@ def main() -> int:
     parser.add_argument("--vector-demo", action="store_true", help="draw a generated vector archive around --at")
     args = parser.parse_args()
     if not os.environ.get("DISPLAY") and not os.environ.get("GEOTAGGER_UNDER_XVFB"):
-        return _reexec_under_xvfb()
+        return _reexec_under_xvfb("map_shots")
     os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
     from PySide6.QtWidgets import QApplication
 

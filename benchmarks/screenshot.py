@@ -27,10 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "resources" / "samples"
 
 
-def _reexec_under_xvfb() -> int:
+def _reexec_under_xvfb(program: str = "screenshot") -> int:
+    """Run this script again under xvfb-run (map_shots.py uses it too)."""
     xvfb_run = shutil.which("xvfb-run")
     if xvfb_run is None:
-        print("screenshot: no DISPLAY and no xvfb-run; install Xvfb", file=sys.stderr)
+        print(f"{program}: no DISPLAY and no xvfb-run; install Xvfb", file=sys.stderr)
         return 2
     env = dict(os.environ, GEOTAGGER_UNDER_XVFB="1")
     command = [xvfb_run, "-a", "-s", "-screen 0 1600x1000x24", sys.executable, *sys.argv]
@@ -72,11 +73,16 @@ def make_trip(folder: Path) -> tuple[Path, Path]:
     return folder, gpx
 
 
-def run_js(app, window, script: str):
+def page_js(app, view, script: str):
+    """The value of `script` run in a QWebEngineView's page (None if it gives none within 10 s)."""
     box: list = []
-    window.map.page().runJavaScript(script, 0, box.append)
+    view.page().runJavaScript(script, 0, box.append)
     _wait(app, lambda: bool(box), 10)
     return box[0] if box else None
+
+
+def run_js(app, window, script: str):
+    return page_js(app, window.map, script)
 
 
 def scenario(app, window, name: str, scratch: Path) -> None:
