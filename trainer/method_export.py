@@ -49,28 +49,43 @@ def export_isn_bundle(
         raise ExportError(f"partitionings have {sizes} classes but the networks' heads {model.network_partition_sizes}")
     model_bytes = export_onnx(model, fields.input_size_px)
     size = fields.input_size_px
-    images = check_images if check_images is not None else torch.randn(
-        3, 3, size, size, generator=torch.Generator().manual_seed(0))
-    check = check_against_torch(model, model_bytes, images).require_parity()
-    contents = {"model.onnx": model_bytes, "heads.npz": head_weights_npz(model)}
-    partition_refs, hierarchy_ref = geography_files(partitionings, hierarchy, contents)
+    check = check_against_torch(model, model_bytes, _check_images(check_images, size)).require_parity()
     networks = SceneNetworksSpec(model.threshold, {label: model.network_heads(label) for label in model.scene_labels})
     training = {**fields.training, "method": "individual scene networks (ECCV'18 ISNs): one set of location heads per "
                 f"scene on a shared backbone, each trained on images with scene probability > {model.threshold}"}
+    path = _write_method_bundle(model, model_bytes, fields, size, partitionings, hierarchy, out_path,
+                                training=training, feature_map_output=FEATURE_MAP_OUTPUT,
+                                scene=SceneSpec(model.scene_labels, "head", "scene"), scene_networks=networks)
+    return path, check
+
+
+def _check_images(given: torch.Tensor | None, size: int) -> torch.Tensor:
+    """The images an export is checked on: the caller's, else three seeded random ones."""
+    return given if given is not None else torch.randn(3, 3, size, size, generator=torch.Generator().manual_seed(0))
+
+
+def _write_method_bundle(
+    model: IsnModel | TransLocator, model_bytes: bytes, fields: CardFields, size: int,
+    partitionings: Sequence[Partitioning], hierarchy: Hierarchy | None, out_path: str | Path, *,
+    training: dict[str, Any], feature_map_output: str | None, scene: SceneSpec | None,
+    scene_networks: SceneNetworksSpec | None = None,
+) -> Path:
+    """Write (and load back) the bundle of a checked graph: its heads, geography and card."""
+    contents = {"model.onnx": model_bytes, "heads.npz": head_weights_npz(model)}  # type: ignore[arg-type]
+    partition_refs, hierarchy_ref = geography_files(partitionings, hierarchy, contents)
     card = ModelCard(
         model_id=fields.model_id, backbone=model.backbone_name,
         input=InputSpec(size, tuple(fields.mean), tuple(fields.std)),  # type: ignore[arg-type]
         crops=fields.crops, files={role: file_ref(name, contents[name]) for role, name in
                                    (("model", "model.onnx"), ("heads", "heads.npz"))},
-        embedding_output=EMBEDDING_OUTPUT, feature_map_output=FEATURE_MAP_OUTPUT,
+        embedding_output=EMBEDDING_OUTPUT, feature_map_output=feature_map_output,
         heads={name: HeadSpec(int(model.heads[name].out_features)) for name in model.head_names},
-        partitionings=tuple(partition_refs), hierarchy=hierarchy_ref,
-        scene=SceneSpec(model.scene_labels, "head", "scene"), scene_networks=networks,
+        partitionings=tuple(partition_refs), hierarchy=hierarchy_ref, scene=scene, scene_networks=scene_networks,
         training=training, evaluation=dict(fields.evaluation), license=fields.license,
     )
     path = write_bundle(out_path, card, contents)
     load_bundle(path)
-    return path, check
+    return path
 
 
 class _TranslocatorGraph(torch.nn.Module):
@@ -158,26 +173,12 @@ def export_translocator_bundle(
     if tuple(segmentation.mean) != tuple(fields.mean) or tuple(segmentation.std) != tuple(fields.std):
         raise ExportError("the segmentation model and the card normalise differently: one input cannot serve both")
     model_bytes = translocator_onnx(model, segmentation)
-    images = check_images if check_images is not None else torch.randn(
-        3, 3, size, size, generator=torch.Generator().manual_seed(0))
-    check = check_translocator(model, segmentation, model_bytes, images).require_parity()
-    contents = {"model.onnx": model_bytes, "heads.npz": head_weights_npz(model)}  # type: ignore[arg-type]
-    partition_refs, hierarchy_ref = geography_files(partitionings, hierarchy, contents)
+    check = check_translocator(model, segmentation, model_bytes, _check_images(check_images, size)).require_parity()
     training = {**fields.training, "method": "TransLocator: dual-branch ViT (RGB + segmentation map), CLS fusion "
                 "after every layer", "segmentation_classes": segmentation.class_names}
-    card = ModelCard(
-        model_id=fields.model_id, backbone=model.backbone_name,
-        input=InputSpec(size, tuple(fields.mean), tuple(fields.std)),  # type: ignore[arg-type]
-        crops=fields.crops, files={role: file_ref(name, contents[name]) for role, name in
-                                   (("model", "model.onnx"), ("heads", "heads.npz"))},
-        embedding_output=EMBEDDING_OUTPUT, feature_map_output=None,
-        heads={name: HeadSpec(int(model.heads[name].out_features)) for name in model.head_names},
-        partitionings=tuple(partition_refs), hierarchy=hierarchy_ref,
-        scene=SceneSpec(("indoor", "natural", "urban"), "head", "scene") if "scene" in model.heads else None,
-        training=training, evaluation=dict(fields.evaluation), license=fields.license,
-    )
-    path = write_bundle(out_path, card, contents)
-    load_bundle(path)
+    scene = SceneSpec(("indoor", "natural", "urban"), "head", "scene") if "scene" in model.heads else None
+    path = _write_method_bundle(model, model_bytes, fields, size, partitionings, hierarchy, out_path,
+                                training=training, feature_map_output=None, scene=scene)
     return path, check
 
 
