@@ -116,3 +116,16 @@ def train_test_split_by_spot(
     index = np.arange(len(lat)).reshape(n_spots, -1)
     train, test = index[:, :train_per_spot].ravel(), index[:, train_per_spot:].ravel()
     return (lat[train], lon[train]), (lat[test], lon[test])
+
+
+def write_tar_shards(root: Path, n_shards: int) -> Path:
+    """root/img's photos dealt round-robin into root/shards/part-NNN.tar (the webdataset-style shards fit reads)."""
+    import tarfile
+
+    (root / "shards").mkdir()
+    names = sorted(p.name for p in (root / "img").iterdir())
+    for shard in range(n_shards):
+        with tarfile.open(root / "shards" / f"part-{shard:03d}.tar", "w") as archive:
+            for name in names[shard::n_shards]:
+                archive.add(root / "img" / name, arcname=name)
+    return root / "shards"

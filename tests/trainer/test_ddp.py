@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.trainer.synthetic import training_setup
+from tests.trainer.synthetic import training_setup, write_tar_shards
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def _torchrun(config_path: Path) -> subprocess.CompletedProcess[str]:
 def test_two_gloo_processes_end_with_identical_weights(tmp_path: Path, source: str) -> None:
     setup = training_setup(tmp_path, n_spots=6, per_spot=20, epochs=2, batch_size=8)
     if source == "shards":
-        _write_tar_shards(tmp_path, n_shards=3)
+        write_tar_shards(tmp_path, n_shards=3)
         setup["train"] = {"source": "shards", "shards": [str(tmp_path / "shards")], "csv": str(tmp_path / "train.csv"),
                           "shuffle_buffer": 16}
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(setup))
@@ -44,14 +44,3 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path: Path, source: s
     images = [float(row["train_images"]) for row in rows]
     # Both ranks together see (nearly) the whole set each epoch: 120 photos, whole batches of 8 per rank.
     assert len(rows) == 2 and all(96 <= n <= 120 for n in images)
-
-
-def _write_tar_shards(root: Path, n_shards: int) -> None:
-    import tarfile
-
-    (root / "shards").mkdir()
-    names = sorted(p.name for p in (root / "img").iterdir())
-    for shard in range(n_shards):
-        with tarfile.open(root / "shards" / f"part-{shard:03d}.tar", "w") as archive:
-            for name in names[shard::n_shards]:
-                archive.add(root / "img" / name, arcname=name)

@@ -16,7 +16,7 @@ import yaml
 from PIL import Image
 
 from geotagger.trainer.training.config import ConfigError, config_from_dict
-from tests.trainer.synthetic import training_setup
+from tests.trainer.synthetic import training_setup, write_tar_shards
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENES = ("indoor", "natural", "urban")
@@ -36,18 +36,6 @@ def _write_probability_csv(root: Path) -> None:
         writer.writerows([row["IMG_ID"], row["LAT"], row["LON"], *_probabilities(i)] for i, row in enumerate(rows))
 
 
-def _write_tar_shards(root: Path, n_shards: int) -> Path:
-    import tarfile
-
-    (root / "shards").mkdir()
-    names = sorted(p.name for p in (root / "img").iterdir())
-    for shard in range(n_shards):
-        with tarfile.open(root / "shards" / f"part-{shard:03d}.tar", "w") as archive:
-            for name in names[shard::n_shards]:
-                archive.add(root / "img" / name, arcname=name)
-    return root / "shards"
-
-
 def _segmentation(root: Path) -> Path:
     from geotagger.trainer.segmentation import import_segmentation, tiny_segmentation_onnx
 
@@ -59,7 +47,7 @@ def _segmentation(root: Path) -> Path:
 def _setup(root: Path, method: str, **optim: object) -> dict:
     setup = training_setup(root, n_spots=4, per_spot=10, **{"epochs": 2, "batch_size": 8, "weight_decay": 0.0, **optim})
     _write_probability_csv(root)
-    shards = _write_tar_shards(root, n_shards=3)
+    shards = write_tar_shards(root, n_shards=3)
     setup["train"] = {"source": "shards", "shards": [str(shards)], "csv": str(root / "train.csv"),
                       "shuffle_buffer": 8, "scene_probabilities": True}
     setup["model"]["method"] = method
@@ -168,7 +156,7 @@ def test_a_cache_out_of_step_with_its_shard_skips_rather_than_mislabels(tmp_path
     from geotagger.trainer.data.shards import iter_shard
 
     training_setup(tmp_path, n_spots=1, per_spot=3)
-    shard = str(next(_write_tar_shards(tmp_path, 1).iterdir()))
+    shard = str(next(write_tar_shards(tmp_path, 1).iterdir()))
     ids = [record_id for record_id, _, _ in iter_shard(shard)]
     target = cache_shard_path(tmp_path / "maps", shard)
     target.parent.mkdir()

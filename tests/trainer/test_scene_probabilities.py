@@ -64,10 +64,10 @@ def test_every_row_gets_the_bundle_s_own_prediction_and_a_missing_photo_stays_bl
 def test_shards_are_annotated_and_an_isn_run_streams_the_result(tmp_path: Path, scene_bundle: Path) -> None:
     from geotagger.trainer.training.config import config_from_dict
     from geotagger.trainer.training.loop import fit
-    from tests.trainer.test_method_streaming import _write_tar_shards
+    from tests.trainer.synthetic import write_tar_shards
 
     setup = training_setup(tmp_path, n_spots=4, per_spot=8, epochs=1, batch_size=8)
-    shards = _write_tar_shards(tmp_path, 2)
+    shards = write_tar_shards(tmp_path, 2)
     assert main(["scene-probabilities", "--scene-bundle", str(scene_bundle), "--csv", str(tmp_path / "train.csv"),
                  "--shards", str(shards), "--out", str(tmp_path / "scenes.csv"), "--provider", "cpu"]) == 0
     rows = _rows(tmp_path / "scenes.csv")
