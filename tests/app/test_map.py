@@ -23,14 +23,21 @@ def run_js(qtbot, view: MapView, script: str):
     return box[0]
 
 
-@pytest.fixture
-def map_view(qtbot):
-    view = MapView()
+def loaded_map_view(qtbot, *args, size: tuple[int, int] | None = (600, 400), **kwargs) -> MapView:
+    """A shown MapView whose page has loaded (`size` None: the widget's own size)."""
+    view = MapView(*args, **kwargs)
     qtbot.addWidget(view)
-    view.resize(640, 480)
+    if size is not None:
+        view.resize(*size)
     view.show()
     with qtbot.waitSignal(view.loaded, timeout=30_000):
         pass
+    return view
+
+
+@pytest.fixture
+def map_view(qtbot):
+    view = loaded_map_view(qtbot, size=(640, 480))
     yield view
     view.close()
     view.deleteLater()
@@ -254,12 +261,7 @@ def test_tile_archive_layer_draws_street_tiles_offline(qtbot, tmp_path, suffix):
 
     tiles = tiles_around((38.72, -9.14), range(12, 14))
     path = (write_pmtiles if suffix == "pmtiles" else write_mbtiles)(tmp_path / f"streets.{suffix}", tiles)
-    view = MapView(archive_path=str(path))
-    qtbot.addWidget(view)
-    view.resize(600, 400)
-    view.show()
-    with qtbot.waitSignal(view.loaded, timeout=30_000):
-        pass
+    view = loaded_map_view(qtbot, archive_path=str(path))
     view.go_to(38.72, -9.14, "Lisbon, PT", 13)
     qtbot.waitUntil(lambda: run_js(qtbot, view, "window.geotaggerState.archiveTiles") >= 4, timeout=10_000)
     assert view.bridge.tiles_served >= 4
@@ -271,12 +273,7 @@ def test_tile_archive_layer_draws_street_tiles_offline(qtbot, tmp_path, suffix):
 
 
 def test_online_tiles_unreachable_fall_back_with_message(qtbot):
-    view = MapView("OpenStreetMap")
-    qtbot.addWidget(view)
-    view.resize(600, 400)
-    view.show()
-    with qtbot.waitSignal(view.loaded, timeout=30_000):
-        pass
+    view = loaded_map_view(qtbot, "OpenStreetMap")
     assert "OpenStreetMap" in run_js(qtbot, view, "window.geotaggerState.message")
     # No network here: the tiles fail, the offline map stays and says so (when a network exists, they load).
     qtbot.waitUntil(lambda: run_js(qtbot, view, "window.geotaggerState.tilesFailed + "
@@ -320,12 +317,7 @@ def test_vector_archive_draws_its_features_offline(qtbot, tmp_path, suffix):
     archive = open_archive(path)
     assert archive.info.vector and not archive.info.raster
     assert all(archive.tile(*key) == vector_tile(*key) for key in tiles)  # served decompressed
-    view = MapView(archive_path=str(path))
-    qtbot.addWidget(view)
-    view.resize(600, 400)
-    view.show()
-    with qtbot.waitSignal(view.loaded, timeout=30_000):
-        pass
+    view = loaded_map_view(qtbot, archive_path=str(path))
     assert view.archive_problem == ""
     view.go_to(38.72, -9.14, "", 14)
     qtbot.waitUntil(lambda: run_js(qtbot, view, "window.geotaggerState.archiveTiles") >= 4, timeout=15_000)
@@ -389,11 +381,7 @@ def test_archive_attribution_is_text_not_markup(qtbot, tmp_path):
     db.execute("UPDATE metadata SET value=? WHERE name='attribution'", (XSS_NAME,))
     db.commit()
     db.close()
-    view = MapView(archive_path=str(path))
-    qtbot.addWidget(view)
-    view.show()
-    with qtbot.waitSignal(view.loaded, timeout=30_000):
-        pass
+    view = loaded_map_view(qtbot, archive_path=str(path), size=None)
     qtbot.wait(300)
     text = run_js(qtbot, view, "document.querySelector('.leaflet-control-attribution').textContent")
     assert "onerror" in text  # shown as the text it is
