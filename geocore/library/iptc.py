@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from geotagger.geocore.library.errors import CorruptMetadata
 
@@ -41,22 +43,43 @@ def _pack_resources(resources: list[tuple[int, bytes, bytes]]) -> bytes:
     return bytes(out)
 
 
-def strip_location_iim(data: bytes) -> bytes:
-    """IPTC-IIM datasets without the record-2 location ones."""
-    out = bytearray()
+@dataclass(frozen=True)
+class IimDataset:
+    """Where one IIM dataset lies in its resource: data[start:end], its value after `header` bytes."""
+
+    start: int
+    header: int
+    end: int  # may lie past the data when the dataset is truncated: callers decide what that means
+    record: int
+    dataset: int
+
+    @property
+    def is_location(self) -> bool:
+        return self.record == 2 and self.dataset in LOCATION_DATASETS
+
+
+def iim_datasets(data: bytes) -> Iterator[IimDataset]:
+    """The datasets of an IPTC-IIM block in order, while they start with the 0x1C tag marker."""
     position = 0
     while position + 5 <= len(data) and data[position] == 0x1C:
-        record, dataset = data[position + 1], data[position + 2]
         (size,) = struct.unpack_from(">H", data, position + 3)
         header = 5
         if size & 0x8000:  # extended dataset: size given in the next (size & 0x7fff) bytes
             count = size & 0x7FFF
             size = int.from_bytes(data[position + 5 : position + 5 + count], "big")
             header += count
-        end = position + header + size
-        if not (record == 2 and dataset in LOCATION_DATASETS):
-            out += data[position:end]
-        position = end
+        yield IimDataset(position, header, position + header + size, data[position + 1], data[position + 2])
+        position += header + size
+
+
+def strip_location_iim(data: bytes) -> bytes:
+    """IPTC-IIM datasets without the record-2 location ones."""
+    out = bytearray()
+    position = 0
+    for dataset in iim_datasets(data):
+        if not dataset.is_location:
+            out += data[dataset.start : dataset.end]
+        position = dataset.end
     return bytes(out + data[position:])
 
 
@@ -123,17 +146,10 @@ def set_location_iim(data: bytes, city: str, state: str, country: str, country_c
 
 def _first_location_offset(data: bytes) -> int:
     position = 0
-    while position + 5 <= len(data) and data[position] == 0x1C:
-        record, dataset = data[position + 1], data[position + 2]
-        (size,) = struct.unpack_from(">H", data, position + 3)
-        header = 5
-        if size & 0x8000:
-            count = size & 0x7FFF
-            size = int.from_bytes(data[position + 5 : position + 5 + count], "big")
-            header += count
-        if record == 2 and dataset in LOCATION_DATASETS:
-            return position
-        position += header + size
+    for dataset in iim_datasets(data):
+        if dataset.is_location:
+            return dataset.start
+        position = dataset.end
     return position
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from geotagger.geocore.library import heif, png, xmp
+from geotagger.geocore.library import heif, iptc, png, xmp
 from geotagger.geocore.library.errors import CorruptMetadata
 
 Key = tuple[Any, ...]
@@ -369,17 +369,11 @@ def _resources(payload: bytes) -> Iterator[tuple[int, bytes]]:
 
 def _datasets(data: bytes) -> Iterator[tuple[int, int, bytes]]:
     position = 0
-    while position + 5 <= len(data) and data[position] == 0x1C:
-        record, dataset = data[position + 1], data[position + 2]
-        (size,) = struct.unpack_from(">H", data, position + 3)
-        header = 5
-        if size & 0x8000:
-            header += size & 0x7FFF
-            size = int.from_bytes(data[position + 5 : position + header], "big")
-        if position + header + size > len(data):
+    for dataset in iptc.iim_datasets(data):
+        if dataset.end > len(data):
             raise CorruptMetadata("IPTC dataset runs past its resource")
-        yield record, dataset, data[position + header : position + header + size]
-        position += header + size
+        yield dataset.record, dataset.dataset, data[dataset.start + dataset.header : dataset.end]
+        position = dataset.end
     if position < len(data) and data[position:].strip(b"\x00"):
         yield -1, -1, data[position:]
 
