@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from geotagger.geocore.inference.predictor import Predictor
     from geotagger.geocore.library.api import Library
     from geotagger.geocore.library.records import PhotoRecord
+    from geotagger.geocore.workflow.evidence import Assessment
     from geotagger.geocore.workflow.models import ModelProvider
     from geotagger.geocore.workflow.session import Selection
 
@@ -34,7 +35,7 @@ class PredictUseCases:
     if TYPE_CHECKING:
         def select(self, paths: Iterable[Path | str], *, scan_folders: bool = True,
                    include_hidden: bool = False) -> Selection: ...
-        def refuse(self, photo_ids: Iterable[int]) -> None: ...
+        def refuse(self, photo_ids: Iterable[int]) -> dict[int, Assessment]: ...
         def _emit_views(self, reporter: Reporter, photo_ids: Iterable[int]) -> None: ...
 
     def predict(self, paths: Iterable[Path | str] = (), reporter: Reporter | None = None, *,

@@ -222,11 +222,12 @@ class Session(PredictUseCases, TimeUseCases):
 
     # -- the fusion rule, again for new evidence ------------------------------------------------------------------
 
-    def refuse(self, photo_ids: Iterable[int]) -> None:
-        """Run the fusion rule for these photos with everything the cache knows; store the review flags."""
+    def refuse(self, photo_ids: Iterable[int]) -> dict[int, Assessment]:
+        """Run the fusion rule for these photos with everything the cache knows; store the review flags and
+        return the rule's word on each photo."""
         ids = list(dict.fromkeys(photo_ids))
         if not ids:
-            return
+            return {}
         decisions = self._decisions_by_photo(ids)
         assessments = self._assessments(ids, decisions)
         changes: list[tuple[int, bool]] = []
@@ -236,6 +237,7 @@ class Session(PredictUseCases, TimeUseCases):
                 if bool(decision.review) != review:
                     changes.append((decision.id, review))
         self.library.set_reviews(changes)
+        return assessments
 
     def _assessments(self, photo_ids: list[int], decisions: dict[int, list[DecisionRecord]] | None = None
                      ) -> dict[int, Assessment]:

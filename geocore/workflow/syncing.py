@@ -130,7 +130,7 @@ class TimeUseCases:
     if TYPE_CHECKING:
         def select(self, paths: Iterable[Path | str], *, scan_folders: bool = True,
                    include_hidden: bool = False) -> Selection: ...
-        def refuse(self, photo_ids: Iterable[int]) -> None: ...
+        def refuse(self, photo_ids: Iterable[int]) -> dict[int, Assessment]: ...
         def records(self, photo_ids: Iterable[int]) -> list[PhotoRecord]: ...
         def _emit_views(self, reporter: Reporter, photo_ids: Iterable[int]) -> None: ...
         def _assessments(self, photo_ids: list[int]) -> dict[int, Assessment]: ...
@@ -308,9 +308,12 @@ class TimeUseCases:
         # A track position is the fix at the photo's instant: written as GPSDateStamp/GPSTimeStamp (UTC)
         fix_times = {int(key): found.times[key].utc_s for key in found.proposals
                      if source is Source.GPS_TRACK and key in found.times}
-        stored = {} if result.dry_run else self.store_proposals(source, proposals, accept, fix_times)
         ids = list(proposals)
-        assessments = self._assessments(ids)
+        stored: dict[int, int] = {}
+        if result.dry_run:
+            assessments = self._assessments(ids)
+        else:  # storing runs the fusion rule over the stored decisions: its word is the one reported
+            stored, assessments = self.store_proposals(source, proposals, accept, fix_times)
         for photo_id, proposal in sorted(proposals.items(), key=lambda item: records[str(item[0])].path):
             decision_id = stored.get(photo_id)
             review, reason = assessments[photo_id].flag(decision_id) if decision_id else (False, "")
@@ -330,8 +333,9 @@ class TimeUseCases:
         self._emit_views(reporter, ids)
 
     def store_proposals(self, source: Source, proposals: dict[int, LocationProposal], accept: bool = False,
-                        fix_times: dict[int, float] | None = None) -> dict[int, int]:
-        """Store one source's placements; returns photo id -> the decision now holding it.
+                        fix_times: dict[int, float] | None = None) -> tuple[dict[int, int], dict[int, Assessment]]:
+        """Store one source's placements; returns photo id -> the decision now holding it, and the fusion rule's
+        word on each photo with everything now stored.
 
         A placement the photo already has from this source (in any state: a rejected one stays rejected, the user
         said no to exactly this) is not stored again; a new position replaces this source's proposals (and, with
@@ -375,8 +379,8 @@ class TimeUseCases:
         kept.update({photo_id: decision_id for (photo_id, _), decision_id in zip(new, new_ids, strict=True)})
         for decision_id in to_accept:
             self.library.accept(decision_id)
-        self.refuse(ids)  # the photos' other decisions may change flag too (a track beside a neighbour)
-        return kept
+        # The photos' other decisions may change flag too (a track beside a neighbour).
+        return kept, self.refuse(ids)
 
 
 def _unsaved(photo_id: int, source: Source, proposal: LocationProposal) -> DecisionRecord:
