@@ -194,13 +194,16 @@ class Session(PredictUseCases, TimeUseCases):
 
     def views(self, photo_ids: Iterable[int]) -> list[PhotoView]:
         """The views of these photos, in a few queries whatever their number."""
-        ids = list(dict.fromkeys(photo_ids))
+        return self._views_and_decisions(list(dict.fromkeys(photo_ids)))[0]
+
+    def _views_and_decisions(self, ids: list[int]) -> tuple[list[PhotoView], dict[int, list[DecisionRecord]]]:
+        """The views of these photos and the decisions they were built from (for a change made from a view)."""
         if not ids:
-            return []
+            return [], {}
         records = self.library.photos_by_ids(ids)
         decisions = self._decisions_by_photo(ids)
         latest = self.library.latest_predictions(ids)
-        return [photo_view(records[i], decisions[i], latest.get(i)) for i in ids if i in records]
+        return [photo_view(records[i], decisions[i], latest.get(i)) for i in ids if i in records], decisions
 
     def view(self, photo_id: int) -> PhotoView:
         return self.views([photo_id])[0]
@@ -263,9 +266,9 @@ class Session(PredictUseCases, TimeUseCases):
         proposed, accepted, rejected = DecisionState.PROPOSED, DecisionState.ACCEPTED, DecisionState.REJECTED
         wanted = (proposed, rejected) if verb == "accept" else (proposed, accepted)
         ids = list(dict.fromkeys(photo_ids))
-        decisions = self._decisions_by_photo(ids)
-        for view in self.views(ids):
-            decision = next((d for d in decisions[view.photo_id] if d.id == view.decision_id), None)
+        views, decisions = self._views_and_decisions(ids)
+        for view in views:
+            decision = _shown(decisions, view)
             if decision is None or decision.state not in wanted:
                 result.outcomes.append(Outcome(view.path, Status.SKIPPED, ErrorKind.NOTHING_TO_DO.value,
                                                f"nothing to {verb} ({view.state.label.lower()})", view.photo_id))
@@ -284,11 +287,12 @@ class Session(PredictUseCases, TimeUseCases):
         result = Result("place")
         changes: list[_DecisionChange] = []
         ids = list(dict.fromkeys(photo_ids))
-        for view in self.views(ids):
+        views, decisions = self._views_and_decisions(ids)
+        for view in views:
             if view.state is PhotoState.ERROR:
                 result.outcomes.append(Outcome(view.path, Status.FAILED, "unreadable", view.error, view.photo_id))
                 continue
-            before = self.library.decision(view.decision_id) if view.decision_id else None
+            before = _shown(decisions, view)
             if tentative:
                 new_id = self.library.propose(view.photo_id, lat, lon, radius_km, Source.MANUAL.value,
                                               altitude_m=altitude_m, notes=notes)
@@ -457,3 +461,7 @@ class Session(PredictUseCases, TimeUseCases):
         self._emit_views(reporter, result.photo_ids)
         return result
 
+
+def _shown(decisions: dict[int, list[DecisionRecord]], view: PhotoView) -> DecisionRecord | None:
+    """The decision a view shows, from the decisions it was built from."""
+    return next((d for d in decisions[view.photo_id] if d.id == view.decision_id), None)
