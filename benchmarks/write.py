@@ -16,6 +16,10 @@ Then undo and memory, on `--undo-count` (default 1,000) small JPEGs, whole proce
   fsync, read back, folder fsync, cache re-read), each a fresh process, with its peak RSS (GNU time);
 - reference: exiftool writing the same tags keeping `_original` backups, then `exiftool -restore_original`
   (renames the backups back, no fsync, no check of what it puts back); target: our undo within 2x of it;
+- floor: a stdlib-only loop in a fresh process doing the file steps of a safe restore and nothing else (temp file
+  created and written, one syncfs per 128 files, read back and compared, the target re-read and compared, rename,
+  folder fsync), on a third copy of the written files: what the kernel charges for the safety, without journal,
+  checks of the patches or the cache;
 - CPU time (user + system, GNU time) of each process beside its wall time: on a loaded machine the wall time of
   both sides waits for cores unevenly, the CPU time does not;
 - memory: peak RSS (GNU time) of `geotag set` and of exiftool writing 48 copies of the 12 MP (~5 MB) JPEGs, where
@@ -89,6 +93,34 @@ def small_originals(folder: Path) -> list[Path]:
     return paths
 
 
+# The floor: the same file steps as our undo (see the module docstring), nothing else; argv: written folder,
+# originals folder (the bytes to put back, as the journal's patches would give them).
+FLOOR_RESTORE = """
+import ctypes, os, sys
+written, originals = sys.argv[1], sys.argv[2]
+names = sorted(n for n in os.listdir(written) if not n.startswith("."))
+syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+for start in range(0, len(names), 128):
+    chunk = []
+    for name in names[start:start + 128]:
+        path, temp = os.path.join(written, name), os.path.join(written, "." + name + ".tmp")
+        current = open(path, "rb").read()
+        original = open(os.path.join(originals, name), "rb").read()
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, original)
+        os.close(fd)
+        os.chmod(temp, 0o644)
+        chunk.append((path, temp, current, original))
+    fd = os.open(written, os.O_RDONLY)
+    syncfs(fd)
+    for path, temp, current, original in chunk:
+        assert open(temp, "rb").read() == original and open(path, "rb").read() == current
+        os.replace(temp, path)
+    os.fsync(fd)
+    os.close(fd)
+"""
+
+
 def undo_round(args: argparse.Namespace, originals: list[Path]) -> dict[str, float]:
     """Write then undo with ours and with exiftool on fresh copies: seconds and peak RSS of each process."""
     ours, theirs = copies(originals, args.folder / "undo-ours", args.undo_count), \
@@ -103,9 +135,16 @@ def undo_round(args: argparse.Namespace, originals: list[Path]) -> dict[str, flo
         [*geotag, "set", "-q", "--lat", "45.5", "--lon", "7.25", "--db", str(database), str(ours[0].parent)])
     with sqlite3.connect(database) as connection:
         batch = connection.execute("SELECT id FROM batches WHERE operation = 'write'").fetchone()[0]
+    floor_copy = args.folder / "undo-floor"
+    shutil.rmtree(floor_copy, ignore_errors=True)
+    shutil.copytree(ours[0].parent, floor_copy)
     os.sync()
     figures["ours undo"], figures["ours undo MiB"], figures["ours undo cpu"] = child(
         [*geotag, "undo", "-q", "--batch", batch, "--db", str(database)])
+    os.sync()
+    figures["floor restore"], figures["floor restore MiB"], figures["floor restore cpu"] = child(
+        [sys.executable, "-c", FLOOR_RESTORE, str(floor_copy), str(ours[0].parent)])
+    assert all(p.read_bytes() == q.read_bytes() for p, q in zip(ours, sorted(floor_copy.iterdir()), strict=True))
     os.sync()
     figures["exiftool write"], figures["exiftool write MiB"], figures["exiftool write cpu"] = child(
         ["exiftool", "-q", "-q", *GPS_ARGS, str(theirs[0].parent)])
@@ -115,6 +154,7 @@ def undo_round(args: argparse.Namespace, originals: list[Path]) -> dict[str, flo
     assert all(p.read_bytes() == originals[i % len(originals)].read_bytes() for i, p in enumerate(ours))
     shutil.rmtree(args.folder / "undo-ours")
     shutil.rmtree(args.folder / "undo-exiftool")
+    shutil.rmtree(floor_copy)
     figures.update(memory_of_large_writes(args))
     return figures
 
@@ -144,6 +184,9 @@ def undo_and_memory(args: argparse.Namespace) -> None:
     ratios = [r["ours undo"] / r["exiftool restore"] for r in rounds]
     print(f"undo ours / exiftool -restore_original, per round: {spread(ratios)}   target <= {UNDO_TARGET_RATIO} "
           f"({'meets' if statistics.median(ratios) <= UNDO_TARGET_RATIO else 'MISSES'} on the median)")
+    floors = [r["ours undo"] / r["floor restore"] for r in rounds]
+    print(f"undo ours / floor (the same file steps, stdlib only), per round: {spread(floors)}; "
+          f"floor / exiftool: {spread([r['floor restore'] / r['exiftool restore'] for r in rounds])}")
     cpu_ratios = [r["ours undo cpu"] / r["exiftool restore cpu"] for r in rounds]
     print(f"undo CPU time ours / exiftool, per round: {spread(cpu_ratios)}")
     memory = [r["ours write MiB"] / r["exiftool write MiB"] for r in rounds]

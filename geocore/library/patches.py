@@ -47,11 +47,11 @@ def apply_patches(data: bytes, patches: Sequence[Patch]) -> bytes:
 
 def patches_match(data: bytes, patches: Sequence[Patch]) -> bool:
     """True when every patch's `old` bytes are where it says in `data` and patches do not overlap (no copy)."""
-    view = memoryview(data)
     cursor = 0
     for patch in sorted(patches, key=lambda p: (p.offset, len(p.old))):
         end = patch.offset + len(patch.old)
-        if patch.offset < cursor or end > len(data) or view[patch.offset : end] != patch.old:
+        # startswith compares in place with memcmp (a memoryview `!=` compares element by element)
+        if patch.offset < cursor or end > len(data) or not data.startswith(patch.old, patch.offset):
             return False
         cursor = end
     return True
