@@ -64,12 +64,15 @@ class SettingsDialog(QDialog):
         archive_row = QHBoxLayout()
         archive_row.addWidget(self.tile_archive, 1)
         archive_row.addWidget(browse)
-        self.place_names = QCheckBox("Look up place names (offline, GeoNames)")
+        self.show_place_names = QCheckBox("Show place names in the list (offline, GeoNames)")
+        self.show_place_names.setChecked(settings.show_place_names)
+        self.place_names = QCheckBox("Also write place names (city, state, country) into the files (XMP)")
         self.place_names.setChecked(settings.place_names)
         for label, widget in (("Inference", self.provider), ("Test-time crops", self.crops),
                               ("Write mode", self.write_mode), ("Sidecar naming", self.sidecar_naming),
                               ("", self.keep_timestamps), ("", self.backups), ("", self.online_tiles),
-                              ("Tile provider", self.tile_provider), ("", self.place_names)):
+                              ("Tile provider", self.tile_provider), ("", self.show_place_names),
+                              ("", self.place_names)):
             form.addRow(label, widget)
         form.addRow("Offline tiles", archive_row)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -100,7 +103,8 @@ class SettingsDialog(QDialog):
             write_mode=self.write_mode.currentData(), sidecar_naming=self.sidecar_naming.currentData(),
             keep_timestamps=self.keep_timestamps.isChecked(), backups=self.backups.isChecked(),
             online_tiles=self.online_tiles.isChecked(), tile_provider=self.tile_provider.currentData(),
-            place_names=self.place_names.isChecked(), active_model=s.active_model,
+            place_names=self.place_names.isChecked(), show_place_names=self.show_place_names.isChecked(),
+            active_model=s.active_model,
             tile_archive=self.tile_archive.text().strip(), compact_rows=s.compact_rows,
             window_geometry=s.window_geometry, splitter_state=s.splitter_state, header_state=s.header_state,
             recent_folders=list(s.recent_folders))

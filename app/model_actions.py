@@ -45,6 +45,8 @@ class ModelActions:
         if (old.online_tiles, old.tile_provider, old.tile_archive) != (new.online_tiles, new.tile_provider,
                                                                        new.tile_archive):
             self.rebuild_map()
+        if new.show_place_names and not old.show_place_names:
+            self._want_places(list(self.model.items))
         if (old.provider, old.crops, old.active_model) != (new.provider, new.crops, new.active_model):
             self.backend.reset_predictor()
             self.predict_missing(every_photo=True)

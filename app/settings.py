@@ -43,7 +43,8 @@ class Settings:
     window_geometry: str = ""  # Qt's saved geometry, splitter and column layout (base64)
     splitter_state: str = ""
     header_state: str = ""
-    place_names: bool = DEFAULTS.place_names
+    place_names: bool = DEFAULTS.place_names  # also write city/state/country into the files' XMP
+    show_place_names: bool = True  # name every photo with a position in the list (offline GeoNames; writes nothing)
     active_model: str = ""  # "" = the shipped base bundle
     recent_folders: list[str] = field(default_factory=list)
 

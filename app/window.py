@@ -531,8 +531,8 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         self._others_timer.start()
 
     def _load_place(self, item: PhotoItem) -> None:
-        """Name the place of the shown location (offline GeoNames), when the user wants place names."""
-        if not self.settings.place_names or not item.has_location or item.place:
+        """Name the place of the shown location (offline GeoNames), unless the user turned place names off."""
+        if not self.settings.show_place_names or not item.has_location or item.place:
             return
         key, lat, lon = item.key, item.lat, item.lon
         job = Job(lambda ctx: self.backend.place_text(lat, lon), "Place name")

@@ -78,7 +78,7 @@ class MapActions:
 
     def _want_places(self, items: list[PhotoItem]) -> None:
         """Name every listed photo with a position, in batches off the GUI thread (one lookup per batch)."""
-        if not self.settings.place_names:
+        if not self.settings.show_place_names:
             return
         self._places_wanted.update(i.key for i in items if i.has_location and not i.place and i.state != "error")
         if self._places_wanted and not self._places_timer.isActive():

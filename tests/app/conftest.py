@@ -69,7 +69,8 @@ def make_window(qtbot, tmp_path: Path, tiny_bundle: Path):
 
     def build(**settings_values):
         config, data = tmp_path / "config", tmp_path / "data"
-        values = {"active_model": str(tiny_bundle), "place_names": False, **settings_values}
+        values = {"active_model": str(tiny_bundle), "place_names": False, "show_place_names": False,
+                  **settings_values}
         Settings(**values).save(config)
         window = MainWindow(config=config, data=data)
         window.confirm = lambda title, text: True

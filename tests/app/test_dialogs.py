@@ -23,10 +23,12 @@ def test_settings_dialog_maps_every_widget(qtbot):
     dialog.online_tiles.setChecked(True)
     dialog.tile_provider.setCurrentIndex(dialog.tile_provider.findData("OpenTopoMap"))
     dialog.place_names.setChecked(False)
+    dialog.show_place_names.setChecked(False)
     result = dialog.result_settings()
     assert result == Settings(provider="gpu", crops=5, write_mode="sidecar", sidecar_naming="photo.xmp",
                               keep_timestamps=False, backups=False, online_tiles=True, tile_provider="OpenTopoMap",
-                              place_names=False, active_model="/m/a.geomodel", recent_folders=["/photos"])
+                              place_names=False, show_place_names=False, active_model="/m/a.geomodel",
+                              recent_folders=["/photos"])
 
 
 def test_models_dialog_lists_bundles_and_shows_their_cards(qtbot, tiny_bundle: Path):

@@ -81,7 +81,7 @@ def test_drop_review_write_and_undo(qtbot, make_window, photo_folder: Path):
     assert (predicted.state, predicted.source) == ("proposed", "model")
     assert predicted.prediction.top_cells and sum(predicted.prediction.scene_probabilities.values()) == pytest.approx(1)
     assert "4 photos" in window.counts.text()
-    assert window.settings.place_names is False  # the fixture turns them off; see test_place_name_of_the_shown_photo
+    assert window.settings.place_names is False  # the fixture turns names off (see test_place_names_of_every_photo_...)
 
     # the detail panel shows the selected photo's prediction; the map receives its cells
     select(qtbot, window, "c_model.jpg")
@@ -172,12 +172,17 @@ def test_hostile_file_name_stays_text(qtbot, make_window, tmp_path: Path):
     assert window.detail.title.textFormat() == Qt.TextFormat.PlainText and window.detail.title.text() == name
 
 
-def test_place_name_of_the_shown_photo(qtbot, make_window, photo_folder: Path):
-    window = make_window(place_names=True)
+def test_place_names_of_every_photo_with_a_position_without_writing_them(qtbot, make_window, photo_folder: Path):
+    window = make_window(show_place_names=True)  # shown by default; writing them into files stays off
     open_and_wait(qtbot, window, photo_folder)
+    # every listed photo with a position gets its name, selected or not
+    located = [i for i in window.model.items if i.has_location and i.state != "error"]
+    assert len(located) >= 2
+    qtbot.waitUntil(lambda: all(i.place for i in located), timeout=TIMEOUT_MS)
+    assert "France" in item(window, "b_neighbour.jpg").place
     select(qtbot, window, "b_neighbour.jpg")
     qtbot.waitUntil(lambda: "France" in window.detail.location_fields["Place"].text(), timeout=TIMEOUT_MS)
-    assert "France" in item(window, "b_neighbour.jpg").place
+    assert window.settings.place_names is False and window.backend.session.settings.place_names is False
 
 
 def test_dropped_files_and_one_location_for_a_multi_selection(qtbot, make_window, photo_folder: Path):
