@@ -16,6 +16,7 @@ from geotagger.app import model_files, pictures
 from geotagger.app.batch_summary import BatchSummary, FileError
 from geotagger.app.items import PhotoItem
 from geotagger.app.map import data as map_data
+from geotagger.app.place_names import PlaceNamer
 from geotagger.app.rows import item_from_view
 from geotagger.app.scan_stream import ScanStreamer
 from geotagger.app.settings import Settings
@@ -57,6 +58,7 @@ class Backend:
         # One core stays free for the GUI thread: inference threads and decoding otherwise stall the window.
         models = ModelProvider(None, threads=max(1, (os.cpu_count() or 2) - 1), decode_workers=1)
         self.session = Session(library, models)
+        self.places = PlaceNamer()  # offline place names, looked up in a helper process
         self.settings = settings
         self.time_options: TimeOptions | None = None  # the sync dialog's camera clocks, for neighbour sync too
         self.concepts = ConceptExplainer()  # the installed segmentation, loaded once, for the concepts of a guess
@@ -80,6 +82,7 @@ class Backend:
         return self.session.library
 
     def close(self) -> None:
+        self.places.close()
         self.session.close()
 
     # ----- rows -----
@@ -233,7 +236,4 @@ class Backend:
 
     def place_text(self, lat: float, lon: float) -> str:
         """'City, State, Country' from offline GeoNames ('' at sea or far from any place)."""
-        from geotagger.geocore.library.places import place_names
-
-        place = place_names([(round(lat, 4), round(lon, 4))])[0]
-        return ", ".join(p for p in (place.city, place.state, place.country) if p)
+        return self.places.texts([(round(lat, 4), round(lon, 4))])[0]

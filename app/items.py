@@ -28,6 +28,7 @@ VISUAL_SOURCES = frozenset(("model", "personal"))  # positions guessed from the 
 SETTLED_SOURCES = frozenset(("exif", "xmp", "track", "manual", "pasted"))  # the confidence filter keeps these
 REVIEW_MARK = "⚑ review"  # after the state of a proposal the fusion rule flags (its reason is the tool tip)
 COLUMNS = ("Photo", "State", "Source", "Model conf.", "Place", "Taken")
+PLACE_COLUMN = 4
 COLUMN_TIPS = {3: "Confidence of the place model's guess; empty where the position came from the file, a track, "
                   "a neighbour or you", 5: "Capture time (the camera's clock)"}
 TAKEN_COLUMN = 5
@@ -92,7 +93,7 @@ def _display(item: PhotoItem, column: int) -> str:
         return item.source
     if column == 3:
         return "" if not shows_confidence(item) else f"{100 * item.confidence:.0f} %"
-    if column == 4:
+    if column == PLACE_COLUMN:
         return item.error if item.state == "error" else item.place
     return item.taken
 
@@ -166,9 +167,7 @@ class PhotoTableModel(QStandardItemModel):
         self._state_icons = {state: _state_icon(state) for state in STATES}
 
     def _cells(self, item: PhotoItem) -> list[QStandardItem]:
-        cells = [QStandardItem() for _ in COLUMNS]
-        for cell in cells:
-            cell.setEditable(False)
+        cells = [QStandardItem() for _ in COLUMNS]  # not editable: the table has no edit triggers
         self._fill(cells, item)
         return cells
 
@@ -205,6 +204,16 @@ class PhotoTableModel(QStandardItemModel):
         self.items[row] = item
         self.touched[item.key] = item
         self._fill([super(PhotoTableModel, self).item(row, column) for column in range(len(COLUMNS))], item)
+
+    def set_place(self, row: int, place: str) -> None:
+        """A place name arrived: only its cell changes (a whole row's refresh is a dozen change signals, each one
+        met by the sort proxy, and 20,000 names arrive after a large scan)."""
+        item = self.items[row]
+        item.place = place
+        self.touched[item.key] = item
+        cell = super().item(row, PLACE_COLUMN)
+        cell.setText(_display(item, PLACE_COLUMN))
+        cell.setData(_sort_key(item, PLACE_COLUMN), SORT_ROLE)
 
     def item(self, key: str) -> PhotoItem | None:  # type: ignore[override]
         """The item for a path key, or None."""

@@ -130,6 +130,7 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)  # cells are never edited in place
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setIconSize(QSize(THUMBNAIL_PX, THUMBNAIL_PX))
@@ -148,7 +149,8 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         self._thumbnail_timer = single_shot_timer(self, 120, self._request_visible_thumbnails)
         self.table.verticalScrollBar().valueChanged.connect(lambda *_: self._thumbnail_timer.start())
         self.proxy.layoutChanged.connect(lambda *_: self._thumbnail_timer.start())
-        self.proxy.rowsInserted.connect(lambda *_: self._thumbnail_timer.start())
+        # Straight to the timer's C++ slot: a Python slot here ran once per inserted row, taking the GIL each time
+        self.proxy.rowsInserted.connect(self._thumbnail_timer.start)
         self.map = self._make_map()
         self.detail = DetailPanel()
         self.detail.setMinimumWidth(360)
@@ -538,15 +540,18 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         job = Job(lambda ctx: self.backend.place_text(lat, lon), "Place name")
         self.start_side_job(job, lambda text: self._place_ready(key, lat, lon, text))
 
-    def _place_ready(self, key: str, lat: Any, lon: Any, text: str) -> None:
+    def _place_ready(self, key: str, lat: Any, lon: Any, text: str, shown_key: str | None = None) -> None:
+        """A looked-up name into its row, if the photo is still where it was looked up; `shown_key`: the photo the
+        detail panel shows (a batch of names finds it once), else it is looked up here."""
         row = self.model.rows_by_key.get(key)
         item = None if row is None else self.model.items[row]
         if item is None or (item.lat, item.lon) != (lat, lon) or not text:
             return
-        item.place = text
-        self.model.set_item(row, item)  # type: ignore[arg-type]
-        current = self.current_item()
-        if current is not None and current.key == key:
+        self.model.set_place(row, text)
+        if shown_key is None:
+            current = self.current_item()
+            shown_key = "" if current is None else current.key
+        if shown_key == key:
             self.detail.location_fields["Place"].setText(text)
 
     def _load_preview(self, item: PhotoItem) -> None:

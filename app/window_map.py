@@ -43,7 +43,7 @@ class MapActions:
         def start_job(self, function: Any, title: str, pool: Any, on_batch: Any = None, on_done: Any = None) -> Any:
             ...
         def start_side_job(self, job: Job, on_done: Any) -> None: ...
-        def _place_ready(self, key: str, lat: Any, lon: Any, text: str) -> None: ...
+        def _place_ready(self, key: str, lat: Any, lon: Any, text: str, shown_key: str | None = None) -> None: ...
 
     def photos_folder(self) -> str:
         """Where file dialogs open: the folder of the shown photo, else the last folder opened."""
@@ -90,13 +90,15 @@ class MapActions:
         points = [(i.key, i.lat, i.lon) for i in wanted if i is not None and i.has_location]
         if not points:
             return
-        job = Job(lambda ctx: place_texts(points), "Place names")
+        job = Job(lambda ctx: place_texts(points, self.backend.places), "Place names")
         self.start_side_job(job, self._apply_places)
 
     def _apply_places(self, found: list[tuple[str, Any, Any, str]]) -> None:
         """Names into rows a few hundred per event-loop turn, so 20,000 of them never stall the window."""
+        current = self.current_item()
+        shown_key = "" if current is None else current.key
         for entry in found[:PLACES_PER_TURN]:
-            self._place_ready(*entry)
+            self._place_ready(*entry, shown_key=shown_key)
         if len(found) > PLACES_PER_TURN:
             QTimer.singleShot(0, lambda: self._apply_places(found[PLACES_PER_TURN:]))
 
@@ -109,7 +111,7 @@ class MapActions:
             self.detail.set_cell_places(self._cell_places)
             return
         key = item.key
-        job = Job(lambda ctx: cell_place_labels(missing), "Cell names")
+        job = Job(lambda ctx: cell_place_labels(missing, self.backend.places), "Cell names")
         self.start_side_job(job, lambda names: self._cell_places_ready(key, names))
 
     def _cell_places_ready(self, key: str, names: dict[str, str]) -> None:

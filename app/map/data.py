@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geotagger.app.items import VISUAL_SOURCES, PhotoItem
 from geotagger.app.predictions import _s2_polygon
+
+if TYPE_CHECKING:
+    from geotagger.app.place_names import PlaceNamer
 
 CELLS_ON_MAP = 8
 SEMANTIC_RADIUS_KM = 25.0
@@ -74,42 +77,45 @@ def marker_payload(item: PhotoItem) -> dict[str, Any]:
             "source": item.source}
 
 
-def cell_place_labels(points: dict[str, tuple[float, float]]) -> dict[str, str]:
+def cell_place_labels(points: dict[str, tuple[float, float]], namer: PlaceNamer) -> dict[str, str]:
     """Cell token -> 'City, CC' of its Class2GPS point (offline GeoNames); runs in a worker."""
-    from geotagger.geocore.library.places import place_names
-
     keys = list(points)
-    found = place_names([points[key] for key in keys])
-    labels = {}
-    for key, place in zip(keys, found, strict=True):
-        name = ", ".join(p for p in (place.city or place.country, place.country_code if place.city else "") if p)
-        if name:
-            labels[key] = name
-    return labels
+    found = namer.texts([points[key] for key in keys], short=True)
+    return {key: name for key, name in zip(keys, found, strict=True) if name}
 
 
-def place_texts(points: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any, str]]:
+def place_texts(points: list[tuple[str, Any, Any]], namer: PlaceNamer) -> list[tuple[str, Any, Any, str]]:
     """(key, lat, lon) -> (key, lat, lon, 'City, State, Country') in one offline lookup; runs in a worker."""
-    from geotagger.geocore.library.places import place_names
-
-    found = place_names([(round(lat, 4), round(lon, 4)) for _, lat, lon in points])
-    return [(key, lat, lon, ", ".join(p for p in (place.city, place.state, place.country) if p))
-            for (key, lat, lon), place in zip(points, found, strict=True)]
+    found = namer.texts([(round(lat, 4), round(lon, 4)) for _, lat, lon in points])
+    return [(key, lat, lon, text) for (key, lat, lon), text in zip(points, found, strict=True)]
 
 
-def markers_json(rows: list[tuple[Any, Any, Any, str, str]]) -> str:
-    """(path, lat, lon, state, source) rows as the page's marker JSON text; runs in a worker."""
+# Markers per message to the page: each message is encoded and copied on the GUI thread (see MapView's outbox).
+MARKERS_PER_MESSAGE = 1000
+
+
+def markers_json(rows: list[tuple[Any, Any, Any, str, str]]) -> list[str]:
+    """(path, lat, lon, state, source) rows as the page's marker messages, made in a worker: the full set (a JSON
+    list) of the first MARKERS_PER_MESSAGE, then the rest as changes to it."""
     import json
 
-    return json.dumps(_markers(rows), ensure_ascii=True, allow_nan=False)
+    first, rest = rows[:MARKERS_PER_MESSAGE], rows[MARKERS_PER_MESSAGE:]
+    return [json.dumps(_markers(first), ensure_ascii=True, allow_nan=False), *markers_delta_json(rest, [])]
 
 
-def markers_delta_json(changed: list[tuple[Any, Any, Any, str, str]], removed: list[Any]) -> str:
-    """Changes to the page's markers: rows as in markers_json, and the paths of markers to take away."""
+def markers_delta_json(changed: list[tuple[Any, Any, Any, str, str]], removed: list[Any]) -> list[str]:
+    """Changes to the page's markers, as messages of at most MARKERS_PER_MESSAGE markers: rows as in markers_json,
+    and the paths of markers to take away (all in the first message, so none is taken away after it came back)."""
     import json
 
-    return json.dumps({"changed": _markers(changed), "removed": [str(path) for path in removed]},
-                      ensure_ascii=True, allow_nan=False)
+    messages = []
+    for start in range(0, max(len(changed), 1), MARKERS_PER_MESSAGE):
+        piece = changed[start:start + MARKERS_PER_MESSAGE]
+        gone = [str(path) for path in removed] if start == 0 else []
+        if piece or gone:
+            messages.append(json.dumps({"changed": _markers(piece), "removed": gone}, ensure_ascii=True,
+                                       allow_nan=False))
+    return messages
 
 
 def _markers(rows: list[tuple[Any, Any, Any, str, str]]) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QUrl, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
 from PySide6.QtWebChannel import QWebChannel
 from PySide6.QtWebEngineCore import (
     QWebEnginePage,
@@ -139,6 +139,10 @@ class MapView(QWebEngineView):
                 self.archive_problem = str(error)
         self._pending: dict[str, str] = {}
         self._pending_deltas: list[str] = []  # marker changes sent before the page was up, in order
+        # Marker messages go to the page one per event-loop turn: QWebChannel encodes and copies each one on the
+        # GUI thread, and the 20,000 markers a large scan changes at once held it for 60 ms and more.
+        self._outbox: list[str] = []
+        self._outbox_timer = QTimer(self, singleShot=True, interval=0, timeout=self._send_next_marker_message)
         provider = TILE_PROVIDERS.get(tile_provider or "")
         host = QUrl(provider["url"].replace("{z}/{x}/{y}", "0/0/0")).host() if provider else None
         self.profile, self.guard = _make_profile(host)
@@ -164,8 +168,7 @@ class MapView(QWebEngineView):
         self.is_ready = True
         for name, text in self._pending.items():
             getattr(self.bridge, name).emit(text)
-        for text in self._pending_deltas:
-            self.bridge.showOthers.emit(text)
+        self._queue_marker_messages(self._pending_deltas)
         self._pending.clear()
         self._pending_deltas.clear()
         self.loaded.emit()
@@ -181,25 +184,42 @@ class MapView(QWebEngineView):
         """Draw one photo: name, lat/lon (or None), radius_km, editable, cells [{label, probability, polygon}]."""
         self._send("showPhoto", photo)
 
-    def show_others_text(self, text: str) -> None:
-        """The same as show_others, with the JSON already made (in a worker: 20,000 markers are megabytes)."""
+    def _queue_marker_messages(self, texts: list[str]) -> None:
+        self._outbox.extend(texts)
+        if self._outbox and not self._outbox_timer.isActive():
+            self._outbox_timer.start()
+
+    def _send_next_marker_message(self) -> None:
+        if self._outbox:
+            self.bridge.showOthers.emit(self._outbox.pop(0))
+        if self._outbox:
+            self._outbox_timer.start()
+
+    def show_others_text(self, text: str | list[str]) -> None:
+        """The same as show_others, with the JSON already made (in a worker: 20,000 markers are megabytes); a list:
+        the full set followed by changes to it (markers_json's pieces)."""
+        texts = [text] if isinstance(text, str) else list(text)
+        if not texts:
+            return
         if self.is_ready:
-            self.bridge.showOthers.emit(text)
+            self._outbox.clear()  # a full set replaces the changes still waiting to be sent
+            self._queue_marker_messages(texts)
         else:
-            self._pending["showOthers"] = text
-            self._pending_deltas.clear()  # a full set replaces what came before it
+            self._pending["showOthers"] = texts[0]
+            self._pending_deltas[:] = texts[1:]  # a full set replaces what came before it
 
     def show_others(self, points: list[dict[str, Any]]) -> None:
         """The clustered layer of other photos' locations: [{id, name, lat, lon}]."""
         self.show_others_text(json.dumps(points, ensure_ascii=True, allow_nan=False))
 
-    def update_others_text(self, text: str) -> None:
-        """Changes to that layer as JSON text, {"changed": [points], "removed": [ids]}; applied in order, also
-        those sent before the page is up (after the full set that came before them)."""
+    def update_others_text(self, text: str | list[str]) -> None:
+        """Changes to that layer as JSON text, {"changed": [points], "removed": [ids]} (or a list of them); applied
+        in order, also those sent before the page is up (after the full set that came before them)."""
+        texts = [text] if isinstance(text, str) else list(text)
         if self.is_ready:
-            self.bridge.showOthers.emit(text)
+            self._queue_marker_messages(texts)
         else:
-            self._pending_deltas.append(text)
+            self._pending_deltas.extend(texts)
 
     def update_others(self, changed: list[dict[str, Any]], removed: list[str]) -> None:
         self.update_others_text(json.dumps({"changed": changed, "removed": removed}, ensure_ascii=True,

@@ -439,3 +439,24 @@ def test_marker_changes_sent_before_the_page_is_up_apply_in_order(qtbot):
     view.close()
     view.deleteLater()
     qtbot.wait(50)
+
+
+def test_thousands_of_markers_reach_the_page_in_pieces_in_order(qtbot, map_view):
+    from pathlib import Path
+
+    from geotagger.app.map.data import MARKERS_PER_MESSAGE, markers_delta_json, markers_json
+
+    rows = [(Path(f"/trip/IMG_{i:05d}.JPG"), 40 + i * 1e-4, -8 + i * 1e-4, "has_gps", "exif") for i in range(2500)]
+    full = markers_json(rows)
+    assert len(full) == 3 and json.loads(full[0]) and all(len(text) < 200_000 for text in full)
+    map_view.show_others_text(full)
+    moved = [(rows[i][0], 10.0, 20.0, "accepted", "manual") for i in range(1200)]
+    delta = markers_delta_json(moved, [rows[-1][0]])
+    assert len(delta) == 2 and len(json.loads(delta[0])["changed"]) == MARKERS_PER_MESSAGE
+    map_view.update_others_text(delta)  # queued behind the full set, applied after it
+    ids = f"/trip/IMG_{2499:05d}.JPG"
+    qtbot.waitUntil(lambda: run_js(qtbot, map_view, "window.geotaggerState.others") == 2499, timeout=20_000)
+    assert ids not in run_js(qtbot, map_view, "JSON.stringify(window.geotaggerOtherIds())")
+    where = run_js(qtbot, map_view, "(() => { let at = null; GEOTAGGER_MAP.eachLayer((l) => { if (l.gtId === "
+                                    "'/trip/IMG_01199.JPG') at = l.getLatLng().lat; }); return at; })()")
+    assert where in (10.0, None, "")  # moved (no layer of its own: inside a cluster at this zoom)

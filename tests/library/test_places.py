@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
 
 import pytest
@@ -83,3 +84,19 @@ def test_known_points_beat_the_nearest_place() -> None:
     assert by_place["Porto, Cais da Ribeira (north bank of the Douro)"] == "Porto"
     assert by_place["Cologne, Deutz (LANXESS arena, right bank)"] == "Köln"
     assert by_place["Budapest, Buda Castle (Buda)"] == by_place["Budapest, Parliament (Pest)"] == "Budapest"
+
+
+@pytest.mark.parametrize("text", ['[]', ' [ ] ', '[{"city": "a], {b", "n": 1}]',
+                                  '[\n {"city": "Köln", "state": "NRW"} ,\n {"city": "x,y", "p": [1, {"q": "]"}]}\n]'])
+def test_the_place_list_decodes_item_by_item_as_one_json_load_would(text) -> None:
+    from geotagger.geocore.library.places import _json_list_items
+
+    assert _json_list_items(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("text", ['[{"city": "a"}', '[{"city": "a"},', '{"city": "a"}', '[{"city": ]'])
+def test_a_damaged_place_list_is_refused(text) -> None:
+    from geotagger.geocore.library.places import _json_list_items
+
+    with pytest.raises(ValueError):
+        _json_list_items(text)
