@@ -65,6 +65,11 @@ class PlaceNamer:
                     self._in_process, self._pool = True, None
         return place_texts(points, short)
 
+    def warm_up(self) -> None:
+        """Start the helper and load GeoNames there now, from a thread: starting a process from this large one
+        holds the GIL for tens of milliseconds, better spent while the window opens than during a scan."""
+        threading.Thread(target=self.texts, args=([(0.0, 0.0)],), name="place-names-warm-up", daemon=True).start()
+
     def close(self) -> None:
         """Stop the helper process (a lookup in flight is dropped)."""
         with self._lock:

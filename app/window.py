@@ -95,6 +95,8 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         self.data_folder = data or data_dir()
         self.settings = Settings.load(self.config_folder)
         self.backend = Backend(self.data_folder, self.settings)
+        if self.settings.show_place_names:
+            self.backend.places.warm_up()
         preload_worker_modules()
         self.pools = Pools(workers)
         self.jobs: list[Job] = []

@@ -35,3 +35,19 @@ def test_a_dead_helper_falls_back_to_looking_names_up_here() -> None:
         assert namer._pool is None and namer.texts([]) == []
     finally:
         namer.close()
+
+
+def test_warm_up_starts_the_helper_without_waiting_for_it() -> None:
+    import time
+
+    namer = PlaceNamer()
+    try:
+        started = time.perf_counter()
+        namer.warm_up()
+        assert time.perf_counter() - started < 0.5  # the caller (the window opening) does not wait for GeoNames
+        deadline = time.monotonic() + 60
+        while namer._pool is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert namer._pool is not None and "Paris" in namer.texts(POINTS[:1])[0]
+    finally:
+        namer.close()
