@@ -31,8 +31,13 @@ def test_markers_follow_the_list_with_changes_only(qtbot, make_window, photo_fol
     window = make_window()
     sent: list[tuple[str, dict]] = []
     full, delta = window.map.show_others_text, window.map.update_others_text
-    window.map.show_others_text = lambda text: (sent.append(("full", json.loads(text))), full(text))
-    window.map.update_others_text = lambda text: (sent.append(("delta", json.loads(text))), delta(text))
+    def pieces(text: str | list[str]) -> list[str]:  # a message, or the pieces of a large one
+        return [text] if isinstance(text, str) else text
+
+    window.map.show_others_text = lambda text: (sent.extend(("full", json.loads(t)) for t in pieces(text)),
+                                                full(text))
+    window.map.update_others_text = lambda text: (sent.extend(("delta", json.loads(t)) for t in pieces(text)),
+                                                  delta(text))
     open_and_wait(qtbot, window, photo_folder)
     select(qtbot, window, "a_gps.jpg")
     wait_in_step(qtbot, window)
