@@ -16,7 +16,7 @@ from geotagger.geocore.mapping.tracks import track_lines
 if TYPE_CHECKING:
     from geotagger.app.items import PhotoItem
 
-PLACES_PER_TURN = 300
+PLACES_PER_TURN = 100
 PLACED_STATES = frozenset(("has_gps", "proposed", "accepted", "written"))  # shown as the map's other photos
 
 

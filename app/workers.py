@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 # Streaming results are sent in batches at most this often, so 10,000 files do not mean 10,000 GUI updates,
 # and at most this big, so one batch never keeps the GUI thread busy for long.
 BATCH_INTERVAL_S = 0.05
-BATCH_MAX_ITEMS = 50
+BATCH_MAX_ITEMS = 25
 # At most this many batches wait in the GUI thread's queue: a worker faster than the GUI would otherwise pile up
 # batches that the event loop then handles back to back, one long stall.
 MAX_QUEUED_BATCHES = 1
@@ -30,6 +30,12 @@ BACKGROUND_NICE = 5
 # The scan's child process (and its decode workers) run at this nice level: it shares no GIL with the window, so
 # it can yield the CPU further without the GUI thread ever waiting on it.
 SCAN_CHILD_NICE = 10
+
+# QtWebEngine's helper processes (the map's renderer and its software GPU process) run at this nice level: they
+# are the window's own children, at its priority, and while a large scan redraws thousands of markers they took the
+# cores the GUI thread needed (worst stall at 20,000 photos 64-110 ms, 33-49 ms with them lowered; ui_stall.py).
+WEB_ENGINE_NICE = 5
+WEB_ENGINE_COMM = "QtWebEngineProc"  # /proc/PID/comm holds the first 15 bytes of "QtWebEngineProcess"
 
 _thread_state = threading.local()
 
@@ -66,6 +72,52 @@ def lower_children_priority(nice: int) -> int:
             except (OSError, ValueError):
                 continue
     return lowered
+
+
+def lower_web_engine_priority(nice: int = WEB_ENGINE_NICE) -> int:
+    """Raise to `nice` every thread of this process's QtWebEngine helper processes and of their descendants (the
+    zygote forks renderers later: they inherit it). Linux /proc; elsewhere nothing. Returns how many threads."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    pending = []
+    for task in _listdir("/proc/self/task"):
+        pending += _children(f"/proc/self/task/{task}/children")
+    lowered, seen = 0, set()
+    while pending:
+        pid = pending.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/comm") as handle:
+                is_web_engine = handle.read().strip() == WEB_ENGINE_COMM
+        except OSError:  # it has ended
+            continue
+        for task in _listdir(f"/proc/{pid}/task"):
+            pending += _children(f"/proc/{pid}/task/{task}/children")
+            if is_web_engine:
+                try:
+                    if os.getpriority(os.PRIO_PROCESS, int(task)) < nice:
+                        os.setpriority(os.PRIO_PROCESS, int(task), nice)
+                        lowered += 1
+                except (OSError, ValueError):
+                    continue
+    return lowered
+
+
+def _listdir(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def _children(children_file: str) -> list[int]:
+    try:
+        with open(children_file) as handle:
+            return [int(pid) for pid in handle.read().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def lower_thread_priority(nice: int) -> None:

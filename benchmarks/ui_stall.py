@@ -51,6 +51,7 @@ class StallMeter:
         from PySide6.QtCore import QTimer
 
         self.late_ms: list[float] = []
+        self.ends: list[tuple[float, float]] = []  # (when the tick came, how late)
         self.last = time.perf_counter()
         self.timer = QTimer(interval=TICK_MS, timeout=self._tick)
         self.timer.start()
@@ -58,6 +59,7 @@ class StallMeter:
     def _tick(self) -> None:
         now = time.perf_counter()
         self.late_ms.append(max(0.0, (now - self.last) * 1000 - TICK_MS))
+        self.ends.append((now, self.late_ms[-1]))
         self.last = now
 
     @property
@@ -167,6 +169,46 @@ class StallSampler:
                 print(f"      {count:4d}  {where}")
 
 
+class SlotTimer:
+    """--profile: wraps the window's GUI-thread handlers and records each call of `min_ms` or more, so that a late
+    tick can be told apart: our Python in a handler, or time outside them (Qt in C++, waiting for the GIL or a core)."""
+
+    HANDLERS = ("_on_scanned", "_apply_places", "_refresh_others", "_update_counts", "_on_progress", "_job_done",
+                "_job_finished", "show_selected", "_request_visible_thumbnails", "_thumbnail_ready", "apply_updates",
+                "_scan_done", "predict_missing", "_place_ready")
+
+    def __init__(self, window, min_ms: float = 5.0) -> None:
+        self.calls: list[tuple[float, float, str]] = []  # (start, ms, name)
+        self.min_ms = min_ms
+        for name in self.HANDLERS:
+            if hasattr(window, name):
+                setattr(window, name, self._timed(getattr(window, name), name))
+        view = window.map
+        view._send_next_marker_message = self._timed(view._send_next_marker_message, "map message")
+        view._outbox_timer.timeout.disconnect()
+        view._outbox_timer.timeout.connect(view._send_next_marker_message)
+
+    def _timed(self, function, name):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                took = (time.perf_counter() - started) * 1000
+                if took >= self.min_ms:
+                    self.calls.append((started, took, name))
+        return timed
+
+    def report(self, meter: StallMeter, stalls: int = 8) -> None:
+        """The longest late ticks of `meter`, each with the handler calls that ran in it."""
+        print(f"handler calls of {self.min_ms:.0f} ms or more: {len(self.calls)}; the longest: " + ", ".join(
+            f"{name} {ms:.0f} ms" for _, ms, name in sorted(self.calls, key=lambda c: -c[1])[:8]))
+        for end, late in sorted(meter.ends, key=lambda e: -e[1])[:stalls]:
+            begin = end - (late + TICK_MS) / 1000
+            inside = [f"{name} {ms:.0f}" for start, ms, name in self.calls if start < end and start + ms / 1000 > begin]
+            print(f"  late {late:6.1f} ms: handlers {', '.join(inside) or 'none'}")
+
+
 class RowWatch:
     """Counts the rows that the predict job's batches update with a prediction; `enough` fires at `wanted` rows or
     when prediction finishes."""
@@ -238,6 +280,7 @@ def run(count: int, scratch: Path, predict_s: float, predict_rows: int, profile:
     phase("map page loaded", began)
     current: list[StallMeter | None] = [None]
     sampler = StallSampler(lambda: current[0]) if profile else None
+    slots = SlotTimer(window) if profile else None
     idle = current[0] = StallMeter()  # the same window doing nothing: what the machine's scheduler alone costs
     wait_for(idle.timer.destroyed, IDLE_S)
     idle.timer.stop()
@@ -276,6 +319,9 @@ def run(count: int, scratch: Path, predict_s: float, predict_rows: int, profile:
           f"(load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs)")
     if sampler is not None:
         sampler.report()
+    if slots is not None:
+        print("while scanning:")
+        slots.report(scanning)
     window.close()
     return 0
 

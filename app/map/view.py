@@ -21,6 +21,7 @@ from PySide6.QtWebEngineWidgets import QWebEngineView
 from geotagger.app import __version__
 from geotagger.app.map.page import TILE_PROVIDERS, base_url_dir, build_page
 from geotagger.app.qt_compat import make_none_immortal
+from geotagger.app.workers import lower_web_engine_priority
 from geotagger.geocore.mapping.tiles import RASTER_FORMATS, TileArchiveError, open_archive
 
 USER_AGENT = f"Geotagger/{__version__} (+https://github.com/geotagger/geotagger; desktop photo geotagging)"
@@ -166,6 +167,7 @@ class MapView(QWebEngineView):
 
     def _on_ready(self) -> None:
         self.is_ready = True
+        lower_web_engine_priority()  # the renderer exists now; renderers forked later inherit it
         for name, text in self._pending.items():
             getattr(self.bridge, name).emit(text)
         self._queue_marker_messages(self._pending_deltas)

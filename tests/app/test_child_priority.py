@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,43 @@ def test_every_thread_of_the_child_and_grandchild_is_lowered() -> None:
         with contextlib.suppress(OSError):
             if grandchild:
                 os.kill(grandchild, 9)
+
+
+def _web_engine_pids() -> list[int]:
+    from geotagger.app.workers import WEB_ENGINE_COMM
+
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/comm").read_text().strip() == WEB_ENGINE_COMM and _descends_from_us(int(pid)):
+                pids.append(int(pid))
+    return pids
+
+
+def _descends_from_us(pid: int) -> bool:
+    while pid > 1:
+        pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        if pid == os.getpid():
+            return True
+    return False
+
+
+def test_the_maps_renderer_processes_yield_to_the_window_and_nothing_else_is_touched(qtbot) -> None:
+    pytest.importorskip("PySide6.QtWebEngineWidgets")
+    from geotagger.app.workers import WEB_ENGINE_NICE
+    from tests.app.test_map import loaded_map_view
+
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        view = loaded_map_view(qtbot)  # the page reports ready: its renderer is lowered then
+        pids = _web_engine_pids()
+        assert pids, "QtWebEngine runs its renderer in helper processes"
+        for pid in pids:
+            assert min(_nice_of_tasks(pid)) >= min(mine + WEB_ENGINE_NICE, 19)
+        assert set(_nice_of_tasks(other.pid)) == {mine}  # not ours to lower
+        assert os.getpriority(os.PRIO_PROCESS, 0) == mine
+        view.close()
+    finally:
+        other.kill()
+        other.wait()
