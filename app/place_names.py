@@ -25,14 +25,19 @@ def _lower_priority() -> None:
 
 
 def place_texts(points: list[tuple[float, float]], short: bool = False) -> list[str]:
-    """'City, State, Country' for each (lat, lon) ('' at sea or far from any place); `short`: 'City, CC'."""
+    """'City, State, Country' for each (lat, lon) ('' at sea or far from any place; a state named as its city is
+    said once); `short`: 'City, CC'."""
     from geotagger.geocore.library.places import place_names
 
     texts = []
     for place in place_names(points):
         parts = (place.city or place.country, place.country_code if place.city else "") if short else (
             place.city, place.state, place.country)
-        texts.append(", ".join(part for part in parts if part))
+        shown: list[str] = []
+        for part in parts:
+            if part and (not shown or part != shown[-1]):  # "Lisbon, Portugal", not "Lisbon, Lisbon, Portugal"
+                shown.append(part)
+        texts.append(", ".join(shown))
     return texts
 
 

@@ -28,7 +28,15 @@ from PySide6.QtWidgets import (
 
 from geotagger.app.backend import Backend
 from geotagger.app.detail import DetailPanel, explains_position, plain_label
-from geotagger.app.items import STATE_LABELS, STATES, TAKEN_COLUMN, PhotoFilterProxy, PhotoItem, PhotoTableModel
+from geotagger.app.items import (
+    PLACE_COLUMN,
+    STATE_LABELS,
+    STATES,
+    TAKEN_COLUMN,
+    PhotoFilterProxy,
+    PhotoItem,
+    PhotoTableModel,
+)
 from geotagger.app.map.data import photo_payload
 from geotagger.app.map.search import PlaceSearch
 from geotagger.app.map.view import MapView
@@ -141,9 +149,11 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width_px in ((0, 200), (1, 104), (2, 70), (3, 78), (4, 150), (5, 132)):
+        for column, width_px in ((0, 160), (1, 100), (2, 70), (3, 78), (4, 140), (5, 132)):
             self.table.setColumnWidth(column, width_px)
-        header.moveSection(header.visualIndex(TAKEN_COLUMN), 1)  # Photo, Taken, State...: no dragging to see it
+        # Photo, Taken, State, Place, Source, Model conf.: when, what and where fit without dragging the splitter
+        header.moveSection(header.visualIndex(TAKEN_COLUMN), 1)
+        header.moveSection(header.visualIndex(PLACE_COLUMN), 3)
         self.table.sortByColumn(TAKEN_COLUMN, Qt.SortOrder.AscendingOrder)  # a trip reads in the order it happened
         # Selection changes come in bursts (rows inserted and re-sorted during a scan): refresh once per burst.
         self._selection_timer = single_shot_timer(self, 40, self.show_selected)

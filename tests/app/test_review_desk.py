@@ -22,6 +22,9 @@ def test_enter_delete_and_paste_advance_to_the_next_photo_to_review(qtbot, make_
     header = window.table.horizontalHeader()
     assert header.sortIndicatorSection() == 5 and header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
     assert header.visualIndex(5) == 1  # Taken right after the name
+    assert header.visualIndex(4) == 3  # then State and Place: when, what and where fit without dragging
+    place_right_edge = header.sectionViewportPosition(4) + header.sectionSize(4)
+    assert place_right_edge <= window.table.viewport().width(), (place_right_edge, window.table.viewport().width())
     to_review = [name for name in shown_names(window) if item(window, name).state == "proposed"]
     assert len(to_review) >= 2
     select(qtbot, window, to_review[0])
