@@ -15,13 +15,15 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from geotagger.app.workers import SCAN_CHILD_NICE
+# The helper's nice level, as the scan child's (workers.SCAN_CHILD_NICE): it shares no GIL with the window, so it can
+# yield the CPU further. Not imported from workers: the helper imports this module, and workers brings in Qt.
+HELPER_NICE = 10
 
 
 def _lower_priority() -> None:
-    """The child yields the CPU to the window (it shares no GIL with it, so it never holds the window up)."""
+    """The child yields the CPU to the window (where it was not born lowered: see PlaceNamer.warm_up)."""
     with contextlib.suppress(OSError, AttributeError):
-        os.nice(SCAN_CHILD_NICE)
+        os.nice(max(0, HELPER_NICE - os.nice(0)))
 
 
 def place_texts(points: list[tuple[float, float]], short: bool = False) -> list[str]:
@@ -73,7 +75,15 @@ class PlaceNamer:
     def warm_up(self) -> None:
         """Start the helper and load GeoNames there now, from a thread: starting a process from this large one
         holds the GIL for tens of milliseconds, better spent while the window opens than during a scan."""
-        threading.Thread(target=self.texts, args=([(0.0, 0.0)],), name="place-names-warm-up", daemon=True).start()
+        threading.Thread(target=self._warm_up, name="place-names-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        from geotagger.app.workers import lower_thread_priority
+
+        # A child inherits the nice value of the thread that starts it (Linux): lowered from its first instruction,
+        # its imports and the GeoNames load never compete with the window at the window's priority.
+        lower_thread_priority(HELPER_NICE)
+        self.texts([(0.0, 0.0)])
 
     def close(self) -> None:
         """Stop the helper process (a lookup in flight is dropped)."""

@@ -51,3 +51,22 @@ def test_warm_up_starts_the_helper_without_waiting_for_it() -> None:
         assert namer._pool is not None and "Paris" in namer.texts(POINTS[:1])[0]
     finally:
         namer.close()
+
+
+def test_the_helper_does_not_load_qt_and_runs_lowered() -> None:
+    from geotagger.app.place_names import HELPER_NICE
+
+    namer = PlaceNamer()
+    try:
+        namer.texts(POINTS[:1])
+        assert namer._pool is not None
+        seen = namer._pool.submit(_what_the_helper_sees).result()
+        assert seen == (False, max(HELPER_NICE, os.nice(0)))
+    finally:
+        namer.close()
+
+
+def _what_the_helper_sees() -> tuple[bool, int]:
+    import sys
+
+    return "PySide6" in sys.modules, os.nice(0)
