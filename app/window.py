@@ -49,6 +49,7 @@ from geotagger.app.window_map import MapActions
 from geotagger.app.workers import BACKGROUND_NICE, Job, Pools
 
 THUMBNAIL_PX = 48
+NEVER_PREDICTED = frozenset(("error", "has_gps"))  # states whose photos the visual model is not asked about
 COMPACT_ROW_PX = 22  # the compact row option: about 40 rows at 1600x1000 instead of 17
 OTHERS_REFRESH_MS = 400
 # While a scan streams rows the other photos' markers are redrawn at most this often: the page redraws every marker
@@ -406,16 +407,20 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
     def predict_missing(self, every_photo: bool = False) -> None:
         """Predict every photo without GPS that has no prediction yet, or all of them after a model change
         (predictions already in the cache for that model come back from the library instead)."""
-        chosen = [i for i in self.model.items
-                  if (every_photo or i.prediction is None) and i.state not in ("error", "has_gps")]
-        if not chosen:
+        if not any(count for state, count in self.model.state_counts.items() if state not in NEVER_PREDICTED):
             self._predictions_done(0)
             return
-        # By photo id where the row has its record: 10,000 paths looked up again would hold the GIL for tens of ms
-        ids = [i.record.id for i in chosen if i.record is not None]
-        keys = [i.key for i in chosen if i.record is None]
-        self.start_job(lambda ctx: self.backend.predict(keys, ctx, ids), "Predicting", self.pools.work,
-                       on_batch=self.apply_updates, on_done=lambda count: self._predictions_done(int(count or 0)))
+        items = list(self.model.items)  # the worker picks from this snapshot: 20,000 rows walked here took 19 ms
+
+        def predict(ctx: Any) -> int:
+            chosen = [i for i in items if (every_photo or i.prediction is None) and i.state not in NEVER_PREDICTED]
+            # By photo id where the row has its record: 10,000 paths looked up again would hold the GIL for tens of ms
+            ids = [i.record.id for i in chosen if i.record is not None]
+            keys = [i.key for i in chosen if i.record is None]
+            return self.backend.predict(keys, ctx, ids) if chosen else 0
+
+        self.start_job(predict, "Predicting", self.pools.work, on_batch=self.apply_updates,
+                       on_done=lambda count: self._predictions_done(int(count or 0)))
 
     def _predictions_done(self, count: int) -> None:
         self.model_label.setText(self.backend.model_status())
