@@ -139,17 +139,26 @@ class MapActions:
             touched[shown_key] = self.model.item(shown_key)  # type: ignore[assignment]
         if current is not None:
             touched[current.key] = current
-        changed, removed = [], []
-        for key, item in touched.items():
-            if item is not None and _on_map(item) and item is not current:
-                if sent.get(key) is not item:  # rows are replaced, never changed in place: identity says "changed"
-                    sent[key] = item
-                    changed.append(_marker_row(item))
-            elif key in sent:
-                removed.append(sent.pop(key).path)
-        if changed or removed:
-            self.start_side_job(Job(lambda ctx: markers_delta_json(changed, removed), "Map markers"),
-                                self.map.update_others_text)
+        if not touched:
+            return
+        current_key = None if current is None else current.key
+        # The comparison with what was sent runs in the side job too (after a large scan `touched` is every row: 20-40
+        # ms of Python here). Side jobs run one at a time and in order, and only they change `sent` from now on.
+        self.start_side_job(Job(lambda ctx: _marker_changes(touched, sent, current_key), "Map markers"),
+                            self.map.update_others_text)
+
+
+def _marker_changes(touched: dict[str, Any], sent: dict[str, Any], current_key: str | None) -> list[str]:
+    """The marker messages for rows touched since the last look (`sent` updated to match); runs in a side job."""
+    changed, removed = [], []
+    for key, item in touched.items():
+        if item is not None and _on_map(item) and key != current_key:
+            if sent.get(key) is not item:  # rows are replaced, never changed in place: identity says "changed"
+                sent[key] = item
+                changed.append(_marker_row(item))
+        elif key in sent:
+            removed.append(sent.pop(key).path)
+    return markers_delta_json(changed, removed) if changed or removed else []
 
 
 def _on_map(item: Any) -> bool:
