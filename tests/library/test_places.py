@@ -91,7 +91,7 @@ def test_known_points_beat_the_nearest_place() -> None:
 def test_the_place_list_decodes_item_by_item_as_one_json_load_would(text) -> None:
     from geotagger.geocore.library.places import _json_list_items
 
-    assert _json_list_items(text) == json.loads(text)
+    assert list(_json_list_items(text)) == json.loads(text)
 
 
 @pytest.mark.parametrize("text", ['[{"city": "a"}', '[{"city": "a"},', '{"city": "a"}', '[{"city": ]'])
@@ -99,4 +99,4 @@ def test_a_damaged_place_list_is_refused(text) -> None:
     from geotagger.geocore.library.places import _json_list_items
 
     with pytest.raises(ValueError):
-        _json_list_items(text)
+        list(_json_list_items(text))
