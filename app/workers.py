@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
@@ -46,63 +46,55 @@ def lower_children_priority(nice: int) -> int:
     were lowered."""
     if not sys.platform.startswith("linux"):
         return 0
-    lowered = 0
-    try:
-        with open(f"/proc/self/task/{threading.get_native_id()}/children") as handle:
-            pending = [int(pid) for pid in handle.read().split()]
-    except (OSError, ValueError):  # a kernel without the children file: the child keeps our priority
-        return 0
-    seen: set[int] = set()
-    while pending:
-        pid = pending.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:  # it has ended
-            continue
-        for task in tasks:
-            try:
-                if os.getpriority(os.PRIO_PROCESS, int(task)) < nice:
-                    os.setpriority(os.PRIO_PROCESS, int(task), nice)
-                    lowered += 1
-                with open(f"/proc/{pid}/task/{task}/children") as handle:
-                    pending.extend(int(child) for child in handle.read().split())
-            except (OSError, ValueError):
-                continue
-    return lowered
+    # a kernel without the children file lists none: the child keeps our priority
+    started = _children(f"/proc/self/task/{threading.get_native_id()}/children")
+    return sum(_raise_nice(tasks, nice) for _, tasks in _process_tree(started))
 
 
 def lower_web_engine_priority(nice: int = WEB_ENGINE_NICE) -> int:
-    """Raise to `nice` every thread of this process's QtWebEngine helper processes and of their descendants (the
-    zygote forks renderers later: they inherit it). Linux /proc; elsewhere nothing. Returns how many threads."""
+    """Raise to `nice` every thread of this process's QtWebEngine helper processes (the zygote forks renderers
+    later: they inherit it). Linux /proc; elsewhere nothing. Returns how many threads."""
     if not sys.platform.startswith("linux"):
         return 0
-    pending = []
-    for task in _listdir("/proc/self/task"):
-        pending += _children(f"/proc/self/task/{task}/children")
-    lowered, seen = 0, set()
+    started = [pid for task in _listdir("/proc/self/task") for pid in _children(f"/proc/self/task/{task}/children")]
+    return sum(_raise_nice(tasks, nice) for pid, tasks in _process_tree(started) if _comm(pid) == WEB_ENGINE_COMM)
+
+
+def _process_tree(pids: list[int]) -> Iterator[tuple[int, list[str]]]:
+    """(pid, its thread ids) of these processes and of all their descendants; processes that have ended are left
+    out."""
+    pending, seen = list(pids), set()
     while pending:
         pid = pending.pop()
         if pid in seen:
             continue
         seen.add(pid)
-        try:
-            with open(f"/proc/{pid}/comm") as handle:
-                is_web_engine = handle.read().strip() == WEB_ENGINE_COMM
-        except OSError:  # it has ended
-            continue
-        for task in _listdir(f"/proc/{pid}/task"):
+        tasks = _listdir(f"/proc/{pid}/task")
+        for task in tasks:
             pending += _children(f"/proc/{pid}/task/{task}/children")
-            if is_web_engine:
-                try:
-                    if os.getpriority(os.PRIO_PROCESS, int(task)) < nice:
-                        os.setpriority(os.PRIO_PROCESS, int(task), nice)
-                        lowered += 1
-                except (OSError, ValueError):
-                    continue
+        if tasks:
+            yield pid, tasks
+
+
+def _raise_nice(tasks: list[str], nice: int) -> int:
+    """Raise these threads to `nice` where they are below it; how many were raised."""
+    lowered = 0
+    for task in tasks:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, int(task)) < nice:
+                os.setpriority(os.PRIO_PROCESS, int(task), nice)
+                lowered += 1
+        except (OSError, ValueError):  # ended meanwhile, or a sandbox that forbids it
+            continue
     return lowered
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as handle:
+            return handle.read().strip()
+    except OSError:  # it has ended
+        return ""
 
 
 def _listdir(folder: str) -> list[str]:
