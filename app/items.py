@@ -207,10 +207,10 @@ class PhotoTableModel(QStandardItemModel):
 
     def set_place(self, row: int, place: str) -> None:
         """A place name arrived: only its cell changes (a whole row's refresh is a dozen change signals, each one
-        met by the sort proxy, and 20,000 names arrive after a large scan)."""
+        met by the sort proxy, and 20,000 names arrive after a large scan). Not `touched`: a marker shows no place,
+        and the map's refresh would only walk the 20,000 rows to find nothing changed."""
         item = self.items[row]
         item.place = place
-        self.touched[item.key] = item
         cell = super().item(row, PLACE_COLUMN)
         cell.setText(_display(item, PLACE_COLUMN))
         cell.setData(_sort_key(item, PLACE_COLUMN), SORT_ROLE)
