@@ -26,13 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-
-from geotagger.geocore.geo import s2cells
-from geotagger.geocore.geo.distance import haversine_km
-from geotagger.geocore.vocabulary import SOURCES_BY_PRIORITY, Source, source_of
+from geotagger.geocore.vocabulary import SOURCES_BY_PRIORITY, Source, priority_key
 
 SOURCE_MANUAL = Source.MANUAL.value
 SOURCE_GPS_TRACK = Source.GPS_TRACK.value
@@ -43,7 +39,11 @@ SOURCE_MODEL = Source.MODEL.value
 SOURCE_PRIORITY = tuple(source.value for source in SOURCES_BY_PRIORITY)
 TIME_BASED_SOURCES = frozenset(source.value for source in Source if source.time_based)
 FLAG_RATIO = 0.01
-CellAssigner = Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.ArrayLike]
+if TYPE_CHECKING:  # NumPy is imported where visual evidence is built: `geotag undo` and `set` never need it
+    import numpy as np
+    import numpy.typing as npt
+
+    CellAssigner = Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.ArrayLike]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,8 @@ class VisualEvidence:
     @classmethod
     def from_cells(cls, probabilities: npt.ArrayLike, assign: CellAssigner) -> VisualEvidence:
         """From per-cell probabilities and a point-to-cell function such as `Partitioning.assign` (-1 = no cell)."""
+        import numpy as np
+
         cells = np.asarray(probabilities, dtype=np.float64)
 
         def probability_at(lat: float, lon: float) -> float | None:
@@ -112,6 +114,10 @@ class VisualEvidence:
         flag raised from it is never a false alarm (a short list can miss a disagreement, never invent one).
         Keys that are not S2 tokens (semantic areas) are skipped; None when no cell is usable.
         """
+        import numpy as np
+
+        from geotagger.geocore.geo import s2cells
+
         usable = []
         for key, probability in cells:
             try:
@@ -141,13 +147,6 @@ class FusedDecision:
     candidates: tuple[LocationProposal, ...] = field(default=())
 
 
-def priority_key(source: str, radius_km: float | None) -> tuple[int, float]:
-    """Sort key of the fusion rule: the more reliable source first, then the smaller radius (unknown last)."""
-    known = source_of(source)
-    rank = known.priority if known is not None else len(SOURCE_PRIORITY)
-    return rank, float("inf") if radius_km is None else radius_km
-
-
 def rule_order(proposals: Iterable[LocationProposal]) -> list[LocationProposal]:
     """Proposals sorted by the fusion rule: source priority, then smaller radius (stable)."""
     return sorted(proposals, key=lambda p: priority_key(p.source, p.radius_km))
@@ -174,6 +173,8 @@ def fuse(
 
 
 def _time_source_conflicts(chosen: LocationProposal, others: Iterable[LocationProposal]) -> list[str]:
+    from geotagger.geocore.geo.distance import haversine_km
+
     conflicts = []
     for other in others:
         if other.source not in TIME_BASED_SOURCES or other.source == chosen.source:

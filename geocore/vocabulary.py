@@ -126,3 +126,10 @@ def source_of(value: str) -> Source | None:
         return Source(value)
     except ValueError:
         return None
+
+
+def priority_key(source: str, radius_km: float | None) -> tuple[int, float]:
+    """Sort key of the fusion rule: the more reliable source first, then the smaller radius (unknown last)."""
+    known = source_of(source)
+    rank = known.priority if known is not None else len(SOURCES_BY_PRIORITY)
+    return rank, float("inf") if radius_km is None else radius_km

@@ -12,9 +12,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import sqlalchemy as sa
 
 from geotagger.geocore.library import db as schema
@@ -30,6 +29,9 @@ from geotagger.geocore.library.thumbnails import make_thumbnail, thumbnail_file
 from geotagger.geocore.library.writer import BatchReport, FileJob, FileResult, SafeWriter, recover
 from geotagger.geocore.library.xmp import Place
 from geotagger.geocore.vocabulary import Source, source_of
+
+if TYPE_CHECKING:  # NumPy is imported where features are read or written: undo and set never need its 75 ms
+    import numpy as np
 
 PHOTO_FILTERS = ("all", "no_gps", "has_gps", "error", "proposed", "accepted", "rejected", "written", "review")
 MODEL_SOURCES = (Source.MODEL, Source.PERSONAL_MODEL)  # their provenance names the model of the latest prediction
@@ -250,6 +252,8 @@ class Library(DecisionStore):
 
     def put_features_many(self, model_id: str, vectors: dict[int, np.ndarray]) -> None:
         """Cache many feature vectors of one model in one transaction (tied to each file's current version)."""
+        import numpy as np
+
         table, photos = schema.features, schema.photos
         with self.database.write_lock, self.database.engine.begin() as connection:
             heads = dict(connection.execute(sa.select(photos.c.id, photos.c.head_hash)
@@ -270,6 +274,8 @@ class Library(DecisionStore):
 
     def get_features_many(self, photo_ids: Sequence[int], model_id: str) -> dict[int, np.ndarray]:
         """Cached, current feature vectors for many photos at once."""
+        import numpy as np
+
         table, photos = schema.features, schema.photos
         query = (sa.select(table.c.photo_id, table.c.vector).join(photos, photos.c.id == table.c.photo_id)
                  .where(table.c.model_id == model_id, table.c.photo_id.in_(list(photo_ids)),

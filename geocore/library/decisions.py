@@ -9,11 +9,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from geotagger.geocore.fusion import priority_key
 from geotagger.geocore.library import db as schema
 from geotagger.geocore.library.gps import validate_position
 from geotagger.geocore.library.records import DECISION_SOURCES, DECISION_STATES, DecisionRecord, from_row
 from geotagger.geocore.library.xmp import Place
+from geotagger.geocore.vocabulary import priority_key
 
 SQL_IN_CHUNK = 900  # bound parameters per IN (...): older SQLite builds allow 999 per statement
 # Short transactions: a writer thread gives the GIL (and the write lock) back to the GUI between them.

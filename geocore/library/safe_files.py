@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import hashlib
 import os
 import sys
@@ -18,6 +19,7 @@ COMPARE_BLOCK_BYTES = 1024 * 1024
 BACKUP_SUFFIX = "_original"
 
 
+@functools.lru_cache(maxsize=256)  # asked twice per file written (a statfs each); a folder's file system stays put
 def _name_max(folder: Path) -> int:
     try:
         return min(os.pathconf(folder, "PC_NAME_MAX"), NAME_MAX_BYTES)

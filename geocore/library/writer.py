@@ -20,14 +20,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from geotagger.geocore.library import db as schema
-from geotagger.geocore.library import journal
+from geotagger.geocore.library import executors, journal
 from geotagger.geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, NoRoom, error_from_os
 from geotagger.geocore.library.journal import Outcome, WrittenState, batch_lock, sha256
 from geotagger.geocore.library.journal import is_written_version as is_written_version
@@ -275,15 +275,16 @@ class SafeWriter:
                 prepared.append((index, outcome))
         if not dry_run and prepared:
             items = [item for _, item in prepared]
+            pool = executors.for_files(self._pool, (len(item.original) for item in items))
             self._journal_pending(batch_id, items)
-            list(self._pool.map(self._write_temp_file, items))
+            list(pool.map(self._write_temp_file, items))
             self._make_durable(items)
-            committed = self._pool.map(self._commit_file, items)
+            committed = pool.map(self._commit_file, items)
             for (index, _item), result in zip(prepared, committed, strict=True):
                 results[index] = result
             for folder in {item.job.path.parent for _, item in prepared}:  # make the renames durable
                 _fsync_folder(folder)
-            self._reread_undone([item for index, item in prepared if results[index].ok])
+            self._reread_undone(pool, [item for index, item in prepared if results[index].ok])
             self._journal_states(batch_id, [_outcome(item, results[index]) for index, item in prepared
                                             if results[index].journal_id is not None])
         for index, item in prepared:
@@ -291,13 +292,13 @@ class SafeWriter:
                                                  item.job.photo_id, item.job.decision_id))
         return [results[i] for i in range(len(jobs))]
 
-    def _reread_undone(self, items: list[_Prepared]) -> None:
+    def _reread_undone(self, pool: Executor | executors.CallingThread, items: list[_Prepared]) -> None:
         """The cache rows of photos an undo put back, read in the I/O threads (not on the one thread that settles),
         with one sidecar listing per folder taken after all of the chunk's renames."""
         undone = [item for item in items
                   if item.job.undoes_id is not None and item.job.target == "photo" and item.job.photo_id is not None]
         listings = {folder: journal.sidecar_listing(folder) for folder in {item.job.path.parent for item in undone}}
-        rows = self._pool.map(lambda item: journal.reread_row(str(item.job.path), listings[item.job.path.parent],
+        rows = pool.map(lambda item: journal.reread_row(str(item.job.path), listings[item.job.path.parent],
                                                               _known_head(item)), undone)
         for item, row in zip(undone, rows, strict=True):
             item.cache_row = row

@@ -19,6 +19,7 @@ reference photo applies unchanged to every other photo of that camera.
 from __future__ import annotations
 
 import re
+import statistics
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +27,6 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import numpy as np
 
 _OFFSET_PATTERN = re.compile(r"^\s*([+-])(\d{1,2}):?(\d{2})\s*$")
 MAX_ZONE_ITERATIONS = 4
@@ -220,9 +219,9 @@ def estimate_clock_offset_s(pairs: Sequence[tuple[float, float]]) -> OffsetEstim
     """Robust clock offset from (camera_utc_s, reference_utc_s) pairs of the same scene: the median difference."""
     if not pairs:
         raise ValueError("no pair to estimate a clock offset from")
-    differences = np.array([reference - camera for camera, reference in pairs], dtype=np.float64)
-    median = float(np.median(differences))
-    spread = float(np.median(np.abs(differences - median)))
+    differences = [float(reference) - float(camera) for camera, reference in pairs]
+    median = statistics.median(differences)
+    spread = statistics.median(abs(difference - median) for difference in differences)
     return OffsetEstimate(median, spread, len(pairs))
 
 
