@@ -123,3 +123,13 @@ def test_every_module_lives_under_the_geotagger_namespace() -> None:
                             env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_undo_and_set_do_not_import_numpy() -> None:
+    """`geotag undo` and `set` load what the file steps and the journal need: NumPy's import alone was ~70 ms of an
+    undo that exiftool does in 0.3 s (benchmarks/write.py). The track, fusion and feature code import it lazily."""
+    code = ("import sys; import geotagger.geocore.cli.library_commands, geotagger.geocore.workflow.session; "
+            "print('numpy' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

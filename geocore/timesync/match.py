@@ -27,13 +27,13 @@ import numpy as np
 import numpy.typing as npt
 
 from geotagger.geocore.geo.distance import EARTH_RADIUS_KM
+from geotagger.geocore.timesync.limits import DEFAULT_MAX_GAP_S as DEFAULT_MAX_GAP_S
+from geotagger.geocore.timesync.limits import DEFAULT_MAX_SNAP_S as DEFAULT_MAX_SNAP_S
+from geotagger.geocore.timesync.limits import EXIFTOOL_MAX_EXT_S as EXIFTOOL_MAX_EXT_S
+from geotagger.geocore.timesync.limits import EXIFTOOL_MAX_INT_S as EXIFTOOL_MAX_INT_S
 from geotagger.geocore.timesync.sphere import central_angle_rad, from_unit_vectors, slerp, to_unit_vectors
 from geotagger.geocore.timesync.track import Track
 
-DEFAULT_MAX_GAP_S = 30 * 60.0
-DEFAULT_MAX_SNAP_S = 60.0
-EXIFTOOL_MAX_INT_S = 1800.0  # exiftool's GeoMaxIntSecs and GeoMaxExtSecs defaults
-EXIFTOOL_MAX_EXT_S = 1800.0
 GPS_POINT_ACCURACY_KM = 0.010  # typical consumer GPS fix, 10 m
 ASSUMED_SPEED_KMH = 5.0  # walking
 

@@ -24,11 +24,11 @@ import numpy as np
 import numpy.typing as npt
 
 from geotagger.geocore.geo.distance import EARTH_RADIUS_KM
+from geotagger.geocore.timesync.limits import DEFAULT_NEIGHBOUR_GAP_S as DEFAULT_NEIGHBOUR_GAP_S
 from geotagger.geocore.timesync.match import ASSUMED_SPEED_KMH, TrackMatch
 from geotagger.geocore.timesync.sphere import central_angle_rad, from_unit_vectors, slerp, to_unit_vectors
 from geotagger.geocore.timesync.track import Track
 
-DEFAULT_NEIGHBOUR_GAP_S = 30 * 60.0
 NEIGHBOUR_BASE_KM = 0.030
 
 

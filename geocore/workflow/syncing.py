@@ -13,37 +13,29 @@ from geotagger.geocore.fusion import LocationProposal
 from geotagger.geocore.library.decisions import Proposal
 from geotagger.geocore.timesync.clock import ClockSettings, camera_key, format_duration
 from geotagger.geocore.timesync.clock_store import load_clock
-from geotagger.geocore.timesync.match import DEFAULT_MAX_GAP_S, EXIFTOOL_MAX_EXT_S, EXIFTOOL_MAX_INT_S
-from geotagger.geocore.timesync.parsers import expand_track_paths, load_track
-from geotagger.geocore.timesync.points import TrackFormatError
-from geotagger.geocore.timesync.store import estimated_by_us, timed_photo
-from geotagger.geocore.timesync.sync import (
+from geotagger.geocore.timesync.limits import (
+    DEFAULT_MAX_GAP_S,
     DEFAULT_MAX_SNAP_S,
     DEFAULT_NEIGHBOUR_GAP_S,
-    SyncResult,
-    TimedPhoto,
-    check_against_geotagged,
-    offset_from_reference_place,
-    offset_from_reference_time,
-    propose_from_neighbours,
-    propose_from_track,
-    suggest_offsets,
-    with_clock_offsets,
+    EXIFTOOL_MAX_EXT_S,
+    EXIFTOOL_MAX_INT_S,
 )
-from geotagger.geocore.timesync.track import Track, filter_quality, merge_tracks
 from geotagger.geocore.vocabulary import DecisionState, Source
 from geotagger.geocore.workflow.evidence import assess, visual_evidence
 from geotagger.geocore.workflow.results import Outcome, Reporter, Status, TrackSyncResult
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the track code (NumPy) is imported by the methods that read or match tracks
     from geotagger.geocore.library.api import Library
     from geotagger.geocore.library.records import DecisionRecord, PhotoRecord
+    from geotagger.geocore.timesync.points import TrackFormatError
+    from geotagger.geocore.timesync.sync import SyncResult
+    from geotagger.geocore.timesync.track import Track
     from geotagger.geocore.workflow.evidence import Assessment
     from geotagger.geocore.workflow.session import Selection
 
 # Clock offsets a caller derives once the photos and the track are known (reference photos, pairs): the CLI's
 # --reference options. Gets the photos by id (as text) and the track (None for neighbours).
-ClockAdjuster = Callable[[dict[str, "PhotoRecord"], Track | None, ClockSettings], ClockSettings]
+ClockAdjuster = Callable[[dict[str, "PhotoRecord"], "Track | None", ClockSettings], ClockSettings]
 
 
 @dataclass(frozen=True)
@@ -141,6 +133,10 @@ class TimeUseCases:
                     dry_run: bool = False) -> TrackSyncResult:
         """Place the given photos without GPS on these tracks (files or folders of them, any mix of formats) by
         capture time."""
+        from geotagger.geocore.timesync.parsers import expand_track_paths
+        from geotagger.geocore.timesync.store import timed_photo
+        from geotagger.geocore.timesync.sync import propose_from_track, suggest_offsets
+
         options, reporter = options or self.default_time_options(), reporter or Reporter()
         result = TrackSyncResult("sync-track", dry_run=dry_run)
         paths = expand_track_paths(track_paths)
@@ -178,6 +174,10 @@ class TimeUseCases:
                        options: TimeOptions | None = None) -> SyncPreview:
         """How many of these photos the options would place on the tracks; stores nothing (the GUI's live count).
         Tracks are read once and kept while their files do not change, so a preview per keystroke is cheap."""
+        from geotagger.geocore.timesync.parsers import expand_track_paths
+        from geotagger.geocore.timesync.store import estimated_by_us, timed_photo
+        from geotagger.geocore.timesync.sync import check_against_geotagged, propose_from_track
+
         options = options or self.default_time_options()
         paths = expand_track_paths(track_paths)
         track, _, errors = self.load_track_set(paths, options) if paths else (None, 0, [])
@@ -215,6 +215,10 @@ class TimeUseCases:
     def load_track_set(self, paths: list[Path], options: TimeOptions
                        ) -> tuple[Track | None, int, list[TrackFormatError]]:
         """The tracks of these files as one (quality filters applied), how many files it has, the errors."""
+        from geotagger.geocore.timesync.parsers import load_track
+        from geotagger.geocore.timesync.points import TrackFormatError
+        from geotagger.geocore.timesync.track import filter_quality, merge_tracks
+
         cache: dict[Path, tuple[tuple[int, int], Track]] = self.__dict__.setdefault("_track_cache", {})
         tracks, errors = [], []
         for path in paths:
@@ -244,6 +248,14 @@ class TimeUseCases:
     def _clock_for(self, records: dict[str, PhotoRecord], track: Track | None, options: TimeOptions,
                    result: TrackSyncResult, reporter: Reporter) -> ClockSettings:
         """The clock settings for this run: the options' (global offset in), reference photos, the caller's hook."""
+        from geotagger.geocore.timesync.store import timed_photo
+        from geotagger.geocore.timesync.sync import (
+            TimedPhoto,
+            offset_from_reference_place,
+            offset_from_reference_time,
+            with_clock_offsets,
+        )
+
         clock = options.clock_settings()
         offsets: dict[str, float] = {}
         for reference in options.references:
@@ -273,6 +285,9 @@ class TimeUseCases:
                         accept: bool = False, dry_run: bool = False) -> TrackSyncResult:
         """Place the given photos without GPS between the given photos with GPS taken near in time (never leaning
         on a position we wrote from an estimate)."""
+        from geotagger.geocore.timesync.store import estimated_by_us, timed_photo
+        from geotagger.geocore.timesync.sync import propose_from_neighbours
+
         options, reporter = options or self.default_time_options(), reporter or Reporter()
         result = TrackSyncResult("sync-neighbours", dry_run=dry_run)
         records = self._photos_to_place(photos, photo_ids, result, reporter)

@@ -131,9 +131,9 @@ def test_live_preview_counts_and_caches_the_track(walk, monkeypatch):
     with Session(Library(tmp_path / "c.sqlite3")) as session:
         ids = session.scan([photos]).photo_ids
         assert session.preview_tracks([track], ids).matched == 0
-        import geotagger.geocore.workflow.syncing as syncing
+        import geotagger.geocore.timesync.parsers as parsers
 
-        monkeypatch.setattr(syncing, "load_track", lambda path: pytest.fail("the track was read again"))
+        monkeypatch.setattr(parsers, "load_track", lambda path: pytest.fail("the track was read again"))
         preview = session.preview_tracks([track], ids, TimeOptions(global_offset_s=3600))
         assert (preview.photos, preview.matched, preview.interpolated) == (3, 3, 3)
         assert not session.library.decisions()  # a preview stores nothing
