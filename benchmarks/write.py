@@ -68,8 +68,9 @@ def child(command: list[str]) -> tuple[float, float, float]:
 
 
 # What the write's peak RSS is made of: each line a fresh interpreter importing one more thing and doing nothing.
+# NumPy is not among them: `geotag set` and `undo` no longer import it (tests/test_import_boundaries.py).
 IMPORT_STEPS = [("the interpreter", "pass"), ("+ SQLAlchemy", "import sqlalchemy"),
-                ("+ NumPy", "import sqlalchemy, numpy"), ("+ Pillow", "import sqlalchemy, numpy, PIL.Image"),
+                ("+ Pillow", "import sqlalchemy, PIL.Image"),
                 ("+ what `geotag set` imports", "import geotagger.geocore.cli.library_commands, "
                  "geotagger.geocore.workflow.session")]
 
