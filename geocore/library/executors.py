@@ -27,7 +27,10 @@ class CallingThread:
         return iter([fn(*arguments) for arguments in zip(*iterables, strict=True)])
 
 
-def for_files(pool: Executor, sizes: Iterable[int]) -> Executor | CallingThread:
+FileSteps = Executor | CallingThread  # what runs a chunk's file steps
+
+
+def for_files(pool: Executor, sizes: Iterable[int]) -> FileSteps:
     """`pool` when the files of these sizes are large enough for threads to pay, else the calling thread."""
     sizes = list(sizes)
     return pool if sizes and sum(sizes) >= THREADED_MEAN_FILE_BYTES * len(sizes) else CallingThread()

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +55,9 @@ from geotagger.geocore.library.safe_files import (
 from geotagger.geocore.library.scanner import HEAD_BYTES
 
 PREPARE_THREADS = 2  # reading, hashing and patching the next chunk while the current one is written
-IO_THREADS = 4  # I/O bound (write, fsync, read back): more threads than cores still overlap the waits
+# I/O bound (write, fsync, read back): more threads than cores still overlap the waits. Chunks of small files run
+# these steps on the calling thread instead (executors.for_files): there the threads only trade the GIL.
+IO_THREADS = 4
 # Files held in memory between the two journal commits of a chunk, and their bytes. Two chunks are in flight (one
 # prepared, one written), so the bytes bound the memory: 128 MiB let 16 phone JPEGs take ~250 MiB. Many small
 # files per chunk keep the commits and syncs few (each chunk costs two journal commits, a syncfs and a folder
@@ -292,14 +294,14 @@ class SafeWriter:
                                                  item.job.photo_id, item.job.decision_id))
         return [results[i] for i in range(len(jobs))]
 
-    def _reread_undone(self, pool: Executor | executors.CallingThread, items: list[_Prepared]) -> None:
-        """The cache rows of photos an undo put back, read in the I/O threads (not on the one thread that settles),
-        with one sidecar listing per folder taken after all of the chunk's renames."""
+    def _reread_undone(self, pool: executors.FileSteps, items: list[_Prepared]) -> None:
+        """The cache rows of photos an undo put back, read where the chunk's file steps ran (`pool`: the I/O threads
+        for large files), with one sidecar listing per folder taken after all of the chunk's renames."""
         undone = [item for item in items
                   if item.job.undoes_id is not None and item.job.target == "photo" and item.job.photo_id is not None]
         listings = {folder: journal.sidecar_listing(folder) for folder in {item.job.path.parent for item in undone}}
         rows = pool.map(lambda item: journal.reread_row(str(item.job.path), listings[item.job.path.parent],
-                                                              _known_head(item)), undone)
+                                                        _known_head(item)), undone)
         for item, row in zip(undone, rows, strict=True):
             item.cache_row = row
 
