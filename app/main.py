@@ -10,8 +10,6 @@ from pathlib import Path
 
 from geotagger.geocore import __version__
 
-GIL_SWITCH_INTERVAL_S = 0.001
-
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Command-line options of the GUI."""
@@ -42,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from geotagger.app.qt_compat import make_none_immortal
 
     make_none_immortal()
+    from geotagger.app.gui_process import prepare_gui_process
+
+    prepare_gui_process()  # before the QApplication exists: Qt reads its environment then
     from PySide6.QtCore import QCoreApplication, Qt
     from PySide6.QtWidgets import QApplication
 
@@ -56,8 +57,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Wayland compositors match the window to its launcher (and icon) by this id, not by the window title.
     QGuiApplication.setDesktopFileName(APP_ID)
     app.setWindowIcon(QIcon(str(icon_path())))
-    # Workers run Python too; a short GIL switch interval keeps the GUI thread's waits for it short.
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     from geotagger.app.window import MainWindow
 
     window = MainWindow(config=args.config_dir, data=args.data_dir)

@@ -8,22 +8,12 @@ share nothing with the window but a pipe. Where no child can be started, the nam
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
-import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-# The helper's nice level, as the scan child's (workers.SCAN_CHILD_NICE): it shares no GIL with the window, so it can
-# yield the CPU further. Not imported from workers: the helper imports this module, and workers brings in Qt.
-HELPER_NICE = 10
-
-
-def _lower_priority() -> None:
-    """The child yields the CPU to the window (where it was not born lowered: see PlaceNamer.warm_up)."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(max(0, HELPER_NICE - os.nice(0)))
+from geotagger.app.priorities import HELPER_NICE, lower_process_priority, lower_thread_priority
 
 
 def place_texts(points: list[tuple[float, float]], short: bool = False) -> list[str]:
@@ -60,7 +50,7 @@ class PlaceNamer:
             if not self._in_process and self._pool is None:
                 try:
                     self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                     initializer=_lower_priority)
+                                                     initializer=lower_process_priority, initargs=(HELPER_NICE,))
                 except (OSError, ValueError):
                     self._in_process = True
             pool = self._pool
@@ -78,8 +68,6 @@ class PlaceNamer:
         threading.Thread(target=self._warm_up, name="place-names-warm-up", daemon=True).start()
 
     def _warm_up(self) -> None:
-        from geotagger.app.workers import lower_thread_priority
-
         # A child inherits the nice value of the thread that starts it (Linux): lowered from its first instruction,
         # its imports and the GeoNames load never compete with the window at the window's priority.
         lower_thread_priority(HELPER_NICE)

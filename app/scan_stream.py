@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from geotagger.app.items import PhotoItem
-from geotagger.app.workers import SCAN_CHILD_NICE, lower_children_priority
+from geotagger.app.priorities import SCAN_CHILD_NICE, lower_children_priority
 
 POLL_EVERY_S = 1.0  # each look reads only the rows added since the last one (ids grow as the child inserts)
 # Rows are built this many at a time and sent before the next are built: thousands of rows built at once give the

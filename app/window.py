@@ -4,6 +4,7 @@ in the background."""
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,14 @@ from geotagger.app.map.data import photo_payload
 from geotagger.app.map.search import PlaceSearch
 from geotagger.app.map.view import MapView
 from geotagger.app.model_actions import ModelActions
+from geotagger.app.priorities import BACKGROUND_NICE
 from geotagger.app.qt_compat import make_none_immortal
 from geotagger.app.review import ReviewActions
+from geotagger.app.row_intake import RowIntake
 from geotagger.app.settings import Settings, config_dir, data_dir
 from geotagger.app.track_actions import TrackActions
 from geotagger.app.window_map import MapActions
-from geotagger.app.workers import BACKGROUND_NICE, Job, Pools
+from geotagger.app.workers import Job, Pools
 
 THUMBNAIL_PX = 48
 NEVER_PREDICTED = frozenset(("error", "has_gps"))  # states whose photos the visual model is not asked about
@@ -121,6 +124,7 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         self.setWindowTitle("Geotagger")
         self.setAcceptDrops(True)
         self.resize(1400, 860)
+        self.row_intake = RowIntake(self._list_rows, self._rows_listed, self)
         self._build_body()
         self._build_actions()
         self._build_status()
@@ -365,18 +369,22 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
 
     def open_paths(self, paths: list[Path]) -> None:
         """Scan folders/files in the background, then predict where photos have no location."""
-        gc.freeze()  # everything loaded so far (modules, the window) lives as long as the app: see _on_scanned
+        gc.freeze()  # everything loaded so far (modules, the window) lives as long as the app: see _rows_listed
         for path in paths:
             if path.is_dir():
                 self.settings.remember_folder(path.resolve())
         self.settings.save(self.config_folder)
         self._fill_recent_menu()
         self.start_job(lambda ctx: self.backend.scan(paths, ctx), "Scanning", self.pools.work,
-                       on_batch=self._on_scanned, on_done=self._scan_done)
+                       on_batch=self.row_intake.add, on_done=self._scan_done, batch_taken_by_consumer=True)
 
-    def _on_scanned(self, items: list[PhotoItem]) -> None:
-        self.model.add_items(items)
-        self._want_places(items)
+    def _list_rows(self, items: Sequence[PhotoItem]) -> None:
+        """A few streamed rows into the list (RowIntake calls it a turn's slice at a time)."""
+        self.model.add_items(list(items))
+        self._want_places(list(items))
+
+    def _rows_listed(self) -> None:
+        """After a turn that listed rows."""
         # Photos stay for the session: keep them out of the cyclic collector's full passes, which otherwise walk
         # every listed photo and stall the GUI for tens of milliseconds at 10,000 photos.
         gc.freeze()
@@ -399,6 +407,10 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
             job.signals.finished.connect(lambda: self._side_jobs.discard(job))
 
     def _scan_done(self, count: Any) -> None:
+        self.row_intake.when_listed(lambda: self._scan_listed(count))
+
+    def _scan_listed(self, count: Any) -> None:
+        """The scan has ended and each of its rows is listed."""
         self._others_scanning_timer.stop()
         self._others_timer.start()
         self.scanFinished.emit(int(count or 0))
@@ -427,15 +439,21 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         self.predictionsFinished.emit(count)
 
     # ----- jobs -----
-    def start_job(self, function: Any, title: str, pool: Any, on_batch: Any = None, on_done: Any = None) -> Job:
+    def start_job(self, function: Any, title: str, pool: Any, on_batch: Any = None, on_done: Any = None,
+                  batch_taken_by_consumer: bool = False) -> Job:
         """Run a job with the status bar's progress and Cancel; per-file problems come back as item states.
         Slots are connected before the job starts, so not even the first batch can be missed. A text returned by
-        `on_done` stays in the status bar when the job ends (instead of "Ready")."""
+        `on_done` stays in the status bar when the job ends (instead of "Ready"). `batch_taken_by_consumer`:
+        `on_batch(batch, taken)` calls `taken()` once it has handled the batch (the worker then sends the next)."""
         job = Job(function, title)
         job.nice = 0 if pool is self.pools.writer else BACKGROUND_NICE  # the user waits on a decision, not a scan
-        if on_batch is not None:
-            job.signals.batch.connect(self._unless_closed(on_batch))
-        job.signals.batch.connect(job.signals.batch_taken)  # after the consumer: the worker may send the next one
+        if batch_taken_by_consumer:
+            job.signals.batch.connect(self._unless_closed(
+                lambda batch: on_batch(batch, lambda: job.signals.batch_taken(batch))))
+        else:
+            if on_batch is not None:
+                job.signals.batch.connect(self._unless_closed(on_batch))
+            job.signals.batch.connect(job.signals.batch_taken)  # after the consumer: the worker may send the next
         if on_done is not None:
             job.signals.done.connect(self._unless_closed(lambda result: self._job_done(job, on_done, result)))
         job.signals.progress.connect(self._unless_closed(
@@ -501,7 +519,7 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
             if row is not None:
                 self.model.set_item(row, item)
         self._want_places(items)
-        gc.freeze()  # as in _on_scanned: the fresh rows stay, and full collections must not walk them (GIL)
+        gc.freeze()  # as in _rows_listed: the fresh rows stay, and full collections must not walk them (GIL)
         if not self._counts_timer.isActive():  # throttled, not debounced: counts move while predictions stream in
             self._counts_timer.start()
         self._others_timer.start()

@@ -3,6 +3,7 @@ for the top cells, the trip map export, and where file dialogs open."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,13 +11,14 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog
 
 from geotagger.app.map.data import cell_place_labels, markers_delta_json, markers_json, photo_payload, place_texts
+from geotagger.app.row_intake import apply_for_a_while
 from geotagger.app.workers import Job
 from geotagger.geocore.mapping.tracks import track_lines
 
 if TYPE_CHECKING:
     from geotagger.app.items import PhotoItem
 
-PLACES_PER_TURN = 100
+PLACES_PER_STEP = 20  # names set between two looks at the clock
 PLACED_STATES = frozenset(("has_gps", "proposed", "accepted", "written"))  # shown as the map's other photos
 
 
@@ -94,13 +96,18 @@ class MapActions:
         self.start_side_job(job, self._apply_places)
 
     def _apply_places(self, found: list[tuple[str, Any, Any, str]]) -> None:
-        """Names into rows a few hundred per event-loop turn, so 20,000 of them never stall the window."""
+        """Names into rows for a slice of each event-loop turn (as streamed rows), so 20,000 of them never stall
+        the window."""
         current = self.current_item()
         shown_key = "" if current is None else current.key
-        for entry in found[:PLACES_PER_TURN]:
-            self._place_ready(*entry, shown_key=shown_key)
-        if len(found) > PLACES_PER_TURN:
-            QTimer.singleShot(0, lambda: self._apply_places(found[PLACES_PER_TURN:]))
+
+        def apply(entries: Sequence[tuple[str, Any, Any, str]]) -> None:
+            for entry in entries:
+                self._place_ready(*entry, shown_key=shown_key)
+
+        done = apply_for_a_while(found, apply, PLACES_PER_STEP)
+        if done < len(found):
+            QTimer.singleShot(0, lambda: self._apply_places(found[done:]))
 
     def _load_cell_places(self, item: PhotoItem) -> None:
         """Name the shown photo's top cells by their Class2GPS point ("Lisbon, PT"), once per cell."""

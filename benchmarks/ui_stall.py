@@ -173,7 +173,7 @@ class SlotTimer:
     """--profile: wraps the window's GUI-thread handlers and records each call of `min_ms` or more, so that a late
     tick can be told apart: our Python in a handler, or time outside them (Qt in C++, waiting for the GIL or a core)."""
 
-    HANDLERS = ("_on_scanned", "_apply_places", "_refresh_others", "_update_counts", "_on_progress", "_job_done",
+    HANDLERS = ("_apply_places", "_refresh_others", "_update_counts", "_on_progress", "_job_done",
                 "_job_finished", "show_selected", "_request_visible_thumbnails", "_thumbnail_ready", "apply_updates",
                 "_scan_done", "predict_missing", "_place_ready")
 
@@ -183,6 +183,9 @@ class SlotTimer:
         for name in self.HANDLERS:
             if hasattr(window, name):
                 setattr(window, name, self._timed(getattr(window, name), name))
+        intake = window.row_intake  # holds the window's row handlers: wrapped where it looks them up
+        intake.list_rows = self._timed(intake.list_rows, "list rows")
+        intake.after_turn = self._timed(intake.after_turn, "rows listed")
         view = window.map
         view._send_next_marker_message = self._timed(view._send_next_marker_message, "map message")
         view._outbox_timer.timeout.disconnect()
@@ -261,13 +264,13 @@ def verdict(meter: StallMeter, target_ms: float) -> str:
 
 
 def run(count: int, scratch: Path, predict_s: float, predict_rows: int, profile: bool) -> int:
+    from geotagger.app.gui_process import prepare_gui_process
+
+    prepare_gui_process()  # as `geotagger` does, before the QApplication exists
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([sys.argv[0]])  # noqa: F841 (must exist while the window lives)
-    from geotagger.app.main import GIL_SWITCH_INTERVAL_S
     from geotagger.app.window import MainWindow
-
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # as `geotagger` does
 
     began = time.perf_counter()
     photos = scratch / "photos"

@@ -20,8 +20,8 @@ from PySide6.QtWebEngineWidgets import QWebEngineView
 
 from geotagger.app import __version__
 from geotagger.app.map.page import TILE_PROVIDERS, base_url_dir, build_page
+from geotagger.app.priorities import lower_web_engine_priority
 from geotagger.app.qt_compat import make_none_immortal
-from geotagger.app.workers import lower_web_engine_priority
 from geotagger.geocore.mapping.tiles import RASTER_FORMATS, TileArchiveError, open_archive
 
 USER_AGENT = f"Geotagger/{__version__} (+https://github.com/geotagger/geotagger; desktop photo geotagging)"

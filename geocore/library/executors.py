@@ -30,7 +30,12 @@ class CallingThread:
 FileSteps = Executor | CallingThread  # what runs a chunk's file steps
 
 
+def threads_pay(sizes: Iterable[int]) -> bool:
+    """Whether files of these sizes are large enough for threads to pay."""
+    sizes = list(sizes)
+    return bool(sizes) and sum(sizes) >= THREADED_MEAN_FILE_BYTES * len(sizes)
+
+
 def for_files(pool: Executor, sizes: Iterable[int]) -> FileSteps:
     """`pool` when the files of these sizes are large enough for threads to pay, else the calling thread."""
-    sizes = list(sizes)
-    return pool if sizes and sum(sizes) >= THREADED_MEAN_FILE_BYTES * len(sizes) else CallingThread()
+    return pool if threads_pay(sizes) else CallingThread()

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +45,7 @@ from geotagger.geocore.library.safe_files import (
     backup_path_for,
     copy_xattrs,
     fsync_folder,
-    keep_owner,
+    read_file,
     remove_quietly,
     same_content,
     sync_files,
@@ -149,6 +149,7 @@ class _Prepared:
     pieces: list[bytes | memoryview] | None = None  # patched_pieces(original, patches), views worked out once
     cache_row: dict | None = None  # an undone photo read again in the I/O thread (journal.Outcome.row)
     failed: FileResult | None = None  # its temp file could not be written or made durable
+    temp_device: int | None = None  # st_dev of its temp file, as written (sync_files groups by file system)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -156,10 +157,11 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def write_temp(path: Path, data: bytes | Sequence[bytes | memoryview], mode: int,
-               times_ns: tuple[int, int] | None) -> Path:
-    """Write `data` (bytes or pieces) to the temp file next to `path`, give it `mode` and times; not yet durable:
-    a chunk's temp files are made durable together (sync_files) before any of them is read back or renamed."""
-    return write_file(temp_path_for(path), data, mode, times_ns, sync=False)
+               times_ns: tuple[int, int] | None, owner: tuple[int, int] | None = None) -> os.stat_result:
+    """Write `data` (bytes or pieces) to the temp file next to `path`, give it `mode`, times and owner; returns its
+    stat. Not yet durable: a chunk's temp files are made durable together (sync_files) before any of them is read
+    back or renamed."""
+    return write_file(temp_path_for(path), data, mode, times_ns, sync=False, owner=owner)
 
 
 def _expected_size(job: FileJob) -> int:
@@ -188,9 +190,16 @@ def byte_chunks(jobs: Sequence[FileJob]) -> Iterator[list[FileJob]]:
         yield chunk
 
 
-def _real_path(path: Path) -> Path:
-    """One key per file whatever the way to it (symlinks, `..`): two jobs on it must never share a temp name."""
-    return Path(os.path.realpath(path))
+def _real_path(path: Path, folders: dict[Path, str]) -> Path:
+    """One key per file whatever the way to it (symlinks, `..`): two jobs on it must never share a temp name.
+    `folders`: the real paths of folders already resolved (realpath asks the file system once per component of
+    the path; a batch's files share a few folders)."""
+    if path.name in ("", ".", "..") or os.path.islink(path):
+        return Path(os.path.realpath(path))
+    folder = folders.get(path.parent)
+    if folder is None:
+        folder = folders[path.parent] = os.path.realpath(path.parent)
+    return Path(folder, path.name)
 
 
 class SafeWriter:
@@ -229,8 +238,9 @@ class SafeWriter:
         seen: set[Path] = set()
         firsts: list[FileJob] = []
         repeats: list[FileJob] = []
+        folders: dict[Path, str] = {}
         for job in jobs:
-            real = _real_path(job.path)
+            real = _real_path(job.path, folders)
             (repeats if real in seen else firsts).append(job)
             seen.add(real)
         results, cancelled = self._run_pipelined(batch_id, firsts, dry_run, progress, cancel)
@@ -251,19 +261,25 @@ class SafeWriter:
                     cancel: threading.Event | None) -> tuple[list[FileResult], bool]:
         chunks = list(byte_chunks(jobs))
         results: list[FileResult] = []
-        upcoming = self._submit_prepares(chunks[0], dry_run) if chunks else []
+        upcoming = self._start_prepares(chunks[0], dry_run) if chunks else list
         for index, chunk in enumerate(chunks):
             if cancel is not None and cancel.is_set():
                 return results, True
-            outcomes = [future.result() for future in upcoming]
-            upcoming = self._submit_prepares(chunks[index + 1], dry_run) if index + 1 < len(chunks) else []
+            outcomes = upcoming()
+            upcoming = self._start_prepares(chunks[index + 1], dry_run) if index + 1 < len(chunks) else list
             results += self._finish_chunk(batch_id, chunk, outcomes, dry_run)
             if progress is not None:
                 progress(len(results), len(jobs), str(chunk[-1].path))
         return results, False
 
-    def _submit_prepares(self, jobs: Sequence[FileJob], dry_run: bool) -> list[Future]:
-        return [self._prepare_pool.submit(self._try_prepare, job, dry_run) for job in jobs]
+    def _start_prepares(self, jobs: Sequence[FileJob], dry_run: bool) -> Callable[[], list[_Prepared | LibraryError]]:
+        """Prepare a chunk: large files on the prepare threads now, while the chunk before is written; small ones
+        when asked, on the calling thread (their steps are microseconds of system calls, and threads would only
+        trade the GIL: see executors)."""
+        if not executors.threads_pay(_expected_size(job) for job in jobs):
+            return lambda: [self._try_prepare(job, dry_run) for job in jobs]
+        futures = [self._prepare_pool.submit(self._try_prepare, job, dry_run) for job in jobs]
+        return lambda: [future.result() for future in futures]
 
     def _finish_chunk(self, batch_id: str, jobs: Sequence[FileJob], outcomes: list[_Prepared | LibraryError],
                       dry_run: bool) -> list[FileResult]:
@@ -316,12 +332,11 @@ class SafeWriter:
     def _read_original(self, job: FileJob) -> tuple[bytes, bool, os.stat_result | None]:
         """(bytes, existed, stat); checks identity against the scan."""
         try:
-            info = os.stat(job.path)
+            data, info = read_file(job.path)
         except FileNotFoundError:
             if job.may_be_missing:
                 return b"", False, None
             raise
-        data = job.path.read_bytes()
         if job.identity is not None:
             same = (info.st_size, info.st_mtime_ns) == (job.identity.size, job.identity.mtime_ns)
             if not same or hashlib.blake2b(data[:HEAD_BYTES], digest_size=16).hexdigest() != job.identity.head_hash:
@@ -374,18 +389,18 @@ class SafeWriter:
         if job.mtime_ns is not None:
             times = (job.mtime_ns, job.mtime_ns)
         try:
-            write_temp(job.path, _pieces_of(item), item.mode, times)
+            owner = item.size_uid_gid[1:] if item.size_uid_gid is not None else None
+            item.temp_device = write_temp(job.path, _pieces_of(item), item.mode, times, owner).st_dev
             if item.size_uid_gid is not None:
-                temp = _temp_of(item)
-                keep_owner(temp, item.size_uid_gid[1:])
-                copy_xattrs(job.path, temp)
+                copy_xattrs(job.path, _temp_of(item))
         except OSError as exc:
             item.failed = self._os_failure(item, exc)
 
     def _make_durable(self, items: list[_Prepared]) -> None:
         """fsync the chunk's temp files together (one syncfs per file system where it reports errors)."""
         temps = {_temp_of(item): item for item in items if item.failed is None and not _deletes(item)}
-        for temp, exc in sync_files(list(temps)).items():
+        devices = {temp: item.temp_device for temp, item in temps.items() if item.temp_device is not None}
+        for temp, exc in sync_files(list(temps), devices).items():
             temps[temp].failed = self._os_failure(temps[temp], exc)
 
     def _os_failure(self, item: _Prepared, exc: OSError) -> FileResult:
@@ -425,7 +440,7 @@ class SafeWriter:
         """The temp file read back: exactly the new bytes, and the job's own check passes on them."""
         job = item.job
         pieces = _pieces_of(item)
-        written = temp.read_bytes()
+        written, _ = read_file(temp)
         if not pieces_equal(written, pieces):
             return LibraryError(ErrorKind.VERIFY_FAILED, job.path, "temp file read back differs")
         failure = _verify_read_back(job, item.original, written)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from geotagger.app.workers import lower_children_priority
+from geotagger.app.priorities import lower_children_priority
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values: Linux /proc")
 
@@ -57,7 +57,7 @@ def test_every_thread_of_the_child_and_grandchild_is_lowered() -> None:
 
 
 def _web_engine_pids() -> list[int]:
-    from geotagger.app.workers import WEB_ENGINE_COMM
+    from geotagger.app.priorities import WEB_ENGINE_COMM
 
     pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -77,7 +77,7 @@ def _descends_from_us(pid: int) -> bool:
 
 def test_the_maps_renderer_processes_yield_to_the_window_and_nothing_else_is_touched(qtbot) -> None:
     pytest.importorskip("PySide6.QtWebEngineWidgets")
-    from geotagger.app.workers import WEB_ENGINE_NICE
+    from geotagger.app.priorities import WEB_ENGINE_NICE
     from tests.app.test_map import loaded_map_view
 
     mine = os.getpriority(os.PRIO_PROCESS, 0)

@@ -54,7 +54,7 @@ def test_warm_up_starts_the_helper_without_waiting_for_it() -> None:
 
 
 def test_the_helper_does_not_load_qt_and_runs_lowered() -> None:
-    from geotagger.app.place_names import HELPER_NICE
+    from geotagger.app.priorities import HELPER_NICE
 
     namer = PlaceNamer()
     try:

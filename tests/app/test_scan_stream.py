@@ -14,9 +14,9 @@ import pytest
 
 from geotagger.app.backend import Backend
 from geotagger.app.items import PhotoItem, PhotoTableModel
+from geotagger.app.priorities import lower_thread_priority
 from geotagger.app.scan_stream import ScanStreamer
 from geotagger.app.settings import Settings
-from geotagger.app.workers import lower_thread_priority
 from tests.photo_factory import make_jpeg
 
 PARIS = (48.8584, 2.2945)

@@ -233,10 +233,10 @@ def test_a_second_library_leaves_a_batch_in_flight_alone(tmp_path, monkeypatch) 
     real_write_temp = writer_module.write_temp
 
     def write_then_open_another(*args, **kwargs):  # e.g. the app's scan child process starting mid-batch
-        temp = real_write_temp(*args, **kwargs)
+        written = real_write_temp(*args, **kwargs)
         with Library(db) as other:
             recovered_meanwhile.append(other.recovered)
-        return temp
+        return written
 
     monkeypatch.setattr(writer_module, "write_temp", write_then_open_another)
     report = library.write_batch()

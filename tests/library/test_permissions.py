@@ -98,10 +98,10 @@ def test_file_changed_while_batch_runs_is_left_alone(tmp_path, monkeypatch) -> N
     library.set_manual(library.photo_by_path(path).id, 1.0, 2.0)
     real_write_temp = writer.write_temp
 
-    def write_temp_while_someone_edits(target, data, mode, times):
+    def write_temp_while_someone_edits(target, data, mode, times, owner=None):
         with open(path, "ab") as handle:  # another program saves the photo at this very moment
             handle.write(b"more")
-        return real_write_temp(target, data, mode, times)
+        return real_write_temp(target, data, mode, times, owner)
 
     monkeypatch.setattr(writer, "write_temp", write_temp_while_someone_edits)
     (result,) = library.write_batch().results

@@ -328,10 +328,10 @@ def test_bad_read_back_is_caught_before_the_rename(tmp_path, monkeypatch) -> Non
     _place(library, path, 1.0, 2.0, "manual")
     real_write_temp = writer.write_temp
 
-    def flaky_disk(target, pieces, mode, times):
+    def flaky_disk(target, pieces, mode, times, owner=None):
         data = bytearray(b"".join(pieces))
         data[-100] ^= 0xFF  # one flipped bit in the image data on its way to the disk
-        return real_write_temp(target, bytes(data), mode, times)
+        return real_write_temp(target, bytes(data), mode, times, owner)
 
     monkeypatch.setattr(writer, "write_temp", flaky_disk)
     (result,) = library.write_batch().results

@@ -115,7 +115,7 @@ def test_a_backup_copy_that_fails_midway_is_not_kept(tmp_path, monkeypatch) -> N
     library = _library(tmp_path, backup_originals=True)
     library.scan([path.parent])
     _place_all(library, [path])
-    real_write, real_copy2 = os.write, shutil.copy2
+    real_write, real_writev, real_copy2 = os.write, os.writev, shutil.copy2
 
     def disk_full_write(fd, data):
         if "_original" in _fd_name(fd):
@@ -123,14 +123,19 @@ def test_a_backup_copy_that_fails_midway_is_not_kept(tmp_path, monkeypatch) -> N
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, data)
 
+    def disk_full_writev(fd, buffers):
+        return disk_full_write(fd, b"".join(buffers))
+
     def disk_full_copy(source, target, **_kwargs):
         Path(target).write_bytes(Path(source).read_bytes()[:1000])
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(writer.os, "write", disk_full_write)
+    monkeypatch.setattr(writer.os, "writev", disk_full_writev)
     monkeypatch.setattr(shutil, "copy2", disk_full_copy)
     (result,) = library.write_batch().results
     monkeypatch.setattr(writer.os, "write", real_write)
+    monkeypatch.setattr(writer.os, "writev", real_writev)
     monkeypatch.setattr(shutil, "copy2", real_copy2)
     assert result.error_kind is ErrorKind.DISK_FULL and "backup" in result.reason
     assert path.read_bytes() == original and _hidden(path.parent) == []
@@ -173,11 +178,11 @@ def test_an_edit_keeping_size_and_mtime_before_the_rename_is_detected(tmp_path, 
     edited = bytearray(path.read_bytes())
     edited[-200] ^= 0xFF  # another program retouches a pixel and keeps the timestamp
 
-    def write_temp_while_someone_edits(target, data, mode, times):
+    def write_temp_while_someone_edits(target, data, mode, times, owner=None):
         info = path.stat()
         path.write_bytes(bytes(edited))
         os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
-        return real_write_temp(target, data, mode, times)
+        return real_write_temp(target, data, mode, times, owner)
 
     monkeypatch.setattr(writer, "write_temp", write_temp_while_someone_edits)
     (result,) = library.write_batch().results
@@ -194,9 +199,9 @@ def test_a_sidecar_created_by_another_program_meanwhile_is_not_replaced(tmp_path
     _place_all(library, [raw])
     real_write_temp = writer.write_temp
 
-    def write_temp_while_someone_creates(target, data, mode, times):
+    def write_temp_while_someone_creates(target, data, mode, times, owner=None):
         sidecar.write_bytes(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")  # a raw developer saves its own sidecar
-        return real_write_temp(target, data, mode, times)
+        return real_write_temp(target, data, mode, times, owner)
 
     monkeypatch.setattr(writer, "write_temp", write_temp_while_someone_creates)
     (result,) = library.write_batch().results
