@@ -132,6 +132,8 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
         self._others_scanning_timer = single_shot_timer(self, OTHERS_REFRESH_SCANNING_MS, self._refresh_others)
         self._counts_timer = single_shot_timer(self, COUNTS_REFRESH_MS, self._update_counts)
         self._places_timer = single_shot_timer(self, PLACES_REFRESH_MS, self._load_places)
+        self._places_found: list[tuple[str, Any, Any, str]] = []  # names looked up, not in their rows yet
+        self._places_apply_timer = single_shot_timer(self, 0, self._apply_waiting_places)
         self.trackSyncFinished.connect(lambda *_: self._show_tracks())
         self._restore_layout()
         self.show_selected()

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog
 
 from geotagger.app.map.data import cell_place_labels, markers_delta_json, markers_json, photo_payload, place_texts
@@ -18,7 +17,10 @@ from geotagger.geocore.mapping.tracks import track_lines
 if TYPE_CHECKING:
     from geotagger.app.items import PhotoItem
 
-PLACES_PER_STEP = 20  # names set between two looks at the clock
+PLACES_PER_STEP = 10  # names set between two looks at the clock
+# GUI-thread time per turn for names: half a row slice's (row_intake.TURN_BUDGET_S); a name can wait, a new row
+# is what the user watches for
+PLACES_BUDGET_S = 0.004
 PLACED_STATES = frozenset(("has_gps", "proposed", "accepted", "written"))  # shown as the map's other photos
 
 
@@ -35,6 +37,8 @@ class MapActions:
     _track_paths: list[Path]
     _places_wanted: set[str]
     _places_timer: Any
+    _places_found: list[tuple[str, Any, Any, str]]
+    _places_apply_timer: Any
     _cell_places: dict[str, str]
     _others_sent: Any
     _others_current_key: str | None
@@ -96,8 +100,13 @@ class MapActions:
         self.start_side_job(job, self._apply_places)
 
     def _apply_places(self, found: list[tuple[str, Any, Any, str]]) -> None:
-        """Names into rows for a slice of each event-loop turn (as streamed rows), so 20,000 of them never stall
-        the window."""
+        """Names looked up: into their rows for a slice of each event-loop turn, so 20,000 of them never stall the
+        window. One queue for every lookup: two lookups ending together still take one slice per turn."""
+        self._places_found += found
+        if not self._places_apply_timer.isActive():
+            self._apply_waiting_places()
+
+    def _apply_waiting_places(self) -> None:
         current = self.current_item()
         shown_key = "" if current is None else current.key
 
@@ -105,9 +114,10 @@ class MapActions:
             for entry in entries:
                 self._place_ready(*entry, shown_key=shown_key)
 
-        done = apply_for_a_while(found, apply, PLACES_PER_STEP)
-        if done < len(found):
-            QTimer.singleShot(0, lambda: self._apply_places(found[done:]))
+        done = apply_for_a_while(self._places_found, apply, PLACES_PER_STEP, PLACES_BUDGET_S)
+        del self._places_found[:done]
+        if self._places_found:
+            self._places_apply_timer.start()
 
     def _load_cell_places(self, item: PhotoItem) -> None:
         """Name the shown photo's top cells by their Class2GPS point ("Lisbon, PT"), once per cell."""
