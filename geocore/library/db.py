@@ -6,9 +6,10 @@ write transaction is open. `synchronous=FULL` because the write journal must be 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,13 @@ def default_db_path() -> Path:
     return Path(appdirs.user_data_dir("Geotagger", "Geotagger")) / "library.sqlite3"
 
 
+def _on_checkout(dbapi_connection: object, _record: object, _proxy: object) -> None:
+    """Every connection handed out commits durably, whatever a `settling` transaction set before giving it back."""
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
 def _on_connect(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -202,8 +210,21 @@ class Database:
             f"sqlite:///{self.path}", connect_args={"check_same_thread": False, "timeout": 30}
         )
         sa.event.listen(self.engine, "connect", _on_connect)
+        sa.event.listen(self.engine, "checkout", _on_checkout)
         self.write_lock = threading.RLock()
         migrate(self.engine)
+
+    @contextlib.contextmanager
+    def settling(self) -> Iterator[Connection]:
+        """A write transaction whose commit does not wait for the disk (WAL, synchronous=NORMAL), for rows a crash may
+        lose without harm: the journal's settled states. Their 'pending' rows were committed durably before any file
+        was replaced, and `journal.recover` settles such rows again from the files; in the WAL the commit stays
+        ordered before the next durable one, which makes it durable too. Saves an fsync per chunk of a batch."""
+        with self.write_lock, self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA synchronous=NORMAL")  # before BEGIN: it applies to this commit
+            connection.commit()  # ends SQLAlchemy's autobegun transaction (SQLite opened none for a PRAGMA)
+            with connection.begin():
+                yield connection
 
     def close(self) -> None:
         """Release all connections."""

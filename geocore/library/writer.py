@@ -468,7 +468,7 @@ class SafeWriter:
         """Rows done or abandoned, decisions and the cache following them, in one transaction."""
         if not outcomes:
             return
-        with self.database.write_lock, self.database.engine.begin() as connection:
+        with self.database.settling() as connection:
             journal.settle(connection, batch_id, outcomes)
 
 
