@@ -16,12 +16,15 @@ GIL_SWITCH_INTERVAL_S = 0.001
 # While scan or prediction workers keep every core busy, those threads are scheduled late and the GUI thread waits:
 # at 20,000 photos on 2 cores, painting the list and its scroll bar took more GUI-thread time than our handlers
 # (py-spy), and with the pool off the worst scan stall went from 48-57 ms to 33-46 ms, p99 from 26-35 to 18-21 ms
-# (benchmarks/ui_stall.py). A user who wants Qt's default sets the variable themselves (to any value but "1").
-NO_GUI_THREAD_POOL = ("QT_NO_GUI_THREADPOOL", "1")
+# (benchmarks/ui_stall.py). Qt turns the pool off when QT_NO_GUI_THREADPOOL is set at all, whatever its value;
+# KEEP_QT_THREAD_POOL=1 keeps Qt's default (a many-core machine painting large previews may prefer it).
+NO_GUI_THREAD_POOL = "QT_NO_GUI_THREADPOOL"
+KEEP_QT_THREAD_POOL = "GEOTAGGER_KEEP_QT_THREAD_POOL"
 
 
 def prepare_gui_process() -> None:
-    """Tune this process for the window: no raster thread pool, short GIL switch interval."""
-    name, value = NO_GUI_THREAD_POOL
-    os.environ.setdefault(name, value)
+    """Tune this process for the window: no raster thread pool (unless the user keeps it), short GIL switch
+    interval."""
+    if os.environ.get(KEEP_QT_THREAD_POOL) != "1":
+        os.environ.setdefault(NO_GUI_THREAD_POOL, "1")
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
