@@ -115,8 +115,6 @@ def lower_thread_priority(nice: int) -> None:
         pass
 
 
-
-
 def lower_process_priority(nice: int) -> None:
     """Raise this whole process's nice value to `nice` (a helper process's initializer, where it was not born
     lowered)."""

@@ -382,8 +382,9 @@ class MainWindow(ReviewActions, ModelActions, MapActions, TrackActions, QMainWin
 
     def _list_rows(self, items: Sequence[PhotoItem]) -> None:
         """A few streamed rows into the list (RowIntake calls it a turn's slice at a time)."""
-        self.model.add_items(list(items))
-        self._want_places(list(items))
+        rows = list(items)
+        self.model.add_items(rows)
+        self._want_places(rows)
 
     def _rows_listed(self) -> None:
         """After a turn that listed rows."""

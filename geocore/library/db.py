@@ -159,7 +159,8 @@ def default_db_path() -> Path:
 
 
 def _on_checkout(dbapi_connection: object, _record: object, _proxy: object) -> None:
-    """Every connection handed out commits durably, whatever a `settling` transaction set before giving it back."""
+    """Every connection handed out commits durably (the one place that sets it), whatever a `settling` transaction
+    set before giving it back."""
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
@@ -167,8 +168,7 @@ def _on_checkout(dbapi_connection: object, _record: object, _proxy: object) -> N
 
 def _on_connect(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA journal_mode=WAL")  # synchronous=FULL is set on every checkout (_on_checkout)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()

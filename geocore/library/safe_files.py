@@ -110,13 +110,14 @@ def read_file(path: Path | str) -> tuple[bytes, os.stat_result]:
 
 
 def _read_to_end(fd: int, size: int) -> bytes:
-    first = os.read(fd, size + 1)  # one byte more than the stat says, so that a file that grew is read whole
-    if not first:
-        return first
-    blocks = [first]
-    while block := os.read(fd, max(size + 1 - sum(map(len, blocks)), COMPARE_BLOCK_BYTES)):
+    """Up to EOF: first the size the stat says and one byte more (so that a file that grew is read whole), then, only
+    for a file that did grow, blocks of COMPARE_BLOCK_BYTES; the last read, the one that meets EOF, asks for little."""
+    blocks: list[bytes] = []
+    held = 0
+    while block := os.read(fd, size + 1 - held if held <= size else COMPARE_BLOCK_BYTES):
         blocks.append(block)
-    return first if len(blocks) == 1 else b"".join(blocks)
+        held += len(block)
+    return blocks[0] if len(blocks) == 1 else b"".join(blocks)
 
 
 def _reports_syncfs_errors() -> bool:

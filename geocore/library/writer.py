@@ -173,21 +173,28 @@ def _expected_size(job: FileJob) -> int:
         return 0
 
 
-def byte_chunks(jobs: Sequence[FileJob]) -> Iterator[list[FileJob]]:
+def sized_chunks(jobs: Sequence[FileJob]) -> Iterator[tuple[list[FileJob], list[int]]]:
     """Consecutive chunks of at most CHUNK_FILES files (doubling up to MAX_CHUNK_FILES) and CHUNK_BYTES bytes, at
-    least one file each."""
+    least one file each, with each file's expected size (a stat for jobs without a scan identity: taken once)."""
     chunk: list[FileJob] = []
+    sizes: list[int] = []
     held = 0
     limit = CHUNK_FILES
     for job in jobs:
         size = _expected_size(job)
         if chunk and (len(chunk) >= limit or held + size > CHUNK_BYTES):
-            yield chunk
-            chunk, held, limit = [], 0, min(2 * limit, MAX_CHUNK_FILES)
+            yield chunk, sizes
+            chunk, sizes, held, limit = [], [], 0, min(2 * limit, MAX_CHUNK_FILES)
         chunk.append(job)
+        sizes.append(size)
         held += size
     if chunk:
-        yield chunk
+        yield chunk, sizes
+
+
+def byte_chunks(jobs: Sequence[FileJob]) -> Iterator[list[FileJob]]:
+    """The chunks of `sized_chunks` without their sizes."""
+    return (chunk for chunk, _ in sized_chunks(jobs))
 
 
 def _real_path(path: Path, folders: dict[Path, str]) -> Path:
@@ -259,24 +266,25 @@ class SafeWriter:
     def _run_chunks(self, batch_id: str, jobs: Sequence[FileJob], dry_run: bool,
                     progress: Callable[[int, int, str], None] | None,
                     cancel: threading.Event | None) -> tuple[list[FileResult], bool]:
-        chunks = list(byte_chunks(jobs))
+        chunks = list(sized_chunks(jobs))
         results: list[FileResult] = []
-        upcoming = self._start_prepares(chunks[0], dry_run) if chunks else list
-        for index, chunk in enumerate(chunks):
+        upcoming = self._start_prepares(*chunks[0], dry_run) if chunks else list
+        for index, (chunk, _) in enumerate(chunks):
             if cancel is not None and cancel.is_set():
                 return results, True
             outcomes = upcoming()
-            upcoming = self._start_prepares(chunks[index + 1], dry_run) if index + 1 < len(chunks) else list
+            upcoming = self._start_prepares(*chunks[index + 1], dry_run) if index + 1 < len(chunks) else list
             results += self._finish_chunk(batch_id, chunk, outcomes, dry_run)
             if progress is not None:
                 progress(len(results), len(jobs), str(chunk[-1].path))
         return results, False
 
-    def _start_prepares(self, jobs: Sequence[FileJob], dry_run: bool) -> Callable[[], list[_Prepared | LibraryError]]:
-        """Prepare a chunk: large files on the prepare threads now, while the chunk before is written; small ones
-        when asked, on the calling thread (their steps are microseconds of system calls, and threads would only
-        trade the GIL: see executors)."""
-        if not executors.threads_pay(_expected_size(job) for job in jobs):
+    def _start_prepares(self, jobs: Sequence[FileJob], sizes: list[int],
+                        dry_run: bool) -> Callable[[], list[_Prepared | LibraryError]]:
+        """Prepare a chunk (`sizes`: its files' expected sizes): large files on the prepare threads now, while the
+        chunk before is written; small ones when asked, on the calling thread (their steps are microseconds of system
+        calls, and threads would only trade the GIL: see executors)."""
+        if not executors.threads_pay(sizes):
             return lambda: [self._try_prepare(job, dry_run) for job in jobs]
         futures = [self._prepare_pool.submit(self._try_prepare, job, dry_run) for job in jobs]
         return lambda: [future.result() for future in futures]
