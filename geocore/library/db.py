@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect, Engine
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DB_ENV_VAR = "GEOTAGGER_DB"
 
 metadata = sa.MetaData()
@@ -112,6 +112,9 @@ journal = sa.Table(
     sa.Column("patches", sa.LargeBinary),  # encode_patches(): turns the original into the written file
     sa.Column("mode", sa.Integer), sa.Column("mtime_ns", sa.Integer),
     sa.Column("created_ns", sa.Integer), sa.Column("updated_ns", sa.Integer),
+    # The photo's cache row before the change (JSON, journal.CACHED_FIELDS): what an undo puts back in the cache
+    # with the original bytes, without parsing them again. None for sidecars, undo rows and rows before version 5.
+    sa.Column("original_row", sa.Text),
 )
 
 features = sa.Table(
@@ -145,7 +148,15 @@ def _migrate_3_to_4(connection: Connection) -> None:
         connection.exec_driver_sql("ALTER TABLE decisions ADD COLUMN fix_utc_s REAL")
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_1_to_2, 3: _migrate_2_to_3, 4: _migrate_3_to_4}
+def _migrate_4_to_5(connection: Connection) -> None:
+    """Version 5 keeps the photo's cache row from before each change with its journal row (undo restores it)."""
+    columns = {row[1] for row in connection.exec_driver_sql("PRAGMA table_info(journal)")}
+    if "original_row" not in columns:
+        connection.exec_driver_sql("ALTER TABLE journal ADD COLUMN original_row TEXT")
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_1_to_2, 3: _migrate_2_to_3, 4: _migrate_3_to_4,
+                                                       5: _migrate_4_to_5}
 
 
 def default_db_path() -> Path:

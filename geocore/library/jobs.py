@@ -182,4 +182,4 @@ def undo_job(row: dict) -> FileJob:
 
     return FileJob(path, make_patches, target=row["target"], photo_id=row["photo_id"],
                    decision_id=row["decision_id"], may_be_missing=False, mtime_ns=row["mtime_ns"],
-                   undoes_id=row["id"])
+                   undoes_id=row["id"], restores_row=row.get("original_row"))

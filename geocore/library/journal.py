@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import struct
 import time
@@ -232,6 +233,44 @@ def reread_row(path: str, sidecars: dict[str, int] | None = None,
                           sidecars_listed=True)
     row = inspect_file(found, known[1:] if known is not None else None)
     row.pop("path")
+    return row
+
+
+# What a photo's cache row says of its bytes (all but its id, paths and when it was read): kept with a journal row
+# as the row before the change, and put back by an undo that restores those very bytes.
+CACHED_FIELDS = ("size", "mtime_ns", "head_hash", "kind", "capture_time", "capture_offset", "make", "model",
+                 "orientation", "width", "height", "gps_lat", "gps_lon", "gps_alt_m", "gps_source",
+                 "sidecar_mtime_ns", "error_kind", "error")
+
+
+def cache_snapshots(connection: sa.Connection, photo_ids: Iterable[int]) -> dict[int, str]:
+    """photo id -> its cache row now, as the JSON a journal row keeps (`original_row`)."""
+    wanted = sorted(set(photo_ids))
+    if not wanted:
+        return {}
+    photos = schema.photos
+    query = sa.select(photos.c.id, *(photos.c[name] for name in CACHED_FIELDS)).where(photos.c.id.in_(wanted))
+    return {row[0]: json.dumps(dict(zip(CACHED_FIELDS, row[1:], strict=True))) for row in connection.execute(query)}
+
+
+def restored_row(snapshot: str | None, path: str, sidecars: dict[str, int] | None,
+                 known: tuple[os.stat_result, str, bytes] | None) -> dict | None:
+    """The cache row of a photo an undo has just put back, from the row its journal row kept of those bytes
+    (`snapshot`), without parsing them again; None when that row cannot vouch for the file now: no snapshot, no
+    read-back (`known`, as for reread_row), another head or size, or a sidecar that changed meanwhile. The cache
+    trusts a row for as long as size, mtime and head hash match (a rescan reads nothing else), and the bytes put
+    back are the very ones that row was read from."""
+    if snapshot is None or known is None or sidecars is None:
+        return None
+    info, head_hash, _head = known
+    row = json.loads(snapshot)
+    sidecar_mtime_ns = listed_sidecar_mtime(os.path.basename(path), sidecars)
+    if (row.get("head_hash"), row.get("size"), row.get("sidecar_mtime_ns")) != (head_hash, info.st_size,
+                                                                                 sidecar_mtime_ns):
+        return None
+    if set(row) != set(CACHED_FIELDS) or row.get("kind") is None:
+        return None  # a row from an older layout, or one of a file the scan could not type: read it again
+    row.update(mtime_ns=info.st_mtime_ns, scanned_ns=time.time_ns())
     return row
 
 

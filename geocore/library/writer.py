@@ -93,6 +93,7 @@ class FileJob:
     may_be_missing: bool = False
     mtime_ns: int | None = None  # give the result this mtime (undo puts back the original's)
     undoes_id: int | None = None  # the journal row an undo puts back
+    restores_row: str | None = None  # that row's original_row: the cache row of the bytes an undo puts back
 
 
 @dataclass
@@ -324,8 +325,7 @@ class SafeWriter:
         undone = [item for item in items
                   if item.job.undoes_id is not None and item.job.target == "photo" and item.job.photo_id is not None]
         listings = {folder: journal.sidecar_listing(folder) for folder in {item.job.path.parent for item in undone}}
-        rows = pool.map(lambda item: journal.reread_row(str(item.job.path), listings[item.job.path.parent],
-                                                        _known_head(item)), undone)
+        rows = pool.map(lambda item: _undone_row(item, listings[item.job.path.parent]), undone)
         for item, row in zip(undone, rows, strict=True):
             item.cache_row = row
 
@@ -383,6 +383,10 @@ class SafeWriter:
         # One statement for the chunk; RETURNING in parameter order gives each item its own row id
         insert = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
         with self.database.write_lock, self.database.engine.begin() as connection:
+            snapshots = journal.cache_snapshots(connection, (item.job.photo_id for item in items
+                                                             if _keeps_cache_row(item.job)))
+            for row, item in zip(rows, items, strict=True):
+                row["original_row"] = snapshots.get(item.job.photo_id) if _keeps_cache_row(item.job) else None
             ids = connection.execute(insert, rows).scalars().all()
         for item, journal_id in zip(items, ids, strict=True):
             item.journal_id = journal_id
@@ -504,6 +508,19 @@ def _known_head(item: _Prepared) -> tuple[os.stat_result, str, bytes] | None:
         if len(head) >= HEAD_BYTES:
             break
     return item.written_stat, item.head_hash, bytes(head)
+
+
+def _keeps_cache_row(job: FileJob) -> bool:
+    """Whether the job's journal row keeps the photo's cache row from before (for its undo to put back)."""
+    return job.target == "photo" and job.photo_id is not None and job.undoes_id is None
+
+
+def _undone_row(item: _Prepared, sidecars: dict[str, int] | None) -> dict | None:
+    """The cache row of a photo an undo put back: the one kept from before the change when it still vouches for
+    the file, else the file's bytes parsed again."""
+    path, known = str(item.job.path), _known_head(item)
+    restored = journal.restored_row(item.job.restores_row, path, sidecars, known)
+    return restored if restored is not None else journal.reread_row(path, sidecars, known)
 
 
 def _outcome(item: _Prepared, result: FileResult) -> Outcome:
