@@ -383,10 +383,11 @@ class SafeWriter:
         # One statement for the chunk; RETURNING in parameter order gives each item its own row id
         insert = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
         with self.database.write_lock, self.database.engine.begin() as connection:
-            snapshots = journal.cache_snapshots(connection, (item.job.photo_id for item in items
-                                                             if _keeps_cache_row(item.job)))
-            for row, item in zip(rows, items, strict=True):
-                row["original_row"] = snapshots.get(item.job.photo_id) if _keeps_cache_row(item.job) else None
+            kept = {index: item.job.photo_id for index, item in enumerate(items)
+                    if _keeps_cache_row(item.job) and item.job.photo_id is not None}
+            snapshots = journal.cache_snapshots(connection, kept.values())
+            for index, row in enumerate(rows):
+                row["original_row"] = snapshots.get(kept[index]) if index in kept else None
             ids = connection.execute(insert, rows).scalars().all()
         for item, journal_id in zip(items, ids, strict=True):
             item.journal_id = journal_id
@@ -512,7 +513,7 @@ def _known_head(item: _Prepared) -> tuple[os.stat_result, str, bytes] | None:
 
 def _keeps_cache_row(job: FileJob) -> bool:
     """Whether the job's journal row keeps the photo's cache row from before (for its undo to put back)."""
-    return job.target == "photo" and job.photo_id is not None and job.undoes_id is None
+    return job.target == "photo" and job.undoes_id is None
 
 
 def _undone_row(item: _Prepared, sidecars: dict[str, int] | None) -> dict | None:
