@@ -20,6 +20,8 @@ Then undo and memory, on `--undo-count` (default 1,000) small JPEGs, whole proce
   created and written, one syncfs per 128 files, read back and compared, the target re-read and compared, rename,
   folder fsync), on a third copy of the written files: what the kernel charges for the safety, without journal,
   checks of the patches or the cache;
+- imports: a fresh interpreter importing what `geotag undo` imports, and one importing SQLAlchemy alone, so that
+  the undo splits into what the process pays before it touches a file and the work set against the floor;
 - CPU time (user + system, GNU time) of each process beside its wall time: on a loaded machine the wall time of
   both sides waits for cores unevenly, the CPU time does not;
 - memory: peak RSS (GNU time) of `geotag set` and of exiftool writing 48 copies of the 12 MP (~5 MB) JPEGs, where
@@ -67,12 +69,14 @@ def child(command: list[str]) -> tuple[float, float, float]:
         return seconds, int(kib) / 1024, float(user) + float(system)
 
 
+# What `geotag set` and `geotag undo` import before they touch a file.
+UNDO_IMPORTS = "import geotagger.geocore.cli.library_commands, geotagger.geocore.workflow.session"
+
 # What the write's peak RSS is made of: each line a fresh interpreter importing one more thing and doing nothing.
 # NumPy is not among them: `geotag set` and `undo` no longer import it (tests/test_import_boundaries.py).
 IMPORT_STEPS = [("the interpreter", "pass"), ("+ SQLAlchemy", "import sqlalchemy"),
                 ("+ Pillow", "import sqlalchemy, PIL.Image"),
-                ("+ what `geotag set` imports", "import geotagger.geocore.cli.library_commands, "
-                 "geotagger.geocore.workflow.session")]
+                ("+ what `geotag set` imports", UNDO_IMPORTS)]
 
 
 def memory_breakdown(write_mib: float) -> None:
@@ -164,6 +168,10 @@ def undo_round(args: argparse.Namespace, originals: list[Path]) -> dict[str, flo
     figures["floor restore"], figures["floor restore MiB"], figures["floor restore cpu"] = child(
         [sys.executable, "-c", FLOOR_RESTORE, str(floor_copy), str(ours[0].parent)])
     assert all(p.read_bytes() == q.read_bytes() for p, q in zip(ours, sorted(floor_copy.iterdir()), strict=True))
+    # What the undo's process pays before it touches a file: importing what `geotag undo` imports (of which
+    # SQLAlchemy), each in a fresh interpreter; the rest of `ours undo` is the work set against the floor.
+    figures["undo imports"], _, _ = child([sys.executable, "-c", UNDO_IMPORTS])
+    figures["SQLAlchemy import"], _, _ = child([sys.executable, "-c", "import sqlalchemy"])
     os.sync()
     figures["exiftool write"], figures["exiftool write MiB"], figures["exiftool write cpu"] = child(
         ["exiftool", "-q", "-q", *GPS_ARGS, str(theirs[0].parent)])
@@ -206,6 +214,10 @@ def undo_and_memory(args: argparse.Namespace) -> None:
     floors = [r["ours undo"] / r["floor restore"] for r in rounds]
     print(f"undo ours / floor (the same file steps, stdlib only), per round: {spread(floors)}; "
           f"floor / exiftool: {spread([r['floor restore'] / r['exiftool restore'] for r in rounds])}")
+    work = [(r["ours undo"] - r["undo imports"]) / r["floor restore"] for r in rounds]
+    print(f"undo ours without its imports / floor, per round: {spread(work)}; the imports / exiftool's whole restore: "
+          f"{spread([r['undo imports'] / r['exiftool restore'] for r in rounds])} (SQLAlchemy alone: "
+          f"{spread([r['SQLAlchemy import'] / r['exiftool restore'] for r in rounds])})")
     cpu_ratios = [r["ours undo cpu"] / r["exiftool restore cpu"] for r in rounds]
     print(f"undo CPU time ours / exiftool, per round: {spread(cpu_ratios)}")
     memory_breakdown(statistics.median(r["ours write MiB"] for r in rounds))

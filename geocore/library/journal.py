@@ -254,16 +254,21 @@ def cache_snapshots(connection: sa.Connection, photo_ids: Iterable[int]) -> dict
 
 
 def restored_row(snapshot: str | None, path: str, sidecars: dict[str, int] | None,
-                 known: tuple[os.stat_result, str, bytes] | None) -> dict | None:
+                 known: tuple[os.stat_result, str] | None) -> dict | None:
     """The cache row of a photo an undo has just put back, from the row its journal row kept of those bytes
     (`snapshot`), without parsing them again; None when that row cannot vouch for the file now: no snapshot, no
-    read-back (`known`, as for reread_row), another head or size, or a sidecar that changed meanwhile. The cache
+    read-back, another head or size, or a sidecar that changed meanwhile. The cache
     trusts a row for as long as size, mtime and head hash match (a rescan reads nothing else), and the bytes put
-    back are the very ones that row was read from."""
+    back are the very ones that row was read from. `known`: (stat, head hash) of the bytes read back."""
     if snapshot is None or known is None or sidecars is None:
         return None
-    info, head_hash, _head = known
-    row = json.loads(snapshot)
+    info, head_hash = known
+    try:
+        row = json.loads(snapshot)
+    except ValueError:  # a damaged cache: the file itself is the truth
+        return None
+    if not isinstance(row, dict):
+        return None
     sidecar_mtime_ns = listed_sidecar_mtime(os.path.basename(path), sidecars)
     if (row.get("head_hash"), row.get("size"), row.get("sidecar_mtime_ns")) != (head_hash, info.st_size,
                                                                                  sidecar_mtime_ns):

@@ -519,9 +519,10 @@ def _keeps_cache_row(job: FileJob) -> bool:
 def _undone_row(item: _Prepared, sidecars: dict[str, int] | None) -> dict | None:
     """The cache row of a photo an undo put back: the one kept from before the change when it still vouches for
     the file, else the file's bytes parsed again."""
-    path, known = str(item.job.path), _known_head(item)
-    restored = journal.restored_row(item.job.restores_row, path, sidecars, known)
-    return restored if restored is not None else journal.reread_row(path, sidecars, known)
+    path = str(item.job.path)
+    checked = (item.written_stat, item.head_hash) if item.read_back and item.written_stat and item.head_hash else None
+    restored = journal.restored_row(item.job.restores_row, path, sidecars, checked)
+    return restored if restored is not None else journal.reread_row(path, sidecars, _known_head(item))
 
 
 def _outcome(item: _Prepared, result: FileResult) -> Outcome:

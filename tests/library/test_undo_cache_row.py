@@ -120,13 +120,14 @@ def test_a_kept_row_of_other_bytes_is_not_trusted(tmp_path: Path) -> None:
     info = path.stat()
     row = inspect_file(FoundFile(str(path), info.st_size, info.st_mtime_ns, None))
     snapshot = journal.json.dumps({name: row[name] for name in journal.CACHED_FIELDS})
-    head = path.read_bytes()
-    assert journal.restored_row(snapshot, str(path), {}, (info, row["head_hash"], head)) is not None
-    assert journal.restored_row(snapshot, str(path), {}, (info, "0" * 32, head)) is None  # another head
-    assert journal.restored_row(snapshot, str(path), {"a.xmp": 1}, (info, row["head_hash"], head)) is None
-    assert journal.restored_row(snapshot, str(path), None, (info, row["head_hash"], head)) is None  # unlisted
+    assert journal.restored_row(snapshot, str(path), {}, (info, row["head_hash"])) is not None
+    assert journal.restored_row(snapshot, str(path), {}, (info, "0" * 32)) is None  # another head
+    assert journal.restored_row(snapshot, str(path), {"a.xmp": 1}, (info, row["head_hash"])) is None
+    assert journal.restored_row(snapshot, str(path), None, (info, row["head_hash"])) is None  # unlisted
     assert journal.restored_row(snapshot, str(path), {}, None) is None  # not read back
-    assert journal.restored_row(None, str(path), {}, (info, row["head_hash"], head)) is None
+    assert journal.restored_row(None, str(path), {}, (info, row["head_hash"])) is None
+    for damaged in ("{", "[1, 2]", "null", journal.json.dumps({"size": info.st_size})):  # a damaged cache
+        assert journal.restored_row(damaged, str(path), {}, (info, row["head_hash"])) is None
 
 
 def test_a_version_4_cache_gains_the_kept_rows_column(tmp_path: Path) -> None:
