@@ -140,7 +140,8 @@ def _update_many(connection: sa.Connection, table: sa.Table, rows: Sequence[dict
 
 
 def _follow_writes(connection: sa.Connection, batch_id: str, done: Sequence[Outcome], now: int) -> None:
-    """Decisions written; the cache takes the written identity and GPS without re-reading the files."""
+    """Decisions written; the cache takes the written identity and GPS without re-reading the files, where the
+    decision says all a scan would read (_written_gps); the other photos are read again."""
     decisions, photos = schema.decisions, schema.photos
     ids = [o.decision_id for o in done if o.decision_id is not None]
     positions = {}
@@ -150,26 +151,48 @@ def _follow_writes(connection: sa.Connection, batch_id: str, done: Sequence[Outc
         positions = {row.id: row for row in connection.execute(
             sa.select(decisions.c.id, decisions.c.lat, decisions.c.lon, decisions.c.altitude_m)
             .where(decisions.c.id.in_(ids)))}
-    reread, photo_rows, feature_rows = [], [], []
-    for outcome in done:
-        if outcome.photo_id is None or outcome.decision_id is None:
+    followed = [o for o in done if o.photo_id is not None and o.decision_id is not None]
+    before = {row.id: row for row in connection.execute(
+        sa.select(photos.c.id, photos.c.gps_source)
+        .where(photos.c.id.in_(sorted({o.photo_id for o in followed}))))} if followed else {}
+    in_place = {o.photo_id for o in followed if o.target == "photo"}
+    reread, photo_rows, feature_rows = set(), [], []
+    for outcome in followed:
+        assert outcome.photo_id is not None and outcome.decision_id is not None
+        if outcome.state is None or outcome.photo_id not in before:
+            reread.add(outcome.photo_id)
             continue
-        if outcome.state is None:
-            reread.append(outcome.photo_id)
+        gps = _written_gps(outcome, positions[outcome.decision_id], before[outcome.photo_id], in_place)
+        if gps is None:
+            reread.add(outcome.photo_id)
             continue
-        position = positions[outcome.decision_id]
-        values: dict[str, Any] = {"b_id": outcome.photo_id, "gps_lat": position.lat, "gps_lon": position.lon,
-                                  "gps_alt_m": position.altitude_m}
+        values: dict[str, Any] = {"b_id": outcome.photo_id, **gps}
         if outcome.target == "photo":
-            values.update(size=outcome.state.size, mtime_ns=outcome.state.mtime_ns,
-                          head_hash=outcome.state.head_hash, gps_source="exif")
+            values.update(size=outcome.state.size, mtime_ns=outcome.state.mtime_ns, head_hash=outcome.state.head_hash)
             feature_rows.append({"b_photo_id": outcome.photo_id, "head_hash": outcome.state.head_hash})
         else:
-            values.update(sidecar_mtime_ns=outcome.state.mtime_ns, gps_source="xmp")
+            values.update(sidecar_mtime_ns=outcome.state.mtime_ns)
         photo_rows.append(values)
+    photo_rows = [row for row in photo_rows if row["b_id"] not in reread]
     _update_features(connection, feature_rows)
     _update_many(connection, photos, photo_rows)
     refresh_photos(connection, reread)
+
+
+def _written_gps(outcome: Outcome, position: Any, before: Any, in_place: set[int | None]) -> dict[str, Any] | None:
+    """The GPS columns a scan reads after this write, from the decision; {} when the write leaves them as they were;
+    None when only reading the file can tell.
+
+    A scan takes the embedded GPS over any sidecar's, so a sidecar written beside embedded GPS (ours from this
+    batch, or one the photo had) changes nothing a scan reads; otherwise which of a photo's sidecars it reads first
+    depends on which of them were written, so the photo is read again. A write without altitude keeps any altitude
+    the file had (like exiftool), even one the cache never saw (a GPS block with an altitude and no position), so
+    such a file is read again too."""
+    if outcome.target == "sidecar":
+        return {} if outcome.photo_id in in_place or before.gps_source == "exif" else None
+    if position.altitude_m is None:
+        return None
+    return {"gps_lat": position.lat, "gps_lon": position.lon, "gps_alt_m": position.altitude_m, "gps_source": "exif"}
 
 
 def _update_features(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:

@@ -12,7 +12,7 @@ import pytest
 from geotagger.geocore.library import db as schema
 from geotagger.geocore.library import journal
 from geotagger.geocore.library.api import Library
-from geotagger.geocore.library.scanner import FoundFile, inspect_file
+from geotagger.geocore.library.scanner import FoundFile, inspect_file, listed_sidecar_mtime
 from tests.photo_factory import make_jpeg, make_png, make_tiff
 
 SIDECAR = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
@@ -44,12 +44,25 @@ def _fresh_rows(paths: list[Path]) -> dict[str, dict]:
     rows = {}
     for path in paths:
         info = path.stat()
-        row = inspect_file(FoundFile(str(path), info.st_size, info.st_mtime_ns, None))
+        sidecars = journal.sidecar_listing(path.parent)
+        assert sidecars is not None
+        found = FoundFile(str(path), info.st_size, info.st_mtime_ns, listed_sidecar_mtime(path.name, sidecars),
+                          sidecars_listed=True)
+        row = inspect_file(found)
         rows[path.name] = {name: row[name] for name in journal.CACHED_FIELDS}
     return rows
 
 
-def _write_and_undo(tmp_path: Path, before_undo=None) -> tuple[Library, list[Path], list[bytes]]:
+def _record_rereads(monkeypatch) -> list[str]:
+    """The paths journal.reread_row parses from now on (the undo's fallback)."""
+    calls: list[str] = []
+    real_reread = journal.reread_row
+    monkeypatch.setattr(journal, "reread_row", lambda path, *a, **k: calls.append(path) or real_reread(path, *a, **k))
+    return calls
+
+
+def _write_and_undo(tmp_path: Path, before_undo=None, rereads: list[str] | None = None
+                    ) -> tuple[Library, list[Path], list[bytes]]:
     folder = tmp_path / "photos"
     paths = _photos(folder)
     originals = [p.read_bytes() for p in paths]
@@ -59,8 +72,11 @@ def _write_and_undo(tmp_path: Path, before_undo=None) -> tuple[Library, list[Pat
         library.propose(library.photo_by_path(path).id, 45.5, 7.25, 0.1, "manual", state="accepted")
     written = library.write_batch()
     assert len(written.written) == len(paths), written.failed
+    assert _cache_rows(library, paths) == _fresh_rows(paths)  # the write's cache follows the files too
     if before_undo is not None:
         before_undo(library, folder)
+    if rereads is not None:
+        rereads.clear()  # only the undo's count
     undone = library.undo(batch_id=written.batch_id)
     assert len(undone.written) == len(paths) and not undone.failed
     assert [p.read_bytes() for p in paths] == originals
@@ -68,11 +84,8 @@ def _write_and_undo(tmp_path: Path, before_undo=None) -> tuple[Library, list[Pat
 
 
 def test_undo_restores_the_cache_row_of_the_original_without_parsing_it(tmp_path: Path, monkeypatch) -> None:
-    read_again = []
-    real_reread = journal.reread_row
-    monkeypatch.setattr(journal, "reread_row", lambda path, *a, **k: read_again.append(path) or real_reread(path, *a,
-                                                                                                           **k))
-    library, paths, _ = _write_and_undo(tmp_path)
+    read_again = _record_rereads(monkeypatch)
+    library, paths, _ = _write_and_undo(tmp_path, rereads=read_again)
     try:
         assert read_again == []  # every row came from the journal
         assert _cache_rows(library, paths) == _fresh_rows(paths)
@@ -85,15 +98,12 @@ def test_undo_restores_the_cache_row_of_the_original_without_parsing_it(tmp_path
 
 
 def test_a_sidecar_added_after_the_write_makes_the_undo_read_the_photo_again(tmp_path: Path, monkeypatch) -> None:
-    read_again: list[str] = []
-    real_reread = journal.reread_row
-    monkeypatch.setattr(journal, "reread_row", lambda path, *a, **k: read_again.append(path) or real_reread(path, *a,
-                                                                                                           **k))
+    read_again = _record_rereads(monkeypatch)
 
     def add_sidecar(_library: Library, folder: Path) -> None:
         (folder / "plain.xmp").write_text(SIDECAR)
 
-    library, paths, _ = _write_and_undo(tmp_path, add_sidecar)
+    library, paths, _ = _write_and_undo(tmp_path, add_sidecar, read_again)
     try:
         assert [Path(p).name for p in read_again] == ["plain.jpg"]
         row = _cache_rows(library, paths)["plain.jpg"]
@@ -142,5 +152,40 @@ def test_a_version_4_cache_gains_the_kept_rows_column(tmp_path: Path) -> None:
             columns = {row[1] for row in connection.execute("PRAGMA table_info(journal)")}
             version = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
         assert "original_row" in columns and int(version) == schema.SCHEMA_VERSION
+    finally:
+        library.close()
+
+
+def test_stacked_changes_undone_one_by_one_leave_the_cache_as_each_file_was(tmp_path: Path, monkeypatch) -> None:
+    read_again = _record_rereads(monkeypatch)
+    folder = tmp_path / "photos"
+    paths = _photos(folder)
+    originals = [p.read_bytes() for p in paths]
+    library = Library(tmp_path / "cache.sqlite3")
+    try:
+        library.scan([folder])
+        batches = []
+        for lat in (45.5, -12.25):  # a location, then a correction over it
+            for path in paths:
+                library.propose(library.photo_by_path(path).id, lat, 7.25, 0.1, "manual", state="accepted")
+            written = library.write_batch()
+            assert len(written.written) == len(paths), written.failed
+            batches.append((written.batch_id, [p.read_bytes() for p in paths], _fresh_rows(paths)))
+            assert _cache_rows(library, paths) == batches[-1][2]
+        stripped = library.strip(paths)  # and every location removed again
+        assert len(stripped.written) == len(paths), stripped.failed
+        assert _cache_rows(library, paths) == _fresh_rows(paths)
+        read_again.clear()
+        library.undo(batch_id=stripped.batch_id)
+        assert [p.read_bytes() for p in paths] == batches[1][1]
+        assert _cache_rows(library, paths) == batches[1][2]
+        assert _cache_rows(library, paths)["located.jpg"]["gps_lat"] == pytest.approx(-12.25)
+        library.undo(batch_id=batches[1][0])
+        assert [p.read_bytes() for p in paths] == batches[0][1]
+        assert _cache_rows(library, paths) == batches[0][2]
+        library.undo(batch_id=batches[0][0])
+        assert [p.read_bytes() for p in paths] == originals
+        assert _cache_rows(library, paths) == _fresh_rows(paths)
+        assert read_again == []
     finally:
         library.close()
