@@ -266,14 +266,14 @@ CACHED_FIELDS = ("size", "mtime_ns", "head_hash", "kind", "capture_time", "captu
                  "sidecar_mtime_ns", "error_kind", "error")
 
 
-def cache_snapshots(connection: sa.Connection, photo_ids: Iterable[int]) -> dict[int, str]:
-    """photo id -> its cache row now, as the JSON a journal row keeps (`original_row`)."""
+def cache_snapshots(connection: sa.Connection, photo_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """photo id -> its cache row now (CACHED_FIELDS), for a journal row to keep as JSON (`original_row`)."""
     wanted = sorted(set(photo_ids))
     if not wanted:
         return {}
     photos = schema.photos
     query = sa.select(photos.c.id, *(photos.c[name] for name in CACHED_FIELDS)).where(photos.c.id.in_(wanted))
-    return {row[0]: json.dumps(dict(zip(CACHED_FIELDS, row[1:], strict=True))) for row in connection.execute(query)}
+    return {row[0]: dict(zip(CACHED_FIELDS, row[1:], strict=True)) for row in connection.execute(query)}
 
 
 def restored_row(snapshot: str | None, path: str, sidecars: dict[str, int] | None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
+import json
 import os
 import struct
 import threading
@@ -383,11 +384,10 @@ class SafeWriter:
         # One statement for the chunk; RETURNING in parameter order gives each item its own row id
         insert = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
         with self.database.write_lock, self.database.engine.begin() as connection:
-            kept = {index: item.job.photo_id for index, item in enumerate(items)
-                    if _keeps_cache_row(item.job) and item.job.photo_id is not None}
-            snapshots = journal.cache_snapshots(connection, kept.values())
-            for index, row in enumerate(rows):
-                row["original_row"] = snapshots.get(kept[index]) if index in kept else None
+            snapshots = journal.cache_snapshots(connection, (item.job.photo_id for item in items
+                                                             if _keeps_cache_row(item.job) and item.job.photo_id is not None))
+            for row, item in zip(rows, items, strict=True):
+                row["original_row"] = _kept_cache_row(item.job, snapshots)
             ids = connection.execute(insert, rows).scalars().all()
         for item, journal_id in zip(items, ids, strict=True):
             item.journal_id = journal_id
@@ -513,7 +513,19 @@ def _known_head(item: _Prepared) -> tuple[os.stat_result, str, bytes] | None:
 
 def _keeps_cache_row(job: FileJob) -> bool:
     """Whether the job's journal row keeps the photo's cache row from before (for its undo to put back)."""
-    return job.target == "photo" and job.undoes_id is None
+    return job.target == "photo" and job.photo_id is not None and job.identity is not None and job.undoes_id is None
+
+
+def _kept_cache_row(job: FileJob, snapshots: dict[int, dict]) -> str | None:
+    """The photo's cache row as its journal row keeps it: only a row of the very bytes the job read and checked
+    (its identity), so that an undo putting those bytes back may put the row back too."""
+    identity = job.identity
+    if not _keeps_cache_row(job) or identity is None or job.photo_id not in snapshots:
+        return None
+    row = snapshots[job.photo_id]
+    if (row["size"], row["mtime_ns"], row["head_hash"]) != (identity.size, identity.mtime_ns, identity.head_hash):
+        return None  # the cache moved on meanwhile (another process rescanned): the undo reads the file instead
+    return json.dumps(row)
 
 
 def _undone_row(item: _Prepared, sidecars: dict[str, int] | None) -> dict | None:

@@ -189,3 +189,18 @@ def test_stacked_changes_undone_one_by_one_leave_the_cache_as_each_file_was(tmp_
         assert read_again == []
     finally:
         library.close()
+
+
+def test_the_journal_keeps_only_a_cache_row_of_the_bytes_the_write_checked() -> None:
+    from geotagger.geocore.library.writer import FileJob, Identity, _kept_cache_row
+
+    row = {name: None for name in journal.CACHED_FIELDS} | {"size": 10, "mtime_ns": 5, "head_hash": "ab"}
+    job = FileJob(Path("/p/a.jpg"), lambda data: [], identity=Identity(10, 5, "ab"), photo_id=7)
+    assert journal.json.loads(_kept_cache_row(job, {7: row}) or "null") == row
+    moved_on = FileJob(Path("/p/a.jpg"), lambda data: [], identity=Identity(10, 6, "ab"), photo_id=7)
+    assert _kept_cache_row(moved_on, {7: row}) is None  # another process rescanned meanwhile
+    assert _kept_cache_row(FileJob(Path("/p/a.jpg"), lambda data: [], photo_id=7), {7: row}) is None  # no identity
+    sidecar = FileJob(Path("/p/a.xmp"), lambda data: [], target="sidecar", identity=Identity(10, 5, "ab"), photo_id=7)
+    assert _kept_cache_row(sidecar, {7: row}) is None
+    undo = FileJob(Path("/p/a.jpg"), lambda data: [], identity=Identity(10, 5, "ab"), photo_id=7, undoes_id=3)
+    assert _kept_cache_row(undo, {7: row}) is None
