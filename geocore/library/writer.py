@@ -384,8 +384,8 @@ class SafeWriter:
         # One statement for the chunk; RETURNING in parameter order gives each item its own row id
         insert = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
         with self.database.write_lock, self.database.engine.begin() as connection:
-            snapshots = journal.cache_snapshots(connection, (item.job.photo_id for item in items
-                                                             if _keeps_cache_row(item.job) and item.job.photo_id is not None))
+            kept = [item.job.photo_id for item in items if _keeps_cache_row(item.job) and item.job.photo_id is not None]
+            snapshots = journal.cache_snapshots(connection, kept)
             for row, item in zip(rows, items, strict=True):
                 row["original_row"] = _kept_cache_row(item.job, snapshots)
             ids = connection.execute(insert, rows).scalars().all()
