@@ -309,14 +309,17 @@ def refresh_photos(connection: sa.Connection, photo_ids: Iterable[int], rows: di
     wanted = sorted(set(photo_ids))
     known = rows or {}
     paths: dict[int, str] = {}
-    if any(photo_id not in known for photo_id in wanted):
-        query = sa.select(photos.c.id, photos.c.path).where(photos.c.id.in_(wanted))
+    unread = [photo_id for photo_id in wanted if photo_id not in known]
+    if unread:
+        query = sa.select(photos.c.id, photos.c.path).where(photos.c.id.in_(unread))
         paths = {row.id: row.path for row in connection.execute(query)}
+    # One listing per folder, taken now: sidecars matched in any case, as the scan's walk matches them
+    listings = {folder: sidecar_listing(folder) for folder in {Path(path).parent for path in paths.values()}}
     updates = []
     for photo_id in wanted:
         row = known.get(photo_id)
         if row is None and photo_id in paths:
-            row = reread_row(paths[photo_id])
+            row = reread_row(paths[photo_id], listings[Path(paths[photo_id]).parent])
         if row is not None:
             updates.append({**row, "b_id": photo_id})
     _update_many(connection, photos, updates)

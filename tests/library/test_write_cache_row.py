@@ -9,7 +9,7 @@ import pytest
 
 from geotagger.geocore.library import journal
 from geotagger.geocore.library.api import Library
-from tests.library.test_undo_cache_row import _cache_rows, _fresh_rows, _record_rereads
+from tests.library.test_undo_cache_row import SIDECAR, _cache_rows, _fresh_rows, _record_rereads
 from tests.photo_factory import make_jpeg, make_png, make_raw_like, make_tiff
 
 
@@ -21,6 +21,7 @@ def _photos(folder: Path) -> list[Path]:
         make_png(folder / "screen.png", size=(30, 20)),
         make_raw_like(folder / "raw.nef", gps=(1.0, 2.0, 3.0)),
         make_raw_like(folder / "bare.nef"),
+        make_jpeg(folder / "IMG_7.JPG", size=(32, 24)),  # its sidecar in another case, as the scan matches it
     ]
 
 
@@ -30,6 +31,7 @@ def test_the_cache_after_a_write_is_what_a_scan_reads(tmp_path: Path, altitude: 
                                                       sidecar_only: bool) -> None:
     folder = tmp_path / "photos"
     paths = _photos(folder)
+    (folder / "img_7.xmp").write_text(SIDECAR)
     library = Library(tmp_path / "cache.sqlite3")
     try:
         library.scan([folder])
