@@ -152,17 +152,19 @@ def _follow_writes(connection: sa.Connection, batch_id: str, done: Sequence[Outc
             sa.select(decisions.c.id, decisions.c.lat, decisions.c.lon, decisions.c.altitude_m)
             .where(decisions.c.id.in_(ids)))}
     followed = [o for o in done if o.photo_id is not None and o.decision_id is not None]
-    before = {row.id: row for row in connection.execute(
-        sa.select(photos.c.id, photos.c.gps_source)
-        .where(photos.c.id.in_(sorted({o.photo_id for o in followed}))))} if followed else {}
-    in_place = {o.photo_id for o in followed if o.target == "photo"}
+    embedded: set[int | None] = {o.photo_id for o in followed if o.target == "photo"}
+    sidecar_only = sorted({o.photo_id for o in followed if o.target == "sidecar" and o.photo_id is not None}
+                          - embedded)
+    if sidecar_only:  # of these, the photos that already had embedded GPS keep it
+        embedded |= set(connection.execute(sa.select(photos.c.id).where(
+            photos.c.id.in_(sidecar_only) & (photos.c.gps_source == "exif"))).scalars())
     reread, photo_rows, feature_rows = set(), [], []
     for outcome in followed:
         assert outcome.photo_id is not None and outcome.decision_id is not None
-        if outcome.state is None or outcome.photo_id not in before:
+        if outcome.state is None:
             reread.add(outcome.photo_id)
             continue
-        gps = _written_gps(outcome, positions[outcome.decision_id], before[outcome.photo_id], in_place)
+        gps = _written_gps(outcome, positions[outcome.decision_id], outcome.photo_id in embedded)
         if gps is None:
             reread.add(outcome.photo_id)
             continue
@@ -179,17 +181,17 @@ def _follow_writes(connection: sa.Connection, batch_id: str, done: Sequence[Outc
     refresh_photos(connection, reread)
 
 
-def _written_gps(outcome: Outcome, position: Any, before: Any, in_place: set[int | None]) -> dict[str, Any] | None:
+def _written_gps(outcome: Outcome, position: Any, embedded: bool) -> dict[str, Any] | None:
     """The GPS columns a scan reads after this write, from the decision; {} when the write leaves them as they were;
-    None when only reading the file can tell.
+    None when only reading the file can tell. `embedded`: the photo holds GPS of its own (written in this batch, or
+    had before).
 
-    A scan takes the embedded GPS over any sidecar's, so a sidecar written beside embedded GPS (ours from this
-    batch, or one the photo had) changes nothing a scan reads; otherwise which of a photo's sidecars it reads first
-    depends on which of them were written, so the photo is read again. A write without altitude keeps any altitude
-    the file had (like exiftool), even one the cache never saw (a GPS block with an altitude and no position), so
-    such a file is read again too."""
+    A scan takes the embedded GPS over any sidecar's, so a sidecar written beside embedded GPS changes nothing a
+    scan reads; otherwise which of a photo's sidecars it reads first depends on which of them were written, so the
+    photo is read again. A write without altitude keeps any altitude the file had (like exiftool), even one the
+    cache never saw (a GPS block with an altitude and no position), so such a file is read again too."""
     if outcome.target == "sidecar":
-        return {} if outcome.photo_id in in_place or before.gps_source == "exif" else None
+        return {} if embedded else None
     if position.altitude_m is None:
         return None
     return {"gps_lat": position.lat, "gps_lon": position.lon, "gps_alt_m": position.altitude_m, "gps_source": "exif"}

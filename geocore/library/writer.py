@@ -384,7 +384,7 @@ class SafeWriter:
         # One statement for the chunk; RETURNING in parameter order gives each item its own row id
         insert = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
         with self.database.write_lock, self.database.engine.begin() as connection:
-            kept = [item.job.photo_id for item in items if _keeps_cache_row(item.job) and item.job.photo_id is not None]
+            kept = [photo_id for photo_id in (_kept_photo_id(item.job) for item in items) if photo_id is not None]
             snapshots = journal.cache_snapshots(connection, kept)
             for row, item in zip(rows, items, strict=True):
                 row["original_row"] = _kept_cache_row(item.job, snapshots)
@@ -498,31 +498,40 @@ def _pieces_of(item: _Prepared) -> list[bytes | memoryview]:
     return item.pieces
 
 
-def _known_head(item: _Prepared) -> tuple[os.stat_result, str, bytes] | None:
-    """(stat after the rename, head hash, head) of an undone photo whose renamed temp file was read back and checked:
-    the same trust the write path gives its new identity (WrittenState). None: read the file again."""
+def _read_back_state(item: _Prepared) -> tuple[os.stat_result, str] | None:
+    """(stat after the rename, head hash) of an undone photo whose renamed temp file was read back and checked: the
+    same trust the write path gives its new identity (WrittenState). None: read the file again."""
     if not item.read_back or item.head_hash is None or item.written_stat is None:
+        return None
+    return item.written_stat, item.head_hash
+
+
+def _known_head(item: _Prepared) -> tuple[os.stat_result, str, bytes] | None:
+    """_read_back_state with the head bytes themselves, for parsing them again without reading the file."""
+    state = _read_back_state(item)
+    if state is None:
         return None
     head = bytearray()
     for piece in _pieces_of(item):  # the bytes read back, without keeping a copy
         head += piece[: HEAD_BYTES - len(head)]
         if len(head) >= HEAD_BYTES:
             break
-    return item.written_stat, item.head_hash, bytes(head)
+    return *state, bytes(head)
 
 
-def _keeps_cache_row(job: FileJob) -> bool:
-    """Whether the job's journal row keeps the photo's cache row from before (for its undo to put back)."""
-    return job.target == "photo" and job.photo_id is not None and job.identity is not None and job.undoes_id is None
+def _kept_photo_id(job: FileJob) -> int | None:
+    """The photo whose cache row from before the job's journal row keeps (for its undo to put back): a photo
+    changed in place after its scan identity was checked, not by an undo. None: the row keeps none."""
+    return job.photo_id if job.target == "photo" and job.identity is not None and job.undoes_id is None else None
 
 
 def _kept_cache_row(job: FileJob, snapshots: dict[int, dict]) -> str | None:
     """The photo's cache row as its journal row keeps it: only a row of the very bytes the job read and checked
     (its identity), so that an undo putting those bytes back may put the row back too."""
-    identity = job.identity
-    if not _keeps_cache_row(job) or identity is None or job.photo_id not in snapshots:
+    photo_id, identity = _kept_photo_id(job), job.identity
+    if photo_id is None or identity is None or photo_id not in snapshots:
         return None
-    row = snapshots[job.photo_id]
+    row = snapshots[photo_id]
     if (row["size"], row["mtime_ns"], row["head_hash"]) != (identity.size, identity.mtime_ns, identity.head_hash):
         return None  # the cache moved on meanwhile (another process rescanned): the undo reads the file instead
     return json.dumps(row)
@@ -532,8 +541,7 @@ def _undone_row(item: _Prepared, sidecars: dict[str, int] | None) -> dict | None
     """The cache row of a photo an undo put back: the one kept from before the change when it still vouches for
     the file, else the file's bytes parsed again."""
     path = str(item.job.path)
-    checked = (item.written_stat, item.head_hash) if item.read_back and item.written_stat and item.head_hash else None
-    restored = journal.restored_row(item.job.restores_row, path, sidecars, checked)
+    restored = journal.restored_row(item.job.restores_row, path, sidecars, _read_back_state(item))
     return restored if restored is not None else journal.reread_row(path, sidecars, _known_head(item))
 
 
