@@ -16,13 +16,17 @@ from typing import BinaryIO
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from geotagger.geocore.library import jpeg, jpeg_metadata, png, provenance, xmp
+from geotagger.geocore.library import embedded, jpeg, jpeg_metadata, provenance, xmp
 from geotagger.geocore.library.errors import CorruptMetadata, ErrorKind, LibraryError, Truncated
-from geotagger.geocore.library.formats import Kind
+from geotagger.geocore.library.formats import Kind, sniff
 from geotagger.geocore.library.gps import GpsFix, dms_rationals_to_degrees
 from geotagger.geocore.library.tiffio import TiffView, read_gps_fix
 
 HEAD_READ_BYTES = 64 * 1024  # what a scan reads of each file (scanner.HEAD_BYTES)
+# What Pillow is given of a JPEG our parser declined: the segments before the image data hold the metadata, and
+# real ones stay far below this (ICC profiles, Extended XMP depth maps: a few MiB). SOS's own header is short.
+JPEG_HEADER_LIMIT = 16 * 1024 * 1024
+SOS_HEADER_LIMIT = 1024
 _heif_lock = threading.Lock()
 _heif_registered = False
 # warnings.catch_warnings swaps process-wide state: one Pillow metadata read at a time keeps captures apart.
@@ -154,19 +158,38 @@ def read_exif_gps_pil(data: bytes) -> GpsFix | None:
         return _gps_from_pil(image.getexif().get_ifd(0x8825))
 
 
-def _from_image(path: Path, kind: Kind) -> PhotoMetadata:
+def _from_image(source: Path | bytes, kind: Kind) -> PhotoMetadata:
+    """Through Pillow: headers only (`source`: a JPEG's header bytes, else the file)."""
     if kind is Kind.HEIF:
         _ensure_heif_opener()
-    with _pillow_warnings() as notes, _open_for_metadata(path) as image:
+    with _pillow_warnings() as notes, _open_for_metadata(source) as image:
         exif = image.getexif()
-        if kind is Kind.PNG and not exif and (legacy := png.legacy_exif(path.read_bytes())) is not None:
-            exif.load(legacy)  # a 'Raw profile type APP1' text chunk, which Pillow does not read
         width, height = image.size
-        sub = exif.get_ifd(0x8769)
-        gps = _gps_from_pil(exif.get_ifd(0x8825))
-        gps_source = "exif" if gps is not None else None
         embedded_xmp = image.info.get("xmp")
-    if gps is None and isinstance(embedded_xmp, bytes):
+        return _described(width, height, exif, embedded_xmp if isinstance(embedded_xmp, bytes) else None, notes)
+
+
+def _from_embedded(path: Path, kind: Kind) -> PhotoMetadata:
+    """A PNG or WebP from its chunk structure (embedded): never decoded, never read whole."""
+    try:
+        found = embedded.read_embedded(path, kind)
+    except CorruptMetadata as exc:
+        raise LibraryError(ErrorKind.CORRUPT, path, f"cannot read image: {exc}") from None
+    with _pillow_warnings() as notes:
+        exif = Image.Exif()
+        if found.exif is not None:
+            exif.load(found.exif)
+        return _described(found.width, found.height, exif, found.xmp, notes)
+
+
+def _described(width: int, height: int, exif: Image.Exif, embedded_xmp: bytes | None,
+               notes: list[str]) -> PhotoMetadata:
+    """PhotoMetadata of what Pillow's EXIF reader and the embedded XMP say; reads the EXIF's sub-IFDs, so it runs
+    while `notes` still collects Pillow's warnings."""
+    sub = exif.get_ifd(0x8769)
+    gps = _gps_from_pil(exif.get_ifd(0x8825))
+    gps_source = "exif" if gps is not None else None
+    if gps is None and embedded_xmp is not None:
         gps = _xmp_gps(embedded_xmp)
         gps_source = "xmp" if gps is not None else None
     orientation = exif.get(0x112)
@@ -181,15 +204,19 @@ def _from_image(path: Path, kind: Kind) -> PhotoMetadata:
     )
 
 
-def _check_jpeg_complete(path: Path) -> None:
-    """LibraryError(CORRUPT) for a truncated JPEG: it is damaged, and must not be listed as a normal photo."""
+def _jpeg_header(path: Path) -> bytes:
+    """The bytes Pillow needs of a JPEG (its segments up to the image data); LibraryError(CORRUPT) for a truncated
+    one: it is damaged, and must not be listed as a normal photo. Pillow skips junk between segments a byte at a
+    time, so it never sees more than JPEG_HEADER_LIMIT: a file of SOI and gigabytes of junk would take it hours."""
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
         try:
             jpeg.check_complete(data)  # type: ignore[arg-type]  # mmap reads like bytes, without loading the file
+            end = jpeg.image_data_start(data) + 4 + SOS_HEADER_LIMIT  # type: ignore[arg-type]
         except Truncated as exc:
             raise LibraryError(ErrorKind.CORRUPT, path, str(exc).removesuffix("; not written")) from None
         except CorruptMetadata:
-            return  # odd but complete: the writer refuses what it cannot patch, with its own reason
+            end = JPEG_HEADER_LIMIT  # odd but complete: the writer refuses what it cannot patch, with its own reason
+        return data[: min(end, JPEG_HEADER_LIMIT)]
 
 
 def _from_raw_tiff(path: Path) -> PhotoMetadata:
@@ -228,9 +255,9 @@ def read_metadata(path: Path, kind: Kind, head: bytes | None = None, sidecars: b
 
 def _from_file(path: Path, kind: Kind) -> PhotoMetadata:
     try:
-        if kind is Kind.JPEG:
-            _check_jpeg_complete(path)
-        return _from_image(path, kind)
+        if kind in (Kind.PNG, Kind.WEBP):
+            return _from_embedded(path, kind)
+        return _from_image(_jpeg_header(path) if kind is Kind.JPEG else path, kind)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:  # the bomb guard is off: see above
         if kind is not Kind.RAW:
             if isinstance(exc, (PermissionError, FileNotFoundError)):
@@ -264,7 +291,7 @@ def _from_jpeg_head(path: Path, head: bytes) -> PhotoMetadata | None:
 
 
 def _ends_with_image_end(path: Path, head: bytes, sos: int) -> bool:
-    """The truncation check of _check_jpeg_complete on the head: True when the file ends in EOI (or, all in the
+    """The truncation check of _jpeg_header on the head: True when the file ends in EOI (or, all in the
     head, has one after its SOS); False sends the file to the full check."""
     if len(head) < HEAD_READ_BYTES:  # the whole file
         return head[-2:] == b"\xff\xd9" or head.find(b"\xff\xd9", sos) >= 0
@@ -335,19 +362,16 @@ def written_estimate(metadata: EstimateMarks | Path | str) -> bool:
 
 
 def estimate_marks(path: Path) -> EstimateMarks:
-    """The marks of `path`: EXIF and embedded XMP through Pillow (headers only), then every sidecar."""
+    """The marks of `path`: EXIF and embedded XMP (headers only, as a scan reads them), then every sidecar."""
     estimated: list[bool] = []
     methods: list[str] = []
     packets: list[bytes] = []
     try:
-        if _head(path)[4:8] == b"ftyp":
-            _ensure_heif_opener()
-        with _pillow_warnings(), _open_for_metadata(path) as image:
-            method = _method_text(image.getexif().get_ifd(0x8825).get(0x1B))
-            methods += [method] if method else []
-            embedded = image.info.get("xmp")
-            packets += [embedded] if isinstance(embedded, bytes) else []
-    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+        exif, embedded_xmp = _exif_and_xmp(path)
+        method = _method_text(exif.get_ifd(0x8825).get(0x1B))
+        methods += [method] if method else []
+        packets += [embedded_xmp] if embedded_xmp else []
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError, LibraryError):
         pass
     for sidecar in xmp.existing_sidecars(path):
         data = xmp.read_sidecar(sidecar)
@@ -359,9 +383,26 @@ def estimate_marks(path: Path) -> EstimateMarks:
     return EstimateMarks(tuple(estimated), tuple(methods))
 
 
-def _head(path: Path) -> bytes:
+def _exif_and_xmp(path: Path) -> tuple[Image.Exif, bytes | None]:
+    """A photo's EXIF and embedded XMP packet, read the way a scan reads them (never the pixels)."""
     with open(path, "rb") as handle:
-        return handle.read(16)
+        head = handle.read(64)
+    kind = sniff(head, path.suffix)
+    if kind in (Kind.PNG, Kind.WEBP):
+        found = embedded.read_embedded(path, kind)
+        exif = Image.Exif()
+        with _pillow_warnings():
+            if found.exif is not None:
+                exif.load(found.exif)
+            exif.get_ifd(0x8825)  # parsed now, inside the warnings capture
+        return exif, found.xmp
+    if head[4:8] == b"ftyp":  # any ISO-BMFF brand: pillow-heif knows more of them than sniff lists
+        _ensure_heif_opener()
+    with _pillow_warnings(), _open_for_metadata(_jpeg_header(path) if kind is Kind.JPEG else path) as image:
+        exif = image.getexif()
+        exif.get_ifd(0x8825)
+        packet = image.info.get("xmp")
+        return exif, packet if isinstance(packet, bytes) else None
 
 
 def _method_text(value: object) -> str | None:

@@ -163,6 +163,12 @@ def inspect_file(found: FoundFile, known_head: tuple[str, bytes] | None = None) 
     except OSError as exc:
         error = error_from_os(exc, found.path)
         row["error_kind"], row["error"] = error.kind.value, error.reason
+    except (ArithmeticError, LookupError, TypeError, AttributeError, RecursionError, MemoryError,
+            EOFError) as exc:
+        # What third-party parsers (Pillow, pillow-heif) raise on hostile bytes beyond their documented errors:
+        # it costs this file, named with the reason, never the scan of the rest.
+        meta = PhotoMetadata()
+        row["error_kind"], row["error"] = ErrorKind.CORRUPT.value, f"unreadable metadata ({type(exc).__name__}: {exc})"
     row.update(capture_time=meta.capture_time, capture_offset=meta.capture_offset, make=meta.make,
                model=meta.model, orientation=meta.orientation, width=meta.width, height=meta.height,
                gps_lat=meta.gps.lat if meta.gps else None, gps_lon=meta.gps.lon if meta.gps else None,
