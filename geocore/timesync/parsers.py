@@ -58,8 +58,17 @@ def _kind(path: Path) -> str:
 
 
 def load_track(path: str | Path) -> Track:
-    """Read one track file, choosing the parser by suffix and content."""
+    """Read one track file, choosing the parser by suffix and content; TrackFormatError names what is wrong."""
     path = Path(path)
+    try:
+        return _load_track(path)
+    except RecursionError:  # JSON nested thousands deep (json and our streaming reader recurse): one bad file
+        raise TrackFormatError(path, "nested too deeply to be a track (hostile or broken JSON)") from None
+    except MemoryError:
+        raise TrackFormatError(path, "too large to read into memory") from None
+
+
+def _load_track(path: Path) -> Track:
     try:
         kind = _kind(path)
         if kind in ("takeout", "nmea", "igc", "csv", "fit"):

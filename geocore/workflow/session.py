@@ -34,7 +34,7 @@ from geotagger.geocore.workflow.predicting import PredictUseCases
 from geotagger.geocore.workflow.results import Outcome, Reporter, Result, Status
 from geotagger.geocore.workflow.settings import DEFAULTS, WorkflowSettings
 from geotagger.geocore.workflow.syncing import TimeUseCases
-from geotagger.geocore.workflow.view import PhotoView, photo_view, shown_decision
+from geotagger.geocore.workflow.view import PhotoView, photo_view
 
 VIEWS_PER_PASS = 500
 
@@ -392,18 +392,15 @@ class Session(PredictUseCases, TimeUseCases):
         return ", ".join(f"{name}={value}" for name, value in tags.items()), tags
 
     def _fusion_choices(self) -> list[int]:
-        """Accepted decisions, and for photos without one the decision the fusion rule chooses among proposals."""
+        """Accepted decisions, and for every photo whose view shows a proposal the one it shows (the fusion
+        rule's choice): never a photo already written, rejected or with GPS of its own, as the GUI's list says."""
         chosen: list[int] = [d.id for d in self.library.decisions(state=DecisionState.ACCEPTED.value)]
         accepted_photos = {self.library.decision(i).photo_id for i in chosen}
         proposed_photos = {d.photo_id for d in self.library.decisions(state=DecisionState.PROPOSED.value)}
         undecided = sorted(proposed_photos - accepted_photos)
-        decisions = self._decisions_by_photo(undecided)
-        assessments = self._assessments(undecided, decisions)
-        for photo_id in undecided:
-            proposals = [d for d in decisions[photo_id] if d.state == DecisionState.PROPOSED]
-            pick = shown_decision(proposals, assessments[photo_id])
-            if pick is not None:
-                chosen.append(pick.id)
+        for start in range(0, len(undecided), VIEWS_PER_PASS):
+            chosen += [view.decision_id for view in self.views(undecided[start:start + VIEWS_PER_PASS])
+                       if view.state is PhotoState.PROPOSED and view.decision_id is not None]
         return sorted(chosen)
 
     def undo(self, batch_id: str | None = None, paths: Sequence[Path | str] | None = None,

@@ -71,6 +71,9 @@ class PhotoView:
         return self.lat is not None and self.lon is not None
 
 
+YIELDS_TO_FILE_GPS = frozenset({DecisionState.REJECTED.value, DecisionState.PROPOSED.value})
+
+
 def shown_decision(decisions: Sequence[DecisionRecord], assessment: Assessment | None = None
                    ) -> DecisionRecord | None:
     """The decision a photo shows: by state (accepted > written > proposed > rejected); among proposals the one
@@ -94,7 +97,9 @@ def photo_view(record: PhotoRecord, decisions: Sequence[DecisionRecord],
                          .strip().rstrip(":"), prediction=summary, record=record)
     assessment = assess(decisions, visual_evidence(prediction.payload_json if prediction else None))
     decision = shown_decision(decisions, assessment)
-    if decision is not None and not (decision.state == DecisionState.REJECTED.value and record.has_gps):
+    # The file's own GPS outranks a rejected proposal, and a proposal it outdates: proposals are only made for
+    # photos without GPS, so one beside GPS was made before the GPS came (another tool, a later write).
+    if decision is not None and not (record.has_gps and decision.state in YIELDS_TO_FILE_GPS):
         source = source_of(decision.source)
         review, reason = assessment.flag(decision.id)
         rejected = decision.state == DecisionState.REJECTED.value

@@ -167,3 +167,16 @@ def test_entity_expansion_bomb_is_refused_quickly(tmp_path):
         path = _write(tmp_path, name, f"{body}<{root}><name>&i;</name></{root}>")
         with pytest.raises(TrackFormatError, match="amplification"):
             load_track(path)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("deep.geojson", '{"type":"FeatureCollection","features":' + "[" * 60000 + "]" * 60000 + "}"),
+    ("Records.json", '{"locations":[{"latitudeE7":1,"longitudeE7":1,"timestamp":"2024-05-01T10:00:00Z","x":'
+                     + "[" * 60000 + "]" * 60000 + "}]}"),
+])
+def test_json_nested_too_deep_is_one_bad_file(tmp_path, name, text) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(TrackFormatError) as caught:
+        load_track(path)
+    assert str(path) in str(caught.value) and "nested too deeply" in str(caught.value)

@@ -151,3 +151,29 @@ def test_cancel_stops_a_prediction_and_keeps_what_was_done(trip: Path, tmp_path:
         result = session.predict([trip], reporter)
         assert len(result.outcomes) < 4 and all(o.status is Status.OK for o in result.outcomes)
         assert len(session.library.latest_predictions(session.ids_of(trip.iterdir()))) == len(result.outcomes)
+
+
+def test_all_proposed_writes_only_what_the_views_show_proposed(trip: Path, tmp_path: Path) -> None:
+    """A proposal left behind by a later placement, or by GPS another tool wrote, is never written over them."""
+    session, _ = scripted_session(tmp_path / "cache.sqlite", {})
+    with session:
+        scanned = session.scan([trip])
+        assert session.sync_neighbours(photo_ids=scanned.photo_ids).placed == 2
+        placed_by_hand, got_gps_elsewhere = trip / "camera_disagrees.jpg", trip / "camera_agrees.jpg"
+        ids = {Path(v.path).name: v.photo_id for v in session.views(scanned.photo_ids)}
+        exiftool = shutil.which("exiftool")
+        assert exiftool is not None
+        subprocess.run([exiftool, "-q", "-overwrite_original", "-GPSLatitude=51.5", "-GPSLatitudeRef=N",
+                        "-GPSLongitude=0.12", "-GPSLongitudeRef=W", str(got_gps_elsewhere)], check=True)
+        session.scan([trip])
+        session.place([ids[placed_by_hand.name]], *TOKYO)  # by hand, over its time-neighbour proposal
+        assert not session.write([ids[placed_by_hand.name]]).failed
+        views = by_name(session.views(scanned.photo_ids))
+        assert views[placed_by_hand.name].state is PhotoState.WRITTEN
+        assert views[got_gps_elsewhere.name].state is PhotoState.HAS_GPS
+        before = {name: (trip / name).read_bytes() for name in (placed_by_hand.name, got_gps_elsewhere.name)}
+        result = session.write(all_proposed=True)
+        assert not result.failed and not [o for o in result.outcomes if o.status is Status.OK]
+        assert {name: (trip / name).read_bytes() for name in before} == before
+        fix = read_exif_gps_pil(placed_by_hand.read_bytes())
+        assert fix is not None and (fix.lat, fix.lon) == pytest.approx(TOKYO)
