@@ -232,7 +232,8 @@ class Backend:
         """Write the trip map of these photos (and tracks) as one self-contained HTML file."""
         from geotagger.geocore.mapping.trip import export_trip
 
-        return export_trip(self.session, self.session.ids_of(keys), out, tracks)
+        export_trip(self.session, self.session.ids_of(keys), out, tracks)
+        return out
 
     def place_text(self, lat: float, lon: float) -> str:
         """'City, State, Country' from offline GeoNames ('' at sea or far from any place)."""

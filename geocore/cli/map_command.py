@@ -4,7 +4,7 @@
     geotag map ~/Pictures/Lisbon --track hike.gpx --out lisbon.html
 
 Photos are scanned into the library first (as `geotag scan`); a photo shows its file position or the decision
-it shows in `geotag list`. Exit status: 0 written, 1 nothing could be written, 2 bad usage.
+the app's list shows for it. Exit status: 0 written, 1 the map could not be written, 2 bad usage.
 """
 
 from __future__ import annotations
@@ -27,15 +27,19 @@ def _map(args: argparse.Namespace) -> int:
         return 2
     with open_session(args) as session:
         result = session.scan([Path(p) for p in args.paths], Reporter())
+        problems: list[str] = []
         try:
-            out = export_trip(session, result.photo_ids, args.out, [Path(t) for t in args.track])
+            drawn = export_trip(session, result.photo_ids, args.out, [Path(t) for t in args.track], problems=problems)
         except OSError as error:
             print(f"{args.out}: {error.strerror or error}", file=sys.stderr)
             return 1
         placed = sum(1 for view in session.views(result.photo_ids) if view.has_location)
+    for problem in problems:
+        print(f"FAILED  {problem}", file=sys.stderr)
     if not args.quiet:
-        print(f"{out}: {placed} of {len(result.photo_ids)} photos placed, {len(args.track)} tracks")
-    return 0
+        print(f"{args.out}: {placed} of {len(result.photo_ids)} photos placed, {drawn} tracks"
+              + (f" ({len(problems)} unreadable, left out)" if problems else ""))
+    return 1 if problems else 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

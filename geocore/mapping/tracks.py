@@ -47,15 +47,16 @@ def _iso(seconds: Any) -> str:
     return datetime.fromtimestamp(float(seconds), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def track_lines(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """The readable tracks among these files and folders as map lines (unreadable ones are left out: the sync says
-    why)."""
+def track_lines(paths: Iterable[Path], problems: list[str] | None = None) -> list[dict[str, Any]]:
+    """The readable tracks among these files and folders as map lines; each unreadable one is left out, with
+    "path: reason" added to `problems` when given (a map made without a sync must still say why)."""
     from geotagger.geocore.timesync.parsers import TrackFormatError, expand_track_paths, load_track
 
     lines = []
     for path in expand_track_paths(paths):
         try:
             lines.append(track_line(load_track(path), Path(path).name))
-        except (TrackFormatError, OSError, ValueError):
-            continue
+        except (TrackFormatError, OSError, ValueError) as error:
+            if problems is not None:
+                problems.append(str(error) if str(path) in str(error) else f"{path}: {error}")
     return lines

@@ -64,11 +64,13 @@ def trip_html(photos: list[dict[str, Any]], tracks: list[dict[str, Any]], title:
 
 
 def export_trip(session: Any, photo_ids: Sequence[int], out: Path, track_paths: Sequence[Path] = (),
-                title: str = "") -> Path:
-    """Write the trip map of these photos (those with a position) and tracks to `out` (atomically)."""
+                title: str = "", problems: list[str] | None = None) -> int:
+    """Write the trip map of these photos (those with a position) and tracks to `out` (atomically); returns the
+    number of tracks drawn, and adds "path: reason" of each unreadable track to `problems`."""
     photos = trip_photos(session, photo_ids)
-    html = trip_html(photos, track_lines(track_paths), title or out.stem)
+    tracks = track_lines(track_paths, problems)
+    html = trip_html(photos, tracks, title or out.stem)
     temporary = out.with_name(f".{out.name}.tmp")
     temporary.write_text(html, encoding="utf-8")
     temporary.replace(out)
-    return out
+    return len(tracks)

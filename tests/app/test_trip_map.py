@@ -60,6 +60,21 @@ def test_geotag_map_writes_one_offline_file(tmp_path, trip, capsys):
     assert geotag(["map", str(tmp_path / "missing"), "--out", str(out)]) == 2
 
 
+def test_geotag_map_names_an_unreadable_track_and_draws_the_rest(tmp_path, trip, capsys):
+    folder, track = trip
+    broken = tmp_path / "broken.gpx"
+    broken.write_text("<gpx><trk><trkseg><trkpt lat=", encoding="utf-8")
+    out = tmp_path / "trip.html"
+    code = geotag(["map", str(folder), "--track", str(track), "--track", str(broken), "--out", str(out),
+                   "--db", str(tmp_path / "l.db")])
+    printed = capsys.readouterr()
+    assert code == 1  # the map is written, but not everything asked for is on it
+    assert "1 tracks (1 unreadable, left out)" in printed.out
+    assert f"FAILED  {broken}" in printed.err
+    html = out.read_text(encoding="utf-8")
+    assert "walk.gpx" in html and "broken.gpx" not in html
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install chromium)")
 def test_trip_map_in_headless_chromium(tmp_path, trip):
     folder, track = trip
