@@ -1,7 +1,8 @@
 """Place photos on a track by time: great-circle interpolation between the bracketing points, vectorised.
 
 Rule, for a photo at UTC instant t (all times POSIX seconds):
-- Let A, B be the last track point at or before t and the first after it. When both exist, lie in the same segment
+- Let A, B be the last track point at or before t and the first after it (within one segment when segments overlap
+  in time: that segment's own points around t, the shortest such gap). When both exist, lie in the same segment
   (or `bridge_segments` is set) and B - A <= max_gap_s (default 30 min; exiftool's GeoMaxIntSecs), the photo is
   placed at fraction f = (t - tA) / (tB - tA) of the
   great-circle arc from A to B (constant speed along the arc: exact on the sphere, no flat-earth shortcut, so the
@@ -80,6 +81,16 @@ def match_times(
     exact = has_before & (t_a == t)
     same_segment = True if bridge_segments else track.segment[a] == track.segment[b]
     bracketed = has_before & has_after & same_segment & (t_b - t_a <= max_gap_s)
+    if not bridge_segments:
+        # Segments that overlap in time (two files of the same walk, a phone and a watch) interleave: the points
+        # around t then come from different segments, while one segment still brackets t on its own.
+        crossing = np.flatnonzero(has_before & has_after & ~same_segment & ~exact & np.isfinite(t))
+        if len(crossing):
+            found_a, found_b = _brackets_within_segments(track, t[crossing], max_gap_s)
+            inside = found_a >= 0
+            a[crossing[inside]], b[crossing[inside]] = found_a[inside], found_b[inside]
+            bracketed[crossing[inside]] = True
+            t_a, t_b = track.times_s[a], track.times_s[b]
     interpolated = (bracketed | exact) & np.isfinite(t)
     b = np.where(exact, a, b)  # an exact hit interpolates from a point to itself
     between = interpolated & ~exact
@@ -87,6 +98,31 @@ def match_times(
     placed = _interpolate(track, t, a, b, fraction, interpolated)
     snapped = _snap(track, t, a, b, has_before, has_after, ~interpolated, max_snap_s)
     return _combine(placed, snapped, with_altitude)
+
+
+def _brackets_within_segments(track: Track, t: FloatArray, max_gap_s: float
+                              ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """For each instant, the two points around it of one segment (the one with the shortest gap when several
+    bracket it, the denser record), within max_gap_s; -1 where no segment brackets it."""
+    by_segment = np.argsort(track.segment, kind="stable")  # each segment's points, still in time order
+    segments, starts = np.unique(track.segment[by_segment], return_index=True)
+    ends = np.append(starts[1:], len(by_segment))
+    first_s, last_s = track.times_s[by_segment[starts]], track.times_s[by_segment[ends - 1]]
+    best_a = np.full(len(t), -1, dtype=np.intp)
+    best_b = np.full(len(t), -1, dtype=np.intp)
+    best_gap = np.full(len(t), np.inf)
+    for index in range(len(segments)):
+        within = np.flatnonzero((t > first_s[index]) & (t < last_s[index]))
+        if not len(within):
+            continue
+        points = by_segment[starts[index] : ends[index]]
+        after = np.searchsorted(track.times_s[points], t[within], side="right")
+        point_a, point_b = points[after - 1], points[after]
+        gap = track.times_s[point_b] - track.times_s[point_a]
+        better = (gap <= max_gap_s) & (gap < best_gap[within])
+        chosen = within[better]
+        best_a[chosen], best_b[chosen], best_gap[chosen] = point_a[better], point_b[better], gap[better]
+    return best_a, best_b
 
 
 def point_accuracy_km(track: Track, points: npt.NDArray[np.intp]) -> FloatArray:

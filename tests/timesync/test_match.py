@@ -151,3 +151,22 @@ def test_single_point_track_and_no_photos():
     match = match_times(track, [100, 130, 200])
     assert list(match.matched) == [True, True, False]
     assert (match.lat[0], match.lon[0], match.radius_km[0]) == (1.0, 2.0, GPS_POINT_ACCURACY_KM)
+
+
+@pytest.mark.parametrize("second_first", [False, True])
+def test_tracks_overlapping_in_time_each_place_the_photos_they_bracket(second_first):
+    """Two files of one walk (a phone and a watch, 10:20-10:40 and 10:25-10:45) interleave when merged: a photo
+    between their points is placed within one of them, never left unmatched as a 'segment break'."""
+    phone = make_track([0, 1200], [38.70, 38.80], [-9.14, -9.14])
+    watch = make_track([300, 1400], [38.72, 38.82], [-9.20, -9.20])
+    track = merge_tracks([watch, phone] if second_first else [phone, watch])
+    times = [600, 150, 1350, 1700]  # in both; in the phone's alone; in the watch's alone; after both
+    result = match_times(track, times, max_gap_s=1800, max_snap_s=60)
+    assert list(result.matched) == [True, True, True, False]
+    assert result.interpolated[:3].all()
+    # 600 s: both bracket it; the watch's points are closer together (1100 s against 1200 s), so it places it
+    expected = [(38.72 + 0.10 * 300 / 1100, -9.20), (38.7125, -9.14), (38.72 + 0.10 * 1050 / 1100, -9.20)]
+    for index, (lat, lon) in enumerate(expected):
+        assert (result.lat[index], result.lon[index]) == (pytest.approx(lat, abs=1e-6), pytest.approx(lon, abs=1e-6))
+    narrow = match_times(track, times, max_gap_s=600, max_snap_s=60)  # no segment brackets within 10 min
+    assert not narrow.interpolated[:3].any() and list(narrow.matched[:3]) == [False, False, True]  # 1350: 50 s snap
