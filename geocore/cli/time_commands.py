@@ -18,6 +18,7 @@ Exit status: 0 done, 1 when a track file could not be read, 2 for bad usage.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -68,9 +69,12 @@ def settings_from_args(args: argparse.Namespace) -> ClockSettings:
         zones = dict(_pairs(args.camera_tz_for, "--camera-tz-for"))
         for name in zones.values():
             zone(name)
-        offsets = {camera: parse_duration_s(text) for camera, text in _pairs(args.clock_offset, "--clock-offset")}
     except ValueError as error:
         raise UsageError(str(error)) from error
+    try:
+        offsets = {camera: parse_duration_s(text) for camera, text in _pairs(args.clock_offset, "--clock-offset")}
+    except ValueError as error:
+        raise UsageError(f"--clock-offset: {error}") from error
     return ClockSettings(camera_zone=args.camera_tz, camera_zones=zones, clock_offsets_s=offsets)
 
 
@@ -243,8 +247,30 @@ def _place_by_neighbours(args: argparse.Namespace) -> int:
     return 0
 
 
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0 (a negative or NaN limit would silently match nothing)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {text!r}")
+    return value
+
+
 def _time_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-gap-min", type=float, default=None,
+    parser.add_argument("--max-gap-min", type=non_negative_float, default=None,
                         help="longest time between two points (or from a neighbour) that is bridged (default 30; "
                              "exiftool's GeoMaxIntSecs)")
     parser.add_argument("--offset", "--geosync", default=None, metavar="OFFSET",
@@ -274,15 +300,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "and photo folders")
     track.add_argument("--tracks", action="append", default=[], metavar="PATH",
                        help="a track file or a folder of track files (any depth, any mix of formats); repeatable")
-    track.add_argument("--max-snap-s", "--max-ext-s", type=float, default=None,
+    track.add_argument("--max-snap-s", "--max-ext-s", type=non_negative_float, default=None,
                        help="outside the bridged gaps, use a track point at most this many seconds away (default 60; "
                             "exiftool's GeoMaxExtSecs)")
     track.add_argument("--exiftool-limits", action="store_true",
                        help="exiftool's defaults GeoMaxIntSecs = GeoMaxExtSecs = 1800 s (unless given)")
     track.add_argument("--bridge-segments", action="store_true",
                        help="interpolate across track segment breaks and between files too")
-    track.add_argument("--max-hdop", type=float, default=None, help="leave out fixes with a larger HDOP (GeoMaxHDOP)")
-    track.add_argument("--min-sats", type=int, default=None,
+    track.add_argument("--max-hdop", type=non_negative_float, default=None,
+                       help="leave out fixes with a larger HDOP (GeoMaxHDOP)")
+    track.add_argument("--min-sats", type=non_negative_int, default=None,
                        help="leave out fixes with fewer satellites (GeoMinSats)")
     track.add_argument("--no-altitude", action="store_true", help="do not propose altitudes from the track")
     track.add_argument("--reference-place", action="append", default=[], metavar="PHOTO=LAT,LON",

@@ -18,6 +18,7 @@ reference photo applies unchanged to every other photo of that camera.
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 import threading
@@ -243,18 +244,30 @@ def format_offset(seconds: float) -> str:
 _DURATION_PATTERN = re.compile(r"^\s*([+-]?)(?:(\d+):)?(\d{1,2}):(\d{2}(?:\.\d+)?)\s*$")
 
 
+# A clock reset to its factory date can be decades off; beyond a century a time is no longer a date.
+MAX_OFFSET_YEARS = 100
+
+
 def parse_duration_s(text: str) -> float:
     """Signed seconds from '330', '-12.5', '+0:05:30' or '-1:00:00' (H:MM:SS) or '5:30' (M:SS)."""
     try:
-        return float(text)
-    except ValueError:
-        pass
+        return _bounded(float(text), text)
+    except ValueError as error:
+        if "offset" in str(error):
+            raise
     match = _DURATION_PATTERN.match(text)
     if match is None:
         raise ValueError(f"unreadable duration {text!r} (seconds, or [+-]H:MM:SS)")
     sign = -1.0 if match.group(1) == "-" else 1.0
     hours = int(match.group(2)) if match.group(2) else 0
-    return sign * (hours * 3600 + int(match.group(3)) * 60 + float(match.group(4)))
+    return _bounded(sign * (hours * 3600 + int(match.group(3)) * 60 + float(match.group(4))), text)
+
+
+def _bounded(seconds: float, text: str) -> float:
+    """`seconds` when it can be a camera clock's error (finite, within MAX_OFFSET_YEARS); else ValueError."""
+    if not math.isfinite(seconds) or abs(seconds) > MAX_OFFSET_YEARS * 365.25 * 86400:
+        raise ValueError(f"time offset {text!r} is not a clock error (at most {MAX_OFFSET_YEARS} years either way)")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:
@@ -299,7 +312,7 @@ def parse_geosync_s(text: str) -> float:
                          "or IMAGE_TIME@GPS_TIME)")
     sign = -1.0 if match.group(1) == "-" else 1.0
     days, hours, minutes = (int(group) if group else 0 for group in match.group(2, 3, 4))
-    return sign * (days * 86400 + hours * 3600 + minutes * 60 + float(match.group(5)))
+    return _bounded(sign * (days * 86400 + hours * 3600 + minutes * 60 + float(match.group(5))), text)
 
 
 def _moment(text: str) -> tuple[datetime, timedelta | None]:

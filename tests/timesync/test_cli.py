@@ -314,3 +314,21 @@ def test_exiftool_style_matching_flags(tmp_path, capsys):
     assert run("sync-track", track, photos, "--db", db, "--dry-run", "--max-ext-s", "400", "--min-sats", "4",
                "--max-hdop", "2") == 0  # GPX without <sat>/<hdop>: every point kept
     assert "1 located" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option", [
+    ["--max-gap-min", "-5"], ["--max-gap-min", "nan"], ["--max-snap-s", "-100"], ["--max-hdop", "nan"],
+    ["--min-sats", "-3"], ["--offset", "99999999999:00:00"], ["--offset", "inf"],
+    ["--clock-offset", "Canon EOS=1e300"],
+])
+def test_impossible_limits_and_offsets_are_usage_errors(tmp_path, capsys, option) -> None:
+    track = tmp_path / "t.gpx"
+    track.write_text('<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
+                     '<trkpt lat="1" lon="2"><time>2024-05-01T10:00:00Z</time></trkpt></trkseg></trk></gpx>')
+    try:
+        code = main(["sync-track", str(track), str(tmp_path), "--dry-run", "--no-remember",
+                     "--db", str(tmp_path / "l.db"), *option])
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and option[0] in err and "Traceback" not in err
