@@ -165,6 +165,20 @@ def print_sync(result: TrackSyncResult) -> None:
           f"{len(result.unlocated)} unlocated" + (" (dry run, nothing stored)" if result.dry_run else ""))
 
 
+def warn_unknown_cameras(given: ClockSettings, cameras: dict[str, int]) -> None:
+    """A warning for each camera named on the command line that no photo of this run came from (a typo, or the
+    wrong case: names match exactly), with the name it most likely meant."""
+    if not cameras:
+        return
+    for option, names in (("--clock-offset", given.clock_offsets_s), ("--camera-tz-for", given.camera_zones)):
+        for name in names:
+            if name in cameras:
+                continue
+            meant = [seen for seen in cameras if seen.casefold() == name.casefold()]
+            hint = f"; did you mean {meant[0]!r}?" if meant else f" (cameras here: {', '.join(map(repr, cameras))})"
+            print(f"warning: {option} {name!r}: no photo of this run is from that camera{hint}", file=sys.stderr)
+
+
 def _options(args: argparse.Namespace, settings: ClockSettings, used: list[ClockSettings]) -> TimeOptions:
     """The TimeOptions of the command line; `used` receives the clock settings the run ends up with."""
     def adjust(records: dict[str, PhotoRecord], track: Track | None, clock: ClockSettings) -> ClockSettings:
@@ -227,6 +241,7 @@ def _place_on_track(args: argparse.Namespace) -> int:
         print("sync-track: no usable track", file=sys.stderr)
         return 1
     print_sync(result)
+    warn_unknown_cameras(given, result.cameras)
     _remember(args, given, used)
     return 1 if any(o.kind == "unreadable track" for o in result.failed) else 0
 
@@ -243,6 +258,7 @@ def _place_by_neighbours(args: argparse.Namespace) -> int:
         result = session.sync_neighbours(folders, _options(args, given.remembered(load_clock()), used),
                                          accept=args.accept, dry_run=args.dry_run)
     print_sync(result)
+    warn_unknown_cameras(given, result.cameras)
     _remember(args, given, used)
     return 0
 

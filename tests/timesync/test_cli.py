@@ -332,3 +332,15 @@ def test_impossible_limits_and_offsets_are_usage_errors(tmp_path, capsys, option
         code = exit_.code
     err = capsys.readouterr().err
     assert code == 2 and option[0] in err and "Traceback" not in err
+
+
+def test_a_camera_name_no_photo_has_is_warned_about(tmp_path, capsys) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    make_jpeg(photos / "c.jpg", datetime_original=datetime(2024, 5, 1, 10, 10), offset="+02:00")
+    track = write_gpx(tmp_path / "walk.gpx", [track_points()])
+    assert run("sync-track", track, photos, "--db", tmp_path / "c.sqlite3", "--dry-run", "--no-remember",
+               "--clock-offset", "canon eos=+0:01:00", "--camera-tz-for", "Nikon Z6=Europe/Rome") == 0
+    err = capsys.readouterr().err
+    assert "--clock-offset 'canon eos': no photo of this run is from that camera; did you mean 'Canon EOS'?" in err
+    assert "--camera-tz-for 'Nikon Z6': no photo of this run is from that camera (cameras here: 'Canon EOS')" in err
