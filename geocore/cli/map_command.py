@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from geotagger.geocore.cli.library_commands import add_db_option, open_session
+from geotagger.geocore.cli.output import MODE, print_json
 from geotagger.geocore.workflow import Reporter
 
 
@@ -36,7 +37,10 @@ def _map(args: argparse.Namespace) -> int:
         placed = sum(1 for view in session.views(result.photo_ids) if view.has_location)
     for problem in problems:
         print(f"FAILED  {problem}", file=sys.stderr)
-    if not args.quiet:
+    if MODE.json:
+        print_json({"operation": "map", "out": str(args.out), "photos": len(result.photo_ids), "placed": placed,
+                    "tracks": drawn, "unreadable_tracks": problems, "exit_status": 1 if problems else 0})
+    elif not args.quiet:
         print(f"{args.out}: {placed} of {len(result.photo_ids)} photos placed, {drawn} tracks"
               + (f" ({len(problems)} unreadable, left out)" if problems else ""))
     return 1 if problems else 0

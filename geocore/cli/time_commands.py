@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geotagger.geocore.cli.library_commands import add_db_option, open_session
+from geotagger.geocore.cli.output import MODE, print_json, result_document
 from geotagger.geocore.timesync.clock import ClockSettings, parse_duration_s, parse_geosync_s, zone
 from geotagger.geocore.timesync.clock_store import load_clock, save_clock
 from geotagger.geocore.timesync.match import EXIFTOOL_MAX_EXT_S, EXIFTOOL_MAX_INT_S
@@ -134,16 +135,27 @@ def apply_references(args: argparse.Namespace, photos: dict[str, PhotoRecord], s
     except ValueError as error:
         raise UsageError(str(error)) from error
     for camera, offset_s in offsets.items():
-        print(f"clock offset of {camera!r}: {offset_s:+.0f} s")
+        say(f"clock offset of {camera!r}: {offset_s:+.0f} s")
     for camera, estimate in estimates.items():
         offsets[camera] = estimate.offset_s
-        print(f"clock offset of {camera!r} from {estimate.pair_count} pairs: {estimate.offset_s:+.0f} s "
-              f"(spread {estimate.spread_s:.0f} s)")
+        say(f"clock offset of {camera!r} from {estimate.pair_count} pairs: {estimate.offset_s:+.0f} s "
+            f"(spread {estimate.spread_s:.0f} s)")
     return with_clock_offsets(settings, offsets)
 
 
+def say(*text: object) -> None:
+    """A line for the user: on stdout, or on stderr when stdout carries the --json document."""
+    print(*text, file=sys.stderr if MODE.json else sys.stdout)
+
+
 def print_sync(result: TrackSyncResult) -> None:
-    """One line per photo (located, REVIEW, unlocated, FAILED), the cameras seen, hints and the summary."""
+    """One line per photo (located, REVIEW, unlocated, FAILED), the cameras seen, hints and the summary; with
+    --json the same as one JSON document."""
+    if MODE.json:
+        print_json(result_document(result, placed=result.placed, to_review=result.to_review,
+                                   unlocated=len(result.unlocated), track_files=result.track_files,
+                                   track_points=result.track_points, cameras=dict(result.cameras)))
+        return
     for outcome in result.outcomes:
         if outcome.failed:
             print(f"{'FAILED':12} {outcome.path}: {outcome.reason}")
@@ -210,7 +222,7 @@ def _remember(args: argparse.Namespace, given: ClockSettings, used: list[ClockSe
     if not (changed.camera_zone or changed.camera_zones or changed.clock_offsets_s):
         return
     path = save_clock(changed.remembered(load_clock()))
-    print(f"remembered the camera clock settings in {path}")
+    say(f"remembered the camera clock settings in {path}")
 
 
 def _usage_errors(command: str, work: Callable[[], int]) -> int:
@@ -237,7 +249,7 @@ def _place_on_track(args: argparse.Namespace) -> int:
                                      accept=args.accept, dry_run=args.dry_run)
     if not result.track_files:
         for outcome in result.failed:
-            print(f"{'FAILED':12} {outcome.path}: {outcome.reason}")
+            say(f"{'FAILED':12} {outcome.path}: {outcome.reason}")
         print("sync-track: no usable track", file=sys.stderr)
         return 1
     print_sync(result)

@@ -97,3 +97,13 @@ def test_trip_map_in_headless_chromium(tmp_path, trip):
     page_requests = {u for u in requested if not u.startswith(("file:", "data:")) and not CHROMIUM_SERVICES.match(u)}
     assert page_requests == set(), page_requests
     json.loads(net_log.read_text(encoding="utf-8"))  # a complete log: the browser ran to the end
+
+
+def test_geotag_map_json_is_one_document(tmp_path, trip, capsys):
+    folder, track = trip
+    out = tmp_path / "trip.html"
+    assert geotag(["map", str(folder), "--track", str(track), "--out", str(out), "--db", str(tmp_path / "l.db"),
+                   "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document == {"operation": "map", "out": str(out), "photos": 5, "placed": 4, "tracks": 1,
+                        "unreadable_tracks": [], "exit_status": 0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -344,3 +345,16 @@ def test_a_camera_name_no_photo_has_is_warned_about(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "--clock-offset 'canon eos': no photo of this run is from that camera; did you mean 'Canon EOS'?" in err
     assert "--camera-tz-for 'Nikon Z6': no photo of this run is from that camera (cameras here: 'Canon EOS')" in err
+
+
+def test_sync_json_is_one_document_on_stdout(tmp_path, capsys) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    make_jpeg(photos / "c.jpg", datetime_original=datetime(2024, 5, 1, 10, 10), offset="+02:00")
+    track = write_gpx(tmp_path / "walk.gpx", [track_points()])
+    assert run("sync-track", track, photos, "--db", tmp_path / "c.sqlite3", "--json",
+               "--clock-offset", "Canon EOS=+0:00:30") == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["operation"] == "sync-track" and document["placed"] == 1 and document["unlocated"] == 0
+    assert document["cameras"] == {"Canon EOS": 1} and document["track_files"] == 1
+    assert [o["status"] for o in document["outcomes"]] == ["ok"]
