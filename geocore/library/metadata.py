@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import mmap
 import struct
@@ -166,7 +167,8 @@ def _from_image(source: Path | bytes, kind: Kind) -> PhotoMetadata:
         exif = image.getexif()
         width, height = image.size
         embedded_xmp = image.info.get("xmp")
-        return _described(width, height, exif, embedded_xmp if isinstance(embedded_xmp, bytes) else None, notes)
+        described = _described(width, height, exif, embedded_xmp if isinstance(embedded_xmp, bytes) else None)
+    return _with_notes(described, notes)  # the capture fills `notes` as it closes
 
 
 def _from_embedded(path: Path, kind: Kind) -> PhotoMetadata:
@@ -179,13 +181,17 @@ def _from_embedded(path: Path, kind: Kind) -> PhotoMetadata:
         exif = Image.Exif()
         if found.exif is not None:
             exif.load(found.exif)
-        return _described(found.width, found.height, exif, found.xmp, notes)
+        described = _described(found.width, found.height, exif, found.xmp)
+    return _with_notes(described, notes)
 
 
-def _described(width: int, height: int, exif: Image.Exif, embedded_xmp: bytes | None,
-               notes: list[str]) -> PhotoMetadata:
+def _with_notes(meta: PhotoMetadata, notes: list[str]) -> PhotoMetadata:
+    return dataclasses.replace(meta, warnings=tuple(f"Pillow: {note}" for note in notes)) if notes else meta
+
+
+def _described(width: int, height: int, exif: Image.Exif, embedded_xmp: bytes | None) -> PhotoMetadata:
     """PhotoMetadata of what Pillow's EXIF reader and the embedded XMP say; reads the EXIF's sub-IFDs, so it runs
-    while `notes` still collects Pillow's warnings."""
+    inside the capture of Pillow's warnings."""
     sub = exif.get_ifd(0x8769)
     gps = _gps_from_pil(exif.get_ifd(0x8825))
     gps_source = "exif" if gps is not None else None
@@ -200,7 +206,7 @@ def _described(width: int, height: int, exif: Image.Exif, embedded_xmp: bytes | 
         capture_offset=_text(sub.get(0x9011)),
         make=_text(exif.get(0x10F)), model=_text(exif.get(0x110)),
         orientation=orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else None,
-        gps=gps, gps_source=gps_source, warnings=tuple(f"Pillow: {note}" for note in notes),
+        gps=gps, gps_source=gps_source,
     )
 
 
