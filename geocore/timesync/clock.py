@@ -251,16 +251,15 @@ MAX_OFFSET_YEARS = 100
 def parse_duration_s(text: str) -> float:
     """Signed seconds from '330', '-12.5', '+0:05:30' or '-1:00:00' (H:MM:SS) or '5:30' (M:SS)."""
     try:
-        return _bounded(float(text), text)
-    except ValueError as error:
-        if "offset" in str(error):
-            raise
-    match = _DURATION_PATTERN.match(text)
-    if match is None:
-        raise ValueError(f"unreadable duration {text!r} (seconds, or [+-]H:MM:SS)")
-    sign = -1.0 if match.group(1) == "-" else 1.0
-    hours = int(match.group(2)) if match.group(2) else 0
-    return _bounded(sign * (hours * 3600 + int(match.group(3)) * 60 + float(match.group(4))), text)
+        seconds = float(text)
+    except ValueError:
+        match = _DURATION_PATTERN.match(text)
+        if match is None:
+            raise ValueError(f"unreadable duration {text!r} (seconds, or [+-]H:MM:SS)") from None
+        sign = -1.0 if match.group(1) == "-" else 1.0
+        hours = int(match.group(2)) if match.group(2) else 0
+        seconds = sign * (hours * 3600 + int(match.group(3)) * 60 + float(match.group(4)))
+    return _bounded(seconds, text)
 
 
 def _bounded(seconds: float, text: str) -> float:
